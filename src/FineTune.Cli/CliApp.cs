@@ -1,0 +1,69 @@
+using System.CommandLine;
+using FineTune.Core.Diagnostics;
+
+namespace FineTune.Cli;
+
+/// <summary>
+/// The <c>finetune</c> command. Each sub-command lives in its own file under Commands/ and is
+/// registered here. Exit codes: 0 success, 1 an FTnnnn error in the input (printed in MSBuild's
+/// canonical form on stderr), 2 bad command-line usage, 130 cancelled (Ctrl+C), 70 internal error.
+/// </summary>
+public static class CliApp
+{
+    /// <summary>Exit code for success.</summary>
+    public const int Success = 0;
+    /// <summary>Exit code for a reported FTnnnn error.</summary>
+    public const int InputError = 1;
+    /// <summary>Exit code for wrong usage of the command line.</summary>
+    public const int UsageError = 2;
+    /// <summary>Exit code for an unexpected failure (a bug: FT9xxx).</summary>
+    public const int InternalError = 70;
+    /// <summary>Exit code when cancelled by Ctrl+C / SIGINT / SIGTERM.</summary>
+    public const int Cancelled = 130;
+
+    /// <summary>Builds the command tree.</summary>
+    public static RootCommand CreateRoot()
+    {
+        var root = new RootCommand("FineTune.Build: fine-tune LLMs with LoRA and ship them as GGUF + Ollama Modelfile.");
+        foreach (var command in Commands.Registry.All())
+            root.Subcommands.Add(command);
+        return root;
+    }
+
+    /// <summary>Parses and runs; maps FineTune errors and cancellation to exit codes.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        using var cts = new CancellationTokenSource();
+        // First Ctrl+C asks the running step to stop cleanly (checkpoint, no half-written files);
+        // a second one is left to the runtime's default and kills the process.
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;
+            e.Cancel = true;
+            Console.Error.WriteLine("finetune: cancelling, finishing the current step cleanly...");
+            cts.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
+        try
+        {
+            var parse = CreateRoot().Parse(args);
+            return await parse.InvokeAsync(new InvocationConfiguration(), cts.Token);
+        }
+        catch (FineTuneException e)
+        {
+            Console.Error.WriteLine(e.ToCanonicalString());
+            return InputError;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("finetune: cancelled.");
+            return Cancelled;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+}

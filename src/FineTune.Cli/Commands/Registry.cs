@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary>All sub-commands of <c>finetune</c>, in the order <c>--help</c> lists them.</summary>
+internal static class Registry
+{
+    public static IEnumerable<Command> All()
+    {
+        // One line per command; each command's file owns its options and handler.
+        yield return VersionCommand.Create();
+    }
+}

@@ -1,0 +1,65 @@
+namespace FineTune.Core.Config;
+
+/// <summary>
+/// The contents of <c>lora.yaml</c>. Keys use the names people already know from PEFT, TRL and
+/// Unsloth so a notebook's settings can be pasted in; defaults follow the Unsloth Llama-3 tutorial.
+/// </summary>
+public sealed record TrainingConfig
+{
+    /// <summary>LoRA rank (<c>r</c>).</summary>
+    public int R { get; init; } = 16;
+    /// <summary><c>lora_alpha</c>; the adapter's output is scaled by alpha/r (alpha/sqrt(r) with rsLoRA).</summary>
+    public double LoraAlpha { get; init; } = 16;
+    /// <summary><c>lora_dropout</c>, applied to the adapter's input during training.</summary>
+    public double LoraDropout { get; init; }
+    /// <summary><c>use_rslora</c>: rank-stabilised scaling alpha/sqrt(r).</summary>
+    public bool UseRsLora { get; init; }
+    /// <summary><c>target_modules</c>: any of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.</summary>
+    public IReadOnlyList<string> TargetModules { get; init; } = AllProjections;
+    /// <summary><c>learning_rate</c>.</summary>
+    public double LearningRate { get; init; } = 2e-4;
+    /// <summary><c>lr_scheduler_type</c>: linear, cosine or constant.</summary>
+    public string LrSchedulerType { get; init; } = "linear";
+    /// <summary><c>warmup_steps</c>; takes precedence over <see cref="WarmupRatio"/> when above zero.</summary>
+    public int WarmupSteps { get; init; } = 5;
+    /// <summary><c>warmup_ratio</c> of the total optimizer steps.</summary>
+    public double WarmupRatio { get; init; }
+    /// <summary><c>weight_decay</c> (AdamW, decoupled).</summary>
+    public double WeightDecay { get; init; } = 0.01;
+    /// <summary><c>adam_beta1</c>.</summary>
+    public double AdamBeta1 { get; init; } = 0.9;
+    /// <summary><c>adam_beta2</c>.</summary>
+    public double AdamBeta2 { get; init; } = 0.999;
+    /// <summary><c>adam_epsilon</c>.</summary>
+    public double AdamEpsilon { get; init; } = 1e-8;
+    /// <summary><c>max_grad_norm</c>; 0 disables clipping.</summary>
+    public double MaxGradNorm { get; init; } = 1.0;
+    /// <summary><c>per_device_train_batch_size</c>.</summary>
+    public int PerDeviceTrainBatchSize { get; init; } = 2;
+    /// <summary><c>gradient_accumulation_steps</c>.</summary>
+    public int GradientAccumulationSteps { get; init; } = 4;
+    /// <summary><c>max_steps</c>; when above zero it wins over <see cref="NumTrainEpochs"/>.</summary>
+    public int MaxSteps { get; init; } = 60;
+    /// <summary><c>num_train_epochs</c>, used when <see cref="MaxSteps"/> is 0.</summary>
+    public double NumTrainEpochs { get; init; } = 1;
+    /// <summary><c>max_seq_length</c>: longer examples are truncated with a warning.</summary>
+    public int MaxSeqLength { get; init; } = 2048;
+    /// <summary><c>seed</c> for initialisation, shuffling, dropout and splits.</summary>
+    public int Seed { get; init; } = 3407;
+    /// <summary><c>gradient_checkpointing</c>: recompute activations per block in the backward pass.</summary>
+    public bool GradientCheckpointing { get; init; } = true;
+    /// <summary><c>eval_steps</c>: validation loss every N optimizer steps (0: only at the end).</summary>
+    public int EvalSteps { get; init; }
+    /// <summary><c>save_steps</c>: checkpoint every N optimizer steps (0: only at the end or on cancellation).</summary>
+    public int SaveSteps { get; init; } = 20;
+    /// <summary><c>logging_steps</c>: a progress line every N optimizer steps.</summary>
+    public int LoggingSteps { get; init; } = 1;
+    /// <summary><c>train_on_responses_only</c>: loss on assistant replies only (default) or on every token.</summary>
+    public bool TrainOnResponsesOnly { get; init; } = true;
+    /// <summary><c>validation_split</c>: fraction of training examples held out for validation (seeded).</summary>
+    public double ValidationSplit { get; init; }
+
+    /// <summary>The seven projections of a Llama block, in PEFT's usual order.</summary>
+    public static readonly IReadOnlyList<string> AllProjections =
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+}

@@ -1,0 +1,186 @@
+using System.Globalization;
+using FineTune.Core.Diagnostics;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace FineTune.Core.Config;
+
+/// <summary>
+/// Reads <c>lora.yaml</c> strictly: an unknown key, a wrong type or an out-of-range value is an
+/// error at its line, and a misspelt key gets the closest known key as a suggestion.
+/// </summary>
+public static class TrainingConfigLoader
+{
+    private delegate TrainingConfig Setter(TrainingConfig c, YamlNode value, Reader r);
+
+    private static readonly Dictionary<string, Setter> Keys = new(StringComparer.Ordinal)
+    {
+        ["r"] = (c, v, r) => c with { R = r.Int(v, min: 1) },
+        ["lora_alpha"] = (c, v, r) => c with { LoraAlpha = r.Double(v, min: 0) },
+        ["lora_dropout"] = (c, v, r) => c with { LoraDropout = r.Double(v, min: 0, max: 0.999) },
+        ["use_rslora"] = (c, v, r) => c with { UseRsLora = r.Bool(v) },
+        ["target_modules"] = (c, v, r) => c with { TargetModules = r.Modules(v) },
+        ["learning_rate"] = (c, v, r) => c with { LearningRate = r.Double(v, min: 0) },
+        ["lr_scheduler_type"] = (c, v, r) => c with { LrSchedulerType = r.OneOf(v, "linear", "cosine", "constant") },
+        ["warmup_steps"] = (c, v, r) => c with { WarmupSteps = r.Int(v, min: 0) },
+        ["warmup_ratio"] = (c, v, r) => c with { WarmupRatio = r.Double(v, min: 0, max: 1) },
+        ["weight_decay"] = (c, v, r) => c with { WeightDecay = r.Double(v, min: 0) },
+        ["adam_beta1"] = (c, v, r) => c with { AdamBeta1 = r.Double(v, min: 0, max: 0.999999) },
+        ["adam_beta2"] = (c, v, r) => c with { AdamBeta2 = r.Double(v, min: 0, max: 0.999999) },
+        ["adam_epsilon"] = (c, v, r) => c with { AdamEpsilon = r.Double(v, min: 0) },
+        ["max_grad_norm"] = (c, v, r) => c with { MaxGradNorm = r.Double(v, min: 0) },
+        ["per_device_train_batch_size"] = (c, v, r) => c with { PerDeviceTrainBatchSize = r.Int(v, min: 1) },
+        ["gradient_accumulation_steps"] = (c, v, r) => c with { GradientAccumulationSteps = r.Int(v, min: 1) },
+        ["max_steps"] = (c, v, r) => c with { MaxSteps = r.Int(v, min: 0) },
+        ["num_train_epochs"] = (c, v, r) => c with { NumTrainEpochs = r.Double(v, min: 0) },
+        ["max_seq_length"] = (c, v, r) => c with { MaxSeqLength = r.Int(v, min: 2) },
+        ["seed"] = (c, v, r) => c with { Seed = r.Int(v, min: 0) },
+        ["gradient_checkpointing"] = (c, v, r) => c with { GradientCheckpointing = r.Bool(v) },
+        ["eval_steps"] = (c, v, r) => c with { EvalSteps = r.Int(v, min: 0) },
+        ["save_steps"] = (c, v, r) => c with { SaveSteps = r.Int(v, min: 0) },
+        ["logging_steps"] = (c, v, r) => c with { LoggingSteps = r.Int(v, min: 1) },
+        ["train_on_responses_only"] = (c, v, r) => c with { TrainOnResponsesOnly = r.Bool(v) },
+        ["validation_split"] = (c, v, r) => c with { ValidationSplit = r.Double(v, min: 0, max: 0.5) },
+    };
+
+    /// <summary>Every key <c>lora.yaml</c> accepts.</summary>
+    public static IEnumerable<string> KnownKeys => Keys.Keys;
+
+    /// <summary>Loads and validates a config file; a missing file is an error naming it.</summary>
+    public static TrainingConfig Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new FineTuneException("FT3001", $"LoRA config file '{path}' does not exist. Create it or fix the LoraConfig item's Include.", path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses YAML text; <paramref name="file"/> is used in error locations.</summary>
+    public static TrainingConfig Parse(string yaml, string file)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            throw new FineTuneException("FT3002", $"Invalid YAML: {e.InnerException?.Message ?? e.Message}", file, (int)e.Start.Line, (int)e.Start.Column);
+        }
+        var config = new TrainingConfig();
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+            return config;
+        if (stream.Documents[0].RootNode is not YamlMappingNode map)
+            throw new FineTuneException("FT3002", "The LoRA config must be a mapping of keys to values (e.g. 'r: 16').", file, Line(stream.Documents[0].RootNode), Col(stream.Documents[0].RootNode));
+        var reader = new Reader(file);
+        foreach (var (keyNode, valueNode) in map.Children)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? "";
+            if (!Keys.TryGetValue(key, out var set))
+            {
+                var hint = Suggest(key);
+                throw new FineTuneException("FT3003",
+                    $"Unknown key '{key}' in LoRA config." + (hint is null ? "" : $" Did you mean '{hint}'?") + $" Known keys: {string.Join(", ", Keys.Keys)}.",
+                    file, Line(keyNode), Col(keyNode));
+            }
+            config = set(config, valueNode, reader);
+        }
+        if (config.MaxSteps == 0 && config.NumTrainEpochs <= 0)
+            throw new FineTuneException("FT3004", "Set max_steps above 0 or num_train_epochs above 0: training would do nothing.", file, 1, 1);
+        return config;
+    }
+
+    /// <summary>The known key closest to <paramref name="key"/> by edit distance, if any is close.</summary>
+    public static string? Suggest(string key)
+    {
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var k in Keys.Keys)
+        {
+            var d = EditDistance(key, k);
+            if (d < bestDistance) (best, bestDistance) = (k, d);
+        }
+        return bestDistance <= Math.Max(2, key.Length / 3) ? best : null;
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var prev = new int[b.Length + 1];
+        var cur = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++) prev[j] = j;
+        for (var i = 1; i <= a.Length; i++)
+        {
+            cur[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            (prev, cur) = (cur, prev);
+        }
+        return prev[b.Length];
+    }
+
+    private static int Line(YamlNode n) => (int)n.Start.Line;
+    private static int Col(YamlNode n) => (int)n.Start.Column;
+
+    private sealed class Reader(string file)
+    {
+        private string Scalar(YamlNode v, string expected) =>
+            v is YamlScalarNode { Value: { } s } ? s : throw Error(v, $"Expected {expected}.");
+
+        public int Int(YamlNode v, int min)
+        {
+            var s = Scalar(v, "a whole number");
+            if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x))
+                throw Error(v, $"Expected a whole number, found '{s}'.");
+            if (x < min) throw Error(v, $"Must be at least {min}, found {x}.");
+            return x;
+        }
+
+        public double Double(YamlNode v, double min, double max = double.MaxValue)
+        {
+            var s = Scalar(v, "a number");
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) || !double.IsFinite(x))
+                throw Error(v, $"Expected a number, found '{s}'.");
+            if (x < min || x > max) throw Error(v, $"Must be between {min} and {max}, found {s}.");
+            return x;
+        }
+
+        public bool Bool(YamlNode v)
+        {
+            var s = Scalar(v, "true or false");
+            return s.ToLowerInvariant() switch
+            {
+                "true" or "yes" or "on" => true,
+                "false" or "no" or "off" => false,
+                _ => throw Error(v, $"Expected true or false, found '{s}'."),
+            };
+        }
+
+        public string OneOf(YamlNode v, params string[] allowed)
+        {
+            var s = Scalar(v, string.Join(", ", allowed));
+            return allowed.Contains(s) ? s : throw Error(v, $"Expected one of {string.Join(", ", allowed)}, found '{s}'.");
+        }
+
+        public IReadOnlyList<string> Modules(YamlNode v)
+        {
+            IEnumerable<YamlNode> items = v switch
+            {
+                YamlSequenceNode seq => seq.Children,
+                YamlScalarNode { Value: "all-linear" } => TrainingConfig.AllProjections.Select(p => (YamlNode)new YamlScalarNode(p)),
+                _ => throw Error(v, "Expected a list of module names, e.g. [q_proj, v_proj], or 'all-linear'."),
+            };
+            var result = new List<string>();
+            foreach (var item in items)
+            {
+                var name = Scalar(item, "a module name");
+                if (!TrainingConfig.AllProjections.Contains(name))
+                    throw Error(item, $"Unknown target module '{name}'. Supported: {string.Join(", ", TrainingConfig.AllProjections)}.");
+                if (!result.Contains(name)) result.Add(name);
+            }
+            if (result.Count == 0) throw Error(v, "target_modules is empty: at least one projection must get an adapter.");
+            return result;
+        }
+
+        private FineTuneException Error(YamlNode v, string message) =>
+            new("FT3005", message, file, Line(v), Col(v));
+    }
+}
