@@ -1,0 +1,85 @@
+using System.Text;
+using System.Text.Json;
+using FineTune.Core.Diagnostics;
+using FineTune.Core.IO;
+
+namespace FineTune.Core.Datasets;
+
+/// <summary>
+/// <c>train.jsonl</c> / <c>validation.jsonl</c> written by FineTuneFormat: one object per line,
+/// <c>{"text": ..., "assistant_spans": [[start, end], ...], "content_spans": [[start, end], ...]}</c>,
+/// offsets in UTF-16 code units of <c>text</c> (what .NET and JavaScript strings index by).
+/// Output is byte-for-byte deterministic so people can diff and inspect it.
+/// </summary>
+public static class FormattedDatasetFile
+{
+    /// <summary>Writes examples atomically, one JSON object per line, <c>\n</c> line ends.</summary>
+    public static void Write(string path, IEnumerable<FormattedExample> examples) =>
+        AtomicFile.Write(path, s =>
+        {
+            var options = new JsonWriterOptions { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            foreach (var e in examples)
+            {
+                using (var w = new Utf8JsonWriter(s, options))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("text", e.Text);
+                    WriteSpans(w, "assistant_spans", e.AssistantSpans);
+                    WriteSpans(w, "content_spans", e.ContentSpans);
+                    w.WriteEndObject();
+                }
+                s.WriteByte((byte)'\n');
+            }
+        });
+
+    /// <summary>Reads every example; a malformed line is an error naming the file and line.</summary>
+    public static IEnumerable<FormattedExample> Read(string path)
+    {
+        var lineNo = 0;
+        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        {
+            lineNo++;
+            if (line.Length == 0) continue;
+            FormattedExample example;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                var root = doc.RootElement;
+                var text = root.GetProperty("text").GetString() ?? throw new FormatException("text is null");
+                example = new FormattedExample(text, ReadSpans(root, "assistant_spans", text.Length), ReadSpans(root, "content_spans", text.Length));
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                throw new FineTuneException("FT1901", $"Formatted dataset line is malformed ({e.Message}). Delete the file and rebuild.", path, lineNo, 1);
+            }
+            yield return example;
+        }
+    }
+
+    private static void WriteSpans(Utf8JsonWriter w, string name, IReadOnlyList<TextSpan> spans)
+    {
+        w.WriteStartArray(name);
+        foreach (var s in spans)
+        {
+            w.WriteStartArray();
+            w.WriteNumberValue(s.Start);
+            w.WriteNumberValue(s.End);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+    }
+
+    private static List<TextSpan> ReadSpans(JsonElement root, string name, int textLength)
+    {
+        var result = new List<TextSpan>();
+        if (!root.TryGetProperty(name, out var arr)) return result;
+        foreach (var pair in arr.EnumerateArray())
+        {
+            var span = new TextSpan(pair[0].GetInt32(), pair[1].GetInt32());
+            if (span.Start < 0 || span.End < span.Start || span.End > textLength)
+                throw new FormatException($"{name} entry [{span.Start}, {span.End}] is outside the text (length {textLength})");
+            result.Add(span);
+        }
+        return result;
+    }
+}
