@@ -1,0 +1,92 @@
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace FineTune.Build.Tasks;
+
+/// <summary>
+/// Starts the <c>finetune</c> CLI out of process (so MSBuild node reuse never holds training memory
+/// or native libraries) and turns its output into build events: lines in MSBuild's canonical
+/// format (<c>file(line,col): error FTnnnn: ...</c>) become errors and warnings with codes, other
+/// lines become messages.
+/// </summary>
+public abstract class FineTuneToolTask : ToolTask
+{
+    /// <summary>Path of <c>finetune.dll</c>.</summary>
+    [Required] public string CliPath { get; set; } = "";
+
+    /// <summary>CLI arguments, one per item; placeholders (e.g. <c>{out}</c>) are substituted by the derived task.</summary>
+    [Required] public string[] CliArguments { get; set; } = [];
+
+    /// <summary>Name used in log lines.</summary>
+    [Required] public string StepName { get; set; } = "";
+
+    /// <summary>Placeholder -> value substitutions applied to every argument.</summary>
+    protected Dictionary<string, string> Placeholders { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The project being built, for error locations.</summary>
+    protected string ProjectFile => BuildEngine?.ProjectFileOfTaskNode ?? "";
+
+    /// <inheritdoc />
+    protected override string ToolName => "dotnet";
+
+    /// <summary>Runs the CLI; true when it exited 0 and reported no error.</summary>
+    protected bool RunTool()
+    {
+        if (!File.Exists(CliPath))
+        {
+            Log.LogError(null, "FT6014", null, ProjectFile, 0, 0, 0, 0, $"The finetune tool was not found at '{CliPath}'. Restore the FineTune.Build package again, or set FineTuneCliPath.");
+            return false;
+        }
+        // Progress goes to MSBuild as plain lines, never as a live terminal display.
+        EnvironmentVariables = [.. EnvironmentVariables ?? [], "FINETUNE_PLAIN_PROGRESS=1"];
+        return base.Execute() && !Log.HasLoggedErrors;
+    }
+
+    /// <inheritdoc />
+    protected override string GenerateFullPathToTool()
+    {
+        // MSBuild tells tasks which dotnet host runs it; fall back to PATH.
+        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        return !string.IsNullOrEmpty(host) && File.Exists(host) ? host : "dotnet";
+    }
+
+    /// <inheritdoc />
+    protected override string GenerateCommandLineCommands()
+    {
+        var parts = new List<string> { CommandLineQuoting.Quote(CliPath) };
+        foreach (var arg in CliArguments)
+        {
+            var value = arg;
+            foreach (var (key, replacement) in Placeholders) value = value.Replace(key, replacement);
+            parts.Add(CommandLineQuoting.Quote(value));
+        }
+        return string.Join(" ", parts);
+    }
+
+    /// <inheritdoc />
+    protected override MessageImportance StandardOutputLoggingImportance => MessageImportance.High;
+
+    /// <inheritdoc />
+    protected override MessageImportance StandardErrorLoggingImportance => MessageImportance.High;
+
+    /// <inheritdoc />
+    protected override bool HandleTaskExecutionErrors()
+    {
+        // The CLI already printed a canonical FTnnnn error; a second generic "exited with code 1" adds nothing.
+        if (Log.HasLoggedErrors) return false;
+        if (ExitCode == 130)
+        {
+            Log.LogError(null, "FT6013", null, ProjectFile, 0, 0, 0, 0, $"{StepName} was cancelled. Training resumes from its last checkpoint on the next build.");
+            return false;
+        }
+        Log.LogError(null, "FT9001", null, ProjectFile, 0, 0, 0, 0, $"{StepName}: the finetune tool failed with exit code {ExitCode} without reporting an error. Re-run with -v:d to see its output, and please report it.");
+        return false;
+    }
+}
+
+/// <summary>Runs a <c>finetune</c> command with no caching (publishing, which has side effects elsewhere).</summary>
+public sealed class FineTuneCommand : FineTuneToolTask
+{
+    /// <inheritdoc />
+    public override bool Execute() => RunTool();
+}

@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Security.Cryptography;
+using System.Text.Json;
+using FineTune.Core.Config;
+using FineTune.Core.Diagnostics;
+using FineTune.Core.IO;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary>
+/// <c>finetune manifest</c>: writes <c>model-manifest.json</c>, the record of what a model was made
+/// from (every input's path and SHA-256, the base model's files, every hyper-parameter, tool
+/// versions, final losses) and what was made (each artifact's SHA-256 and size). Paths are relative
+/// to the project so manifests from two checkouts compare equal.
+/// </summary>
+internal static class ManifestCommand
+{
+    public static Command Create()
+    {
+        var name = new Option<string>("--name") { Description = "Model name.", Required = true };
+        var version = new Option<string>("--version") { Description = "Model version (SemVer).", Required = true };
+        var projectDir = new Option<DirectoryInfo>("--project-dir") { Description = "Project folder; paths in the manifest are relative to it.", Required = true };
+        var baseModel = new Option<DirectoryInfo>("--base-model") { Description = "Base model folder (Hugging Face layout).", Required = true };
+        var config = new Option<FileInfo?>("--config") { Description = "lora.yaml (defaults apply when absent)." };
+        var template = new Option<string>("--chat-template") { Description = "Chat template name or file.", Required = true };
+        var trainDir = new Option<DirectoryInfo>("--train-dir") { Description = "Output folder of 'finetune train'.", Required = true };
+        var tokensDir = new Option<DirectoryInfo?>("--tokens-dir") { Description = "Output folder of 'finetune tokenize' (for dataset statistics)." };
+        var datasets = new Option<FileInfo[]>("--dataset") { Description = "A dataset file (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var artifacts = new Option<FileInfo[]>("--artifact") { Description = "An output file to record (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var output = new Option<FileInfo>("--out") { Description = "Where to write model-manifest.json.", Required = true };
+
+        var command = new Command("manifest", "Write model-manifest.json: inputs and their hashes, hyper-parameters, losses, artifacts.")
+        {
+            name, version, projectDir, baseModel, config, template, trainDir, tokensDir, datasets, artifacts, output,
+        };
+        command.SetAction(parse =>
+        {
+            var manifest = new ManifestWriter(parse.GetValue(projectDir)!.FullName);
+            manifest.Write(
+                parse.GetValue(output)!.FullName,
+                parse.GetValue(name)!,
+                parse.GetValue(version)!,
+                parse.GetValue(baseModel)!.FullName,
+                parse.GetValue(config)?.FullName,
+                parse.GetValue(template)!,
+                parse.GetValue(trainDir)!.FullName,
+                parse.GetValue(tokensDir)?.FullName,
+                parse.GetValue(datasets) ?? [],
+                parse.GetValue(artifacts) ?? []);
+            return 0;
+        });
+        return command;
+    }
+
+    private sealed class ManifestWriter(string projectDir)
+    {
+        public void Write(string path, string name, string version, string baseModel, string? configPath, string template,
+            string trainDir, string? tokensDir, FileInfo[] datasets, FileInfo[] artifacts)
+        {
+            var config = configPath is null ? new TrainingConfig() : TrainingConfigLoader.Load(configPath);
+            var summary = ReadJson(Path.Combine(trainDir, "train-summary.json"));
+            AtomicFile.Write(path, stream =>
+            {
+                using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+                w.WriteStartObject();
+                w.WriteString("name", name);
+                w.WriteString("version", version);
+                w.WriteStartObject("tool");
+                w.WriteString("name", "finetune");
+                w.WriteString("version", ToolVersion.Current);
+                if (summary is { } s && s.RootElement.TryGetProperty("engine_version", out var engine)) w.WriteString("engine_version", engine.GetString());
+                if (summary is { } s2 && s2.RootElement.TryGetProperty("device", out var device)) w.WriteString("device", device.GetString());
+                w.WriteEndObject();
+
+                w.WriteStartObject("base_model");
+                w.WriteString("path", Relative(baseModel));
+                WriteFiles(w, "files", Directory.EnumerateFiles(baseModel, "*", SearchOption.AllDirectories)
+                    .Where(f => !Path.GetRelativePath(baseModel, f).Split(Path.DirectorySeparatorChar).Any(p => p.StartsWith('.')))
+                    .Order(StringComparer.Ordinal), f => Path.GetRelativePath(baseModel, f).Replace('\\', '/'));
+                w.WriteEndObject();
+
+                w.WriteString("chat_template", File.Exists(template) ? Relative(template) : template);
+                var inputs = datasets.Select(d => d.FullName).ToList();
+                if (configPath is not null) inputs.Add(configPath);
+                if (File.Exists(template)) inputs.Add(Path.GetFullPath(template));
+                WriteFiles(w, "inputs", inputs, Relative);
+
+                w.WriteStartObject("hyperparameters");
+                foreach (var (key, value) in TrainingConfigDescription.Describe(config))
+                {
+                    w.WritePropertyName(key);
+                    JsonSerializer.Serialize(w, value, value.GetType(), ManifestJson.Default.Options);
+                }
+                w.WriteEndObject();
+
+                w.WritePropertyName("training");
+                if (summary is null) w.WriteNullValue(); else summary.RootElement.WriteTo(w);
+                w.WritePropertyName("dataset");
+                var stats = tokensDir is null ? null : ReadJson(Path.Combine(tokensDir, "stats.json"));
+                if (stats is null) w.WriteNullValue(); else stats.RootElement.WriteTo(w);
+
+                WriteFiles(w, "outputs", artifacts.Select(a => a.FullName), Path.GetFileName);
+                w.WriteEndObject();
+            });
+        }
+
+        private static void WriteFiles(Utf8JsonWriter w, string property, IEnumerable<string> files, Func<string, string> label)
+        {
+            w.WriteStartArray(property);
+            foreach (var file in files)
+            {
+                if (!File.Exists(file)) throw new FineTuneException("FT7001", $"File to record in the manifest does not exist: {file}", file);
+                using var stream = File.OpenRead(file);
+                w.WriteStartObject();
+                w.WriteString("path", label(file));
+                w.WriteString("sha256", Convert.ToHexStringLower(SHA256.HashData(stream)));
+                w.WriteNumber("size", stream.Length);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+
+        private static JsonDocument? ReadJson(string path) => File.Exists(path) ? JsonDocument.Parse(File.ReadAllBytes(path)) : null;
+
+        private string Relative(string path) => Path.GetRelativePath(projectDir, Path.GetFullPath(path)).Replace('\\', '/');
+    }
+}
+
+/// <summary>Source-generated JSON metadata for the value types a manifest holds (the CLI may be trimmed).</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(int))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(double))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(bool))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string[]))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]
+internal sealed partial class ManifestJson : System.Text.Json.Serialization.JsonSerializerContext;

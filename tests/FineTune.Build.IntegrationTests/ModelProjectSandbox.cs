@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+
+namespace FineTune.Build.IntegrationTests;
+
+/// <summary>
+/// A copy of example-project in a fresh temporary folder, as a new clone would have it (no bin/,
+/// obj/ or generated base model), wired to this repository's tasks through a Directory.Build.props
+/// and .targets that import the repository's own.
+/// </summary>
+internal sealed class ModelProjectSandbox : IDisposable
+{
+    private ModelProjectSandbox(string root)
+    {
+        Root = root;
+        ProjectDir = Path.Combine(root, "example-project");
+    }
+
+    public string Root { get; }
+    public string ProjectDir { get; }
+    public string ProjectFile => Path.Combine(ProjectDir, "example-project.csproj");
+    public string OutputDir => Path.Combine(ProjectDir, "bin", "Debug");
+    public string CacheDir => Path.Combine(ProjectDir, "obj", "finetune", "cache");
+
+    /// <summary>Copies the example; <paramref name="maxSteps"/> shortens training to keep the suite fast.</summary>
+    public static ModelProjectSandbox CreateFromExample(int? maxSteps = 4)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "ft-it-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(root);
+        var sandbox = new ModelProjectSandbox(root);
+        CopyTree(RepoPaths.ExampleProject, sandbox.ProjectDir);
+        var repo = RepoPaths.Root.TrimEnd('/') + "/";
+        File.WriteAllText(Path.Combine(root, "Directory.Build.props"), $"<Project><Import Project=\"{repo}Directory.Build.props\" /></Project>\n");
+        File.WriteAllText(Path.Combine(root, "Directory.Build.targets"), $"<Project><Import Project=\"{repo}Directory.Build.targets\" /></Project>\n");
+        if (maxSteps is { } steps)
+            sandbox.EditFile("lora.yaml", text => ReplaceYamlValue(ReplaceYamlValue(ReplaceYamlValue(text, "max_steps", steps.ToString()), "eval_steps", "0"), "save_steps", "2"));
+        return sandbox;
+    }
+
+    public void EditFile(string relativePath, Func<string, string> edit)
+    {
+        var path = Path.Combine(ProjectDir, relativePath);
+        File.WriteAllText(path, edit(File.ReadAllText(path)));
+    }
+
+    public void SetProperty(string name, string value) =>
+        EditFile("example-project.csproj", text =>
+        {
+            var start = text.IndexOf($"<{name}>", StringComparison.Ordinal);
+            if (start < 0) return text.Replace("</PropertyGroup>", $"  <{name}>{value}</{name}>\n  </PropertyGroup>");
+            var end = text.IndexOf($"</{name}>", start, StringComparison.Ordinal);
+            return text[..(start + name.Length + 2)] + value + text[end..];
+        });
+
+    /// <summary>Runs `dotnet build` (or another verb) on the copy and captures all output.</summary>
+    public BuildResult Dotnet(string verb, params string[] extraArgs)
+    {
+        // The tasks and the CLI were built with the test project; plain console logger for parseable lines.
+        string[] args = [verb, ProjectFile, "-nodeReuse:false", "-tl:off", "-v:m", "-p:BuildProjectReferences=false", .. extraArgs];
+        return Run("dotnet", args, ProjectDir);
+    }
+
+    public static BuildResult Run(string file, IEnumerable<string> args, string workingDirectory)
+    {
+        var psi = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return new BuildResult(process.ExitCode, stdout + stderr.Result);
+    }
+
+    public string[] Ggufs() => Directory.Exists(OutputDir) ? Directory.GetFiles(OutputDir, "*.gguf").Order(StringComparer.Ordinal).ToArray() : [];
+
+    public static string Sha256(string file)
+    {
+        using var stream = File.OpenRead(file);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    public static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var dir in Directory.EnumerateDirectories(from))
+        {
+            var name = Path.GetFileName(dir);
+            if (name is "bin" or "obj" or "models") continue;
+            CopyTree(dir, Path.Combine(to, name));
+        }
+        foreach (var file in Directory.EnumerateFiles(from))
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+    }
+
+    public static void CopyAll(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var dir in Directory.EnumerateDirectories(from)) CopyAll(dir, Path.Combine(to, Path.GetFileName(dir)));
+        foreach (var file in Directory.EnumerateFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
+    }
+
+    private static string ReplaceYamlValue(string yaml, string key, string value)
+    {
+        var lines = yaml.Split('\n').ToList();
+        var index = lines.FindIndex(l => l.StartsWith(key + ":", StringComparison.Ordinal));
+        if (index >= 0) lines[index] = $"{key}: {value}";
+        else lines.Add($"{key}: {value}");
+        return string.Join('\n', lines);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Root, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}
