@@ -64,6 +64,14 @@ public abstract class FineTuneToolTask : ToolTask
     }
 
     /// <inheritdoc />
+    public override void Cancel()
+    {
+        // Let training checkpoint first; the CLI exits with 130 after its current step.
+        GracefulCancellation.StopChildren(CliPath, TimeSpan.FromSeconds(60));
+        base.Cancel();
+    }
+
+    /// <inheritdoc />
     protected override MessageImportance StandardOutputLoggingImportance => MessageImportance.High;
 
     /// <inheritdoc />
