@@ -1,0 +1,70 @@
+using FineTune.Core.Datasets;
+using FineTune.Core.Diagnostics;
+
+namespace FineTune.Core.Tests;
+
+public sealed class DatasetFileTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ft-core-").FullName;
+
+    [Fact]
+    public void Tokenized_examples_round_trip()
+    {
+        var path = Path.Combine(_dir, "train.bin");
+        TokenizedExample[] examples =
+        [
+            new([128000, 9906, 11, 1917], [false, false, true, true]),
+            new([], []),
+            new([int.MaxValue, 0, -1], [true, false, true]),
+        ];
+        TokenizedDatasetFile.Write(path, examples);
+        var read = TokenizedDatasetFile.Read(path);
+        Assert.Equal(examples.Length, read.Count);
+        for (var i = 0; i < examples.Length; i++)
+        {
+            Assert.Equal(examples[i].Ids, read[i].Ids);
+            Assert.Equal(examples[i].Targets, read[i].Targets);
+        }
+        Assert.Equal(2, read[0].TargetCount);
+    }
+
+    [Fact]
+    public void Truncated_tokenized_file_is_an_error_not_a_crash()
+    {
+        var path = Path.Combine(_dir, "train.bin");
+        TokenizedDatasetFile.Write(path, [new([1, 2, 3, 4, 5], [true, true, true, true, true])]);
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..^3]);
+        var e = Assert.Throws<FineTuneException>(() => TokenizedDatasetFile.Read(path));
+        Assert.Equal("FT3006", e.Code);
+        File.WriteAllBytes(path, "not a dataset"u8.ToArray());
+        Assert.Equal("FT3006", Assert.Throws<FineTuneException>(() => TokenizedDatasetFile.Read(path)).Code);
+    }
+
+    [Fact]
+    public void Formatted_examples_round_trip_with_unicode_and_spans()
+    {
+        var path = Path.Combine(_dir, "train.jsonl");
+        var text = "<|start|>user\nHé 👋 \"quoted\" <|eot_id|>\n<|start|>assistant\nHI!<|eot_id|>";
+        var example = new FormattedExample(text, [new TextSpan(text.IndexOf("HI!"), text.Length)], [new TextSpan(15, 40)]);
+        FormattedDatasetFile.Write(path, [example, example]);
+        var lines = File.ReadAllLines(path);
+        Assert.Equal(2, lines.Length);
+        var read = FormattedDatasetFile.Read(path).ToList();
+        Assert.Equal(text, read[0].Text);
+        Assert.Equal(example.AssistantSpans, read[0].AssistantSpans);
+        Assert.Equal(example.ContentSpans, read[1].ContentSpans);
+    }
+
+    [Fact]
+    public void Formatted_span_outside_the_text_names_the_line()
+    {
+        var path = Path.Combine(_dir, "train.jsonl");
+        File.WriteAllText(path, "{\"text\":\"ok\",\"assistant_spans\":[[0,2]]}\n{\"text\":\"ab\",\"assistant_spans\":[[1,9]]}\n");
+        var e = Assert.Throws<FineTuneException>(() => FormattedDatasetFile.Read(path).ToList());
+        Assert.Equal("FT1901", e.Code);
+        Assert.Equal(2, e.Line);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
