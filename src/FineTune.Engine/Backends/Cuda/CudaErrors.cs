@@ -1,0 +1,51 @@
+using FineTune.Core.Diagnostics;
+
+namespace FineTune.Engine.Backends.Cuda;
+
+/// <summary>
+/// The FT31xx codes of the CUDA backend (listed in docs/errors.md). User-environment problems
+/// (a missing driver or library, too little GPU memory) are <see cref="FineTuneException"/>s with these
+/// codes; a failing CUDA call that the user cannot fix is a <see cref="CudaException"/>.
+/// </summary>
+public static class CudaErrors
+{
+    /// <summary>libcuda (the NVIDIA driver's CUDA library) could not be loaded.</summary>
+    public const string DriverNotFound = "FT3101";
+
+    /// <summary>NVRTC (libnvrtc), the run-time CUDA compiler, could not be loaded.</summary>
+    public const string NvrtcNotFound = "FT3102";
+
+    /// <summary>cuBLASLt (libcublasLt) could not be loaded.</summary>
+    public const string CublasLtNotFound = "FT3103";
+
+    /// <summary>The driver loaded but reports no usable CUDA device.</summary>
+    public const string NoDevice = "FT3104";
+
+    /// <summary>The GPU is older than compute capability 8.0 (bf16 tensor cores).</summary>
+    public const string DeviceTooOld = "FT3105";
+
+    /// <summary>A GPU allocation failed even after the pool released its cached blocks.</summary>
+    public const string OutOfMemory = "FT3106";
+}
+
+/// <summary>A CUDA, NVRTC or cuBLASLt call failed: the call and the library's own error name.</summary>
+public sealed class CudaException : Exception
+{
+    /// <summary>Creates the exception for <paramref name="call"/> that returned <paramref name="errorName"/>.</summary>
+    public CudaException(string call, int code, string errorName, string? detail = null)
+        : base($"{call} failed: {errorName} ({code}){(detail is null ? "" : ": " + detail)}")
+    {
+        Call = call;
+        Code = code;
+        ErrorName = errorName;
+    }
+
+    /// <summary>The API function that failed.</summary>
+    public string Call { get; }
+
+    /// <summary>The numeric status it returned.</summary>
+    public int Code { get; }
+
+    /// <summary>The library's name for the status (e.g. <c>CUDA_ERROR_ILLEGAL_ADDRESS</c>).</summary>
+    public string ErrorName { get; }
+}

@@ -1,0 +1,201 @@
+using FineTune.Engine.Backends.Cuda.Blas;
+using FineTune.Engine.Backends.Cuda.Compilation;
+
+namespace FineTune.Engine.Backends.Cuda.Kernels;
+
+/// <summary>The shape of one causal GQA attention call.</summary>
+/// <param name="Batch">Sequences in the batch.</param>
+/// <param name="SeqLen">Tokens per sequence.</param>
+/// <param name="QueryHeads">Query heads.</param>
+/// <param name="KvHeads">Key/value heads (divides <paramref name="QueryHeads"/>).</param>
+/// <param name="HeadDim">Head dimension (a multiple of 16, at most 128).</param>
+public readonly record struct AttentionShape(int Batch, int SeqLen, int QueryHeads, int KvHeads, int HeadDim)
+{
+    /// <summary>The softmax scale, 1/sqrt(head_dim).</summary>
+    public float Scale => 1f / MathF.Sqrt(HeadDim);
+
+    internal void Validate()
+    {
+        if (Batch <= 0 || SeqLen <= 0 || QueryHeads <= 0 || KvHeads <= 0 || QueryHeads % KvHeads != 0)
+            throw new ArgumentException($"Invalid attention shape {this}: sizes must be positive and KvHeads must divide QueryHeads.");
+        if (HeadDim % 16 != 0 || HeadDim > 128)
+            throw new ArgumentException($"Head dimension {HeadDim} is not supported: it must be a multiple of 16 and at most 128.");
+    }
+}
+
+/// <summary>
+/// Typed launchers for the NVRTC-compiled kernels (bf16 storage, fp32 math). Arguments are device
+/// addresses; layouts are row-major and given per method. Modules compile on first use and are
+/// cached on disk by <see cref="KernelCompiler"/>.
+/// </summary>
+public sealed class CudaKernels : IDisposable
+{
+    private const int Threads = 256;
+    private const int AttentionThreads = 128;
+    private const int AttentionTile = 64;
+
+    private readonly CudaDevice _device;
+    private readonly KernelCompiler _compiler;
+    private readonly Dictionary<string, CudaModule> _modules = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the launchers; nothing is compiled until a kernel is first used.</summary>
+    public CudaKernels(CudaDevice device, KernelCompiler compiler, CudaBlas blas)
+    {
+        _device = device;
+        _compiler = compiler;
+        Blas = blas;
+    }
+
+    /// <summary>The device the kernels run on.</summary>
+    public CudaDevice Device => _device;
+
+    /// <summary>The matrix-product library the fused kernels use.</summary>
+    public CudaBlas Blas { get; }
+
+    private CudaKernel Kernel(string file, string entry, params string[] defines)
+    {
+        var key = file + "|" + string.Join(",", defines);
+        if (!_modules.TryGetValue(key, out var module))
+            _modules[key] = module = _compiler.Load(file, defines);
+        return module.Kernel(entry);
+    }
+
+    private int GridFor(long work, int perThread = 1)
+    {
+        var blocks = (work / perThread + Threads - 1) / Threads;
+        // Grid-stride loops beyond a few waves only add scheduling work.
+        return (int)Math.Clamp(blocks, 1, (long)_device.MultiprocessorCount * 16);
+    }
+
+    /// <summary>y[rows,dim] = x * rstd * w; rstd[rows] (fp32) is kept for the backward pass. dim % 8 == 0.</summary>
+    public void RmsNormForward(ulong y, ulong rstd, ulong x, ulong weight, int rows, int dim, float eps)
+    {
+        RequireMultipleOf8(dim, nameof(dim));
+        Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps);
+    }
+
+    /// <summary>dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm.</summary>
+    public void RmsNormBackward(ulong dx, ulong dy, ulong x, ulong weight, ulong rstd, int rows, int dim, bool accumulate)
+    {
+        RequireMultipleOf8(dim, nameof(dim));
+        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0);
+    }
+
+    /// <summary>
+    /// Rotates x[rows, heads, headDim] in place by positions[rows] (int32) times invFreq[headDim/2]
+    /// (fp32, already scaled, see <see cref="RopeFrequencies"/>); <paramref name="inverse"/> for the backward pass.
+    /// </summary>
+    public void Rope(ulong x, ulong positions, ulong invFreq, int rows, int heads, int headDim, bool inverse)
+    {
+        var pairs = (long)rows * (headDim / 2);
+        Kernel("rope.cu", "rope_apply").Launch((GridFor(pairs), 1, 1), Threads, 0, x, positions, invFreq, rows, heads, headDim, inverse ? -1f : 1f);
+    }
+
+    /// <summary>h = silu(gate) * up over <paramref name="count"/> elements.</summary>
+    public void SwiGluForward(ulong h, ulong gate, ulong up, long count) =>
+        Kernel("swiglu.cu", "swiglu_forward").Launch((GridFor(count, 8), 1, 1), Threads, 0, h, gate, up, KernelArg.Int64(count));
+
+    /// <summary>dgate, dup from dh; the outputs may alias gate and up.</summary>
+    public void SwiGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count) =>
+        Kernel("swiglu.cu", "swiglu_backward").Launch((GridFor(count, 8), 1, 1), Threads, 0, dgate, dup, dh, gate, up, KernelArg.Int64(count));
+
+    /// <summary>out = bf16(in) over <paramref name="count"/> fp32 values.</summary>
+    public void Float32ToBFloat16(ulong output, ulong input, long count) =>
+        Kernel("convert.cu", "f32_to_bf16").Launch((GridFor(count, 4), 1, 1), Threads, 0, output, input, KernelArg.Int64(count));
+
+    /// <summary>out = fp32(in) over <paramref name="count"/> bf16 values.</summary>
+    public void BFloat16ToFloat32(ulong output, ulong input, long count) =>
+        Kernel("convert.cu", "bf16_to_f32").Launch((GridFor(count, 4), 1, 1), Threads, 0, output, input, KernelArg.Int64(count));
+
+    /// <summary>out[rows, dim] = table[ids[rows]] (ids int32, already validated against the vocabulary).</summary>
+    public void EmbeddingForward(ulong output, ulong table, ulong ids, int rows, int dim)
+    {
+        RequireMultipleOf8(dim, nameof(dim));
+        Kernel("convert.cu", "embedding_forward").Launch((rows, 1, 1), Threads, 0, output, table, ids, dim);
+    }
+
+    /// <summary>
+    /// Fills <paramref name="count"/> bf16 (or fp32) values with uniform numbers in [-scale, scale): element i is a pure
+    /// function of (i, seed), see <see cref="Verification.UniformHash"/>.
+    /// </summary>
+    public void FillUniform(ulong output, long count, ulong seed, float scale, bool float32 = false) =>
+        Kernel("convert.cu", float32 ? "fill_uniform_f32" : "fill_uniform_bf16").Launch((GridFor(count), 1, 1), Threads, 0, output, KernelArg.Int64(count), seed, scale);
+
+    /// <summary>One AdamW step (PyTorch's formula) on fp32 parameters, gradients and moments.</summary>
+    public void AdamW(ulong parameters, ulong gradients, ulong m, ulong v, int count, int step, float lr, float beta1, float beta2,
+        float eps, float weightDecay, float gradScale = 1f)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(step);
+        var bc1 = (float)(1 - Math.Pow(beta1, step));
+        var bc2Sqrt = (float)Math.Sqrt(1 - Math.Pow(beta2, step));
+        Kernel("optimizer.cu", "adamw_step").Launch((GridFor(count), 1, 1), Threads, 0,
+            parameters, gradients, m, v, count, lr, beta1, beta2, eps, weightDecay, bc1, bc2Sqrt, gradScale);
+    }
+
+    /// <summary>Blocks <see cref="SumSquares"/> uses for its first stage (size of its scratch, in floats).</summary>
+    public int SumSquaresPartials => _device.MultiprocessorCount * 4;
+
+    /// <summary>result[0] = sum of x^2 over <paramref name="count"/> fp32 values, in a fixed order; scratch holds <see cref="SumSquaresPartials"/> floats.</summary>
+    public void SumSquares(ulong result, ulong x, int count, ulong scratch)
+    {
+        Kernel("optimizer.cu", "sum_squares_partial").Launch((SumSquaresPartials, 1, 1), Threads, 0, scratch, x, count);
+        Kernel("optimizer.cu", "sum_partials").Launch((1, 1, 1), Threads, 0, result, scratch, SumSquaresPartials);
+    }
+
+    private static int AttentionSharedBytes(int headDim, int tiles, int extraFloats) => tiles * AttentionTile * (headDim + 8) * 2 + extraFloats * 4;
+
+    /// <summary>
+    /// Causal attention forward: out[B,T,Hq,D] and lse[B,Hq,T] (fp32) from q[B,T,Hq,D], k and v [B,T,Hkv,D].
+    /// </summary>
+    public void AttentionForward(ulong output, ulong lse, ulong q, ulong k, ulong v, AttentionShape shape)
+    {
+        shape.Validate();
+        var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
+        Kernel("attention.cu", "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
+            AttentionSharedBytes(shape.HeadDim, 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+    }
+
+    /// <summary>
+    /// Causal attention backward: dq, dk, dv (layouts as q, k, v) from the forward's inputs, its
+    /// output and lse, and dout. <paramref name="delta"/> is scratch of B*Hq*T floats.
+    /// </summary>
+    public void AttentionBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
+    {
+        shape.Validate();
+        var define = $"HEAD_DIM={shape.HeadDim}";
+        var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
+        var rows = (long)shape.Batch * shape.SeqLen * shape.QueryHeads;
+        var warpsPerBlock = AttentionThreads / 32;
+        Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((rows + warpsPerBlock - 1) / warpsPerBlock), 1, 1), AttentionThreads, 0,
+            delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
+        Kernel("attention.cu", "attention_backward_dkv", define).Launch((tiles, shape.KvHeads, shape.Batch), AttentionThreads,
+            AttentionSharedBytes(shape.HeadDim, 4, 4 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        Kernel("attention.cu", "attention_backward_dq", define).Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
+            AttentionSharedBytes(shape.HeadDim, 4, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+    }
+
+    /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>
+    internal const int MaxCrossEntropyChunk = 8192;
+
+    internal void CrossEntropyChunk(ulong e, ulong dhAcc, ulong runMax, ulong runSum, ulong targetLogit, ulong logits, ulong targets,
+        int rows, int chunk, int v0, int hidden, bool first) =>
+        Kernel("cross_entropy.cu", "ce_chunk").Launch((rows, 1, 1), Threads, 0, e, dhAcc, runMax, runSum, targetLogit, logits, targets, chunk, v0, hidden, first ? 1 : 0);
+
+    internal void CrossEntropyFinalize(ulong dh, ulong loss, ulong dhAcc, ulong weight, ulong targets, ulong runMax, ulong runSum, ulong targetLogit,
+        int rows, int hidden, float gradScale) =>
+        Kernel("cross_entropy.cu", "ce_finalize").Launch((rows, 1, 1), Threads, 0, dh, loss, dhAcc, weight, targets, runMax, runSum, targetLogit, hidden, gradScale);
+
+    private static void RequireMultipleOf8(int value, string name)
+    {
+        if (value <= 0 || value % 8 != 0)
+            throw new ArgumentException($"{name} = {value} must be a positive multiple of 8 (16-byte vector accesses).", name);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var module in _modules.Values)
+            module.Dispose();
+        _modules.Clear();
+    }
+}

@@ -1,0 +1,391 @@
+using System.Runtime.InteropServices;
+using FineTune.Engine.Backends.Cuda.Blas;
+using FineTune.Engine.Backends.Cuda.Compilation;
+using FineTune.Engine.Backends.Cuda.Kernels;
+using FineTune.Engine.Backends.Cuda.Memory;
+
+namespace FineTune.Engine.Backends.Cuda.Verification;
+
+/// <summary>
+/// Checks every CUDA kernel against <see cref="CpuReference"/> on fresh random inputs: outputs are
+/// poisoned (all bits set: NaN in bf16 and fp32) before each run so an unwritten element fails,
+/// the relative error must be within bf16 tolerance, and a second run must give the same bytes.
+/// Shared by the GPU tests and the bench program so both run the same checks.
+/// </summary>
+public sealed class KernelChecks : IDisposable
+{
+    private readonly List<DeviceBuffer> _buffers = [];
+
+    private KernelChecks(CudaDevice device)
+    {
+        Device = device;
+        device.SynchronizeAfterLaunch = true;
+        Compiler = new KernelCompiler(device);
+        Blas = new CudaBlas(device);
+        Kernels = new CudaKernels(device, Compiler, Blas);
+    }
+
+    /// <summary>Opens GPU 0 and binds NVRTC and cuBLASLt (FT31xx when something is missing).</summary>
+    public static KernelChecks Open() => new(CudaDevice.Open());
+
+    /// <summary>The GPU.</summary>
+    public CudaDevice Device { get; }
+
+    /// <summary>The kernel compiler.</summary>
+    public KernelCompiler Compiler { get; }
+
+    /// <summary>cuBLASLt.</summary>
+    public CudaBlas Blas { get; }
+
+    /// <summary>The kernels under test.</summary>
+    public CudaKernels Kernels { get; }
+
+    /// <summary>Every check, by name.</summary>
+    public IReadOnlyDictionary<string, Func<int, KernelCheckResult>> All => new Dictionary<string, Func<int, KernelCheckResult>>
+    {
+        ["gemm_linear_forward_bf16"] = seed => Gemm("gemm_linear_forward_bf16", seed, transA: false, transB: true, f32: false, beta: 0),
+        ["gemm_input_grad_bf16"] = seed => Gemm("gemm_input_grad_bf16", seed, transA: false, transB: false, f32: false, beta: 0),
+        ["gemm_weight_grad_f32"] = seed => Gemm("gemm_weight_grad_f32", seed, transA: true, transB: false, f32: true, beta: 0),
+        ["gemm_accumulate_f32"] = seed => Gemm("gemm_accumulate_f32", seed, transA: false, transB: true, f32: true, beta: 1),
+        ["rmsnorm_forward"] = RmsNormForward,
+        ["rmsnorm_backward"] = RmsNormBackward,
+        ["rope_llama3"] = Rope,
+        ["swiglu_forward"] = SwiGluForward,
+        ["swiglu_backward"] = SwiGluBackward,
+        ["attention_hd64"] = seed => Attention("attention_hd64", seed, new AttentionShape(2, 200, 8, 2, 64)),
+        ["attention_hd128"] = seed => Attention("attention_hd128", seed, new AttentionShape(1, 130, 4, 1, 128)),
+        ["lm_head_cross_entropy"] = CrossEntropy,
+        ["adamw"] = AdamW,
+        ["sum_squares"] = SumSquares,
+        ["convert_bf16_f32"] = Convert,
+        ["embedding"] = Embedding,
+        ["fill_uniform"] = FillUniform,
+    };
+
+    /// <summary>Runs one check with a fresh seed (or the given one, to reproduce a failure).</summary>
+    public KernelCheckResult Run(string name, int? seed = null)
+    {
+        var s = seed ?? Random.Shared.Next();
+        // Test runners move between threads; the context is per thread.
+        Device.MakeCurrent();
+        try
+        {
+            return All[name](s);
+        }
+        catch (Exception e) when (e is CudaException or ArgumentException or FineTune.Core.Diagnostics.FineTuneException)
+        {
+            return new KernelCheckResult(name, s, [], false, e.Message);
+        }
+        finally
+        {
+            foreach (var buffer in _buffers)
+                buffer.Dispose();
+            _buffers.Clear();
+        }
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------
+
+    private DeviceBuffer Upload<T>(T[] data) where T : unmanaged
+    {
+        var buffer = Alloc((long)data.Length * Marshal.SizeOf<T>());
+        buffer.Upload<T>(data);
+        return buffer;
+    }
+
+    private DeviceBuffer Alloc(long bytes)
+    {
+        var buffer = Device.Memory.Allocate(bytes);
+        _buffers.Add(buffer);
+        return buffer;
+    }
+
+    /// <summary>Runs <paramref name="prepare"/> and <paramref name="launch"/> twice and returns both runs' output bytes.</summary>
+    private (byte[][] First, bool Deterministic) Twice(Action prepare, Action launch, params DeviceBuffer[] outputs)
+    {
+        byte[][] Once()
+        {
+            foreach (var o in outputs)
+                o.FillBytes(0xFF);
+            prepare();
+            launch();
+            Device.Synchronize();
+            return outputs.Select(o => o.Download<byte>()).ToArray();
+        }
+        var first = Once();
+        var second = Once();
+        return (first, first.Zip(second).All(p => p.First.AsSpan().SequenceEqual(p.Second)));
+    }
+
+    private static ushort[] AsBf16(byte[] bytes) => MemoryMarshal.Cast<byte, ushort>(bytes).ToArray();
+    private static float[] AsF32(byte[] bytes) => MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+
+    private const double Bf16Tolerance = 1e-2;
+    private const double Bf16GradTolerance = 2e-2;
+    private const double F32Tolerance = 1e-5;
+
+    // ---- checks ----------------------------------------------------------------------------
+
+    private KernelCheckResult Gemm(string name, int seed, bool transA, bool transB, bool f32, float beta)
+    {
+        var rng = new Random(seed);
+        const int m = 200, n = 328, k = 264;
+        var a = Bf16.Random(rng, (long)m * k);
+        var b = Bf16.Random(rng, (long)k * n);
+        var c0 = Enumerable.Range(0, m * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var da = Upload(a);
+        var db = Upload(b);
+        var dc = Alloc((long)m * n * (f32 ? 4 : 2));
+        var (outs, det) = Twice(() => { if (beta != 0) dc.Upload<float>(c0); },
+            () => Blas.Gemm(da.Pointer, transA, db.Pointer, transB, dc.Pointer, m, n, k, f32, 1f, beta), dc);
+        var reference = CpuReference.Gemm(Bf16.ToDouble(a), transA, Bf16.ToDouble(b), transB, m, n, k,
+            beta != 0 ? Array.ConvertAll(c0, x => (double)x) : null, beta);
+        var err = f32 ? ErrorMetrics.Relative(AsF32(outs[0]), reference) : ErrorMetrics.Relative(AsBf16(outs[0]), reference);
+        return new KernelCheckResult(name, seed, [new OutputError("C", err, f32 ? 1e-5 : Bf16Tolerance)], det);
+    }
+
+    private KernelCheckResult RmsNormForward(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 64, dim = 2048;
+        const float eps = 1e-5f;
+        var x = Bf16.Random(rng, rows * dim, 2f);
+        var w = Bf16.Random(rng, dim);
+        var dx = Upload(x);
+        var dw = Upload(w);
+        var y = Alloc(rows * dim * 2L);
+        var rstd = Alloc(rows * 4L);
+        var (outs, det) = Twice(() => { }, () => Kernels.RmsNormForward(y.Pointer, rstd.Pointer, dx.Pointer, dw.Pointer, rows, dim, eps), y, rstd);
+        var (ry, rr) = CpuReference.RmsNorm(Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
+        return new KernelCheckResult("rmsnorm_forward", seed,
+            [new("y", ErrorMetrics.Relative(AsBf16(outs[0]), ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det);
+    }
+
+    private KernelCheckResult RmsNormBackward(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 64, dim = 2048;
+        const float eps = 1e-5f;
+        var x = Bf16.Random(rng, rows * dim, 2f);
+        var w = Bf16.Random(rng, dim);
+        var dy = Bf16.Random(rng, rows * dim);
+        var residual = Bf16.Random(rng, rows * dim);
+        var (_, rstdRef) = CpuReference.RmsNorm(Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
+        var rstd = Upload(Array.ConvertAll(rstdRef, r => (float)r));
+        var dx = Upload(x);
+        var dw = Upload(w);
+        var ddy = Upload(dy);
+        var grad = Alloc(rows * dim * 2L);
+        var (outs, det) = Twice(() => grad.Upload<ushort>(residual),
+            () => Kernels.RmsNormBackward(grad.Pointer, ddy.Pointer, dx.Pointer, dw.Pointer, rstd.Pointer, rows, dim, accumulate: true), grad);
+        var reference = CpuReference.RmsNormBackward(Bf16.ToDouble(dy), Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
+        var res = Bf16.ToDouble(residual);
+        for (var i = 0; i < reference.Length; i++)
+            reference[i] += res[i];
+        return new KernelCheckResult("rmsnorm_backward", seed, [new("dx (accumulated)", ErrorMetrics.Relative(AsBf16(outs[0]), reference), Bf16Tolerance)], det);
+    }
+
+    private KernelCheckResult Rope(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 96, heads = 8, headDim = 64;
+        var freqs = RopeFrequencies.Llama3(headDim, 500000, 32, 1, 4, 8192);
+        var positions = Enumerable.Range(0, rows).Select(_ => rng.Next(0, 8192)).ToArray();
+        var x = Bf16.Random(rng, rows * heads * headDim);
+        var dpos = Upload(positions);
+        var dfreq = Upload(freqs);
+        var buf = Alloc(x.Length * 2L);
+        var (fwd, det1) = Twice(() => buf.Upload<ushort>(x), () => Kernels.Rope(buf.Pointer, dpos.Pointer, dfreq.Pointer, rows, heads, headDim, inverse: false), buf);
+        var (inv, det2) = Twice(() => buf.Upload<ushort>(x), () => Kernels.Rope(buf.Pointer, dpos.Pointer, dfreq.Pointer, rows, heads, headDim, inverse: true), buf);
+        var xd = Bf16.ToDouble(x);
+        return new KernelCheckResult("rope_llama3", seed,
+        [
+            new("forward", ErrorMetrics.Relative(AsBf16(fwd[0]), CpuReference.Rope(xd, positions, freqs, rows, heads, headDim, false)), Bf16Tolerance),
+            new("inverse", ErrorMetrics.Relative(AsBf16(inv[0]), CpuReference.Rope(xd, positions, freqs, rows, heads, headDim, true)), Bf16Tolerance),
+        ], det1 && det2);
+    }
+
+    private const long SwiGluCount = 8 * 4099 + 5; // odd tail exercises the scalar path
+
+    private KernelCheckResult SwiGluForward(int seed)
+    {
+        var rng = new Random(seed);
+        var gate = Bf16.Random(rng, SwiGluCount, 4f);
+        var up = Bf16.Random(rng, SwiGluCount, 2f);
+        var dg = Upload(gate);
+        var du = Upload(up);
+        var h = Alloc(SwiGluCount * 2);
+        var (outs, det) = Twice(() => { }, () => Kernels.SwiGluForward(h.Pointer, dg.Pointer, du.Pointer, SwiGluCount), h);
+        var reference = CpuReference.SwiGlu(Bf16.ToDouble(gate), Bf16.ToDouble(up));
+        return new KernelCheckResult("swiglu_forward", seed, [new("h", ErrorMetrics.Relative(AsBf16(outs[0]), reference), Bf16Tolerance)], det);
+    }
+
+    private KernelCheckResult SwiGluBackward(int seed)
+    {
+        var rng = new Random(seed);
+        var gate = Bf16.Random(rng, SwiGluCount, 4f);
+        var up = Bf16.Random(rng, SwiGluCount, 2f);
+        var dh = Bf16.Random(rng, SwiGluCount);
+        var dg = Upload(gate);
+        var du = Upload(up);
+        var ddh = Upload(dh);
+        var outG = Alloc(SwiGluCount * 2);
+        var outU = Alloc(SwiGluCount * 2);
+        var (outs, det) = Twice(() => { }, () => Kernels.SwiGluBackward(outG.Pointer, outU.Pointer, ddh.Pointer, dg.Pointer, du.Pointer, SwiGluCount), outG, outU);
+        var (rg, ru) = CpuReference.SwiGluBackward(Bf16.ToDouble(dh), Bf16.ToDouble(gate), Bf16.ToDouble(up));
+        return new KernelCheckResult("swiglu_backward", seed,
+            [new("dgate", ErrorMetrics.Relative(AsBf16(outs[0]), rg), Bf16Tolerance), new("dup", ErrorMetrics.Relative(AsBf16(outs[1]), ru), Bf16Tolerance)], det);
+    }
+
+    private KernelCheckResult Attention(string name, int seed, AttentionShape s)
+    {
+        var rng = new Random(seed);
+        long qn = (long)s.Batch * s.SeqLen * s.QueryHeads * s.HeadDim, kn = (long)s.Batch * s.SeqLen * s.KvHeads * s.HeadDim;
+        var q = Bf16.Random(rng, qn, 1.5f);
+        var k = Bf16.Random(rng, kn, 1.5f);
+        var v = Bf16.Random(rng, kn);
+        var dout = Bf16.Random(rng, qn);
+        DeviceBuffer dq = Upload(q), dk = Upload(k), dv = Upload(v), ddo = Upload(dout);
+        var o = Alloc(qn * 2);
+        var lse = Alloc((long)s.Batch * s.QueryHeads * s.SeqLen * 4);
+        var delta = Alloc((long)s.Batch * s.QueryHeads * s.SeqLen * 4);
+        DeviceBuffer gq = Alloc(qn * 2), gk = Alloc(kn * 2), gv = Alloc(kn * 2);
+        var (fwd, det1) = Twice(() => { }, () => Kernels.AttentionForward(o.Pointer, lse.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, s), o, lse);
+        // The backward pass consumes the forward's own output and lse, as in training.
+        var (bwd, det2) = Twice(() => { },
+            () => Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s),
+            gq, gk, gv);
+        var r = CpuReference.Attention(Bf16.ToDouble(q), Bf16.ToDouble(k), Bf16.ToDouble(v), Bf16.ToDouble(dout), s.Batch, s.SeqLen, s.QueryHeads, s.KvHeads, s.HeadDim);
+        return new KernelCheckResult(name, seed,
+        [
+            new("out", ErrorMetrics.Relative(AsBf16(fwd[0]), r.Out), Bf16Tolerance),
+            new("lse", ErrorMetrics.Relative(AsF32(fwd[1]), r.Lse), 1e-4),
+            new("dq", ErrorMetrics.Relative(AsBf16(bwd[0]), r.DQ), Bf16GradTolerance),
+            new("dk", ErrorMetrics.Relative(AsBf16(bwd[1]), r.DK), Bf16GradTolerance),
+            new("dv", ErrorMetrics.Relative(AsBf16(bwd[2]), r.DV), Bf16GradTolerance),
+        ], det1 && det2);
+    }
+
+    private KernelCheckResult CrossEntropy(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 96, dim = 256, vocab = 5000, chunk = 1024;
+        var hidden = Bf16.Random(rng, rows * dim);
+        var weight = Bf16.Random(rng, (long)vocab * dim, 0.25f);
+        var targets = Enumerable.Range(0, rows).Select(_ => rng.NextDouble() < 0.2 ? -100 : rng.Next(vocab)).ToArray();
+        var valid = Math.Max(1, targets.Count(t => t >= 0));
+        var gradScale = 1f / valid;
+        DeviceBuffer dh = Upload(hidden), dw = Upload(weight), dt = Upload(targets);
+        var grad = Alloc(rows * dim * 2L);
+        var loss = Alloc(rows * 4L);
+        using var op = new LmHeadCrossEntropy(Kernels, rows, dim, vocab, chunk);
+        var (outs, det) = Twice(() => { }, () => op.Run(grad.Pointer, loss.Pointer, dh.Pointer, dw.Pointer, dt.Pointer, gradScale), grad, loss);
+        var (rl, rg) = CpuReference.LmHeadCrossEntropy(Bf16.ToDouble(hidden), Bf16.ToDouble(weight), targets, rows, dim, vocab, gradScale);
+        return new KernelCheckResult("lm_head_cross_entropy", seed,
+            [new("loss", ErrorMetrics.Relative(AsF32(outs[1]), rl), 1e-4), new("dhidden", ErrorMetrics.Relative(AsBf16(outs[0]), rg), Bf16GradTolerance)], det);
+    }
+
+    private KernelCheckResult AdamW(int seed)
+    {
+        var rng = new Random(seed);
+        const int n = 10007, step = 3;
+        const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f, clip = 0.5f;
+        float[] R(double scale) => Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * scale)).ToArray();
+        var p0 = R(1);
+        var g = R(1);
+        var m0 = R(0.1);
+        var v0 = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 0.01)).ToArray();
+        DeviceBuffer dp = Alloc(n * 4L), dg = Upload(g), dm = Alloc(n * 4L), dv = Alloc(n * 4L);
+        var (outs, det) = Twice(() => { dp.Upload<float>(p0); dm.Upload<float>(m0); dv.Upload<float>(v0); },
+            () => Kernels.AdamW(dp.Pointer, dg.Pointer, dm.Pointer, dv.Pointer, n, step, lr, b1, b2, eps, wd, clip), dp, dm, dv);
+        double[] D(float[] a) => Array.ConvertAll(a, x => (double)x);
+        double[] rp = D(p0), rm = D(m0), rv = D(v0);
+        CpuReference.AdamW(rp, D(g), rm, rv, step, lr, b1, b2, eps, wd, clip);
+        // Compare the update (p_new - p_old), not p itself, so a wrong step cannot hide under |p|.
+        var gotUpdate = AsF32(outs[0]).Select((x, i) => (double)x - p0[i]).ToArray();
+        var refUpdate = rp.Select((x, i) => x - p0[i]).ToArray();
+        return new KernelCheckResult("adamw", seed,
+        [
+            new("update", ErrorMetrics.Relative(gotUpdate, refUpdate), 1e-4),
+            new("m", ErrorMetrics.Relative(AsF32(outs[1]), rm), F32Tolerance),
+            new("v", ErrorMetrics.Relative(AsF32(outs[2]), rv), F32Tolerance),
+        ], det);
+    }
+
+    private KernelCheckResult SumSquares(int seed)
+    {
+        var rng = new Random(seed);
+        const int n = 100003;
+        var x = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var dx = Upload(x);
+        var scratch = Alloc(Kernels.SumSquaresPartials * 4L);
+        var result = Alloc(4);
+        var (outs, det) = Twice(() => { }, () => Kernels.SumSquares(result.Pointer, dx.Pointer, n, scratch.Pointer), result);
+        var reference = x.Sum(v => (double)v * v);
+        return new KernelCheckResult("sum_squares", seed, [new("sum", ErrorMetrics.Relative(AsF32(outs[0]), [reference]), F32Tolerance)], det);
+    }
+
+    private KernelCheckResult Convert(int seed)
+    {
+        var rng = new Random(seed);
+        const int n = 4 * 1000 + 3;
+        var f = Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-20, 20)))).ToArray();
+        var b = Bf16.Random(rng, n, 3f);
+        DeviceBuffer df = Upload(f), db = Upload(b);
+        var toBf = Alloc(n * 2L);
+        var toF = Alloc(n * 4L);
+        var (outs, det) = Twice(() => { }, () => { Kernels.Float32ToBFloat16(toBf.Pointer, df.Pointer, n); Kernels.BFloat16ToFloat32(toF.Pointer, db.Pointer, n); }, toBf, toF);
+        // Both directions must be exact: bf16 rounding is to nearest even, as on the host.
+        var gotBf = AsBf16(outs[0]);
+        var mismatches = Enumerable.Range(0, n).Count(i => gotBf[i] != Bf16.FromSingle(f[i]));
+        var refF = Bf16.ToDouble(b);
+        return new KernelCheckResult("convert_bf16_f32", seed,
+        [
+            new("f32->bf16 (mismatched values)", mismatches, 0),
+            new("bf16->f32", ErrorMetrics.Relative(AsF32(outs[1]), refF), 0),
+        ], det);
+    }
+
+    private KernelCheckResult Embedding(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 37, dim = 256, vocab = 1000;
+        var table = Bf16.Random(rng, vocab * dim);
+        var ids = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
+        DeviceBuffer dt = Upload(table), di = Upload(ids);
+        var output = Alloc(rows * dim * 2L);
+        var (outs, det) = Twice(() => { }, () => Kernels.EmbeddingForward(output.Pointer, dt.Pointer, di.Pointer, rows, dim), output);
+        var reference = new double[rows * dim];
+        for (var r = 0; r < rows; r++)
+            for (var d = 0; d < dim; d++)
+                reference[r * dim + d] = Bf16.ToSingle(table[ids[r] * dim + d]);
+        return new KernelCheckResult("embedding", seed, [new("rows", ErrorMetrics.Relative(AsBf16(outs[0]), reference), 0)], det);
+    }
+
+    private KernelCheckResult FillUniform(int seed)
+    {
+        const int n = 10001;
+        const float scale = 0.75f;
+        var bf = Alloc(n * 2L);
+        var f32 = Alloc(n * 4L);
+        var (outs, det) = Twice(() => { }, () =>
+        {
+            Kernels.FillUniform(bf.Pointer, n, (ulong)seed, scale);
+            Kernels.FillUniform(f32.Pointer, n, (ulong)seed, scale, float32: true);
+        }, bf, f32);
+        var reference = Enumerable.Range(0, n).Select(i => (double)UniformHash.Value((ulong)i, (ulong)seed, scale)).ToArray();
+        var gotBf = AsBf16(outs[0]);
+        var mismatches = Enumerable.Range(0, n).Count(i => gotBf[i] != Bf16.FromSingle((float)reference[i]));
+        return new KernelCheckResult("fill_uniform", seed,
+            [new("f32", ErrorMetrics.Relative(AsF32(outs[1]), reference), 0), new("bf16 (mismatched values)", mismatches, 0)], det);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Device.MakeCurrent();
+        Kernels.Dispose();
+        Blas.Dispose();
+        Device.Dispose();
+    }
+}

@@ -1,0 +1,64 @@
+using FineTune.Engine.Backends.Cuda.Verification;
+
+namespace FineTune.Engine.Tests.Cuda;
+
+/// <summary>Opens the GPU once for all kernel tests, and only when one of them runs.</summary>
+public sealed class KernelChecksFixture : IDisposable
+{
+    private readonly Lazy<KernelChecks> _checks = new(KernelChecks.Open);
+
+    /// <summary>The shared checks (opened on first use).</summary>
+    public KernelChecks Checks => _checks.Value;
+
+    public void Dispose()
+    {
+        if (_checks.IsValueCreated)
+            _checks.Value.Dispose();
+    }
+}
+
+/// <summary>
+/// Every CUDA kernel against its float64 CPU reference on fresh random inputs, within bf16
+/// tolerance, bit-identical over two runs (the same checks bench/cuda-kernels prints).
+/// </summary>
+public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture<KernelChecksFixture>
+{
+    private void Check(string name)
+    {
+        var result = fixture.Checks.Run(name);
+        Assert.True(result.Passed, result.ToString());
+    }
+
+    [CudaFact] public void Gemm_linear_forward_bf16() => Check("gemm_linear_forward_bf16");
+    [CudaFact] public void Gemm_input_gradient_bf16() => Check("gemm_input_grad_bf16");
+    [CudaFact] public void Gemm_weight_gradient_f32() => Check("gemm_weight_grad_f32");
+    [CudaFact] public void Gemm_accumulates_into_f32() => Check("gemm_accumulate_f32");
+    [CudaFact] public void RmsNorm_forward() => Check("rmsnorm_forward");
+    [CudaFact] public void RmsNorm_backward_accumulates() => Check("rmsnorm_backward");
+    [CudaFact] public void Rope_with_llama3_frequencies() => Check("rope_llama3");
+    [CudaFact] public void SwiGlu_forward() => Check("swiglu_forward");
+    [CudaFact] public void SwiGlu_backward() => Check("swiglu_backward");
+    [CudaFact] public void Attention_head_dim_64() => Check("attention_hd64");
+    [CudaFact] public void Attention_head_dim_128() => Check("attention_hd128");
+    [CudaFact] public void LmHead_cross_entropy() => Check("lm_head_cross_entropy");
+    [CudaFact] public void AdamW_step() => Check("adamw");
+    [CudaFact] public void Sum_of_squares() => Check("sum_squares");
+    [CudaFact] public void Bf16_conversions_are_exact() => Check("convert_bf16_f32");
+    [CudaFact] public void Embedding_lookup() => Check("embedding");
+    [CudaFact] public void Uniform_fill_matches_host_twin() => Check("fill_uniform");
+
+    [CudaFact]
+    public void Every_check_has_a_test()
+    {
+        var tested = typeof(CudaKernelTests).GetMethods().Count(m => m.GetCustomAttributes(typeof(CudaFactAttribute), false).Length > 0) - 2; // this test and the compile test
+        Assert.Equal(fixture.Checks.All.Count, tested);
+    }
+
+    [CudaFact]
+    public void Every_kernel_file_compiles_for_this_gpu()
+    {
+        foreach (var headDim in new[] { 64, 128 })
+            foreach (var (file, ok, log) in fixture.Checks.Compiler.CompileAll($"HEAD_DIM={headDim}"))
+                Assert.True(ok, $"{file} (HEAD_DIM={headDim}):\n{log}");
+    }
+}
