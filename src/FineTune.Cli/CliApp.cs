@@ -49,6 +49,13 @@ public static class CliApp
         try
         {
             var parse = CreateRoot().Parse(args);
+            if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
+            {
+                // Canonical lines so MSBuild and CI show a usage mistake as an error with a code.
+                foreach (var error in parse.Errors)
+                    Console.Error.WriteLine(CanonicalMessage.Format(Severity.Error, "FT7090", error.Message + " Run 'finetune --help' for usage."));
+                return UsageError;
+            }
             return await parse.InvokeAsync(new InvocationConfiguration(), cts.Token);
         }
         catch (FineTuneException e)
