@@ -10,5 +10,6 @@ internal static class Registry
         // One line per command; each command's file owns its options and handler.
         yield return VersionCommand.Create();
         yield return ManifestCommand.Create();
+        yield return InspectCommand.Create();
     }
 }
