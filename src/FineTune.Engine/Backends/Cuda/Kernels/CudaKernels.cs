@@ -87,7 +87,7 @@ public sealed class CudaKernels : IDisposable
     /// </summary>
     public void Rope(ulong x, ulong positions, ulong invFreq, int rows, int heads, int headDim, bool inverse)
     {
-        var pairs = (long)rows * heads * (headDim / 2);
+        var pairs = (long)rows * (headDim / 2);
         Kernel("rope.cu", "rope_apply").Launch((GridFor(pairs), 1, 1), Threads, 0, x, positions, invFreq, rows, heads, headDim, inverse ? -1f : 1f);
     }
 
@@ -152,7 +152,7 @@ public sealed class CudaKernels : IDisposable
         shape.Validate();
         var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
         Kernel("attention.cu", "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 3, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+            AttentionSharedBytes(shape.HeadDim, 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
 
     /// <summary>
@@ -169,10 +169,13 @@ public sealed class CudaKernels : IDisposable
         Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((rows + warpsPerBlock - 1) / warpsPerBlock), 1, 1), AttentionThreads, 0,
             delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
         Kernel("attention.cu", "attention_backward_dkv", define).Launch((tiles, shape.KvHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 2, 2 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+            AttentionSharedBytes(shape.HeadDim, 4, 4 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
         Kernel("attention.cu", "attention_backward_dq", define).Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 2, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+            AttentionSharedBytes(shape.HeadDim, 4, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
+
+    /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>
+    internal const int MaxCrossEntropyChunk = 8192;
 
     internal void CrossEntropyChunk(ulong e, ulong dhAcc, ulong runMax, ulong runSum, ulong targetLogit, ulong logits, ulong targets,
         int rows, int chunk, int v0, int hidden, bool first) =>
