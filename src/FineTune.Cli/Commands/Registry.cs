@@ -11,6 +11,7 @@ internal static class Registry
         yield return VersionCommand.Create();
         yield return NewTinyModelCommand.Create();
         yield return ManifestCommand.Create();
+        yield return ModelfileCommand.Create();
         yield return PublishCommand.Create();
         yield return InspectCommand.Create();
     }
