@@ -23,7 +23,7 @@ public sealed class LmHeadCrossEntropy : IDisposable
         Rows = rows;
         Hidden = hidden;
         Vocab = vocab;
-        Chunk = Math.Min(chunk, vocab);
+        Chunk = Math.Min(Math.Min(chunk, vocab), CudaKernels.MaxCrossEntropyChunk);
         var pool = kernels.Device.Memory;
         _logits = pool.Allocate((long)rows * Chunk * 4);
         _exp = pool.Allocate((long)rows * Chunk * 2);
@@ -42,7 +42,7 @@ public sealed class LmHeadCrossEntropy : IDisposable
     /// <summary>Vocabulary size.</summary>
     public int Vocab { get; }
 
-    /// <summary>Vocabulary entries per chunk.</summary>
+    /// <summary>Vocabulary entries per chunk (at most 8192).</summary>
     public int Chunk { get; }
 
     /// <summary>Bytes of device workspace this holds.</summary>

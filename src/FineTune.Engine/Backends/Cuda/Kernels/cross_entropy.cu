@@ -6,7 +6,11 @@
 // ce_finalize then forms loss = logsumexp - logit[target] and dh = scale * (softmax.W - W[target]).
 #include "common.cuh"
 
-extern "C" __global__ void ce_chunk(bf16* __restrict__ e_out, float* __restrict__ dh_acc, float* __restrict__ run_max,
+#define CE_THREADS 256
+#define CE_PER_THREAD 32   // a chunk of up to 8192 logits per row stays in registers: one read
+
+// One block of CE_THREADS per row; chunk <= CE_THREADS * CE_PER_THREAD.
+extern "C" __global__ void __launch_bounds__(CE_THREADS) ce_chunk(bf16* __restrict__ e_out, float* __restrict__ dh_acc, float* __restrict__ run_max,
     float* __restrict__ run_sum, float* __restrict__ target_logit, const float* __restrict__ logits,
     const int* __restrict__ targets, int chunk, int v0, int D, int first)
 {
@@ -15,17 +19,27 @@ extern "C" __global__ void ce_chunk(bf16* __restrict__ e_out, float* __restrict_
     const float* z = logits + row * chunk;
     bf16* e = e_out + row * chunk;
 
+    float zr[CE_PER_THREAD];
     float mx = FT_NEG_INF;
-    for (int i = threadIdx.x; i < chunk; i += blockDim.x) mx = fmaxf(mx, z[i]);
+    #pragma unroll
+    for (int j = 0; j < CE_PER_THREAD; j++) {
+        const int i = threadIdx.x + j * CE_THREADS;
+        zr[j] = i < chunk ? z[i] : FT_NEG_INF;
+        mx = fmaxf(mx, zr[j]);
+    }
     mx = block_max(mx, scratch);
 
     const float old_max = first ? FT_NEG_INF : run_max[row];
     const float new_max = fmaxf(old_max, mx);
     float s = 0.f;
-    for (int i = threadIdx.x; i < chunk; i += blockDim.x) {
-        const float ex = __expf(z[i] - new_max);
-        s += ex;
-        e[i] = f2bf(ex);
+    #pragma unroll
+    for (int j = 0; j < CE_PER_THREAD; j++) {
+        const int i = threadIdx.x + j * CE_THREADS;
+        if (i < chunk) {
+            const float ex = __expf(zr[j] - new_max);
+            s += ex;
+            e[i] = f2bf(ex);
+        }
     }
     s = block_sum(s, scratch);
 
