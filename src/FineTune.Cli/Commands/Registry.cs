@@ -11,5 +11,6 @@ internal static class Registry
         yield return VersionCommand.Create();
         yield return ManifestCommand.Create();
         yield return PublishCommand.Create();
+        yield return TokenizeCommand.Create();
     }
 }
