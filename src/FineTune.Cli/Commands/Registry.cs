@@ -9,8 +9,10 @@ internal static class Registry
     {
         // One line per command; each command's file owns its options and handler.
         yield return VersionCommand.Create();
+        yield return NewTinyModelCommand.Create();
         yield return ManifestCommand.Create();
         yield return PublishCommand.Create();
+        yield return InspectCommand.Create();
         yield return TokenizeCommand.Create();
     }
 }

@@ -1,0 +1,31 @@
+using System.CommandLine;
+using FineTune.Engine.Model;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary><c>finetune new-tiny-model</c>: a deterministic random-init Llama model in Hugging Face layout.</summary>
+internal static class NewTinyModelCommand
+{
+    public static Command Create()
+    {
+        var tokenizer = new Option<string>("--tokenizer") { Description = "Folder with tokenizer.json (and tokenizer_config.json) to copy into the model.", Required = true };
+        var output = new Option<string>("--out") { Description = "Model folder to write.", Required = true };
+        var layers = new Option<int>("--layers") { Description = "Decoder layers.", DefaultValueFactory = _ => 2 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden size.", DefaultValueFactory = _ => 64 };
+        var heads = new Option<int>("--heads") { Description = "Attention heads.", DefaultValueFactory = _ => 4 };
+        var kvHeads = new Option<int>("--kv-heads") { Description = "Key/value heads (GQA).", DefaultValueFactory = _ => 2 };
+        var intermediate = new Option<int>("--intermediate") { Description = "MLP intermediate size.", DefaultValueFactory = _ => 128 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random initialisation.", DefaultValueFactory = _ => 42 };
+        var command = new Command("new-tiny-model", "Write a small random-init Llama model (HF layout) for tests and examples.");
+        foreach (var o in new Option[] { tokenizer, output, layers, hidden, heads, kvHeads, intermediate, seed }) command.Options.Add(o);
+        command.SetAction((parse, _) =>
+        {
+            var shape = new TinyModelShape(parse.GetValue(layers), parse.GetValue(hidden), parse.GetValue(heads),
+                parse.GetValue(kvHeads), parse.GetValue(intermediate), parse.GetValue(seed));
+            var config = TinyModelFactory.Create(parse.GetValue(tokenizer)!, parse.GetValue(output)!, shape);
+            Console.WriteLine($"Wrote {parse.GetValue(output)}: llama, {config.NumLayers} layers, hidden {config.HiddenSize}, vocab {config.VocabSize}.");
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+}

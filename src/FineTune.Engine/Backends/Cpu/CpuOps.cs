@@ -1,0 +1,74 @@
+using System.Numerics.Tensors;
+
+namespace FineTune.Engine.Backends.Cpu;
+
+/// <summary>
+/// Row-wise CPU kernels of a Llama block (RMSNorm, SwiGLU) and their backward passes. Rows are
+/// processed in parallel; every reduction runs inside one row in a fixed order.
+/// </summary>
+public static class CpuOps
+{
+    /// <summary>y = x · rstd · w per row, rstd = 1/√(mean(x²) + eps), as Hugging Face's LlamaRMSNorm.</summary>
+    public static void RmsNorm(IComputeBackend be, float[] x, float[] y, float[] rstd, float[] w, int rows, int dim, float eps)
+    {
+        be.For(rows, r =>
+        {
+            var xr = x.AsSpan(r * dim, dim);
+            var yr = y.AsSpan(r * dim, dim);
+            var inv = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(xr) / dim + eps);
+            rstd[r] = inv;
+            TensorPrimitives.Multiply(xr, inv, yr);
+            TensorPrimitives.Multiply(yr, w, yr);
+        });
+    }
+
+    /// <summary>dx (+)= rstd · (dy·w − x̂ · mean(dy·w·x̂)), x̂ = x·rstd; the weight is frozen.</summary>
+    public static void RmsNormBackward(IComputeBackend be, float[] dy, float[] x, float[] rstd, float[] w, float[] dx, int rows, int dim, bool accumulate)
+    {
+        be.For(rows, r =>
+        {
+            Span<float> g = dim <= 4096 ? stackalloc float[dim] : new float[dim];
+            var xr = x.AsSpan(r * dim, dim);
+            var dxr = dx.AsSpan(r * dim, dim);
+            TensorPrimitives.Multiply(dy.AsSpan(r * dim, dim), w, g);
+            var inv = rstd[r];
+            var dot = TensorPrimitives.Dot(g, xr) * inv / dim;
+            for (var i = 0; i < dim; i++)
+            {
+                var v = inv * (g[i] - xr[i] * inv * dot);
+                dxr[i] = accumulate ? dxr[i] + v : v;
+            }
+        });
+    }
+
+    /// <summary>act = silu(gate) · up.</summary>
+    public static void SwiGlu(IComputeBackend be, float[] gate, float[] up, float[] act, int rows, int dim)
+    {
+        be.For(rows, r =>
+        {
+            var o = r * dim;
+            for (var i = o; i < o + dim; i++)
+            {
+                var g = gate[i];
+                act[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            }
+        });
+    }
+
+    /// <summary>Gradients of <see cref="SwiGlu"/> with respect to gate and up.</summary>
+    public static void SwiGluBackward(IComputeBackend be, float[] dAct, float[] gate, float[] up, float[] dGate, float[] dUp, int rows, int dim)
+    {
+        be.For(rows, r =>
+        {
+            var o = r * dim;
+            for (var i = o; i < o + dim; i++)
+            {
+                var g = gate[i];
+                var sig = 1f / (1f + MathF.Exp(-g));
+                var silu = g * sig;
+                dUp[i] = dAct[i] * silu;
+                dGate[i] = dAct[i] * up[i] * sig * (1f + g * (1f - sig));
+            }
+        });
+    }
+}

@@ -1,0 +1,25 @@
+namespace FineTune.Engine.Backends;
+
+/// <summary>
+/// The kernels the model's explicit forward and backward passes are written against. Buffers are
+/// row-major float arrays addressed by offset; every kernel must produce the same result for the
+/// same inputs on every call (fixed reduction order), which is what makes training reproducible.
+/// The CPU backend is the reference a CUDA backend is tested against.
+/// </summary>
+public interface IComputeBackend
+{
+    /// <summary>A short name for logs and summaries, e.g. <c>cpu (2 threads)</c>.</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// C[m×n] (+)= A[m×k] · B[n×k]ᵀ, all row-major and contiguous: each output is a dot product of a
+    /// row of A and a row of B. With <paramref name="accumulate"/> the product is added to C.
+    /// </summary>
+    void MatMulTransposed(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
+
+    /// <summary>dst[cols×rows] = src[rows×cols]ᵀ.</summary>
+    void Transpose(float[] src, int srcOffset, float[] dst, int dstOffset, int rows, int cols);
+
+    /// <summary>Runs <paramref name="body"/> for 0..count-1 over the backend's threads; each index must write disjoint outputs.</summary>
+    void For(int count, Action<int> body);
+}

@@ -1,0 +1,390 @@
+using System.Numerics.Tensors;
+using FineTune.Engine.Backends;
+using FineTune.Engine.Backends.Cpu;
+using FineTune.Engine.Lora;
+
+namespace FineTune.Engine.Model;
+
+/// <summary>
+/// The explicit forward and backward passes of a Llama-family decoder with optional LoRA adapters
+/// (the llm.c approach: each op's backward is written by hand over preallocated buffers). Base
+/// weights are frozen; the backward pass accumulates gradients into the adapter's tensors only.
+/// Not thread-safe: one graph runs one batch at a time (its kernels are parallel inside).
+/// </summary>
+public sealed class LlamaGraph
+{
+    private const int LossChunkRows = 64;
+    private readonly LlamaWeights _w;
+    private readonly ModelConfig _c;
+    private readonly LoraAdapter? _lora;
+    private readonly IComputeBackend _be;
+    private readonly RopeTable _rope;
+    private readonly bool _checkpointing;
+    private readonly LayerActivations[] _acts;
+    private float[][] _resid;
+    private float[] _finalNorm = [], _finalRstd = [], _dResid = [], _dNorm = [], _tmpH = [];
+    private float[] _dQ = [], _dK = [], _dV = [], _dAtt = [], _dBig1 = [], _dBig2 = [], _dBig3 = [];
+    private float[] _tT1 = [], _tT2 = [], _tR = [], _tRT = [], _tBT = [], _tAT = [], _tDrop = [];
+    private float[] _gather = [], _logits = [], _dGather = [];
+    private int _capacityTokens;
+
+    /// <summary>Creates a graph over frozen <paramref name="weights"/> and an optional adapter.</summary>
+    public LlamaGraph(LlamaWeights weights, LoraAdapter? adapter, IComputeBackend backend, bool gradientCheckpointing = false)
+    {
+        _w = weights;
+        _c = weights.Config;
+        _lora = adapter;
+        _be = backend;
+        _rope = new RopeTable(_c);
+        _checkpointing = gradientCheckpointing;
+        _acts = new LayerActivations[gradientCheckpointing ? 1 : _c.NumLayers];
+        for (var i = 0; i < _acts.Length; i++) _acts[i] = new LayerActivations();
+        _resid = new float[_c.NumLayers + 1][];
+        for (var i = 0; i < _resid.Length; i++) _resid[i] = [];
+    }
+
+    /// <summary>The kernels this graph runs on.</summary>
+    public IComputeBackend Backend => _be;
+
+    /// <summary>Dropout of the LoRA inputs for the current micro-batch; null means no dropout (evaluation, inference).</summary>
+    public ulong? DropoutKey { get; set; }
+
+    private int Rank => _lora?.Settings.Rank ?? 0;
+
+    /// <summary>
+    /// Forward pass and, when <paramref name="lossScale"/> is non-zero, the backward pass with
+    /// d(loss)/d(logit) scaled by it (1 / target tokens of the optimizer step). Returns the sum of
+    /// the cross-entropy over <see cref="PackedBatch.LossRows"/>.
+    /// </summary>
+    public double ForwardBackward(PackedBatch batch, float lossScale)
+    {
+        var backward = lossScale != 0;
+        if (backward && _lora is null) throw new InvalidOperationException("A backward pass needs LoRA adapters to train.");
+        Forward(batch);
+        var loss = LossAndHeadGradient(batch, backward ? lossScale : 0);
+        if (!backward) return loss;
+        _w.EnsureTransposed(_be);
+        for (var l = _c.NumLayers - 1; l >= 0; l--)
+        {
+            var acts = _checkpointing ? _acts[0] : _acts[l];
+            if (_checkpointing) LayerForward(batch, l, acts);
+            LayerBackward(batch, l, acts);
+        }
+        return loss;
+    }
+
+    /// <summary>Logits [tokens × vocab] of every row of <paramref name="batch"/>.</summary>
+    public float[] Logits(PackedBatch batch)
+    {
+        Forward(batch);
+        var n = batch.TokenCount;
+        var result = new float[(long)n * _c.VocabSize];
+        _be.MatMulTransposed(_finalNorm, 0, _w.LmHead, 0, result, 0, n, _c.VocabSize, _c.HiddenSize);
+        return result;
+    }
+
+    private void Ensure(PackedBatch b)
+    {
+        var n = b.TokenCount;
+        var probs = b.SeqLengths.Sum(t => (long)t * t) * _c.NumHeads;
+        if (probs > int.MaxValue) throw new InvalidOperationException("Batch too large for attention buffers.");
+        foreach (var a in _acts) a.Ensure(_c, n, (int)probs, Math.Max(1, Rank));
+        if (n <= _capacityTokens) return;
+        _capacityTokens = n;
+        int h = _c.HiddenSize, big = Math.Max(Math.Max(_c.IntermediateSize, _c.QDim), h);
+        for (var i = 0; i < _resid.Length; i++) _resid[i] = new float[n * h];
+        _finalNorm = new float[n * h]; _finalRstd = new float[n]; _dResid = new float[n * h]; _dNorm = new float[n * h]; _tmpH = new float[n * h];
+        _dQ = new float[n * _c.QDim]; _dK = new float[n * _c.KvDim]; _dV = new float[n * _c.KvDim]; _dAtt = new float[n * _c.QDim];
+        _dBig1 = new float[n * big]; _dBig2 = new float[n * big]; _dBig3 = new float[n * big];
+        _tT1 = new float[n * big]; _tT2 = new float[n * big]; _tDrop = new float[n * big];
+        var r = Math.Max(1, Rank);
+        _tR = new float[n * r]; _tRT = new float[n * r]; _tBT = new float[r * big]; _tAT = new float[r * big];
+    }
+
+    private void Forward(PackedBatch b)
+    {
+        Ensure(b);
+        _rope.EnsurePositions(b.Positions.Max() + 1);
+        int h = _c.HiddenSize, n = b.TokenCount;
+        var x = _resid[0];
+        _be.For(n, t =>
+        {
+            var id = b.Ids[t];
+            if ((uint)id >= (uint)_c.VocabSize)
+                throw new Core.Diagnostics.FineTuneException("FT3019", $"Token id {id} is outside the model's vocabulary of {_c.VocabSize}; the data was tokenized with another tokenizer.");
+            Array.Copy(_w.Embedding, (long)id * h, x, (long)t * h, h);
+        });
+        for (var l = 0; l < _c.NumLayers; l++)
+            LayerForward(b, l, _checkpointing ? _acts[0] : _acts[l]);
+        CpuOps.RmsNorm(_be, _resid[_c.NumLayers], _finalNorm, _finalRstd, _w.FinalNorm, n, h, (float)_c.RmsNormEps);
+    }
+
+    private void LayerForward(PackedBatch b, int l, LayerActivations a)
+    {
+        var lw = _w.Layers[l];
+        int n = b.TokenCount, h = _c.HiddenSize;
+        var input = _resid[l];
+        var output = _resid[l + 1];
+        CpuOps.RmsNorm(_be, input, a.Norm1, a.Rstd1, lw.InputNorm, n, h, (float)_c.RmsNormEps);
+        Linear(l, Projection.Q, a.Norm1, a.Q, n, a);
+        Linear(l, Projection.K, a.Norm1, a.K, n, a);
+        Linear(l, Projection.V, a.Norm1, a.V, n, a);
+        if (_c.QkNorm)
+        {
+            Array.Copy(a.Q, a.QPre, n * _c.QDim);
+            Array.Copy(a.K, a.KPre, n * _c.KvDim);
+            CpuOps.RmsNorm(_be, a.QPre, a.Q, a.QRstd, lw.QNorm!, n * _c.NumHeads, _c.HeadDim, (float)_c.RmsNormEps);
+            CpuOps.RmsNorm(_be, a.KPre, a.K, a.KRstd, lw.KNorm!, n * _c.NumKvHeads, _c.HeadDim, (float)_c.RmsNormEps);
+        }
+        Rope(b, a.Q, _c.NumHeads, inverse: false);
+        Rope(b, a.K, _c.NumKvHeads, inverse: false);
+        Attention(b, a);
+        Linear(l, Projection.O, a.Att, _tmpH, n, a);
+        TensorPrimitives.Add(input.AsSpan(0, n * h), _tmpH.AsSpan(0, n * h), a.X1.AsSpan(0, n * h));
+        CpuOps.RmsNorm(_be, a.X1, a.Norm2, a.Rstd2, lw.PostNorm, n, h, (float)_c.RmsNormEps);
+        Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
+        Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
+        CpuOps.SwiGlu(_be, a.Gate, a.Up, a.Act, n, _c.IntermediateSize);
+        Linear(l, Projection.Down, a.Act, _tmpH, n, a);
+        TensorPrimitives.Add(a.X1.AsSpan(0, n * h), _tmpH.AsSpan(0, n * h), output.AsSpan(0, n * h));
+    }
+
+    private void LayerBackward(PackedBatch b, int l, LayerActivations a)
+    {
+        var lw = _w.Layers[l];
+        int n = b.TokenCount, h = _c.HiddenSize, inter = _c.IntermediateSize;
+        // _dResid holds d(layer output); it becomes d(X1) and finally d(layer input) in place.
+        var dAct = _dBig1;
+        LinearBackward(l, Projection.Down, a.Act, _dResid, dAct, n, a, accumulate: false);
+        var dGate = _dBig2;
+        var dUp = _dBig3;
+        CpuOps.SwiGluBackward(_be, dAct, a.Gate, a.Up, dGate, dUp, n, inter);
+        LinearBackward(l, Projection.Gate, a.Norm2, dGate, _dNorm, n, a, accumulate: false);
+        LinearBackward(l, Projection.Up, a.Norm2, dUp, _dNorm, n, a, accumulate: true);
+        CpuOps.RmsNormBackward(_be, _dNorm, a.X1, a.Rstd2, lw.PostNorm, _dResid, n, h, accumulate: true);
+        LinearBackward(l, Projection.O, a.Att, _dResid, _dAtt, n, a, accumulate: false);
+        AttentionBackward(b, a);
+        Rope(b, _dQ, _c.NumHeads, inverse: true);
+        Rope(b, _dK, _c.NumKvHeads, inverse: true);
+        if (_c.QkNorm)
+        {
+            Array.Copy(_dQ, _dBig1, n * _c.QDim);
+            CpuOps.RmsNormBackward(_be, _dBig1, a.QPre, a.QRstd, lw.QNorm!, _dQ, n * _c.NumHeads, _c.HeadDim, accumulate: false);
+            Array.Copy(_dK, _dBig1, n * _c.KvDim);
+            CpuOps.RmsNormBackward(_be, _dBig1, a.KPre, a.KRstd, lw.KNorm!, _dK, n * _c.NumKvHeads, _c.HeadDim, accumulate: false);
+        }
+        LinearBackward(l, Projection.Q, a.Norm1, _dQ, _dNorm, n, a, accumulate: false);
+        LinearBackward(l, Projection.K, a.Norm1, _dK, _dNorm, n, a, accumulate: true);
+        LinearBackward(l, Projection.V, a.Norm1, _dV, _dNorm, n, a, accumulate: true);
+        CpuOps.RmsNormBackward(_be, _dNorm, _resid[l], a.Rstd1, lw.InputNorm, _dResid, n, h, accumulate: true);
+    }
+
+    /// <summary>y = x Wᵀ + bias + scale · (drop(x) Aᵀ) Bᵀ.</summary>
+    private void Linear(int l, Projection p, float[] x, float[] y, int n, LayerActivations a)
+    {
+        int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
+        var lw = _w.Layers[l];
+        _be.MatMulTransposed(x, 0, lw.Linear[(int)p], 0, y, 0, n, outF, inF);
+        if (lw.Bias[(int)p] is { } bias)
+            _be.For(n, t => TensorPrimitives.Add(y.AsSpan(t * outF, outF), bias, y.AsSpan(t * outF, outF)));
+        if (_lora?.A(l, p) is not { } loraA) return;
+        var loraB = _lora.B(l, p)!;
+        var r = Rank;
+        var hidden = a.LoraHidden[(int)p];
+        var xd = Dropped(l, p, x, n, inF);
+        _be.MatMulTransposed(xd, 0, loraA.Value, 0, hidden, 0, n, r, inF);
+        TensorPrimitives.Multiply(hidden.AsSpan(0, n * r), _lora.Settings.Scale, hidden.AsSpan(0, n * r));
+        _be.MatMulTransposed(hidden, 0, loraB.Value, 0, y, 0, n, outF, r, accumulate: true);
+    }
+
+    /// <summary>dx (+)= dy W + LoRA path; accumulates the adapter's gradients.</summary>
+    private void LinearBackward(int l, Projection p, float[] x, float[] dy, float[] dx, int n, LayerActivations a, bool accumulate)
+    {
+        int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
+        _be.MatMulTransposed(dy, 0, _w.Layers[l].LinearTransposed[(int)p]!, 0, dx, 0, n, inF, outF, accumulate);
+        if (_lora?.A(l, p) is not { } loraA) return;
+        var loraB = _lora.B(l, p)!;
+        var r = Rank;
+        var scale = _lora.Settings.Scale;
+        // g = scale · dy B  [n × r]
+        _be.Transpose(loraB.Value, 0, _tBT, 0, outF, r);
+        _be.MatMulTransposed(dy, 0, _tBT, 0, _tR, 0, n, r, outF);
+        TensorPrimitives.Multiply(_tR.AsSpan(0, n * r), scale, _tR.AsSpan(0, n * r));
+        // dB += dyᵀ · (scale · A x)
+        _be.Transpose(dy, 0, _tT1, 0, n, outF);
+        _be.Transpose(a.LoraHidden[(int)p], 0, _tRT, 0, n, r);
+        _be.MatMulTransposed(_tT1, 0, _tRT, 0, loraB.Grad, 0, outF, r, n, accumulate: true);
+        // dA += gᵀ · drop(x)
+        var xd = Dropped(l, p, x, n, inF);
+        _be.Transpose(xd, 0, _tT2, 0, n, inF);
+        _be.Transpose(_tR, 0, _tRT, 0, n, r);
+        _be.MatMulTransposed(_tRT, 0, _tT2, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        // dx += drop'(g A)
+        _be.Transpose(loraA.Value, 0, _tAT, 0, r, inF);
+        if (DropoutKey is null || _lora.Settings.Dropout == 0)
+        {
+            _be.MatMulTransposed(_tR, 0, _tAT, 0, dx, 0, n, inF, r, accumulate: true);
+            return;
+        }
+        _be.MatMulTransposed(_tR, 0, _tAT, 0, _tT1, 0, n, inF, r);
+        ApplyDropout(l, p, _tT1, _tT1, n, inF);
+        TensorPrimitives.Add(dx.AsSpan(0, n * inF), _tT1.AsSpan(0, n * inF), dx.AsSpan(0, n * inF));
+    }
+
+    private float[] Dropped(int l, Projection p, float[] x, int n, int inF)
+    {
+        if (DropoutKey is null || _lora!.Settings.Dropout == 0) return x;
+        ApplyDropout(l, p, x, _tDrop, n, inF);
+        return _tDrop;
+    }
+
+    /// <summary>Inverted dropout with a counter-based mask, so recomputation (checkpointing) and resumption see the same mask.</summary>
+    private void ApplyDropout(int l, Projection p, float[] src, float[] dst, int n, int inF)
+    {
+        var rate = _lora!.Settings.Dropout;
+        var keepScale = (float)(1 / (1 - rate));
+        var key = DeterministicRandom.Mix(DropoutKey!.Value ^ ((ulong)l << 40) ^ ((ulong)p << 56));
+        _be.For(n, t =>
+        {
+            for (var i = t * inF; i < (t + 1) * inF; i++)
+            {
+                var u = (DeterministicRandom.Mix(key + (ulong)i) >> 11) * (1.0 / (1UL << 53));
+                dst[i] = u < rate ? 0 : src[i] * keepScale;
+            }
+        });
+    }
+
+    private void Rope(PackedBatch b, float[] x, int heads, bool inverse)
+    {
+        var hd = _c.HeadDim;
+        _be.For(b.TokenCount, t =>
+        {
+            for (var hh = 0; hh < heads; hh++)
+                _rope.Apply(x.AsSpan((t * heads + hh) * hd, hd), b.Positions[t], inverse);
+        });
+    }
+
+    private long ProbsOffset(PackedBatch b, int seq) =>
+        b.SeqLengths.Take(seq).Sum(t => (long)t * t) * _c.NumHeads;
+
+    private unsafe void Attention(PackedBatch b, LayerActivations a)
+    {
+        int nh = _c.NumHeads, hd = _c.HeadDim, group = nh / _c.NumKvHeads, qd = _c.QDim, kvd = _c.KvDim;
+        var scale = 1f / MathF.Sqrt(hd);
+        var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
+        _be.For(b.SeqStarts.Length * nh, task =>
+        {
+            int s = task / nh, head = task % nh, kvh = head / group, start = b.SeqStarts[s], T = b.SeqLengths[s];
+            var probs = a.Probs.AsSpan((int)(offsets[s] + (long)head * T * T), T * T);
+            fixed (float* q = a.Q, k = a.K, v = a.V, att = a.Att)
+            {
+                for (var i = 0; i < T; i++)
+                {
+                    var row = probs.Slice(i * T, T);
+                    var qi = q + (long)(start + i) * qd + head * hd;
+                    for (var j = 0; j <= i; j++)
+                        row[j] = CpuBackend.Dot(qi, k + (long)(start + j) * kvd + kvh * hd, hd) * scale;
+                    var causal = row[..(i + 1)];
+                    var max = TensorPrimitives.Max(causal);
+                    TensorPrimitives.Subtract(causal, max, causal);
+                    TensorPrimitives.Exp(causal, causal);
+                    TensorPrimitives.Multiply(causal, 1f / TensorPrimitives.Sum(causal), causal);
+                    row[(i + 1)..].Clear();
+                    var oi = new Span<float>(att + (long)(start + i) * qd + head * hd, hd);
+                    oi.Clear();
+                    for (var j = 0; j <= i; j++)
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)(start + j) * kvd + kvh * hd, hd), row[j], oi, oi);
+                }
+            }
+        });
+    }
+
+    private unsafe void AttentionBackward(PackedBatch b, LayerActivations a)
+    {
+        int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim, group = nh / nkv, qd = _c.QDim, kvd = _c.KvDim, n = b.TokenCount;
+        var scale = 1f / MathF.Sqrt(hd);
+        var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
+        Array.Clear(_dK, 0, n * kvd);
+        Array.Clear(_dV, 0, n * kvd);
+        // One task per (sequence, kv head): it owns that head's dK/dV rows, so no two tasks add to the same value.
+        _be.For(b.SeqStarts.Length * nkv, task =>
+        {
+            int s = task / nkv, kvh = task % nkv, start = b.SeqStarts[s], T = b.SeqLengths[s];
+            var dp = new float[T];
+            fixed (float* q = a.Q, k = a.K, v = a.V, dAtt = _dAtt, dq = _dQ, dk = _dK, dv = _dV)
+            {
+                for (var head = kvh * group; head < (kvh + 1) * group; head++)
+                {
+                    var probs = a.Probs.AsSpan((int)(offsets[s] + (long)head * T * T), T * T);
+                    for (var i = 0; i < T; i++)
+                    {
+                        var p = probs.Slice(i * T, i + 1);
+                        var doi = dAtt + (long)(start + i) * qd + head * hd;
+                        for (var j = 0; j <= i; j++)
+                            dp[j] = CpuBackend.Dot(doi, v + (long)(start + j) * kvd + kvh * hd, hd);
+                        var dpi = dp.AsSpan(0, i + 1);
+                        var sum = TensorPrimitives.Dot(p, dpi);
+                        var dqi = new Span<float>(dq + (long)(start + i) * qd + head * hd, hd);
+                        dqi.Clear();
+                        var qi = new ReadOnlySpan<float>(q + (long)(start + i) * qd + head * hd, hd);
+                        var doSpan = new ReadOnlySpan<float>(doi, hd);
+                        for (var j = 0; j <= i; j++)
+                        {
+                            var ds = p[j] * (dpi[j] - sum) * scale;
+                            var kj = new ReadOnlySpan<float>(k + (long)(start + j) * kvd + kvh * hd, hd);
+                            TensorPrimitives.MultiplyAdd(kj, ds, dqi, dqi);
+                            var dkj = new Span<float>(dk + (long)(start + j) * kvd + kvh * hd, hd);
+                            TensorPrimitives.MultiplyAdd(qi, ds, dkj, dkj);
+                            var dvj = new Span<float>(dv + (long)(start + j) * kvd + kvh * hd, hd);
+                            TensorPrimitives.MultiplyAdd(doSpan, p[j], dvj, dvj);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>Cross-entropy over the loss rows in chunks of logits; with a scale, also d(final norm) and d(residual).</summary>
+    private double LossAndHeadGradient(PackedBatch b, float scale)
+    {
+        int h = _c.HiddenSize, vocab = _c.VocabSize, n = b.TokenCount;
+        var rows = b.LossRows;
+        var rowLoss = new double[rows.Length];
+        if (scale != 0)
+        {
+            _w.EnsureTransposed(_be);
+            Array.Clear(_dNorm, 0, n * h);
+        }
+        LayerActivations.Grow(ref _gather, LossChunkRows * h);
+        LayerActivations.Grow(ref _dGather, LossChunkRows * h);
+        LayerActivations.Grow(ref _logits, LossChunkRows * vocab);
+        for (var c0 = 0; c0 < rows.Length; c0 += LossChunkRows)
+        {
+            var m = Math.Min(LossChunkRows, rows.Length - c0);
+            for (var i = 0; i < m; i++) Array.Copy(_finalNorm, rows[c0 + i] * h, _gather, i * h, h);
+            _be.MatMulTransposed(_gather, 0, _w.LmHead, 0, _logits, 0, m, vocab, h);
+            _be.For(m, i =>
+            {
+                var logit = _logits.AsSpan(i * vocab, vocab);
+                var target = b.LossTargets[c0 + i];
+                var max = TensorPrimitives.Max(logit);
+                var targetLogit = logit[target];
+                TensorPrimitives.Subtract(logit, max, logit);
+                TensorPrimitives.Exp(logit, logit);
+                var sum = TensorPrimitives.Sum(logit);
+                rowLoss[c0 + i] = Math.Log(sum) + max - targetLogit;
+                if (scale == 0) return;
+                TensorPrimitives.Multiply(logit, scale / sum, logit);
+                logit[target] -= scale;
+            });
+            if (scale == 0) continue;
+            _be.MatMulTransposed(_logits, 0, _w.LmHeadTransposed!, 0, _dGather, 0, m, h, vocab);
+            for (var i = 0; i < m; i++) Array.Copy(_dGather, i * h, _dNorm, rows[c0 + i] * h, h);
+        }
+        if (scale != 0)
+            CpuOps.RmsNormBackward(_be, _dNorm, _resid[_c.NumLayers], _finalRstd, _w.FinalNorm, _dResid, n, h, accumulate: false);
+        var total = 0.0;
+        foreach (var x in rowLoss) total += x;
+        return total;
+    }
+}
