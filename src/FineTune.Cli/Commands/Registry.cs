@@ -16,5 +16,6 @@ internal static class Registry
         yield return ModelfileCommand.Create();
         yield return PublishCommand.Create();
         yield return InspectCommand.Create();
+        yield return TokenizeCommand.Create();
     }
 }
