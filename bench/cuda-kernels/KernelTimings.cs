@@ -200,6 +200,12 @@ internal sealed class KernelTimings(KernelChecks checks, JsonLines output)
         var dq = Empty(qn * 2);
         var dk = Empty(kn * 2);
         var dv = Empty(kn * 2);
+        foreach (var tiling in new[] { AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128 })
+        {
+            _k.ForwardTiling = tiling;
+            Emit($"attention_fwd_{tiling.ToString().ToLowerInvariant()}", timer.MedianMs(_ => _k.AttentionForward(o.Pointer, lse.Pointer, q.Pointer, k.Pointer, v.Pointer, shape)), flops: AttentionForwardFlops);
+        }
+        _k.ForwardTiling = AttentionForwardTiling.Auto;
         _attentionFwdMs = timer.MedianMs(_ => _k.AttentionForward(o.Pointer, lse.Pointer, q.Pointer, k.Pointer, v.Pointer, shape));
         Emit("attention_fwd", _attentionFwdMs, flops: AttentionForwardFlops);
         _attentionBwdMs = timer.MedianMs(_ => _k.AttentionBackward(dq.Pointer, dk.Pointer, dv.Pointer, q.Pointer, k.Pointer, v.Pointer, o.Pointer, dout.Pointer, lse.Pointer, delta.Pointer, shape));

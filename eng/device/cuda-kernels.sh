@@ -14,7 +14,7 @@ PYTHONUNBUFFERED=1 python3 "$here/sdpa_attention.py" > "$out/sdpa.jsonl" 2> "$ou
 echo "sdpa rc=$?"; cat "$out/sdpa.jsonl"
 "$here/bin/cuda-kernels" --sdpa "$out/sdpa.jsonl" "$@" 2>&1 | tee "$out/cuda-kernels.jsonl"
 rc=${PIPESTATUS[0]}
-# Library discovery the way users have it: no LD_LIBRARY_PATH, only the toolkit and pip folders.
+# Library discovery without LD_LIBRARY_PATH (the loader cache, then the toolkit and pip folders).
 env -u LD_LIBRARY_PATH "$here/bin/cuda-kernels" --probe 2>&1 > "$out/discovery-without-ld-path.jsonl"
 cat "$out/discovery-without-ld-path.jsonl"
 rm -rf "$out/kernel-cache"

@@ -39,6 +39,7 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void SwiGlu_forward() => Check("swiglu_forward");
     [CudaFact] public void SwiGlu_backward() => Check("swiglu_backward");
     [CudaFact] public void Attention_head_dim_64() => Check("attention_hd64");
+    [CudaFact] public void Attention_head_dim_64_with_64_row_tiles() => Check("attention_hd64_rows64");
     [CudaFact] public void Attention_head_dim_128() => Check("attention_hd128");
     [CudaFact] public void LmHead_cross_entropy() => Check("lm_head_cross_entropy");
     [CudaFact] public void AdamW_step() => Check("adamw");
@@ -46,6 +47,8 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Bf16_conversions_are_exact() => Check("convert_bf16_f32");
     [CudaFact] public void Embedding_lookup() => Check("embedding");
     [CudaFact] public void Uniform_fill_matches_host_twin() => Check("fill_uniform");
+    [CudaFact] public void Memory_pool_reuses_blocks_and_counts_bytes() => Check("memory_pool");
+    [CudaFact] public void Kernel_cache_skips_recompilation() => Check("kernel_cache");
 
     [CudaFact]
     public void Every_check_has_a_test()

@@ -23,6 +23,19 @@ public readonly record struct AttentionShape(int Batch, int SeqLen, int QueryHea
     }
 }
 
+/// <summary>How many query rows one block of the attention forward kernel owns.</summary>
+public enum AttentionForwardTiling
+{
+    /// <summary>128 rows where the head dimension allows it (at most 64), else 64.</summary>
+    Auto,
+
+    /// <summary>64 query rows per block, 16 per warp.</summary>
+    Rows64,
+
+    /// <summary>128 query rows per block, 32 per warp (head dimension at most 64).</summary>
+    Rows128,
+}
+
 /// <summary>
 /// Typed launchers for the NVRTC-compiled kernels (bf16 storage, fp32 math). Arguments are device
 /// addresses; layouts are row-major and given per method. Modules compile on first use and are
@@ -144,15 +157,27 @@ public sealed class CudaKernels : IDisposable
 
     private static int AttentionSharedBytes(int headDim, int tiles, int extraFloats) => tiles * AttentionTile * (headDim + 8) * 2 + extraFloats * 4;
 
+    /// <summary>The forward kernel's tiling; <see cref="AttentionForwardTiling.Auto"/> unless a benchmark pins one.</summary>
+    public AttentionForwardTiling ForwardTiling { get; set; } = AttentionForwardTiling.Auto;
+
     /// <summary>
     /// Causal attention forward: out[B,T,Hq,D] and lse[B,Hq,T] (fp32) from q[B,T,Hq,D], k and v [B,T,Hkv,D].
     /// </summary>
     public void AttentionForward(ulong output, ulong lse, ulong q, ulong k, ulong v, AttentionShape shape)
     {
         shape.Validate();
-        var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
-        Kernel("attention.cu", "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        var wide = ForwardTiling switch
+        {
+            AttentionForwardTiling.Rows128 when shape.HeadDim > 64 => throw new ArgumentException("128-row attention tiles need head_dim <= 64."),
+            AttentionForwardTiling.Rows128 => true,
+            AttentionForwardTiling.Rows64 => false,
+            _ => shape.HeadDim <= 64,
+        };
+        var rows = wide ? 2 * AttentionTile : AttentionTile;
+        var tiles = (shape.SeqLen + rows - 1) / rows;
+        // Shared memory: the query tile plus two (K, V) buffers of 64 rows.
+        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
+            AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
 
     /// <summary>

@@ -36,11 +36,12 @@ __device__ __forceinline__ void cp_async4(float* dst, const float* src, bool val
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
 
-// Queues the copy of rows [row0, row0 + TILE) of a [T, stride] matrix into smem (zeros past T).
+// Queues the copy of rows [row0, row0 + ROWS) of a [T, stride] matrix into smem (zeros past T).
+template <int ROWS = TILE>
 __device__ __forceinline__ void load_tile_async(bf16* s, const bf16* base, size_t stride, int row0, int T)
 {
     constexpr int VPR = HEAD_DIM / 8;
-    for (int i = threadIdx.x; i < TILE * VPR; i += blockDim.x) {
+    for (int i = threadIdx.x; i < ROWS * VPR; i += blockDim.x) {
         const int r = i / VPR, c = i % VPR;
         const bool ok = row0 + r < T;
         cp_async16(s + r * LDS + c * 8, ok ? base + (size_t)(row0 + r) * stride + c * 8 : base, ok);
@@ -114,6 +115,56 @@ __device__ __forceinline__ void mma_p_x_tile(float (&out)[DTILES][4], const floa
             ldmatrix_x4_trans(b, s + (kk * 16 + (mi & 1) * 8 + mr) * LDS + (n + (mi >> 1)) * 8);
             mma_bf16_16816(out[n], a, b);
             mma_bf16_16816(out[n + 1], a, b + 2);
+        }
+    }
+}
+
+// Two 16-row groups per warp share every B fragment: acc[m][n] = A[m] . S^T.
+__device__ __forceinline__ void mma_rows2_x_tile(float (&acc)[2][NTILES][4], const u32 (&a)[2][KSTEPS][4], const bf16* s, int lane)
+{
+    const int mi = lane >> 3, mr = lane & 7;
+    #pragma unroll
+    for (int m = 0; m < 2; m++)
+        #pragma unroll
+        for (int n = 0; n < NTILES; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
+    #pragma unroll
+    for (int n = 0; n < NTILES; n += 2) {
+        #pragma unroll
+        for (int ks = 0; ks < KSTEPS; ks++) {
+            u32 b[4];
+            ldmatrix_x4(b, s + ((n + (mi >> 1)) * 8 + mr) * LDS + ks * 16 + (mi & 1) * 8);
+            #pragma unroll
+            for (int m = 0; m < 2; m++) {
+                mma_bf16_16816(acc[m][n], a[m][ks], b);
+                mma_bf16_16816(acc[m][n + 1], a[m][ks], b + 2);
+            }
+        }
+    }
+}
+
+// out[m] += P[m] . S for two 16-row groups sharing the B fragments.
+__device__ __forceinline__ void mma_p2_x_tile(float (&out)[2][DTILES][4], const float (&p)[2][NTILES][4], const bf16* s, int lane)
+{
+    const int mi = lane >> 3, mr = lane & 7;
+    #pragma unroll
+    for (int kk = 0; kk < TILE / 16; kk++) {
+        u32 a[2][4];
+        #pragma unroll
+        for (int m = 0; m < 2; m++) {
+            a[m][0] = pack_bf16x2(p[m][2 * kk][0], p[m][2 * kk][1]);
+            a[m][1] = pack_bf16x2(p[m][2 * kk][2], p[m][2 * kk][3]);
+            a[m][2] = pack_bf16x2(p[m][2 * kk + 1][0], p[m][2 * kk + 1][1]);
+            a[m][3] = pack_bf16x2(p[m][2 * kk + 1][2], p[m][2 * kk + 1][3]);
+        }
+        #pragma unroll
+        for (int n = 0; n < DTILES; n += 2) {
+            u32 b[4];
+            ldmatrix_x4_trans(b, s + (kk * 16 + (mi & 1) * 8 + mr) * LDS + (n + (mi >> 1)) * 8);
+            #pragma unroll
+            for (int m = 0; m < 2; m++) {
+                mma_bf16_16816(out[m][n], a[m], b);
+                mma_bf16_16816(out[m][n + 1], a[m], b + 2);
+            }
         }
     }
 }
@@ -235,6 +286,131 @@ extern "C" __global__ void __launch_bounds__(128) attention_forward(bf16* __rest
         float* lb = lse + ((size_t)b * Hq + h) * T;
         if (row0 < T) lb[row0] = (m0 + log2f(l0)) * LN2;
         if (row1 < T) lb[row1] = (m1 + log2f(l1)) * LN2;
+    }
+}
+
+// The same with twice the query rows per block (for head_dim <= 64, where the registers allow):
+// grid (ceil(T/128), Hq, B), 128 threads: a block owns 128 query rows, each warp 32 (two
+// 16-row groups that share every K/V fragment it loads). K/V tiles of 64 keys are
+// double-buffered: the next tile's cp.async copies run while this one is multiplied.
+#define QTILE 128
+extern "C" __global__ void __launch_bounds__(128) attention_forward_wide(bf16* __restrict__ out, float* __restrict__ lse,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
+{
+    extern __shared__ __align__(16) bf16 smem[];  // Q (128 rows), then 2 x (K, V) of 64 rows
+    bf16* sQ = smem;
+    bf16* sKV = smem + QTILE * LDS;
+
+    const int tiles = (T + QTILE - 1) / QTILE;
+    const int qt = tiles - 1 - blockIdx.x;  // the longest (last) tiles first
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
+    const bf16* qb = q + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
+    const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const int q0 = qt * QTILE;
+    int rows[2][2];
+    #pragma unroll
+    for (int m = 0; m < 2; m++) { rows[m][0] = q0 + warp * 32 + m * 16 + g; rows[m][1] = rows[m][0] + 8; }
+
+    load_tile_async<QTILE>(sQ, qb, qs, q0, T);
+    load_tile_async(sKV, kb, ks, 0, T);
+    load_tile_async(sKV + TILE * LDS, vb, ks, 0, T);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    u32 qf[2][KSTEPS][4];
+    load_a_frags(qf[0], sQ, warp * 32, g, t4);
+    load_a_frags(qf[1], sQ, warp * 32 + 16, g, t4);
+
+    float o[2][DTILES][4];
+    float mrow[2][2], lrow[2][2];
+    #pragma unroll
+    for (int m = 0; m < 2; m++) {
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.f;
+        mrow[m][0] = mrow[m][1] = FT_NEG_INF;
+        lrow[m][0] = lrow[m][1] = 0.f;
+    }
+    const float sl2 = scale * LOG2E;
+    const int kv_tiles = (min(T, q0 + QTILE) + TILE - 1) / TILE;
+
+    for (int j = 0; j < kv_tiles; j++) {
+        const int k0 = j * TILE;
+        const bf16* sK = sKV + (j & 1) * 2 * TILE * LDS;
+        const bf16* sV = sK + TILE * LDS;
+        if (j + 1 < kv_tiles) {
+            bf16* nK = sKV + ((j + 1) & 1) * 2 * TILE * LDS;
+            load_tile_async(nK, kb, ks, k0 + TILE, T);
+            load_tile_async(nK + TILE * LDS, vb, ks, k0 + TILE, T);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        float s[2][NTILES][4];
+        mma_rows2_x_tile(s, qf, sK, lane);
+        const bool edge = k0 + TILE > q0 || k0 + TILE > T;
+        #pragma unroll
+        for (int m = 0; m < 2; m++) {
+            float mx0 = FT_NEG_INF, mx1 = FT_NEG_INF;
+            #pragma unroll
+            for (int n = 0; n < NTILES; n++) {
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int key = k0 + n * 8 + 2 * t4 + (e & 1);
+                    const int row = rows[m][e >> 1];
+                    float x = s[m][n][e] * sl2;
+                    if (edge && (key > row || key >= T)) x = FT_NEG_INF;
+                    s[m][n][e] = x;
+                }
+                mx0 = fmaxf(mx0, fmaxf(s[m][n][0], s[m][n][1]));
+                mx1 = fmaxf(mx1, fmaxf(s[m][n][2], s[m][n][3]));
+            }
+            const float nm0 = fmaxf(mrow[m][0], quad_max(mx0)), nm1 = fmaxf(mrow[m][1], quad_max(mx1));
+            const float base0 = nm0 == FT_NEG_INF ? 0.f : nm0, base1 = nm1 == FT_NEG_INF ? 0.f : nm1;
+            const float alpha0 = exp2f(mrow[m][0] - base0), alpha1 = exp2f(mrow[m][1] - base1);
+            float sum0 = 0.f, sum1 = 0.f;
+            #pragma unroll
+            for (int n = 0; n < NTILES; n++) {
+                s[m][n][0] = exp2f(s[m][n][0] - base0);
+                s[m][n][1] = exp2f(s[m][n][1] - base0);
+                s[m][n][2] = exp2f(s[m][n][2] - base1);
+                s[m][n][3] = exp2f(s[m][n][3] - base1);
+                sum0 += s[m][n][0] + s[m][n][1];
+                sum1 += s[m][n][2] + s[m][n][3];
+            }
+            lrow[m][0] = lrow[m][0] * alpha0 + sum0;
+            lrow[m][1] = lrow[m][1] * alpha1 + sum1;
+            mrow[m][0] = nm0;
+            mrow[m][1] = nm1;
+            #pragma unroll
+            for (int n = 0; n < DTILES; n++) {
+                o[m][n][0] *= alpha0; o[m][n][1] *= alpha0;
+                o[m][n][2] *= alpha1; o[m][n][3] *= alpha1;
+            }
+        }
+        mma_p2_x_tile(o, s, sV, lane);
+        __syncthreads();  // this buffer is refilled two tiles on
+    }
+
+    bf16* ob = out + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
+    float* lb = lse + ((size_t)b * Hq + h) * T;
+    #pragma unroll
+    for (int m = 0; m < 2; m++) {
+        const float l0 = quad_sum(lrow[m][0]), l1 = quad_sum(lrow[m][1]);
+        const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+        const int row0 = rows[m][0], row1 = rows[m][1];
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) {
+            if (row0 < T) *(u32*)(ob + (size_t)row0 * qs + n * 8 + 2 * t4) = pack_bf16x2(o[m][n][0] * inv0, o[m][n][1] * inv0);
+            if (row1 < T) *(u32*)(ob + (size_t)row1 * qs + n * 8 + 2 * t4) = pack_bf16x2(o[m][n][2] * inv1, o[m][n][3] * inv1);
+        }
+        if (t4 == 0) {
+            if (row0 < T) lb[row0] = (mrow[m][0] + log2f(l0)) * LN2;
+            if (row1 < T) lb[row1] = (mrow[m][1] + log2f(l1)) * LN2;
+        }
     }
 }
 

@@ -52,14 +52,17 @@ public sealed class KernelChecks : IDisposable
         ["rope_llama3"] = Rope,
         ["swiglu_forward"] = SwiGluForward,
         ["swiglu_backward"] = SwiGluBackward,
-        ["attention_hd64"] = seed => Attention("attention_hd64", seed, new AttentionShape(2, 200, 8, 2, 64)),
-        ["attention_hd128"] = seed => Attention("attention_hd128", seed, new AttentionShape(1, 130, 4, 1, 128)),
+        ["attention_hd64"] = seed => Attention("attention_hd64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto),
+        ["attention_hd64_rows64"] = seed => Attention("attention_hd64_rows64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Rows64),
+        ["attention_hd128"] = seed => Attention("attention_hd128", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Auto),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,
         ["convert_bf16_f32"] = Convert,
         ["embedding"] = Embedding,
         ["fill_uniform"] = FillUniform,
+        ["memory_pool"] = MemoryPool,
+        ["kernel_cache"] = KernelCache,
     };
 
     /// <summary>Runs one check with a fresh seed (or the given one, to reproduce a failure).</summary>
@@ -237,8 +240,9 @@ public sealed class KernelChecks : IDisposable
             [new("dgate", ErrorMetrics.Relative(AsBf16(outs[0]), rg), Bf16Tolerance), new("dup", ErrorMetrics.Relative(AsBf16(outs[1]), ru), Bf16Tolerance)], det);
     }
 
-    private KernelCheckResult Attention(string name, int seed, AttentionShape s)
+    private KernelCheckResult Attention(string name, int seed, AttentionShape s, AttentionForwardTiling tiling)
     {
+        Kernels.ForwardTiling = tiling;
         var rng = new Random(seed);
         long qn = (long)s.Batch * s.SeqLen * s.QueryHeads * s.HeadDim, kn = (long)s.Batch * s.SeqLen * s.KvHeads * s.HeadDim;
         var q = Bf16.Random(rng, qn, 1.5f);
@@ -255,6 +259,7 @@ public sealed class KernelChecks : IDisposable
         var (bwd, det2) = Twice(() => { },
             () => Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s),
             gq, gk, gv);
+        Kernels.ForwardTiling = AttentionForwardTiling.Auto;
         var r = CpuReference.Attention(Bf16.ToDouble(q), Bf16.ToDouble(k), Bf16.ToDouble(v), Bf16.ToDouble(dout), s.Batch, s.SeqLen, s.QueryHeads, s.KvHeads, s.HeadDim);
         return new KernelCheckResult(name, seed,
         [
@@ -360,6 +365,67 @@ public sealed class KernelChecks : IDisposable
             for (var d = 0; d < dim; d++)
                 reference[r * dim + d] = Bf16.ToSingle(table[ids[r] * dim + d]);
         return new KernelCheckResult("embedding", seed, [new("rows", ErrorMetrics.Relative(AsBf16(outs[0]), reference), 0)], det);
+    }
+
+    // The pool's accounting and reuse: expected values follow from the size classes alone.
+    private KernelCheckResult MemoryPool(int seed)
+    {
+        var rng = new Random(seed);
+        var pool = Device.Memory;
+        var inUse0 = pool.BytesInUse;
+        pool.ResetPeak();
+        var sizes = Enumerable.Range(0, 6).Select(_ => (long)rng.Next(1, 8 << 20)).ToArray();
+        var blocks = sizes.Select(pool.Allocate).ToList();
+        var expectedInUse = sizes.Sum(CudaMemoryPool.RoundSize);
+        var mismatches = 0;
+        mismatches += pool.BytesInUse - inUse0 == expectedInUse ? 0 : 1;
+        mismatches += pool.PeakBytesInUse - inUse0 == expectedInUse ? 0 : 1;
+        var pointers = blocks.Select(b => b.Pointer).ToHashSet();
+        foreach (var b in blocks)
+            b.Dispose();
+        mismatches += pool.BytesInUse == inUse0 ? 0 : 1;
+        var hits = pool.CacheHits;
+        // The same sizes again come from the free lists: the same addresses, no driver call.
+        var again = sizes.Select(pool.Allocate).ToList();
+        mismatches += pool.CacheHits - hits == sizes.Length ? 0 : 1;
+        mismatches += again.All(b => pointers.Contains(b.Pointer)) ? 0 : 1;
+        // Each block is usable end to end.
+        foreach (var b in again)
+        {
+            b.FillBytes(0x5A);
+            var tail = new byte[16];
+            b.Download<byte>(tail);
+            mismatches += tail.All(x => x == 0x5A) ? 0 : 1;
+            b.Dispose();
+        }
+        mismatches += pool.PeakBytesInUse - inUse0 == expectedInUse ? 0 : 1;
+        return new KernelCheckResult("memory_pool", seed, [new("accounting mismatches", mismatches, 0)], true);
+    }
+
+    // NVRTC's on-disk cache: a second load of the same source and options compiles nothing, new options compile again.
+    private KernelCheckResult KernelCache(int seed)
+    {
+        var dir = Directory.CreateTempSubdirectory("ft-cuda-cache-");
+        try
+        {
+            var compiler = new KernelCompiler(Device, dir.FullName);
+            var mismatches = 0;
+            using (compiler.Load("convert.cu", $"CACHE_PROBE={seed}")) { }
+            mismatches += compiler.Compilations == 1 && compiler.CacheHits == 0 ? 0 : 1;
+            using (var module = compiler.Load("convert.cu", $"CACHE_PROBE={seed}"))
+            {
+                module.Kernel("f32_to_bf16");
+            }
+            mismatches += compiler.Compilations == 1 && compiler.CacheHits == 1 ? 0 : 1;
+            using (compiler.Load("convert.cu", $"CACHE_PROBE={seed + 1L}")) { }
+            mismatches += compiler.Compilations == 2 ? 0 : 1;
+            mismatches += Directory.GetFiles(dir.FullName, "*.cubin").Length == 2 ? 0 : 1;
+            return new KernelCheckResult("kernel_cache", seed, [new("cache mismatches", mismatches, 0)], true);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     private KernelCheckResult FillUniform(int seed)

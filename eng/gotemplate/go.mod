@@ -1,0 +1,3 @@
+module finetune.build/gotemplate
+
+go 1.19
