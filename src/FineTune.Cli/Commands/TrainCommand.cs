@@ -2,7 +2,7 @@ using System.CommandLine;
 using FineTune.Core.Config;
 using FineTune.Core.Datasets;
 using FineTune.Core.Diagnostics;
-using FineTune.Core.Progress;
+using FineTune.Cli.Progress;
 using FineTune.Engine.Backends;
 using FineTune.Engine.Backends.Cpu;
 using FineTune.Engine.Training;
@@ -46,7 +46,9 @@ internal static class TrainCommand
                 Backend = backend,
                 EngineVersion = ToolVersion.Current,
             };
-            var result = new Trainer(options).Run(new LineReporter(), cancellationToken);
+            using var reporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps);
+            var result = new Trainer(options).Run(reporter, cancellationToken);
+            reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
             var eval = result.FinalEvalLoss is { } e ? FormattableString.Invariant($", eval loss {e:F4}") : "";
             Console.WriteLine(FormattableString.Invariant(
                 $"Trained {result.Steps} steps, {result.Tokens} tokens in {result.Seconds:F1}s ({result.TokensPerSecond:F0} tokens/s): final loss {result.FinalTrainLoss:F4}{eval}. Adapter: {options.OutDirectory}"));
@@ -61,13 +63,4 @@ internal static class TrainCommand
         "cuda" => throw new FineTuneException("FT3027", "CUDA backend not available in this build; use --device cpu or auto."),
         _ => throw new FineTuneException("FT3027", $"Unknown device '{device}'; use auto, cpu or cuda."),
     };
-
-    /// <summary>One plain line per logging step, for MSBuild logs and CI.</summary>
-    private sealed class LineReporter : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress p) => Console.WriteLine(p.EvalLoss is { } eval
-            ? FormattableString.Invariant($"step {p.Step}/{p.TotalSteps} eval_loss {eval:F4}")
-            : FormattableString.Invariant(
-                $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:E2} grad_norm {p.GradNorm:F3} {p.TokensPerSecond:F0} tok/s elapsed {p.Elapsed:hh\\:mm\\:ss} eta {p.Eta:hh\\:mm\\:ss}"));
-    }
 }
