@@ -11,6 +11,7 @@ internal static class Registry
         yield return VersionCommand.Create();
         yield return InitCommand.Create();
         yield return NewTinyModelCommand.Create();
+        yield return TrainCommand.Create();
         yield return ReportCommand.Create();
         yield return ManifestCommand.Create();
         yield return ModelfileCommand.Create();
