@@ -9,6 +9,7 @@ internal static class Registry
     {
         // One line per command; each command's file owns its options and handler.
         yield return VersionCommand.Create();
+        yield return FormatCommand.Create();
         yield return NewTinyModelCommand.Create();
         yield return ManifestCommand.Create();
         yield return PublishCommand.Create();
