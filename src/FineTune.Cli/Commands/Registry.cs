@@ -13,5 +13,6 @@ internal static class Registry
         yield return NewTinyModelCommand.Create();
         yield return ManifestCommand.Create();
         yield return PublishCommand.Create();
+        yield return InspectCommand.Create();
     }
 }
