@@ -10,6 +10,7 @@ internal static class Registry
         // One line per command; each command's file owns its options and handler.
         yield return VersionCommand.Create();
         yield return InitCommand.Create();
+        yield return FormatCommand.Create();
         yield return NewTinyModelCommand.Create();
         yield return TrainCommand.Create();
         yield return ReportCommand.Create();
