@@ -12,6 +12,7 @@ internal static class Registry
         yield return NewTinyModelCommand.Create();
         yield return ManifestCommand.Create();
         yield return PublishCommand.Create();
+        yield return ExportCommand.Create();
         yield return InspectCommand.Create();
     }
 }
