@@ -12,10 +12,12 @@ internal static class Registry
         yield return InitCommand.Create();
         yield return FormatCommand.Create();
         yield return NewTinyModelCommand.Create();
+        yield return TrainCommand.Create();
         yield return ReportCommand.Create();
         yield return ManifestCommand.Create();
         yield return ModelfileCommand.Create();
         yield return PublishCommand.Create();
         yield return InspectCommand.Create();
+        yield return TokenizeCommand.Create();
     }
 }
