@@ -1,7 +1,7 @@
 namespace FineTune.Gguf.Tests;
 
 /// <summary>A temporary folder deleted when the test ends.</summary>
-internal sealed class TempDir : IDisposable
+public sealed class TempDir : IDisposable
 {
     public TempDir() => Directory.CreateDirectory(Path);
 

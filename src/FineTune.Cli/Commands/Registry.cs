@@ -17,6 +17,7 @@ internal static class Registry
         yield return ManifestCommand.Create();
         yield return ModelfileCommand.Create();
         yield return PublishCommand.Create();
+        yield return ExportCommand.Create();
         yield return InspectCommand.Create();
         yield return TokenizeCommand.Create();
     }
