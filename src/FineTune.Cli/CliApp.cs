@@ -49,7 +49,15 @@ public static class CliApp
         try
         {
             var parse = CreateRoot().Parse(args);
-            return await parse.InvokeAsync(new InvocationConfiguration(), cts.Token);
+            if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
+            {
+                // Canonical lines so MSBuild and CI show a usage mistake as an error with a code.
+                foreach (var error in parse.Errors)
+                    Console.Error.WriteLine(CanonicalMessage.Format(Severity.Error, "FT7090", error.Message + " Run 'finetune --help' for usage."));
+                return UsageError;
+            }
+            // FineTuneException must reach the catch below to be printed in canonical form.
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cts.Token);
         }
         catch (FineTuneException e)
         {
@@ -60,6 +68,13 @@ public static class CliApp
         {
             Console.Error.WriteLine("finetune: cancelled.");
             return Cancelled;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A bug, not bad input: one canonical line for the build log, the details after it.
+            Console.Error.WriteLine(CanonicalMessage.Format(Severity.Error, "FT9002", $"Internal error: {e.GetType().Name}: {e.Message} Please report it with the details below."));
+            Console.Error.WriteLine(e);
+            return InternalError;
         }
         finally
         {
