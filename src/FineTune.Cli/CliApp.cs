@@ -49,7 +49,15 @@ public static class CliApp
         try
         {
             var parse = CreateRoot().Parse(args);
-            return await parse.InvokeAsync(new InvocationConfiguration(), cts.Token);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var error in parse.Errors) Console.Error.WriteLine($"finetune: {error.Message}");
+                Console.Error.WriteLine("Run 'finetune --help' or 'finetune <command> --help' for usage.");
+                return UsageError;
+            }
+            // Exceptions come to the handlers below, which know the exit codes; System.CommandLine's
+            // default handler would print a stack trace and exit 1 for every kind of failure.
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cts.Token);
         }
         catch (FineTuneException e)
         {
@@ -60,6 +68,12 @@ public static class CliApp
         {
             Console.Error.WriteLine("finetune: cancelled.");
             return Cancelled;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Console.Error.WriteLine(CanonicalMessage.Format(Severity.Error, "FT9002", $"Internal error, please report it with this output: {e.GetType().Name}: {e.Message}"));
+            Console.Error.WriteLine(e.StackTrace);
+            return InternalError;
         }
         finally
         {

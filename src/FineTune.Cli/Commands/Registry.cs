@@ -12,6 +12,7 @@ internal static class Registry
         yield return InitCommand.Create();
         yield return NewTinyModelCommand.Create();
         yield return ReportCommand.Create();
+        yield return ChatCommand.Create();
         yield return ManifestCommand.Create();
         yield return PublishCommand.Create();
     }
