@@ -4,7 +4,9 @@
 // line, and a template that mentions .Messages gets .System/.Messages; any other template is run
 // once per turn with .System/.Prompt/.Response and cut after .Response for the last turn.
 //
-// Input on stdin: a JSON array of {"template": string, "messages": [{"role", "content"}]}.
+// Input on stdin: a JSON array of {"template": string, "messages": [{"role", "content"}], "legacy": bool};
+// legacy forces the per-turn .System/.Prompt/.Response path even when the template mentions
+// .Messages (as Ollama's own tests do), to check a template's single-turn branch.
 // Output on stdout: a JSON array of {"output": string} or {"error": string}, one per case.
 package main
 
@@ -26,6 +28,7 @@ type message struct {
 type testCase struct {
 	Template string    `json:"template"`
 	Messages []message `json:"messages"`
+	Legacy   bool      `json:"legacy"`
 }
 
 type result struct {
@@ -51,7 +54,7 @@ func main() {
 	}
 	results := make([]result, len(cases))
 	for i, c := range cases {
-		out, err := render(c.Template, c.Messages)
+		out, err := render(c.Template, c.Messages, c.Legacy)
 		if err != nil {
 			results[i].Error = err.Error()
 		} else {
@@ -64,7 +67,7 @@ func main() {
 	}
 }
 
-func render(text string, msgs []message) (string, error) {
+func render(text string, msgs []message, legacy bool) (string, error) {
 	tmpl, err := template.New("").Option("missingkey=zero").Funcs(funcs).Parse(text)
 	if err != nil {
 		return "", err
@@ -72,7 +75,7 @@ func render(text string, msgs []message) (string, error) {
 	system, collated := collate(msgs)
 
 	var b bytes.Buffer
-	if mentions(tmpl.Tree.Root, "messages") {
+	if !legacy && mentions(tmpl.Tree.Root, "messages") {
 		err := tmpl.Execute(&b, map[string]any{"System": system, "Messages": collated, "Response": ""})
 		return b.String(), err
 	}

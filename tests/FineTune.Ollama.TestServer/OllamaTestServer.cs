@@ -37,6 +37,7 @@ public sealed partial class OllamaTestServer : IAsyncDisposable
     private readonly ConcurrentQueue<JsonObject> createRequests = new();
     private readonly ConcurrentQueue<string> blobUploads = new();
     private readonly ConcurrentQueue<(string Prefix, int Status)> failures = new();
+    private readonly ConcurrentQueue<(string Prefix, TimeSpan Delay)> stalls = new();
     private volatile string? createError;
 
     private OllamaTestServer(WebApplication app, string? apiKey)
@@ -88,6 +89,12 @@ public sealed partial class OllamaTestServer : IAsyncDisposable
         for (var i = 0; i < count; i++) failures.Enqueue((pathPrefix, status));
     }
 
+    /// <summary>The next <paramref name="count"/> requests whose path starts with <paramref name="pathPrefix"/> wait <paramref name="delay"/> before being handled (to test client timeouts).</summary>
+    public void StallNext(string pathPrefix, int count, TimeSpan delay)
+    {
+        for (var i = 0; i < count; i++) stalls.Enqueue((pathPrefix, delay));
+    }
+
     /// <summary>Every following create streams an <c>{"error": message}</c> line instead of succeeding (null to stop).</summary>
     public void FailCreates(string? message) => createError = message;
 
@@ -114,6 +121,11 @@ public sealed partial class OllamaTestServer : IAsyncDisposable
         web.Use(async (context, next) =>
         {
             var authorization = context.Request.Headers.Authorization.FirstOrDefault();
+            if (stalls.TryPeek(out var stall) && (context.Request.Path.Value ?? "").StartsWith(stall.Prefix, StringComparison.Ordinal) && stalls.TryDequeue(out stall))
+            {
+                try { await Task.Delay(stall.Delay, context.RequestAborted); }
+                catch (OperationCanceledException) { return; }
+            }
             if (apiKey is not null && authorization != "Bearer " + apiKey)
                 await Json(context, 401, new JsonObject { ["error"] = "unauthorized" });
             else if (TakeFailure(context.Request.Path.Value ?? "") is { } status)

@@ -10,10 +10,16 @@ internal static class Registry
         // One line per command; each command's file owns its options and handler.
         yield return VersionCommand.Create();
         yield return InitCommand.Create();
+        yield return FormatCommand.Create();
         yield return NewTinyModelCommand.Create();
+        yield return TrainCommand.Create();
         yield return ReportCommand.Create();
         yield return ChatCommand.Create();
         yield return ManifestCommand.Create();
+        yield return ModelfileCommand.Create();
         yield return PublishCommand.Create();
+        yield return ExportCommand.Create();
+        yield return InspectCommand.Create();
+        yield return TokenizeCommand.Create();
     }
 }

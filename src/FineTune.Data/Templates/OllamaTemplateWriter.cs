@@ -8,14 +8,16 @@ namespace FineTune.Data.Templates;
 /// <c>.Messages</c> (consecutive same-role messages merged) whenever the template mentions
 /// <c>.Messages</c>, for /api/chat and /api/generate alike. A trailing user message gets the
 /// assistant prefix (the generation prompt); a trailing assistant message is left open so the
-/// model continues it. Literal text sits between actions without trim markers (<c>{{-</c>) because
-/// those would eat newlines that are part of the format.
+/// model continues it. Without messages (Ollama before 0.3, or a caller that only sets
+/// <c>.System</c>/<c>.Prompt</c>/<c>.Response</c>) a single-turn branch renders the same text for
+/// one turn. Literal text sits between actions without trim markers (<c>{{-</c>) because those
+/// would eat newlines that are part of the format.
 /// </summary>
 internal static class OllamaTemplateWriter
 {
     public static string Write(TemplateLayout t)
     {
-        var sb = new StringBuilder();
+        var sb = new StringBuilder("{{ if .Messages }}");
         if (t.SystemPrefix is not null)
         {
             sb.Append("{{ if .System }}").Append(Literal(t.SystemPrefix)).Append("{{ .System }}").Append(Literal(t.SystemSuffix));
@@ -33,11 +35,35 @@ internal static class OllamaTemplateWriter
         if (t.SystemPrefix is null)
             sb.Append("{{ if $system }}{{ $system }}").Append(Literal(t.SystemSeparator)).Append("{{ $system = \"\" }}{{ end }}");
         sb.Append("{{ .Content }}").Append(Literal(t.UserSuffix));
-        sb.Append("{{ if $last }}").Append(Literal(t.AssistantPrefix)).Append("{{ end }}");
+        if (t.AssistantPrefix.Length > 0) sb.Append("{{ if $last }}").Append(Literal(t.AssistantPrefix)).Append("{{ end }}");
         sb.Append("{{ else if eq .Role \"assistant\" }}").Append(Literal(t.AssistantPrefix)).Append("{{ .Content }}");
         sb.Append("{{ if not $last }}").Append(Literal(t.AssistantEnd + t.AssistantSuffix)).Append("{{ end }}");
         sb.Append("{{ end }}{{ end }}");
+        sb.Append("{{ else }}");
+        AppendSingleTurn(sb, t);
+        sb.Append("{{ end }}");
         return sb.ToString();
+    }
+
+    private static void AppendSingleTurn(StringBuilder sb, TemplateLayout t)
+    {
+        if (t.SystemPrefix is not null)
+        {
+            sb.Append("{{ if .System }}").Append(Literal(t.SystemPrefix)).Append("{{ .System }}").Append(Literal(t.SystemSuffix));
+            if (t.DefaultSystem is not null)
+                sb.Append("{{ else }}").Append(Literal(t.SystemPrefix + t.DefaultSystem + t.SystemSuffix));
+            sb.Append("{{ end }}");
+        }
+        sb.Append("{{ if .Prompt }}").Append(Literal(t.UserPrefix));
+        if (t.SystemPrefix is null)
+        {
+            if (t.DefaultSystem is null) sb.Append("{{ if .System }}{{ .System }}").Append(Literal(t.SystemSeparator)).Append("{{ end }}");
+            else sb.Append("{{ or .System ").Append(GoString(t.DefaultSystem)).Append(" }}").Append(Literal(t.SystemSeparator));
+        }
+        sb.Append("{{ .Prompt }}").Append(Literal(t.UserSuffix)).Append("{{ end }}");
+        // Ollama cuts the last turn's template right after .Response, leaving the reply open.
+        sb.Append(Literal(t.AssistantPrefix)).Append("{{ .Response }}");
+        sb.Append("{{ if .Response }}").Append(Literal(t.AssistantEnd + t.AssistantSuffix)).Append("{{ end }}");
     }
 
     /// <summary>

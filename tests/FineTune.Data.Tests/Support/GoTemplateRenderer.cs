@@ -19,13 +19,17 @@ internal static class GoTemplateRenderer
         return output;
     }
 
-    /// <summary>Renders each (template, messages) pair; messages are (role, content) with Ollama's role names.</summary>
-    public static IReadOnlyList<string> Render(IReadOnlyList<(string Template, IReadOnlyList<Message> Messages)> cases)
+    /// <summary>
+    /// Renders each (template, messages) pair as Ollama does; with <paramref name="legacy"/> through
+    /// the per-turn .System/.Prompt/.Response path instead of .Messages.
+    /// </summary>
+    public static IReadOnlyList<string> Render(IReadOnlyList<(string Template, IReadOnlyList<Message> Messages)> cases, bool legacy = false)
     {
         var input = new JsonArray(cases.Select(c => (JsonNode)new JsonObject
         {
             ["template"] = c.Template,
             ["messages"] = Json.Messages(c.Messages),
+            ["legacy"] = legacy,
         }).ToArray());
         var stdout = ExternalTool.Run(Binary.Value, [], input.ToJsonString(), RepoPaths.Root, InstallHint);
         return Json.Outputs(stdout, "Go text/template");

@@ -57,6 +57,27 @@ public class OllamaTemplateTests
 
     [Theory]
     [MemberData(nameof(Templates))]
+    public void Single_turn_prompt_through_System_Prompt_Response_matches_training_text(string name)
+    {
+        var template = ChatTemplates.Resolve(name, RepoPaths.Root);
+        var cases = new List<(string, IReadOnlyList<Message>)>();
+        var expected = new List<string>();
+        foreach (var conversation in new[] { Conversations.TwoTurnWithSystem, Conversations.TwoTurnNoSystem })
+        {
+            var singleTurn = new Conversation(conversation.Messages.TakeWhile(m => m.Role != Role.Assistant).Append(conversation.Messages.First(m => m.Role == Role.Assistant)).ToList());
+            var example = template.Render(singleTurn);
+            var bos = template.BosText ?? "";
+            var reply = example.AssistantSpans.Single();
+            cases.Add((template.OllamaTemplate, singleTurn.Messages.SkipLast(1).ToList()));
+            expected.Add(example.Text[bos.Length..reply.Start]);
+            cases.Add((template.OllamaTemplate, singleTurn.Messages));
+            expected.Add(example.Text[bos.Length..(reply.End - template.StopTokens[0].Length)]);
+        }
+        Assert.Equal(expected, GoTemplateRenderer.Render(cases, legacy: true));
+    }
+
+    [Theory]
+    [MemberData(nameof(Templates))]
     public void Every_reply_ends_with_the_first_stop_token_and_the_template_has_no_bos(string name)
     {
         var template = ChatTemplates.Resolve(name, RepoPaths.Root);

@@ -112,6 +112,15 @@ public class ModelfileParserTests
     }
 
     [Fact]
+    public void Files_in_UTF16_with_a_byte_order_mark_are_read()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "ft-utf16-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(path, "FROM x\nSYSTEM 世界\n", new System.Text.UnicodeEncoding(bigEndian: false, byteOrderMark: true));
+        try { Assert.Equal("世界", ModelfileParser.ParseFile(path).System); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void Non_printable_characters_are_dropped_like_Ollama_does()
     {
         // U+200D (zero-width joiner, Cf), U+00A0 (no-break space, Zs) and U+0001 (Cc) are not strconv.IsPrint.

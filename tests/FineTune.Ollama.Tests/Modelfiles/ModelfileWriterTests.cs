@@ -65,6 +65,18 @@ public class ModelfileWriterTests
         Assert.Equal(["</s>", "User:"], ModelfileParser.Parse(text).Parameters.Select(p => p.Value));
     }
 
+    public static TheoryData<string> BuiltInTemplates => new(FineTune.Data.Templates.ChatTemplates.BuiltInNames);
+
+    [Theory]
+    [MemberData(nameof(BuiltInTemplates))]
+    public void Every_built_in_chat_template_and_its_stops_round_trip(string name)
+    {
+        var template = FineTune.Data.Templates.ChatTemplates.Resolve(name, Path.GetTempPath());
+        var modelfile = ModelfileParser.Parse(ModelfileWriter.Write(new ModelfileSpec { From = "./m.gguf", Template = template.OllamaTemplate, Stops = template.StopTokens }));
+        Assert.Equal(template.OllamaTemplate, modelfile.Template);
+        Assert.Equal(template.StopTokens.Distinct(), modelfile.Parameters.Select(p => p.Value));
+    }
+
     [Theory]
     [InlineData("temprature", "1", "unknown parameter")]
     [InlineData("temperature", "hot", "a number")]

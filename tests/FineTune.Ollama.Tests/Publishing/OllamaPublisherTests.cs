@@ -171,6 +171,23 @@ public class OllamaPublisherTests
     }
 
     [Fact]
+    public async Task A_request_without_an_answer_times_out_per_attempt_and_is_retried()
+    {
+        await using var server = await OllamaTestServer.StartAsync();
+        server.StallNext("/api/tags", 1, TimeSpan.FromMinutes(5));
+        var log = new List<string>();
+        using var client = new OllamaClient(new Uri(server.BaseUrl), Fast with { RequestTimeout = TimeSpan.FromMilliseconds(300), Log = log.Add });
+        Assert.Empty(await client.ListModelsAsync());
+        Assert.Contains(log, l => l.Contains("no answer within 0.3s", StringComparison.Ordinal));
+
+        server.StallNext("/api/tags", 10, TimeSpan.FromMinutes(5));
+        using var impatient = new OllamaClient(new Uri(server.BaseUrl), Fast with { RequestTimeout = TimeSpan.FromMilliseconds(300), MaxRetries = 1 });
+        var e = await Assert.ThrowsAsync<FineTuneException>(() => impatient.ListModelsAsync());
+        Assert.Equal("FT5006", e.Code);
+        Assert.Contains("no answer within 0.3s", e.Message);
+    }
+
+    [Fact]
     public async Task The_api_key_is_sent_as_a_bearer_token_and_never_printed()
     {
         using var fixture = new PublishFixture();

@@ -1,0 +1,66 @@
+using System.CommandLine;
+using FineTune.Core.Config;
+using FineTune.Core.Datasets;
+using FineTune.Core.Diagnostics;
+using FineTune.Cli.Progress;
+using FineTune.Engine.Backends;
+using FineTune.Engine.Backends.Cpu;
+using FineTune.Engine.Training;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary><c>finetune train</c>: LoRA fine-tuning of a base model on tokenized data, resumable from a checkpoint folder.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var baseModel = new Option<string>("--base-model") { Description = "Hugging Face model folder (config.json, *.safetensors).", Required = true };
+        var data = new Option<string>("--data") { Description = "Folder with train.bin (and validation.bin) from 'finetune tokenize'.", Required = true };
+        var config = new Option<string>("--config") { Description = "lora.yaml.", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder: adapter, metrics.jsonl, train-summary.json.", Required = true };
+        var checkpoint = new Option<string>("--checkpoint-dir") { Description = "Folder for the resumable checkpoint.", Required = true };
+        var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+        var mergeOut = new Option<string?>("--merge-out") { Description = "Also write the base weights with the adapter merged in to this folder." };
+        var initAdapter = new Option<string?>("--init-adapter") { Description = "Start from this PEFT adapter instead of a fresh initialisation." };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)." };
+        var command = new Command("train", "Train a LoRA adapter (PEFT layout) on tokenized data.");
+        foreach (var o in new Option[] { baseModel, data, config, output, checkpoint, device, mergeOut, initAdapter, threads }) command.Options.Add(o);
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var backend = CreateBackend(parse.GetValue(device)!, parse.GetValue(threads));
+            var dataDir = parse.GetValue(data)!;
+            var trainPath = Path.Combine(dataDir, "train.bin");
+            if (!File.Exists(trainPath))
+                throw new FineTuneException("FT3026", "The data folder has no train.bin; run 'finetune tokenize' first.", dataDir);
+            var validationPath = Path.Combine(dataDir, "validation.bin");
+            var options = new TrainerOptions
+            {
+                BaseModelDirectory = parse.GetValue(baseModel)!,
+                Config = TrainingConfigLoader.Load(parse.GetValue(config)!),
+                Train = TokenizedDatasetFile.Read(trainPath),
+                Validation = File.Exists(validationPath) ? TokenizedDatasetFile.Read(validationPath) : [],
+                OutDirectory = parse.GetValue(output)!,
+                CheckpointDirectory = parse.GetValue(checkpoint)!,
+                MergeOutDirectory = parse.GetValue(mergeOut),
+                InitAdapterDirectory = parse.GetValue(initAdapter),
+                Backend = backend,
+                EngineVersion = ToolVersion.Current,
+            };
+            using var reporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps);
+            var result = new Trainer(options).Run(reporter, cancellationToken);
+            reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
+            var eval = result.FinalEvalLoss is { } e ? FormattableString.Invariant($", eval loss {e:F4}") : "";
+            Console.WriteLine(FormattableString.Invariant(
+                $"Trained {result.Steps} steps, {result.Tokens} tokens in {result.Seconds:F1}s ({result.TokensPerSecond:F0} tokens/s): final loss {result.FinalTrainLoss:F4}{eval}. Adapter: {options.OutDirectory}"));
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    private static IComputeBackend CreateBackend(string device, int? threads) => device switch
+    {
+        "auto" or "cpu" => new CpuBackend(threads),
+        "cuda" => throw new FineTuneException("FT3027", "CUDA backend not available in this build; use --device cpu or auto."),
+        _ => throw new FineTuneException("FT3027", $"Unknown device '{device}'; use auto, cpu or cuda."),
+    };
+}

@@ -1,0 +1,133 @@
+using System.Globalization;
+using FineTune.Core.Config;
+using FineTune.Core.Datasets;
+using FineTune.Core.Diagnostics;
+using FineTune.Data.Formats;
+using FineTune.Data.Readers;
+using FineTune.Data.Templates;
+
+namespace FineTune.Data;
+
+/// <summary>The formatted examples of a project, split into training and validation data, with lint findings.</summary>
+public sealed record FormattedDataset(IReadOnlyList<FormattedExample> Train, IReadOnlyList<FormattedExample> Validation, IReadOnlyList<DatasetWarning> Warnings)
+{
+    /// <summary>The file names <see cref="DatasetFormatter.Write"/> uses.</summary>
+    public const string TrainFileName = "train.jsonl", ValidationFileName = "validation.jsonl";
+}
+
+/// <summary>
+/// FineTuneFormat: reads every dataset item, standardises rows to conversations, renders them with
+/// the chat template and splits them into train and validation examples. Every row becomes an
+/// example or an error; none is dropped.
+/// </summary>
+public static class DatasetFormatter
+{
+    /// <summary>Formats a request, loading lora.yaml (or its defaults) for the seed, split and loss mask.</summary>
+    public static FormattedDataset Format(FormatRequest request)
+    {
+        var config = request.LoraConfig is null ? new TrainingConfig() : TrainingConfigLoader.Load(request.LoraConfig);
+        var template = ChatTemplates.Resolve(request.ChatTemplate, request.ProjectDir);
+        return Format(request.Datasets, template, config);
+    }
+
+    /// <summary>Formats datasets with a resolved template and training config.</summary>
+    public static FormattedDataset Format(IReadOnlyList<DatasetItem> datasets, ChatTemplate template, TrainingConfig config)
+    {
+        var warnings = new List<DatasetWarning>();
+        var train = new List<(FormattedExample, Conversation)>();
+        var validation = new List<(FormattedExample, Conversation)>();
+        foreach (var item in datasets)
+        {
+            var isValidation = ParseSplit(item);
+            var conversations = ReadConversations(item, config.Seed, warnings);
+            foreach (var c in conversations)
+            {
+                warnings.AddRange(DatasetLint.EmptyReplies(c));
+                var example = template.Render(c);
+                if (!config.TrainOnResponsesOnly && !c.IsRawText)
+                    example = example with { AssistantSpans = [new TextSpan(0, example.Text.Length)] };
+                (isValidation ? validation : train).Add((example, c));
+            }
+        }
+
+        // Explicit validation items take precedence over a random split of the training data.
+        if (validation.Count == 0 && config.ValidationSplit > 0 && train.Count > 1)
+        {
+            var take = Math.Clamp((int)Math.Round(train.Count * config.ValidationSplit, MidpointRounding.AwayFromZero), 1, train.Count - 1);
+            var chosen = SeededShuffle.Permutation(train.Count, config.Seed).Take(take).ToHashSet();
+            validation = [.. train.Where((_, i) => chosen.Contains(i))];
+            train = [.. train.Where((_, i) => !chosen.Contains(i))];
+        }
+        if (train.Count == 0)
+            throw new FineTuneException(DataErrors.NoTrainingExamples, datasets.Count == 0
+                ? "No FineTuneDataset items: add at least one dataset to the project."
+                : "Every dataset is Split=\"validation\"; at least one must hold training data.");
+
+        warnings.AddRange(DatasetLint.Duplicates(train.Concat(validation)));
+        return new FormattedDataset(train.Select(t => t.Item1).ToList(), validation.Select(v => v.Item1).ToList(), warnings);
+    }
+
+    /// <summary>Writes <c>train.jsonl</c> and <c>validation.jsonl</c> (possibly empty) atomically into <paramref name="outDir"/>.</summary>
+    public static void Write(FormattedDataset dataset, string outDir)
+    {
+        Directory.CreateDirectory(outDir);
+        FormattedDatasetFile.Write(Path.Combine(outDir, FormattedDataset.TrainFileName), dataset.Train);
+        FormattedDatasetFile.Write(Path.Combine(outDir, FormattedDataset.ValidationFileName), dataset.Validation);
+    }
+
+    private static IReadOnlyList<Conversation> ReadConversations(DatasetItem item, int seed, List<DatasetWarning> warnings)
+    {
+        var file = item.FullPath;
+        var extension = ParseExtension(item);
+        var system = item.Get("System");
+        DatasetFormat? format = item.Get("Format") is { } f ? DatasetFormats.Parse(f, file) : null;
+        ColumnsFormat? columns = null;
+        if (format is null && (item.Get("Prompt") is not null || item.Get("Output") is not null)) format = DatasetFormat.Columns;
+        if (format == DatasetFormat.Columns) columns = new ColumnsFormat(item.Get("Prompt"), item.Get("Output"), file);
+
+        var conversations = new List<Conversation>();
+        foreach (var row in DatasetReader.Read(file, item.Get("Sheet")))
+        {
+            format ??= RowConverter.Infer(row);
+            var c = columns is not null ? columns.Convert(row) : RowConverter.Convert(row, format.Value);
+            if (system is not null) c = c.WithDefaultSystem(system);
+            Validate(c, row);
+            conversations.Add(c);
+        }
+        if (columns is not null) warnings.AddRange(DatasetLint.ClassImbalance(columns.Outputs, file));
+
+        if (extension > 1)
+        {
+            if (format == DatasetFormat.Text)
+                throw new FineTuneException(DataErrors.BadConversationExtension, "ConversationExtension applies to chat data; a text dataset has no turns to merge.", file);
+            return ConversationExtension.Extend(conversations, extension, seed);
+        }
+        return conversations;
+    }
+
+    private static void Validate(Conversation c, DatasetRow row)
+    {
+        if (c.IsRawText) return;
+        var firstTurn = c.Messages.FirstOrDefault(m => m.Role != Role.System);
+        if (firstTurn is null || !c.Messages.Any(m => m.Role == Role.Assistant))
+            throw new FineTuneException(DataErrors.BadConversation, $"{row.SheetPrefix}Conversation has no assistant reply; every example needs at least one to train on.", row.File, row.Line, 1);
+        if (firstTurn.Role == Role.Assistant)
+            throw new FineTuneException(DataErrors.BadConversation, $"{row.SheetPrefix}Conversation starts with an assistant reply; the first turn after the system prompt must be a user message.", row.File, row.Line, 1);
+    }
+
+    private static bool ParseSplit(DatasetItem item) => item.Get("Split")?.Trim().ToLowerInvariant() switch
+    {
+        null or "train" => false,
+        "validation" => true,
+        var other => throw new FineTuneException(DataErrors.BadSplit, $"Split=\"{other}\" is not valid; use train (the default) or validation.", item.FullPath),
+    };
+
+    private static int ParseExtension(DatasetItem item)
+    {
+        if (item.Get("ConversationExtension") is not { } value) return 1;
+        return int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
+            ? n
+            : throw new FineTuneException(DataErrors.BadConversationExtension,
+                $"ConversationExtension=\"{value}\" must be a whole number of at least 1 (how many single-turn rows to merge into one conversation).", item.FullPath);
+    }
+}

@@ -1,0 +1,70 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FineTune.Core.IO;
+using FineTune.Engine.Lora;
+using FineTune.Engine.Weights;
+
+namespace FineTune.Engine.Training;
+
+/// <summary>
+/// The resumable state after an optimizer step: adapter values, AdamW moments, the step, the
+/// metrics so far and a fingerprint of the inputs, so a checkpoint from other inputs is never used.
+/// Batches and dropout masks derive from (seed, step), so nothing else needs saving for a resumed
+/// run to end byte-identical to an uninterrupted one.
+/// </summary>
+internal static class Checkpoint
+{
+    private const string Folder = "checkpoint";
+
+    public sealed record State(int Step, long Tokens, double Seconds, double LastLoss, string Fingerprint, List<string> MetricLines);
+
+    public static void Save(string checkpointDirectory, LoraAdapter adapter, State state) =>
+        AtomicFile.WriteDirectory(Path.Combine(checkpointDirectory, Folder), dir =>
+        {
+            var tensors = adapter.Tensors.SelectMany(t => new[]
+            {
+                new TensorToWrite(t.Name, [t.Rows, t.Cols], t.Value),
+                new TensorToWrite(t.Name + ".exp_avg", [t.Rows, t.Cols], t.M),
+                new TensorToWrite(t.Name + ".exp_avg_sq", [t.Rows, t.Cols], t.V),
+            });
+            SafetensorsWriter.Write(Path.Combine(dir, "state.safetensors"), tensors);
+            File.WriteAllLines(Path.Combine(dir, "metrics.jsonl"), state.MetricLines);
+            var json = new JsonObject
+            {
+                ["step"] = state.Step,
+                ["tokens"] = state.Tokens,
+                ["seconds"] = state.Seconds,
+                ["last_loss"] = state.LastLoss,
+                ["fingerprint"] = state.Fingerprint,
+            };
+            File.WriteAllText(Path.Combine(dir, "state.json"), json.ToJsonString());
+        });
+
+    /// <summary>Loads the checkpoint into <paramref name="adapter"/> when it exists and matches <paramref name="fingerprint"/>.</summary>
+    public static State? TryLoad(string checkpointDirectory, LoraAdapter adapter, string fingerprint, out bool mismatched)
+    {
+        mismatched = false;
+        var dir = Path.Combine(checkpointDirectory, Folder);
+        var statePath = Path.Combine(dir, "state.json");
+        if (!File.Exists(statePath)) return null;
+        JsonObject json;
+        try { json = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject(); }
+        catch (JsonException) { mismatched = true; return null; }
+        if ((string?)json["fingerprint"] != fingerprint) { mismatched = true; return null; }
+        using (var file = SafetensorsFile.Open(Path.Combine(dir, "state.safetensors")))
+            foreach (var t in adapter.Tensors)
+            {
+                file.ReadF32(file.Info(t.Name), t.Value);
+                file.ReadF32(file.Info(t.Name + ".exp_avg"), t.M);
+                file.ReadF32(file.Info(t.Name + ".exp_avg_sq"), t.V);
+            }
+        var lines = File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")).Where(l => l.Length > 0).ToList();
+        return new State((int)json["step"]!, (long)json["tokens"]!, (double)json["seconds"]!, (double)json["last_loss"]!, fingerprint, lines);
+    }
+
+    public static void Delete(string checkpointDirectory)
+    {
+        var dir = Path.Combine(checkpointDirectory, Folder);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+}

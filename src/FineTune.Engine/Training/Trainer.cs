@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FineTune.Core.Datasets;
+using FineTune.Core.Diagnostics;
+using FineTune.Core.IO;
+using FineTune.Core.Progress;
+using FineTune.Engine.Lora;
+using FineTune.Engine.Model;
+
+namespace FineTune.Engine.Training;
+
+/// <summary>
+/// LoRA fine-tuning of a Llama-family model: causal LM loss on target tokens, gradient
+/// accumulation, clipping, AdamW with a warm-up schedule, periodic evaluation and checkpoints,
+/// resumption, and PEFT-layout output. The loss of an optimizer step is the mean over all target
+/// tokens of all its micro-batches.
+/// </summary>
+public sealed class Trainer(TrainerOptions options)
+{
+    private readonly TrainerOptions _o = options;
+
+    /// <summary>Runs (or resumes) training and writes the outputs. Cancellation saves a checkpoint, then throws <see cref="OperationCanceledException"/>.</summary>
+    public TrainingResult Run(IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        var cfg = _o.Config;
+        var weights = LlamaWeights.Load(_o.BaseModelDirectory);
+        var model = weights.Config;
+        var train = Truncate(_o.Train, "training");
+        var validation = Truncate(_o.Validation, "validation");
+        if (train.Count == 0 || train.All(e => e.TargetCount == 0 || e.Length < 2))
+            throw new FineTuneException("FT3022", "The training data has no target tokens: nothing to learn from. Check the dataset and train_on_responses_only.");
+        var adapter = new LoraAdapter(model, LoraSettings.From(cfg));
+        if (_o.InitAdapterDirectory is { } init)
+        {
+            var start = LoraAdapter.Load(init, model);
+            if (start.Settings.Rank != cfg.R || !start.Settings.Targets.SequenceEqual(adapter.Settings.Targets))
+                throw new FineTuneException("FT3018", "The initial adapter's r or target_modules differ from lora.yaml.", init);
+            for (var i = 0; i < adapter.Tensors.Count; i++) start.Tensors[i].Value.CopyTo(adapter.Tensors[i].Value, 0);
+        }
+        else
+        {
+            adapter.Initialize(cfg.Seed);
+        }
+        var plan = new BatchPlan(train.Count, cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, cfg.Seed, cfg.MaxSteps, cfg.NumTrainEpochs);
+        var schedule = new LrSchedule(cfg.LrSchedulerType, cfg.LearningRate, plan.TotalSteps, cfg.WarmupSteps, cfg.WarmupRatio);
+        var optimizer = new AdamW(cfg.AdamBeta1, cfg.AdamBeta2, cfg.AdamEpsilon, cfg.WeightDecay);
+        var graph = new LlamaGraph(weights, adapter, _o.Backend, cfg.GradientCheckpointing);
+        var fingerprint = Fingerprint(weights, adapter, train);
+
+        var state = Checkpoint.TryLoad(_o.CheckpointDirectory, adapter, fingerprint, out var mismatched);
+        if (mismatched)
+            CanonicalMessage.Warn("FT3023", "The checkpoint in the checkpoint folder was made from other inputs; starting over.", _o.CheckpointDirectory);
+        var metrics = state?.MetricLines ?? [];
+        var firstStep = state?.Step ?? 0;
+        long tokens = state?.Tokens ?? 0;
+        var priorSeconds = state?.Seconds ?? 0;
+        var lastLoss = state?.LastLoss ?? double.NaN;
+        double? lastEval = null;
+        var clock = Stopwatch.StartNew();
+        double Elapsed() => priorSeconds + clock.Elapsed.TotalSeconds;
+
+        for (var step = firstStep; step < plan.TotalSteps; step++)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            var (loss, stepTokens) = TrainStep(graph, adapter, plan, train, step);
+            tokens += stepTokens;
+            var norm = AdamW.GradNorm(adapter.Tensors);
+            if (!double.IsFinite(loss) || !double.IsFinite(norm))
+                throw new FineTuneException("FT3024",
+                    $"Training diverged at step {step + 1}: the {(double.IsFinite(loss) ? "gradient norm" : "loss")} is not a finite number. Lower learning_rate or set max_grad_norm.");
+            AdamW.Clip(adapter.Tensors, norm, cfg.MaxGradNorm);
+            var lr = schedule.At(step);
+            optimizer.Step(adapter.Tensors, step + 1, lr);
+            lastLoss = loss;
+            var seconds = Elapsed();
+            var epoch = (double)(step + 1) / plan.StepsPerEpoch;
+            metrics.Add(MetricLine(step + 1, epoch, loss, lr, norm, tokens, seconds, null));
+            var last = step + 1 == plan.TotalSteps;
+            var report = new TrainingProgress
+            {
+                Step = step + 1, TotalSteps = plan.TotalSteps, Epoch = epoch, Loss = loss, LearningRate = lr, GradNorm = norm,
+                Tokens = tokens, TokensPerSecond = tokens / Math.Max(1e-9, seconds), Elapsed = TimeSpan.FromSeconds(seconds),
+                PeakMemoryBytes = Process.GetCurrentProcess().PeakWorkingSet64,
+            };
+            if ((step + 1) % cfg.LoggingSteps == 0 || last) progress?.Report(report);
+            if (validation.Count > 0 && (cfg.EvalSteps > 0 && (step + 1) % cfg.EvalSteps == 0 || last))
+            {
+                lastEval = Evaluate(graph, validation, cfg.PerDeviceTrainBatchSize);
+                metrics.Add(MetricLine(step + 1, epoch, null, null, null, tokens, Elapsed(), lastEval));
+                progress?.Report(report with { EvalLoss = lastEval });
+            }
+            if (cfg.SaveSteps > 0 && (step + 1) % cfg.SaveSteps == 0 && !last)
+                Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step + 1, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+        }
+        if (validation.Count > 0 && lastEval is null) lastEval = Evaluate(graph, validation, cfg.PerDeviceTrainBatchSize);
+
+        var total = Elapsed();
+        var result = new TrainingResult(lastLoss, lastEval, plan.TotalSteps, tokens, total, tokens / Math.Max(1e-9, total), _o.EngineVersion, _o.Backend.Name);
+        WriteOutputs(adapter, metrics, result);
+        if (_o.MergeOutDirectory is { } mergeOut) WriteMerged(weights, adapter, mergeOut);
+        Checkpoint.Delete(_o.CheckpointDirectory);
+        return result;
+    }
+
+    private (double Loss, long Tokens) TrainStep(LlamaGraph graph, LoraAdapter adapter, BatchPlan plan, IReadOnlyList<TokenizedExample> train, int step)
+    {
+        foreach (var t in adapter.Tensors) Array.Clear(t.Grad);
+        var batches = Enumerable.Range(0, plan.Accumulation)
+            .Select(m => PackedBatch.FromExamples(plan.Batch(step, m).Select(i => train[i]).ToList()))
+            .ToList();
+        var targets = batches.Sum(b => b.LossRows.Length);
+        long tokens = batches.Sum(b => b.TokenCount);
+        if (targets == 0) return (0, tokens);
+        var scale = 1f / targets;
+        var loss = 0.0;
+        for (var m = 0; m < batches.Count; m++)
+        {
+            if (batches[m].LossRows.Length == 0) continue;
+            graph.DropoutKey = _o.Config.LoraDropout > 0
+                ? DeterministicRandom.Mix(((ulong)(uint)_o.Config.Seed << 32) ^ ((ulong)step << 8) ^ (ulong)m)
+                : null;
+            loss += graph.ForwardBackward(batches[m], scale);
+        }
+        graph.DropoutKey = null;
+        return (loss / targets, tokens);
+    }
+
+    /// <summary>Mean loss over all target tokens of <paramref name="examples"/>.</summary>
+    public static double Evaluate(LlamaGraph graph, IReadOnlyList<TokenizedExample> examples, int batchSize)
+    {
+        graph.DropoutKey = null;
+        double sum = 0;
+        long count = 0;
+        for (var i = 0; i < examples.Count; i += batchSize)
+        {
+            var batch = PackedBatch.FromExamples(examples.Skip(i).Take(batchSize).ToList());
+            if (batch.LossRows.Length == 0) continue;
+            sum += graph.ForwardBackward(batch, 0);
+            count += batch.LossRows.Length;
+        }
+        return count == 0 ? double.NaN : sum / count;
+    }
+
+    private IReadOnlyList<TokenizedExample> Truncate(IReadOnlyList<TokenizedExample> examples, string which)
+    {
+        var max = _o.Config.MaxSeqLength;
+        var longer = examples.Count(e => e.Length > max);
+        if (longer == 0) return examples;
+        CanonicalMessage.Warn("FT3025",
+            $"{longer} of {examples.Count} {which} examples are longer than max_seq_length ({max}) and were truncated; raise max_seq_length to keep them whole.");
+        return examples.Select(e => e.Length <= max ? e : new TokenizedExample(e.Ids[..max], e.Targets[..max])).ToList();
+    }
+
+    private string Fingerprint(LlamaWeights weights, LoraAdapter adapter, IReadOnlyList<TokenizedExample> train)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(_o.Config)));
+        sha.AppendData(Encoding.UTF8.GetBytes(weights.Config.ToJson()));
+        foreach (var e in train)
+        {
+            sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.Ids.AsSpan()));
+            sha.AppendData(e.Targets.Select(t => (byte)(t ? 1 : 0)).ToArray());
+        }
+        // The starting adapter (seeded or given) and a sample of the base weights tie the checkpoint to them.
+        foreach (var t in adapter.Tensors) sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Value.AsSpan()));
+        sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.FinalNorm.AsSpan()));
+        sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.Layers[0].Linear[0].AsSpan()));
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private static string MetricLine(int step, double epoch, double? loss, double? lr, double? norm, long tokens, double seconds, double? evalLoss)
+    {
+        var o = new JsonObject { ["step"] = step, ["epoch"] = Math.Round(epoch, 6) };
+        if (loss is { } l) o["loss"] = l;
+        if (lr is { } r) o["learning_rate"] = r;
+        if (norm is { } n) o["grad_norm"] = n;
+        if (evalLoss is { } e) o["eval_loss"] = e;
+        o["tokens"] = tokens;
+        o["tokens_per_second"] = Math.Round(tokens / Math.Max(1e-9, seconds), 3);
+        o["elapsed_seconds"] = Math.Round(seconds, 3);
+        return o.ToJsonString();
+    }
+
+    private void WriteOutputs(LoraAdapter adapter, List<string> metrics, TrainingResult r) =>
+        AtomicFile.WriteDirectory(_o.OutDirectory, dir =>
+        {
+            adapter.Save(dir, Path.GetFullPath(_o.BaseModelDirectory));
+            File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Concat(metrics.Select(m => m + "\n")));
+            var summary = new JsonObject
+            {
+                ["final_train_loss"] = r.FinalTrainLoss,
+                ["final_eval_loss"] = r.FinalEvalLoss is { } e && double.IsFinite(e) ? e : null,
+                ["steps"] = r.Steps,
+                ["tokens"] = r.Tokens,
+                ["seconds"] = Math.Round(r.Seconds, 3),
+                ["tokens_per_second"] = Math.Round(r.TokensPerSecond, 3),
+                ["engine_version"] = r.EngineVersion,
+                ["device"] = r.Device,
+            };
+            File.WriteAllText(Path.Combine(dir, "train-summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        });
+
+    private void WriteMerged(LlamaWeights weights, LoraAdapter adapter, string outDirectory)
+    {
+        adapter.MergeInto(weights);
+        AtomicFile.WriteDirectory(outDirectory, dir =>
+        {
+            Weights.SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), weights.ToTensors(), new Dictionary<string, string> { ["format"] = "pt" });
+            foreach (var name in new[] { "config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json" })
+            {
+                var src = Path.Combine(_o.BaseModelDirectory, name);
+                if (File.Exists(src)) File.Copy(src, Path.Combine(dir, name));
+            }
+        });
+    }
+}

@@ -1,0 +1,30 @@
+using FineTune.Core.Config;
+using FineTune.Core.Datasets;
+using FineTune.Engine.Backends;
+
+namespace FineTune.Engine.Training;
+
+/// <summary>Everything one training run needs.</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>Hugging Face base model folder.</summary>
+    public required string BaseModelDirectory { get; init; }
+    /// <summary>The parsed <c>lora.yaml</c>.</summary>
+    public required TrainingConfig Config { get; init; }
+    /// <summary>Training examples.</summary>
+    public required IReadOnlyList<TokenizedExample> Train { get; init; }
+    /// <summary>Validation examples (may be empty).</summary>
+    public IReadOnlyList<TokenizedExample> Validation { get; init; } = [];
+    /// <summary>Output folder: adapter, metrics.jsonl, train-summary.json (written atomically at the end).</summary>
+    public required string OutDirectory { get; init; }
+    /// <summary>Folder for the resumable checkpoint.</summary>
+    public required string CheckpointDirectory { get; init; }
+    /// <summary>Optional folder for the base weights with the adapter merged in.</summary>
+    public string? MergeOutDirectory { get; init; }
+    /// <summary>Optional PEFT adapter to start from instead of PEFT's random initialisation.</summary>
+    public string? InitAdapterDirectory { get; init; }
+    /// <summary>The kernels.</summary>
+    public required IComputeBackend Backend { get; init; }
+    /// <summary>Written into train-summary.json.</summary>
+    public string EngineVersion { get; init; } = "0.0.0";
+}

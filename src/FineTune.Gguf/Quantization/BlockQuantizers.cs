@@ -1,0 +1,120 @@
+using System.Buffers.Binary;
+
+namespace FineTune.Gguf.Quantization;
+
+/// <summary>
+/// The 32-element block formats (Q8_0, Q4_0, Q5_0, Q5_1), following ggml's reference quantizers
+/// (<c>quantize_row_*_ref</c>) operation for operation so the bytes match llama.cpp's.
+/// </summary>
+internal static class BlockQuantizers
+{
+    public const int QK = 32;
+
+    public static void Q8_0(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        var nb = x.Length / QK;
+        for (var i = 0; i < nb; i++)
+        {
+            var xb = x.Slice(i * QK, QK);
+            var yb = y.Slice(i * 34, 34);
+            var amax = 0f;
+            for (var j = 0; j < QK; j++) amax = MathF.Max(amax, MathF.Abs(xb[j]));
+            var d = amax / ((1 << 7) - 1);
+            var id = d != 0 ? 1.0f / d : 0.0f;
+            BinaryPrimitives.WriteUInt16LittleEndian(yb, HalfBits.FromFloat(d));
+            for (var j = 0; j < QK; j++)
+                yb[2 + j] = (byte)(sbyte)MathF.Round(xb[j] * id, MidpointRounding.AwayFromZero);
+        }
+    }
+
+    public static void Q4_0(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        var nb = x.Length / QK;
+        for (var i = 0; i < nb; i++)
+        {
+            var xb = x.Slice(i * QK, QK);
+            var yb = y.Slice(i * 18, 18);
+            var (max, _) = SignedAbsMax(xb);
+            var d = max / -8;
+            var id = d != 0 ? 1.0f / d : 0.0f;
+            BinaryPrimitives.WriteUInt16LittleEndian(yb, HalfBits.FromFloat(d));
+            for (var j = 0; j < QK / 2; j++)
+            {
+                var xi0 = Math.Min(15, (int)(sbyte)(xb[j] * id + 8.5f));
+                var xi1 = Math.Min(15, (int)(sbyte)(xb[QK / 2 + j] * id + 8.5f));
+                yb[2 + j] = (byte)(xi0 | (xi1 << 4));
+            }
+        }
+    }
+
+    public static void Q5_0(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        var nb = x.Length / QK;
+        for (var i = 0; i < nb; i++)
+        {
+            var xb = x.Slice(i * QK, QK);
+            var yb = y.Slice(i * 22, 22);
+            var (max, _) = SignedAbsMax(xb);
+            var d = max / -16;
+            var id = d != 0 ? 1.0f / d : 0.0f;
+            BinaryPrimitives.WriteUInt16LittleEndian(yb, HalfBits.FromFloat(d));
+            uint qh = 0;
+            for (var j = 0; j < QK / 2; j++)
+            {
+                var xi0 = (uint)Math.Min(31, (int)(sbyte)(xb[j] * id + 16.5f));
+                var xi1 = (uint)Math.Min(31, (int)(sbyte)(xb[QK / 2 + j] * id + 16.5f));
+                yb[6 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+                qh |= ((xi0 & 0x10u) >> 4) << j;
+                qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(yb[2..], qh);
+        }
+    }
+
+    public static void Q5_1(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        var nb = x.Length / QK;
+        for (var i = 0; i < nb; i++)
+        {
+            var xb = x.Slice(i * QK, QK);
+            var yb = y.Slice(i * 24, 24);
+            var min = float.MaxValue;
+            var max = -float.MaxValue;
+            for (var j = 0; j < QK; j++)
+            {
+                var v = xb[j];
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+            var d = (max - min) / ((1 << 5) - 1);
+            var id = d != 0 ? 1.0f / d : 0.0f;
+            BinaryPrimitives.WriteUInt16LittleEndian(yb, HalfBits.FromFloat(d));
+            BinaryPrimitives.WriteUInt16LittleEndian(yb[2..], HalfBits.FromFloat(min));
+            uint qh = 0;
+            for (var j = 0; j < QK / 2; j++)
+            {
+                var xi0 = (uint)(byte)((xb[j] - min) * id + 0.5f);
+                var xi1 = (uint)(byte)((xb[QK / 2 + j] - min) * id + 0.5f);
+                yb[8 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+                qh |= ((xi0 & 0x10u) >> 4) << j;
+                qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(yb[4..], qh);
+        }
+    }
+
+    /// <summary>The element with the largest magnitude (first one on ties), as ggml's Q4_0/Q5_0 pick it.</summary>
+    private static (float Max, float AMax) SignedAbsMax(ReadOnlySpan<float> xb)
+    {
+        float amax = 0, max = 0;
+        foreach (var v in xb)
+        {
+            if (amax < MathF.Abs(v))
+            {
+                amax = MathF.Abs(v);
+                max = v;
+            }
+        }
+        return (max, amax);
+    }
+}

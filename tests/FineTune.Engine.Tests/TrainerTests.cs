@@ -1,0 +1,133 @@
+using System.Text.Json.Nodes;
+using FineTune.Core.Config;
+using FineTune.Core.Datasets;
+using FineTune.Core.Diagnostics;
+using FineTune.Core.Progress;
+using FineTune.Engine.Backends.Cpu;
+using FineTune.Engine.Training;
+using FineTune.Engine.Weights;
+
+namespace FineTune.Engine.Tests;
+
+public class TrainerTests
+{
+    /// <summary>A copy task: the reply repeats the prompt, so a model can learn it and the loss must fall.</summary>
+    private static List<TokenizedExample> CopyTask(int count, int seed)
+    {
+        var rng = new DeterministicRandom((ulong)seed);
+        var result = new List<TokenizedExample>();
+        for (var e = 0; e < count; e++)
+        {
+            var n = 3 + rng.NextInt(4);
+            var prompt = Enumerable.Range(0, n).Select(_ => rng.NextInt(8)).ToArray();
+            int[] ids = [46, .. prompt, 47, .. prompt];
+            var targets = ids.Select((_, i) => i > n + 1).ToArray();
+            result.Add(new TokenizedExample(ids, targets));
+        }
+        return result;
+    }
+
+    private static TrainerOptions Options(TempDir dir, string name, TrainingConfig? config = null) => new()
+    {
+        BaseModelDirectory = dir["model"],
+        Config = config ?? new TrainingConfig
+        {
+            R = 4, LoraAlpha = 8, LearningRate = 1e-2, MaxSteps = 12, WarmupSteps = 2, PerDeviceTrainBatchSize = 2,
+            GradientAccumulationSteps = 2, SaveSteps = 4, EvalSteps = 6, MaxSeqLength = 64, LoraDropout = 0.1,
+        },
+        Train = CopyTask(24, 1),
+        Validation = CopyTask(4, 2),
+        OutDirectory = dir[name],
+        CheckpointDirectory = dir[name + "-ck"],
+        Backend = new CpuBackend(2),
+    };
+
+    private static TempDir WithModel()
+    {
+        var dir = new TempDir();
+        TestModels.WriteModel(dir["model"], TestModels.Config(), std: 0.1);
+        return dir;
+    }
+
+    [Fact]
+    public void Loss_goes_down_and_outputs_follow_the_peft_layout()
+    {
+        using var dir = WithModel();
+        var options = Options(dir, "out") with { Config = Options(dir, "x").Config with { MaxSteps = 30, LoraDropout = 0 } };
+        var reports = new List<TrainingProgress>();
+        var result = new Trainer(options).Run(new SyncProgress(reports.Add), CancellationToken.None);
+        var losses = reports.Where(r => r.EvalLoss is null).Select(r => r.Loss).ToList();
+        Assert.Equal(30, losses.Count);
+        // ln(48) ≈ 3.87 is chance level; learning the copy task takes the loss well below it.
+        Assert.True(losses.Skip(25).Average() < losses.Take(5).Average() - 0.3, $"loss {losses[0]} -> {losses[^1]}");
+        Assert.NotNull(result.FinalEvalLoss);
+
+        var config = JsonNode.Parse(File.ReadAllText(dir["out/adapter_config.json"]))!;
+        Assert.Equal("LORA", (string?)config["peft_type"]);
+        Assert.Equal("CAUSAL_LM", (string?)config["task_type"]);
+        Assert.Equal(4, (int)config["r"]!);
+        using var adapter = SafetensorsFile.Open(dir["out/adapter_model.safetensors"]);
+        var a = adapter.Info("base_model.model.model.layers.1.mlp.down_proj.lora_A.weight");
+        Assert.Equal(new long[] { 4, 24 }, a.Shape);
+        Assert.Equal(new long[] { 16, 4 }, adapter.Info("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight").Shape);
+        var metrics = File.ReadAllLines(dir["out/metrics.jsonl"]).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(30, metrics.Count(m => m["loss"] is not null));
+        Assert.Equal(5, metrics.Count(m => m["eval_loss"] is not null));
+        var summary = JsonNode.Parse(File.ReadAllText(dir["out/train-summary.json"]))!;
+        Assert.Equal(30, (int)summary["steps"]!);
+        Assert.False(Directory.Exists(dir["out-ck/checkpoint"]), "a finished run leaves no checkpoint behind");
+    }
+
+    [Fact]
+    public void Two_runs_give_byte_identical_adapters_and_a_resumed_run_matches_too()
+    {
+        using var dir = WithModel();
+        new Trainer(Options(dir, "a")).Run(null, CancellationToken.None);
+        new Trainer(Options(dir, "b")).Run(null, CancellationToken.None);
+        var expected = File.ReadAllBytes(dir["a/adapter_model.safetensors"]);
+        Assert.Equal(expected, File.ReadAllBytes(dir["b/adapter_model.safetensors"]));
+
+        // Cancel after step 6 (a checkpoint is written at cancellation), then resume in a new trainer.
+        using var cts = new CancellationTokenSource();
+        var interrupted = Options(dir, "c");
+        Assert.ThrowsAny<OperationCanceledException>(() => new Trainer(interrupted).Run(
+            new SyncProgress(p => { if (p.Step == 6) cts.Cancel(); }), cts.Token));
+        Assert.False(File.Exists(dir["c/adapter_model.safetensors"]));
+        Assert.True(File.Exists(dir["c-ck/checkpoint/state.json"]));
+        var steps = new List<int>();
+        new Trainer(interrupted).Run(new SyncProgress(p => steps.Add(p.Step)), CancellationToken.None);
+        Assert.Equal(7, steps.Min());
+        Assert.Equal(expected, File.ReadAllBytes(dir["c/adapter_model.safetensors"]));
+        Assert.Equal(12, File.ReadAllLines(dir["c/metrics.jsonl"]).Count(l => l.Contains("\"loss\"")));
+    }
+
+    [Fact]
+    public void Divergence_is_an_error_naming_the_step()
+    {
+        using var dir = WithModel();
+        var options = Options(dir, "out");
+        options = options with { Config = options.Config with { LearningRate = 1e30, MaxGradNorm = 0, WarmupSteps = 0, SaveSteps = 0 } };
+        var e = Assert.Throws<FineTuneException>(() => new Trainer(options).Run(null, CancellationToken.None));
+        Assert.Equal("FT3024", e.Code);
+        Assert.Matches("step [0-9]+", e.Message);
+    }
+
+    [Fact]
+    public void Gradient_checkpointing_does_not_change_the_result()
+    {
+        using var dir = WithModel();
+        var on = Options(dir, "on");
+        on = on with { Config = on.Config with { MaxSteps = 3, GradientCheckpointing = true } };
+        var off = Options(dir, "off");
+        off = off with { Config = off.Config with { MaxSteps = 3, GradientCheckpointing = false } };
+        new Trainer(on).Run(null, CancellationToken.None);
+        new Trainer(off).Run(null, CancellationToken.None);
+        Assert.Equal(File.ReadAllBytes(dir["on/adapter_model.safetensors"]), File.ReadAllBytes(dir["off/adapter_model.safetensors"]));
+    }
+
+    /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => action(value);
+    }
+}

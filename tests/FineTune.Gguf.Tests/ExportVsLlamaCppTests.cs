@@ -1,0 +1,151 @@
+using System.Text;
+using FineTune.Engine.Model;
+using FineTune.Gguf.Export;
+using FineTune.Gguf.Format;
+using FineTune.Gguf.Quantization;
+using FineTune.Gguf.Tests.LlamaCpp;
+using FineTune.Tokenizers;
+using Xunit.Abstractions;
+
+namespace FineTune.Gguf.Tests;
+
+/// <summary>
+/// Oracle: llama.cpp loads each exported file type of a generated tiny model, and its logits for a
+/// fixed prompt match our engine's forward pass on the Hugging Face weights; its tokenizer gives
+/// our tokenizer's ids.
+/// </summary>
+public sealed unsafe class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCppTests.TinyModel>
+{
+    public sealed class TinyModel : IDisposable
+    {
+        public TempDir Dir { get; } = new();
+        public string ModelDir => Dir.File("model");
+        public string TokenizerDir { get; }
+
+        public TinyModel()
+        {
+            TokenizerDir = Path.Combine(Path.GetDirectoryName(LlamaNative.LibraryDirectory)!, "..", "..", "..", "@lenml", "tokenizer-llama3", "models");
+            TinyModelFactory.Create(TokenizerDir, ModelDir, new TinyModelShape(Layers: 2, Hidden: 64, Heads: 4, KvHeads: 2, Intermediate: 128, Seed: 3));
+        }
+
+        public void Dispose() => Dir.Dispose();
+    }
+
+    private readonly TinyModel _model;
+    private readonly ITestOutputHelper _output;
+
+    public ExportVsLlamaCppTests(TinyModel model, ITestOutputHelper output)
+    {
+        _model = model;
+        _output = output;
+    }
+
+    private const string Prompt = "The quick brown fox jumps over the lazy dog, 12345 times!";
+
+    // Tolerances on the largest absolute logit difference (logits of this model are O(1)); hidden 64
+    // means K-quant tensors fall back to Q5_0/Q5_1/Q8_0 exactly as llama.cpp does.
+    [Theory]
+    [InlineData(FileType.F32, 1e-3)]
+    [InlineData(FileType.F16, 1e-3)]
+    [InlineData(FileType.BF16, 2e-2)]
+    [InlineData(FileType.Q8_0, 2e-2)]
+    [InlineData(FileType.Q6_K, 4e-2)]
+    [InlineData(FileType.Q5_K_M, 1e-1)]
+    [InlineData(FileType.Q4_K_M, 1.2e-1)]
+    [InlineData(FileType.Q4_0, 1.5e-1)]
+    public void Llama_cpp_logits_match_the_engine(FileType type, double tolerance)
+    {
+        LlamaNative.EnsureLoaded();
+        var path = _model.Dir.File($"tiny-{type}.gguf");
+        GgufExporter.Export(new ExportOptions { BaseModel = _model.ModelDir, Type = type, Name = "tiny", Version = "1.0.0", Output = path, ChatTemplate = "{{ messages }}" });
+
+        var tokenizer = Tokenizer.Load(_model.ModelDir);
+        var ids = tokenizer.Encode(Prompt).Ids;
+        var expected = LlamaModel.Load(_model.ModelDir).Logits(ids);
+        var actual = LlamaCppLogits(path, ids, out var vocab);
+        Assert.Equal(expected.Length, actual.Length);
+        var maxDiff = 0.0;
+        for (var i = 0; i < expected.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(expected[i] - actual[i]));
+        _output.WriteLine($"{type}: max |logit difference| = {maxDiff:G4}");
+        Assert.True(maxDiff <= tolerance, $"{type}: max |logit difference| {maxDiff:G4} exceeds {tolerance} over {ids.Length} positions × {vocab}");
+        var header = GgufReader.Read(path);
+        Assert.Equal("1.0.0", header.Get("general.version")!.Value);
+        Assert.Equal("llama-bpe", header.Get("tokenizer.ggml.pre")!.Value);
+    }
+
+    [Fact]
+    public void Llama_cpp_tokenizes_like_our_tokenizer()
+    {
+        LlamaNative.EnsureLoaded();
+        var path = _model.Dir.File("tok.gguf");
+        GgufExporter.Export(new ExportOptions { BaseModel = _model.ModelDir, Type = FileType.F16, Name = "tiny", Version = "1", Output = path });
+        var tokenizer = Tokenizer.Load(_model.ModelDir);
+        var model = LlamaNative.llama_model_load_from_file(path, LlamaNative.llama_model_default_params());
+        Assert.NotEqual(IntPtr.Zero, model);
+        try
+        {
+            var vocab = LlamaNative.llama_model_get_vocab(model);
+            foreach (var text in new[] { Prompt, "Héllo wörld — ünïcode ✓ 你好", "  leading spaces\n\nand\ttabs", "don't I'll we've 3.14159" })
+            {
+                var ours = tokenizer.Encode(text).Ids;
+                var bytes = Encoding.UTF8.GetBytes(text);
+                var buf = new int[bytes.Length + 8];
+                int n;
+                fixed (byte* t = bytes)
+                fixed (int* b = buf)
+                    n = LlamaNative.llama_tokenize(vocab, t, bytes.Length, b, buf.Length, addSpecial: false, parseSpecial: false);
+                Assert.Equal(ours, buf.AsSpan(0, n).ToArray());
+            }
+        }
+        finally
+        {
+            LlamaNative.llama_model_free(model);
+        }
+    }
+
+    private static float[] LlamaCppLogits(string path, int[] ids, out int vocabSize)
+    {
+        var model = LlamaNative.llama_model_load_from_file(path, LlamaNative.llama_model_default_params());
+        Assert.NotEqual(IntPtr.Zero, model);
+        try
+        {
+            vocabSize = LlamaNative.llama_vocab_n_tokens(LlamaNative.llama_model_get_vocab(model));
+            var cp = LlamaNative.llama_context_default_params();
+            var ctx = LlamaNative.llama_init_from_model(model, cp);
+            Assert.NotEqual(IntPtr.Zero, ctx);
+            try
+            {
+                var batch = LlamaNative.llama_batch_init(ids.Length, 0, 1);
+                try
+                {
+                    batch.NTokens = ids.Length;
+                    for (var i = 0; i < ids.Length; i++)
+                    {
+                        batch.Token[i] = ids[i];
+                        batch.Pos[i] = i;
+                        batch.NSeqId[i] = 1;
+                        batch.SeqId[i][0] = 0;
+                        batch.Logits[i] = 1;
+                    }
+                    Assert.Equal(0, LlamaNative.llama_decode(ctx, batch));
+                    var result = new float[ids.Length * vocabSize];
+                    for (var i = 0; i < ids.Length; i++)
+                        new ReadOnlySpan<float>(LlamaNative.llama_get_logits_ith(ctx, i), vocabSize).CopyTo(result.AsSpan(i * vocabSize));
+                    return result;
+                }
+                finally
+                {
+                    LlamaNative.llama_batch_free(batch);
+                }
+            }
+            finally
+            {
+                LlamaNative.llama_free(ctx);
+            }
+        }
+        finally
+        {
+            LlamaNative.llama_model_free(model);
+        }
+    }
+}
