@@ -1,4 +1,5 @@
 using System.Text;
+using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 using FineTune.Gguf.Export;
 using FineTune.Gguf.Format;
@@ -71,6 +72,51 @@ public sealed unsafe class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCp
         var header = GgufReader.Read(path);
         Assert.Equal("1.0.0", header.Get("general.version")!.Value);
         Assert.Equal("llama-bpe", header.Get("tokenizer.ggml.pre")!.Value);
+    }
+
+    [Fact]
+    public void Merged_lora_export_matches_the_engine_with_the_adapter_and_the_adapter_gguf_loads()
+    {
+        LlamaNative.EnsureLoaded();
+        var config = ModelConfig.Load(_model.ModelDir);
+        var adapter = new LoraAdapter(config, new LoraSettings(4, 8, 0, false, Projections.All.ToList()));
+        var rng = new Random(5);
+        foreach (var t in adapter.Tensors)
+            for (var i = 0; i < t.Value.Length; i++) t.Value[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
+        var adapterDir = _model.Dir.File("adapter");
+        adapter.Save(adapterDir, _model.ModelDir);
+
+        var path = _model.Dir.File("merged.gguf");
+        GgufExporter.Export(new ExportOptions { BaseModel = _model.ModelDir, Adapter = adapterDir, Type = FileType.F32, Name = "tiny", Version = "1", Output = path });
+        var ids = Tokenizer.Load(_model.ModelDir).Encode(Prompt).Ids;
+        var expected = LlamaModel.Load(_model.ModelDir, adapterDir).Logits(ids);
+        var baseLogits = LlamaModel.Load(_model.ModelDir).Logits(ids);
+        var actual = LlamaCppLogits(path, ids, out _);
+        var maxDiff = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+        var adapterEffect = expected.Zip(baseLogits, (e, b) => Math.Abs(e - b)).Max();
+        _output.WriteLine($"merged F32: max |logit difference| = {maxDiff:G4}; the adapter moves logits by up to {adapterEffect:G4}");
+        Assert.True(adapterEffect > 0.05, "the test adapter must change the model noticeably");
+        Assert.True(maxDiff <= 1e-3, $"merged model: max |logit difference| {maxDiff:G4}");
+
+        var adapterPath = _model.Dir.File("adapter.gguf");
+        Assert.Equal(2 * 7 * config.NumLayers, LoraAdapterExporter.Export(_model.ModelDir, adapterDir, "tiny", "1", adapterPath));
+        var header = GgufReader.Read(adapterPath);
+        Assert.Equal("adapter", header.Get("general.type")!.Value);
+        Assert.Equal(8f, header.Get("adapter.lora.alpha")!.Value);
+        Assert.Equal(new long[] { 64, 4 }, header.Tensor("blk.0.attn_q.weight.lora_a")!.Shape);
+        var basePath = _model.Dir.File("base.gguf");
+        GgufExporter.Export(new ExportOptions { BaseModel = _model.ModelDir, Type = FileType.F16, Name = "tiny", Version = "1", Output = basePath });
+        var model = LlamaNative.llama_model_load_from_file(basePath, LlamaNative.llama_model_default_params());
+        try
+        {
+            var lora = LlamaNative.llama_adapter_lora_init(model, adapterPath);
+            Assert.NotEqual(IntPtr.Zero, lora);
+            LlamaNative.llama_adapter_lora_free(lora);
+        }
+        finally
+        {
+            LlamaNative.llama_model_free(model);
+        }
     }
 
     [Fact]

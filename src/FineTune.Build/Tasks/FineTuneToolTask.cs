@@ -23,8 +23,11 @@ public abstract class FineTuneToolTask : ToolTask
     /// <summary>Placeholder -> value substitutions applied to every argument.</summary>
     protected Dictionary<string, string> Placeholders { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The model project (for error locations); defaults to the file holding the task call.</summary>
+    public string ProjectPath { get; set; } = "";
+
     /// <summary>The project being built, for error locations.</summary>
-    protected string ProjectFile => BuildEngine?.ProjectFileOfTaskNode ?? "";
+    protected string ProjectFile => string.IsNullOrEmpty(ProjectPath) ? BuildEngine?.ProjectFileOfTaskNode ?? "" : ProjectPath;
 
     /// <inheritdoc />
     protected override string ToolName => "dotnet";
@@ -61,6 +64,14 @@ public abstract class FineTuneToolTask : ToolTask
             parts.Add(CommandLineQuoting.Quote(value));
         }
         return string.Join(" ", parts);
+    }
+
+    /// <inheritdoc />
+    public override void Cancel()
+    {
+        // Let training checkpoint first; the CLI exits with 130 after its current step.
+        GracefulCancellation.StopChildren(CliPath, TimeSpan.FromSeconds(60));
+        base.Cancel();
     }
 
     /// <inheritdoc />

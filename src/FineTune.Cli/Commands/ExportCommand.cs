@@ -22,10 +22,20 @@ internal static class ExportCommand
         var template = new Option<string?>("--chat-template") { Description = "Built-in chat template name or template file (tokenizer.chat_template)." };
         var output = new Option<FileInfo>("--out") { Description = "The .gguf file to write.", Required = true };
         var threads = new Option<int>("--threads") { Description = "Quantization threads (0 = all processors)." };
+        var adapterOnly = new Option<bool>("--adapter-only") { Description = "Write only the LoRA adapter as an adapter GGUF (for Ollama's ADAPTER) instead of a merged model." };
         var command = new Command("export", "Merge the adapter and write a quantized GGUF file for llama.cpp and Ollama.");
-        foreach (var o in new Option[] { baseModel, adapter, type, name, version, template, output, threads }) command.Options.Add(o);
+        foreach (var o in new Option[] { baseModel, adapter, type, name, version, template, output, threads, adapterOnly }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
         {
+            if (parse.GetValue(adapterOnly))
+            {
+                var adapterDir = parse.GetValue(adapter)
+                    ?? throw new FineTuneException("FT4013", "--adapter-only needs --adapter <dir>");
+                var path = parse.GetValue(output)!.FullName;
+                var n = LoraAdapterExporter.Export(parse.GetValue(baseModel)!.FullName, adapterDir.FullName, parse.GetValue(name)!, parse.GetValue(version)!, path);
+                Console.WriteLine($"Wrote {path} (LoRA adapter, {n} tensors)");
+                return Task.FromResult(0);
+            }
             var typeText = parse.GetValue(type)!;
             var fileType = FileTypes.Parse(typeText)
                 ?? throw new FineTuneException("FT4011", $"unknown GGUF type '{typeText}'; use one of {string.Join(", ", FileTypes.Names)}");

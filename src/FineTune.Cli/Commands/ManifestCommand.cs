@@ -25,8 +25,8 @@ internal static class ManifestCommand
         var template = new Option<string>("--chat-template") { Description = "Chat template name or file.", Required = true };
         var trainDir = new Option<DirectoryInfo>("--train-dir") { Description = "Output folder of 'finetune train'.", Required = true };
         var tokensDir = new Option<DirectoryInfo?>("--tokens-dir") { Description = "Output folder of 'finetune tokenize' (for dataset statistics)." };
-        var datasets = new Option<FileInfo[]>("--dataset") { Description = "A dataset file (repeatable).", AllowMultipleArgumentsPerToken = false };
-        var artifacts = new Option<FileInfo[]>("--artifact") { Description = "An output file to record (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var datasets = new Option<FileInfo[]>("--dataset") { Description = "A dataset file (repeatable)." };
+        var artifacts = new Option<FileInfo[]>("--artifact") { Description = "An output file to record (repeatable)." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write model-manifest.json.", Required = true };
 
         var command = new Command("manifest", "Write model-manifest.json: inputs and their hashes, hyper-parameters, losses, artifacts.")
@@ -89,7 +89,7 @@ internal static class ManifestCommand
                 foreach (var (key, value) in TrainingConfigDescription.Describe(config))
                 {
                     w.WritePropertyName(key);
-                    JsonSerializer.Serialize(w, value, value.GetType(), ManifestJson.Default.Options);
+                    WriteValue(w, value);
                 }
                 w.WriteEndObject();
 
@@ -120,18 +120,25 @@ internal static class ManifestCommand
             w.WriteEndArray();
         }
 
+        private static void WriteValue(Utf8JsonWriter w, object value)
+        {
+            switch (value)
+            {
+                case int i: w.WriteNumberValue(i); break;
+                case double d: w.WriteNumberValue(d); break;
+                case bool b: w.WriteBooleanValue(b); break;
+                case string s: w.WriteStringValue(s); break;
+                case IEnumerable<string> list:
+                    w.WriteStartArray();
+                    foreach (var item in list) w.WriteStringValue(item);
+                    w.WriteEndArray();
+                    break;
+                default: throw new InvalidOperationException($"No JSON form for a {value.GetType()} hyper-parameter.");
+            }
+        }
+
         private static JsonDocument? ReadJson(string path) => File.Exists(path) ? JsonDocument.Parse(File.ReadAllBytes(path)) : null;
 
         private string Relative(string path) => Path.GetRelativePath(projectDir, Path.GetFullPath(path)).Replace('\\', '/');
     }
 }
-
-/// <summary>Source-generated JSON metadata for the value types a manifest holds (the CLI may be trimmed).</summary>
-[System.Text.Json.Serialization.JsonSerializable(typeof(int))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(double))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(bool))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<string>))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(string[]))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]
-internal sealed partial class ManifestJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -23,6 +23,7 @@ internal static class TokenizeCommand
         var formatted = new Option<string?>("--formatted") { Description = "Folder with train.jsonl / validation.jsonl from `finetune format`." };
         var maxSeqLength = new Option<int?>("--max-seq-length") { Description = "With --formatted: maximum tokens per example; longer ones are truncated with a warning." };
         var output = new Option<string?>("--out") { Description = "With --formatted: folder for train.bin, validation.bin and stats.json." };
+        var config = new Option<string?>("--config") { Description = "With --formatted: lora.yaml to take max_seq_length from (instead of --max-seq-length)." };
 
         var command = new Command("tokenize", "Tokenize formatted datasets into ids and loss masks, or encode test strings.");
         command.Options.Add(tokenizer);
@@ -31,19 +32,22 @@ internal static class TokenizeCommand
         command.Options.Add(formatted);
         command.Options.Add(maxSeqLength);
         command.Options.Add(output);
+        command.Options.Add(config);
         command.SetAction((parse, cancellationToken) =>
         {
             var tokenizerPath = parse.GetValue(tokenizer)!;
             if (parse.GetValue(input) is { } inputPath)
                 return Task.FromResult(EncodeCases(tokenizerPath, inputPath, parse.GetValue(addSpecial)));
-            if (parse.GetValue(formatted) is { } formattedDir && parse.GetValue(maxSeqLength) is { } max && parse.GetValue(output) is { } outDir)
+            var max = parse.GetValue(maxSeqLength)
+                      ?? (parse.GetValue(config) is { } configPath ? FineTune.Core.Config.TrainingConfigLoader.Load(configPath).MaxSeqLength : (int?)null);
+            if (parse.GetValue(formatted) is { } formattedDir && max is { } maxTokens && parse.GetValue(output) is { } outDir)
             {
-                var (train, validation) = TokenizeStep.Run(formattedDir, tokenizerPath, max, outDir, cancellationToken);
+                var (train, validation) = TokenizeStep.Run(formattedDir, tokenizerPath, maxTokens, outDir, cancellationToken);
                 Console.WriteLine($"tokenize: train {train.Examples} examples, {train.Tokens} tokens ({train.TargetTokens} targets, {train.Truncated} truncated); " +
                                   $"validation {validation.Examples} examples, {validation.Tokens} tokens -> {outDir}");
                 return Task.FromResult(CliApp.Success);
             }
-            Console.Error.WriteLine("finetune tokenize: give either --input <cases.json>, or --formatted <dir> --max-seq-length <n> --out <dir>.");
+            Console.Error.WriteLine("finetune tokenize: give either --input <cases.json>, or --formatted <dir> (--max-seq-length <n> | --config <lora.yaml>) --out <dir>.");
             return Task.FromResult(CliApp.UsageError);
         });
         return command;

@@ -26,7 +26,12 @@ internal sealed class LiteralMatcher(string literal) : IPatternMatcher
     }
 }
 
-/// <summary>A .NET regex; used for patterns without a hand-written scanner.</summary>
+/// <summary>
+/// A .NET regex; used for patterns without a hand-written scanner. .NET matches UTF-16 units, so a
+/// <c>\p{L}</c> or <c>\p{N}</c> in such a pattern does not match letters and digits outside the
+/// BMP (e.g. CJK Extension B) the way Oniguruma does; the Llama 3, Qwen and GPT-2 patterns use the
+/// scanners below and are exact.
+/// </summary>
 internal sealed class RegexMatcher(Regex regex) : IPatternMatcher
 {
     public void FindAll(ReadOnlySpan<char> text, List<(int Start, int End)> matches)

@@ -137,5 +137,7 @@ internal static unsafe class LlamaNative
     [DllImport(Llama)] public static extern void llama_batch_free(Batch batch);
     [DllImport(Llama)] public static extern int llama_decode(IntPtr ctx, Batch batch);
     [DllImport(Llama)] public static extern float* llama_get_logits_ith(IntPtr ctx, int i);
+    [DllImport(Llama)] public static extern IntPtr llama_adapter_lora_init(IntPtr model, [MarshalAs(UnmanagedType.LPUTF8Str)] string path);
+    [DllImport(Llama)] public static extern void llama_adapter_lora_free(IntPtr adapter);
     [DllImport(Llama)] public static extern int llama_model_meta_val_str(IntPtr model, [MarshalAs(UnmanagedType.LPUTF8Str)] string key, byte* buf, nuint size);
 }

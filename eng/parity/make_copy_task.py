@@ -1,0 +1,18 @@
+import struct, random, sys
+def write(path, examples):
+    with open(path,'wb') as f:
+        f.write(struct.pack('<III', 0x4B545446, 1, len(examples)))
+        for ids, tg in examples:
+            f.write(struct.pack('<I', len(ids)))
+            f.write(struct.pack('<%di' % len(ids), *ids))
+            f.write(bytes(tg))
+r = random.Random(int(sys.argv[2]) if len(sys.argv)>2 else 1)
+def ex():
+    n = r.randint(8, 40)
+    a = [r.randint(1000, 1063) for _ in range(n)]
+    ids = [128000] + a + [128009] + a + [128009]
+    tg = [0]*(n+2) + [1]*(n+1)
+    return ids, tg
+out=sys.argv[1]
+write(out+'/train.bin', [ex() for _ in range(64)])
+write(out+'/validation.bin', [ex() for _ in range(8)])

@@ -1,0 +1,53 @@
+using System.Runtime.InteropServices;
+
+namespace FineTune.Build.Tasks;
+
+/// <summary>
+/// Asks the <c>finetune</c> child processes of this process to stop with SIGINT (what Ctrl+C sends)
+/// and waits for them, so training writes its checkpoint before MSBuild's cancellation kills the
+/// process tree. ToolTask alone would kill at once and could cut a checkpoint write short.
+/// </summary>
+internal static partial class GracefulCancellation
+{
+    private const int SIGINT = 2;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    /// <summary>Signals every child whose command line mentions <paramref name="cliPath"/>; waits up to <paramref name="timeout"/> for all to exit.</summary>
+    public static void StopChildren(string cliPath, TimeSpan timeout)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var children = FindChildren(Environment.ProcessId, Path.GetFileName(cliPath));
+        foreach (var pid in children) Kill(pid, SIGINT);
+        var deadline = DateTime.UtcNow + timeout;
+        while (children.Any(p => Directory.Exists($"/proc/{p}")) && DateTime.UtcNow < deadline)
+            Thread.Sleep(100);
+    }
+
+    private static List<int> FindChildren(int parent, string marker)
+    {
+        var result = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1]) != parent) continue;
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                if (cmdline.Contains(marker, StringComparison.Ordinal)) result.Add(pid);
+            }
+            catch (IOException)
+            {
+                // The process ended while we looked.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+        return result;
+    }
+}
