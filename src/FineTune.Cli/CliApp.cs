@@ -49,16 +49,6 @@ public static class CliApp
         try
         {
             var parse = CreateRoot().Parse(args);
-<<<<<<< HEAD
-            if (parse.Errors.Count > 0)
-            {
-                foreach (var error in parse.Errors) Console.Error.WriteLine($"finetune: {error.Message}");
-                Console.Error.WriteLine("Run 'finetune --help' or 'finetune <command> --help' for usage.");
-                return UsageError;
-            }
-            // Exceptions come to the handlers below, which know the exit codes; System.CommandLine's
-            // default handler would print a stack trace and exit 1 for every kind of failure.
-=======
             if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
             {
                 // Canonical lines so MSBuild and CI show a usage mistake as an error with a code.
@@ -67,7 +57,6 @@ public static class CliApp
                 return UsageError;
             }
             // FineTuneException must reach the catch below to be printed in canonical form.
->>>>>>> main
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cts.Token);
         }
         catch (FineTuneException e)
@@ -82,14 +71,9 @@ public static class CliApp
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-<<<<<<< HEAD
-            Console.Error.WriteLine(CanonicalMessage.Format(Severity.Error, "FT9002", $"Internal error, please report it with this output: {e.GetType().Name}: {e.Message}"));
-            Console.Error.WriteLine(e.StackTrace);
-=======
             // A bug, not bad input: one canonical line for the build log, the details after it.
             Console.Error.WriteLine(CanonicalMessage.Format(Severity.Error, "FT9002", $"Internal error: {e.GetType().Name}: {e.Message} Please report it with the details below."));
             Console.Error.WriteLine(e);
->>>>>>> main
             return InternalError;
         }
         finally
