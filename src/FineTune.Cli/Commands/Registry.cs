@@ -14,6 +14,7 @@ internal static class Registry
         yield return NewTinyModelCommand.Create();
         yield return TrainCommand.Create();
         yield return ReportCommand.Create();
+        yield return ChatCommand.Create();
         yield return ManifestCommand.Create();
         yield return ModelfileCommand.Create();
         yield return PublishCommand.Create();

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using FineTune.Cli.Chat;
+using FineTune.Core.Diagnostics;
+using FineTune.Tokenizers;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary><c>finetune chat</c>: talk to a model (with its fine-tuned adapter) in the terminal, or answer one prompt.</summary>
+internal static class ChatCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("model") { Description = "Model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json)." };
+        var adapter = new Option<string?>("--adapter") { Description = "LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to merge in." };
+        var template = new Option<string?>("--chat-template") { Description = "Chat template: a built-in name or a file (default: detected from the tokenizer)." };
+        var system = new Option<string?>("--system") { Description = "System prompt." };
+        var prompt = new Option<string?>("--prompt") { Description = "Answer this one message, print the reply and exit (no interaction)." };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 512 };
+        var temperature = new Option<double>("--temperature") { Description = "Sampling temperature; 0 always takes the most likely token.", DefaultValueFactory = _ => 0.7 };
+        var seed = new Option<int?>("--seed") { Description = "Seed for sampling, to repeat a conversation exactly (default: random)." };
+        var command = new Command("chat", "Chat with a model in the terminal (streaming; /system, /reset, Ctrl+D quits), or answer one --prompt.")
+        {
+            model, adapter, template, system, prompt, maxTokens, temperature, seed,
+        };
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var modelPath = parse.GetValue(model)!;
+            ChatModelLoader.CheckModelPath(modelPath);
+            if (parse.GetValue(maxTokens) < 1) throw new FineTuneException("FT7010", "--max-tokens must be at least 1.");
+            if (parse.GetValue(temperature) is var t && (t < 0 || !double.IsFinite(t))) throw new FineTuneException("FT7010", "--temperature must be 0 or more.");
+
+            var tokenizer = Tokenizer.Load(modelPath);
+            var chatTemplate = ChatModelLoader.ResolveTemplate(parse.GetValue(template), tokenizer, modelPath);
+            var languageModel = ChatModelLoader.LoadModel(modelPath, parse.GetValue(adapter));
+            var session = new ChatSession(
+                new ChatPrompt(chatTemplate, tokenizer),
+                new ReplyGenerator(languageModel, tokenizer, chatTemplate.StopTokens),
+                new TokenSampler(parse.GetValue(temperature), parse.GetValue(seed) ?? Random.Shared.Next()),
+                parse.GetValue(maxTokens),
+                parse.GetValue(system));
+
+            if (parse.GetValue(prompt) is { } question)
+            {
+                session.Ask(question, text => { Console.Out.Write(text); Console.Out.Flush(); }, cancellationToken);
+                Console.Out.WriteLine();
+            }
+            else
+            {
+                session.RunInteractive(Console.In, Console.Out, cancellationToken);
+            }
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+}
