@@ -15,8 +15,9 @@ public sealed class PublishTests
     {
         await using var server = await OllamaTestServer.StartAsync();
         using var clone = ModelProjectSandbox.CreateFromExample();
+        // `dotnet publish` defaults to Release; Debug keeps the artifacts where OutputDir looks.
 
-        var first = clone.Dotnet("publish", "-p:OllamaHost=" + server.BaseUrl);
+        var first = clone.Dotnet("publish", "-c", "Debug", "-p:OllamaHost=" + server.BaseUrl);
         Assert.True(first.Succeeded, first.ToString());
 
         var gguf = Path.Combine(clone.OutputDir, "tweet-caps-1.0.0.Q8_0.gguf");
@@ -30,7 +31,7 @@ public sealed class PublishTests
         Assert.Contains("<|eot_id|>", stops);
 
         var uploads = server.BlobUploads.Count;
-        var again = clone.Dotnet("publish", "-p:OllamaHost=" + server.BaseUrl);
+        var again = clone.Dotnet("publish", "-c", "Debug", "-p:OllamaHost=" + server.BaseUrl);
         Assert.True(again.Succeeded, again.ToString());
         Assert.Equal(uploads, server.BlobUploads.Count);
         Assert.False(again.Ran("FineTuneTrain"), again.ToString());
@@ -42,7 +43,7 @@ public sealed class PublishTests
         using var clone = ModelProjectSandbox.CreateFromExample();
         Assert.True(clone.Dotnet("build").Succeeded);
         var started = DateTime.UtcNow;
-        var result = clone.Dotnet("publish", "-p:OllamaHost=http://127.0.0.1:9");
+        var result = clone.Dotnet("publish", "-c", "Debug", "-p:OllamaHost=http://127.0.0.1:9");
         Assert.False(result.Succeeded, result.ToString());
         Assert.Single(result.Output.Split('\n').Where(l => l.Contains("error FT5", StringComparison.Ordinal)).Distinct());
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromMinutes(2), "publishing to a closed port took too long");
