@@ -74,6 +74,23 @@ public sealed class ProjectValidationTests : IDisposable
         Assert.Contains("sharegpt", result.Output.Split("FT6008")[1]);
     }
 
+    [Fact]
+    public void Malformed_dataset_line_is_reported_at_its_file_and_line()
+    {
+        _sandbox.EditFile("data/tweets.jsonl", text =>
+        {
+            var lines = text.Split('\n');
+            lines[6] = "{\"conversations\": [{\"from\": \"human\", \"value\": \"unterminated";
+            return string.Join('\n', lines);
+        });
+        var result = _sandbox.Dotnet("build");
+        Assert.False(result.Succeeded, result.ToString());
+        var error = result.Output.Split('\n').FirstOrDefault(l => l.Contains(": error FT1", StringComparison.Ordinal));
+        Assert.True(error is not null, result.ToString());
+        Assert.Matches(@"data/tweets\.jsonl\(7(,\d+)?\): error FT1\d{3}: ", error);
+        Assert.Empty(_sandbox.Ggufs());
+    }
+
     private void AssertErrorAtLine(BuildResult result, string code, string expectedLineContent)
     {
         Assert.False(result.Succeeded, result.ToString());
