@@ -9,7 +9,9 @@ internal static class Registry
     {
         // One line per command; each command's file owns its options and handler.
         yield return VersionCommand.Create();
+        yield return InitCommand.Create();
         yield return NewTinyModelCommand.Create();
+        yield return ReportCommand.Create();
         yield return ManifestCommand.Create();
         yield return ModelfileCommand.Create();
         yield return PublishCommand.Create();

@@ -104,3 +104,23 @@ public sealed class CudaHostTests
         Assert.Contains("attention_backward_dkv", KernelSources.Get("attention.cu"));
     }
 }
+
+/// <summary>Argument validation of the launchers, which runs before anything touches the GPU.</summary>
+public sealed class CudaShapeValidationTests
+{
+    [Theory]
+    [InlineData(1, 16, 6, 4, 64)]   // kv heads must divide query heads
+    [InlineData(1, 16, 8, 2, 72)]   // head_dim must be a multiple of 16
+    [InlineData(1, 16, 8, 2, 256)]  // at most 128
+    [InlineData(0, 16, 8, 2, 64)]
+    public void Unsupported_attention_shapes_are_rejected(int batch, int seq, int heads, int kvHeads, int headDim) =>
+        Assert.Throws<ArgumentException>(() => new AttentionShape(batch, seq, heads, kvHeads, headDim).Validate());
+
+    [Fact]
+    public void Llama_shapes_are_accepted_and_scaled_by_inverse_sqrt_head_dim()
+    {
+        new AttentionShape(4, 2048, 32, 8, 64).Validate();
+        new AttentionShape(2, 2048, 32, 8, 128).Validate();
+        Assert.Equal(0.125f, new AttentionShape(4, 2048, 32, 8, 64).Scale);
+    }
+}

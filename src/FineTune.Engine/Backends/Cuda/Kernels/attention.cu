@@ -1,9 +1,11 @@
-// Causal grouped-query attention, flash-attention style: tiles of 64 queries x 64 keys, online
-// softmax in fp32, tensor-core products (mma.m16n8k16 bf16 -> fp32). Memory is linear in the
-// sequence length: only the log-sum-exp per query row is kept for the backward pass, which
-// recomputes the probabilities. Deterministic: no atomics; dK/dV of a key tile are accumulated
-// by one block that walks every query tile (and every query head of the group) in a fixed
-// order, and dQ by another kernel that walks the key tiles.
+// Causal grouped-query attention, flash-attention style: query tiles of 64 rows (128 for
+// head_dim <= 64, attention_forward_wide) against key tiles of 64, online softmax in fp32,
+// tensor-core products (mma.m16n8k16 bf16 -> fp32) fed by ldmatrix, tiles copied with cp.async
+// into double buffers. Memory is linear in the sequence length: only the log-sum-exp per query
+// row is kept for the backward pass, which recomputes the probabilities. Deterministic: no
+// atomics; dK/dV of a key tile are accumulated by one block that walks every query tile (and
+// every query head of the group) in a fixed order, and dQ by another kernel that walks the key
+// tiles.
 //
 // Layouts (row-major): q, out, dq: [B, T, Hq, HEAD_DIM]; k, v, dk, dv: [B, T, Hkv, HEAD_DIM];
 // lse, delta: [B, Hq, T] fp32 (lse in natural log units of the scaled scores).

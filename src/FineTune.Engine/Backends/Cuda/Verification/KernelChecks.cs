@@ -242,7 +242,6 @@ public sealed class KernelChecks : IDisposable
 
     private KernelCheckResult Attention(string name, int seed, AttentionShape s, AttentionForwardTiling tiling)
     {
-        Kernels.ForwardTiling = tiling;
         var rng = new Random(seed);
         long qn = (long)s.Batch * s.SeqLen * s.QueryHeads * s.HeadDim, kn = (long)s.Batch * s.SeqLen * s.KvHeads * s.HeadDim;
         var q = Bf16.Random(rng, qn, 1.5f);
@@ -254,12 +253,22 @@ public sealed class KernelChecks : IDisposable
         var lse = Alloc((long)s.Batch * s.QueryHeads * s.SeqLen * 4);
         var delta = Alloc((long)s.Batch * s.QueryHeads * s.SeqLen * 4);
         DeviceBuffer gq = Alloc(qn * 2), gk = Alloc(kn * 2), gv = Alloc(kn * 2);
-        var (fwd, det1) = Twice(() => { }, () => Kernels.AttentionForward(o.Pointer, lse.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, s), o, lse);
+        var (fwd, det1) = Twice(() => { }, () =>
+        {
+            Kernels.ForwardTiling = tiling;
+            try
+            {
+                Kernels.AttentionForward(o.Pointer, lse.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, s);
+            }
+            finally
+            {
+                Kernels.ForwardTiling = AttentionForwardTiling.Auto;
+            }
+        }, o, lse);
         // The backward pass consumes the forward's own output and lse, as in training.
         var (bwd, det2) = Twice(() => { },
             () => Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s),
             gq, gk, gv);
-        Kernels.ForwardTiling = AttentionForwardTiling.Auto;
         var r = CpuReference.Attention(Bf16.ToDouble(q), Bf16.ToDouble(k), Bf16.ToDouble(v), Bf16.ToDouble(dout), s.Batch, s.SeqLen, s.QueryHeads, s.KvHeads, s.HeadDim);
         return new KernelCheckResult(name, seed,
         [
