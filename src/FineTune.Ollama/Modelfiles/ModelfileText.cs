@@ -65,7 +65,7 @@ public static class ModelfileText
 
     /// <summary>
     /// Writes <paramref name="value"/> so that Ollama reads back exactly <paramref name="value"/>: bare when
-    /// it is one line without surrounding blanks and no leading quote, else in <c>"..."</c>, else in
+    /// it is one line without surrounding blanks and no leading quote, else in <c>"..."</c> (one line) or
     /// <c>"""..."""</c>, whichever cannot be closed early by the text itself.
     /// </summary>
     /// <param name="value">The text to write.</param>
@@ -76,12 +76,16 @@ public static class ModelfileText
         CheckKept(value, what);
         if (value.Length > 0 && value == Trim(value) && value.IndexOfAny(['\r', '\n']) < 0 && value[0] != '"')
             return value;
-        if (CanQuote(value, "\"")) return "\"" + value + "\"";
+        // One line: "..." unless the text starts with two quotes; then """...""" always works (no line break
+        // can close it early). Several lines: """...""", as Ollama's documentation writes them; when a line
+        // ends with """ the one-quote form would close at that line too, so there is no fallback.
+        var multiLine = value.IndexOfAny(['\r', '\n']) >= 0;
+        if (!multiLine && CanQuote(value, "\"")) return "\"" + value + "\"";
         if (CanQuote(value, "\"\"\"")) return "\"\"\"" + value + "\"\"\"";
         var line = 1 + value.AsSpan(0, FirstEarlyClose(value, "\"\"\"")).Count('\n');
         throw new Core.Diagnostics.FineTuneException(OllamaErrorCodes.UnrepresentableText,
-            $"{what} cannot be written to a Modelfile: its line {line} ends with \"\"\" and another line ends with a quote, and the Modelfile format has no escape for that " +
-            "(Ollama would end the value there). Add a character after the quotes on that line.");
+            $"{what} cannot be written to a Modelfile: its line {line} ends with \"\"\", where Ollama would end a quoted value, and the Modelfile format has no escapes. " +
+            "Add a character after the quotes on that line.");
     }
 
     /// <summary>True when <c>quote + value + quote</c> is read back as <paramref name="value"/> by Ollama.</summary>

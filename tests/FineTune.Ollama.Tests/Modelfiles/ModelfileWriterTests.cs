@@ -98,7 +98,7 @@ public class ModelfileWriterTests
     [InlineData("trailing\t", "\"trailing\t\"")]
     [InlineData("", "\"\"")]
     [InlineData("\"starts with a quote", "\"\"starts with a quote\"")]
-    [InlineData("two\nlines", "\"two\nlines\"")]
+    [InlineData("two\nlines", "\"\"\"two\nlines\"\"\"")]
     [InlineData("line ends with \"quote\"\nnext", "\"\"\"line ends with \"quote\"\nnext\"\"\"")]
     [InlineData("\"\"double start", "\"\"\"\"\"double start\"\"\"")]
     [InlineData("Say \"\"\"hi\"\"\" now", "Say \"\"\"hi\"\"\" now")]
