@@ -26,14 +26,31 @@ public readonly record struct AttentionShape(int Batch, int SeqLen, int QueryHea
 /// <summary>How many query rows one block of the attention forward kernel owns.</summary>
 public enum AttentionForwardTiling
 {
-    /// <summary>128 rows where the head dimension allows it (at most 64), else 64.</summary>
+    /// <summary>128 rows (the faster tiling measured at head dimensions 64 and 128).</summary>
     Auto,
 
     /// <summary>64 query rows per block, 16 per warp.</summary>
     Rows64,
 
-    /// <summary>128 query rows per block, 32 per warp (head dimension at most 64).</summary>
+    /// <summary>128 query rows per block, 32 per warp (above head dimension 64 the query fragments are re-read from shared memory).</summary>
     Rows128,
+}
+
+/// <summary>The kernels of the attention backward pass, to time them one at a time.</summary>
+[Flags]
+public enum AttentionBackwardStages
+{
+    /// <summary>delta = rowsum(dO ∘ O).</summary>
+    Delta = 1,
+
+    /// <summary>dK and dV, one block per key tile.</summary>
+    KeyValue = 2,
+
+    /// <summary>dQ, one block per query tile.</summary>
+    Query = 4,
+
+    /// <summary>The whole backward pass.</summary>
+    All = Delta | KeyValue | Query,
 }
 
 /// <summary>
@@ -168,17 +185,22 @@ public sealed class CudaKernels : IDisposable
         shape.Validate();
         var wide = ForwardTiling switch
         {
-            AttentionForwardTiling.Rows128 when shape.HeadDim > 64 => throw new ArgumentException("128-row attention tiles need head_dim <= 64."),
             AttentionForwardTiling.Rows128 => true,
             AttentionForwardTiling.Rows64 => false,
-            _ => shape.HeadDim <= 64,
+            // Measured faster at head_dim 64 and 128 alike (bench/cuda-kernels/README.md).
+            _ => true,
         };
         var rows = wide ? 2 * AttentionTile : AttentionTile;
         var tiles = (shape.SeqLen + rows - 1) / rows;
+        // Grid x over (batch, head), y over query tiles: blocks start in linear order, and the
+        // kernel maps y = 0 to the last (longest) tile, so the long causal rows go first.
         // Shared memory: the query tile plus two (K, V) buffers of 64 rows.
-        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
+        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((shape.Batch * shape.QueryHeads, tiles, 1), AttentionThreads,
             AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
+
+    /// <summary>The backward kernels <see cref="AttentionBackward"/> runs; <see cref="AttentionBackwardStages.All"/> unless a benchmark times one.</summary>
+    public AttentionBackwardStages BackwardStages { get; set; } = AttentionBackwardStages.All;
 
     /// <summary>
     /// Causal attention backward: dq, dk, dv (layouts as q, k, v) from the forward's inputs, its
@@ -189,14 +211,18 @@ public sealed class CudaKernels : IDisposable
         shape.Validate();
         var define = $"HEAD_DIM={shape.HeadDim}";
         var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
-        var rows = (long)shape.Batch * shape.SeqLen * shape.QueryHeads;
-        var warpsPerBlock = AttentionThreads / 32;
-        Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((rows + warpsPerBlock - 1) / warpsPerBlock), 1, 1), AttentionThreads, 0,
-            delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
-        Kernel("attention.cu", "attention_backward_dkv", define).Launch((tiles, shape.KvHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 4, 4 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
-        Kernel("attention.cu", "attention_backward_dq", define).Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 4, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        // delta: HeadDim/8 threads per (b, t, h) row, 16 bytes each.
+        var deltaThreads = (long)shape.Batch * shape.SeqLen * shape.QueryHeads * (shape.HeadDim / 8);
+        if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
+            Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
+                delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
+        // Key tile 0 (y = 0) has the most query tiles after it, so it starts first.
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
+            Kernel("attention.cu", "attention_backward_dkv", define).Launch((shape.Batch * shape.KvHeads, tiles, 1), AttentionThreads,
+                AttentionSharedBytes(shape.HeadDim, 4, 4 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
+            Kernel("attention.cu", "attention_backward_dq", define).Launch((shape.Batch * shape.QueryHeads, tiles, 1), AttentionThreads,
+                AttentionSharedBytes(shape.HeadDim, 4, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
 
     /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>

@@ -55,6 +55,12 @@ public sealed class KernelChecks : IDisposable
         ["attention_hd64"] = seed => Attention("attention_hd64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto),
         ["attention_hd64_rows64"] = seed => Attention("attention_hd64_rows64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Rows64),
         ["attention_hd128"] = seed => Attention("attention_hd128", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Auto),
+        ["attention_hd128_rows128"] = seed => Attention("attention_hd128_rows128", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Rows128),
+        // The heads of the models the benchmark times, at sequence lengths that are not multiples of any tile.
+        ["attention_llama1b_heads"] = seed => Attention("attention_llama1b_heads", seed, new AttentionShape(1, 257, 32, 8, 64), AttentionForwardTiling.Auto),
+        ["attention_llama8b_heads"] = seed => Attention("attention_llama8b_heads", seed, new AttentionShape(1, 193, 32, 8, 128), AttentionForwardTiling.Auto),
+        ["attention_smollm2_heads"] = seed => Attention("attention_smollm2_heads", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Auto),
+        ["attention_short_sequences"] = seed => Attention("attention_short_sequences", seed, new AttentionShape(3, 37, 4, 2, 64), AttentionForwardTiling.Auto),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,
