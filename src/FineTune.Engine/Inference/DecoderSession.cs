@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using FineTune.Core.Diagnostics;
+using FineTune.Engine.Backends;
 using FineTune.Engine.Backends.Cpu;
 using FineTune.Engine.Model;
 
@@ -87,16 +88,20 @@ public sealed class DecoderSession
         if (a.Length < size) a = new float[size];
     }
 
+    // Below this many multiply-adds per layer a decoding step's kernels finish faster on one thread
+    // than it takes to hand half of them to another (a one-token step of a small model is ~40k).
+    private const long ParallelLayerMacs = 1 << 20;
+
     private void Layer(int l, int m, int p0)
     {
-        var be = _d.Backend;
+        var be = _d.MacsPerPosition * m < ParallelLayerMacs ? _d.SmallWorkBackend : _d.Backend;
         var lw = _d.Weights.Layers[l];
         int h = _c.HiddenSize, kvd = _c.KvDim;
         var eps = (float)_c.RmsNormEps;
         CpuOps.RmsNorm(be, _x, _norm, _rstd, lw.InputNorm, m, h, eps);
-        Linear(l, Projection.Q, _norm, _q, m);
-        Linear(l, Projection.K, _norm, _k, m);
-        Linear(l, Projection.V, _norm, _v, m);
+        Linear(be, l, Projection.Q, _norm, _q, m);
+        Linear(be, l, Projection.K, _norm, _k, m);
+        Linear(be, l, Projection.V, _norm, _v, m);
         if (_c.QkNorm)
         {
             Array.Copy(_q, _qPre, m * _c.QDim);
@@ -108,21 +113,20 @@ public sealed class DecoderSession
         Rope(_k, m, p0, _c.NumKvHeads);
         Array.Copy(_k, 0, Cache.Keys(l), (long)p0 * kvd, m * kvd);
         Array.Copy(_v, 0, Cache.Values(l), (long)p0 * kvd, m * kvd);
-        Attention(l, m, p0);
-        Linear(l, Projection.O, _att, _tmp, m);
+        Attention(be, l, m, p0);
+        Linear(be, l, Projection.O, _att, _tmp, m);
         TensorPrimitives.Add(_x.AsSpan(0, m * h), _tmp.AsSpan(0, m * h), _x1.AsSpan(0, m * h));
         CpuOps.RmsNorm(be, _x1, _norm, _rstd, lw.PostNorm, m, h, eps);
-        Linear(l, Projection.Gate, _norm, _gate, m);
-        Linear(l, Projection.Up, _norm, _up, m);
+        Linear(be, l, Projection.Gate, _norm, _gate, m);
+        Linear(be, l, Projection.Up, _norm, _up, m);
         CpuOps.SwiGlu(be, _gate, _up, _act, m, _c.IntermediateSize);
-        Linear(l, Projection.Down, _act, _tmp, m);
+        Linear(be, l, Projection.Down, _act, _tmp, m);
         TensorPrimitives.Add(_x1.AsSpan(0, m * h), _tmp.AsSpan(0, m * h), _x.AsSpan(0, m * h));
     }
 
     /// <summary>y = x Wᵀ + bias + scale · (x Aᵀ) Bᵀ (no dropout at inference).</summary>
-    private void Linear(int l, Projection p, float[] x, float[] y, int m)
+    private void Linear(IComputeBackend be, int l, Projection p, float[] x, float[] y, int m)
     {
-        var be = _d.Backend;
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _d.Weights.Layers[l];
         be.MatMulTransposed(x, 0, lw.Linear[(int)p], 0, y, 0, m, outF, inF);
@@ -145,13 +149,13 @@ public sealed class DecoderSession
     }
 
     /// <summary>Causal attention of the new rows over the cached rows 0..(own position).</summary>
-    private unsafe void Attention(int l, int m, int p0)
+    private unsafe void Attention(IComputeBackend be, int l, int m, int p0)
     {
         int nh = _c.NumHeads, hd = _c.HeadDim, group = nh / _c.NumKvHeads, qd = _c.QDim, kvd = _c.KvDim, span = p0 + m;
         var scale = 1f / MathF.Sqrt(hd);
         var keys = Cache.Keys(l);
         var values = Cache.Values(l);
-        _d.Backend.For(m * nh, task =>
+        be.For(m * nh, task =>
         {
             int t = task / nh, head = task % nh, kvh = head / group, pos = p0 + t;
             var row = _scores.AsSpan(task * span, pos + 1);

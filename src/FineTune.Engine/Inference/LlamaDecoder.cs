@@ -21,6 +21,10 @@ public sealed class LlamaDecoder
         Adapter = adapter;
         Backend = backend ?? new CpuBackend();
         Rope = new RopeTable(weights.Config);
+        var c = weights.Config;
+        MacsPerPosition = (long)c.HiddenSize * (c.QDim + 2L * c.KvDim) + (long)c.QDim * c.HiddenSize + 3L * c.HiddenSize * c.IntermediateSize;
+        // CPU kernels give the same result on any number of threads, so small work can run on one.
+        SmallWorkBackend = Backend is CpuBackend ? new CpuBackend(1) : Backend;
     }
 
     /// <summary>The architecture.</summary>
@@ -36,6 +40,12 @@ public sealed class LlamaDecoder
     public IComputeBackend Backend { get; }
 
     internal RopeTable Rope { get; }
+
+    /// <summary>Multiply-adds of one position through one layer's projections.</summary>
+    internal long MacsPerPosition { get; }
+
+    /// <summary>Runs layers whose work is too small to share among threads (see <see cref="DecoderSession"/>).</summary>
+    internal IComputeBackend SmallWorkBackend { get; }
 
     /// <summary>The same base weights without the adapter (the model before fine-tuning).</summary>
     public LlamaDecoder WithoutAdapter() => Adapter is null ? this : new LlamaDecoder(Weights, null, Backend);
