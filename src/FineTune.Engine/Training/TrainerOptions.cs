@@ -27,4 +27,6 @@ public sealed record TrainerOptions
     public required IComputeBackend Backend { get; init; }
     /// <summary>Written into train-summary.json.</summary>
     public string EngineVersion { get; init; } = "0.0.0";
+    /// <summary>Receives one line per checkpoint event (resumed from, saved) for the user's log.</summary>
+    public Action<string>? Log { get; init; }
 }
