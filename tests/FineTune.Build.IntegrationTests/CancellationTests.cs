@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Xunit.Abstractions;
 
 namespace FineTune.Build.IntegrationTests;
 
@@ -12,9 +13,9 @@ namespace FineTune.Build.IntegrationTests;
 /// adapter finally trained must be byte-identical to one trained without interruption.
 /// </summary>
 [Collection("pipeline")]
-public sealed partial class CancellationTests
+public sealed partial class CancellationTests(ITestOutputHelper output)
 {
-    private const int MaxSteps = 16;
+    private const int MaxSteps = 12;
     // Time for the finetune child to finish its step, write the checkpoint and for MSBuild to wind
     // down; a step of the tiny model takes about a second on 2 cores.
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(90);
@@ -23,6 +24,7 @@ public sealed partial class CancellationTests
     [Fact]
     public void Interrupted_builds_stop_cleanly_and_the_next_build_resumes_to_the_uninterrupted_adapter()
     {
+        var clock = Stopwatch.StartNew();
         using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: MaxSteps);
         // A progress line per step and a checkpoint every 2 steps (save_steps: 2 from the sandbox).
         clone.EditFile("lora.yaml", text => Regex.Replace(text, @"(?m)^logging_steps:.*$", "logging_steps: 1"));
@@ -36,6 +38,7 @@ public sealed partial class CancellationTests
             build.InterruptGroup();
             firstStop = AssertStoppedCleanly(build, clone, afterStep: 3);
         }
+        output.WriteLine($"terminal Ctrl+C: stopped at step {firstStop}, {clock.Elapsed.TotalSeconds:F1}s into the test");
 
         // 2. A CI runner cancelling the job while the resumed training runs.
         int secondStop;
@@ -47,6 +50,7 @@ public sealed partial class CancellationTests
             build.InterruptTopProcess();
             secondStop = AssertStoppedCleanly(build, clone, afterStep: firstStop + 1);
         }
+        output.WriteLine($"CI-style SIGINT: stopped at step {secondStop}, {clock.Elapsed.TotalSeconds:F1}s into the test");
 
         // 3. The next build resumes and finishes.
         var final = clone.Dotnet("build");
@@ -55,6 +59,7 @@ public sealed partial class CancellationTests
         Assert.True(final.Ran("FineTuneTrain"), final.ToString());
         Assert.Equal(2, clone.Ggufs().Length);
         var trainDir = Assert.Single(ResultDirectories(clone, "train"));
+        output.WriteLine($"resumed build finished, {clock.Elapsed.TotalSeconds:F1}s into the test");
         Assert.Empty(CheckpointDirectories(clone)); // a finished step removes its checkpoint
 
         // What "the checkpoint is usable" means to a user: the adapter is the one an uninterrupted
@@ -67,6 +72,7 @@ public sealed partial class CancellationTests
              "--out", Path.Combine(reference, "out"), "--checkpoint-dir", Path.Combine(reference, "checkpoint")],
             clone.ProjectDir);
         Assert.True(train.Succeeded, train.ToString());
+        output.WriteLine($"reference run finished, {clock.Elapsed.TotalSeconds:F1}s into the test");
         foreach (var file in new[] { "adapter_model.safetensors", "adapter_config.json" })
             Assert.True(File.ReadAllBytes(Path.Combine(reference, "out", file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(trainDir, file))),
                 $"{file} after two interruptions differs from an uninterrupted run's");
@@ -75,16 +81,18 @@ public sealed partial class CancellationTests
     }
 
     /// <summary>Asserts a clean stop; returns the step the checkpoint holds.</summary>
-    private static int AssertStoppedCleanly(InterruptibleBuild build, ModelProjectSandbox clone, int afterStep)
+    private int AssertStoppedCleanly(InterruptibleBuild build, ModelProjectSandbox clone, int afterStep)
     {
         var clock = Stopwatch.StartNew();
         var result = build.WaitForExit(StopTimeout);
+        output.WriteLine($"exit {result?.ExitCode} {clock.Elapsed.TotalSeconds:F1}s after SIGINT");
         Assert.True(result is not null, $"the build was still running {StopTimeout.TotalSeconds:F0}s after SIGINT:\n{build.Output}");
         Assert.NotEqual(0, result.ExitCode);
-        Assert.Contains("error FT6013: FineTuneTrain was cancelled", result.Output);
+        Assert.Contains("error FT6013: FineTuneTrain was cancelled. The next build resumes training from its last checkpoint.", result.Output);
         Assert.DoesNotContain("FT9001", result.Output); // no "tool failed" from a crash or a kill
         Assert.DoesNotContain("Unhandled exception", result.Output);
         Assert.Empty(build.ProcessesLeft(TimeSpan.FromSeconds(30)));
+        output.WriteLine($"process group empty {clock.Elapsed.TotalSeconds:F1}s after SIGINT");
 
         // Nothing half-written: no artifact in bin/, no temporary or incomplete entry in the cache.
         Assert.Empty(Directory.Exists(clone.OutputDir) ? Directory.GetFiles(clone.OutputDir) : Array.Empty<string>());
