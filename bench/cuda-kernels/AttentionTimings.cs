@@ -76,11 +76,27 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
 
             // Each backward kernel alone (inputs are the forward's real outputs), then the whole pass.
             Forward();
-            foreach (var stage in new[] { AttentionBackwardStages.Delta, AttentionBackwardStages.KeyValue, AttentionBackwardStages.Query })
+            _k.BackwardStages = AttentionBackwardStages.Delta;
+            Emit(model, s, "backward_stage", "delta", timer.MedianMs(_ => Backward()), 0);
+            var tilings = s.HeadDim <= 64 ? new[] { AttentionBackwardTiling.Rows64, AttentionBackwardTiling.Rows128 } : [AttentionBackwardTiling.Rows64];
+            foreach (var tiling in tilings)
             {
-                _k.BackwardStages = stage;
-                Emit(model, s, "backward_stage", stage.ToString().ToLowerInvariant(), timer.MedianMs(_ => Backward()), 0);
+                _k.BackwardTiling = tiling;
+                foreach (var stage in new[] { AttentionBackwardStages.KeyValue, AttentionBackwardStages.Query })
+                {
+                    _k.BackwardStages = stage;
+                    Emit(model, s, "backward_stage", $"{stage.ToString().ToLowerInvariant()}_{tiling.ToString().ToLowerInvariant()}", timer.MedianMs(_ => Backward()), 0);
+                }
             }
+            _k.BackwardTiling = AttentionBackwardTiling.Auto;
+            // The same kernels in two launches (delta + dK/dV, then dQ), against the one launch below.
+            Emit(model, s, "backward", "separate", timer.MedianMs(_ =>
+            {
+                _k.BackwardStages = AttentionBackwardStages.Delta | AttentionBackwardStages.KeyValue;
+                Backward();
+                _k.BackwardStages = AttentionBackwardStages.Query;
+                Backward();
+            }), BackwardFlops(s));
             _k.BackwardStages = AttentionBackwardStages.All;
             var bwd = timer.MedianMs(_ => Backward());
             Emit(model, s, "backward", "all", bwd, BackwardFlops(s));
@@ -89,6 +105,7 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
         finally
         {
             _k.ForwardTiling = AttentionForwardTiling.Auto;
+            _k.BackwardTiling = AttentionBackwardTiling.Auto;
             _k.BackwardStages = AttentionBackwardStages.All;
             _device.Synchronize();
             foreach (var b in buffers)

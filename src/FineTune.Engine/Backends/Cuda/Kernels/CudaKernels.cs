@@ -36,7 +36,20 @@ public enum AttentionForwardTiling
     Rows128,
 }
 
-/// <summary>The kernels of the attention backward pass, to time them one at a time.</summary>
+/// <summary>How many rows (keys for dK/dV, queries for dQ) one block of the attention backward kernels owns.</summary>
+public enum AttentionBackwardTiling
+{
+    /// <summary>128 rows where the head dimension allows it (at most 64), else 64.</summary>
+    Auto,
+
+    /// <summary>64 rows per block, 16 per warp.</summary>
+    Rows64,
+
+    /// <summary>128 rows per block, 32 per warp (head dimension at most 64).</summary>
+    Rows128,
+}
+
+/// <summary>The kernels of the attention backward pass, to time them one at a time (dK/dV and dQ together run as one launch).</summary>
 [Flags]
 public enum AttentionBackwardStages
 {
@@ -202,6 +215,9 @@ public sealed class CudaKernels : IDisposable
     /// <summary>The backward kernels <see cref="AttentionBackward"/> runs; <see cref="AttentionBackwardStages.All"/> unless a benchmark times one.</summary>
     public AttentionBackwardStages BackwardStages { get; set; } = AttentionBackwardStages.All;
 
+    /// <summary>The backward kernels' tiling; <see cref="AttentionBackwardTiling.Auto"/> unless a benchmark pins one.</summary>
+    public AttentionBackwardTiling BackwardTiling { get; set; } = AttentionBackwardTiling.Auto;
+
     /// <summary>
     /// Causal attention backward: dq, dk, dv (layouts as q, k, v) from the forward's inputs, its
     /// output and lse, and dout. <paramref name="delta"/> is scratch of B*Hq*T floats.
@@ -209,20 +225,47 @@ public sealed class CudaKernels : IDisposable
     public void AttentionBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
     {
         shape.Validate();
+        var wide = BackwardTiling switch
+        {
+            AttentionBackwardTiling.Rows128 when shape.HeadDim > 64 => throw new ArgumentException("128-row backward tiles need head_dim <= 64."),
+            AttentionBackwardTiling.Rows128 => true,
+            AttentionBackwardTiling.Rows64 => false,
+            _ => shape.HeadDim <= 64,
+        };
         var define = $"HEAD_DIM={shape.HeadDim}";
         var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
+        var wideTiles = (shape.SeqLen + 2 * AttentionTile - 1) / (2 * AttentionTile);
         // delta: HeadDim/8 threads per (b, t, h) row, 16 bytes each.
         var deltaThreads = (long)shape.Batch * shape.SeqLen * shape.QueryHeads * (shape.HeadDim / 8);
         if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
             Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
                 delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
-        // Key tile 0 (y = 0) has the most query tiles after it, so it starts first.
+        // dK/dV blocks: grid (B * Hkv, key tiles), key tile 0 (the most query tiles after it)
+        // first. Shared memory: two (Q, dO) buffers of 64 rows, the K and V tiles (64-row blocks
+        // keep them only above head_dim 64, where they are not held in registers), and two
+        // lse/delta rows. dQ blocks: grid (B * Hq, query tiles), the last (longest) tile first.
+        // Shared memory: two (K, V) buffers of 64 rows, and Q and dO of the block's rows (the
+        // 64-row kernel stages those through a K/V buffer into registers).
+        var kvX = shape.Batch * shape.KvHeads;
+        var qX = shape.Batch * shape.QueryHeads;
+        var rowTiles = wide ? wideTiles : tiles;
+        var kvShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 64 ? 4 : 6, 4 * AttentionTile);
+        var qShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : 4, 0);
+        var suffix = wide ? "_wide" : "";
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
+        {
+            // Both in one launch (the dK/dV blocks first, then the dQ blocks), so the short dQ
+            // blocks fill the tail of the long dK/dV ones.
+            Kernel("attention.cu", "attention_backward_fused" + suffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), AttentionThreads,
+                Math.Max(kvShared, qShared), dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, kvX, rowTiles, qX);
+            return;
+        }
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
-            Kernel("attention.cu", "attention_backward_dkv", define).Launch((shape.Batch * shape.KvHeads, tiles, 1), AttentionThreads,
-                AttentionSharedBytes(shape.HeadDim, 4, 4 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+            Kernel("attention.cu", "attention_backward_dkv" + suffix, define).Launch((kvX, rowTiles, 1), AttentionThreads,
+                kvShared, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
         if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
-            Kernel("attention.cu", "attention_backward_dq", define).Launch((shape.Batch * shape.QueryHeads, tiles, 1), AttentionThreads,
-                AttentionSharedBytes(shape.HeadDim, 4, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+            Kernel("attention.cu", "attention_backward_dq" + suffix, define).Launch((qX, rowTiles, 1), AttentionThreads,
+                qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
 
     /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>

@@ -118,18 +118,21 @@ __device__ __forceinline__ void zero(float (&acc)[M][NTILES][4])
         for (int n = 0; n < NTILES; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
 }
 
-// acc[m] (16 x 64) = A[m] (16 x HEAD_DIM) . S^T for a smem tile S [64 rows][HEAD_DIM], A in
-// registers. M 16-row groups share every B fragment: matrix i of an x4 load covers tile rows
-// (n + i/2)*8.., head columns ks*16 + (i%2)*8...
-template <int M>
-__device__ __forceinline__ void mma_a_x_tile(float (&acc)[M][NTILES][4], const u32 (&a)[M][KSTEPS][4], const bf16* s, int lane)
+// acc[m] (16 x 8*NT) = A[m] (16 x HEAD_DIM) . S^T for the first 8*NT rows of a smem tile S
+// [rows][HEAD_DIM], A in registers. M 16-row groups share every B fragment: matrix i of an x4
+// load covers tile rows (n + i/2)*8.., head columns ks*16 + (i%2)*8...
+template <int M, int NT>
+__device__ __forceinline__ void mma_a_x_rows(float (&acc)[M][NT][4], const u32 (&a)[M][KSTEPS][4], const bf16* s, int lane)
 {
     const int mi = lane >> 3, mr = lane & 7;
-    zero<M>(acc);
+    #pragma unroll
+    for (int m = 0; m < M; m++)
+        #pragma unroll
+        for (int n = 0; n < NT; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
     #pragma unroll
     for (int ks = 0; ks < KSTEPS; ks++) {
         #pragma unroll
-        for (int n = 0; n < NTILES; n += 2) {
+        for (int n = 0; n < NT; n += 2) {
             u32 b[4];
             ldmatrix_x4(b, s + ((n + (mi >> 1)) * 8 + mr) * LDS + ks * 16 + (mi & 1) * 8);
             #pragma unroll
@@ -139,6 +142,13 @@ __device__ __forceinline__ void mma_a_x_tile(float (&acc)[M][NTILES][4], const u
             }
         }
     }
+}
+
+// The product with every row of a 64-row tile.
+template <int M>
+__device__ __forceinline__ void mma_a_x_tile(float (&acc)[M][NTILES][4], const u32 (&a)[M][KSTEPS][4], const bf16* s, int lane)
+{
+    mma_a_x_rows<M, NTILES>(acc, a, s, lane);
 }
 
 // The same with A read from smem (rows r0.. of sA) one k-step at a time, for when the registers
@@ -166,16 +176,16 @@ __device__ __forceinline__ void mma_smem_x_tile(float (&acc)[M][NTILES][4], cons
     }
 }
 
-// out[m] (16 x HEAD_DIM) += P[m] (16 x 64, fp32 accumulator layout) . S for a smem tile S
-// [64 rows][HEAD_DIM]. The accumulator layout of P is exactly the A-fragment layout once packed
-// to bf16, so P never leaves registers; B fragments come from transposing ldmatrix loads
-// (matrix i covers tile rows kk*16 + (i%2)*8.., head columns (n + i/2)*8..).
-template <int M>
-__device__ __forceinline__ void mma_p_x_tile(float (&out)[M][DTILES][4], const float (&p)[M][NTILES][4], const bf16* s, int lane)
+// out[m] (16 x HEAD_DIM) += P[m] (16 x 16*KK, fp32 accumulator layout) . S for the first 16*KK
+// rows of a smem tile S [rows][HEAD_DIM]. The accumulator layout of P is exactly the A-fragment
+// layout once packed to bf16, so P never leaves registers; B fragments come from transposing
+// ldmatrix loads (matrix i covers tile rows kk*16 + (i%2)*8.., head columns (n + i/2)*8..).
+template <int M, int KK>
+__device__ __forceinline__ void mma_p_x_rows(float (&out)[M][DTILES][4], const float (&p)[M][2 * KK][4], const bf16* s, int lane)
 {
     const int mi = lane >> 3, mr = lane & 7;
     #pragma unroll
-    for (int kk = 0; kk < TILE / 16; kk++) {
+    for (int kk = 0; kk < KK; kk++) {
         u32 a[M][4];
         #pragma unroll
         for (int m = 0; m < M; m++) {
@@ -195,6 +205,13 @@ __device__ __forceinline__ void mma_p_x_tile(float (&out)[M][DTILES][4], const f
             }
         }
     }
+}
+
+// The product with every row of a 64-row tile.
+template <int M>
+__device__ __forceinline__ void mma_p_x_tile(float (&out)[M][DTILES][4], const float (&p)[M][NTILES][4], const bf16* s, int lane)
+{
+    mma_p_x_rows<M, TILE / 16>(out, p, s, lane);
 }
 
 __device__ __forceinline__ float quad_max(float v)
@@ -394,19 +411,48 @@ extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, c
     }
 }
 
+// Queues step `it` of a dK/dV block into buffer it & 1 (2 x (Q, dO) tiles, then 2 x (lse, delta)
+// rows at sStat): steps run over the group's query heads (from h0), and within a head over the nq
+// query tiles from qt0.
+__device__ __forceinline__ void dkv_issue(bf16* smem, float* sStat, int it, int nq, int qt0, int h0, int b,
+    const bf16* __restrict__ q, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq)
+{
+    const size_t qs = (size_t)Hq * HEAD_DIM;
+    const int buf = it & 1;
+    const int h = h0 + it / nq, q0 = (qt0 + it % nq) * TILE;
+    bf16* sQ = smem + buf * 2 * TILE * LDS;
+    load_tile_async<TILE>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<TILE>(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    float* st = sStat + buf * 2 * TILE;
+    if (threadIdx.x < TILE) {
+        const int i = threadIdx.x;
+        const bool ok = q0 + i < T;
+        cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
+        cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
+    }
+}
+
 // dK, dV for one key tile of one kv head: grid (B * Hkv, ceil(T/64)), 128 threads, each warp
 // owns 16 keys; key tile 0 (the most work) first. Walks the query heads of the group and the
 // query tiles at or after the key tile (causal) in a fixed order, accumulating in registers:
 // S^T = K Q^T, P^T = exp(S^T - lse), dP^T = V dO^T, dS^T = P^T (dP^T - delta), dV += P^T dO,
 // dK += dS^T Q. The next (Q, dO, lse, delta) tile is copied asynchronously while this one is used.
-extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf16* __restrict__ dk, bf16* __restrict__ dv,
+//
+// At head_dim 64 the warp's K and V fragments live in registers; above it the registers cannot
+// hold them next to the dK/dV accumulators, so K and V stay resident in shared memory and the
+// fragments are re-read for every step (KVREG false).
+#define KVREG (HEAD_DIM <= 64)
+__device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
-    extern __shared__ __align__(16) bf16 smem[];  // 2 x (Q, dO) tiles, then 2 x (lse, delta) rows
-    float* sStat = (float*)(smem + 4 * TILE * LDS);
+    // 2 x (Q, dO) tiles, [K, V tiles when !KVREG], then 2 x (lse, delta) rows
+    bf16* sKres = smem + 4 * TILE * LDS;
+    float* sStat = (float*)(smem + (KVREG ? 4 : 6) * TILE * LDS);
 
-    const int kt = blockIdx.y, hk = blockIdx.x % Hkv, b = blockIdx.x / Hkv;
+    const int kt = by, hk = bx % Hkv, b = bx / Hkv;
     const int group = Hq / Hkv;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
@@ -414,38 +460,25 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
     const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
     const float sl2 = scale * LOG2E;
     const int tiles = (T + TILE - 1) / TILE;
-    const int nq = tiles - kt;          // query tiles at or after this key tile
+    const int qt0 = kt, nq = tiles - kt;  // query tiles at or after this key tile
     const int steps = group * nq;
 
-    auto issue = [&](int it) {
-        const int buf = it & 1;
-        const int h = hk * group + it / nq, q0 = (kt + it % nq) * TILE;
-        bf16* sQ = smem + buf * 2 * TILE * LDS;
-        load_tile_async<TILE>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        load_tile_async<TILE>(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        const float* lb = lse + ((size_t)b * Hq + h) * T;
-        const float* deb = delta + ((size_t)b * Hq + h) * T;
-        float* st = sStat + buf * 2 * TILE;
-        if (threadIdx.x < TILE) {
-            const int i = threadIdx.x;
-            const bool ok = q0 + i < T;
-            cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
-            cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
-        }
-    };
 
-    // This warp's 16 keys and values as A fragments, staged through buffer 1 while step 0 lands in buffer 0.
+    // This warp's 16 keys and values as A fragments, staged through buffer 1 while step 0 lands
+    // in buffer 0 (KVREG), or the K and V tiles kept resident.
     u32 kf[1][KSTEPS][4], vf[1][KSTEPS][4];
-    bf16* stage = smem + 2 * TILE * LDS;
+    bf16* stage = KVREG ? smem + 2 * TILE * LDS : sKres;
     load_tile_async<TILE>(stage, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
     load_tile_async<TILE>(stage + TILE * LDS, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
-    issue(0);
+    dkv_issue(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
-    load_a_frags<1>(kf, stage, warp * 16, lane);
-    load_a_frags<1>(vf, stage + TILE * LDS, warp * 16, lane);
-    __syncthreads();
+    if constexpr (KVREG) {
+        load_a_frags<1>(kf, stage, warp * 16, lane);
+        load_a_frags<1>(vf, stage + TILE * LDS, warp * 16, lane);
+        __syncthreads();
+    }
 
     float dka[1][DTILES][4], dva[1][DTILES][4];
     #pragma unroll
@@ -454,7 +487,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
         for (int e = 0; e < 4; e++) dka[0][n][e] = dva[0][n][e] = 0.f;
 
     for (int it = 0; it < steps; it++) {
-        if (it + 1 < steps) issue(it + 1);
+        if (it + 1 < steps) dkv_issue(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
@@ -465,6 +498,14 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
         const float* sLse = sStat + (it & 1) * 2 * TILE;
         const float* sDelta = sLse + TILE;
 
+        float p[1][NTILES][4], dp[1][NTILES][4];
+        if constexpr (KVREG) {
+            mma_a_x_tile<1>(p, kf, sQ, lane);
+            mma_a_x_tile<1>(dp, vf, sD, lane);
+        } else {
+            mma_smem_x_tile<1>(p, sKres, warp * 16, sQ, lane);
+            mma_smem_x_tile<1>(dp, sKres + TILE * LDS, warp * 16, sD, lane);
+        }
         // The lse (log2 units, negated) and delta of this lane's 16 query columns.
         float nl[NTILES][2], dl[NTILES][2];
         #pragma unroll
@@ -474,10 +515,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
             nl[n][0] = -l2.x * LOG2E; nl[n][1] = -l2.y * LOG2E;
             dl[n][0] = d2.x; dl[n][1] = d2.y;
         }
-
-        float p[1][NTILES][4], dp[1][NTILES][4];
-        mma_a_x_tile<1>(p, kf, sQ, lane);
-        mma_a_x_tile<1>(dp, vf, sD, lane);
         // Only the diagonal tile (and the one past the sequence end) has masked pairs.
         if (q0 == k0 || q0 + TILE > T) {
             #pragma unroll
@@ -526,14 +563,14 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
 // dQ for one query tile of one head: grid (B * Hq, ceil(T/64)), 128 threads, each warp owns 16
 // queries; the longest (last) tiles first. Walks the key tiles up to the diagonal
 // (double-buffered): S = Q K^T, P = exp(S - lse), dP = dO V^T, dS = P (dP - delta), dQ += dS K.
-extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(bf16* __restrict__ dq,
+__device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
-    extern __shared__ __align__(16) bf16 smem[];  // 2 x (K, V) tiles
+    // 2 x (K, V) tiles
     const int tiles = (T + TILE - 1) / TILE;
-    const int qt = tiles - 1 - blockIdx.y;
-    const int h = blockIdx.x % Hq, b = blockIdx.x / Hq, hk = h / (Hq / Hkv);
+    const int qt = tiles - 1 - by;
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
     const int q0 = qt * TILE;
@@ -617,3 +654,308 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(bf16
         if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[0][n][2] * scale, dqa[0][n][3] * scale);
     }
 }
+
+#if HEAD_DIM <= 64  // the 128-row backward kernels (their accumulators do not fit in registers above)
+// dQ for 128 query rows of one head: grid (B * Hq, ceil(T/128)), 128 threads, each warp owns 32
+// queries (two 16-row groups sharing every K/V fragment, which halves the shared-memory reads per
+// tensor-core op of attention_backward_dq); the longest tiles first. Q and dO stay resident in
+// shared memory and their fragments are re-read per key tile, which keeps P, dP and the dQ
+// accumulators in registers. Used for head_dim <= 64.
+__device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+{
+    constexpr int M = 2, QROWS = 64 * M;
+    // Q, dO (QROWS rows each), then 2 x (K, V) tiles
+    bf16* sQ = smem;
+    bf16* sD = smem + QROWS * LDS;
+    bf16* sKV = smem + 2 * QROWS * LDS;
+    const int tiles = (T + QROWS - 1) / QROWS;
+    const int qt = tiles - 1 - by;
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
+    const int q0 = qt * QROWS;
+    const int wrow = warp * 16 * M, first = q0 + wrow, last = first + 16 * M - 1;
+    const float sl2 = scale * LOG2E;
+    const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+
+    load_tile_async<QROWS>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<QROWS>(sD, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<TILE>(sKV, kb, ks, 0, T);
+    load_tile_async<TILE>(sKV + TILE * LDS, vb, ks, 0, T);
+    cp_async_commit();
+
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    // Rows past the sequence end have zero Q and dO, so with lse = delta = 0 they give dS = 0.
+    float nl[M][2], dl[M][2];
+    #pragma unroll
+    for (int m = 0; m < M; m++)
+        #pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int row = first + m * 16 + i * 8 + g;
+            nl[m][i] = row < T ? -lb[row] * LOG2E : 0.f;
+            dl[m][i] = row < T ? deb[row] : 0.f;
+        }
+
+    float dqa[M][DTILES][4];
+    #pragma unroll
+    for (int m = 0; m < M; m++)
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) dqa[m][n][0] = dqa[m][n][1] = dqa[m][n][2] = dqa[m][n][3] = 0.f;
+
+    const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
+    for (int j = 0; j < kv_tiles; j++) {
+        const int k0 = j * TILE;
+        if (j + 1 < kv_tiles) {
+            bf16* nK = sKV + ((j + 1) & 1) * 2 * TILE * LDS;
+            load_tile_async<TILE>(nK, kb, ks, k0 + TILE, T);
+            load_tile_async<TILE>(nK + TILE * LDS, vb, ks, k0 + TILE, T);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        const bf16* sK = sKV + (j & 1) * 2 * TILE * LDS;
+        const bf16* sV = sK + TILE * LDS;
+
+        // Warp-uniform: a tile whose first key is after the warp's last row adds nothing.
+        if (k0 <= last) {
+            float p[M][NTILES][4], dp[M][NTILES][4];
+            mma_smem_x_tile<M>(p, sQ, wrow, sK, lane);
+            if (k0 + TILE - 1 > first || k0 + TILE > T) {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < NTILES; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const int key = k0 + n * 8 + 2 * t4 + (e & 1);
+                            const int row = first + m * 16 + (e >> 1) * 8 + g;
+                            p[m][n][e] = (row < T && key < T && key <= row) ? ex2(fmaf(p[m][n][e], sl2, nl[m][e >> 1])) : 0.f;
+                        }
+            } else {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < NTILES; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) p[m][n][e] = ex2(fmaf(p[m][n][e], sl2, nl[m][e >> 1]));
+            }
+            mma_smem_x_tile<M>(dp, sD, wrow, sV, lane);
+            #pragma unroll
+            for (int m = 0; m < M; m++)
+                #pragma unroll
+                for (int n = 0; n < NTILES; n++)
+                    #pragma unroll
+                    for (int e = 0; e < 4; e++) dp[m][n][e] = p[m][n][e] * (dp[m][n][e] - dl[m][e >> 1]);
+            mma_p_x_tile<M>(dqa, dp, sK, lane);
+        }
+        __syncthreads();
+    }
+
+    bf16* dqb = dq + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
+    #pragma unroll
+    for (int m = 0; m < M; m++) {
+        const int row0 = first + m * 16 + g, row1 = row0 + 8;
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) {
+            const int c = n * 8 + 2 * t4;
+            if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack2(dqa[m][n][0] * scale, dqa[m][n][1] * scale);
+            if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[m][n][2] * scale, dqa[m][n][3] * scale);
+        }
+    }
+}
+#endif
+
+#if HEAD_DIM <= 64
+// dK, dV for 128 keys of one kv head: grid (B * Hkv, ceil(T/128)), 128 threads, each warp owns
+// 32 keys (two 16-row groups sharing every Q/dO fragment, which halves the shared-memory reads
+// per tensor-core op of attention_backward_dkv); key block 0 first. Query tiles of 64 arrive
+// double-buffered as there and are consumed 16 queries at a time, so the K/V fragments, the
+// dK/dV accumulators and one sub-step's P and dP all fit in registers. Used for head_dim <= 64.
+__device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+{
+    constexpr int M = 2, KROWS = 64 * M;
+    // 2 x (Q, dO) tiles, K and V (KROWS rows each), then 2 x (lse, delta) rows
+    bf16* sK = smem + 4 * TILE * LDS;
+    bf16* sV = sK + KROWS * LDS;
+    float* sStat = (float*)(sV + KROWS * LDS);
+
+    const int kt = by, hk = bx % Hkv, b = bx / Hkv;
+    const int group = Hq / Hkv;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
+    const int k0 = kt * KROWS;
+    const int wkey = k0 + warp * 16 * M;  // the warp's first key
+    const float sl2 = scale * LOG2E;
+    const int tiles = (T + TILE - 1) / TILE;
+    const int qt0 = k0 / TILE;            // the first query tile that can see a key of the block
+    const int nq = tiles - qt0;
+    const int steps = group * nq;
+
+
+    u32 kf[M][KSTEPS][4], vf[M][KSTEPS][4];
+    load_tile_async<KROWS>(sK, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    load_tile_async<KROWS>(sV, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    dkv_issue(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    load_a_frags<M>(kf, sK, warp * 16 * M, lane);
+    load_a_frags<M>(vf, sV, warp * 16 * M, lane);
+
+    float dka[M][DTILES][4], dva[M][DTILES][4];
+    #pragma unroll
+    for (int m = 0; m < M; m++)
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++)
+            #pragma unroll
+            for (int e = 0; e < 4; e++) dka[m][n][e] = dva[m][n][e] = 0.f;
+
+    for (int it = 0; it < steps; it++) {
+        if (it + 1 < steps) dkv_issue(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        const int q0 = (qt0 + it % nq) * TILE;
+        const bf16* sQ = smem + (it & 1) * 2 * TILE * LDS;
+        const bf16* sD = sQ + TILE * LDS;
+        const float* sLse = sStat + (it & 1) * 2 * TILE;
+        const float* sDelta = sLse + TILE;
+        // Block-uniform: only query tiles that reach into the key block, or past the sequence end, have masked pairs.
+        const bool mask = q0 < k0 + KROWS - 1 || q0 + TILE > T;
+
+        #pragma unroll
+        for (int sub = 0; sub < TILE / 16; sub++) {
+            const int qs0 = q0 + sub * 16;
+            // Warp-uniform: every query of the sub-step is before every key of the warp.
+            if (qs0 + 15 < wkey) continue;
+            float p[M][2][4], dp[M][2][4];
+            mma_a_x_rows<M, 2>(p, kf, sQ + sub * 16 * LDS, lane);
+            mma_a_x_rows<M, 2>(dp, vf, sD + sub * 16 * LDS, lane);
+            float nl[2][2], dl[2][2];
+            #pragma unroll
+            for (int n = 0; n < 2; n++) {
+                const float2 l2 = *(const float2*)(sLse + sub * 16 + n * 8 + 2 * t4);
+                const float2 d2 = *(const float2*)(sDelta + sub * 16 + n * 8 + 2 * t4);
+                nl[n][0] = -l2.x * LOG2E; nl[n][1] = -l2.y * LOG2E;
+                dl[n][0] = d2.x; dl[n][1] = d2.y;
+            }
+            if (mask) {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < 2; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const int query = qs0 + n * 8 + 2 * t4 + (e & 1);
+                            const int key = wkey + m * 16 + (e >> 1) * 8 + g;
+                            const float pr = (query < T && key <= query) ? ex2(fmaf(p[m][n][e], sl2, nl[n][e & 1])) : 0.f;
+                            p[m][n][e] = pr;
+                            dp[m][n][e] = pr * (dp[m][n][e] - dl[n][e & 1]);
+                        }
+            } else {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < 2; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const float pr = ex2(fmaf(p[m][n][e], sl2, nl[n][e & 1]));
+                            p[m][n][e] = pr;
+                            dp[m][n][e] = pr * (dp[m][n][e] - dl[n][e & 1]);
+                        }
+            }
+            mma_p_x_rows<M, 1>(dva, p, sD + sub * 16 * LDS, lane);
+            mma_p_x_rows<M, 1>(dka, dp, sQ + sub * 16 * LDS, lane);
+        }
+        __syncthreads();  // this buffer is refilled two steps on
+    }
+
+    bf16* dkb = dk + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    bf16* dvb = dv + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    #pragma unroll
+    for (int m = 0; m < M; m++) {
+        const int key0 = wkey + m * 16 + g, key1 = key0 + 8;
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) {
+            const int c = n * 8 + 2 * t4;
+            if (key0 < T) {
+                *(u32*)(dkb + (size_t)key0 * ks + c) = pack2(dka[m][n][0] * scale, dka[m][n][1] * scale);
+                *(u32*)(dvb + (size_t)key0 * ks + c) = pack2(dva[m][n][0], dva[m][n][1]);
+            }
+            if (key1 < T) {
+                *(u32*)(dkb + (size_t)key1 * ks + c) = pack2(dka[m][n][2] * scale, dka[m][n][3] * scale);
+                *(u32*)(dvb + (size_t)key1 * ks + c) = pack2(dva[m][n][2], dva[m][n][3]);
+            }
+        }
+    }
+}
+#endif
+
+// The standalone kernels (the benchmark times each stage with them): dK/dV over grid
+// (B * Hkv, key tiles), dQ over grid (B * Hq, query tiles), as described at each body.
+#define BACKWARD_DKV_PARAMS bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, \
+    const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
+    int T, int Hq, int Hkv, float scale
+#define BACKWARD_DQ_PARAMS bf16* __restrict__ dq, const bf16* __restrict__ q, const bf16* __restrict__ k, \
+    const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
+    int T, int Hq, int Hkv, float scale
+
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(BACKWARD_DKV_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dkv_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wide(BACKWARD_DKV_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dkv_wide_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif
+
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(BACKWARD_DQ_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dq_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide(BACKWARD_DQ_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dq_wide_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif
+
+// The whole backward pass after delta in one launch: a 1-D grid whose first kvX * kvY blocks are
+// the dK/dV blocks and the rest (qX per row of query tiles) the dQ blocks, each kind row-major
+// in the order of its standalone grid, so the longest come first. A dK/dV block walks every
+// later query tile of its group and outlasts any dQ block, so the short dQ blocks fill the tail
+// that the dK/dV blocks leave (two launches would each leave their own). Shared memory: the
+// larger of the two kinds' needs.
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
+    if (bid < kvBlocks) backward_dkv_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    else backward_dq_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+// The same with the 128-row kernels (head_dim <= 64).
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused_wide(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
+    if (bid < kvBlocks) backward_dkv_wide_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    else backward_dq_wide_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif
