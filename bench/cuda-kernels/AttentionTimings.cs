@@ -89,6 +89,14 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
                 }
             }
             _k.BackwardTiling = AttentionBackwardTiling.Auto;
+            // The same kernels in two launches (delta + dK/dV, then dQ), against the one launch below.
+            Emit(model, s, "backward", "separate", timer.MedianMs(_ =>
+            {
+                _k.BackwardStages = AttentionBackwardStages.Delta | AttentionBackwardStages.KeyValue;
+                Backward();
+                _k.BackwardStages = AttentionBackwardStages.Query;
+                Backward();
+            }), BackwardFlops(s));
             _k.BackwardStages = AttentionBackwardStages.All;
             var bwd = timer.MedianMs(_ => Backward());
             Emit(model, s, "backward", "all", bwd, BackwardFlops(s));

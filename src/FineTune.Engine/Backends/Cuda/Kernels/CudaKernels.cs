@@ -49,7 +49,7 @@ public enum AttentionBackwardTiling
     Rows128,
 }
 
-/// <summary>The kernels of the attention backward pass, to time them one at a time.</summary>
+/// <summary>The kernels of the attention backward pass, to time them one at a time (dK/dV and dQ together run as one launch).</summary>
 [Flags]
 public enum AttentionBackwardStages
 {
@@ -240,17 +240,32 @@ public sealed class CudaKernels : IDisposable
         if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
             Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
                 delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
-        // Key tile 0 (y = 0) has the most query tiles after it, so it starts first. Shared memory:
-        // two (Q, dO) buffers of 64 rows, the K and V tiles (64-row blocks keep them only above
-        // head_dim 64, where they are not held in registers), and two lse/delta rows.
-        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
-            Kernel("attention.cu", wide ? "attention_backward_dkv_wide" : "attention_backward_dkv", define).Launch((shape.Batch * shape.KvHeads, wide ? wideTiles : tiles, 1), AttentionThreads,
-                AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 64 ? 4 : 6, 4 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        // dK/dV blocks: grid (B * Hkv, key tiles), key tile 0 (the most query tiles after it)
+        // first. Shared memory: two (Q, dO) buffers of 64 rows, the K and V tiles (64-row blocks
+        // keep them only above head_dim 64, where they are not held in registers), and two
+        // lse/delta rows. dQ blocks: grid (B * Hq, query tiles), the last (longest) tile first.
         // Shared memory: two (K, V) buffers of 64 rows, and Q and dO of the block's rows (the
         // 64-row kernel stages those through a K/V buffer into registers).
+        var kvX = shape.Batch * shape.KvHeads;
+        var qX = shape.Batch * shape.QueryHeads;
+        var rowTiles = wide ? wideTiles : tiles;
+        var kvShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 64 ? 4 : 6, 4 * AttentionTile);
+        var qShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : 4, 0);
+        var suffix = wide ? "_wide" : "";
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
+        {
+            // Both in one launch (the dK/dV blocks first, then the dQ blocks), so the short dQ
+            // blocks fill the tail of the long dK/dV ones.
+            Kernel("attention.cu", "attention_backward_fused" + suffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), AttentionThreads,
+                Math.Max(kvShared, qShared), dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, kvX, rowTiles, qX);
+            return;
+        }
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
+            Kernel("attention.cu", "attention_backward_dkv" + suffix, define).Launch((kvX, rowTiles, 1), AttentionThreads,
+                kvShared, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
         if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
-            Kernel("attention.cu", wide ? "attention_backward_dq_wide" : "attention_backward_dq", define).Launch((shape.Batch * shape.QueryHeads, wide ? wideTiles : tiles, 1), AttentionThreads,
-                AttentionSharedBytes(shape.HeadDim, wide ? 8 : 4, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+            Kernel("attention.cu", "attention_backward_dq" + suffix, define).Launch((qX, rowTiles, 1), AttentionThreads,
+                qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
 
     /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>

@@ -411,6 +411,29 @@ extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, c
     }
 }
 
+// Queues step `it` of a dK/dV block into buffer it & 1 (2 x (Q, dO) tiles, then 2 x (lse, delta)
+// rows at sStat): steps run over the group's query heads (from h0), and within a head over the nq
+// query tiles from qt0.
+__device__ __forceinline__ void dkv_issue(bf16* smem, float* sStat, int it, int nq, int qt0, int h0, int b,
+    const bf16* __restrict__ q, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq)
+{
+    const size_t qs = (size_t)Hq * HEAD_DIM;
+    const int buf = it & 1;
+    const int h = h0 + it / nq, q0 = (qt0 + it % nq) * TILE;
+    bf16* sQ = smem + buf * 2 * TILE * LDS;
+    load_tile_async<TILE>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<TILE>(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    float* st = sStat + buf * 2 * TILE;
+    if (threadIdx.x < TILE) {
+        const int i = threadIdx.x;
+        const bool ok = q0 + i < T;
+        cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
+        cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
+    }
+}
+
 // dK, dV for one key tile of one kv head: grid (B * Hkv, ceil(T/64)), 128 threads, each warp
 // owns 16 keys; key tile 0 (the most work) first. Walks the query heads of the group and the
 // query tiles at or after the key tile (causal) in a fixed order, accumulating in registers:
@@ -421,16 +444,15 @@ extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, c
 // hold them next to the dK/dV accumulators, so K and V stay resident in shared memory and the
 // fragments are re-read for every step (KVREG false).
 #define KVREG (HEAD_DIM <= 64)
-extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf16* __restrict__ dk, bf16* __restrict__ dv,
+__device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
     // 2 x (Q, dO) tiles, [K, V tiles when !KVREG], then 2 x (lse, delta) rows
-    extern __shared__ __align__(16) bf16 smem[];
     bf16* sKres = smem + 4 * TILE * LDS;
     float* sStat = (float*)(smem + (KVREG ? 4 : 6) * TILE * LDS);
 
-    const int kt = blockIdx.y, hk = blockIdx.x % Hkv, b = blockIdx.x / Hkv;
+    const int kt = by, hk = bx % Hkv, b = bx / Hkv;
     const int group = Hq / Hkv;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
@@ -438,25 +460,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
     const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
     const float sl2 = scale * LOG2E;
     const int tiles = (T + TILE - 1) / TILE;
-    const int nq = tiles - kt;          // query tiles at or after this key tile
+    const int qt0 = kt, nq = tiles - kt;  // query tiles at or after this key tile
     const int steps = group * nq;
 
-    auto issue = [&](int it) {
-        const int buf = it & 1;
-        const int h = hk * group + it / nq, q0 = (kt + it % nq) * TILE;
-        bf16* sQ = smem + buf * 2 * TILE * LDS;
-        load_tile_async<TILE>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        load_tile_async<TILE>(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        const float* lb = lse + ((size_t)b * Hq + h) * T;
-        const float* deb = delta + ((size_t)b * Hq + h) * T;
-        float* st = sStat + buf * 2 * TILE;
-        if (threadIdx.x < TILE) {
-            const int i = threadIdx.x;
-            const bool ok = q0 + i < T;
-            cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
-            cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
-        }
-    };
 
     // This warp's 16 keys and values as A fragments, staged through buffer 1 while step 0 lands
     // in buffer 0 (KVREG), or the K and V tiles kept resident.
@@ -464,7 +470,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
     bf16* stage = KVREG ? smem + 2 * TILE * LDS : sKres;
     load_tile_async<TILE>(stage, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
     load_tile_async<TILE>(stage + TILE * LDS, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
-    issue(0);
+    dkv_issue(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -481,7 +487,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
         for (int e = 0; e < 4; e++) dka[0][n][e] = dva[0][n][e] = 0.f;
 
     for (int it = 0; it < steps; it++) {
-        if (it + 1 < steps) issue(it + 1);
+        if (it + 1 < steps) dkv_issue(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
@@ -557,14 +563,14 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(bf1
 // dQ for one query tile of one head: grid (B * Hq, ceil(T/64)), 128 threads, each warp owns 16
 // queries; the longest (last) tiles first. Walks the key tiles up to the diagonal
 // (double-buffered): S = Q K^T, P = exp(S - lse), dP = dO V^T, dS = P (dP - delta), dQ += dS K.
-extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(bf16* __restrict__ dq,
+__device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
-    extern __shared__ __align__(16) bf16 smem[];  // 2 x (K, V) tiles
+    // 2 x (K, V) tiles
     const int tiles = (T + TILE - 1) / TILE;
-    const int qt = tiles - 1 - blockIdx.y;
-    const int h = blockIdx.x % Hq, b = blockIdx.x / Hq, hk = h / (Hq / Hkv);
+    const int qt = tiles - 1 - by;
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
     const int q0 = qt * TILE;
@@ -649,23 +655,24 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(bf16
     }
 }
 
+#if HEAD_DIM <= 64  // the 128-row backward kernels (their accumulators do not fit in registers above)
 // dQ for 128 query rows of one head: grid (B * Hq, ceil(T/128)), 128 threads, each warp owns 32
 // queries (two 16-row groups sharing every K/V fragment, which halves the shared-memory reads per
 // tensor-core op of attention_backward_dq); the longest tiles first. Q and dO stay resident in
 // shared memory and their fragments are re-read per key tile, which keeps P, dP and the dQ
 // accumulators in registers. Used for head_dim <= 64.
-extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide(bf16* __restrict__ dq,
+__device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
     constexpr int M = 2, QROWS = 64 * M;
-    extern __shared__ __align__(16) bf16 smem[];  // Q, dO (QROWS rows each), then 2 x (K, V) tiles
+    // Q, dO (QROWS rows each), then 2 x (K, V) tiles
     bf16* sQ = smem;
     bf16* sD = smem + QROWS * LDS;
     bf16* sKV = smem + 2 * QROWS * LDS;
     const int tiles = (T + QROWS - 1) / QROWS;
-    const int qt = tiles - 1 - blockIdx.y;
-    const int h = blockIdx.x % Hq, b = blockIdx.x / Hq, hk = h / (Hq / Hkv);
+    const int qt = tiles - 1 - by;
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
     const int q0 = qt * QROWS;
@@ -760,24 +767,25 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide
         }
     }
 }
+#endif
 
+#if HEAD_DIM <= 64
 // dK, dV for 128 keys of one kv head: grid (B * Hkv, ceil(T/128)), 128 threads, each warp owns
 // 32 keys (two 16-row groups sharing every Q/dO fragment, which halves the shared-memory reads
 // per tensor-core op of attention_backward_dkv); key block 0 first. Query tiles of 64 arrive
 // double-buffered as there and are consumed 16 queries at a time, so the K/V fragments, the
 // dK/dV accumulators and one sub-step's P and dP all fit in registers. Used for head_dim <= 64.
-extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wide(bf16* __restrict__ dk, bf16* __restrict__ dv,
+__device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
     constexpr int M = 2, KROWS = 64 * M;
     // 2 x (Q, dO) tiles, K and V (KROWS rows each), then 2 x (lse, delta) rows
-    extern __shared__ __align__(16) bf16 smem[];
     bf16* sK = smem + 4 * TILE * LDS;
     bf16* sV = sK + KROWS * LDS;
     float* sStat = (float*)(sV + KROWS * LDS);
 
-    const int kt = blockIdx.y, hk = blockIdx.x % Hkv, b = blockIdx.x / Hkv;
+    const int kt = by, hk = bx % Hkv, b = bx / Hkv;
     const int group = Hq / Hkv;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
@@ -789,27 +797,11 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wid
     const int nq = tiles - qt0;
     const int steps = group * nq;
 
-    auto issue = [&](int it) {
-        const int buf = it & 1;
-        const int h = hk * group + it / nq, q0 = (qt0 + it % nq) * TILE;
-        bf16* sQ = smem + buf * 2 * TILE * LDS;
-        load_tile_async<TILE>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        load_tile_async<TILE>(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        const float* lb = lse + ((size_t)b * Hq + h) * T;
-        const float* deb = delta + ((size_t)b * Hq + h) * T;
-        float* st = sStat + buf * 2 * TILE;
-        if (threadIdx.x < TILE) {
-            const int i = threadIdx.x;
-            const bool ok = q0 + i < T;
-            cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
-            cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
-        }
-    };
 
     u32 kf[M][KSTEPS][4], vf[M][KSTEPS][4];
     load_tile_async<KROWS>(sK, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
     load_tile_async<KROWS>(sV, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
-    issue(0);
+    dkv_issue(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -825,7 +817,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wid
             for (int e = 0; e < 4; e++) dka[m][n][e] = dva[m][n][e] = 0.f;
 
     for (int it = 0; it < steps; it++) {
-        if (it + 1 < steps) issue(it + 1);
+        if (it + 1 < steps) dkv_issue(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
@@ -904,3 +896,66 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wid
         }
     }
 }
+#endif
+
+// The standalone kernels (the benchmark times each stage with them): dK/dV over grid
+// (B * Hkv, key tiles), dQ over grid (B * Hq, query tiles), as described at each body.
+#define BACKWARD_DKV_PARAMS bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, \
+    const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
+    int T, int Hq, int Hkv, float scale
+#define BACKWARD_DQ_PARAMS bf16* __restrict__ dq, const bf16* __restrict__ q, const bf16* __restrict__ k, \
+    const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
+    int T, int Hq, int Hkv, float scale
+
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(BACKWARD_DKV_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dkv_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wide(BACKWARD_DKV_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dkv_wide_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif
+
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(BACKWARD_DQ_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dq_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide(BACKWARD_DQ_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dq_wide_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif
+
+// The whole backward pass after delta in one launch: a 1-D grid whose first kvX * kvY blocks are
+// the dK/dV blocks and the rest (qX per row of query tiles) the dQ blocks, each kind row-major
+// in the order of its standalone grid, so the longest come first. A dK/dV block walks every
+// later query tile of its group and outlasts any dQ block, so the short dQ blocks fill the tail
+// that the dK/dV blocks leave (two launches would each leave their own). Shared memory: the
+// larger of the two kinds' needs.
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
+    if (bid < kvBlocks) backward_dkv_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    else backward_dq_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+// The same with the 128-row kernels (head_dim <= 64).
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused_wide(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
+    if (bid < kvBlocks) backward_dkv_wide_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    else backward_dq_wide_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif

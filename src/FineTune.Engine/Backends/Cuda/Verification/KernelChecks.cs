@@ -61,6 +61,9 @@ public sealed class KernelChecks : IDisposable
         ["attention_llama8b_heads"] = seed => Attention("attention_llama8b_heads", seed, new AttentionShape(1, 193, 32, 8, 128), AttentionForwardTiling.Auto),
         ["attention_smollm2_heads"] = seed => Attention("attention_smollm2_heads", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Auto),
         ["attention_smollm2_heads_rows64"] = seed => Attention("attention_smollm2_heads_rows64", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Rows64, AttentionBackwardTiling.Rows64),
+        ["attention_hd64_separate_launches"] = seed => Attention("attention_hd64_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto, AttentionBackwardTiling.Auto, separateLaunches: true),
+        ["attention_hd64_rows64_separate_launches"] = seed => Attention("attention_hd64_rows64_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto, AttentionBackwardTiling.Rows64, separateLaunches: true),
+        ["attention_hd128_separate_launches"] = seed => Attention("attention_hd128_separate_launches", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Auto, AttentionBackwardTiling.Auto, separateLaunches: true),
         ["attention_short_sequences"] = seed => Attention("attention_short_sequences", seed, new AttentionShape(3, 37, 4, 2, 64), AttentionForwardTiling.Auto),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
@@ -248,7 +251,7 @@ public sealed class KernelChecks : IDisposable
     }
 
     private KernelCheckResult Attention(string name, int seed, AttentionShape s, AttentionForwardTiling tiling,
-        AttentionBackwardTiling backwardTiling = AttentionBackwardTiling.Auto)
+        AttentionBackwardTiling backwardTiling = AttentionBackwardTiling.Auto, bool separateLaunches = false)
     {
         var rng = new Random(seed);
         long qn = (long)s.Batch * s.SeqLen * s.QueryHeads * s.HeadDim, kn = (long)s.Batch * s.SeqLen * s.KvHeads * s.HeadDim;
@@ -279,11 +282,19 @@ public sealed class KernelChecks : IDisposable
             Kernels.BackwardTiling = backwardTiling;
             try
             {
-                Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s);
+                // The dK/dV and dQ kernels normally share one launch; separately they run as the benchmark times them.
+                foreach (var stages in separateLaunches
+                    ? new[] { AttentionBackwardStages.Delta | AttentionBackwardStages.KeyValue, AttentionBackwardStages.Query }
+                    : [AttentionBackwardStages.All])
+                {
+                    Kernels.BackwardStages = stages;
+                    Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s);
+                }
             }
             finally
             {
                 Kernels.BackwardTiling = AttentionBackwardTiling.Auto;
+                Kernels.BackwardStages = AttentionBackwardStages.All;
             }
         }, gq, gk, gv);
         var r = CpuReference.Attention(Bf16.ToDouble(q), Bf16.ToDouble(k), Bf16.ToDouble(v), Bf16.ToDouble(dout), s.Batch, s.SeqLen, s.QueryHeads, s.KvHeads, s.HeadDim);
