@@ -4,7 +4,7 @@
 #   bench/            bench/train-cuda, framework-dependent
 #   cli/              the finetune CLI, framework-dependent
 #   example/          the example project's lora.yaml, tokenized data and the tokenizer of its tiny model
-#   hf_peft_lora.py   the peer (Hugging Face transformers + PEFT), optional
+#   hf_peft_lora.py   the peer (Hugging Face transformers + PEFT), optional; train-cuda-ratios.py joins the two
 # Usage: train-cuda.sh [checks] [bench] [peer] [e2e] [-- extra train-cuda arguments]
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -30,6 +30,17 @@ if want checks; then
 fi
 if want bench; then
   dotnet "$here/bench/train-cuda.dll" --bench-only "${extra[@]}" 2>&1 | tee "$out/train-cuda.jsonl"; rc=$((rc | PIPESTATUS[0]))
+fi
+if want peer && want bench; then
+  python3 "$here/train-cuda-ratios.py" "$out/train-cuda.jsonl" "$out/hf-peft.jsonl" | tee "$out/ratios.jsonl"
+fi
+if want profile; then
+  # Kernel-time breakdown of a few 1B steps (nsys), summed per kernel name.
+  nsys=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
+  "$nsys" profile -o /tmp/train-prof --force-overwrite true --trace cuda dotnet "$here/bench/train-cuda.dll" --bench-only --steps 3 \
+    --shapes "${PROFILE_SHAPE:-llama3.2-1b:4:2048:0}" > "$out/profile-run.log" 2>&1
+  "$nsys" stats --report cuda_gpu_kern_sum --format csv /tmp/train-prof.nsys-rep > "$out/profile-kernels.csv" 2>> "$out/profile-run.log"
+  head -30 "$out/profile-kernels.csv" | cut -c1-250
 fi
 if want e2e; then
   # Acceptance 3's training step: the example's tiny model (made here from its tokenizer) on its tokenized data.
