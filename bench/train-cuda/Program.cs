@@ -45,9 +45,10 @@ if (!argList.Contains("--checks-only"))
     {
         var parts = spec.Split(':');
         var (shape, batch, seq, ckpt) = (parts[0], int.Parse(parts[1]), int.Parse(parts[2]), parts[3] == "1");
+        var rank = parts.Length > 4 ? int.Parse(parts[4]) : 16;
         try
         {
-            Emit(Bench(gpu, shape, batch, seq, ckpt, steps));
+            Emit(Bench(gpu, shape, batch, seq, ckpt, steps, rank));
         }
         catch (Exception e)
         {
@@ -59,11 +60,12 @@ if (!argList.Contains("--checks-only"))
 }
 return failed == 0 ? 0 : 1;
 
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int steps)
+// rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int steps, int rank)
 {
-    const int rank = 16, warm = 3;
+    const int warm = 3;
     var model = Shapes.Get(shape);
-    var config = new TrainingConfig { R = rank, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0 };
+    var config = new TrainingConfig { R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0 };
     var adapter = new LoraAdapter(model, LoraSettings.From(config));
     adapter.Initialize(0);
     var memory = gpu.Context.Device.Memory;
@@ -95,7 +97,7 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
     var achieved = flops * steps / seconds;
     return new JsonObject
     {
-        ["impl"] = "finetune", ["shape"] = shape, ["batch"] = batch, ["seq"] = seq, ["grad_ckpt"] = ckpt,
+        ["impl"] = "finetune", ["shape"] = shape, ["batch"] = batch, ["seq"] = seq, ["grad_ckpt"] = ckpt, ["rank"] = rank,
         ["tokens_per_s"] = Math.Round(tokensPerSecond), ["step_ms"] = Math.Round(seconds * 1000 / steps, 2),
         ["peak_gib"] = Math.Round(memory.PeakBytesInUse / (double)(1L << 30), 2), ["plan_gib"] = Math.Round(m.Plan.Total / (double)(1L << 30), 2),
         ["model_tflops_per_step"] = Math.Round(flops / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1), ["mfu"] = Math.Round(achieved / Flops.H100Peak, 4),
