@@ -36,6 +36,9 @@ internal static class TrainCommand
             if (!File.Exists(trainPath))
                 throw new FineTuneException("FT3026", "The data folder has no train.bin; run 'finetune tokenize' first.", dataDir);
             var validationPath = Path.Combine(dataDir, "validation.bin");
+            var environment = ProgressEnvironment.FromProcess();
+            // A live display owns the terminal while it runs, so the trainer's notes wait until it stops.
+            var deferredNotes = new List<string>();
             var options = new TrainerOptions
             {
                 BaseModelDirectory = parse.GetValue(baseModel)!,
@@ -48,12 +51,20 @@ internal static class TrainCommand
                 InitAdapterDirectory = parse.GetValue(initAdapter),
                 Backend = backend,
                 Device = gpu,
-                Log = Console.WriteLine,
+                Log = environment.Interactive ? deferredNotes.Add : Console.WriteLine,
                 EngineVersion = ToolVersion.Current,
             };
-            using var reporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps);
-            var result = new Trainer(options).Run(reporter, cancellationToken);
-            reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
+            TrainingResult result;
+            try
+            {
+                using var reporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps, environment);
+                result = new Trainer(options).Run(reporter, cancellationToken);
+                reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
+            }
+            finally
+            {
+                foreach (var note in deferredNotes) Console.WriteLine(note);
+            }
             var eval = result.FinalEvalLoss is { } e ? FormattableString.Invariant($", eval loss {e:F4}") : "";
             Console.WriteLine(FormattableString.Invariant(
                 $"Trained {result.Steps} steps, {result.Tokens} tokens in {result.Seconds:F1}s ({result.TokensPerSecond:F0} tokens/s): final loss {result.FinalTrainLoss:F4}{eval}. Adapter: {options.OutDirectory}"));

@@ -51,10 +51,14 @@ public sealed class Trainer(TrainerOptions options)
         var state = Checkpoint.TryLoad(_o.CheckpointDirectory, adapter, fingerprint, out var mismatched);
         if (mismatched)
             CanonicalMessage.Warn("FT3023", "The checkpoint in the checkpoint folder was made from other inputs; starting over.", _o.CheckpointDirectory);
+        var checkpointPath = Path.Combine(_o.CheckpointDirectory, Checkpoint.Folder);
+        if (state is not null)
+            _o.Log?.Invoke($"Resuming from the checkpoint at step {state.Step}/{plan.TotalSteps} in {checkpointPath}.");
         var device = _o.Device ?? new CpuTrainingDevice(_o.Backend);
         var longest = train.Concat(validation).Max(e => e.Length);
         using var model = device.CreateModel(weights, adapter, cfg, longest, _o.Log);
         var metrics = state?.MetricLines ?? [];
+        var savedStep = state?.Step ?? -1;
         var firstStep = state?.Step ?? 0;
         long tokens = state?.Tokens ?? 0;
         var priorSeconds = state?.Seconds ?? 0;
@@ -67,8 +71,13 @@ public sealed class Trainer(TrainerOptions options)
         {
             if (cancellationToken.IsCancellationRequested)
             {
-                model.CopyAdapterTo(adapter);
-                Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                // A periodic save of this very step is already on disk; writing it again only delays the stop.
+                if (savedStep != step)
+                {
+                    model.CopyAdapterTo(adapter);
+                    Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                }
+                _o.Log?.Invoke($"Stopped at step {step}/{plan.TotalSteps}; the checkpoint in {checkpointPath} holds it and the next run resumes from there.");
                 cancellationToken.ThrowIfCancellationRequested();
             }
             var (loss, stepTokens) = TrainStep(model, plan, train, step);
@@ -101,6 +110,8 @@ public sealed class Trainer(TrainerOptions options)
             {
                 model.CopyAdapterTo(adapter);
                 Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step + 1, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                savedStep = step + 1;
+                _o.Log?.Invoke($"Checkpoint saved at step {step + 1}/{plan.TotalSteps} in {checkpointPath}.");
             }
         }
         if (validation.Count > 0 && lastEval is null) lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize);

@@ -27,7 +27,7 @@ public sealed record TrainerOptions
     public required IComputeBackend Backend { get; init; }
     /// <summary>Where the model trains; null trains on the CPU with <see cref="Backend"/>.</summary>
     public ITrainingDevice? Device { get; init; }
-    /// <summary>Receives plain informational lines (e.g. the GPU memory plan) before the first step.</summary>
+    /// <summary>Receives plain informational lines for the user's log: the GPU memory plan, a resumed or saved checkpoint.</summary>
     public Action<string>? Log { get; init; }
     /// <summary>Written into train-summary.json.</summary>
     public string EngineVersion { get; init; } = "0.0.0";
