@@ -1,7 +1,7 @@
 // bench/train-cuda: on a GPU machine, (1) the end-to-end training checks (GPU vs CPU losses,
 // determinism, resume) that the [CudaFact] tests run, then (2) LoRA SFT speed at the peer's
 // shapes: tokens/s, peak GPU memory, MFU. JSON lines on stdout.
-//   train-cuda [--checks-only | --bench-only] [--steps N] [--shapes name:batch:seq:ckpt,...]
+//   train-cuda [--checks-only | --bench-only] [--warm N] [--steps N] [--shapes name:batch:seq:ckpt[:rank],...]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -16,6 +16,7 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var argList = args.ToList();
 string? Arg(string name) => argList.IndexOf(name) is var i and >= 0 && i + 1 < argList.Count ? argList[i + 1] : null;
 var steps = int.Parse(Arg("--steps") ?? "8");
+var warm = int.Parse(Arg("--warm") ?? "3");
 var shapes = (Arg("--shapes") ?? "smollm2-135m:8:2048:0,llama3.2-1b:4:2048:0,llama3.2-1b:4:2048:1,llama3.1-8b:2:2048:1").Split(',');
 var failed = 0;
 
@@ -48,7 +49,7 @@ if (!argList.Contains("--checks-only"))
         var rank = parts.Length > 4 ? int.Parse(parts[4]) : 16;
         try
         {
-            Emit(Bench(gpu, shape, batch, seq, ckpt, steps, rank));
+            Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank));
         }
         catch (Exception e)
         {
@@ -61,9 +62,8 @@ if (!argList.Contains("--checks-only"))
 return failed == 0 ? 0 : 1;
 
 // rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int steps, int rank)
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank)
 {
-    const int warm = 3;
     var model = Shapes.Get(shape);
     var config = new TrainingConfig { R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0 };
     var adapter = new LoraAdapter(model, LoraSettings.From(config));

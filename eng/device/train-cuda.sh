@@ -35,6 +35,12 @@ fi
 if want peer && want bench; then
   python3 "$here/train-cuda-ratios.py" "$out/train-cuda.jsonl" "$out/hf-peft.jsonl" | tee "$out/ratios.jsonl"
 fi
+if want profile; then
+  # Per-kernel GPU time of one 1B step (Nsight Compute, clocks left alone), for the time breakdown.
+  ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size,launch__block_size \
+    dotnet "$here/bench/train-cuda.dll" --bench-only --warm 1 --steps 1 --shapes "${PROFILE_SHAPE:-llama3.2-1b:4:2048:0}" > "$out/profile.csv" 2> "$out/profile.err"
+  echo "profile rc=$? lines=$(wc -l < "$out/profile.csv")"
+fi
 if want e2e; then
   # Acceptance 3's training step: the example's tiny model (made here from its tokenizer) on its tokenized data.
   ex="$here/example"; work=/tmp/e2e; rm -rf "$work"; mkdir -p "$work"
