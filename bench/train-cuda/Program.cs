@@ -1,7 +1,7 @@
 // bench/train-cuda: on a GPU machine, (1) the end-to-end training checks (GPU vs CPU losses,
 // determinism, resume) that the [CudaFact] tests run, then (2) LoRA SFT speed at the peer's
 // shapes: tokens/s, peak GPU memory, MFU. JSON lines on stdout.
-//   train-cuda [--checks-only | --bench-only] [--steps N] [--shapes name:batch:seq:ckpt,...]
+//   train-cuda [--checks-only | --bench-only] [--warm N] [--steps N] [--shapes name:batch:seq:ckpt[:rank],...]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -16,6 +16,7 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var argList = args.ToList();
 string? Arg(string name) => argList.IndexOf(name) is var i and >= 0 && i + 1 < argList.Count ? argList[i + 1] : null;
 var steps = int.Parse(Arg("--steps") ?? "8");
+var warm = int.Parse(Arg("--warm") ?? "3");
 var shapes = (Arg("--shapes") ?? "smollm2-135m:8:2048:0,llama3.2-1b:4:2048:0,llama3.2-1b:4:2048:1,llama3.1-8b:2:2048:1").Split(',');
 var failed = 0;
 
@@ -45,9 +46,10 @@ if (!argList.Contains("--checks-only"))
     {
         var parts = spec.Split(':');
         var (shape, batch, seq, ckpt) = (parts[0], int.Parse(parts[1]), int.Parse(parts[2]), parts[3] == "1");
+        var rank = parts.Length > 4 ? int.Parse(parts[4]) : 16;
         try
         {
-            Emit(Bench(gpu, shape, batch, seq, ckpt, steps));
+            Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank));
         }
         catch (Exception e)
         {
@@ -59,11 +61,11 @@ if (!argList.Contains("--checks-only"))
 }
 return failed == 0 ? 0 : 1;
 
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int steps)
+// rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank)
 {
-    const int rank = 16, warm = 3;
     var model = Shapes.Get(shape);
-    var config = new TrainingConfig { R = rank, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0 };
+    var config = new TrainingConfig { R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0 };
     var adapter = new LoraAdapter(model, LoraSettings.From(config));
     adapter.Initialize(0);
     var memory = gpu.Context.Device.Memory;
@@ -95,7 +97,7 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
     var achieved = flops * steps / seconds;
     return new JsonObject
     {
-        ["impl"] = "finetune", ["shape"] = shape, ["batch"] = batch, ["seq"] = seq, ["grad_ckpt"] = ckpt,
+        ["impl"] = "finetune", ["shape"] = shape, ["batch"] = batch, ["seq"] = seq, ["grad_ckpt"] = ckpt, ["rank"] = rank,
         ["tokens_per_s"] = Math.Round(tokensPerSecond), ["step_ms"] = Math.Round(seconds * 1000 / steps, 2),
         ["peak_gib"] = Math.Round(memory.PeakBytesInUse / (double)(1L << 30), 2), ["plan_gib"] = Math.Round(m.Plan.Total / (double)(1L << 30), 2),
         ["model_tflops_per_step"] = Math.Round(flops / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1), ["mfu"] = Math.Round(achieved / Flops.H100Peak, 4),

@@ -4,8 +4,9 @@
 #   bench/            bench/train-cuda, framework-dependent
 #   cli/              the finetune CLI, framework-dependent
 #   example/          the example project's lora.yaml, tokenized data and the tokenizer of its tiny model
-#   hf_peft_lora.py   the peer (Hugging Face transformers + PEFT), optional
-# Usage: train-cuda.sh [checks] [bench] [peer] [e2e] [-- extra train-cuda arguments]
+#   hf_peft_lora.py   the peer (Hugging Face transformers + PEFT), optional; train-cuda-ratios.py joins the two
+# Usage: train-cuda.sh [peer] [checks] [bench] [e2e] [-- extra train-cuda arguments, e.g. --shapes llama3.2-1b:4:2048:0:0]
+# Writes at most 7 files to $OUT (the device tool returns 8).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"
@@ -31,6 +32,15 @@ fi
 if want bench; then
   dotnet "$here/bench/train-cuda.dll" --bench-only "${extra[@]}" 2>&1 | tee "$out/train-cuda.jsonl"; rc=$((rc | PIPESTATUS[0]))
 fi
+if want peer && want bench; then
+  python3 "$here/train-cuda-ratios.py" "$out/train-cuda.jsonl" "$out/hf-peft.jsonl" | tee "$out/ratios.jsonl"
+fi
+if want profile; then
+  # Per-kernel GPU time of one 1B step (Nsight Compute, clocks left alone), for the time breakdown.
+  ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size,launch__block_size \
+    dotnet "$here/bench/train-cuda.dll" --bench-only --warm 1 --steps 1 --shapes "${PROFILE_SHAPE:-llama3.2-1b:4:2048:0}" > "$out/profile.csv" 2> "$out/profile.err"
+  echo "profile rc=$? lines=$(wc -l < "$out/profile.csv")"
+fi
 if want e2e; then
   # Acceptance 3's training step: the example's tiny model (made here from its tokenizer) on its tokenized data.
   ex="$here/example"; work=/tmp/e2e; rm -rf "$work"; mkdir -p "$work"
@@ -41,7 +51,7 @@ if want e2e; then
     echo "e2e $dev rc=$?" >> "$out/e2e.log"
   done
   cmp "$work/out-cuda/adapter_model.safetensors" "$work/out-auto/adapter_model.safetensors" >> "$out/e2e.log" 2>&1 && echo "cuda and auto adapters identical" >> "$out/e2e.log"
-  cp "$work/out-cuda/metrics.jsonl" "$out/e2e-metrics.jsonl"; cp "$work/out-cuda/train-summary.json" "$out/e2e-summary.json"
+  cat "$work/out-cuda/train-summary.json" >> "$out/e2e.log"
   cat "$out/e2e.log"
 fi
 exit $rc

@@ -27,7 +27,7 @@ public sealed partial class CancellationTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: MaxSteps);
         // A progress line per step and a checkpoint every 2 steps (save_steps: 2 from the sandbox).
-        clone.EditFile("lora.yaml", text => Regex.Replace(text, @"(?m)^logging_steps:.*$", "logging_steps: 1"));
+        clone.SetLoraValue("logging_steps", "1");
 
         // 1. Ctrl+C in a terminal, once training has written a checkpoint and moved on.
         int firstStop;

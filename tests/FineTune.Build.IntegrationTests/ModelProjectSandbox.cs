@@ -43,6 +43,9 @@ internal sealed class ModelProjectSandbox : IDisposable
         File.WriteAllText(path, edit(File.ReadAllText(path)));
     }
 
+    /// <summary>Sets a top-level key of lora.yaml, adding it when the file lacks it.</summary>
+    public void SetLoraValue(string key, string value) => EditFile("lora.yaml", text => ReplaceYamlValue(text, key, value));
+
     public void SetProperty(string name, string value) =>
         EditFile("example-project.csproj", text =>
         {

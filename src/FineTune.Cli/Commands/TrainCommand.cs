@@ -88,7 +88,9 @@ internal static class TrainCommand
             case "auto":
                 if (!CudaDevice.IsAvailable(out var reason))
                 {
-                    Console.WriteLine($"Training on the CPU: no usable CUDA GPU ({reason}).");
+                    // The first sentence names what is missing; --device cuda prints the whole search.
+                    var firstSentence = reason.IndexOf(". ", StringComparison.Ordinal) is var end and > 0 ? reason[..end] : reason.TrimEnd('.');
+                    Console.WriteLine($"Training on the CPU: no usable CUDA GPU ({firstSentence}).");
                     return null;
                 }
                 if (!CudaTrainingModel.Supports(ModelConfig.Load(baseModel), out var shape))

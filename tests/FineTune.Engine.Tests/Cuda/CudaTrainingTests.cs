@@ -12,6 +12,12 @@ public sealed class CudaTrainingTests
     private static readonly Lazy<TrainingChecks> Checks = new(TrainingChecks.Open);
 
     [CudaFact]
+    public void Bias_kernel_matches_cpu() => AssertPasses("kernel_add_bias");
+
+    [CudaFact]
+    public void Dropout_kernels_draw_the_cpu_graphs_mask() => AssertPasses("kernel_dropout");
+
+    [CudaFact]
     public void Llama_with_dropout_matches_cpu_losses_and_is_byte_identical() => AssertPasses("train_parity_llama");
 
     [CudaFact]

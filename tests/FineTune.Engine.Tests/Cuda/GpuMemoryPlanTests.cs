@@ -20,13 +20,13 @@ public sealed class GpuMemoryPlanTests
     [Fact]
     public void Layer_activations_per_token_are_counted_by_hand()
     {
-        // bf16: norm1 64 + q 64 + k 32 + v 32 + attention 64 + x1 64 + norm2 64 + gate 96 + up 96 + LoRA 7 x 8 = 632 values = 1264 bytes;
+        // bf16: norm1 64 + q 64 + k 32 + v 32 + attention 64 + x1 64 + norm2 64 + gate, up, SwiGLU 3 x 96 + LoRA 7 x 8 = 728 values = 1456 bytes;
         // fp32: rstd1, rstd2 and 4 heads' log-sum-exp = 6 values = 24 bytes.
-        Assert.Equal(1288, GpuMemoryPlan.LayerBytes(Tiny, rank: 8, loraTargets: 7));
-        // Llama-3.2-1B, r=16 on all seven: 2 x (2048·6 + 512·2 + 8192·2 + 16·7) + 4 x (2 + 32) = 55520 + 136.
-        Assert.Equal(55656, GpuMemoryPlan.LayerBytes(Llama1B, rank: 16, loraTargets: 7));
+        Assert.Equal(1480, GpuMemoryPlan.LayerBytes(Tiny, rank: 8, loraTargets: 7));
+        // Llama-3.2-1B, r=16 on all seven: 2 x (2048·5 + 512·2 + 8192·3 + 16·7) + 4 x (2 + 32) = 71904 + 136.
+        Assert.Equal(72040, GpuMemoryPlan.LayerBytes(Llama1B, rank: 16, loraTargets: 7));
         // qwen3's q/k norms also keep the pre-norm q and k (bf16) and their per-head rstd (fp32): + 2 x 96 + 4 x 6.
-        Assert.Equal(1288 + 192 + 24, GpuMemoryPlan.LayerBytes(Tiny with { ModelType = "qwen3", QkNorm = true }, rank: 8, loraTargets: 7));
+        Assert.Equal(1480 + 192 + 24, GpuMemoryPlan.LayerBytes(Tiny with { ModelType = "qwen3", QkNorm = true }, rank: 8, loraTargets: 7));
     }
 
     [Fact]
@@ -43,8 +43,8 @@ public sealed class GpuMemoryPlanTests
     {
         var full = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false);
         var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true);
-        Assert.Equal(55656L * 8192 * 16, full.Activations);
-        Assert.Equal(55656L * 8192, ckpt.Activations);
+        Assert.Equal(72040L * 8192 * 16, full.Activations);
+        Assert.Equal(72040L * 8192, ckpt.Activations);
         // The residual stream at the 17 layer boundaries, bf16: 17 x 8192 x 2048 x 2.
         Assert.Equal(570_425_344L, full.Residuals);
         Assert.Equal(full.Residuals, ckpt.Residuals);

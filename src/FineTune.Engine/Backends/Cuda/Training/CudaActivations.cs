@@ -39,7 +39,7 @@ internal sealed class CudaActivations
         Q = b.Bf16(n * c.QDim); K = b.Bf16(n * c.KvDim); V = b.Bf16(n * c.KvDim);
         Att = b.Bf16(n * c.QDim); Lse = b.F32(n * c.NumHeads);
         X1 = b.Bf16(n * h); Norm2 = b.Bf16(n * h); Rstd2 = b.F32(n);
-        Gate = b.Bf16(n * c.IntermediateSize); Up = b.Bf16(n * c.IntermediateSize);
+        Gate = b.Bf16(n * c.IntermediateSize); Up = b.Bf16(n * c.IntermediateSize); Act = b.Bf16(n * c.IntermediateSize);
         if (c.QkNorm)
         {
             QPre = b.Bf16(n * c.QDim); KPre = b.Bf16(n * c.KvDim);
@@ -48,7 +48,7 @@ internal sealed class CudaActivations
         foreach (var p in targets) LoraHidden[(int)p] = b.Bf16(n * rank);
     }
 
-    public readonly ulong Norm1, Rstd1, Q, K, V, Att, Lse, X1, Norm2, Rstd2, Gate, Up, QPre, KPre, QRstd, KRstd;
+    public readonly ulong Norm1, Rstd1, Q, K, V, Att, Lse, X1, Norm2, Rstd2, Gate, Up, Act, QPre, KPre, QRstd, KRstd;
     /// <summary>scale · (drop(x) Aᵀ) per targeted projection.</summary>
     public readonly ulong[] LoraHidden = new ulong[Projections.All.Length];
 }
@@ -59,7 +59,7 @@ internal sealed class CudaWorkspace
     public CudaWorkspace(BufferSet b, ModelConfig c, int tokens, int rank)
     {
         long n = tokens, h = c.HiddenSize, i = c.IntermediateSize;
-        Act = b.Bf16(n * i); DAct = b.Bf16(n * i);
+        DAct = b.Bf16(n * i);
         DResid = b.Bf16(n * h); DNorm = b.Bf16(n * h);
         DQ = b.Bf16(n * c.QDim); DAtt = b.Bf16(n * c.QDim);
         DK = b.Bf16(n * c.KvDim); DV = b.Bf16(n * c.KvDim);
@@ -75,5 +75,5 @@ internal sealed class CudaWorkspace
         }
     }
 
-    public readonly ulong Act, DAct, DResid, DNorm, DQ, DAtt, DK, DV, Scratch, LoraG, FinalNorm, FinalRstd, Delta, Loss, Ids, Positions, Targets, DQPre, DKPre;
+    public readonly ulong DAct, DResid, DNorm, DQ, DAtt, DK, DV, Scratch, LoraG, FinalNorm, FinalRstd, Delta, Loss, Ids, Positions, Targets, DQPre, DKPre;
 }

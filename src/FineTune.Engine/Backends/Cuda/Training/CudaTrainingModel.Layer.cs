@@ -5,7 +5,13 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 
 public sealed partial class CudaTrainingModel
 {
-    private void LayerForward(int l, CudaActivations a, int n, AttentionShape shape)
+    /// <summary>
+    /// The layer's forward pass into <paramref name="a"/> and _resid[l + 1]. With
+    /// <paramref name="recompute"/> (gradient checkpointing, before the layer's backward pass) the
+    /// layer output is already known, so down_proj's base product is skipped: the backward pass
+    /// needs only its LoRA down-projection.
+    /// </summary>
+    private void LayerForward(int l, CudaActivations a, int n, AttentionShape shape, bool recompute = false)
     {
         var w = _w.Layers[l];
         int h = _c.HiddenSize, hd = _c.HeadDim;
@@ -26,8 +32,11 @@ public sealed partial class CudaTrainingModel
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps);
         Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
         Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
-        K.SwiGluForward(_ws.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
-        Linear(l, Projection.Down, _ws.Act, _resid[l + 1], n, a, addend: a.X1);
+        K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
+        if (recompute)
+            LoraHidden(l, Projection.Down, a.Act, n, a);
+        else
+            Linear(l, Projection.Down, a.Act, _resid[l + 1], n, a, addend: a.X1);
     }
 
     /// <summary>_ws.DResid holds d(layer output) on entry and d(layer input) on return.</summary>
@@ -36,9 +45,7 @@ public sealed partial class CudaTrainingModel
         var w = _w.Layers[l];
         int h = _c.HiddenSize, hd = _c.HeadDim;
         var inter = (long)n * _c.IntermediateSize;
-        // The SwiGLU output is not kept: recomputing it is one cheap pass.
-        K.SwiGluForward(_ws.Act, a.Gate, a.Up, inter);
-        LinearBackward(l, Projection.Down, _ws.Act, _ws.DResid, _ws.DAct, n, a, accumulate: false);
+        LinearBackward(l, Projection.Down, a.Act, _ws.DResid, _ws.DAct, n, a, accumulate: false);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
         LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false);

@@ -11,10 +11,17 @@ public sealed partial class CudaTrainingModel
         var lw = _w.Layers[l];
         Blas.Gemm(x, false, lw.Linear[(int)p].Pointer, true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
         if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
-        if (!_lora.Has(l, p)) return;
-        var hidden = a.LoraHidden[(int)p];
-        Blas.Gemm(Dropped(l, p, x, n, inF), false, _lora.A(l, p), true, hidden, n, _rank, inF, alpha: _scale);
-        Blas.Gemm(hidden, false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f);
+        if (!LoraHidden(l, p, x, n, a)) return;
+        Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f);
+    }
+
+    /// <summary>a.LoraHidden[p] = scale · drop(x) Aᵀ; false where the projection has no adapter.</summary>
+    private bool LoraHidden(int l, Projection p, ulong x, int n, CudaActivations a)
+    {
+        if (!_lora.Has(l, p)) return false;
+        var inF = p.InFeatures(_c);
+        Blas.Gemm(Dropped(l, p, x, n, inF), false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, _rank, inF, alpha: _scale);
+        return true;
     }
 
     /// <summary>dx (+)= dy W + the LoRA path's input gradient; accumulates the adapter's fp32 gradients (beta = 1).</summary>

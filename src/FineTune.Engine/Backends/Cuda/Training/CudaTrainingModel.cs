@@ -128,7 +128,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[_c.NumLayers], _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false);
             for (var l = _c.NumLayers - 1; l >= 0; l--)
             {
-                if (Plan.GradientCheckpointing) LayerForward(l, _acts[0], n, shape);
+                if (Plan.GradientCheckpointing) LayerForward(l, _acts[0], n, shape, recompute: true);
                 LayerBackward(l, Acts(l), n, shape);
             }
         }

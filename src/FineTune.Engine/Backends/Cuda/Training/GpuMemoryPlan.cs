@@ -43,7 +43,7 @@ public sealed record GpuMemoryPlan
     public static long LayerBytes(ModelConfig c, int rank, int loraTargets)
     {
         long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, i = c.IntermediateSize;
-        var bytes = 2 * (h /*norm1*/ + q /*q*/ + 2 * kv /*k, v*/ + q /*attention out*/ + h /*x1*/ + h /*norm2*/ + 2 * i /*gate, up*/ + (long)rank * loraTargets)
+        var bytes = 2 * (h /*norm1*/ + q /*q*/ + 2 * kv /*k, v*/ + q /*attention out*/ + h /*x1*/ + h /*norm2*/ + 3 * i /*gate, up, SwiGLU output*/ + (long)rank * loraTargets)
                     + 4 * (2 /*rstd1, rstd2*/ + (long)c.NumHeads /*lse*/);
         if (c.QkNorm) bytes += 2 * (q + kv) + 4L * (c.NumHeads + c.NumKvHeads);
         return bytes;
@@ -54,7 +54,7 @@ public sealed record GpuMemoryPlan
     {
         long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, i = c.IntermediateSize;
         var widest = Math.Max(Math.Max(h, q), i);
-        var bytes = 2 * (2 * i /*act, d act*/ + 2 * h /*d resid, d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + widest /*dropout scratch*/ + rank /*lora g*/ + h /*final norm*/)
+        var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h /*d resid, d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + widest /*dropout scratch*/ + rank /*lora g*/ + h /*final norm*/)
                     + 4 * (1 /*final rstd*/ + (long)c.NumHeads /*attention delta*/ + 1 /*loss*/) + 3 * 4 /*ids, positions, targets*/;
         if (c.QkNorm) bytes += 2 * (q + kv);
         return bytes;

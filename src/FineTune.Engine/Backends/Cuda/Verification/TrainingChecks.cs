@@ -11,7 +11,7 @@ using FineTune.Engine.Weights;
 namespace FineTune.Engine.Backends.Cuda.Verification;
 
 /// <summary>
-/// End-to-end checks of CUDA training through the shared <see cref="Trainer"/>, run by the GPU xunit
+/// The training kernels against CPU loops, and end-to-end checks of CUDA training through the shared <see cref="Trainer"/>, run by the GPU xunit
 /// tests and by bench/train-cuda on a GPU machine: a 20-step run of a tiny model matches the CPU
 /// run's per-step losses, two GPU runs write byte-identical adapters, and a run interrupted and
 /// resumed from its checkpoint ends byte-identical to an uninterrupted one.
@@ -44,6 +44,8 @@ public sealed class TrainingChecks : IDisposable
     /// <summary>Every check, by name.</summary>
     public IReadOnlyDictionary<string, Func<KernelCheckResult>> All => new Dictionary<string, Func<KernelCheckResult>>
     {
+        ["kernel_add_bias"] = () => TrainingKernelChecks.AddBias(Gpu.Context, Environment.TickCount),
+        ["kernel_dropout"] = () => TrainingKernelChecks.Dropout(Gpu.Context, Environment.TickCount),
         ["train_parity_llama"] = () => Parity("train_parity_llama", TinyConfig("llama"), checkpointing: false, dropout: 0.1),
         ["train_parity_llama_checkpointing"] = () => Parity("train_parity_llama_checkpointing", TinyConfig("llama"), checkpointing: true, dropout: 0),
         ["train_parity_qwen2_bias"] = () => Parity("train_parity_qwen2_bias", TinyConfig("qwen2") with { AttentionBias = true }, checkpointing: true, dropout: 0.05),
