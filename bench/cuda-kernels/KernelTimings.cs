@@ -80,7 +80,6 @@ internal sealed class KernelTimings(KernelChecks checks, JsonLines output)
         Norm(timer);
         Rope(timer);
         SwiGlu(timer);
-        Attention(timer);
         CrossEntropy(timer);
         Optimizer(timer);
         Conversions(timer);
@@ -181,38 +180,6 @@ internal sealed class KernelTimings(KernelChecks checks, JsonLines output)
         Release();
     }
 
-    /// <summary>Causal attention FLOPs: 4·B·H·D per (query, key) pair with key ≤ query (QKᵀ and PV).</summary>
-    public static double AttentionForwardFlops => 4.0 * Batch * Heads * HeadDim * (Seq * (Seq + 1) / 2.0);
-
-    private double _attentionFwdMs, _attentionBwdMs;
-
-    private void Attention(GpuTimer timer)
-    {
-        var shape = new AttentionShape(Batch, Seq, Heads, KvHeads, HeadDim);
-        long qn = (long)Tokens * Heads * HeadDim, kn = (long)Tokens * KvHeads * HeadDim;
-        var q = Random(qn);
-        var k = Random(kn);
-        var v = Random(kn);
-        var dout = Random(qn);
-        var o = Empty(qn * 2);
-        var lse = Empty((long)Batch * Heads * Seq * 4);
-        var delta = Empty((long)Batch * Heads * Seq * 4);
-        var dq = Empty(qn * 2);
-        var dk = Empty(kn * 2);
-        var dv = Empty(kn * 2);
-        foreach (var tiling in new[] { AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128 })
-        {
-            _k.ForwardTiling = tiling;
-            Emit($"attention_fwd_{tiling.ToString().ToLowerInvariant()}", timer.MedianMs(_ => _k.AttentionForward(o.Pointer, lse.Pointer, q.Pointer, k.Pointer, v.Pointer, shape)), flops: AttentionForwardFlops);
-        }
-        _k.ForwardTiling = AttentionForwardTiling.Auto;
-        _attentionFwdMs = timer.MedianMs(_ => _k.AttentionForward(o.Pointer, lse.Pointer, q.Pointer, k.Pointer, v.Pointer, shape));
-        Emit("attention_fwd", _attentionFwdMs, flops: AttentionForwardFlops);
-        _attentionBwdMs = timer.MedianMs(_ => _k.AttentionBackward(dq.Pointer, dk.Pointer, dv.Pointer, q.Pointer, k.Pointer, v.Pointer, o.Pointer, dout.Pointer, lse.Pointer, delta.Pointer, shape));
-        Emit("attention_bwd", _attentionBwdMs, flops: 2.5 * AttentionForwardFlops, note: "FLOPs counted as 2.5x forward (the flash-attention convention); the deterministic kernels do 3.5x");
-        Release();
-    }
-
     private void CrossEntropy(GpuTimer timer)
     {
         var hidden = Random((long)Tokens * Hidden);
@@ -263,36 +230,5 @@ internal sealed class KernelTimings(KernelChecks checks, JsonLines output)
         var emb = Empty((long)Tokens * Hidden * 2);
         Emit("embedding_fwd", timer.MedianMs(_ => _k.EmbeddingForward(emb.Pointer, table.Pointer, ids.Pointer, Tokens, Hidden)), bytes: 2.0 * Tokens * Hidden * 2);
         Release();
-    }
-
-    /// <summary>Reads eng/device/sdpa_attention.py's lines and prints SDPA's time over ours (above 1: ours is faster).</summary>
-    public void CompareWithSdpa(string path)
-    {
-        if (!File.Exists(path))
-        {
-            output.Emit(new JsonObject { ["kind"] = "compare", ["name"] = "sdpa", ["failure"] = $"{path} not found" });
-            return;
-        }
-        foreach (var line in File.ReadLines(path))
-        {
-            if (JsonNode.Parse(line) is not JsonObject o || (string?)o["kind"] != "sdpa" || o["ms"] is null)
-            {
-                continue;
-            }
-            var op = (string?)o["op"];
-            var ours = op == "forward" ? _attentionFwdMs : op == "backward" ? _attentionBwdMs : 0;
-            if (ours <= 0)
-                continue;
-            var sdpa = o["ms"]!.GetValue<double>();
-            output.Emit(new JsonObject
-            {
-                ["kind"] = "compare",
-                ["name"] = $"attention_{op}",
-                ["ours_ms"] = JsonLines.Round(ours, 4),
-                ["sdpa_ms"] = JsonLines.Round(sdpa, 4),
-                ["speedup_vs_sdpa"] = JsonLines.Round(sdpa / ours, 3),
-                ["sdpa_backend"] = o["backend"]?.DeepClone(),
-            });
-        }
     }
 }

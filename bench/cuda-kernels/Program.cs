@@ -4,7 +4,9 @@
 // device-to-device copy, a large cuBLASLt bf16 GEMM), and (4) compares attention with PyTorch's
 // SDPA when its JSON lines (eng/device/sdpa_attention.py) are given. Prints JSON lines, then a table.
 //
-//   cuda-kernels [--sdpa sdpa.jsonl] [--skip-checks] [--skip-timings] [--probe (environment line only)]
+// Attention is timed at the 1B, 8B and 135M shapes next to SDPA (AttentionTimings).
+//
+//   cuda-kernels [--sdpa sdpa.jsonl] [--only attention] [--skip-checks] [--skip-timings] [--probe (environment line only)]
 using System.Text.Json.Nodes;
 using FineTune.Bench.KernelBench;
 using FineTune.Core.Diagnostics;
@@ -12,6 +14,8 @@ using FineTune.Engine.Backends.Cuda;
 using FineTune.Engine.Backends.Cuda.Verification;
 
 var sdpaPath = ArgValue("--sdpa");
+// --only attention: the attention checks and timings alone (the kernel this call is about).
+var attentionOnly = ArgValue("--only") == "attention";
 var output = new JsonLines();
 
 KernelChecks checks;
@@ -48,8 +52,9 @@ using (checks)
         return 0;
 
     // 1. Compile smoke: every file, both head dimensions, before anything else.
+    // (Skipped with --only attention: its checks compile attention.cu and report its log.)
     var compileFailures = 0;
-    foreach (var headDim in new[] { 64, 128 })
+    foreach (var headDim in attentionOnly ? [] : new[] { 64, 128 })
     {
         foreach (var (file, ok, log) in checks.Compiler.CompileAll($"HEAD_DIM={headDim}"))
         {
@@ -62,7 +67,7 @@ using (checks)
     // 2. Correctness and determinism.
     if (!HasFlag("--skip-checks"))
     {
-        foreach (var name in checks.All.Keys)
+        foreach (var name in checks.All.Keys.Where(n => !attentionOnly || n.StartsWith("attention", StringComparison.Ordinal)))
         {
             var result = checks.Run(name);
             var errors = new JsonObject();
@@ -86,10 +91,12 @@ using (checks)
     if (!HasFlag("--skip-timings"))
     {
         device.SynchronizeAfterLaunch = false;
-        var bench = new KernelTimings(checks, output);
-        bench.Run();
+        if (!attentionOnly)
+            new KernelTimings(checks, output).Run();
+        var attention = new AttentionTimings(checks, output);
+        attention.Run();
         if (sdpaPath is not null)
-            bench.CompareWithSdpa(sdpaPath);
+            attention.CompareWithSdpa(sdpaPath);
     }
 
     Table.Print(output.Lines);

@@ -17,8 +17,15 @@ internal static class Table
         foreach (var l in lines.Where(l => (string?)l["kind"] == "timing"))
             Console.WriteLine($"{(string?)l["name"],-34} {Num(l["ms"], "0.000"),9} {Num(l["gb_per_s"], "0"),8} {Num(l["tflops"], "0.0"),8} {Num(l["pct_of_ceiling"], "0.0"),9}");
 
+        Console.WriteLine();
+        Console.WriteLine($"{"attention",-14} {"op",-15} {"variant",-9} {"ms",8} {"TFLOP/s",8}");
+        foreach (var l in lines.Where(l => (string?)l["kind"] == "attention"))
+            Console.WriteLine($"{(string?)l["model"],-14} {(string?)l["op"],-15} {(string?)l["variant"],-9} {Num(l["ms"], "0.000"),8} {Num(l["tflops"], "0.0"),8}");
+
+        Console.WriteLine();
         foreach (var l in lines.Where(l => (string?)l["kind"] == "compare"))
-            Console.WriteLine($"{(string?)l["name"]}: ours {Num(l["ours_ms"], "0.000")} ms, SDPA {Num(l["sdpa_ms"], "0.000")} ms, SDPA/ours = {Num(l["speedup_vs_sdpa"], "0.00")}x");
+            Console.WriteLine($"{(string?)l["model"]} {(string?)l["name"]}: ours {Num(l["ours_ms"], "0.000")} ms ({Num(l["ours_tflops"], "0")} TFLOP/s), " +
+                $"SDPA {Num(l["sdpa_ms"], "0.000")} ms ({Num(l["sdpa_tflops"], "0")} TFLOP/s), SDPA/ours = {Num(l["speedup_vs_sdpa"], "0.00")}x");
     }
 
     private static string Yes(JsonNode? node) => node is null ? "-" : node.GetValue<bool>() ? "yes" : "NO";

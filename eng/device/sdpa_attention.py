@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """PyTorch SDPA (flash backend) on the attention shapes bench/cuda-kernels times.
 
-Prints JSON lines {"kind": "sdpa", "op": "forward"|"backward", "ms": median, ...}. Tensors are laid
-out as FineTune's kernels take them ([B, T, H, D], viewed as [B, H, T, D] for SDPA), random bf16,
-causal, GQA 32 query heads over 8 key/value heads. Timed with CUDA events: warm-up, then the
-median of many runs.
+Prints JSON lines {"kind": "sdpa", "shape": [B, T, Hq, Hkv, D], "op": "forward"|"backward",
+"ms": median, ...}, one pair per shape (the list in bench/cuda-kernels/AttentionTimings.cs).
+Tensors are laid out as FineTune's kernels take them ([B, T, H, D], viewed as [B, H, T, D] for
+SDPA), random bf16, causal, grouped-query. Timed with CUDA events: warm-up, then the median of
+many runs.
 """
 import json
 import sys
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-B, T, HQ, HKV, D = 4, 2048, 32, 8, 64
+# Llama-3.2-1B, Llama-3.1-8B, SmolLM2-135M heads at the LoRA benchmark's batch x 2048 tokens.
+SHAPES = [(4, 2048, 32, 8, 64), (2, 2048, 32, 8, 128), (8, 2048, 9, 3, 64)]
 WARMUP, ITERS = 5, 30
 
 
@@ -33,8 +35,7 @@ def median_ms(fn):
     return times[len(times) // 2]
 
 
-def main():
-    torch.manual_seed(0)
+def time_shape(B, T, HQ, HKV, D):
     dev = "cuda"
     q = torch.empty(B, T, HQ, D, device=dev, dtype=torch.bfloat16).uniform_(-1, 1).transpose(1, 2).requires_grad_()
     k = torch.empty(B, T, HKV, D, device=dev, dtype=torch.bfloat16).uniform_(-1, 1).transpose(1, 2).requires_grad_()
@@ -64,6 +65,12 @@ def main():
               "device": torch.cuda.get_device_name()}
     print(json.dumps({**common, "op": "forward", "ms": round(fwd, 4)}))
     print(json.dumps({**common, "op": "backward", "ms": round(bwd, 4)}))
+
+
+def main():
+    torch.manual_seed(0)
+    for shape in SHAPES:
+        time_shape(*shape)
     return 0
 
 

@@ -34,18 +34,27 @@ public static class CliApp
     public static async Task<int> RunAsync(string[] args)
     {
         using var cts = new CancellationTokenSource();
-        // First Ctrl+C asks the running step to stop cleanly (checkpoint, no half-written files);
-        // a second one is left to the runtime's default and kills the process.
+        // The first Ctrl+C (SIGINT) or SIGTERM asks the running step to stop cleanly: training
+        // finishes its current step and writes a checkpoint, no half-written file is left. Further
+        // SIGTERMs are ignored, so a build that forwards the cancellation to this process (the
+        // MSBuild task sends SIGTERM) while a terminal's Ctrl+C also reached it cannot cut the
+        // checkpoint short; a second Ctrl+C is left to the runtime's default and kills the process,
+        // the user's way out when a step takes too long (the previous checkpoint stays usable).
+        void RequestStop()
+        {
+            if (cts.IsCancellationRequested) return;
+            Console.Error.WriteLine("finetune: cancelling, finishing the current step cleanly...");
+            cts.Cancel();
+        }
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
             if (cts.IsCancellationRequested) return;
             e.Cancel = true;
-            Console.Error.WriteLine("finetune: cancelling, finishing the current step cleanly...");
-            cts.Cancel();
+            RequestStop();
         };
         Console.CancelKeyPress += onCancel;
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; RequestStop(); });
         try
         {
             var parse = CreateRoot().Parse(args);
@@ -57,7 +66,11 @@ public static class CliApp
                 return UsageError;
             }
             // FineTuneException must reach the catch below to be printed in canonical form.
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cts.Token);
+            // System.CommandLine's own signal handling is off (ProcessTerminationTimeout = null): it
+            // would kill the process two seconds after Ctrl+C, before a training step and its
+            // checkpoint can finish, and it crashes when a second signal arrives.
+            var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+            return await parse.InvokeAsync(invocation, cts.Token);
         }
         catch (FineTuneException e)
         {

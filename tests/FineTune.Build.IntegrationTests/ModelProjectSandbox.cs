@@ -43,6 +43,9 @@ internal sealed class ModelProjectSandbox : IDisposable
         File.WriteAllText(path, edit(File.ReadAllText(path)));
     }
 
+    /// <summary>Sets a top-level key of lora.yaml, adding it when the file lacks it.</summary>
+    public void SetLoraValue(string key, string value) => EditFile("lora.yaml", text => ReplaceYamlValue(text, key, value));
+
     public void SetProperty(string name, string value) =>
         EditFile("example-project.csproj", text =>
         {
@@ -53,25 +56,33 @@ internal sealed class ModelProjectSandbox : IDisposable
         });
 
     /// <summary>Runs `dotnet build` (or another verb) on the copy and captures all output.</summary>
-    public BuildResult Dotnet(string verb, params string[] extraArgs)
-    {
+    public BuildResult Dotnet(string verb, params string[] extraArgs) => Run("dotnet", DotnetArguments(verb, extraArgs), ProjectDir);
+
+    /// <summary>Starts `dotnet build` (or another verb) on the copy in its own process group, to be interrupted.</summary>
+    public InterruptibleBuild StartDotnet(string verb, params string[] extraArgs) => InterruptibleBuild.Start(DotnetArguments(verb, extraArgs), ProjectDir);
+
+    private string[] DotnetArguments(string verb, string[] extraArgs) =>
         // The tasks and the CLI were built with the test project; plain console logger for parseable lines.
-        string[] args = [verb, ProjectFile, "-nodeReuse:false", "-tl:off", "-v:m", "-p:BuildProjectReferences=false", .. extraArgs];
-        return Run("dotnet", args, ProjectDir);
-    }
+        [verb, ProjectFile, "-nodeReuse:false", "-tl:off", "-v:m", "-p:BuildProjectReferences=false", .. extraArgs];
 
     public static BuildResult Run(string file, IEnumerable<string> args, string workingDirectory)
     {
         var psi = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        SetBuildEnvironment(psi);
         using var process = Process.Start(psi)!;
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         return new BuildResult(process.ExitCode, stdout + stderr.Result);
+    }
+
+    /// <summary>No telemetry banner, and no MSBuild node outliving the build.</summary>
+    public static void SetBuildEnvironment(ProcessStartInfo psi)
+    {
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
     }
 
     public string[] Ggufs() => Directory.Exists(OutputDir) ? Directory.GetFiles(OutputDir, "*.gguf").Order(StringComparer.Ordinal).ToArray() : [];

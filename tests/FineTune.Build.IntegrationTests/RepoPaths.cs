@@ -7,6 +7,9 @@ internal static class RepoPaths
 
     public static string ExampleProject => Path.Combine(Root, "example-project");
 
+    /// <summary>The CLI the model builds run (built with this test project).</summary>
+    public static string CliDll => Path.Combine(Root, "src", "FineTune.Cli", "bin", "Debug", "net10.0", "finetune.dll");
+
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)

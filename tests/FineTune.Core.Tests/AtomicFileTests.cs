@@ -34,5 +34,16 @@ public sealed class AtomicFileTests : IDisposable
         Assert.Equal([dir], Directory.GetDirectories(_dir));
     }
 
+    [Fact]
+    public void Replacing_a_directory_leaves_exactly_the_new_one()
+    {
+        var dir = Path.Combine(_dir, "checkpoint");
+        AtomicFile.WriteDirectory(dir, d => { File.WriteAllText(Path.Combine(d, "state.json"), "1"); File.WriteAllText(Path.Combine(d, "stale.bin"), "x"); });
+        AtomicFile.WriteDirectory(dir, d => File.WriteAllText(Path.Combine(d, "state.json"), "2"));
+        Assert.Equal([Path.Combine(dir, "state.json")], Directory.GetFiles(dir));
+        Assert.Equal("2", File.ReadAllText(Path.Combine(dir, "state.json")));
+        Assert.Equal([dir], Directory.GetDirectories(_dir)); // neither the temporary nor the old folder is left
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }

@@ -102,6 +102,28 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Cancelling_right_after_a_periodic_checkpoint_keeps_it_and_the_log_says_where_to_resume()
+    {
+        using var dir = WithModel();
+        var log = new List<string>();
+        var options = Options(dir, "a") with { Log = log.Add };
+        // save_steps is 4: the checkpoint of step 4 is on disk when the cancellation is seen.
+        using var cts = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => new Trainer(options).Run(
+            new SyncProgress(p => { if (p.Step == 4 && p.EvalLoss is null) cts.Cancel(); }), cts.Token));
+        var checkpoint = Path.Combine(dir["a-ck"], "checkpoint");
+        Assert.Equal(
+            [$"Checkpoint saved at step 4/12 in {checkpoint}.", $"Stopped at step 4/12; the checkpoint in {checkpoint} holds it and the next run resumes from there."],
+            log);
+        Assert.Equal(4, (int)JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "state.json")))!["step"]!);
+
+        log.Clear();
+        new Trainer(options).Run(null, CancellationToken.None);
+        Assert.Equal($"Resuming from the checkpoint at step 4/12 in {checkpoint}.", log[0]);
+        Assert.Equal($"Checkpoint saved at step 8/12 in {checkpoint}.", Assert.Single(log.Skip(1)));
+    }
+
+    [Fact]
     public void Divergence_is_an_error_naming_the_step()
     {
         using var dir = WithModel();

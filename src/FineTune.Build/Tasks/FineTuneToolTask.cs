@@ -87,7 +87,11 @@ public abstract class FineTuneToolTask : ToolTask
         if (Log.HasLoggedErrors) return false;
         if (ExitCode == 130)
         {
-            Log.LogError(null, "FT6013", null, ProjectFile, 0, 0, 0, 0, $"{StepName} was cancelled. Training resumes from its last checkpoint on the next build.");
+            // Only training keeps partial work (its checkpoint); any other step simply runs again.
+            var next = CliArguments.Any(a => a.Contains("{checkpoint}", StringComparison.Ordinal))
+                ? "The next build resumes training from its last checkpoint."
+                : "The next build runs it again.";
+            Log.LogError(null, "FT6013", null, ProjectFile, 0, 0, 0, 0, $"{StepName} was cancelled. {next}");
             return false;
         }
         Log.LogError(null, "FT9001", null, ProjectFile, 0, 0, 0, 0, $"{StepName}: the finetune tool failed with exit code {ExitCode} without reporting an error. Re-run with -v:d to see its output, and please report it.");

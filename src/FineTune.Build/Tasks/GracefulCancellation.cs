@@ -3,13 +3,20 @@ using System.Runtime.InteropServices;
 namespace FineTune.Build.Tasks;
 
 /// <summary>
-/// Asks the <c>finetune</c> child processes of this process to stop with SIGINT (what Ctrl+C sends)
-/// and waits for them, so training writes its checkpoint before MSBuild's cancellation kills the
-/// process tree. ToolTask alone would kill at once and could cut a checkpoint write short.
+/// Asks the <c>finetune</c> child processes of this process to stop with SIGTERM and waits for them,
+/// so training writes its checkpoint before MSBuild's cancellation kills the process tree. ToolTask
+/// alone would kill at once and could cut a checkpoint write short.
 /// </summary>
+/// <remarks>
+/// SIGTERM rather than SIGINT: when Ctrl+C is pressed in a terminal the child, being in the
+/// terminal's foreground process group, has already received a SIGINT; the CLI treats a second
+/// SIGINT as "kill now" but any number of SIGTERMs as the same clean stop. When the build is
+/// cancelled some other way (a CI runner signalling only the top <c>dotnet</c> process, an IDE)
+/// this SIGTERM is the only signal the child gets.
+/// </remarks>
 internal static partial class GracefulCancellation
 {
-    private const int SIGINT = 2;
+    private const int SIGTERM = 15;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
@@ -19,7 +26,7 @@ internal static partial class GracefulCancellation
     {
         if (!OperatingSystem.IsLinux()) return;
         var children = FindChildren(Environment.ProcessId, Path.GetFileName(cliPath));
-        foreach (var pid in children) Kill(pid, SIGINT);
+        foreach (var pid in children) Kill(pid, SIGTERM);
         var deadline = DateTime.UtcNow + timeout;
         while (children.Any(p => Directory.Exists($"/proc/{p}")) && DateTime.UtcNow < deadline)
             Thread.Sleep(100);

@@ -3,8 +3,10 @@ using FineTune.Core.Config;
 using FineTune.Core.Datasets;
 using FineTune.Core.Diagnostics;
 using FineTune.Cli.Progress;
-using FineTune.Engine.Backends;
 using FineTune.Engine.Backends.Cpu;
+using FineTune.Engine.Backends.Cuda;
+using FineTune.Engine.Backends.Cuda.Training;
+using FineTune.Engine.Model;
 using FineTune.Engine.Training;
 
 namespace FineTune.Cli.Commands;
@@ -27,12 +29,16 @@ internal static class TrainCommand
         foreach (var o in new Option[] { baseModel, data, config, output, checkpoint, device, mergeOut, initAdapter, threads }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
         {
-            var backend = CreateBackend(parse.GetValue(device)!, parse.GetValue(threads));
+            var backend = new CpuBackend(parse.GetValue(threads));
+            using var gpu = OpenDevice(parse.GetValue(device)!, parse.GetValue(baseModel)!);
             var dataDir = parse.GetValue(data)!;
             var trainPath = Path.Combine(dataDir, "train.bin");
             if (!File.Exists(trainPath))
                 throw new FineTuneException("FT3026", "The data folder has no train.bin; run 'finetune tokenize' first.", dataDir);
             var validationPath = Path.Combine(dataDir, "validation.bin");
+            var environment = ProgressEnvironment.FromProcess();
+            // A live display owns the terminal while it runs, so the trainer's notes wait until it stops.
+            var deferredNotes = new List<string>();
             var options = new TrainerOptions
             {
                 BaseModelDirectory = parse.GetValue(baseModel)!,
@@ -44,11 +50,21 @@ internal static class TrainCommand
                 MergeOutDirectory = parse.GetValue(mergeOut),
                 InitAdapterDirectory = parse.GetValue(initAdapter),
                 Backend = backend,
+                Device = gpu,
+                Log = environment.Interactive ? deferredNotes.Add : Console.WriteLine,
                 EngineVersion = ToolVersion.Current,
             };
-            using var reporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps);
-            var result = new Trainer(options).Run(reporter, cancellationToken);
-            reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
+            TrainingResult result;
+            try
+            {
+                using var reporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps, environment);
+                result = new Trainer(options).Run(reporter, cancellationToken);
+                reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
+            }
+            finally
+            {
+                foreach (var note in deferredNotes) Console.WriteLine(note);
+            }
             var eval = result.FinalEvalLoss is { } e ? FormattableString.Invariant($", eval loss {e:F4}") : "";
             Console.WriteLine(FormattableString.Invariant(
                 $"Trained {result.Steps} steps, {result.Tokens} tokens in {result.Seconds:F1}s ({result.TokensPerSecond:F0} tokens/s): final loss {result.FinalTrainLoss:F4}{eval}. Adapter: {options.OutDirectory}"));
@@ -57,10 +73,34 @@ internal static class TrainCommand
         return command;
     }
 
-    private static IComputeBackend CreateBackend(string device, int? threads) => device switch
+    /// <summary>
+    /// The GPU to train on, or null for the CPU. <c>cuda</c> insists (FT31xx naming what is missing);
+    /// <c>auto</c> takes the GPU when one is usable for this model and otherwise says why it trains on the CPU.
+    /// </summary>
+    private static CudaTrainingDevice? OpenDevice(string device, string baseModel)
     {
-        "auto" or "cpu" => new CpuBackend(threads),
-        "cuda" => throw new FineTuneException("FT3027", "CUDA backend not available in this build; use --device cpu or auto."),
-        _ => throw new FineTuneException("FT3027", $"Unknown device '{device}'; use auto, cpu or cuda."),
-    };
+        switch (device)
+        {
+            case "cpu":
+                return null;
+            case "cuda":
+                return CudaTrainingDevice.Open();
+            case "auto":
+                if (!CudaDevice.IsAvailable(out var reason))
+                {
+                    // The first sentence names what is missing; --device cuda prints the whole search.
+                    var firstSentence = reason.IndexOf(". ", StringComparison.Ordinal) is var end and > 0 ? reason[..end] : reason.TrimEnd('.');
+                    Console.WriteLine($"Training on the CPU: no usable CUDA GPU ({firstSentence}).");
+                    return null;
+                }
+                if (!CudaTrainingModel.Supports(ModelConfig.Load(baseModel), out var shape))
+                {
+                    Console.WriteLine($"Training on the CPU: the CUDA backend needs {shape}.");
+                    return null;
+                }
+                return CudaTrainingDevice.Open();
+            default:
+                throw new FineTuneException("FT3027", $"Unknown device '{device}'; use auto, cpu or cuda.");
+        }
+    }
 }

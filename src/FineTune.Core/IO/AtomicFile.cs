@@ -53,8 +53,15 @@ public static class AtomicFile
         try
         {
             fill(tmp);
-            if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
+            // The old folder is renamed away before it is deleted: deleting it in place would let a
+            // kill in the middle leave a folder with some of its files gone, which a reader would take
+            // for a complete one. A folder cannot be renamed over a non-empty one, so for an instant
+            // neither exists; a reader then sees none, never a torn one.
+            var old = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".old-" + Environment.ProcessId);
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+            if (Directory.Exists(full)) Directory.Move(full, old);
             Directory.Move(tmp, full);
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
         }
         catch
         {

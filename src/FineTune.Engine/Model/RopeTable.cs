@@ -35,6 +35,9 @@ public sealed class RopeTable
         return (float)((1 - smooth) * invFreq / s.Factor + smooth * invFreq);
     }
 
+    /// <summary>The inverse frequencies (llama3 scaling applied), one per pair of a head.</summary>
+    public ReadOnlySpan<float> InverseFrequencies => _invFreq;
+
     /// <summary>Makes sure positions 0..count-1 are tabulated.</summary>
     public void EnsurePositions(int count)
     {

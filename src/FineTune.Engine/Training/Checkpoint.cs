@@ -14,7 +14,8 @@ namespace FineTune.Engine.Training;
 /// </summary>
 internal static class Checkpoint
 {
-    private const string Folder = "checkpoint";
+    /// <summary>The checkpoint's folder inside the checkpoint directory.</summary>
+    public const string Folder = "checkpoint";
 
     public sealed record State(int Step, long Tokens, double Seconds, double LastLoss, string Fingerprint, List<string> MetricLines);
 

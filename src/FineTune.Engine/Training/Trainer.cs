@@ -27,15 +27,15 @@ public sealed class Trainer(TrainerOptions options)
     {
         var cfg = _o.Config;
         var weights = LlamaWeights.Load(_o.BaseModelDirectory);
-        var model = weights.Config;
+        var architecture = weights.Config;
         var train = Truncate(_o.Train, "training");
         var validation = Truncate(_o.Validation, "validation");
         if (train.Count == 0 || train.All(e => e.TargetCount == 0 || e.Length < 2))
             throw new FineTuneException("FT3022", "The training data has no target tokens: nothing to learn from. Check the dataset and train_on_responses_only.");
-        var adapter = new LoraAdapter(model, LoraSettings.From(cfg));
+        var adapter = new LoraAdapter(architecture, LoraSettings.From(cfg));
         if (_o.InitAdapterDirectory is { } init)
         {
-            var start = LoraAdapter.Load(init, model);
+            var start = LoraAdapter.Load(init, architecture);
             if (start.Settings.Rank != cfg.R || !start.Settings.Targets.SequenceEqual(adapter.Settings.Targets))
                 throw new FineTuneException("FT3018", "The initial adapter's r or target_modules differ from lora.yaml.", init);
             for (var i = 0; i < adapter.Tensors.Count; i++) start.Tensors[i].Value.CopyTo(adapter.Tensors[i].Value, 0);
@@ -46,14 +46,19 @@ public sealed class Trainer(TrainerOptions options)
         }
         var plan = new BatchPlan(train.Count, cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, cfg.Seed, cfg.MaxSteps, cfg.NumTrainEpochs);
         var schedule = new LrSchedule(cfg.LrSchedulerType, cfg.LearningRate, plan.TotalSteps, cfg.WarmupSteps, cfg.WarmupRatio);
-        var optimizer = new AdamW(cfg.AdamBeta1, cfg.AdamBeta2, cfg.AdamEpsilon, cfg.WeightDecay);
-        var graph = new LlamaGraph(weights, adapter, _o.Backend, cfg.GradientCheckpointing);
         var fingerprint = Fingerprint(weights, adapter, train);
 
         var state = Checkpoint.TryLoad(_o.CheckpointDirectory, adapter, fingerprint, out var mismatched);
         if (mismatched)
             CanonicalMessage.Warn("FT3023", "The checkpoint in the checkpoint folder was made from other inputs; starting over.", _o.CheckpointDirectory);
+        var checkpointPath = Path.Combine(_o.CheckpointDirectory, Checkpoint.Folder);
+        if (state is not null)
+            _o.Log?.Invoke($"Resuming from the checkpoint at step {state.Step}/{plan.TotalSteps} in {checkpointPath}.");
+        var device = _o.Device ?? new CpuTrainingDevice(_o.Backend);
+        var longest = train.Concat(validation).Max(e => e.Length);
+        using var model = device.CreateModel(weights, adapter, cfg, longest, _o.Log);
         var metrics = state?.MetricLines ?? [];
+        var savedStep = state?.Step ?? -1;
         var firstStep = state?.Step ?? 0;
         long tokens = state?.Tokens ?? 0;
         var priorSeconds = state?.Seconds ?? 0;
@@ -66,18 +71,23 @@ public sealed class Trainer(TrainerOptions options)
         {
             if (cancellationToken.IsCancellationRequested)
             {
-                Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                // A periodic save of this very step is already on disk; writing it again only delays the stop.
+                if (savedStep != step)
+                {
+                    model.CopyAdapterTo(adapter);
+                    Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                }
+                _o.Log?.Invoke($"Stopped at step {step}/{plan.TotalSteps}; the checkpoint in {checkpointPath} holds it and the next run resumes from there.");
                 cancellationToken.ThrowIfCancellationRequested();
             }
-            var (loss, stepTokens) = TrainStep(graph, adapter, plan, train, step);
+            var (loss, stepTokens) = TrainStep(model, plan, train, step);
             tokens += stepTokens;
-            var norm = AdamW.GradNorm(adapter.Tensors);
+            var norm = model.GradNorm();
             if (!double.IsFinite(loss) || !double.IsFinite(norm))
                 throw new FineTuneException("FT3024",
                     $"Training diverged at step {step + 1}: the {(double.IsFinite(loss) ? "gradient norm" : "loss")} is not a finite number. Lower learning_rate or set max_grad_norm.");
-            AdamW.Clip(adapter.Tensors, norm, cfg.MaxGradNorm);
             var lr = schedule.At(step);
-            optimizer.Step(adapter.Tensors, step + 1, lr);
+            model.ClipAndStep(norm, cfg.MaxGradNorm, step + 1, lr);
             lastLoss = loss;
             var seconds = Elapsed();
             var epoch = (double)(step + 1) / plan.StepsPerEpoch;
@@ -87,31 +97,37 @@ public sealed class Trainer(TrainerOptions options)
             {
                 Step = step + 1, TotalSteps = plan.TotalSteps, Epoch = epoch, Loss = loss, LearningRate = lr, GradNorm = norm,
                 Tokens = tokens, TokensPerSecond = tokens / Math.Max(1e-9, seconds), Elapsed = TimeSpan.FromSeconds(seconds),
-                PeakMemoryBytes = Process.GetCurrentProcess().PeakWorkingSet64,
+                PeakMemoryBytes = model.PeakMemoryBytes,
             };
             if ((step + 1) % cfg.LoggingSteps == 0 || last) progress?.Report(report);
             if (validation.Count > 0 && (cfg.EvalSteps > 0 && (step + 1) % cfg.EvalSteps == 0 || last))
             {
-                lastEval = Evaluate(graph, validation, cfg.PerDeviceTrainBatchSize);
+                lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize);
                 metrics.Add(MetricLine(step + 1, epoch, null, null, null, tokens, Elapsed(), lastEval));
                 progress?.Report(report with { EvalLoss = lastEval });
             }
             if (cfg.SaveSteps > 0 && (step + 1) % cfg.SaveSteps == 0 && !last)
+            {
+                model.CopyAdapterTo(adapter);
                 Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step + 1, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                savedStep = step + 1;
+                _o.Log?.Invoke($"Checkpoint saved at step {step + 1}/{plan.TotalSteps} in {checkpointPath}.");
+            }
         }
-        if (validation.Count > 0 && lastEval is null) lastEval = Evaluate(graph, validation, cfg.PerDeviceTrainBatchSize);
+        if (validation.Count > 0 && lastEval is null) lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize);
 
         var total = Elapsed();
-        var result = new TrainingResult(lastLoss, lastEval, plan.TotalSteps, tokens, total, tokens / Math.Max(1e-9, total), _o.EngineVersion, _o.Backend.Name);
+        var result = new TrainingResult(lastLoss, lastEval, plan.TotalSteps, tokens, total, tokens / Math.Max(1e-9, total), _o.EngineVersion, device.Name);
+        model.CopyAdapterTo(adapter);
         WriteOutputs(adapter, metrics, result);
         if (_o.MergeOutDirectory is { } mergeOut) WriteMerged(weights, adapter, mergeOut);
         Checkpoint.Delete(_o.CheckpointDirectory);
         return result;
     }
 
-    private (double Loss, long Tokens) TrainStep(LlamaGraph graph, LoraAdapter adapter, BatchPlan plan, IReadOnlyList<TokenizedExample> train, int step)
+    private (double Loss, long Tokens) TrainStep(ITrainingModel model, BatchPlan plan, IReadOnlyList<TokenizedExample> train, int step)
     {
-        foreach (var t in adapter.Tensors) Array.Clear(t.Grad);
+        model.ZeroGradients();
         var batches = Enumerable.Range(0, plan.Accumulation)
             .Select(m => PackedBatch.FromExamples(plan.Batch(step, m).Select(i => train[i]).ToList()))
             .ToList();
@@ -123,26 +139,26 @@ public sealed class Trainer(TrainerOptions options)
         for (var m = 0; m < batches.Count; m++)
         {
             if (batches[m].LossRows.Length == 0) continue;
-            graph.DropoutKey = _o.Config.LoraDropout > 0
+            model.DropoutKey = _o.Config.LoraDropout > 0
                 ? DeterministicRandom.Mix(((ulong)(uint)_o.Config.Seed << 32) ^ ((ulong)step << 8) ^ (ulong)m)
                 : null;
-            loss += graph.ForwardBackward(batches[m], scale);
+            loss += model.ForwardBackward(batches[m], scale);
         }
-        graph.DropoutKey = null;
+        model.DropoutKey = null;
         return (loss / targets, tokens);
     }
 
     /// <summary>Mean loss over all target tokens of <paramref name="examples"/>.</summary>
-    public static double Evaluate(LlamaGraph graph, IReadOnlyList<TokenizedExample> examples, int batchSize)
+    public static double Evaluate(ITrainingModel model, IReadOnlyList<TokenizedExample> examples, int batchSize)
     {
-        graph.DropoutKey = null;
+        model.DropoutKey = null;
         double sum = 0;
         long count = 0;
         for (var i = 0; i < examples.Count; i += batchSize)
         {
             var batch = PackedBatch.FromExamples(examples.Skip(i).Take(batchSize).ToList());
             if (batch.LossRows.Length == 0) continue;
-            sum += graph.ForwardBackward(batch, 0);
+            sum += model.ForwardBackward(batch, 0);
             count += batch.LossRows.Length;
         }
         return count == 0 ? double.NaN : sum / count;

@@ -23,8 +23,12 @@ public sealed record TrainerOptions
     public string? MergeOutDirectory { get; init; }
     /// <summary>Optional PEFT adapter to start from instead of PEFT's random initialisation.</summary>
     public string? InitAdapterDirectory { get; init; }
-    /// <summary>The kernels.</summary>
+    /// <summary>The CPU kernels (the model's, unless <see cref="Device"/> names another device).</summary>
     public required IComputeBackend Backend { get; init; }
+    /// <summary>Where the model trains; null trains on the CPU with <see cref="Backend"/>.</summary>
+    public ITrainingDevice? Device { get; init; }
+    /// <summary>Receives plain informational lines for the user's log: the GPU memory plan, a resumed or saved checkpoint.</summary>
+    public Action<string>? Log { get; init; }
     /// <summary>Written into train-summary.json.</summary>
     public string EngineVersion { get; init; } = "0.0.0";
 }

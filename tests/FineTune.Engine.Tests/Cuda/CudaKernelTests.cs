@@ -41,6 +41,15 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Attention_head_dim_64() => Check("attention_hd64");
     [CudaFact] public void Attention_head_dim_64_with_64_row_tiles() => Check("attention_hd64_rows64");
     [CudaFact] public void Attention_head_dim_128() => Check("attention_hd128");
+    [CudaFact] public void Attention_head_dim_128_with_128_row_tiles() => Check("attention_hd128_rows128");
+    [CudaFact] public void Attention_llama_3_2_1b_heads_odd_length() => Check("attention_llama1b_heads");
+    [CudaFact] public void Attention_llama_3_1_8b_heads_odd_length() => Check("attention_llama8b_heads");
+    [CudaFact] public void Attention_smollm2_135m_heads_odd_length() => Check("attention_smollm2_heads");
+    [CudaFact] public void Attention_smollm2_135m_heads_with_64_row_tiles() => Check("attention_smollm2_heads_rows64");
+    [CudaFact] public void Attention_head_dim_64_backward_in_separate_launches() => Check("attention_hd64_separate_launches");
+    [CudaFact] public void Attention_head_dim_64_backward_in_separate_launches_with_64_row_tiles() => Check("attention_hd64_rows64_separate_launches");
+    [CudaFact] public void Attention_head_dim_128_backward_in_separate_launches() => Check("attention_hd128_separate_launches");
+    [CudaFact] public void Attention_short_sequences() => Check("attention_short_sequences");
     [CudaFact] public void LmHead_cross_entropy() => Check("lm_head_cross_entropy");
     [CudaFact] public void AdamW_step() => Check("adamw");
     [CudaFact] public void Sum_of_squares() => Check("sum_squares");

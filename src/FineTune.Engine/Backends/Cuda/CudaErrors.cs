@@ -26,6 +26,12 @@ public static class CudaErrors
 
     /// <summary>A GPU allocation failed even after the pool released its cached blocks.</summary>
     public const string OutOfMemory = "FT3106";
+
+    /// <summary>The run's memory plan (weights, adapter, activations, workspace) exceeds the GPU's free memory.</summary>
+    public const string PlanDoesNotFit = "FT3107";
+
+    /// <summary>The model's shapes are outside what the CUDA kernels take (dimensions multiple of 8, head_dim multiple of 16 up to 128).</summary>
+    public const string UnsupportedShape = "FT3108";
 }
 
 /// <summary>A CUDA, NVRTC or cuBLASLt call failed: the call and the library's own error name.</summary>

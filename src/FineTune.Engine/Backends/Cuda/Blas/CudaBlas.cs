@@ -39,9 +39,13 @@ public sealed unsafe class CudaBlas : IDisposable
     /// <summary>cuBLASLt's version number (e.g. 130001).</summary>
     public ulong Version => _lt.Version;
 
-    /// <summary>Queues <c>C = alpha·op(A)·op(B) + beta·C</c> (see the class summary for the layouts).</summary>
+    /// <summary>
+    /// Queues <c>C = alpha·op(A)·op(B) + beta·C</c> (see the class summary for the layouts). With an
+    /// <paramref name="addend"/> (a device address of C's shape and type) the product is added to it
+    /// instead of to C: <c>C = alpha·op(A)·op(B) + beta·addend</c>, a residual connection in the same pass.
+    /// </summary>
     public void Gemm(ulong a, bool transposeA, ulong b, bool transposeB, ulong c, int m, int n, int k,
-        bool float32Output = false, float alpha = 1f, float beta = 0f)
+        bool float32Output = false, float alpha = 1f, float beta = 0f, ulong addend = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(m);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
@@ -51,7 +55,8 @@ public sealed unsafe class CudaBlas : IDisposable
             _plans[key] = plan = CreatePlan(key);
 
         var algo = plan.Heuristic;
-        _lt.Check(_lt.cublasLtMatmul(_handle, plan.Desc, &alpha, b, plan.LayoutA, a, plan.LayoutB, &beta, c, plan.LayoutC, c, plan.LayoutC,
+        var input = addend != 0 ? addend : c;
+        _lt.Check(_lt.cublasLtMatmul(_handle, plan.Desc, &alpha, b, plan.LayoutA, a, plan.LayoutB, &beta, input, plan.LayoutC, c, plan.LayoutC,
             algo.Algo, _workspace.Pointer, (nuint)WorkspaceBytes, _device.Stream.Handle), "cublasLtMatmul");
         if (_device.SynchronizeAfterLaunch)
             _device.Stream.Synchronize();

@@ -26,14 +26,44 @@ public readonly record struct AttentionShape(int Batch, int SeqLen, int QueryHea
 /// <summary>How many query rows one block of the attention forward kernel owns.</summary>
 public enum AttentionForwardTiling
 {
-    /// <summary>128 rows where the head dimension allows it (at most 64), else 64.</summary>
+    /// <summary>128 rows (the faster tiling measured at head dimensions 64 and 128).</summary>
     Auto,
 
     /// <summary>64 query rows per block, 16 per warp.</summary>
     Rows64,
 
-    /// <summary>128 query rows per block, 32 per warp (head dimension at most 64).</summary>
+    /// <summary>128 query rows per block, 32 per warp (above head dimension 64 the query fragments are re-read from shared memory).</summary>
     Rows128,
+}
+
+/// <summary>How many rows (keys for dK/dV, queries for dQ) one block of the attention backward kernels owns.</summary>
+public enum AttentionBackwardTiling
+{
+    /// <summary>128 rows where the head dimension allows it (at most 64), else 64.</summary>
+    Auto,
+
+    /// <summary>64 rows per block, 16 per warp.</summary>
+    Rows64,
+
+    /// <summary>128 rows per block, 32 per warp (head dimension at most 64).</summary>
+    Rows128,
+}
+
+/// <summary>The kernels of the attention backward pass, to time them one at a time (dK/dV and dQ together run as one launch).</summary>
+[Flags]
+public enum AttentionBackwardStages
+{
+    /// <summary>delta = rowsum(dO ∘ O).</summary>
+    Delta = 1,
+
+    /// <summary>dK and dV, one block per key tile.</summary>
+    KeyValue = 2,
+
+    /// <summary>dQ, one block per query tile.</summary>
+    Query = 4,
+
+    /// <summary>The whole backward pass.</summary>
+    All = Delta | KeyValue | Query,
 }
 
 /// <summary>
@@ -168,17 +198,25 @@ public sealed class CudaKernels : IDisposable
         shape.Validate();
         var wide = ForwardTiling switch
         {
-            AttentionForwardTiling.Rows128 when shape.HeadDim > 64 => throw new ArgumentException("128-row attention tiles need head_dim <= 64."),
             AttentionForwardTiling.Rows128 => true,
             AttentionForwardTiling.Rows64 => false,
-            _ => shape.HeadDim <= 64,
+            // Measured faster at head_dim 64 and 128 alike (bench/cuda-kernels/README.md).
+            _ => true,
         };
         var rows = wide ? 2 * AttentionTile : AttentionTile;
         var tiles = (shape.SeqLen + rows - 1) / rows;
+        // Grid x over (batch, head), y over query tiles: blocks start in linear order, and the
+        // kernel maps y = 0 to the last (longest) tile, so the long causal rows go first.
         // Shared memory: the query tile plus two (K, V) buffers of 64 rows.
-        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
+        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((shape.Batch * shape.QueryHeads, tiles, 1), AttentionThreads,
             AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
+
+    /// <summary>The backward kernels <see cref="AttentionBackward"/> runs; <see cref="AttentionBackwardStages.All"/> unless a benchmark times one.</summary>
+    public AttentionBackwardStages BackwardStages { get; set; } = AttentionBackwardStages.All;
+
+    /// <summary>The backward kernels' tiling; <see cref="AttentionBackwardTiling.Auto"/> unless a benchmark pins one.</summary>
+    public AttentionBackwardTiling BackwardTiling { get; set; } = AttentionBackwardTiling.Auto;
 
     /// <summary>
     /// Causal attention backward: dq, dk, dv (layouts as q, k, v) from the forward's inputs, its
@@ -187,16 +225,47 @@ public sealed class CudaKernels : IDisposable
     public void AttentionBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
     {
         shape.Validate();
+        var wide = BackwardTiling switch
+        {
+            AttentionBackwardTiling.Rows128 when shape.HeadDim > 64 => throw new ArgumentException("128-row backward tiles need head_dim <= 64."),
+            AttentionBackwardTiling.Rows128 => true,
+            AttentionBackwardTiling.Rows64 => false,
+            _ => shape.HeadDim <= 64,
+        };
         var define = $"HEAD_DIM={shape.HeadDim}";
         var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
-        var rows = (long)shape.Batch * shape.SeqLen * shape.QueryHeads;
-        var warpsPerBlock = AttentionThreads / 32;
-        Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((rows + warpsPerBlock - 1) / warpsPerBlock), 1, 1), AttentionThreads, 0,
-            delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
-        Kernel("attention.cu", "attention_backward_dkv", define).Launch((tiles, shape.KvHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 4, 4 * AttentionTile), dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
-        Kernel("attention.cu", "attention_backward_dq", define).Launch((tiles, shape.QueryHeads, shape.Batch), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, 4, 0), dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        var wideTiles = (shape.SeqLen + 2 * AttentionTile - 1) / (2 * AttentionTile);
+        // delta: HeadDim/8 threads per (b, t, h) row, 16 bytes each.
+        var deltaThreads = (long)shape.Batch * shape.SeqLen * shape.QueryHeads * (shape.HeadDim / 8);
+        if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
+            Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
+                delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
+        // dK/dV blocks: grid (B * Hkv, key tiles), key tile 0 (the most query tiles after it)
+        // first. Shared memory: two (Q, dO) buffers of 64 rows, the K and V tiles (64-row blocks
+        // keep them only above head_dim 64, where they are not held in registers), and two
+        // lse/delta rows. dQ blocks: grid (B * Hq, query tiles), the last (longest) tile first.
+        // Shared memory: two (K, V) buffers of 64 rows, and Q and dO of the block's rows (the
+        // 64-row kernel stages those through a K/V buffer into registers).
+        var kvX = shape.Batch * shape.KvHeads;
+        var qX = shape.Batch * shape.QueryHeads;
+        var rowTiles = wide ? wideTiles : tiles;
+        var kvShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 64 ? 4 : 6, 4 * AttentionTile);
+        var qShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : 4, 0);
+        var suffix = wide ? "_wide" : "";
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
+        {
+            // Both in one launch (the dK/dV blocks first, then the dQ blocks), so the short dQ
+            // blocks fill the tail of the long dK/dV ones.
+            Kernel("attention.cu", "attention_backward_fused" + suffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), AttentionThreads,
+                Math.Max(kvShared, qShared), dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, kvX, rowTiles, qX);
+            return;
+        }
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
+            Kernel("attention.cu", "attention_backward_dkv" + suffix, define).Launch((kvX, rowTiles, 1), AttentionThreads,
+                kvShared, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
+            Kernel("attention.cu", "attention_backward_dq" + suffix, define).Launch((qX, rowTiles, 1), AttentionThreads,
+                qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
     }
 
     /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>

@@ -45,6 +45,13 @@ public sealed class LmHeadCrossEntropy : IDisposable
     /// <summary>Vocabulary entries per chunk (at most 8192).</summary>
     public int Chunk { get; }
 
+    /// <summary>Bytes of device workspace the head needs for <paramref name="rows"/> tokens (before the pool's rounding).</summary>
+    public static long WorkspaceBytesFor(int rows, int hidden, int vocab, int chunk = 8192)
+    {
+        long c = Math.Min(Math.Min(chunk, vocab), CudaKernels.MaxCrossEntropyChunk);
+        return rows * c * 6L + rows * (long)hidden * 4 + rows * 12L;
+    }
+
     /// <summary>Bytes of device workspace this holds.</summary>
     public long WorkspaceBytes => _logits.Capacity + _exp.Capacity + _dhAcc.Capacity + _runMax.Capacity + _runSum.Capacity + _targetLogit.Capacity;
 
@@ -53,19 +60,25 @@ public sealed class LmHeadCrossEntropy : IDisposable
     /// dHidden[rows, hidden] (bf16) = gradScale · d(loss)/d(hidden), from hidden[rows, hidden] (bf16),
     /// the head weight[vocab, hidden] (bf16) and targets[rows] (int32).
     /// </summary>
-    public void Run(ulong dHidden, ulong loss, ulong hidden, ulong weight, ulong targets, float gradScale)
+    public void Run(ulong dHidden, ulong loss, ulong hidden, ulong weight, ulong targets, float gradScale) =>
+        Run(dHidden, loss, hidden, weight, targets, gradScale, Rows);
+
+    /// <summary>As <see cref="Run(ulong, ulong, ulong, ulong, ulong, float)"/> over the first <paramref name="rows"/> rows (at most <see cref="Rows"/>).</summary>
+    public void Run(ulong dHidden, ulong loss, ulong hidden, ulong weight, ulong targets, float gradScale, int rows)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, Rows);
         var blas = _kernels.Blas;
         for (var v0 = 0; v0 < Vocab; v0 += Chunk)
         {
             var width = Math.Min(Chunk, Vocab - v0);
             var weightChunk = weight + (ulong)((long)v0 * Hidden * 2);
-            blas.Gemm(hidden, false, weightChunk, true, _logits.Pointer, Rows, width, Hidden, float32Output: true);
+            blas.Gemm(hidden, false, weightChunk, true, _logits.Pointer, rows, width, Hidden, float32Output: true);
             _kernels.CrossEntropyChunk(_exp.Pointer, _dhAcc.Pointer, _runMax.Pointer, _runSum.Pointer, _targetLogit.Pointer, _logits.Pointer, targets,
-                Rows, width, v0, Hidden, first: v0 == 0);
-            blas.Gemm(_exp.Pointer, false, weightChunk, false, _dhAcc.Pointer, Rows, Hidden, width, float32Output: true, beta: 1f);
+                rows, width, v0, Hidden, first: v0 == 0);
+            blas.Gemm(_exp.Pointer, false, weightChunk, false, _dhAcc.Pointer, rows, Hidden, width, float32Output: true, beta: 1f);
         }
-        _kernels.CrossEntropyFinalize(dHidden, loss, _dhAcc.Pointer, weight, targets, _runMax.Pointer, _runSum.Pointer, _targetLogit.Pointer, Rows, Hidden, gradScale);
+        _kernels.CrossEntropyFinalize(dHidden, loss, _dhAcc.Pointer, weight, targets, _runMax.Pointer, _runSum.Pointer, _targetLogit.Pointer, rows, Hidden, gradScale);
     }
 
     /// <inheritdoc />

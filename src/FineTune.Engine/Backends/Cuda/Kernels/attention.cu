@@ -1,11 +1,20 @@
-// Causal grouped-query attention, flash-attention style: query tiles of 64 rows (128 for
-// head_dim <= 64, attention_forward_wide) against key tiles of 64, online softmax in fp32,
-// tensor-core products (mma.m16n8k16 bf16 -> fp32) fed by ldmatrix, tiles copied with cp.async
-// into double buffers. Memory is linear in the sequence length: only the log-sum-exp per query
-// row is kept for the backward pass, which recomputes the probabilities. Deterministic: no
-// atomics; dK/dV of a key tile are accumulated by one block that walks every query tile (and
-// every query head of the group) in a fixed order, and dQ by another kernel that walks the key
-// tiles.
+// Causal grouped-query attention, flash-attention-2 style: query tiles of 64 rows (16 per warp)
+// or 128 rows (32 per warp, two 16-row groups sharing every K/V fragment) against key tiles of
+// 64, online softmax in fp32, tensor-core products (mma.m16n8k16 bf16 -> fp32) fed by ldmatrix,
+// K/V tiles copied with cp.async into double buffers. Memory is linear in the sequence length:
+// only the log-sum-exp per query row is kept for the backward pass, which recomputes the
+// probabilities. Deterministic: no atomics; dK/dV of a key tile are accumulated by one block
+// that walks every query tile (and every query head of the group) in a fixed order, and dQ by
+// another kernel that walks the key tiles.
+//
+// The inner loops are short on purpose: the tensor cores are fast enough that the per-score
+// instructions decide the speed. Scores stay unscaled until one FFMA folds scale*log2(e) and
+// the row maximum into the exponent (ex2.approx.ftz, one MUFU op), probabilities are packed to
+// bf16 two at a time (cvt.rn.bf16x2, round to nearest even like f2bf), and the causal mask is
+// applied only on the tiles that straddle the diagonal or the end of the sequence.
+//
+// Blocks are launched longest-first: the grid's x runs over (batch, head) and y over tiles, so
+// the first wave holds the tiles with the most causal work and the short ones fill the tail.
 //
 // Layouts (row-major): q, out, dq: [B, T, Hq, HEAD_DIM]; k, v, dk, dv: [B, T, Hkv, HEAD_DIM];
 // lse, delta: [B, Hq, T] fp32 (lse in natural log units of the scaled scores).
@@ -15,6 +24,7 @@
 #define HEAD_DIM 64
 #endif
 #define TILE 64
+#define THREADS 128
 #define LDS (HEAD_DIM + 8)          // padded smem row (bf16): fragment loads hit 32 distinct banks
 #define KSTEPS (HEAD_DIM / 16)      // k-steps over the head dimension
 #define DTILES (HEAD_DIM / 8)       // 8-wide n-tiles over the head dimension
@@ -38,12 +48,31 @@ __device__ __forceinline__ void cp_async4(float* dst, const float* src, bool val
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
 
+// 2^x in one MUFU op (inputs are <= 0 here; -inf gives 0).
+__device__ __forceinline__ float ex2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Two floats to packed bf16 (lo at the lower address), round to nearest even, in one instruction.
+__device__ __forceinline__ u32 pack2(float lo, float hi)
+{
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
 // Queues the copy of rows [row0, row0 + ROWS) of a [T, stride] matrix into smem (zeros past T).
-template <int ROWS = TILE>
+template <int ROWS>
 __device__ __forceinline__ void load_tile_async(bf16* s, const bf16* base, size_t stride, int row0, int T)
 {
     constexpr int VPR = HEAD_DIM / 8;
-    for (int i = threadIdx.x; i < ROWS * VPR; i += blockDim.x) {
+    static_assert((ROWS * VPR) % THREADS == 0, "tile copy must split evenly over the block");
+    #pragma unroll
+    for (int it = 0; it < ROWS * VPR / THREADS; it++) {
+        const int i = threadIdx.x + it * THREADS;
         const int r = i / VPR, c = i % VPR;
         const bool ok = row0 + r < T;
         cp_async16(s + r * LDS + c * 8, ok ? base + (size_t)(row0 + r) * stride + c * 8 : base, ok);
@@ -63,80 +92,51 @@ __device__ __forceinline__ void ldmatrix_x4_trans(u32 (&r)[4], const bf16* p)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 }
 
-__device__ __forceinline__ u32 ld32(const bf16* p) { return *(const u32*)p; }
-
-// A fragments of rows [r0, r0+16) of a smem tile, over the whole head dimension.
-__device__ __forceinline__ void load_a_frags(u32 (&f)[KSTEPS][4], const bf16* s, int r0, int g, int t4)
+// The A fragment of the 16x16 block at (r0, c0) of a smem tile: matrix i of the x4 load covers
+// rows r0 + (i%2)*8.., columns c0 + (i/2)*8.., which is a[0..3] of mma.m16n8k16.
+__device__ __forceinline__ void ldmatrix_a(u32 (&a)[4], const bf16* s, int r0, int c0, int lane)
 {
-    #pragma unroll
-    for (int ks = 0; ks < KSTEPS; ks++) {
-        f[ks][0] = ld32(s + (r0 + g) * LDS + ks * 16 + 2 * t4);
-        f[ks][1] = ld32(s + (r0 + g + 8) * LDS + ks * 16 + 2 * t4);
-        f[ks][2] = ld32(s + (r0 + g) * LDS + ks * 16 + 8 + 2 * t4);
-        f[ks][3] = ld32(s + (r0 + g + 8) * LDS + ks * 16 + 8 + 2 * t4);
-    }
+    ldmatrix_x4(a, s + (r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + c0 + (lane >> 4) * 8);
 }
 
-// acc[n] (16 x 64) = A(16 x HEAD_DIM) . S^T where S is a smem tile [64 rows][HEAD_DIM]:
-// the product of the warp's rows with every row of the tile. B fragments come straight from
-// ldmatrix: matrix i of an x4 load covers tile rows (n + i/2)*8.., head columns ks*16 + (i%2)*8...
-__device__ __forceinline__ void mma_rows_x_tile(float (&acc)[NTILES][4], const u32 (&a)[KSTEPS][4], const bf16* s, int lane)
+// A fragments of M 16-row groups starting at row r0 of a smem tile, over the whole head dimension.
+template <int M>
+__device__ __forceinline__ void load_a_frags(u32 (&f)[M][KSTEPS][4], const bf16* s, int r0, int lane)
 {
-    const int mi = lane >> 3, mr = lane & 7;
     #pragma unroll
-    for (int n = 0; n < NTILES; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
-    #pragma unroll
-    for (int n = 0; n < NTILES; n += 2) {
+    for (int m = 0; m < M; m++)
         #pragma unroll
-        for (int ks = 0; ks < KSTEPS; ks++) {
-            u32 b[4];
-            ldmatrix_x4(b, s + ((n + (mi >> 1)) * 8 + mr) * LDS + ks * 16 + (mi & 1) * 8);
-            mma_bf16_16816(acc[n], a[ks], b);
-            mma_bf16_16816(acc[n + 1], a[ks], b + 2);
-        }
-    }
+        for (int ks = 0; ks < KSTEPS; ks++) ldmatrix_a(f[m][ks], s, r0 + m * 16, ks * 16, lane);
 }
 
-// out[d] (16 x HEAD_DIM) += P(16 x 64, fp32 accumulator layout) . S where S is a smem tile
-// [64 rows][HEAD_DIM]. The accumulator layout of P is exactly the A-fragment layout once
-// packed to bf16, so P never leaves registers; B fragments come from transposing ldmatrix loads
-// (matrix i covers tile rows kk*16 + (i%2)*8.., head columns (n + i/2)*8..).
-__device__ __forceinline__ void mma_p_x_tile(float (&out)[DTILES][4], const float (&p)[NTILES][4], const bf16* s, int lane)
+template <int M>
+__device__ __forceinline__ void zero(float (&acc)[M][NTILES][4])
 {
-    const int mi = lane >> 3, mr = lane & 7;
     #pragma unroll
-    for (int kk = 0; kk < TILE / 16; kk++) {
-        u32 a[4];
-        a[0] = pack_bf16x2(p[2 * kk][0], p[2 * kk][1]);
-        a[1] = pack_bf16x2(p[2 * kk][2], p[2 * kk][3]);
-        a[2] = pack_bf16x2(p[2 * kk + 1][0], p[2 * kk + 1][1]);
-        a[3] = pack_bf16x2(p[2 * kk + 1][2], p[2 * kk + 1][3]);
-        #pragma unroll
-        for (int n = 0; n < DTILES; n += 2) {
-            u32 b[4];
-            ldmatrix_x4_trans(b, s + (kk * 16 + (mi & 1) * 8 + mr) * LDS + (n + (mi >> 1)) * 8);
-            mma_bf16_16816(out[n], a, b);
-            mma_bf16_16816(out[n + 1], a, b + 2);
-        }
-    }
-}
-
-// Two 16-row groups per warp share every B fragment: acc[m][n] = A[m] . S^T.
-__device__ __forceinline__ void mma_rows2_x_tile(float (&acc)[2][NTILES][4], const u32 (&a)[2][KSTEPS][4], const bf16* s, int lane)
-{
-    const int mi = lane >> 3, mr = lane & 7;
-    #pragma unroll
-    for (int m = 0; m < 2; m++)
+    for (int m = 0; m < M; m++)
         #pragma unroll
         for (int n = 0; n < NTILES; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
+}
+
+// acc[m] (16 x 8*NT) = A[m] (16 x HEAD_DIM) . S^T for the first 8*NT rows of a smem tile S
+// [rows][HEAD_DIM], A in registers. M 16-row groups share every B fragment: matrix i of an x4
+// load covers tile rows (n + i/2)*8.., head columns ks*16 + (i%2)*8...
+template <int M, int NT>
+__device__ __forceinline__ void mma_a_x_rows(float (&acc)[M][NT][4], const u32 (&a)[M][KSTEPS][4], const bf16* s, int lane)
+{
+    const int mi = lane >> 3, mr = lane & 7;
     #pragma unroll
-    for (int n = 0; n < NTILES; n += 2) {
+    for (int m = 0; m < M; m++)
         #pragma unroll
-        for (int ks = 0; ks < KSTEPS; ks++) {
+        for (int n = 0; n < NT; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.f;
+    #pragma unroll
+    for (int ks = 0; ks < KSTEPS; ks++) {
+        #pragma unroll
+        for (int n = 0; n < NT; n += 2) {
             u32 b[4];
             ldmatrix_x4(b, s + ((n + (mi >> 1)) * 8 + mr) * LDS + ks * 16 + (mi & 1) * 8);
             #pragma unroll
-            for (int m = 0; m < 2; m++) {
+            for (int m = 0; m < M; m++) {
                 mma_bf16_16816(acc[m][n], a[m][ks], b);
                 mma_bf16_16816(acc[m][n + 1], a[m][ks], b + 2);
             }
@@ -144,31 +144,74 @@ __device__ __forceinline__ void mma_rows2_x_tile(float (&acc)[2][NTILES][4], con
     }
 }
 
-// out[m] += P[m] . S for two 16-row groups sharing the B fragments.
-__device__ __forceinline__ void mma_p2_x_tile(float (&out)[2][DTILES][4], const float (&p)[2][NTILES][4], const bf16* s, int lane)
+// The product with every row of a 64-row tile.
+template <int M>
+__device__ __forceinline__ void mma_a_x_tile(float (&acc)[M][NTILES][4], const u32 (&a)[M][KSTEPS][4], const bf16* s, int lane)
+{
+    mma_a_x_rows<M, NTILES>(acc, a, s, lane);
+}
+
+// The same with A read from smem (rows r0.. of sA) one k-step at a time, for when the registers
+// cannot hold A over the whole head dimension.
+template <int M>
+__device__ __forceinline__ void mma_smem_x_tile(float (&acc)[M][NTILES][4], const bf16* sA, int r0, const bf16* s, int lane)
+{
+    const int mi = lane >> 3, mr = lane & 7;
+    zero<M>(acc);
+    #pragma unroll
+    for (int ks = 0; ks < KSTEPS; ks++) {
+        u32 a[M][4];
+        #pragma unroll
+        for (int m = 0; m < M; m++) ldmatrix_a(a[m], sA, r0 + m * 16, ks * 16, lane);
+        #pragma unroll
+        for (int n = 0; n < NTILES; n += 2) {
+            u32 b[4];
+            ldmatrix_x4(b, s + ((n + (mi >> 1)) * 8 + mr) * LDS + ks * 16 + (mi & 1) * 8);
+            #pragma unroll
+            for (int m = 0; m < M; m++) {
+                mma_bf16_16816(acc[m][n], a[m], b);
+                mma_bf16_16816(acc[m][n + 1], a[m], b + 2);
+            }
+        }
+    }
+}
+
+// out[m] (16 x HEAD_DIM) += P[m] (16 x 16*KK, fp32 accumulator layout) . S for the first 16*KK
+// rows of a smem tile S [rows][HEAD_DIM]. The accumulator layout of P is exactly the A-fragment
+// layout once packed to bf16, so P never leaves registers; B fragments come from transposing
+// ldmatrix loads (matrix i covers tile rows kk*16 + (i%2)*8.., head columns (n + i/2)*8..).
+template <int M, int KK>
+__device__ __forceinline__ void mma_p_x_rows(float (&out)[M][DTILES][4], const float (&p)[M][2 * KK][4], const bf16* s, int lane)
 {
     const int mi = lane >> 3, mr = lane & 7;
     #pragma unroll
-    for (int kk = 0; kk < TILE / 16; kk++) {
-        u32 a[2][4];
+    for (int kk = 0; kk < KK; kk++) {
+        u32 a[M][4];
         #pragma unroll
-        for (int m = 0; m < 2; m++) {
-            a[m][0] = pack_bf16x2(p[m][2 * kk][0], p[m][2 * kk][1]);
-            a[m][1] = pack_bf16x2(p[m][2 * kk][2], p[m][2 * kk][3]);
-            a[m][2] = pack_bf16x2(p[m][2 * kk + 1][0], p[m][2 * kk + 1][1]);
-            a[m][3] = pack_bf16x2(p[m][2 * kk + 1][2], p[m][2 * kk + 1][3]);
+        for (int m = 0; m < M; m++) {
+            a[m][0] = pack2(p[m][2 * kk][0], p[m][2 * kk][1]);
+            a[m][1] = pack2(p[m][2 * kk][2], p[m][2 * kk][3]);
+            a[m][2] = pack2(p[m][2 * kk + 1][0], p[m][2 * kk + 1][1]);
+            a[m][3] = pack2(p[m][2 * kk + 1][2], p[m][2 * kk + 1][3]);
         }
         #pragma unroll
         for (int n = 0; n < DTILES; n += 2) {
             u32 b[4];
             ldmatrix_x4_trans(b, s + (kk * 16 + (mi & 1) * 8 + mr) * LDS + (n + (mi >> 1)) * 8);
             #pragma unroll
-            for (int m = 0; m < 2; m++) {
+            for (int m = 0; m < M; m++) {
                 mma_bf16_16816(out[m][n], a[m], b);
                 mma_bf16_16816(out[m][n + 1], a[m], b + 2);
             }
         }
     }
+}
+
+// The product with every row of a 64-row tile.
+template <int M>
+__device__ __forceinline__ void mma_p_x_tile(float (&out)[M][DTILES][4], const float (&p)[M][NTILES][4], const bf16* s, int lane)
+{
+    mma_p_x_rows<M, TILE / 16>(out, p, s, lane);
 }
 
 __device__ __forceinline__ float quad_max(float v)
@@ -183,160 +226,97 @@ __device__ __forceinline__ float quad_sum(float v)
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
-// grid (ceil(T/64), Hq, B), 128 threads: each warp owns 16 query rows of the tile. K/V tiles
-// are double-buffered: the next tile's cp.async copies run while this one is multiplied.
-extern "C" __global__ void __launch_bounds__(128) attention_forward(bf16* __restrict__ out, float* __restrict__ lse,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
+// One key tile of the online softmax for M 16-row groups: s holds raw scores (Q.K^T) and
+// becomes the unnormalised probabilities; the row maxima (raw units), partial row sums (per
+// lane, summed over the quad at the end) and the output accumulators are rescaled. MASK applies
+// causality and the sequence end; tiles wholly below the diagonal skip it.
+template <int M, bool MASK>
+__device__ __forceinline__ void softmax_tile(float (&s)[M][NTILES][4], float (&mrow)[M][2], float (&lrow)[M][2],
+    float (&o)[M][DTILES][4], int k0, int r0, int t4, int T, float sl2)
 {
-    extern __shared__ __align__(16) bf16 smem[];  // Q, then 2 x (K, V): 5 tiles
-    bf16* sQ = smem;
-    bf16* sKV = smem + TILE * LDS;
-
-    const int tiles = (T + TILE - 1) / TILE;
-    const int qt = tiles - 1 - blockIdx.x;  // the longest (last) tiles first
-    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
-    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
-    const bf16* qb = q + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
-    const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
-    const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
-    const int q0 = qt * TILE;
-    const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-
-    load_tile_async(sQ, qb, qs, q0, T);
-    load_tile_async(sKV, kb, ks, 0, T);
-    load_tile_async(sKV + TILE * LDS, vb, ks, 0, T);
-    cp_async_commit();
-    cp_async_wait<0>();
-    __syncthreads();
-    u32 qf[KSTEPS][4];
-    load_a_frags(qf, sQ, warp * 16, g, t4);
-
-    float o[DTILES][4];
     #pragma unroll
-    for (int n = 0; n < DTILES; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-    float m0 = FT_NEG_INF, m1 = FT_NEG_INF, l0 = 0.f, l1 = 0.f;
-    const float sl2 = scale * LOG2E;
-    const int kv_tiles = (min(T, q0 + TILE) + TILE - 1) / TILE;
-
-    for (int j = 0; j < kv_tiles; j++) {
-        const int k0 = j * TILE;
-        const bf16* sK = sKV + (j & 1) * 2 * TILE * LDS;
-        const bf16* sV = sK + TILE * LDS;
-        if (j + 1 < kv_tiles) {
-            bf16* nK = sKV + ((j + 1) & 1) * 2 * TILE * LDS;
-            load_tile_async(nK, kb, ks, k0 + TILE, T);
-            load_tile_async(nK + TILE * LDS, vb, ks, k0 + TILE, T);
-        }
-        cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads();
-
-        float s[NTILES][4];
-        mma_rows_x_tile(s, qf, sK, lane);
-        const bool edge = k0 + TILE > q0 || k0 + TILE > T;
-        float mx0 = FT_NEG_INF, mx1 = FT_NEG_INF;
+    for (int m = 0; m < M; m++) {
+        float mx0 = mrow[m][0], mx1 = mrow[m][1];
         #pragma unroll
         for (int n = 0; n < NTILES; n++) {
-            #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int key = k0 + n * 8 + 2 * t4 + (e & 1);
-                const int row = e < 2 ? row0 : row1;
-                float x = s[n][e] * sl2;
-                if (edge && (key > row || key >= T)) x = FT_NEG_INF;
-                s[n][e] = x;
+            if (MASK) {
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int key = k0 + n * 8 + 2 * t4 + (e & 1);
+                    const int row = r0 + m * 16 + (e >> 1) * 8;
+                    if (key > row || key >= T) s[m][n][e] = FT_NEG_INF;
+                }
             }
-            mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-            mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+            mx0 = fmaxf(mx0, fmaxf(s[m][n][0], s[m][n][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[m][n][2], s[m][n][3]));
         }
-        const float nm0 = fmaxf(m0, quad_max(mx0)), nm1 = fmaxf(m1, quad_max(mx1));
-        const float base0 = nm0 == FT_NEG_INF ? 0.f : nm0, base1 = nm1 == FT_NEG_INF ? 0.f : nm1;
-        const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);
+        mx0 = quad_max(mx0);
+        mx1 = quad_max(mx1);
+        // A row with no visible key yet keeps -inf; its base is 0 so nothing becomes NaN.
+        const float b0 = (mx0 == FT_NEG_INF ? 0.f : mx0) * sl2, b1 = (mx1 == FT_NEG_INF ? 0.f : mx1) * sl2;
+        const float a0 = ex2(fmaf(mrow[m][0], sl2, -b0)), a1 = ex2(fmaf(mrow[m][1], sl2, -b1));
+        mrow[m][0] = mx0;
+        mrow[m][1] = mx1;
         float sum0 = 0.f, sum1 = 0.f;
         #pragma unroll
         for (int n = 0; n < NTILES; n++) {
-            s[n][0] = exp2f(s[n][0] - base0);
-            s[n][1] = exp2f(s[n][1] - base0);
-            s[n][2] = exp2f(s[n][2] - base1);
-            s[n][3] = exp2f(s[n][3] - base1);
-            sum0 += s[n][0] + s[n][1];
-            sum1 += s[n][2] + s[n][3];
+            s[m][n][0] = ex2(fmaf(s[m][n][0], sl2, -b0));
+            s[m][n][1] = ex2(fmaf(s[m][n][1], sl2, -b0));
+            s[m][n][2] = ex2(fmaf(s[m][n][2], sl2, -b1));
+            s[m][n][3] = ex2(fmaf(s[m][n][3], sl2, -b1));
+            sum0 += s[m][n][0] + s[m][n][1];
+            sum1 += s[m][n][2] + s[m][n][3];
         }
-        l0 = l0 * alpha0 + sum0;
-        l1 = l1 * alpha1 + sum1;
-        m0 = nm0;
-        m1 = nm1;
+        lrow[m][0] = fmaf(lrow[m][0], a0, sum0);
+        lrow[m][1] = fmaf(lrow[m][1], a1, sum1);
         #pragma unroll
         for (int n = 0; n < DTILES; n++) {
-            o[n][0] *= alpha0; o[n][1] *= alpha0;
-            o[n][2] *= alpha1; o[n][3] *= alpha1;
+            o[m][n][0] *= a0; o[m][n][1] *= a0;
+            o[m][n][2] *= a1; o[m][n][3] *= a1;
         }
-        mma_p_x_tile(o, s, sV, lane);
-        __syncthreads();  // this buffer is refilled two tiles on
-    }
-
-    l0 = quad_sum(l0);
-    l1 = quad_sum(l1);
-    const float inv0 = 1.f / l0, inv1 = 1.f / l1;
-    bf16* ob = out + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
-    #pragma unroll
-    for (int n = 0; n < DTILES; n++) {
-        if (row0 < T) *(u32*)(ob + (size_t)row0 * qs + n * 8 + 2 * t4) = pack_bf16x2(o[n][0] * inv0, o[n][1] * inv0);
-        if (row1 < T) *(u32*)(ob + (size_t)row1 * qs + n * 8 + 2 * t4) = pack_bf16x2(o[n][2] * inv1, o[n][3] * inv1);
-    }
-    if (t4 == 0) {
-        float* lb = lse + ((size_t)b * Hq + h) * T;
-        if (row0 < T) lb[row0] = (m0 + log2f(l0)) * LN2;
-        if (row1 < T) lb[row1] = (m1 + log2f(l1)) * LN2;
     }
 }
 
-// The same with twice the query rows per block (for head_dim <= 64, where the registers allow):
-// grid (ceil(T/128), Hq, B), 128 threads: a block owns 128 query rows, each warp 32 (two
-// 16-row groups that share every K/V fragment it loads). K/V tiles of 64 keys are
-// double-buffered: the next tile's cp.async copies run while this one is multiplied.
-#define QTILE 128
-extern "C" __global__ void __launch_bounds__(128) attention_forward_wide(bf16* __restrict__ out, float* __restrict__ lse,
+// The forward pass for a block of 64*M query rows (M 16-row groups per warp), 128 threads. QREG
+// keeps the warp's Q fragments in registers for the whole pass (head_dim 64); otherwise they are
+// re-read from the resident Q tile for every key tile (head_dim 128 with M = 2).
+template <int M, bool QREG>
+__device__ __forceinline__ void attention_forward_body(bf16* smem, bf16* __restrict__ out, float* __restrict__ lse,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
 {
-    extern __shared__ __align__(16) bf16 smem[];  // Q (128 rows), then 2 x (K, V) of 64 rows
-    bf16* sQ = smem;
-    bf16* sKV = smem + QTILE * LDS;
+    constexpr int QROWS = 64 * M;
+    bf16* sQ = smem;                 // QROWS rows
+    bf16* sKV = smem + QROWS * LDS;  // 2 x (K, V) tiles of 64 rows
 
-    const int tiles = (T + QTILE - 1) / QTILE;
-    const int qt = tiles - 1 - blockIdx.x;  // the longest (last) tiles first
-    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int tiles = (T + QROWS - 1) / QROWS;
+    const int qt = tiles - 1 - blockIdx.y;  // the longest (last) tiles first
+    const int h = blockIdx.x % Hq, b = blockIdx.x / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
     const bf16* qb = q + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
     const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
     const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
-    const int q0 = qt * QTILE;
-    int rows[2][2];
-    #pragma unroll
-    for (int m = 0; m < 2; m++) { rows[m][0] = q0 + warp * 32 + m * 16 + g; rows[m][1] = rows[m][0] + 8; }
+    const int q0 = qt * QROWS;
+    const int wrow = warp * 16 * M;            // the warp's first row in the tile
+    const int first = q0 + wrow, last = first + 16 * M - 1;
 
-    load_tile_async<QTILE>(sQ, qb, qs, q0, T);
-    load_tile_async(sKV, kb, ks, 0, T);
-    load_tile_async(sKV + TILE * LDS, vb, ks, 0, T);
+    load_tile_async<QROWS>(sQ, qb, qs, q0, T);
+    load_tile_async<TILE>(sKV, kb, ks, 0, T);
+    load_tile_async<TILE>(sKV + TILE * LDS, vb, ks, 0, T);
     cp_async_commit();
-    cp_async_wait<0>();
-    __syncthreads();
-    u32 qf[2][KSTEPS][4];
-    load_a_frags(qf[0], sQ, warp * 32, g, t4);
-    load_a_frags(qf[1], sQ, warp * 32 + 16, g, t4);
 
-    float o[2][DTILES][4];
-    float mrow[2][2], lrow[2][2];
+    u32 qf[QREG ? M : 1][KSTEPS][4];
+    float o[M][DTILES][4];
+    float mrow[M][2], lrow[M][2];
     #pragma unroll
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < M; m++) {
         #pragma unroll
         for (int n = 0; n < DTILES; n++) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.f;
         mrow[m][0] = mrow[m][1] = FT_NEG_INF;
         lrow[m][0] = lrow[m][1] = 0.f;
     }
     const float sl2 = scale * LOG2E;
-    const int kv_tiles = (min(T, q0 + QTILE) + TILE - 1) / TILE;
+    const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
 
     for (int j = 0; j < kv_tiles; j++) {
         const int k0 = j * TILE;
@@ -344,107 +324,135 @@ extern "C" __global__ void __launch_bounds__(128) attention_forward_wide(bf16* _
         const bf16* sV = sK + TILE * LDS;
         if (j + 1 < kv_tiles) {
             bf16* nK = sKV + ((j + 1) & 1) * 2 * TILE * LDS;
-            load_tile_async(nK, kb, ks, k0 + TILE, T);
-            load_tile_async(nK + TILE * LDS, vb, ks, k0 + TILE, T);
+            load_tile_async<TILE>(nK, kb, ks, k0 + TILE, T);
+            load_tile_async<TILE>(nK + TILE * LDS, vb, ks, k0 + TILE, T);
         }
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
+        if (QREG && j == 0) load_a_frags<QREG ? M : 1>(qf, sQ, wrow, lane);
 
-        float s[2][NTILES][4];
-        mma_rows2_x_tile(s, qf, sK, lane);
-        const bool edge = k0 + TILE > q0 || k0 + TILE > T;
-        #pragma unroll
-        for (int m = 0; m < 2; m++) {
-            float mx0 = FT_NEG_INF, mx1 = FT_NEG_INF;
-            #pragma unroll
-            for (int n = 0; n < NTILES; n++) {
-                #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int key = k0 + n * 8 + 2 * t4 + (e & 1);
-                    const int row = rows[m][e >> 1];
-                    float x = s[m][n][e] * sl2;
-                    if (edge && (key > row || key >= T)) x = FT_NEG_INF;
-                    s[m][n][e] = x;
-                }
-                mx0 = fmaxf(mx0, fmaxf(s[m][n][0], s[m][n][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[m][n][2], s[m][n][3]));
-            }
-            const float nm0 = fmaxf(mrow[m][0], quad_max(mx0)), nm1 = fmaxf(mrow[m][1], quad_max(mx1));
-            const float base0 = nm0 == FT_NEG_INF ? 0.f : nm0, base1 = nm1 == FT_NEG_INF ? 0.f : nm1;
-            const float alpha0 = exp2f(mrow[m][0] - base0), alpha1 = exp2f(mrow[m][1] - base1);
-            float sum0 = 0.f, sum1 = 0.f;
-            #pragma unroll
-            for (int n = 0; n < NTILES; n++) {
-                s[m][n][0] = exp2f(s[m][n][0] - base0);
-                s[m][n][1] = exp2f(s[m][n][1] - base0);
-                s[m][n][2] = exp2f(s[m][n][2] - base1);
-                s[m][n][3] = exp2f(s[m][n][3] - base1);
-                sum0 += s[m][n][0] + s[m][n][1];
-                sum1 += s[m][n][2] + s[m][n][3];
-            }
-            lrow[m][0] = lrow[m][0] * alpha0 + sum0;
-            lrow[m][1] = lrow[m][1] * alpha1 + sum1;
-            mrow[m][0] = nm0;
-            mrow[m][1] = nm1;
-            #pragma unroll
-            for (int n = 0; n < DTILES; n++) {
-                o[m][n][0] *= alpha0; o[m][n][1] *= alpha0;
-                o[m][n][2] *= alpha1; o[m][n][3] *= alpha1;
-            }
+        // Warp-uniform: a tile whose first key is after the warp's last row adds nothing.
+        if (k0 <= last) {
+            float s[M][NTILES][4];
+            if constexpr (QREG) mma_a_x_tile<M>(s, qf, sK, lane);
+            else mma_smem_x_tile<M>(s, sQ, wrow, sK, lane);
+            if (k0 + TILE - 1 > first || k0 + TILE > T) softmax_tile<M, true>(s, mrow, lrow, o, k0, first + g, t4, T, sl2);
+            else softmax_tile<M, false>(s, mrow, lrow, o, k0, first + g, t4, T, sl2);
+            mma_p_x_tile<M>(o, s, sV, lane);
         }
-        mma_p2_x_tile(o, s, sV, lane);
         __syncthreads();  // this buffer is refilled two tiles on
     }
 
     bf16* ob = out + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
     float* lb = lse + ((size_t)b * Hq + h) * T;
     #pragma unroll
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < M; m++) {
         const float l0 = quad_sum(lrow[m][0]), l1 = quad_sum(lrow[m][1]);
         const float inv0 = 1.f / l0, inv1 = 1.f / l1;
-        const int row0 = rows[m][0], row1 = rows[m][1];
+        const int row0 = first + m * 16 + g, row1 = row0 + 8;
         #pragma unroll
         for (int n = 0; n < DTILES; n++) {
-            if (row0 < T) *(u32*)(ob + (size_t)row0 * qs + n * 8 + 2 * t4) = pack_bf16x2(o[m][n][0] * inv0, o[m][n][1] * inv0);
-            if (row1 < T) *(u32*)(ob + (size_t)row1 * qs + n * 8 + 2 * t4) = pack_bf16x2(o[m][n][2] * inv1, o[m][n][3] * inv1);
+            if (row0 < T) *(u32*)(ob + (size_t)row0 * qs + n * 8 + 2 * t4) = pack2(o[m][n][0] * inv0, o[m][n][1] * inv0);
+            if (row1 < T) *(u32*)(ob + (size_t)row1 * qs + n * 8 + 2 * t4) = pack2(o[m][n][2] * inv1, o[m][n][3] * inv1);
         }
         if (t4 == 0) {
-            if (row0 < T) lb[row0] = (mrow[m][0] + log2f(l0)) * LN2;
-            if (row1 < T) lb[row1] = (mrow[m][1] + log2f(l1)) * LN2;
+            if (row0 < T) lb[row0] = (mrow[m][0] * sl2 + log2f(l0)) * LN2;
+            if (row1 < T) lb[row1] = (mrow[m][1] * sl2 + log2f(l1)) * LN2;
         }
     }
 }
 
-// delta[b,h,t] = sum_d dO[b,t,h,d] * O[b,t,h,d]; one warp per (b, t, h).
+// grid (B * Hq, ceil(T/64)), 128 threads: 64 query rows per block, 16 per warp.
+// Shared memory: the query tile and two (K, V) buffers, 5 tiles of 64 rows.
+extern "C" __global__ void __launch_bounds__(THREADS) attention_forward(bf16* __restrict__ out, float* __restrict__ lse,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    attention_forward_body<1, true>(smem, out, lse, q, k, v, T, Hq, Hkv, scale);
+}
+
+// grid (B * Hq, ceil(T/128)), 128 threads: 128 query rows per block, 32 per warp, sharing each
+// K/V fragment between two 16-row groups. Shared memory: 6 tiles of 64 rows.
+extern "C" __global__ void __launch_bounds__(THREADS) attention_forward_wide(bf16* __restrict__ out, float* __restrict__ lse,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    attention_forward_body<2, HEAD_DIM <= 64>(smem, out, lse, q, k, v, T, Hq, Hkv, scale);
+}
+
+// delta[b,h,t] = sum_d dO[b,t,h,d] * O[b,t,h,d]. Each thread reads 16 bytes of both (8 values);
+// the HEAD_DIM/8 threads of a row sum in a fixed butterfly order.
 extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, const bf16* __restrict__ dout,
     const bf16* __restrict__ out, int B, int T, int Hq)
 {
-    const size_t idx = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (idx >= (size_t)B * T * Hq) return;
-    const size_t h = idx % Hq, t = (idx / Hq) % T, b = idx / ((size_t)Hq * T);
-    const bf16* d = dout + idx * HEAD_DIM;
-    const bf16* o = out + idx * HEAD_DIM;
+    constexpr int LPR = HEAD_DIM / 8;
+    const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t row = gid / LPR, rows = (size_t)B * T * Hq;
+    const int part = (int)(gid % LPR);
     float s = 0.f;
-    for (int i = lane; i < HEAD_DIM; i += 32) s += bf2f(d[i]) * bf2f(o[i]);
-    s = warp_sum(s);
-    if (lane == 0) delta[(b * Hq + h) * T + t] = s;
+    if (row < rows) {
+        const uint4 d = *(const uint4*)(dout + row * HEAD_DIM + part * 8);
+        const uint4 o = *(const uint4*)(out + row * HEAD_DIM + part * 8);
+        s = lo_f(d.x) * lo_f(o.x);
+        s = fmaf(hi_f(d.x), hi_f(o.x), s);
+        s = fmaf(lo_f(d.y), lo_f(o.y), s);
+        s = fmaf(hi_f(d.y), hi_f(o.y), s);
+        s = fmaf(lo_f(d.z), lo_f(o.z), s);
+        s = fmaf(hi_f(d.z), hi_f(o.z), s);
+        s = fmaf(lo_f(d.w), lo_f(o.w), s);
+        s = fmaf(hi_f(d.w), hi_f(o.w), s);
+    }
+    #pragma unroll
+    for (int off = LPR / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (row < rows && part == 0) {
+        const size_t h = row % Hq, t = (row / Hq) % T, bb = row / ((size_t)Hq * T);
+        delta[(bb * Hq + h) * T + t] = s;
+    }
 }
 
-// dK, dV for one key tile of one kv head: grid (ceil(T/64), Hkv, B), 128 threads, each warp
-// owns 16 keys. Walks the query heads of the group and the query tiles at or after the key
-// tile (causal) in a fixed order, accumulating in registers: S^T = K Q^T, P^T = exp(S^T - lse),
-// dP^T = V dO^T, dS^T = P^T (dP^T - delta), dV += P^T dO, dK += dS^T Q. The next (Q, dO, lse,
-// delta) tile is copied asynchronously while this one is used.
-extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv(bf16* __restrict__ dk, bf16* __restrict__ dv,
+// Queues step `it` of a dK/dV block into buffer it & 1 (2 x (Q, dO) tiles, then 2 x (lse, delta)
+// rows at sStat): steps run over the group's query heads (from h0), and within a head over the nq
+// query tiles from qt0.
+__device__ __forceinline__ void dkv_issue(bf16* smem, float* sStat, int it, int nq, int qt0, int h0, int b,
+    const bf16* __restrict__ q, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq)
+{
+    const size_t qs = (size_t)Hq * HEAD_DIM;
+    const int buf = it & 1;
+    const int h = h0 + it / nq, q0 = (qt0 + it % nq) * TILE;
+    bf16* sQ = smem + buf * 2 * TILE * LDS;
+    load_tile_async<TILE>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<TILE>(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    float* st = sStat + buf * 2 * TILE;
+    if (threadIdx.x < TILE) {
+        const int i = threadIdx.x;
+        const bool ok = q0 + i < T;
+        cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
+        cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
+    }
+}
+
+// dK, dV for one key tile of one kv head: grid (B * Hkv, ceil(T/64)), 128 threads, each warp
+// owns 16 keys; key tile 0 (the most work) first. Walks the query heads of the group and the
+// query tiles at or after the key tile (causal) in a fixed order, accumulating in registers:
+// S^T = K Q^T, P^T = exp(S^T - lse), dP^T = V dO^T, dS^T = P^T (dP^T - delta), dV += P^T dO,
+// dK += dS^T Q. The next (Q, dO, lse, delta) tile is copied asynchronously while this one is used.
+//
+// At head_dim 64 the warp's K and V fragments live in registers; above it the registers cannot
+// hold them next to the dK/dV accumulators, so K and V stay resident in shared memory and the
+// fragments are re-read for every step (KVREG false).
+#define KVREG (HEAD_DIM <= 64)
+__device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
-    extern __shared__ __align__(16) bf16 smem[];  // 2 x (Q, dO) tiles, then 2 x (lse, delta) rows
-    float* sStat = (float*)(smem + 4 * TILE * LDS);
+    // 2 x (Q, dO) tiles, [K, V tiles when !KVREG], then 2 x (lse, delta) rows
+    bf16* sKres = smem + 4 * TILE * LDS;
+    float* sStat = (float*)(smem + (KVREG ? 4 : 6) * TILE * LDS);
 
-    const int kt = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+    const int kt = by, hk = bx % Hkv, b = bx / Hkv;
     const int group = Hq / Hkv;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
@@ -452,46 +460,34 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv(bf16* _
     const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
     const float sl2 = scale * LOG2E;
     const int tiles = (T + TILE - 1) / TILE;
-    const int nq = tiles - kt;          // query tiles at or after this key tile
+    const int qt0 = kt, nq = tiles - kt;  // query tiles at or after this key tile
     const int steps = group * nq;
 
-    auto issue = [&](int it) {
-        const int buf = it & 1;
-        const int h = hk * group + it / nq, q0 = (kt + it % nq) * TILE;
-        bf16* sQ = smem + buf * 2 * TILE * LDS;
-        load_tile_async(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        load_tile_async(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-        const float* lb = lse + ((size_t)b * Hq + h) * T;
-        const float* deb = delta + ((size_t)b * Hq + h) * T;
-        float* st = sStat + buf * 2 * TILE;
-        for (int i = threadIdx.x; i < TILE; i += blockDim.x) {
-            const bool ok = q0 + i < T;
-            cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
-            cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
-        }
-    };
 
-    // This warp's 16 keys and values as A fragments, staged through buffer 1 while step 0 lands in buffer 0.
-    u32 kf[KSTEPS][4], vf[KSTEPS][4];
-    bf16* stage = smem + 2 * TILE * LDS;
-    load_tile_async(stage, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
-    load_tile_async(stage + TILE * LDS, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
-    issue(0);
+    // This warp's 16 keys and values as A fragments, staged through buffer 1 while step 0 lands
+    // in buffer 0 (KVREG), or the K and V tiles kept resident.
+    u32 kf[1][KSTEPS][4], vf[1][KSTEPS][4];
+    bf16* stage = KVREG ? smem + 2 * TILE * LDS : sKres;
+    load_tile_async<TILE>(stage, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    load_tile_async<TILE>(stage + TILE * LDS, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    dkv_issue(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
-    load_a_frags(kf, stage, warp * 16, g, t4);
-    load_a_frags(vf, stage + TILE * LDS, warp * 16, g, t4);
-    __syncthreads();
+    if constexpr (KVREG) {
+        load_a_frags<1>(kf, stage, warp * 16, lane);
+        load_a_frags<1>(vf, stage + TILE * LDS, warp * 16, lane);
+        __syncthreads();
+    }
 
-    float dka[DTILES][4], dva[DTILES][4];
+    float dka[1][DTILES][4], dva[1][DTILES][4];
     #pragma unroll
     for (int n = 0; n < DTILES; n++)
         #pragma unroll
-        for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.f;
+        for (int e = 0; e < 4; e++) dka[0][n][e] = dva[0][n][e] = 0.f;
 
     for (int it = 0; it < steps; it++) {
-        if (it + 1 < steps) issue(it + 1);
+        if (it + 1 < steps) dkv_issue(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
@@ -502,23 +498,49 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv(bf16* _
         const float* sLse = sStat + (it & 1) * 2 * TILE;
         const float* sDelta = sLse + TILE;
 
-        float p[NTILES][4], dp[NTILES][4];
-        mma_rows_x_tile(p, kf, sQ, lane);
-        mma_rows_x_tile(dp, vf, sD, lane);
+        float p[1][NTILES][4], dp[1][NTILES][4];
+        if constexpr (KVREG) {
+            mma_a_x_tile<1>(p, kf, sQ, lane);
+            mma_a_x_tile<1>(dp, vf, sD, lane);
+        } else {
+            mma_smem_x_tile<1>(p, sKres, warp * 16, sQ, lane);
+            mma_smem_x_tile<1>(dp, sKres + TILE * LDS, warp * 16, sD, lane);
+        }
+        // The lse (log2 units, negated) and delta of this lane's 16 query columns.
+        float nl[NTILES][2], dl[NTILES][2];
         #pragma unroll
         for (int n = 0; n < NTILES; n++) {
+            const float2 l2 = *(const float2*)(sLse + n * 8 + 2 * t4);
+            const float2 d2 = *(const float2*)(sDelta + n * 8 + 2 * t4);
+            nl[n][0] = -l2.x * LOG2E; nl[n][1] = -l2.y * LOG2E;
+            dl[n][0] = d2.x; dl[n][1] = d2.y;
+        }
+        // Only the diagonal tile (and the one past the sequence end) has masked pairs.
+        if (q0 == k0 || q0 + TILE > T) {
             #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = n * 8 + 2 * t4 + (e & 1);
-                const int query = q0 + col;
-                const int key = e < 2 ? key0 : key1;
-                const float pr = (query < T && key <= query) ? exp2f(p[n][e] * sl2 - sLse[col] * LOG2E) : 0.f;
-                p[n][e] = pr;
-                dp[n][e] = pr * (dp[n][e] - sDelta[col]);
+            for (int n = 0; n < NTILES; n++) {
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int query = q0 + n * 8 + 2 * t4 + (e & 1);
+                    const int key = e < 2 ? key0 : key1;
+                    const float pr = (query < T && key <= query) ? ex2(fmaf(p[0][n][e], sl2, nl[n][e & 1])) : 0.f;
+                    p[0][n][e] = pr;
+                    dp[0][n][e] = pr * (dp[0][n][e] - dl[n][e & 1]);
+                }
+            }
+        } else {
+            #pragma unroll
+            for (int n = 0; n < NTILES; n++) {
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float pr = ex2(fmaf(p[0][n][e], sl2, nl[n][e & 1]));
+                    p[0][n][e] = pr;
+                    dp[0][n][e] = pr * (dp[0][n][e] - dl[n][e & 1]);
+                }
             }
         }
-        mma_p_x_tile(dva, p, sD, lane);
-        mma_p_x_tile(dka, dp, sQ, lane);
+        mma_p_x_tile<1>(dva, p, sD, lane);
+        mma_p_x_tile<1>(dka, dp, sQ, lane);
         __syncthreads();  // this buffer is refilled two steps on
     }
 
@@ -528,27 +550,27 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv(bf16* _
     for (int n = 0; n < DTILES; n++) {
         const int c = n * 8 + 2 * t4;
         if (key0 < T) {
-            *(u32*)(dkb + (size_t)key0 * ks + c) = pack_bf16x2(dka[n][0] * scale, dka[n][1] * scale);
-            *(u32*)(dvb + (size_t)key0 * ks + c) = pack_bf16x2(dva[n][0], dva[n][1]);
+            *(u32*)(dkb + (size_t)key0 * ks + c) = pack2(dka[0][n][0] * scale, dka[0][n][1] * scale);
+            *(u32*)(dvb + (size_t)key0 * ks + c) = pack2(dva[0][n][0], dva[0][n][1]);
         }
         if (key1 < T) {
-            *(u32*)(dkb + (size_t)key1 * ks + c) = pack_bf16x2(dka[n][2] * scale, dka[n][3] * scale);
-            *(u32*)(dvb + (size_t)key1 * ks + c) = pack_bf16x2(dva[n][2], dva[n][3]);
+            *(u32*)(dkb + (size_t)key1 * ks + c) = pack2(dka[0][n][2] * scale, dka[0][n][3] * scale);
+            *(u32*)(dvb + (size_t)key1 * ks + c) = pack2(dva[0][n][2], dva[0][n][3]);
         }
     }
 }
 
-// dQ for one query tile of one head: grid (ceil(T/64), Hq, B), 128 threads, each warp owns 16
-// queries. Walks the key tiles up to the diagonal (double-buffered): S = Q K^T,
-// P = exp(S - lse), dP = dO V^T, dS = P (dP - delta), dQ += dS K.
-extern "C" __global__ void __launch_bounds__(128) attention_backward_dq(bf16* __restrict__ dq,
+// dQ for one query tile of one head: grid (B * Hq, ceil(T/64)), 128 threads, each warp owns 16
+// queries; the longest (last) tiles first. Walks the key tiles up to the diagonal
+// (double-buffered): S = Q K^T, P = exp(S - lse), dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+__device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
 {
-    extern __shared__ __align__(16) bf16 smem[];  // 2 x (K, V) tiles
+    // 2 x (K, V) tiles
     const int tiles = (T + TILE - 1) / TILE;
-    const int qt = tiles - 1 - blockIdx.x;
-    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int qt = tiles - 1 - by;
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
     const int q0 = qt * TILE;
@@ -558,35 +580,36 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dq(bf16* __
     const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
 
     // Q and dO are staged through buffer 1 while key tile 0 lands in buffer 0.
-    u32 qf[KSTEPS][4], df[KSTEPS][4];
+    u32 qf[1][KSTEPS][4], df[1][KSTEPS][4];
     bf16* stage = smem + 2 * TILE * LDS;
-    load_tile_async(stage, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-    load_tile_async(stage + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-    load_tile_async(smem, kb, ks, 0, T);
-    load_tile_async(smem + TILE * LDS, vb, ks, 0, T);
+    load_tile_async<TILE>(stage, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<TILE>(stage + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<TILE>(smem, kb, ks, 0, T);
+    load_tile_async<TILE>(smem + TILE * LDS, vb, ks, 0, T);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
-    load_a_frags(qf, stage, warp * 16, g, t4);
-    load_a_frags(df, stage + TILE * LDS, warp * 16, g, t4);
+    load_a_frags<1>(qf, stage, warp * 16, lane);
+    load_a_frags<1>(df, stage + TILE * LDS, warp * 16, lane);
     __syncthreads();
 
     const float* lb = lse + ((size_t)b * Hq + h) * T;
     const float* deb = delta + ((size_t)b * Hq + h) * T;
-    const float lse0 = row0 < T ? lb[row0] * LOG2E : 0.f, lse1 = row1 < T ? lb[row1] * LOG2E : 0.f;
+    // Rows past the sequence end have zero Q and dO, so with lse = delta = 0 they give dS = 0.
+    const float nl0 = row0 < T ? -lb[row0] * LOG2E : 0.f, nl1 = row1 < T ? -lb[row1] * LOG2E : 0.f;
     const float del0 = row0 < T ? deb[row0] : 0.f, del1 = row1 < T ? deb[row1] : 0.f;
 
-    float dqa[DTILES][4];
+    float dqa[1][DTILES][4];
     #pragma unroll
-    for (int n = 0; n < DTILES; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
+    for (int n = 0; n < DTILES; n++) dqa[0][n][0] = dqa[0][n][1] = dqa[0][n][2] = dqa[0][n][3] = 0.f;
 
     const int kv_tiles = (min(T, q0 + TILE) + TILE - 1) / TILE;
     for (int j = 0; j < kv_tiles; j++) {
         const int k0 = j * TILE;
         if (j + 1 < kv_tiles) {
             bf16* nK = smem + ((j + 1) & 1) * 2 * TILE * LDS;
-            load_tile_async(nK, kb, ks, k0 + TILE, T);
-            load_tile_async(nK + TILE * LDS, vb, ks, k0 + TILE, T);
+            load_tile_async<TILE>(nK, kb, ks, k0 + TILE, T);
+            load_tile_async<TILE>(nK + TILE * LDS, vb, ks, k0 + TILE, T);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -594,20 +617,32 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dq(bf16* __
         const bf16* sK = smem + (j & 1) * 2 * TILE * LDS;
         const bf16* sV = sK + TILE * LDS;
 
-        float p[NTILES][4], dp[NTILES][4];
-        mma_rows_x_tile(p, qf, sK, lane);
-        mma_rows_x_tile(dp, df, sV, lane);
-        #pragma unroll
-        for (int n = 0; n < NTILES; n++) {
+        float p[1][NTILES][4], dp[1][NTILES][4];
+        mma_a_x_tile<1>(p, qf, sK, lane);
+        mma_a_x_tile<1>(dp, df, sV, lane);
+        // Only the diagonal tile (the last; it also holds the sequence end) has masked pairs.
+        if (k0 == q0) {
             #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int key = k0 + n * 8 + 2 * t4 + (e & 1);
-                const int row = e < 2 ? row0 : row1;
-                const float pr = (row < T && key < T && key <= row) ? exp2f(p[n][e] * sl2 - (e < 2 ? lse0 : lse1)) : 0.f;
-                dp[n][e] = pr * (dp[n][e] - (e < 2 ? del0 : del1));
+            for (int n = 0; n < NTILES; n++) {
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int key = k0 + n * 8 + 2 * t4 + (e & 1);
+                    const int row = e < 2 ? row0 : row1;
+                    const float pr = (row < T && key < T && key <= row) ? ex2(fmaf(p[0][n][e], sl2, e < 2 ? nl0 : nl1)) : 0.f;
+                    dp[0][n][e] = pr * (dp[0][n][e] - (e < 2 ? del0 : del1));
+                }
+            }
+        } else {
+            #pragma unroll
+            for (int n = 0; n < NTILES; n++) {
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float pr = ex2(fmaf(p[0][n][e], sl2, e < 2 ? nl0 : nl1));
+                    dp[0][n][e] = pr * (dp[0][n][e] - (e < 2 ? del0 : del1));
+                }
             }
         }
-        mma_p_x_tile(dqa, dp, sK, lane);
+        mma_p_x_tile<1>(dqa, dp, sK, lane);
         __syncthreads();
     }
 
@@ -615,7 +650,312 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dq(bf16* __
     #pragma unroll
     for (int n = 0; n < DTILES; n++) {
         const int c = n * 8 + 2 * t4;
-        if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack_bf16x2(dqa[n][0] * scale, dqa[n][1] * scale);
-        if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack_bf16x2(dqa[n][2] * scale, dqa[n][3] * scale);
+        if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack2(dqa[0][n][0] * scale, dqa[0][n][1] * scale);
+        if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[0][n][2] * scale, dqa[0][n][3] * scale);
     }
 }
+
+#if HEAD_DIM <= 64  // the 128-row backward kernels (their accumulators do not fit in registers above)
+// dQ for 128 query rows of one head: grid (B * Hq, ceil(T/128)), 128 threads, each warp owns 32
+// queries (two 16-row groups sharing every K/V fragment, which halves the shared-memory reads per
+// tensor-core op of attention_backward_dq); the longest tiles first. Q and dO stay resident in
+// shared memory and their fragments are re-read per key tile, which keeps P, dP and the dQ
+// accumulators in registers. Used for head_dim <= 64.
+__device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+{
+    constexpr int M = 2, QROWS = 64 * M;
+    // Q, dO (QROWS rows each), then 2 x (K, V) tiles
+    bf16* sQ = smem;
+    bf16* sD = smem + QROWS * LDS;
+    bf16* sKV = smem + 2 * QROWS * LDS;
+    const int tiles = (T + QROWS - 1) / QROWS;
+    const int qt = tiles - 1 - by;
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
+    const int q0 = qt * QROWS;
+    const int wrow = warp * 16 * M, first = q0 + wrow, last = first + 16 * M - 1;
+    const float sl2 = scale * LOG2E;
+    const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+
+    load_tile_async<QROWS>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<QROWS>(sD, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_async<TILE>(sKV, kb, ks, 0, T);
+    load_tile_async<TILE>(sKV + TILE * LDS, vb, ks, 0, T);
+    cp_async_commit();
+
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    // Rows past the sequence end have zero Q and dO, so with lse = delta = 0 they give dS = 0.
+    float nl[M][2], dl[M][2];
+    #pragma unroll
+    for (int m = 0; m < M; m++)
+        #pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int row = first + m * 16 + i * 8 + g;
+            nl[m][i] = row < T ? -lb[row] * LOG2E : 0.f;
+            dl[m][i] = row < T ? deb[row] : 0.f;
+        }
+
+    float dqa[M][DTILES][4];
+    #pragma unroll
+    for (int m = 0; m < M; m++)
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) dqa[m][n][0] = dqa[m][n][1] = dqa[m][n][2] = dqa[m][n][3] = 0.f;
+
+    const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
+    for (int j = 0; j < kv_tiles; j++) {
+        const int k0 = j * TILE;
+        if (j + 1 < kv_tiles) {
+            bf16* nK = sKV + ((j + 1) & 1) * 2 * TILE * LDS;
+            load_tile_async<TILE>(nK, kb, ks, k0 + TILE, T);
+            load_tile_async<TILE>(nK + TILE * LDS, vb, ks, k0 + TILE, T);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        const bf16* sK = sKV + (j & 1) * 2 * TILE * LDS;
+        const bf16* sV = sK + TILE * LDS;
+
+        // Warp-uniform: a tile whose first key is after the warp's last row adds nothing.
+        if (k0 <= last) {
+            float p[M][NTILES][4], dp[M][NTILES][4];
+            mma_smem_x_tile<M>(p, sQ, wrow, sK, lane);
+            if (k0 + TILE - 1 > first || k0 + TILE > T) {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < NTILES; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const int key = k0 + n * 8 + 2 * t4 + (e & 1);
+                            const int row = first + m * 16 + (e >> 1) * 8 + g;
+                            p[m][n][e] = (row < T && key < T && key <= row) ? ex2(fmaf(p[m][n][e], sl2, nl[m][e >> 1])) : 0.f;
+                        }
+            } else {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < NTILES; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) p[m][n][e] = ex2(fmaf(p[m][n][e], sl2, nl[m][e >> 1]));
+            }
+            mma_smem_x_tile<M>(dp, sD, wrow, sV, lane);
+            #pragma unroll
+            for (int m = 0; m < M; m++)
+                #pragma unroll
+                for (int n = 0; n < NTILES; n++)
+                    #pragma unroll
+                    for (int e = 0; e < 4; e++) dp[m][n][e] = p[m][n][e] * (dp[m][n][e] - dl[m][e >> 1]);
+            mma_p_x_tile<M>(dqa, dp, sK, lane);
+        }
+        __syncthreads();
+    }
+
+    bf16* dqb = dq + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
+    #pragma unroll
+    for (int m = 0; m < M; m++) {
+        const int row0 = first + m * 16 + g, row1 = row0 + 8;
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) {
+            const int c = n * 8 + 2 * t4;
+            if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack2(dqa[m][n][0] * scale, dqa[m][n][1] * scale);
+            if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[m][n][2] * scale, dqa[m][n][3] * scale);
+        }
+    }
+}
+#endif
+
+#if HEAD_DIM <= 64
+// dK, dV for 128 keys of one kv head: grid (B * Hkv, ceil(T/128)), 128 threads, each warp owns
+// 32 keys (two 16-row groups sharing every Q/dO fragment, which halves the shared-memory reads
+// per tensor-core op of attention_backward_dkv); key block 0 first. Query tiles of 64 arrive
+// double-buffered as there and are consumed 16 queries at a time, so the K/V fragments, the
+// dK/dV accumulators and one sub-step's P and dP all fit in registers. Used for head_dim <= 64.
+__device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+{
+    constexpr int M = 2, KROWS = 64 * M;
+    // 2 x (Q, dO) tiles, K and V (KROWS rows each), then 2 x (lse, delta) rows
+    bf16* sK = smem + 4 * TILE * LDS;
+    bf16* sV = sK + KROWS * LDS;
+    float* sStat = (float*)(sV + KROWS * LDS);
+
+    const int kt = by, hk = bx % Hkv, b = bx / Hkv;
+    const int group = Hq / Hkv;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
+    const int k0 = kt * KROWS;
+    const int wkey = k0 + warp * 16 * M;  // the warp's first key
+    const float sl2 = scale * LOG2E;
+    const int tiles = (T + TILE - 1) / TILE;
+    const int qt0 = k0 / TILE;            // the first query tile that can see a key of the block
+    const int nq = tiles - qt0;
+    const int steps = group * nq;
+
+
+    u32 kf[M][KSTEPS][4], vf[M][KSTEPS][4];
+    load_tile_async<KROWS>(sK, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    load_tile_async<KROWS>(sV, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    dkv_issue(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    load_a_frags<M>(kf, sK, warp * 16 * M, lane);
+    load_a_frags<M>(vf, sV, warp * 16 * M, lane);
+
+    float dka[M][DTILES][4], dva[M][DTILES][4];
+    #pragma unroll
+    for (int m = 0; m < M; m++)
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++)
+            #pragma unroll
+            for (int e = 0; e < 4; e++) dka[m][n][e] = dva[m][n][e] = 0.f;
+
+    for (int it = 0; it < steps; it++) {
+        if (it + 1 < steps) dkv_issue(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        const int q0 = (qt0 + it % nq) * TILE;
+        const bf16* sQ = smem + (it & 1) * 2 * TILE * LDS;
+        const bf16* sD = sQ + TILE * LDS;
+        const float* sLse = sStat + (it & 1) * 2 * TILE;
+        const float* sDelta = sLse + TILE;
+        // Block-uniform: only query tiles that reach into the key block, or past the sequence end, have masked pairs.
+        const bool mask = q0 < k0 + KROWS - 1 || q0 + TILE > T;
+
+        #pragma unroll
+        for (int sub = 0; sub < TILE / 16; sub++) {
+            const int qs0 = q0 + sub * 16;
+            // Warp-uniform: every query of the sub-step is before every key of the warp.
+            if (qs0 + 15 < wkey) continue;
+            float p[M][2][4], dp[M][2][4];
+            mma_a_x_rows<M, 2>(p, kf, sQ + sub * 16 * LDS, lane);
+            mma_a_x_rows<M, 2>(dp, vf, sD + sub * 16 * LDS, lane);
+            float nl[2][2], dl[2][2];
+            #pragma unroll
+            for (int n = 0; n < 2; n++) {
+                const float2 l2 = *(const float2*)(sLse + sub * 16 + n * 8 + 2 * t4);
+                const float2 d2 = *(const float2*)(sDelta + sub * 16 + n * 8 + 2 * t4);
+                nl[n][0] = -l2.x * LOG2E; nl[n][1] = -l2.y * LOG2E;
+                dl[n][0] = d2.x; dl[n][1] = d2.y;
+            }
+            if (mask) {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < 2; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const int query = qs0 + n * 8 + 2 * t4 + (e & 1);
+                            const int key = wkey + m * 16 + (e >> 1) * 8 + g;
+                            const float pr = (query < T && key <= query) ? ex2(fmaf(p[m][n][e], sl2, nl[n][e & 1])) : 0.f;
+                            p[m][n][e] = pr;
+                            dp[m][n][e] = pr * (dp[m][n][e] - dl[n][e & 1]);
+                        }
+            } else {
+                #pragma unroll
+                for (int m = 0; m < M; m++)
+                    #pragma unroll
+                    for (int n = 0; n < 2; n++)
+                        #pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const float pr = ex2(fmaf(p[m][n][e], sl2, nl[n][e & 1]));
+                            p[m][n][e] = pr;
+                            dp[m][n][e] = pr * (dp[m][n][e] - dl[n][e & 1]);
+                        }
+            }
+            mma_p_x_rows<M, 1>(dva, p, sD + sub * 16 * LDS, lane);
+            mma_p_x_rows<M, 1>(dka, dp, sQ + sub * 16 * LDS, lane);
+        }
+        __syncthreads();  // this buffer is refilled two steps on
+    }
+
+    bf16* dkb = dk + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    bf16* dvb = dv + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    #pragma unroll
+    for (int m = 0; m < M; m++) {
+        const int key0 = wkey + m * 16 + g, key1 = key0 + 8;
+        #pragma unroll
+        for (int n = 0; n < DTILES; n++) {
+            const int c = n * 8 + 2 * t4;
+            if (key0 < T) {
+                *(u32*)(dkb + (size_t)key0 * ks + c) = pack2(dka[m][n][0] * scale, dka[m][n][1] * scale);
+                *(u32*)(dvb + (size_t)key0 * ks + c) = pack2(dva[m][n][0], dva[m][n][1]);
+            }
+            if (key1 < T) {
+                *(u32*)(dkb + (size_t)key1 * ks + c) = pack2(dka[m][n][2] * scale, dka[m][n][3] * scale);
+                *(u32*)(dvb + (size_t)key1 * ks + c) = pack2(dva[m][n][2], dva[m][n][3]);
+            }
+        }
+    }
+}
+#endif
+
+// The standalone kernels (the benchmark times each stage with them): dK/dV over grid
+// (B * Hkv, key tiles), dQ over grid (B * Hq, query tiles), as described at each body.
+#define BACKWARD_DKV_PARAMS bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, \
+    const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
+    int T, int Hq, int Hkv, float scale
+#define BACKWARD_DQ_PARAMS bf16* __restrict__ dq, const bf16* __restrict__ q, const bf16* __restrict__ k, \
+    const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
+    int T, int Hq, int Hkv, float scale
+
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(BACKWARD_DKV_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dkv_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wide(BACKWARD_DKV_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dkv_wide_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif
+
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(BACKWARD_DQ_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dq_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide(BACKWARD_DQ_PARAMS)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    backward_dq_wide_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif
+
+// The whole backward pass after delta in one launch: a 1-D grid whose first kvX * kvY blocks are
+// the dK/dV blocks and the rest (qX per row of query tiles) the dQ blocks, each kind row-major
+// in the order of its standalone grid, so the longest come first. A dK/dV block walks every
+// later query tile of its group and outlasts any dQ block, so the short dQ blocks fill the tail
+// that the dK/dV blocks leave (two launches would each leave their own). Shared memory: the
+// larger of the two kinds' needs.
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
+    if (bid < kvBlocks) backward_dkv_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    else backward_dq_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+
+#if HEAD_DIM <= 64
+// The same with the 128-row kernels (head_dim <= 64).
+extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused_wide(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
+{
+    extern __shared__ __align__(16) bf16 smem[];
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
+    if (bid < kvBlocks) backward_dkv_wide_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    else backward_dq_wide_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+}
+#endif

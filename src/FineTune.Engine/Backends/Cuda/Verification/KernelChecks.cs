@@ -53,8 +53,18 @@ public sealed class KernelChecks : IDisposable
         ["swiglu_forward"] = SwiGluForward,
         ["swiglu_backward"] = SwiGluBackward,
         ["attention_hd64"] = seed => Attention("attention_hd64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto),
-        ["attention_hd64_rows64"] = seed => Attention("attention_hd64_rows64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Rows64),
+        ["attention_hd64_rows64"] = seed => Attention("attention_hd64_rows64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Rows64, AttentionBackwardTiling.Rows64),
         ["attention_hd128"] = seed => Attention("attention_hd128", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Auto),
+        ["attention_hd128_rows128"] = seed => Attention("attention_hd128_rows128", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Rows128),
+        // The heads of the models the benchmark times, at sequence lengths that are not multiples of any tile.
+        ["attention_llama1b_heads"] = seed => Attention("attention_llama1b_heads", seed, new AttentionShape(1, 257, 32, 8, 64), AttentionForwardTiling.Auto),
+        ["attention_llama8b_heads"] = seed => Attention("attention_llama8b_heads", seed, new AttentionShape(1, 193, 32, 8, 128), AttentionForwardTiling.Auto),
+        ["attention_smollm2_heads"] = seed => Attention("attention_smollm2_heads", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Auto),
+        ["attention_smollm2_heads_rows64"] = seed => Attention("attention_smollm2_heads_rows64", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Rows64, AttentionBackwardTiling.Rows64),
+        ["attention_hd64_separate_launches"] = seed => Attention("attention_hd64_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto, AttentionBackwardTiling.Auto, separateLaunches: true),
+        ["attention_hd64_rows64_separate_launches"] = seed => Attention("attention_hd64_rows64_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto, AttentionBackwardTiling.Rows64, separateLaunches: true),
+        ["attention_hd128_separate_launches"] = seed => Attention("attention_hd128_separate_launches", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Auto, AttentionBackwardTiling.Auto, separateLaunches: true),
+        ["attention_short_sequences"] = seed => Attention("attention_short_sequences", seed, new AttentionShape(3, 37, 4, 2, 64), AttentionForwardTiling.Auto),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,
@@ -240,7 +250,8 @@ public sealed class KernelChecks : IDisposable
             [new("dgate", ErrorMetrics.Relative(AsBf16(outs[0]), rg), Bf16Tolerance), new("dup", ErrorMetrics.Relative(AsBf16(outs[1]), ru), Bf16Tolerance)], det);
     }
 
-    private KernelCheckResult Attention(string name, int seed, AttentionShape s, AttentionForwardTiling tiling)
+    private KernelCheckResult Attention(string name, int seed, AttentionShape s, AttentionForwardTiling tiling,
+        AttentionBackwardTiling backwardTiling = AttentionBackwardTiling.Auto, bool separateLaunches = false)
     {
         var rng = new Random(seed);
         long qn = (long)s.Batch * s.SeqLen * s.QueryHeads * s.HeadDim, kn = (long)s.Batch * s.SeqLen * s.KvHeads * s.HeadDim;
@@ -266,9 +277,26 @@ public sealed class KernelChecks : IDisposable
             }
         }, o, lse);
         // The backward pass consumes the forward's own output and lse, as in training.
-        var (bwd, det2) = Twice(() => { },
-            () => Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s),
-            gq, gk, gv);
+        var (bwd, det2) = Twice(() => { }, () =>
+        {
+            Kernels.BackwardTiling = backwardTiling;
+            try
+            {
+                // The dK/dV and dQ kernels normally share one launch; separately they run as the benchmark times them.
+                foreach (var stages in separateLaunches
+                    ? new[] { AttentionBackwardStages.Delta | AttentionBackwardStages.KeyValue, AttentionBackwardStages.Query }
+                    : [AttentionBackwardStages.All])
+                {
+                    Kernels.BackwardStages = stages;
+                    Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s);
+                }
+            }
+            finally
+            {
+                Kernels.BackwardTiling = AttentionBackwardTiling.Auto;
+                Kernels.BackwardStages = AttentionBackwardStages.All;
+            }
+        }, gq, gk, gv);
         var r = CpuReference.Attention(Bf16.ToDouble(q), Bf16.ToDouble(k), Bf16.ToDouble(v), Bf16.ToDouble(dout), s.Batch, s.SeqLen, s.QueryHeads, s.KvHeads, s.HeadDim);
         return new KernelCheckResult(name, seed,
         [

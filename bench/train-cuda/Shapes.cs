@@ -1,0 +1,19 @@
+using FineTune.Engine.Model;
+
+/// <summary>The model shapes of the peer script (/work/shared/bench/hf_peft_lora.py), as ModelConfigs.</summary>
+internal static class Shapes
+{
+    public static ModelConfig Get(string name) => name switch
+    {
+        "smollm2-135m" => Llama(576, 1536, 30, 9, 3, 49152, tie: true, theta: 100000),
+        "llama3.2-1b" => Llama(2048, 8192, 16, 32, 8, 128256, tie: true, theta: 500000),
+        "llama3.1-8b" => Llama(4096, 14336, 32, 32, 8, 128256, tie: false, theta: 500000),
+        _ => throw new ArgumentException($"Unknown shape '{name}'."),
+    };
+
+    private static ModelConfig Llama(int hidden, int inter, int layers, int heads, int kv, int vocab, bool tie, double theta) => new()
+    {
+        ModelType = "llama", HiddenSize = hidden, IntermediateSize = inter, NumLayers = layers, NumHeads = heads, NumKvHeads = kv,
+        HeadDim = hidden / heads, VocabSize = vocab, TieWordEmbeddings = tie, RopeTheta = theta, RmsNormEps = 1e-5, MaxPositionEmbeddings = 8192,
+    };
+}

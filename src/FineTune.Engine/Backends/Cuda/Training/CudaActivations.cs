@@ -1,0 +1,79 @@
+using FineTune.Engine.Backends.Cuda.Memory;
+using FineTune.Engine.Model;
+
+namespace FineTune.Engine.Backends.Cuda.Training;
+
+/// <summary>Device buffers allocated together and released together.</summary>
+internal sealed class BufferSet(CudaMemoryPool pool) : IDisposable
+{
+    private readonly List<DeviceBuffer> _buffers = [];
+
+    public ulong Bf16(long count) => Add(count * 2);
+    public ulong F32(long count) => Add(count * 4);
+    public ulong I32(long count) => Add(count * 4);
+
+    private ulong Add(long bytes)
+    {
+        var b = pool.Allocate(Math.Max(bytes, 16));
+        _buffers.Add(b);
+        return b.Pointer;
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _buffers) b.Dispose();
+        _buffers.Clear();
+    }
+}
+
+/// <summary>
+/// What one layer's forward pass keeps for its backward pass (see <see cref="GpuMemoryPlan.LayerBytes"/>),
+/// for up to <c>tokens</c> rows. With gradient checkpointing one set serves every layer.
+/// </summary>
+internal sealed class CudaActivations
+{
+    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets)
+    {
+        long n = tokens, h = c.HiddenSize;
+        Norm1 = b.Bf16(n * h); Rstd1 = b.F32(n);
+        Q = b.Bf16(n * c.QDim); K = b.Bf16(n * c.KvDim); V = b.Bf16(n * c.KvDim);
+        Att = b.Bf16(n * c.QDim); Lse = b.F32(n * c.NumHeads);
+        X1 = b.Bf16(n * h); Norm2 = b.Bf16(n * h); Rstd2 = b.F32(n);
+        Gate = b.Bf16(n * c.IntermediateSize); Up = b.Bf16(n * c.IntermediateSize); Act = b.Bf16(n * c.IntermediateSize);
+        if (c.QkNorm)
+        {
+            QPre = b.Bf16(n * c.QDim); KPre = b.Bf16(n * c.KvDim);
+            QRstd = b.F32(n * c.NumHeads); KRstd = b.F32(n * c.NumKvHeads);
+        }
+        foreach (var p in targets) LoraHidden[(int)p] = b.Bf16(n * rank);
+    }
+
+    public readonly ulong Norm1, Rstd1, Q, K, V, Att, Lse, X1, Norm2, Rstd2, Gate, Up, Act, QPre, KPre, QRstd, KRstd;
+    /// <summary>scale · (drop(x) Aᵀ) per targeted projection.</summary>
+    public readonly ulong[] LoraHidden = new ulong[Projections.All.Length];
+}
+
+/// <summary>Scratch shared by all layers (see <see cref="GpuMemoryPlan.WorkspaceBytesPerToken"/>).</summary>
+internal sealed class CudaWorkspace
+{
+    public CudaWorkspace(BufferSet b, ModelConfig c, int tokens, int rank)
+    {
+        long n = tokens, h = c.HiddenSize, i = c.IntermediateSize;
+        DAct = b.Bf16(n * i);
+        DResid = b.Bf16(n * h); DNorm = b.Bf16(n * h);
+        DQ = b.Bf16(n * c.QDim); DAtt = b.Bf16(n * c.QDim);
+        DK = b.Bf16(n * c.KvDim); DV = b.Bf16(n * c.KvDim);
+        Scratch = b.Bf16(n * Math.Max(Math.Max(h, c.QDim), i));
+        LoraG = b.Bf16(n * Math.Max(1, rank));
+        FinalNorm = b.Bf16(n * h);
+        FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n);
+        Ids = b.I32(n); Positions = b.I32(n); Targets = b.I32(n);
+        if (c.QkNorm)
+        {
+            DQPre = b.Bf16(n * c.QDim);
+            DKPre = b.Bf16(n * c.KvDim);
+        }
+    }
+
+    public readonly ulong DAct, DResid, DNorm, DQ, DAtt, DK, DV, Scratch, LoraG, FinalNorm, FinalRstd, Delta, Loss, Ids, Positions, Targets, DQPre, DKPre;
+}

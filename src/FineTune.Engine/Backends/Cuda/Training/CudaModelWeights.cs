@@ -1,0 +1,133 @@
+using FineTune.Engine.Backends.Cuda.Memory;
+using FineTune.Engine.Model;
+
+namespace FineTune.Engine.Backends.Cuda.Training;
+
+/// <summary>The frozen bf16 weights of one decoder layer on the GPU, in Hugging Face's [out, in] layout.</summary>
+internal sealed class CudaLayerWeights
+{
+    public required DeviceBuffer InputNorm { get; init; }
+    public required DeviceBuffer PostNorm { get; init; }
+    public required DeviceBuffer[] Linear { get; init; }
+    public required DeviceBuffer?[] Bias { get; init; }
+    public DeviceBuffer? QNorm { get; init; }
+    public DeviceBuffer? KNorm { get; init; }
+
+    public IEnumerable<DeviceBuffer> All() =>
+        new[] { InputNorm, PostNorm }.Concat(Linear).Concat(Bias.OfType<DeviceBuffer>()).Concat(new[] { QNorm, KNorm }.OfType<DeviceBuffer>());
+}
+
+/// <summary>
+/// All frozen base weights of a Llama-family model as bf16 on the GPU: converted from the host's
+/// float32 copy (loaded from F32, F16 or BF16 safetensors), or random-initialised on the device
+/// for benchmarks at shapes whose weights are not at hand.
+/// </summary>
+internal sealed class CudaModelWeights : IDisposable
+{
+    private CudaModelWeights(ModelConfig config, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, CudaLayerWeights[] layers)
+    {
+        Config = config;
+        Embedding = embedding;
+        FinalNorm = finalNorm;
+        LmHead = lmHead;
+        Layers = layers;
+    }
+
+    public ModelConfig Config { get; }
+    public DeviceBuffer Embedding { get; }
+    public DeviceBuffer FinalNorm { get; }
+    /// <summary>The head [vocab, hidden]; the embedding buffer itself when tied.</summary>
+    public DeviceBuffer LmHead { get; }
+    public CudaLayerWeights[] Layers { get; }
+
+    private static bool HasBias(ModelConfig c, Projection p) => p is Projection.Q or Projection.K or Projection.V ? c.AttentionBias : p == Projection.O && c.OutputBias;
+
+    /// <summary>Bytes the bf16 weights take on the device.</summary>
+    public static long Bytes(ModelConfig c)
+    {
+        long perLayer = 2L * c.HiddenSize;
+        foreach (var p in Projections.All)
+        {
+            perLayer += (long)p.OutFeatures(c) * p.InFeatures(c);
+            if (HasBias(c, p)) perLayer += p.OutFeatures(c);
+        }
+        if (c.QkNorm) perLayer += 2L * c.HeadDim;
+        var embed = (long)c.VocabSize * c.HiddenSize;
+        return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize);
+    }
+
+    /// <summary>Converts <paramref name="w"/> to bf16 on the device (round to nearest even, as torch's <c>.to(bfloat16)</c>).</summary>
+    public static CudaModelWeights Upload(CudaTrainingContext ctx, LlamaWeights w)
+    {
+        var c = w.Config;
+        var pool = ctx.Device.Memory;
+        var largest = Math.Max((long)c.VocabSize * c.HiddenSize, Projections.All.Max(p => (long)p.OutFeatures(c) * p.InFeatures(c)));
+        using var staging = pool.Allocate(largest * 4);
+        DeviceBuffer Put(float[] host)
+        {
+            var buffer = pool.Allocate(host.LongLength * 2);
+            staging.Upload<float>(host);
+            ctx.Kernels.Float32ToBFloat16(buffer.Pointer, staging.Pointer, host.LongLength);
+            return buffer;
+        }
+        var layers = w.Layers.Select(l => new CudaLayerWeights
+        {
+            InputNorm = Put(l.InputNorm),
+            PostNorm = Put(l.PostNorm),
+            Linear = l.Linear.Select(Put).ToArray(),
+            Bias = l.Bias.Select(b => b is null ? null : Put(b)).ToArray(),
+            QNorm = l.QNorm is null ? null : Put(l.QNorm),
+            KNorm = l.KNorm is null ? null : Put(l.KNorm),
+        }).ToArray();
+        var embedding = Put(w.Embedding);
+        var head = c.TieWordEmbeddings ? embedding : Put(w.LmHead);
+        var result = new CudaModelWeights(c, embedding, Put(w.FinalNorm), head, layers);
+        ctx.Device.Synchronize();
+        return result;
+    }
+
+    /// <summary>
+    /// Random weights for benchmarks: projections and embeddings uniform with standard deviation
+    /// 0.02 (Hugging Face's initializer_range), norm weights 1, biases 0. Deterministic in <paramref name="seed"/>.
+    /// </summary>
+    public static CudaModelWeights Random(CudaTrainingContext ctx, ModelConfig c, ulong seed)
+    {
+        var pool = ctx.Device.Memory;
+        var scale = 0.02f * MathF.Sqrt(3);
+        var stream = seed;
+        DeviceBuffer Uniform(long count)
+        {
+            var b = pool.Allocate(count * 2);
+            ctx.Kernels.FillUniform(b.Pointer, count, DeterministicRandom.Mix(++stream), scale);
+            return b;
+        }
+        DeviceBuffer Constant(long count, float value)
+        {
+            var b = pool.Allocate(count * 2);
+            ctx.Training.Fill(b.Pointer, count, value);
+            return b;
+        }
+        var layers = Enumerable.Range(0, c.NumLayers).Select(_ => new CudaLayerWeights
+        {
+            InputNorm = Constant(c.HiddenSize, 1),
+            PostNorm = Constant(c.HiddenSize, 1),
+            Linear = Projections.All.Select(p => Uniform((long)p.OutFeatures(c) * p.InFeatures(c))).ToArray(),
+            Bias = Projections.All.Select(p => HasBias(c, p) ? Constant(p.OutFeatures(c), 0) : null).ToArray(),
+            QNorm = c.QkNorm ? Constant(c.HeadDim, 1) : null,
+            KNorm = c.QkNorm ? Constant(c.HeadDim, 1) : null,
+        }).ToArray();
+        var embedding = Uniform((long)c.VocabSize * c.HiddenSize);
+        var head = c.TieWordEmbeddings ? embedding : Uniform((long)c.VocabSize * c.HiddenSize);
+        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, 1), head, layers);
+        ctx.Device.Synchronize();
+        return result;
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in Layers.SelectMany(l => l.All())) b.Dispose();
+        Embedding.Dispose();
+        FinalNorm.Dispose();
+        if (!ReferenceEquals(LmHead, Embedding)) LmHead.Dispose();
+    }
+}

@@ -1,0 +1,77 @@
+using FineTune.Core.Config;
+using FineTune.Core.Diagnostics;
+using FineTune.Engine.Lora;
+using FineTune.Engine.Model;
+using FineTune.Engine.Training;
+
+namespace FineTune.Engine.Backends.Cuda.Training;
+
+/// <summary>Trains on one NVIDIA GPU (<see cref="CudaTrainingModel"/>), after checking the run's memory plan against free memory.</summary>
+public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
+{
+    private readonly CudaTrainingContext _ctx;
+
+    private CudaTrainingDevice(CudaTrainingContext ctx) => _ctx = ctx;
+
+    /// <summary>Opens GPU <paramref name="ordinal"/> (FT31xx naming what is missing when it cannot).</summary>
+    public static CudaTrainingDevice Open(int ordinal = 0) => new(CudaTrainingContext.Open(ordinal));
+
+    /// <summary>The GPU and its libraries.</summary>
+    public CudaTrainingContext Context => _ctx;
+
+    /// <inheritdoc />
+    public string Name => $"cuda ({_ctx.Device.Name})";
+
+    /// <summary>The plan of a run of <paramref name="config"/> whose longest sequence has <paramref name="longestSequence"/> tokens.</summary>
+    public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence)
+    {
+        var length = (Math.Max(1, longestSequence) + CudaTrainingModel.SequenceMultiple - 1) / CudaTrainingModel.SequenceMultiple * CudaTrainingModel.SequenceMultiple;
+        var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
+        return GpuMemoryPlan.For(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, config.PerDeviceTrainBatchSize, length, config.GradientCheckpointing);
+    }
+
+    /// <inheritdoc />
+    public ITrainingModel CreateModel(LlamaWeights weights, LoraAdapter adapter, TrainingConfig config, int longestSequence, Action<string>? log)
+    {
+        var plan = PlanFor(weights.Config, adapter, config, longestSequence);
+        Check(plan, weights.Config, adapter, log);
+        var deviceWeights = CudaModelWeights.Upload(_ctx, weights);
+        try
+        {
+            return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
+        }
+        catch
+        {
+            deviceWeights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A model over random bf16 weights made on the device (benchmarks at shapes whose weights are not at hand).</summary>
+    public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log)
+    {
+        var plan = PlanFor(model, adapter, config, sequenceLength);
+        Check(plan, model, adapter, log);
+        var deviceWeights = CudaModelWeights.Random(_ctx, model, seed);
+        return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
+    }
+
+    private void Check(GpuMemoryPlan plan, ModelConfig model, LoraAdapter adapter, Action<string>? log)
+    {
+        var (free, _) = _ctx.Device.MemoryInfo();
+        // What this process already holds in the pool is reusable by the run.
+        var available = free + (_ctx.Device.Memory.BytesReserved - _ctx.Device.Memory.BytesInUse);
+        log?.Invoke(plan.Describe(_ctx.Device.Name, available));
+        if (plan.Total <= available) return;
+        var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
+        var suggestion = plan.Suggest(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available);
+        throw new FineTuneException(CudaErrors.PlanDoesNotFit,
+            $"This run needs {GpuMemoryPlan.Gib(plan.Total)} of GPU memory but {_ctx.Device.Name} has {GpuMemoryPlan.Gib(available)} free. " +
+            (suggestion is null
+                ? "Even one short sequence with gradient checkpointing does not fit: use a smaller base model or --device cpu."
+                : $"In lora.yaml, set {suggestion}."));
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _ctx.Dispose();
+}

@@ -1,0 +1,57 @@
+using FineTune.Engine.Model;
+
+namespace FineTune.Engine.Backends.Cuda.Training;
+
+public sealed partial class CudaTrainingModel
+{
+    /// <summary>y = x Wᵀ (+ addend) + bias + scale · (drop(x) Aᵀ) Bᵀ; the LoRA term accumulates into y (beta = 1).</summary>
+    private void Linear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a, ulong addend = 0)
+    {
+        int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
+        var lw = _w.Layers[l];
+        Blas.Gemm(x, false, lw.Linear[(int)p].Pointer, true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
+        if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
+        if (!LoraHidden(l, p, x, n, a)) return;
+        Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f);
+    }
+
+    /// <summary>a.LoraHidden[p] = scale · drop(x) Aᵀ; false where the projection has no adapter.</summary>
+    private bool LoraHidden(int l, Projection p, ulong x, int n, CudaActivations a)
+    {
+        if (!_lora.Has(l, p)) return false;
+        var inF = p.InFeatures(_c);
+        Blas.Gemm(Dropped(l, p, x, n, inF), false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, _rank, inF, alpha: _scale);
+        return true;
+    }
+
+    /// <summary>dx (+)= dy W + the LoRA path's input gradient; accumulates the adapter's fp32 gradients (beta = 1).</summary>
+    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate)
+    {
+        int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
+        Blas.Gemm(dy, false, _w.Layers[l].Linear[(int)p].Pointer, false, dx, n, inF, outF, beta: accumulate ? 1f : 0f);
+        if (!_lora.Has(l, p)) return;
+        var g = _ws.LoraG;
+        // g = scale · dy B [n × r]; dB += dyᵀ (scale · drop(x) Aᵀ); dA += gᵀ drop(x); dx += drop'(g A).
+        Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale);
+        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f);
+        Blas.Gemm(g, true, Dropped(l, p, x, n, inF), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f);
+        if (Mask(l, p) is not { } mask)
+        {
+            Blas.Gemm(g, false, _lora.A(l, p), false, dx, n, inF, _rank, beta: 1f);
+            return;
+        }
+        Blas.Gemm(g, false, _lora.A(l, p), false, _ws.Scratch, n, inF, _rank);
+        _ctx.Training.DropoutAdd(dx, _ws.Scratch, (long)n * inF, mask);
+    }
+
+    private DropoutMask? Mask(int l, Projection p) =>
+        DropoutKey is { } key && _lora.Settings.Dropout > 0 ? DropoutMask.For(key, l, p, _lora.Settings.Dropout) : null;
+
+    /// <summary>x itself, or its dropped copy in the scratch buffer.</summary>
+    private ulong Dropped(int l, Projection p, ulong x, int n, int inF)
+    {
+        if (Mask(l, p) is not { } mask) return x;
+        _ctx.Training.Dropout(_ws.Scratch, x, (long)n * inF, mask);
+        return _ws.Scratch;
+    }
+}

@@ -1,0 +1,154 @@
+using FineTune.Core.Config;
+using FineTune.Engine.Backends.Cuda.Blas;
+using FineTune.Engine.Backends.Cuda.Kernels;
+using FineTune.Engine.Lora;
+using FineTune.Engine.Model;
+using FineTune.Engine.Training;
+
+namespace FineTune.Engine.Backends.Cuda.Training;
+
+/// <summary>
+/// A Llama-family model training LoRA adapters on one GPU: bf16 frozen base weights, fp32 LoRA
+/// master weights with AdamW state, bf16 activations. The same explicit forward/backward as the
+/// CPU <see cref="LlamaGraph"/> (the reference it is tested against), over device buffers allocated
+/// once for the largest batch (<see cref="GpuMemoryPlan"/>). Matrix products run on cuBLASLt with
+/// fp32 accumulation; LoRA products accumulate into the base product's output (beta = 1) and
+/// residual connections ride in the products' addend, so no full-size copy is made. Every
+/// reduction has a fixed order: two runs give the same bits.
+/// </summary>
+public sealed partial class CudaTrainingModel : ITrainingModel
+{
+    /// <summary>Sequence lengths are padded to a multiple of this, so few distinct GEMM shapes are planned.</summary>
+    public const int SequenceMultiple = 16;
+
+    private readonly CudaTrainingContext _ctx;
+    private readonly CudaModelWeights _w;
+    private readonly bool _ownsWeights;
+    private readonly ModelConfig _c;
+    private readonly CudaLoraState _lora;
+    private readonly TrainingConfig _cfg;
+    private readonly BufferSet _buffers;
+    private readonly CudaActivations[] _acts;
+    private readonly ulong[] _resid;
+    private readonly CudaWorkspace _ws;
+    private readonly LmHeadCrossEntropy _head;
+    private readonly ulong _invFreq;
+    private readonly int _capacity;
+    private readonly float _scale;
+    private readonly int _rank;
+
+    /// <summary>Uploads <paramref name="adapter"/>'s values and moments and allocates every buffer of <paramref name="plan"/>.</summary>
+    internal CudaTrainingModel(CudaTrainingContext ctx, CudaModelWeights weights, bool ownsWeights, LoraAdapter adapter, TrainingConfig config, GpuMemoryPlan plan)
+    {
+        _ctx = ctx;
+        _w = weights;
+        _ownsWeights = ownsWeights;
+        _c = weights.Config;
+        _cfg = config;
+        Plan = plan;
+        if (!Supports(_c, out var reason))
+            throw new Core.Diagnostics.FineTuneException(CudaErrors.UnsupportedShape, $"The CUDA backend needs {reason}; use --device cpu for this model.");
+        _lora = new CudaLoraState(ctx, adapter);
+        _rank = adapter.Settings.Rank;
+        _scale = adapter.Settings.Scale;
+        _capacity = (int)plan.Tokens;
+        _buffers = new BufferSet(ctx.Device.Memory);
+        _acts = new CudaActivations[plan.GradientCheckpointing ? 1 : _c.NumLayers];
+        for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+        _resid = new ulong[_c.NumLayers + 1];
+        for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
+        _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank);
+        _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
+        var invFreq = new RopeTable(_c).InverseFrequencies.ToArray();
+        _invFreq = _buffers.F32(invFreq.Length);
+        ctx.Upload<float>(_invFreq, invFreq);
+    }
+
+    /// <summary>Whether the kernels take <paramref name="c"/>'s shapes; <paramref name="reason"/> says what is off when not.</summary>
+    public static bool Supports(ModelConfig c, out string reason)
+    {
+        foreach (var (name, dim) in new[] { ("hidden_size", c.HiddenSize), ("the query width", c.QDim), ("the key/value width", c.KvDim), ("intermediate_size", c.IntermediateSize) })
+            if (dim % 8 != 0)
+            {
+                reason = $"{name} ({dim}) to be a multiple of 8";
+                return false;
+            }
+        reason = $"head_dim ({c.HeadDim}) to be a multiple of 16 and at most 128";
+        return c.HeadDim % 16 == 0 && c.HeadDim <= 128;
+    }
+
+    /// <summary>What this model holds on the GPU.</summary>
+    public GpuMemoryPlan Plan { get; }
+
+    /// <inheritdoc />
+    public ulong? DropoutKey { get; set; }
+
+    private CudaBlas Blas => _ctx.Blas;
+    private CudaKernels K => _ctx.Kernels;
+    private float Eps => (float)_c.RmsNormEps;
+
+    /// <inheritdoc />
+    public void ZeroGradients() => _lora.ZeroGradients();
+
+    /// <inheritdoc />
+    public double GradNorm() => _lora.GradNorm();
+
+    /// <inheritdoc />
+    public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate) =>
+        _lora.ClipAndStep(gradNorm, maxGradNorm, step, learningRate, _cfg);
+
+    /// <inheritdoc />
+    public void CopyAdapterTo(LoraAdapter adapter) => _lora.CopyTo(adapter);
+
+    /// <inheritdoc />
+    public void LoadAdapter(LoraAdapter adapter) => _lora.Load(adapter);
+
+    /// <inheritdoc />
+    public long PeakMemoryBytes => _ctx.Device.Memory.PeakBytesInUse;
+
+    /// <inheritdoc />
+    public double ForwardBackward(PackedBatch batch, float lossScale)
+    {
+        var backward = lossScale != 0;
+        var b = PaddedBatch.From(batch, SequenceMultiple, _c.VocabSize);
+        if (b.Rows > _capacity)
+            throw new InvalidOperationException($"A batch of {b.Sequences} x {b.Length} tokens exceeds the planned {_capacity} tokens.");
+        var n = b.Rows;
+        _ctx.Upload<int>(_ws.Ids, b.Ids);
+        _ctx.Upload<int>(_ws.Positions, b.Positions);
+        _ctx.Upload<int>(_ws.Targets, b.Targets);
+        var shape = new AttentionShape(b.Sequences, b.Length, _c.NumHeads, _c.NumKvHeads, _c.HeadDim);
+
+        K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize);
+        for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, Acts(l), n, shape);
+        K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, _resid[_c.NumLayers], _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps);
+        _head.Run(_ws.DNorm, _ws.Loss, _ws.FinalNorm, _w.LmHead.Pointer, _ws.Targets, lossScale, n);
+        if (backward)
+        {
+            K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[_c.NumLayers], _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false);
+            for (var l = _c.NumLayers - 1; l >= 0; l--)
+            {
+                if (Plan.GradientCheckpointing) LayerForward(l, _acts[0], n, shape, recompute: true);
+                LayerBackward(l, Acts(l), n, shape);
+            }
+        }
+        // The loss rows' sum in row order, in double, as the CPU graph sums them.
+        var loss = new float[n];
+        _ctx.Download<float>(loss, _ws.Loss);
+        var total = 0.0;
+        for (var i = 0; i < n; i++)
+            if (b.Targets[i] >= 0) total += loss[i];
+        return total;
+    }
+
+    private CudaActivations Acts(int layer) => Plan.GradientCheckpointing ? _acts[0] : _acts[layer];
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _head.Dispose();
+        _buffers.Dispose();
+        _lora.Dispose();
+        if (_ownsWeights) _w.Dispose();
+    }
+}

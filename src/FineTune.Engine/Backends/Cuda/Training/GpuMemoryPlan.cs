@@ -1,0 +1,112 @@
+using System.Globalization;
+using FineTune.Engine.Backends.Cuda.Kernels;
+using FineTune.Engine.Model;
+
+namespace FineTune.Engine.Backends.Cuda.Training;
+
+/// <summary>
+/// What a CUDA training run holds on the GPU, computed before anything is allocated: the model
+/// allocates exactly these buffers once, so the plan is its peak (up to the pool's 2 MiB rounding).
+/// All sizes in bytes; activations are bf16 (2 bytes), per-row statistics fp32.
+/// </summary>
+public sealed record GpuMemoryPlan
+{
+    /// <summary>cuBLASLt's workspace plus room for the loaded kernel modules.</summary>
+    public const long FixedBytes = (32L << 20) + (64L << 20);
+
+    /// <summary>Sequences per micro-batch.</summary>
+    public required int Batch { get; init; }
+    /// <summary>Tokens per sequence (the longest, padded to <see cref="CudaTrainingModel.SequenceMultiple"/>).</summary>
+    public required int SequenceLength { get; init; }
+    /// <summary>Whether layer activations are recomputed in the backward pass.</summary>
+    public required bool GradientCheckpointing { get; init; }
+    /// <summary>bf16 base weights.</summary>
+    public required long Weights { get; init; }
+    /// <summary>fp32 LoRA values, gradients, AdamW moments, and the bf16 copy.</summary>
+    public required long Adapter { get; init; }
+    /// <summary>What one layer keeps per token for its backward pass.</summary>
+    public required long LayerBytesPerToken { get; init; }
+    /// <summary>Layer activations held at once: every layer's, or one layer's with checkpointing.</summary>
+    public required long Activations { get; init; }
+    /// <summary>The residual stream at every layer boundary (the checkpoints).</summary>
+    public required long Residuals { get; init; }
+    /// <summary>Backward-pass scratch, the batch's ids/positions/targets, and the fused lm-head + loss.</summary>
+    public required long Workspace { get; init; }
+
+    /// <summary>Everything, including <see cref="FixedBytes"/>.</summary>
+    public long Total => Weights + Adapter + Activations + Residuals + Workspace + FixedBytes;
+
+    /// <summary>Tokens per micro-batch.</summary>
+    public long Tokens => (long)Batch * SequenceLength;
+
+    /// <summary>Bytes one layer keeps per token for the backward pass (bf16 activations, fp32 statistics).</summary>
+    public static long LayerBytes(ModelConfig c, int rank, int loraTargets)
+    {
+        long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, i = c.IntermediateSize;
+        var bytes = 2 * (h /*norm1*/ + q /*q*/ + 2 * kv /*k, v*/ + q /*attention out*/ + h /*x1*/ + h /*norm2*/ + 3 * i /*gate, up, SwiGLU output*/ + (long)rank * loraTargets)
+                    + 4 * (2 /*rstd1, rstd2*/ + (long)c.NumHeads /*lse*/);
+        if (c.QkNorm) bytes += 2 * (q + kv) + 4L * (c.NumHeads + c.NumKvHeads);
+        return bytes;
+    }
+
+    /// <summary>Scratch bytes per token outside the layers (the head's chunked workspace is added separately).</summary>
+    public static long WorkspaceBytesPerToken(ModelConfig c, int rank)
+    {
+        long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, i = c.IntermediateSize;
+        var widest = Math.Max(Math.Max(h, q), i);
+        var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h /*d resid, d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + widest /*dropout scratch*/ + rank /*lora g*/ + h /*final norm*/)
+                    + 4 * (1 /*final rstd*/ + (long)c.NumHeads /*attention delta*/ + 1 /*loss*/) + 3 * 4 /*ids, positions, targets*/;
+        if (c.QkNorm) bytes += 2 * (q + kv);
+        return bytes;
+    }
+
+    /// <summary>The plan for a run of <paramref name="batch"/> × <paramref name="sequenceLength"/> tokens.</summary>
+    public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing)
+    {
+        var tokens = (long)batch * sequenceLength;
+        var layer = LayerBytes(c, rank, loraTargets);
+        return new GpuMemoryPlan
+        {
+            Batch = batch,
+            SequenceLength = sequenceLength,
+            GradientCheckpointing = gradientCheckpointing,
+            Weights = CudaModelWeights.Bytes(c),
+            Adapter = CudaLoraState.BytesFor(adapterParameters),
+            LayerBytesPerToken = layer,
+            Activations = layer * tokens * (gradientCheckpointing ? 1 : c.NumLayers),
+            Residuals = 2L * c.HiddenSize * tokens * (c.NumLayers + 1),
+            Workspace = WorkspaceBytesPerToken(c, rank) * tokens + LmHeadCrossEntropy.WorkspaceBytesFor((int)Math.Min(int.MaxValue, tokens), c.HiddenSize, c.VocabSize),
+        };
+    }
+
+    /// <summary>The same run with other settings.</summary>
+    public GpuMemoryPlan With(ModelConfig c, int rank, int loraTargets, long adapterParameters, int? batch = null, int? sequenceLength = null, bool? gradientCheckpointing = null) =>
+        For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing);
+
+    /// <summary>
+    /// The first change that makes the run fit in <paramref name="free"/> bytes, as lora.yaml settings:
+    /// gradient checkpointing, then halving the batch size, then halving the sequence length; null when nothing does.
+    /// </summary>
+    public string? Suggest(ModelConfig c, int rank, int loraTargets, long adapterParameters, long free)
+    {
+        var ckpt = GradientCheckpointing;
+        if (!ckpt && With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true).Total <= free)
+            return "gradient_checkpointing: true";
+        var checkpointing = ckpt ? "" : "gradient_checkpointing: true, ";
+        for (var b = Batch / 2; b >= 1; b /= 2)
+            if (With(c, rank, loraTargets, adapterParameters, batch: b, gradientCheckpointing: true).Total <= free)
+                return $"{checkpointing}per_device_train_batch_size: {b} (with gradient_accumulation_steps multiplied by {Batch / b} to keep the effective batch)";
+        for (var t = SequenceLength / 2; t >= 64; t /= 2)
+            if (With(c, rank, loraTargets, adapterParameters, batch: 1, sequenceLength: t, gradientCheckpointing: true).Total <= free)
+                return $"{checkpointing}per_device_train_batch_size: 1, max_seq_length: {t}";
+        return null;
+    }
+
+    /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/>.</summary>
+    public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
+        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}, LoRA + AdamW {5}, activations {6}, residuals {7}, workspace {8}, total {9} of {10} free.",
+        deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes), Gib(Total), Gib(free));
+
+    /// <summary>Bytes as GiB with two decimals.</summary>
+    public static string Gib(long bytes) => (bytes / (double)(1L << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB";
+}

@@ -1,0 +1,44 @@
+using FineTune.Engine.Backends.Cuda.Compilation;
+
+namespace FineTune.Engine.Backends.Cuda.Training;
+
+/// <summary>Launchers for <c>training.cu</c>: bias addition, LoRA-input dropout, constant fills.</summary>
+internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler) : IDisposable
+{
+    private const int Threads = 256;
+    private CudaModule? _module;
+
+    private CudaKernel Kernel(string entry) => (_module ??= compiler.Load("training.cu")).Kernel(entry);
+
+    private int Grid(long work) => (int)Math.Clamp((work + Threads - 1) / Threads, 1, (long)device.MultiprocessorCount * 16);
+
+    /// <summary>y[rows, cols] += bias[cols]; cols a multiple of 8.</summary>
+    public void AddBias(ulong y, ulong bias, long rows, int cols) =>
+        Kernel("add_bias").Launch((Grid(rows * cols / 8), 1, 1), Threads, 0, y, bias, KernelArg.Int64(rows), cols);
+
+    /// <summary>dst = dropout(src) over <paramref name="count"/> values with the mask of <see cref="DropoutMask"/>.</summary>
+    public void Dropout(ulong dst, ulong src, long count, DropoutMask mask) =>
+        Kernel("dropout_apply").Launch((Grid(count), 1, 1), Threads, 0, dst, src, KernelArg.Int64(count), mask.Key, mask.Threshold, mask.KeepScale);
+
+    /// <summary>dx += dropout(t): the gradient through the same mask.</summary>
+    public void DropoutAdd(ulong dx, ulong t, long count, DropoutMask mask) =>
+        Kernel("dropout_add").Launch((Grid(count), 1, 1), Threads, 0, dx, t, KernelArg.Int64(count), mask.Key, mask.Threshold, mask.KeepScale);
+
+    /// <summary>Sets <paramref name="count"/> bf16 values to <paramref name="value"/>.</summary>
+    public void Fill(ulong dst, long count, float value) =>
+        Kernel("fill_bf16").Launch((Grid(count), 1, 1), Threads, 0, dst, KernelArg.Int64(count), value);
+
+    public void Dispose() => _module?.Dispose();
+}
+
+/// <summary>
+/// The inverted-dropout mask of one projection's LoRA input, as the CPU graph draws it: element i is
+/// dropped when <c>(Mix(Key + i) &gt;&gt; 11) · 2⁻⁵³ &lt; rate</c>, i.e. <c>(Mix(Key + i) &gt;&gt; 11) &lt; ⌈rate · 2⁵³⌉</c>.
+/// </summary>
+internal readonly record struct DropoutMask(ulong Key, ulong Threshold, float KeepScale)
+{
+    public static DropoutMask For(ulong dropoutKey, int layer, Model.Projection p, double rate) => new(
+        DeterministicRandom.Mix(dropoutKey ^ ((ulong)layer << 40) ^ ((ulong)p << 56)),
+        (ulong)Math.Ceiling(rate * (1UL << 53)),
+        (float)(1 / (1 - rate)));
+}

@@ -1,0 +1,218 @@
+using System.Text.Json.Nodes;
+using FineTune.Core.Config;
+using FineTune.Core.Datasets;
+using FineTune.Core.Progress;
+using FineTune.Engine.Backends.Cpu;
+using FineTune.Engine.Backends.Cuda.Training;
+using FineTune.Engine.Model;
+using FineTune.Engine.Training;
+using FineTune.Engine.Weights;
+
+namespace FineTune.Engine.Backends.Cuda.Verification;
+
+/// <summary>
+/// The training kernels against CPU loops, and end-to-end checks of CUDA training through the shared <see cref="Trainer"/>, run by the GPU xunit
+/// tests and by bench/train-cuda on a GPU machine: a 20-step run of a tiny model matches the CPU
+/// run's per-step losses, two GPU runs write byte-identical adapters, and a run interrupted and
+/// resumed from its checkpoint ends byte-identical to an uninterrupted one.
+/// </summary>
+/// <remarks>
+/// The loss tolerance: the tiny models' weights are bf16 values (stored as BF16, so both backends
+/// start from the same numbers), so the GPU/CPU gap comes from bf16 activations alone. Each bf16
+/// rounding is a relative 2⁻⁹ ≈ 0.2%; the kernels' outputs sit at 1.6e-3 against float64 and a
+/// 2-layer model chains ~15 such roundings per token before the loss, whose mean over a few hundred
+/// target tokens averages much of it out. 20 optimizer steps then move both runs along slightly
+/// different gradients. 1% relative per step leaves ~3x margin over that estimate while still
+/// failing on any real bug (a wrong mask, scale or transposition moves the loss by tens of percent).
+/// </remarks>
+public sealed class TrainingChecks : IDisposable
+{
+    /// <summary>Largest relative difference allowed between a GPU step's loss and the CPU step's.</summary>
+    public const double LossTolerance = 1e-2;
+
+    private const int Steps = 20;
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "finetune-train-checks-" + Guid.NewGuid().ToString("N")[..8]);
+
+    private TrainingChecks(CudaTrainingDevice gpu) => Gpu = gpu;
+
+    /// <summary>Opens GPU 0 (FT31xx when something is missing).</summary>
+    public static TrainingChecks Open() => new(CudaTrainingDevice.Open());
+
+    /// <summary>The device the checks train on.</summary>
+    public CudaTrainingDevice Gpu { get; }
+
+    /// <summary>Every check, by name.</summary>
+    public IReadOnlyDictionary<string, Func<KernelCheckResult>> All => new Dictionary<string, Func<KernelCheckResult>>
+    {
+        ["kernel_add_bias"] = () => TrainingKernelChecks.AddBias(Gpu.Context, Environment.TickCount),
+        ["kernel_dropout"] = () => TrainingKernelChecks.Dropout(Gpu.Context, Environment.TickCount),
+        ["train_parity_llama"] = () => Parity("train_parity_llama", TinyConfig("llama"), checkpointing: false, dropout: 0.1),
+        ["train_parity_llama_checkpointing"] = () => Parity("train_parity_llama_checkpointing", TinyConfig("llama"), checkpointing: true, dropout: 0),
+        ["train_parity_qwen2_bias"] = () => Parity("train_parity_qwen2_bias", TinyConfig("qwen2") with { AttentionBias = true }, checkpointing: true, dropout: 0.05),
+        ["train_parity_qwen3_qk_norm"] = () => Parity("train_parity_qwen3_qk_norm", TinyConfig("qwen3") with { QkNorm = true, TieWordEmbeddings = true }, checkpointing: false, dropout: 0),
+        ["train_resume"] = Resume,
+    };
+
+    /// <summary>Runs one check, turning an exception into a failed result.</summary>
+    public KernelCheckResult Run(string name)
+    {
+        try
+        {
+            return All[name]();
+        }
+        catch (Exception e) when (e is not KeyNotFoundException)
+        {
+            return new KernelCheckResult(name, 0, [], false, e.GetType().Name + ": " + e.Message);
+        }
+    }
+
+    /// <summary>A small Llama-family shape the GPU kernels take (head_dim 16, widths multiples of 8).</summary>
+    public static ModelConfig TinyConfig(string type) => new()
+    {
+        ModelType = type, VocabSize = 160, HiddenSize = 64, IntermediateSize = 96, NumLayers = 2,
+        NumHeads = 4, NumKvHeads = 2, HeadDim = 16, RmsNormEps = 1e-5, RopeTheta = 10000,
+    };
+
+    private KernelCheckResult Parity(string name, ModelConfig model, bool checkpointing, double dropout)
+    {
+        var dir = Path.Combine(_root, name);
+        var modelDir = WriteModel(Path.Combine(dir, "model"), model, seed: 11);
+        var config = Config(checkpointing, dropout);
+        var cpu = Train(modelDir, Path.Combine(dir, "cpu"), config, device: null);
+        var gpu1 = Train(modelDir, Path.Combine(dir, "gpu1"), config, Gpu);
+        var gpu2 = Train(modelDir, Path.Combine(dir, "gpu2"), config, Gpu);
+        var worst = cpu.Zip(gpu1, (c, g) => Math.Abs(g - c) / Math.Abs(c)).Max();
+        var identical = File.ReadAllBytes(Path.Combine(dir, "gpu1", "adapter_model.safetensors"))
+            .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, "gpu2", "adapter_model.safetensors")));
+        var losses = string.Join(" ", cpu.Zip(gpu1, (c, g) => FormattableString.Invariant($"{c:0.0000}/{g:0.0000}")));
+        return new KernelCheckResult(name, 11, [new OutputError($"per-step loss over {Steps} steps (cpu/gpu: {losses})", worst, LossTolerance)], identical,
+            cpu.Count == Steps && gpu1.Count == Steps ? null : "a run did not log every step");
+    }
+
+    private KernelCheckResult Resume()
+    {
+        const string name = "train_resume";
+        var dir = Path.Combine(_root, name);
+        var modelDir = WriteModel(Path.Combine(dir, "model"), TinyConfig("llama"), seed: 12);
+        var config = Config(checkpointing: true, dropout: 0.1) with { SaveSteps = 5 };
+        Train(modelDir, Path.Combine(dir, "whole"), config, Gpu);
+        using var cancel = new CancellationTokenSource();
+        var stopAt = new Progress(p => { if (p.Step == 12) cancel.Cancel(); });
+        try
+        {
+            Train(modelDir, Path.Combine(dir, "resumed"), config, Gpu, stopAt, cancel.Token);
+            return new KernelCheckResult(name, 12, [], false, "the run was not interrupted");
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        if (!File.Exists(Path.Combine(dir, "resumed-ck", "checkpoint", "state.json")))
+            return new KernelCheckResult(name, 12, [], false, "the interrupted run left no checkpoint");
+        Train(modelDir, Path.Combine(dir, "resumed"), config, Gpu);
+        var whole = SafetensorsFile.Open(Path.Combine(dir, "whole", "adapter_model.safetensors"));
+        var resumed = SafetensorsFile.Open(Path.Combine(dir, "resumed", "adapter_model.safetensors"));
+        double diff = 0, norm = 0;
+        foreach (var info in whole.Tensors)
+        {
+            var a = whole.ReadF32(info.Name);
+            var b = resumed.ReadF32(info.Name);
+            for (var i = 0; i < a.Length; i++)
+            {
+                diff += (double)(a[i] - b[i]) * (a[i] - b[i]);
+                norm += (double)a[i] * a[i];
+            }
+        }
+        whole.Dispose();
+        resumed.Dispose();
+        var identical = File.ReadAllBytes(Path.Combine(dir, "whole", "adapter_model.safetensors"))
+            .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, "resumed", "adapter_model.safetensors")));
+        return new KernelCheckResult(name, 12, [new OutputError("adapter after resume at step 12 vs uninterrupted", Math.Sqrt(diff / norm), 0)], identical);
+    }
+
+    private static TrainingConfig Config(bool checkpointing, double dropout) => new()
+    {
+        R = 8, LoraAlpha = 16, LoraDropout = dropout, LearningRate = 3e-3, MaxSteps = Steps, WarmupSteps = 2,
+        PerDeviceTrainBatchSize = 4, GradientAccumulationSteps = 2, MaxSeqLength = 96, Seed = 7, GradientCheckpointing = checkpointing,
+        SaveSteps = 0, EvalSteps = 10, LoggingSteps = 1, WeightDecay = 0.01, MaxGradNorm = 1.0,
+    };
+
+    /// <summary>Variable-length sequences (16..80 tokens) whose second part is the target, as in SFT data.</summary>
+    private static List<TokenizedExample> Data(int count, int vocab, ulong seed)
+    {
+        var rng = new DeterministicRandom(seed);
+        var result = new List<TokenizedExample>();
+        for (var e = 0; e < count; e++)
+        {
+            var n = 16 + rng.NextInt(65);
+            var ids = Enumerable.Range(0, n).Select(_ => rng.NextInt(vocab)).ToArray();
+            var prompt = n / 3;
+            result.Add(new TokenizedExample(ids, ids.Select((_, i) => i >= prompt).ToArray()));
+        }
+        return result;
+    }
+
+    /// <summary>Per-step training losses of one run.</summary>
+    private static List<double> Train(string modelDir, string outDir, TrainingConfig config, CudaTrainingDevice? device,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
+    {
+        var vocab = ModelConfig.Load(modelDir).VocabSize;
+        new Trainer(new TrainerOptions
+        {
+            BaseModelDirectory = modelDir,
+            Config = config,
+            Train = Data(40, vocab, 5),
+            Validation = Data(6, vocab, 6),
+            OutDirectory = outDir,
+            CheckpointDirectory = outDir + "-ck",
+            Backend = new CpuBackend(),
+            Device = device,
+        }).Run(progress, cancel);
+        return File.ReadLines(Path.Combine(outDir, "metrics.jsonl"))
+            .Select(l => JsonNode.Parse(l)!)
+            .Where(m => m["loss"] is not null)
+            .Select(m => (double)m["loss"]!)
+            .ToList();
+    }
+
+    /// <summary>Writes a random model whose weights are stored as BF16 (so both backends start from the same values).</summary>
+    public static string WriteModel(string dir, ModelConfig c, int seed)
+    {
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), c.ToJson());
+        var rng = new DeterministicRandom((ulong)seed);
+        float[] R(long n, double mean, double std) => Enumerable.Range(0, (int)n).Select(_ => (float)(mean + rng.NextGaussian() * std)).ToArray();
+        var t = new List<TensorToWrite> { new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize, 0, 0.5), TensorDType.BF16) };
+        for (var l = 0; l < c.NumLayers; l++)
+        {
+            t.Add(new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), TensorDType.BF16));
+            t.Add(new($"model.layers.{l}.post_attention_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), TensorDType.BF16));
+            foreach (var p in Projections.All)
+            {
+                t.Add(new(LlamaWeights.LinearName(l, p), [p.OutFeatures(c), p.InFeatures(c)], R(p.OutFeatures(c) * p.InFeatures(c), 0, 1 / Math.Sqrt(p.InFeatures(c))), TensorDType.BF16));
+                var bias = p is Projection.Q or Projection.K or Projection.V ? c.AttentionBias : p == Projection.O && c.OutputBias;
+                if (bias) t.Add(new(LlamaWeights.LinearName(l, p, "bias"), [p.OutFeatures(c)], R(p.OutFeatures(c), 0, 0.1), TensorDType.BF16));
+            }
+            if (c.QkNorm)
+            {
+                t.Add(new($"model.layers.{l}.self_attn.q_norm.weight", [c.HeadDim], R(c.HeadDim, 1, 0.1), TensorDType.BF16));
+                t.Add(new($"model.layers.{l}.self_attn.k_norm.weight", [c.HeadDim], R(c.HeadDim, 1, 0.1), TensorDType.BF16));
+            }
+        }
+        t.Add(new("model.norm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), TensorDType.BF16));
+        if (!c.TieWordEmbeddings) t.Add(new("lm_head.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize, 0, 0.5), TensorDType.BF16));
+        SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), t);
+        return dir;
+    }
+
+    private sealed class Progress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => action(value);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Gpu.Dispose();
+        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
+    }
+}

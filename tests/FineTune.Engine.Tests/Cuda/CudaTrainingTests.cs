@@ -1,0 +1,40 @@
+using FineTune.Engine.Backends.Cuda.Verification;
+
+namespace FineTune.Engine.Tests.Cuda;
+
+/// <summary>
+/// CUDA training end to end through the shared Trainer (see <see cref="TrainingChecks"/>): GPU vs CPU
+/// per-step losses on tiny llama / qwen2 / qwen3 models, byte-identical adapters over two GPU runs,
+/// and resumption from a checkpoint. Skipped, with the reason, where there is no GPU.
+/// </summary>
+public sealed class CudaTrainingTests
+{
+    private static readonly Lazy<TrainingChecks> Checks = new(TrainingChecks.Open);
+
+    [CudaFact]
+    public void Bias_kernel_matches_cpu() => AssertPasses("kernel_add_bias");
+
+    [CudaFact]
+    public void Dropout_kernels_draw_the_cpu_graphs_mask() => AssertPasses("kernel_dropout");
+
+    [CudaFact]
+    public void Llama_with_dropout_matches_cpu_losses_and_is_byte_identical() => AssertPasses("train_parity_llama");
+
+    [CudaFact]
+    public void Llama_with_gradient_checkpointing_matches_cpu_losses() => AssertPasses("train_parity_llama_checkpointing");
+
+    [CudaFact]
+    public void Qwen2_biases_match_cpu_losses() => AssertPasses("train_parity_qwen2_bias");
+
+    [CudaFact]
+    public void Qwen3_qk_norm_matches_cpu_losses() => AssertPasses("train_parity_qwen3_qk_norm");
+
+    [CudaFact]
+    public void Resumed_run_equals_uninterrupted_run() => AssertPasses("train_resume");
+
+    private static void AssertPasses(string name)
+    {
+        var result = Checks.Value.Run(name);
+        Assert.True(result.Passed, result.ToString());
+    }
+}

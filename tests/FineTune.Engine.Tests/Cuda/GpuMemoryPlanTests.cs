@@ -1,0 +1,79 @@
+using FineTune.Engine.Backends.Cuda.Training;
+using FineTune.Engine.Model;
+
+namespace FineTune.Engine.Tests.Cuda;
+
+/// <summary>The GPU memory plan's arithmetic (no GPU needed), against sizes worked out by hand.</summary>
+public sealed class GpuMemoryPlanTests
+{
+    private static ModelConfig Llama1B => new()
+    {
+        ModelType = "llama", VocabSize = 128256, HiddenSize = 2048, IntermediateSize = 8192, NumLayers = 16,
+        NumHeads = 32, NumKvHeads = 8, HeadDim = 64, TieWordEmbeddings = true,
+    };
+
+    private static ModelConfig Tiny => new()
+    {
+        ModelType = "llama", VocabSize = 160, HiddenSize = 64, IntermediateSize = 96, NumLayers = 2, NumHeads = 4, NumKvHeads = 2, HeadDim = 16,
+    };
+
+    [Fact]
+    public void Layer_activations_per_token_are_counted_by_hand()
+    {
+        // bf16: norm1 64 + q 64 + k 32 + v 32 + attention 64 + x1 64 + norm2 64 + gate, up, SwiGLU 3 x 96 + LoRA 7 x 8 = 728 values = 1456 bytes;
+        // fp32: rstd1, rstd2 and 4 heads' log-sum-exp = 6 values = 24 bytes.
+        Assert.Equal(1480, GpuMemoryPlan.LayerBytes(Tiny, rank: 8, loraTargets: 7));
+        // Llama-3.2-1B, r=16 on all seven: 2 x (2048·5 + 512·2 + 8192·3 + 16·7) + 4 x (2 + 32) = 71904 + 136.
+        Assert.Equal(72040, GpuMemoryPlan.LayerBytes(Llama1B, rank: 16, loraTargets: 7));
+        // qwen3's q/k norms also keep the pre-norm q and k (bf16) and their per-head rstd (fp32): + 2 x 96 + 4 x 6.
+        Assert.Equal(1480 + 192 + 24, GpuMemoryPlan.LayerBytes(Tiny with { ModelType = "qwen3", QkNorm = true }, rank: 8, loraTargets: 7));
+    }
+
+    [Fact]
+    public void Weights_are_bf16_with_the_tied_head_counted_once()
+    {
+        // Per layer: 2 norms of 2048 + q 2048² + k, v 512·2048 + o 2048² + gate, up, down 8192·2048 = 60,821,504 values;
+        // 16 layers + embedding 128256·2048 (tied head) + final norm 2048 = 1,235,814,400 values, 2 bytes each.
+        Assert.Equal(2_471_628_800L, CudaModelWeights.Bytes(Llama1B));
+        Assert.Equal(2_471_628_800L + 2L * 128256 * 2048, CudaModelWeights.Bytes(Llama1B with { TieWordEmbeddings = false }));
+    }
+
+    [Fact]
+    public void Checkpointing_keeps_one_layer_of_activations_and_every_residual()
+    {
+        var full = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false);
+        var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true);
+        Assert.Equal(72040L * 8192 * 16, full.Activations);
+        Assert.Equal(72040L * 8192, ckpt.Activations);
+        // The residual stream at the 17 layer boundaries, bf16: 17 x 8192 x 2048 x 2.
+        Assert.Equal(570_425_344L, full.Residuals);
+        Assert.Equal(full.Residuals, ckpt.Residuals);
+        // fp32 values, gradients, two moments + a bf16 copy: 18 bytes per trainable value.
+        Assert.Equal(11_272_192L * 18, full.Adapter);
+        Assert.Equal(full.Weights + full.Adapter + full.Activations + full.Residuals + full.Workspace + GpuMemoryPlan.FixedBytes, full.Total);
+    }
+
+    [Fact]
+    public void Workspace_includes_the_chunked_head_not_full_logits()
+    {
+        var plan = GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: false);
+        // The head's workspace: 8192-wide chunk of fp32 logits + bf16 exponentials (6 bytes), an fp32 [rows, hidden] accumulator, 3 fp32 per row.
+        const long head = 8192L * 8192 * 6 + 8192L * 2048 * 4 + 8192L * 12;
+        Assert.Equal(GpuMemoryPlan.WorkspaceBytesPerToken(Llama1B, 16) * 8192 + head, plan.Workspace);
+        Assert.True(plan.Workspace < 8192L * 128256 * 4, "less than the full fp32 logits alone");
+    }
+
+    [Fact]
+    public void Suggests_checkpointing_first_then_smaller_batches_then_shorter_sequences()
+    {
+        const long adapter = 11_272_192;
+        var plan = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: false);
+        var ckpt = plan.With(Llama1B, 16, 7, adapter, gradientCheckpointing: true);
+        Assert.Equal("gradient_checkpointing: true", plan.Suggest(Llama1B, 16, 7, adapter, ckpt.Total));
+        var half = plan.With(Llama1B, 16, 7, adapter, batch: 2, gradientCheckpointing: true);
+        Assert.StartsWith("gradient_checkpointing: true, per_device_train_batch_size: 2", plan.Suggest(Llama1B, 16, 7, adapter, half.Total));
+        var shortSeq = plan.With(Llama1B, 16, 7, adapter, batch: 1, sequenceLength: 512, gradientCheckpointing: true);
+        Assert.Equal("gradient_checkpointing: true, per_device_train_batch_size: 1, max_seq_length: 512", plan.Suggest(Llama1B, 16, 7, adapter, shortSeq.Total));
+        Assert.Null(plan.Suggest(Llama1B, 16, 7, adapter, plan.Weights));
+    }
+}
