@@ -49,3 +49,12 @@ extern "C" __global__ void fill_bf16(bf16* __restrict__ out, long long n, float 
     const bf16 v = f2bf(value);
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) out[i] = v;
 }
+
+// dst[rows[i]] = src[i] for m rows of D bf16 (D % 8 == 0); one block per row. The loss head runs on
+// the target rows only (gathered with embedding_forward); this puts their gradient back in place.
+extern "C" __global__ void scatter_rows(bf16* __restrict__ dst, const bf16* __restrict__ src, const int* __restrict__ rows, int D)
+{
+    const uint4* s = (const uint4*)(src + (size_t)blockIdx.x * D);
+    uint4* d = (uint4*)(dst + (size_t)rows[blockIdx.x] * D);
+    for (int i = threadIdx.x; i < D / 8; i += blockDim.x) d[i] = s[i];
+}

@@ -67,7 +67,7 @@ internal sealed class CudaWorkspace
         LoraG = b.Bf16(n * Math.Max(1, rank));
         FinalNorm = b.Bf16(n * h);
         FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n);
-        Ids = b.I32(n); Positions = b.I32(n); Targets = b.I32(n);
+        Ids = b.I32(n); Positions = b.I32(n); Targets = b.I32(n); LossRows = b.I32(n);
         if (c.QkNorm)
         {
             DQPre = b.Bf16(n * c.QDim);
@@ -75,5 +75,5 @@ internal sealed class CudaWorkspace
         }
     }
 
-    public readonly ulong DAct, DResid, DNorm, DQ, DAtt, DK, DV, Scratch, LoraG, FinalNorm, FinalRstd, Delta, Loss, Ids, Positions, Targets, DQPre, DKPre;
+    public readonly ulong DAct, DResid, DNorm, DQ, DAtt, DK, DV, Scratch, LoraG, FinalNorm, FinalRstd, Delta, Loss, Ids, Positions, Targets, LossRows, DQPre, DKPre;
 }

@@ -47,6 +47,13 @@ public sealed class CudaTrainingContext : IDisposable
         Device.Synchronize();
     }
 
+    /// <summary>Queues zeroing <paramref name="bytes"/> bytes at device address <paramref name="destination"/>.</summary>
+    public unsafe void Zero(ulong destination, long bytes)
+    {
+        var cu = Device.Driver;
+        cu.Check(cu.cuMemsetD8Async(destination, 0, (nuint)bytes, Device.Stream.Handle), "cuMemsetD8Async");
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

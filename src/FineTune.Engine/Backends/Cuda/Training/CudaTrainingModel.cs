@@ -116,13 +116,18 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         var n = b.Rows;
         _ctx.Upload<int>(_ws.Ids, b.Ids);
         _ctx.Upload<int>(_ws.Positions, b.Positions);
-        _ctx.Upload<int>(_ws.Targets, b.Targets);
+        var lossRows = b.LossRows;
+        if (lossRows.Length > 0)
+        {
+            _ctx.Upload<int>(_ws.LossRows, lossRows);
+            _ctx.Upload<int>(_ws.Targets, lossRows.Select(r => b.Targets[r]).ToArray());
+        }
         var shape = new AttentionShape(b.Sequences, b.Length, _c.NumHeads, _c.NumKvHeads, _c.HeadDim);
 
         K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize);
         for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, Acts(l), n, shape);
         K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, _resid[_c.NumLayers], _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps);
-        _head.Run(_ws.DNorm, _ws.Loss, _ws.FinalNorm, _w.LmHead.Pointer, _ws.Targets, lossScale, n);
+        LossHead(n, lossRows.Length, lossScale);
         if (backward)
         {
             K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[_c.NumLayers], _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false);
@@ -132,13 +137,29 @@ public sealed partial class CudaTrainingModel : ITrainingModel
                 LayerBackward(l, Acts(l), n, shape);
             }
         }
-        // The loss rows' sum in row order, in double, as the CPU graph sums them.
-        var loss = new float[n];
-        _ctx.Download<float>(loss, _ws.Loss);
+        // Read after the backward pass is queued, so the GPU never waits for the host mid-step.
+        // The sum is in row order, in double, as the CPU graph sums it.
+        var loss = new float[lossRows.Length];
+        if (loss.Length > 0) _ctx.Download<float>(loss, _ws.Loss);
         var total = 0.0;
-        for (var i = 0; i < n; i++)
-            if (b.Targets[i] >= 0) total += loss[i];
+        foreach (var x in loss) total += x;
         return total;
+    }
+
+    /// <summary>
+    /// The fused lm-head + cross-entropy over the target rows only (prompt tokens under
+    /// train_on_responses_only and padding cost nothing): their final-norm rows are gathered into
+    /// _ws.DResid (free until the final norm's backward), the head's gradient lands in _ws.Scratch
+    /// and is scattered into a zeroed _ws.DNorm; the per-row losses are left in _ws.Loss.
+    /// </summary>
+    private void LossHead(int rows, int lossRows, float lossScale)
+    {
+        int h = _c.HiddenSize;
+        _ctx.Zero(_ws.DNorm, (long)rows * h * 2);
+        if (lossRows == 0) return;
+        K.EmbeddingForward(_ws.DResid, _ws.FinalNorm, _ws.LossRows, lossRows, h);
+        _head.Run(_ws.Scratch, _ws.Loss, _ws.DResid, _w.LmHead.Pointer, _ws.Targets, lossScale, lossRows);
+        _ctx.Training.ScatterRows(_ws.DNorm, _ws.Scratch, _ws.LossRows, lossRows, h);
     }
 
     private CudaActivations Acts(int layer) => Plan.GradientCheckpointing ? _acts[0] : _acts[layer];

@@ -21,6 +21,9 @@ internal sealed class PaddedBatch
 
     public int Rows => Sequences * Length;
 
+    /// <summary>The rows with a target, ascending (the rows the loss head runs on).</summary>
+    public int[] LossRows => Enumerable.Range(0, Targets.Length).Where(i => Targets[i] >= 0).ToArray();
+
     public static PaddedBatch From(PackedBatch b, int multiple, int vocab)
     {
         var longest = b.SeqLengths.Max();

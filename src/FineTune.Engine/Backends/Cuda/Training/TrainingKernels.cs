@@ -24,6 +24,10 @@ internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler
     public void DropoutAdd(ulong dx, ulong t, long count, DropoutMask mask) =>
         Kernel("dropout_add").Launch((Grid(count), 1, 1), Threads, 0, dx, t, KernelArg.Int64(count), mask.Key, mask.Threshold, mask.KeepScale);
 
+    /// <summary>dst[rows[i]] = src[i] for <paramref name="count"/> rows of <paramref name="dim"/> bf16 values (int32 row indices).</summary>
+    public void ScatterRows(ulong dst, ulong src, ulong rows, int count, int dim) =>
+        Kernel("scatter_rows").Launch((count, 1, 1), Threads, 0, dst, src, rows, dim);
+
     /// <summary>Sets <paramref name="count"/> bf16 values to <paramref name="value"/>.</summary>
     public void Fill(ulong dst, long count, float value) =>
         Kernel("fill_bf16").Launch((Grid(count), 1, 1), Threads, 0, dst, KernelArg.Int64(count), value);
