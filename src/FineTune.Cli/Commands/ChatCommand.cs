@@ -11,7 +11,7 @@ internal static class ChatCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "Model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json)." };
-        var adapter = new Option<string?>("--adapter") { Description = "LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to merge in." };
+        var adapter = new Option<string?>("--adapter") { Description = "LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply." };
         var template = new Option<string?>("--chat-template") { Description = "Chat template: a built-in name or a file (default: detected from the tokenizer)." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
         var prompt = new Option<string?>("--prompt") { Description = "Answer this one message, print the reply and exit (no interaction)." };
