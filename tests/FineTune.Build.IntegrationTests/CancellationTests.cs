@@ -57,7 +57,7 @@ public sealed partial class CancellationTests(ITestOutputHelper output)
         Assert.True(final.Succeeded, final.ToString());
         Assert.Contains($"Resuming from the checkpoint at step {secondStop}/{MaxSteps}", final.Output);
         Assert.True(final.Ran("FineTuneTrain"), final.ToString());
-        Assert.Equal(2, clone.Ggufs().Length);
+        Assert.NotEmpty(clone.Ggufs());
         var trainDir = Assert.Single(ResultDirectories(clone, "train"));
         output.WriteLine($"resumed build finished, {clock.Elapsed.TotalSeconds:F1}s into the test");
         Assert.Empty(CheckpointDirectories(clone)); // a finished step removes its checkpoint

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace FineTune.Build.IntegrationTests;
 
@@ -12,10 +13,15 @@ public sealed class PipelineTests
 {
     private static readonly string[] TrainingSteps = ["FineTuneFormat", "FineTuneTokenize", "FineTuneTrain", "FineTuneExport"];
 
+    /// <summary>
+    /// The example exactly as checked in (its full lora.yaml), so the model it trains is the one the
+    /// README and acceptance talk about: it also answers `finetune chat --prompt` and its report
+    /// shows before/after samples.
+    /// </summary>
     [Fact]
     public void Fresh_clone_builds_every_artifact_and_a_second_build_reruns_nothing()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample();
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null);
         var first = clone.Dotnet("build");
         Assert.True(first.Succeeded, first.ToString());
 
@@ -33,20 +39,64 @@ public sealed class PipelineTests
         foreach (var gguf in clone.Ggufs())
             Assert.Equal(ModelProjectSandbox.Sha256(gguf), outputs[Path.GetFileName(gguf)]);
         Assert.Contains(manifest.RootElement.GetProperty("inputs").EnumerateArray(), i => i.GetProperty("path").GetString() == "data/tweets.jsonl");
-        Assert.Equal(4, manifest.RootElement.GetProperty("hyperparameters").GetProperty("max_steps").GetInt32());
+        var exampleSteps = int.Parse(Regex.Match(File.ReadAllText(Path.Combine(clone.ProjectDir, "lora.yaml")), @"(?m)^max_steps:\s*(\d+)").Groups[1].Value);
+        Assert.Equal(exampleSteps, manifest.RootElement.GetProperty("hyperparameters").GetProperty("max_steps").GetInt32());
 
         // The Modelfile serves the first quantization with the chat template's stop token.
         var modelfile = File.ReadAllText(Path.Combine(output, "Modelfile"));
         Assert.Contains("FROM ./tweet-caps-1.0.0.Q8_0.gguf", modelfile);
         Assert.Contains("<|eot_id|>", modelfile);
 
+        // The report shows the held-out prompts answered before and after fine-tuning.
+        var report = File.ReadAllText(Path.Combine(output, "report.html"));
+        Assert.Contains("<section id=\"samples\">", report);
+        Assert.Equal(3, report.Split("<div class=\"sample\">").Length - 1);
+
         var second = clone.Dotnet("build");
         Assert.True(second.Succeeded, second.ToString());
-        foreach (var step in TrainingSteps.Append("FineTuneModelfile").Append("FineTuneManifest"))
+        foreach (var step in TrainingSteps.Append("FineTuneModelfile").Append("FineTuneSamples").Append("FineTuneReport").Append("FineTuneManifest"))
         {
             Assert.False(second.Ran(step), $"{step} re-ran:\n{second}");
             Assert.True(second.UpToDate(step), $"{step} did not say it is up to date:\n{second}");
         }
+
+        ChatAnswersAHeldOutPromptAndStopsAtTheStopToken(clone);
+
+        // Fewer samples: only the samples and the report are redone, never training.
+        clone.SetProperty("FineTuneSampleCount", "1");
+        var fewer = clone.Dotnet("build");
+        Assert.True(fewer.Succeeded, fewer.ToString());
+        foreach (var step in TrainingSteps)
+            Assert.False(fewer.Ran(step), $"{step} re-ran after a FineTuneSampleCount change:\n{fewer}");
+        Assert.True(fewer.Ran("FineTuneSamples") && fewer.Ran("FineTuneReport"), fewer.ToString());
+        Assert.Equal(1, File.ReadAllText(Path.Combine(output, "report.html")).Split("<div class=\"sample\">").Length - 1);
+    }
+
+    /// <summary>
+    /// Acceptance 3 of issue 9: `finetune chat --prompt` on the trained example answers through the
+    /// llama-3 template (system prompt and question as in training) and ends at &lt;|eot_id|&gt;.
+    /// </summary>
+    private static void ChatAnswersAHeldOutPromptAndStopsAtTheStopToken(ModelProjectSandbox clone)
+    {
+        var adapter = Directory.GetDirectories(Path.Combine(clone.CacheDir, "train")).Single(d => File.Exists(Path.Combine(d, ".complete")));
+        var samples = Directory.GetFiles(Path.Combine(clone.CacheDir, "samples"), "samples.json", SearchOption.AllDirectories).Single();
+        using var json = JsonDocument.Parse(File.ReadAllText(samples));
+        var sample = json.RootElement[0];
+        var system = Regex.Match(File.ReadAllText(clone.ProjectFile), "<SystemPrompt>(.*)</SystemPrompt>").Groups[1].Value;
+        var cli = Path.Combine(RepoPaths.Root, "src", "FineTune.Cli", "bin", "Debug", "net10.0", "finetune.dll");
+        var chat = ModelProjectSandbox.Run("dotnet",
+            [cli, "chat", Path.Combine(clone.ProjectDir, "models", "base"), "--adapter", adapter, "--system", system,
+             "--prompt", sample.GetProperty("prompt").GetString()!, "--temperature", "0", "--max-tokens", "48"], clone.ProjectDir);
+        Assert.True(chat.Succeeded, chat.ToString());
+        // No "[stopped: --max-tokens reached]" note: the reply ended at the stop token, which is not printed.
+        Assert.DoesNotContain("[stopped", chat.Output);
+        Assert.DoesNotContain("<|", chat.Output);
+        var reply = chat.Output.TrimEnd('\n');
+        Assert.False(string.IsNullOrWhiteSpace(reply), "empty reply");
+        // The same prompt through the build's samples step (rendered from the validation data by the
+        // template) gives the same greedy reply, so chat applied the template as training did.
+        Assert.Equal(sample.GetProperty("after").GetString(), reply);
+        Assert.Equal("stop token", sample.GetProperty("after_end").GetString());
     }
 
     [Fact]

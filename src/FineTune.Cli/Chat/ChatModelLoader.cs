@@ -1,6 +1,6 @@
 using FineTune.Core.Diagnostics;
 using FineTune.Data.Templates;
-using FineTune.Engine.Model;
+using FineTune.Engine.Inference;
 using FineTune.Tokenizers;
 
 namespace FineTune.Cli.Chat;
@@ -42,12 +42,12 @@ public static class ChatModelLoader
             : ChatTemplates.Resolve(detected, Directory.GetCurrentDirectory());
     }
 
-    /// <summary>Loads the weights (adapter merged) for chat.</summary>
+    /// <summary>Loads the weights, with the adapter applied beside them, for chat.</summary>
     public static ILanguageModel LoadModel(string modelPath, string? adapterPath)
     {
         if (adapterPath is not null && !Directory.Exists(adapterPath))
             throw new FineTuneException("FT7008", $"Adapter folder '{adapterPath}' does not exist.", adapterPath);
-        return new EngineLanguageModel(LlamaModel.Load(modelPath, adapterPath));
+        return new EngineLanguageModel(LlamaDecoder.Load(modelPath, adapterPath));
     }
 
     private static bool IsGguf(string path)

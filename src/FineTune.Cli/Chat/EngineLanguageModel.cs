@@ -1,23 +1,36 @@
-using FineTune.Engine.Model;
+using FineTune.Engine.Inference;
 
 namespace FineTune.Cli.Chat;
 
-/// <summary>The engine's <see cref="LlamaModel"/> (base weights with the adapter merged) as a chat model.</summary>
-public sealed class EngineLanguageModel(LlamaModel model) : ILanguageModel
+/// <summary>
+/// The engine's KV-cached <see cref="LlamaDecoder"/> as a chat model. Each call feeds only the
+/// tokens after the longest prefix already in the cache, so a reply costs one token of work per
+/// token, and a multi-turn conversation re-uses the cache of the history it shares.
+/// </summary>
+public sealed class EngineLanguageModel(LlamaDecoder decoder) : ILanguageModel
 {
-    /// <inheritdoc />
-    public int VocabSize => model.Config.VocabSize;
+    private readonly DecoderSession _session = decoder.CreateSession();
+    private readonly List<int> _fed = [];
 
     /// <inheritdoc />
-    public int ContextLength => model.Config.MaxPositionEmbeddings;
+    public int VocabSize => decoder.Config.VocabSize;
+
+    /// <inheritdoc />
+    public int ContextLength => decoder.Config.MaxPositionEmbeddings;
 
     /// <inheritdoc />
     public float[] NextTokenLogits(IReadOnlyList<int> ids)
     {
-        // The engine's inference pass has no KV cache yet, so each token re-runs the whole sequence;
-        // only the last row is needed.
-        var all = model.Logits(ids.ToArray());
-        var vocab = VocabSize;
-        return all.AsSpan(all.Length - vocab, vocab).ToArray();
+        if (ids.Count == 0) throw new ArgumentException("The sequence is empty.", nameof(ids));
+        var shared = 0;
+        while (shared < _fed.Count && shared < ids.Count && _fed[shared] == ids[shared]) shared++;
+        // The last token's logits are not kept, so an already-cached sequence re-feeds its last token.
+        if (shared == ids.Count) shared--;
+        _session.Truncate(shared);
+        _fed.RemoveRange(shared, _fed.Count - shared);
+        var rest = new int[ids.Count - shared];
+        for (var i = 0; i < rest.Length; i++) rest[i] = ids[shared + i];
+        _fed.AddRange(rest);
+        return _session.Append(rest);
     }
 }

@@ -9,6 +9,6 @@ public interface ILanguageModel
     /// <summary>The longest sequence the model takes (max_position_embeddings).</summary>
     int ContextLength { get; }
 
-    /// <summary>Logits over the vocabulary for the token that follows <paramref name="ids"/>.</summary>
+    /// <summary>Logits over the vocabulary for the token that follows <paramref name="ids"/>; the array may be reused by the next call.</summary>
     float[] NextTokenLogits(IReadOnlyList<int> ids);
 }

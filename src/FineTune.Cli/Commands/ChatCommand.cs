@@ -41,8 +41,11 @@ internal static class ChatCommand
 
             if (parse.GetValue(prompt) is { } question)
             {
-                session.Ask(question, text => { Console.Out.Write(text); Console.Out.Flush(); }, cancellationToken);
+                var reply = session.Ask(question, text => { Console.Out.Write(text); Console.Out.Flush(); }, cancellationToken);
                 Console.Out.WriteLine();
+                // On stderr, so a script reading the reply from stdout gets the reply only.
+                if (reply.Reason is StopReason.MaxTokens or StopReason.ContextFull)
+                    Console.Error.WriteLine(reply.Reason == StopReason.MaxTokens ? "[stopped: --max-tokens reached]" : "[stopped: the model's context is full]");
             }
             else
             {

@@ -13,6 +13,7 @@ internal static class Registry
         yield return FormatCommand.Create();
         yield return NewTinyModelCommand.Create();
         yield return TrainCommand.Create();
+        yield return SamplesCommand.Create();
         yield return ReportCommand.Create();
         yield return ChatCommand.Create();
         yield return ManifestCommand.Create();

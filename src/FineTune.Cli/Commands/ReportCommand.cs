@@ -13,7 +13,7 @@ internal static class ReportCommand
         var trainDir = new Option<DirectoryInfo>("--train-dir") { Description = "Output folder of 'finetune train' (metrics.jsonl, train-summary.json).", Required = true };
         var stats = new Option<FileInfo>("--stats") { Description = "stats.json written by 'finetune tokenize'.", Required = true };
         var config = new Option<FileInfo>("--config") { Description = "The lora.yaml the run was trained with.", Required = true };
-        var samples = new Option<FileInfo?>("--samples") { Description = "samples.json: [{\"prompt\", \"before\", \"after\"}] generations for held-out prompts." };
+        var samples = new Option<FileInfo?>("--samples") { Description = "samples.json ('finetune samples'): [{\"prompt\", \"before\", \"after\"}] generations for held-out prompts; an empty list says there were none." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write report.html.", Required = true };
         var command = new Command("report", "Write report.html: loss curves, hyper-parameters, dataset statistics and sample generations (opens offline).")
         {
@@ -27,7 +27,7 @@ internal static class ReportCommand
                 TrainingRun.ReadSummary(Path.Combine(train, "train-summary.json")),
                 TrainingRun.ReadStatistics(parse.GetValue(stats)!.FullName),
                 TrainingConfigDescription.Describe(TrainingConfigLoader.Load(parse.GetValue(config)!.FullName)),
-                parse.GetValue(samples) is { } s ? TrainingRun.ReadSamples(s.FullName) : []);
+                parse.GetValue(samples) is { } s ? TrainingRun.ReadSamples(s.FullName) : null);
             AtomicFile.WriteAllText(parse.GetValue(output)!.FullName, HtmlReport.Render(run));
             return 0;
         });

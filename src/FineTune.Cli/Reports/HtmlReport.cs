@@ -119,18 +119,29 @@ public static class HtmlReport
 
     private static void SampleSection(StringBuilder sb, TrainingRun run)
     {
-        if (run.Samples.Count == 0) return;
-        sb.Append("<section><h2>Sample generations</h2><p>Held-out prompts, answered by the base model and by the fine-tuned model.</p>");
-        foreach (var s in run.Samples)
+        if (run.Samples is not { } samples) return;
+        sb.Append("<section id=\"samples\"><h2>Sample generations</h2>");
+        if (samples.Count == 0)
+        {
+            sb.Append("<p>No held-out prompts: the validation split is empty, and prompts the model was trained on would not show what it learned. ")
+              .Append("Set <code>validation_split</code> in lora.yaml or mark a dataset <code>Split=\"validation\"</code>.</p></section>");
+            return;
+        }
+        sb.Append("<p>Held-out prompts, answered by the base model (before) and by the fine-tuned model (after), greedy decoding.</p>");
+        foreach (var s in samples)
         {
             sb.Append("<div class=\"sample\">");
             sb.Append($"<div class=\"prompt\"><span class=\"tag\">prompt</span><pre>{E(s.Prompt)}</pre></div>");
-            sb.Append($"<div class=\"pair\"><div><span class=\"tag\">before</span><pre>{E(s.Before)}</pre></div>");
-            sb.Append($"<div><span class=\"tag after\">after</span><pre>{E(s.After)}</pre></div></div>");
+            sb.Append($"<div class=\"pair\"><div><span class=\"tag\">before</span>{End(s.BeforeEnd)}<pre>{E(s.Before)}</pre></div>");
+            sb.Append($"<div><span class=\"tag after\">after</span>{End(s.AfterEnd)}<pre class=\"after\">{E(s.After)}</pre></div></div>");
+            if (s.Reference is { } reference)
+                sb.Append($"<div class=\"reference\"><span class=\"tag\">dataset reply</span><pre>{E(reference)}</pre></div>");
             sb.Append("</div>");
         }
         sb.Append("</section>");
     }
+
+    private static string End(string? end) => end is null ? "" : $" <span class=\"end\">ended: {E(end)}</span>";
 
     private static string Describe(object value) => value switch
     {
@@ -162,6 +173,7 @@ public static class HtmlReport
         .sample{border-top:1px solid #e9ecef;padding:10px 0}.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
         pre{white-space:pre-wrap;word-break:break-word;background:#f1f3f5;border-radius:6px;padding:8px;margin:4px 0;font:13px/1.4 ui-monospace,Menlo,Consolas,monospace}
         .tag{font-size:12px;color:#6c757d;text-transform:uppercase;letter-spacing:.05em}.tag.after{color:#2b8a3e}
+        .end{font-size:12px;color:#868e96}pre.after{background:#ebfbee}
         footer{color:#868e96;font-size:12px;margin-top:24px}
         """;
 }

@@ -11,19 +11,24 @@ public sealed record MetricRecord(int Step, double? Epoch, double? Loss, double?
 public sealed record SplitStatistics(long Examples, long Tokens, long TargetTokens, long Truncated, long MaxLength,
     IReadOnlyList<(long UpperBound, long Count)> LengthHistogram);
 
-/// <summary>A held-out prompt with the base model's and the fine-tuned model's answers (<c>samples.json</c>).</summary>
-public sealed record SampleGeneration(string Prompt, string Before, string After);
+/// <summary>
+/// A held-out prompt with the base model's and the fine-tuned model's answers (<c>samples.json</c>);
+/// optionally the dataset's own reply and how each generated reply ended (e.g. <c>stop token</c>).
+/// </summary>
+public sealed record SampleGeneration(string Prompt, string Before, string After,
+    string? Reference = null, string? BeforeEnd = null, string? AfterEnd = null);
 
 /// <summary>
 /// Everything a report shows, read from the pipeline's files. Malformed input is an FT7xxx error
-/// at the offending file and line, never a half-rendered report.
+/// at the offending file and line, never a half-rendered report. <see cref="Samples"/> is null when
+/// no sample generations were made, and empty when there were no held-out prompts to make them for.
 /// </summary>
 public sealed record TrainingRun(
     IReadOnlyList<MetricRecord> Metrics,
     IReadOnlyList<KeyValuePair<string, string>> Summary,
     IReadOnlyDictionary<string, SplitStatistics> Splits,
     IReadOnlyList<KeyValuePair<string, object>> HyperParameters,
-    IReadOnlyList<SampleGeneration> Samples)
+    IReadOnlyList<SampleGeneration>? Samples)
 {
     /// <summary>Reads <c>metrics.jsonl</c> (one JSON object per line; blank lines are skipped).</summary>
     public static IReadOnlyList<MetricRecord> ReadMetrics(string path)
@@ -84,7 +89,10 @@ public sealed record TrainingRun(
         return splits;
     }
 
-    /// <summary>Reads <c>samples.json</c>: <c>[{"prompt": ..., "before": ..., "after": ...}]</c>.</summary>
+    /// <summary>
+    /// Reads <c>samples.json</c>: <c>[{"prompt": ..., "before": ..., "after": ...}]</c>, each item
+    /// optionally with <c>reference</c>, <c>before_end</c> and <c>after_end</c> strings.
+    /// </summary>
     public static IReadOnlyList<SampleGeneration> ReadSamples(string path)
     {
         RequireFile(path, "the sample generations");
@@ -96,10 +104,17 @@ public sealed record TrainingRun(
         var samples = new List<SampleGeneration>();
         foreach (var item in root.EnumerateArray())
         {
-            string Text(string key) => item.ValueKind == JsonValueKind.Object && item.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String
-                ? v.GetString()!
-                : throw new FineTuneException("FT7005", $"samples.json: item {samples.Count + 1} needs a string '{key}'.", path, 1);
-            samples.Add(new SampleGeneration(Text("prompt"), Text("before"), Text("after")));
+            string Text(string key) => Optional(key) ?? throw new FineTuneException("FT7005", $"samples.json: item {samples.Count + 1} needs a string '{key}'.", path, 1);
+            string? Optional(string key)
+            {
+                if (item.ValueKind != JsonValueKind.Object)
+                    throw new FineTuneException("FT7005", $"samples.json: item {samples.Count + 1} must be an object.", path, 1);
+                if (!item.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+                return v.ValueKind == JsonValueKind.String
+                    ? v.GetString()
+                    : throw new FineTuneException("FT7005", $"samples.json: item {samples.Count + 1}: '{key}' must be a string.", path, 1);
+            }
+            samples.Add(new SampleGeneration(Text("prompt"), Text("before"), Text("after"), Optional("reference"), Optional("before_end"), Optional("after_end")));
         }
         return samples;
     }

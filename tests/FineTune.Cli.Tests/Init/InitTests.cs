@@ -120,12 +120,21 @@ public class InitTests
         var steps = ((YamlSequenceNode)job["steps"]).Children.Cast<YamlMappingNode>().ToList();
         string? Get(YamlMappingNode m, string key) => m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? ((YamlScalarNode)v).Value : null;
 
-        var caches = steps.Where(s => Get(s, "uses")?.StartsWith("actions/cache@", StringComparison.Ordinal) == true)
-            .Select(s => Get((YamlMappingNode)s["with"], "path")).ToList();
-        Assert.Contains("${{ env.FINETUNE_CACHE_DIR }}", caches);
+        string? PathOf(YamlMappingNode s) => Get((YamlMappingNode)s["with"], "path");
+        var restore = Assert.Single(steps, s => Get(s, "uses")?.StartsWith("actions/cache/restore@", StringComparison.Ordinal) == true
+                                                && PathOf(s) == "${{ env.FINETUNE_CACHE_DIR }}");
+        var save = Assert.Single(steps, s => Get(s, "uses")?.StartsWith("actions/cache/save@", StringComparison.Ordinal) == true
+                                             && PathOf(s) == "${{ env.FINETUNE_CACHE_DIR }}");
         var build = Assert.Single(steps, s => Get(s, "run")?.Contains("dotnet build", StringComparison.Ordinal) == true);
         Assert.Contains("-p:FineTuneCacheDir=\"$FINETUNE_CACHE_DIR\"", Get(build, "run"));
         Assert.Contains("-p:FineTuneDevice=cuda", Get(build, "run"));
+
+        // A cancelled or failed build must still save the cache so its training checkpoint survives:
+        // restore before the build, save after it with `if: always()` under the key restore computed.
+        Assert.True(steps.IndexOf(restore) < steps.IndexOf(build) && steps.IndexOf(build) < steps.IndexOf(save));
+        Assert.Equal("always()", Get(save, "if"));
+        Assert.Equal($"${{{{ steps.{Get(restore, "id")}.outputs.cache-primary-key }}}}", Get((YamlMappingNode)save["with"], "key"));
+        Assert.Contains("github.run_id", Get((YamlMappingNode)restore["with"], "key"));
     }
 
     [Fact]

@@ -33,7 +33,8 @@ internal static class ReportFixture
         if (withSamples)
         {
             File.WriteAllText(dir.File("samples.json"), """
-                [{"prompt": "Post a tweet about the first snow.", "before": "the snow is nice", "after": "FIRST SNOW! #WINTER"},
+                [{"prompt": "Post a tweet about the first snow.", "before": "the snow is nice", "after": "FIRST SNOW! #WINTER",
+                  "reference": "I LOVE THE FIRST SNOW!", "before_end": "max tokens (48)", "after_end": "stop token"},
                  {"prompt": "<script>alert('x')</script> & \"quotes\"", "before": "a < b", "after": "B > A"}]
                 """);
         }

@@ -25,8 +25,15 @@ public class ReportTests
         Assert.Contains("data-series=\"train loss\"", dom);
         Assert.Contains("Tokens per example (train)", dom);
 
+        // The sample generations: prompt, before and after side by side, the dataset's reply.
+        Assert.Contains("<section id=\"samples\">", dom);
+        Assert.Contains("FIRST SNOW! #WINTER", dom);
+        Assert.Contains("ended: stop token", dom);
+        Assert.Contains("I LOVE THE FIRST SNOW!", dom);
+
         var png = dir.File("report.png");
-        Chromium.Run(report, $"--screenshot={png}", "--window-size=1200,1600");
+        // Tall enough for the whole page, down to the samples at the end.
+        Chromium.Run(report, $"--screenshot={png}", "--window-size=1200,4000");
         var image = PngImage.Load(png);
         Assert.Equal(1200, image.Width);
 
@@ -38,6 +45,9 @@ public class ReportTests
         Assert.True(trainPixels > 500, $"only {trainPixels} pixels of the train-loss colour in the screenshot");
         Assert.True(trainSpan > 500, $"train-loss colour spans only {trainSpan} px horizontally");
         Assert.True(validationPixels > 50, $"only {validationPixels} pixels of the validation colour");
+        // The "after" replies sit on #ebfbee (235, 251, 238), used nowhere else: two drawn boxes.
+        var (afterPixels, afterSpan) = Find(image, (235, 251, 238));
+        Assert.True(afterPixels > 5000 && afterSpan > 300, $"the fine-tuned replies' boxes cover only {afterPixels} pixels ({afterSpan} px wide)");
     }
 
     private static (int Count, int Span) Find(PngImage image, (int R, int G, int B) color)
