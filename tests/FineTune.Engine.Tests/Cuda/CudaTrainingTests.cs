@@ -32,6 +32,9 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void Resumed_run_equals_uninterrupted_run() => AssertPasses("train_resume");
 
+    [CudaFact]
+    public void Memory_plan_matches_the_peak_and_refuses_what_does_not_fit() => AssertPasses("memory_plan");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);
