@@ -2,6 +2,8 @@
 // determinism, resume) that the [CudaFact] tests run, then (2) LoRA SFT speed at the peer's
 // shapes: tokens/s, peak GPU memory, MFU. JSON lines on stdout.
 //   train-cuda [--checks-only | --bench-only] [--warm N] [--steps N] [--shapes name:batch:seq:ckpt[:rank],...]
+//   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
+//   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -21,6 +23,17 @@ var shapes = (Arg("--shapes") ?? "smollm2-135m:8:2048:0,llama3.2-1b:4:2048:0,lla
 var failed = 0;
 
 void Emit(JsonObject o) => Console.WriteLine(o.ToJsonString());
+
+if (argList.IndexOf("--write-model") is var w and >= 0)
+{
+    LoadMemory.WriteModel(argList[w + 2], Shapes.Get(argList[w + 1]), seed: 5);
+    return 0;
+}
+if (argList.IndexOf("--load-memory") is var lm and >= 0)
+{
+    Emit(WeightLoadMemory.Measure(argList[lm + 1], argList[lm + 2]));
+    return 0;
+}
 
 if (!argList.Contains("--bench-only"))
 {

@@ -4,6 +4,7 @@ using FineTune.Core.Datasets;
 using FineTune.Core.Diagnostics;
 using FineTune.Core.Progress;
 using FineTune.Engine.Backends.Cpu;
+using FineTune.Engine.Model;
 using FineTune.Engine.Training;
 using FineTune.Engine.Weights;
 
@@ -145,6 +146,56 @@ public class TrainerTests
         new Trainer(on).Run(null, CancellationToken.None);
         new Trainer(off).Run(null, CancellationToken.None);
         Assert.Equal(File.ReadAllBytes(dir["on/adapter_model.safetensors"]), File.ReadAllBytes(dir["off/adapter_model.safetensors"]));
+    }
+
+    /// <summary>
+    /// A device that reads the weights from the files itself (as the GPU streams them) trains without
+    /// the trainer ever building the float32 copy, and ends with the CPU device's adapter byte for byte.
+    /// </summary>
+    [Fact]
+    public void A_device_that_reads_the_files_itself_gets_no_float32_copy()
+    {
+        using var dir = WithModel();
+        new Trainer(Options(dir, "cpu")).Run(null, CancellationToken.None);
+        var device = new FilesOnlyDevice(new CpuBackend(2));
+        new Trainer(Options(dir, "files") with { Device = device }).Run(null, CancellationToken.None);
+        Assert.Equal([false, false], device.Float32Loaded);
+        Assert.Equal(File.ReadAllBytes(dir["cpu/adapter_model.safetensors"]), File.ReadAllBytes(dir["files/adapter_model.safetensors"]));
+    }
+
+    /// <summary>Builds its own float32 weights from <see cref="BaseModel.Files"/>; records whether the trainer built the shared copy (at creation, at the end).</summary>
+    private sealed class FilesOnlyDevice(CpuBackend backend) : ITrainingDevice
+    {
+        public List<bool> Float32Loaded { get; } = [];
+
+        public string Name => "files-only";
+
+        public ITrainingModel CreateModel(BaseModel baseModel, Lora.LoraAdapter adapter, TrainingConfig config, int longestSequence, Action<string>? log)
+        {
+            Float32Loaded.Add(baseModel.Float32Loaded);
+            var own = LlamaWeights.Load(baseModel.Config, baseModel.Files);
+            var inner = new CpuTrainingModel(new LlamaGraph(own, adapter, backend, config.GradientCheckpointing), adapter,
+                new AdamW(config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, config.WeightDecay));
+            return new Observed(inner, () => Float32Loaded.Add(baseModel.Float32Loaded));
+        }
+    }
+
+    private sealed class Observed(ITrainingModel inner, Action disposed) : ITrainingModel
+    {
+        public ulong? DropoutKey { get => inner.DropoutKey; set => inner.DropoutKey = value; }
+        public void ZeroGradients() => inner.ZeroGradients();
+        public double ForwardBackward(PackedBatch batch, float lossScale) => inner.ForwardBackward(batch, lossScale);
+        public double GradNorm() => inner.GradNorm();
+        public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate) => inner.ClipAndStep(gradNorm, maxGradNorm, step, learningRate);
+        public void CopyAdapterTo(Lora.LoraAdapter adapter) => inner.CopyAdapterTo(adapter);
+        public void LoadAdapter(Lora.LoraAdapter adapter) => inner.LoadAdapter(adapter);
+        public long PeakMemoryBytes => inner.PeakMemoryBytes;
+
+        public void Dispose()
+        {
+            disposed();
+            inner.Dispose();
+        }
     }
 
     /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -1,4 +1,3 @@
-using FineTune.Core.Diagnostics;
 using FineTune.Engine.Backends;
 using FineTune.Engine.Weights;
 
@@ -55,10 +54,7 @@ public sealed class LlamaWeights
     {
         float[] Read(string name, params long[] shape)
         {
-            var actual = w.Shape(name);
-            if (!actual.SequenceEqual(shape))
-                throw new FineTuneException("FT3017",
-                    $"Tensor '{name}' has shape [{string.Join(", ", actual)}], config.json implies [{string.Join(", ", shape)}].", w.Directory);
+            LlamaTensorLayout.CheckShape(w, name, shape);
             return w.ReadF32(name);
         }
         var layers = new LayerWeights[c.NumLayers];
@@ -69,8 +65,7 @@ public sealed class LlamaWeights
             foreach (var p in Projections.All)
             {
                 linear[(int)p] = Read(LinearName(l, p), p.OutFeatures(c), p.InFeatures(c));
-                var hasBias = p is Projection.Q or Projection.K or Projection.V ? c.AttentionBias : p == Projection.O && c.OutputBias;
-                if (hasBias) bias[(int)p] = Read(LinearName(l, p, "bias"), p.OutFeatures(c));
+                if (LlamaTensorLayout.HasBias(c, p)) bias[(int)p] = Read(LinearName(l, p, "bias"), p.OutFeatures(c));
             }
             layers[l] = new LayerWeights
             {

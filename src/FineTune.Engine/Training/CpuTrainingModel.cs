@@ -11,8 +11,8 @@ public sealed class CpuTrainingDevice(IComputeBackend backend) : ITrainingDevice
     public string Name => backend.Name;
 
     /// <inheritdoc />
-    public ITrainingModel CreateModel(LlamaWeights weights, LoraAdapter adapter, Core.Config.TrainingConfig config, int longestSequence, Action<string>? log) =>
-        new CpuTrainingModel(new LlamaGraph(weights, adapter, backend, config.GradientCheckpointing), adapter,
+    public ITrainingModel CreateModel(BaseModel baseModel, LoraAdapter adapter, Core.Config.TrainingConfig config, int longestSequence, Action<string>? log) =>
+        new CpuTrainingModel(new LlamaGraph(baseModel.Float32, adapter, backend, config.GradientCheckpointing), adapter,
             new AdamW(config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, config.WeightDecay));
 }
 

@@ -47,10 +47,10 @@ public interface ITrainingDevice
     string Name { get; }
 
     /// <summary>
-    /// Creates the trainable model over frozen <paramref name="weights"/> with <paramref name="adapter"/>'s
+    /// Creates the trainable model over the frozen weights of <paramref name="baseModel"/> with <paramref name="adapter"/>'s
     /// starting values. <paramref name="longestSequence"/> and the config's batch size bound the activations,
     /// which a device may check against its memory before the first step. <paramref name="log"/> receives
     /// plain lines worth showing the user (a memory plan, say).
     /// </summary>
-    ITrainingModel CreateModel(LlamaWeights weights, LoraAdapter adapter, Core.Config.TrainingConfig config, int longestSequence, Action<string>? log);
+    ITrainingModel CreateModel(BaseModel baseModel, LoraAdapter adapter, Core.Config.TrainingConfig config, int longestSequence, Action<string>? log);
 }

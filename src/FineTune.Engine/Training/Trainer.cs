@@ -26,8 +26,9 @@ public sealed class Trainer(TrainerOptions options)
     public TrainingResult Run(IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         var cfg = _o.Config;
-        var weights = LlamaWeights.Load(_o.BaseModelDirectory);
-        var architecture = weights.Config;
+        // The device reads the weights itself: the CPU as float32, the GPU streaming them as bf16.
+        using var baseModel = BaseModel.Open(_o.BaseModelDirectory);
+        var architecture = baseModel.Config;
         var train = Truncate(_o.Train, "training");
         var validation = Truncate(_o.Validation, "validation");
         if (train.Count == 0 || train.All(e => e.TargetCount == 0 || e.Length < 2))
@@ -46,7 +47,7 @@ public sealed class Trainer(TrainerOptions options)
         }
         var plan = new BatchPlan(train.Count, cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, cfg.Seed, cfg.MaxSteps, cfg.NumTrainEpochs);
         var schedule = new LrSchedule(cfg.LrSchedulerType, cfg.LearningRate, plan.TotalSteps, cfg.WarmupSteps, cfg.WarmupRatio);
-        var fingerprint = Fingerprint(weights, adapter, train);
+        var fingerprint = Fingerprint(baseModel, adapter, train);
 
         var state = Checkpoint.TryLoad(_o.CheckpointDirectory, adapter, fingerprint, out var mismatched);
         if (mismatched)
@@ -56,7 +57,7 @@ public sealed class Trainer(TrainerOptions options)
             _o.Log?.Invoke($"Resuming from the checkpoint at step {state.Step}/{plan.TotalSteps} in {checkpointPath}.");
         var device = _o.Device ?? new CpuTrainingDevice(_o.Backend);
         var longest = train.Concat(validation).Max(e => e.Length);
-        using var model = device.CreateModel(weights, adapter, cfg, longest, _o.Log);
+        using var model = device.CreateModel(baseModel, adapter, cfg, longest, _o.Log);
         var metrics = state?.MetricLines ?? [];
         var savedStep = state?.Step ?? -1;
         var firstStep = state?.Step ?? 0;
@@ -120,7 +121,7 @@ public sealed class Trainer(TrainerOptions options)
         var result = new TrainingResult(lastLoss, lastEval, plan.TotalSteps, tokens, total, tokens / Math.Max(1e-9, total), _o.EngineVersion, device.Name);
         model.CopyAdapterTo(adapter);
         WriteOutputs(adapter, metrics, result);
-        if (_o.MergeOutDirectory is { } mergeOut) WriteMerged(weights, adapter, mergeOut);
+        if (_o.MergeOutDirectory is { } mergeOut) WriteMerged(baseModel.Float32, adapter, mergeOut);
         Checkpoint.Delete(_o.CheckpointDirectory);
         return result;
     }
@@ -174,11 +175,11 @@ public sealed class Trainer(TrainerOptions options)
         return examples.Select(e => e.Length <= max ? e : new TokenizedExample(e.Ids[..max], e.Targets[..max])).ToList();
     }
 
-    private string Fingerprint(LlamaWeights weights, LoraAdapter adapter, IReadOnlyList<TokenizedExample> train)
+    private string Fingerprint(BaseModel baseModel, LoraAdapter adapter, IReadOnlyList<TokenizedExample> train)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(_o.Config)));
-        sha.AppendData(Encoding.UTF8.GetBytes(weights.Config.ToJson()));
+        sha.AppendData(Encoding.UTF8.GetBytes(baseModel.Config.ToJson()));
         foreach (var e in train)
         {
             sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.Ids.AsSpan()));
@@ -186,8 +187,8 @@ public sealed class Trainer(TrainerOptions options)
         }
         // The starting adapter (seeded or given) and a sample of the base weights tie the checkpoint to them.
         foreach (var t in adapter.Tensors) sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Value.AsSpan()));
-        sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.FinalNorm.AsSpan()));
-        sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.Layers[0].Linear[0].AsSpan()));
+        sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(baseModel.Files.ReadF32("model.norm.weight").AsSpan()));
+        sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(baseModel.Files.ReadF32(LlamaWeights.LinearName(0, Projection.Q)).AsSpan()));
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 

@@ -40,6 +40,13 @@ public sealed class ModelWeights : IDisposable
     /// <summary>Reads a tensor converted to F32.</summary>
     public float[] ReadF32(string name) => File(name).ReadF32(name);
 
+    /// <summary>Reads a tensor as bfloat16 bits into <paramref name="destination"/>, one tensor's worth of host memory at most.</summary>
+    public void ReadBF16(string name, Span<ushort> destination)
+    {
+        var file = File(name);
+        file.ReadBF16(file.Info(name), destination);
+    }
+
     private SafetensorsFile File(string name) =>
         _byTensor.TryGetValue(name, out var f) ? f
             : throw new FineTuneException("FT3012", $"The model has no tensor '{name}'.", Directory);

@@ -17,6 +17,7 @@ public sealed class SafetensorsFile : IDisposable
     private readonly MemoryMappedViewAccessor _view;
     private readonly long _dataStart;
     private readonly Dictionary<string, TensorInfo> _tensors;
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _handle;
 
     private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long dataStart, Dictionary<string, TensorInfo> tensors, IReadOnlyDictionary<string, string> metadata)
     {
@@ -154,12 +155,54 @@ public sealed class SafetensorsFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reads a tensor as bfloat16 bits into <paramref name="destination"/> (see <see cref="TensorDTypes.ToBF16"/>).
+    /// The bytes come through ordinary file reads rather than the mapping: pages touched through a
+    /// mapping stay in this process's resident set, so streaming a whole model through it would hold
+    /// the model's size in host memory, which this path exists to avoid.
+    /// </summary>
+    public void ReadBF16(TensorInfo info, Span<ushort> destination)
+    {
+        if (destination.Length != info.ElementCount)
+            throw new ArgumentException($"Destination holds {destination.Length} elements, tensor '{info.Name}' has {info.ElementCount}.");
+        _handle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        var elementSize = info.DType.Size();
+        var start = _dataStart + info.Begin;
+        if (info.DType == TensorDType.BF16)
+        {
+            ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination), start);
+            return;
+        }
+        const int chunkElements = 1 << 20;
+        var chunk = new byte[Math.Min(chunkElements, info.ElementCount) * elementSize];
+        for (long done = 0; done < info.ElementCount; done += chunkElements)
+        {
+            var n = (int)Math.Min(chunkElements, info.ElementCount - done);
+            var raw = chunk.AsSpan(0, n * elementSize);
+            ReadExactly(raw, start + done * elementSize);
+            TensorDTypes.ToBF16(info.DType, raw, destination.Slice((int)done, n));
+        }
+    }
+
+    private void ReadExactly(Span<byte> destination, long fileOffset)
+    {
+        while (!destination.IsEmpty)
+        {
+            var n = RandomAccess.Read(_handle!, destination, fileOffset);
+            // The header's offsets were checked against the file's length when it was opened.
+            if (n == 0) throw Corrupt(Path, "it ended while a tensor was read (was it truncated after opening?)");
+            destination = destination[n..];
+            fileOffset += n;
+        }
+    }
+
     private static FineTuneException Corrupt(string path, string why) =>
         new("FT3011", $"Safetensors file is corrupt or truncated: {why}.", path);
 
     /// <inheritdoc />
     public void Dispose()
     {
+        _handle?.Dispose();
         _view.Dispose();
         _map.Dispose();
     }

@@ -75,6 +75,32 @@ public static class TensorDTypes
         }
     }
 
+    /// <summary>
+    /// Converts little-endian raw elements to bfloat16 bits: BF16 copied as stored, F32 and F16 (whose
+    /// every value is exact in F32) rounded to nearest even by <see cref="ToBFloat16"/>, the rounding
+    /// the GPU's <c>f32_to_bf16</c> kernel applies, so a tensor converted here equals one widened to
+    /// F32 and converted on the device.
+    /// </summary>
+    public static void ToBF16(TensorDType t, ReadOnlySpan<byte> src, Span<ushort> dst)
+    {
+        if (src.Length != (long)dst.Length * t.Size())
+            throw new ArgumentException($"{src.Length} bytes of {t.Name()} do not make {dst.Length} elements.");
+        switch (t)
+        {
+            case TensorDType.F32:
+                var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(src);
+                for (var i = 0; i < dst.Length; i++) dst[i] = ToBFloat16(f[i]);
+                break;
+            case TensorDType.F16:
+                var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(src);
+                for (var i = 0; i < dst.Length; i++) dst[i] = ToBFloat16((float)h[i]);
+                break;
+            default:
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(src)[..dst.Length].CopyTo(dst);
+                break;
+        }
+    }
+
     /// <summary>Rounds a float to bfloat16 bits, nearest even, keeping NaN a NaN.</summary>
     public static ushort ToBFloat16(float f)
     {

@@ -35,6 +35,15 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void Memory_plan_matches_the_peak_and_refuses_what_does_not_fit() => AssertPasses("memory_plan");
 
+    [CudaFact]
+    public void Weights_streamed_from_f32_equal_the_float32_upload() => AssertPasses("weights_stream_f32");
+
+    [CudaFact]
+    public void Weights_streamed_from_f16_equal_the_float32_upload() => AssertPasses("weights_stream_f16");
+
+    [CudaFact]
+    public void Weights_streamed_from_bf16_equal_the_float32_upload() => AssertPasses("weights_stream_bf16");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);

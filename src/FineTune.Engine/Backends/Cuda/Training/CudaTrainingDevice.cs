@@ -31,11 +31,12 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     }
 
     /// <inheritdoc />
-    public ITrainingModel CreateModel(LlamaWeights weights, LoraAdapter adapter, TrainingConfig config, int longestSequence, Action<string>? log)
+    /// <remarks>The weights go to the GPU one tensor at a time (<see cref="CudaModelWeights.Stream"/>): the host never holds the model.</remarks>
+    public ITrainingModel CreateModel(BaseModel baseModel, LoraAdapter adapter, TrainingConfig config, int longestSequence, Action<string>? log)
     {
-        var plan = PlanFor(weights.Config, adapter, config, longestSequence);
-        Check(plan, weights.Config, adapter, log);
-        var deviceWeights = CudaModelWeights.Upload(_ctx, weights);
+        var plan = PlanFor(baseModel.Config, adapter, config, longestSequence);
+        Check(plan, baseModel.Config, adapter, log);
+        var deviceWeights = CudaModelWeights.Stream(_ctx, baseModel.Config, baseModel.Files);
         try
         {
             return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);

@@ -53,6 +53,9 @@ public sealed class TrainingChecks : IDisposable
         ["train_parity_qwen3_qk_norm"] = () => Parity("train_parity_qwen3_qk_norm", TinyConfig("qwen3") with { QkNorm = true, TieWordEmbeddings = true }, checkpointing: false, dropout: 0),
         ["train_resume"] = Resume,
         ["memory_plan"] = MemoryPlan,
+        ["weights_stream_f32"] = () => StreamedWeights(TensorDType.F32),
+        ["weights_stream_f16"] = () => StreamedWeights(TensorDType.F16),
+        ["weights_stream_bf16"] = () => StreamedWeights(TensorDType.BF16),
     };
 
     /// <summary>Runs one check, turning an exception into a failed result.</summary>
@@ -227,32 +230,68 @@ public sealed class TrainingChecks : IDisposable
             .ToList();
     }
 
-    /// <summary>Writes a random model whose weights are stored as BF16 (so both backends start from the same values).</summary>
-    public static string WriteModel(string dir, ModelConfig c, int seed)
+    /// <summary>
+    /// The weights streamed tensor by tensor from <paramref name="dtype"/> safetensors
+    /// (<see cref="CudaModelWeights.Stream"/>, what training uses) are byte for byte the float32 copy
+    /// converted on the device (<see cref="CudaModelWeights.Upload"/>, the path it replaced), over every
+    /// kind of tensor: a qwen3-style model with q/k/v and output biases, q/k norms and an untied head.
+    /// F32 and F16 values from a Gaussian have bits below bf16's precision, so rounding is exercised.
+    /// </summary>
+    private KernelCheckResult StreamedWeights(TensorDType dtype)
+    {
+        var name = "weights_stream_" + dtype.Name().ToLowerInvariant();
+        var model = TinyConfig("qwen3") with { QkNorm = true, AttentionBias = true, OutputBias = true, TieWordEmbeddings = false };
+        var dir = WriteModel(Path.Combine(_root, name), model, seed: 13, dtype);
+        using var files = ModelWeights.Open(dir);
+        using var reference = CudaModelWeights.Upload(Gpu.Context, LlamaWeights.Load(model, files));
+        using var streamed = CudaModelWeights.Stream(Gpu.Context, model, files);
+        static IEnumerable<Memory.DeviceBuffer> Buffers(CudaModelWeights w) =>
+            new[] { w.Embedding, w.FinalNorm, w.LmHead }.Concat(w.Layers.SelectMany(l => l.All()));
+        long bytes = 0, differing = 0;
+        var pairs = Buffers(reference).Zip(Buffers(streamed)).ToList();
+        foreach (var (a, b) in pairs)
+        {
+            var x = a.Download<byte>();
+            var y = b.Download<byte>();
+            bytes += x.Length;
+            differing += x.Length == y.Length ? x.Zip(y).Count(p => p.First != p.Second) : x.Length;
+        }
+        var tensors = LlamaTensorLayout.For(model).Count;
+        // Every tensor compared once: the untied head is its own buffer, so buffers = tensors.
+        var incomplete = pairs.Count != tensors || bytes != CudaModelWeights.Bytes(model)
+            ? $"{pairs.Count} buffers of {bytes} bytes compared, the model has {tensors} tensors of {CudaModelWeights.Bytes(model)} bytes"
+            : null;
+        return new KernelCheckResult(name, 13,
+            [new OutputError($"bytes differing from the float32 upload ({tensors} tensors, {bytes} bytes)", (double)differing / Math.Max(1, bytes), 0)],
+            Deterministic: true, incomplete);
+    }
+
+    /// <summary>Writes a random model whose weights are stored as <paramref name="dtype"/> (BF16: both backends start from the same values).</summary>
+    public static string WriteModel(string dir, ModelConfig c, int seed, TensorDType dtype = TensorDType.BF16)
     {
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "config.json"), c.ToJson());
         var rng = new DeterministicRandom((ulong)seed);
         float[] R(long n, double mean, double std) => Enumerable.Range(0, (int)n).Select(_ => (float)(mean + rng.NextGaussian() * std)).ToArray();
-        var t = new List<TensorToWrite> { new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize, 0, 0.5), TensorDType.BF16) };
+        var t = new List<TensorToWrite> { new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize, 0, 0.5), dtype) };
         for (var l = 0; l < c.NumLayers; l++)
         {
-            t.Add(new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), TensorDType.BF16));
-            t.Add(new($"model.layers.{l}.post_attention_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), TensorDType.BF16));
+            t.Add(new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), dtype));
+            t.Add(new($"model.layers.{l}.post_attention_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), dtype));
             foreach (var p in Projections.All)
             {
-                t.Add(new(LlamaWeights.LinearName(l, p), [p.OutFeatures(c), p.InFeatures(c)], R(p.OutFeatures(c) * p.InFeatures(c), 0, 1 / Math.Sqrt(p.InFeatures(c))), TensorDType.BF16));
+                t.Add(new(LlamaWeights.LinearName(l, p), [p.OutFeatures(c), p.InFeatures(c)], R(p.OutFeatures(c) * p.InFeatures(c), 0, 1 / Math.Sqrt(p.InFeatures(c))), dtype));
                 var bias = p is Projection.Q or Projection.K or Projection.V ? c.AttentionBias : p == Projection.O && c.OutputBias;
-                if (bias) t.Add(new(LlamaWeights.LinearName(l, p, "bias"), [p.OutFeatures(c)], R(p.OutFeatures(c), 0, 0.1), TensorDType.BF16));
+                if (bias) t.Add(new(LlamaWeights.LinearName(l, p, "bias"), [p.OutFeatures(c)], R(p.OutFeatures(c), 0, 0.1), dtype));
             }
             if (c.QkNorm)
             {
-                t.Add(new($"model.layers.{l}.self_attn.q_norm.weight", [c.HeadDim], R(c.HeadDim, 1, 0.1), TensorDType.BF16));
-                t.Add(new($"model.layers.{l}.self_attn.k_norm.weight", [c.HeadDim], R(c.HeadDim, 1, 0.1), TensorDType.BF16));
+                t.Add(new($"model.layers.{l}.self_attn.q_norm.weight", [c.HeadDim], R(c.HeadDim, 1, 0.1), dtype));
+                t.Add(new($"model.layers.{l}.self_attn.k_norm.weight", [c.HeadDim], R(c.HeadDim, 1, 0.1), dtype));
             }
         }
-        t.Add(new("model.norm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), TensorDType.BF16));
-        if (!c.TieWordEmbeddings) t.Add(new("lm_head.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize, 0, 0.5), TensorDType.BF16));
+        t.Add(new("model.norm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.1), dtype));
+        if (!c.TieWordEmbeddings) t.Add(new("lm_head.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize, 0, 0.5), dtype));
         SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), t);
         return dir;
     }
