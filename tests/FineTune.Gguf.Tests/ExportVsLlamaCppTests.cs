@@ -1,4 +1,3 @@
-using System.Text;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 using FineTune.Gguf.Export;
@@ -15,7 +14,7 @@ namespace FineTune.Gguf.Tests;
 /// fixed prompt match our engine's forward pass on the Hugging Face weights; its tokenizer gives
 /// our tokenizer's ids.
 /// </summary>
-public sealed unsafe class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCppTests.TinyModel>
+public sealed class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCppTests.TinyModel>
 {
     public sealed class TinyModel : IDisposable
     {
@@ -46,7 +45,7 @@ public sealed unsafe class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCp
     // Tolerances on the largest absolute logit difference (logits of this model are O(1)); hidden 64
     // means K-quant tensors fall back to Q5_0/Q5_1/Q8_0 exactly as llama.cpp does.
     [Theory]
-    [InlineData(FileType.F32, 1e-3)]
+    [InlineData(FileType.F32, 1e-5)]
     [InlineData(FileType.F16, 1e-3)]
     [InlineData(FileType.BF16, 2e-2)]
     [InlineData(FileType.Q8_0, 2e-2)]
@@ -63,7 +62,7 @@ public sealed unsafe class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCp
         var tokenizer = Tokenizer.Load(_model.ModelDir);
         var ids = tokenizer.Encode(Prompt).Ids;
         var expected = LlamaModel.Load(_model.ModelDir).Logits(ids);
-        var actual = LlamaCppLogits(path, ids, out var vocab);
+        var actual = LlamaCppOracle.Logits(path, ids, out var vocab);
         Assert.Equal(expected.Length, actual.Length);
         var maxDiff = 0.0;
         for (var i = 0; i < expected.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(expected[i] - actual[i]));
@@ -91,12 +90,12 @@ public sealed unsafe class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCp
         var ids = Tokenizer.Load(_model.ModelDir).Encode(Prompt).Ids;
         var expected = LlamaModel.Load(_model.ModelDir, adapterDir).Logits(ids);
         var baseLogits = LlamaModel.Load(_model.ModelDir).Logits(ids);
-        var actual = LlamaCppLogits(path, ids, out _);
+        var actual = LlamaCppOracle.Logits(path, ids, out _);
         var maxDiff = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
         var adapterEffect = expected.Zip(baseLogits, (e, b) => Math.Abs(e - b)).Max();
         _output.WriteLine($"merged F32: max |logit difference| = {maxDiff:G4}; the adapter moves logits by up to {adapterEffect:G4}");
         Assert.True(adapterEffect > 0.05, "the test adapter must change the model noticeably");
-        Assert.True(maxDiff <= 1e-3, $"merged model: max |logit difference| {maxDiff:G4}");
+        Assert.True(maxDiff <= 1e-5, $"merged model: max |logit difference| {maxDiff:G4}");
 
         var adapterPath = _model.Dir.File("adapter.gguf");
         Assert.Equal(2 * 7 * config.NumLayers, LoraAdapterExporter.Export(_model.ModelDir, adapterDir, "tiny", "1", adapterPath));
@@ -126,72 +125,7 @@ public sealed unsafe class ExportVsLlamaCppTests : IClassFixture<ExportVsLlamaCp
         var path = _model.Dir.File("tok.gguf");
         GgufExporter.Export(new ExportOptions { BaseModel = _model.ModelDir, Type = FileType.F16, Name = "tiny", Version = "1", Output = path });
         var tokenizer = Tokenizer.Load(_model.ModelDir);
-        var model = LlamaNative.llama_model_load_from_file(path, LlamaNative.llama_model_default_params());
-        Assert.NotEqual(IntPtr.Zero, model);
-        try
-        {
-            var vocab = LlamaNative.llama_model_get_vocab(model);
-            foreach (var text in new[] { Prompt, "Héllo wörld — ünïcode ✓ 你好", "  leading spaces\n\nand\ttabs", "don't I'll we've 3.14159" })
-            {
-                var ours = tokenizer.Encode(text).Ids;
-                var bytes = Encoding.UTF8.GetBytes(text);
-                var buf = new int[bytes.Length + 8];
-                int n;
-                fixed (byte* t = bytes)
-                fixed (int* b = buf)
-                    n = LlamaNative.llama_tokenize(vocab, t, bytes.Length, b, buf.Length, addSpecial: false, parseSpecial: false);
-                Assert.Equal(ours, buf.AsSpan(0, n).ToArray());
-            }
-        }
-        finally
-        {
-            LlamaNative.llama_model_free(model);
-        }
-    }
-
-    private static float[] LlamaCppLogits(string path, int[] ids, out int vocabSize)
-    {
-        var model = LlamaNative.llama_model_load_from_file(path, LlamaNative.llama_model_default_params());
-        Assert.NotEqual(IntPtr.Zero, model);
-        try
-        {
-            vocabSize = LlamaNative.llama_vocab_n_tokens(LlamaNative.llama_model_get_vocab(model));
-            var cp = LlamaNative.llama_context_default_params();
-            var ctx = LlamaNative.llama_init_from_model(model, cp);
-            Assert.NotEqual(IntPtr.Zero, ctx);
-            try
-            {
-                var batch = LlamaNative.llama_batch_init(ids.Length, 0, 1);
-                try
-                {
-                    batch.NTokens = ids.Length;
-                    for (var i = 0; i < ids.Length; i++)
-                    {
-                        batch.Token[i] = ids[i];
-                        batch.Pos[i] = i;
-                        batch.NSeqId[i] = 1;
-                        batch.SeqId[i][0] = 0;
-                        batch.Logits[i] = 1;
-                    }
-                    Assert.Equal(0, LlamaNative.llama_decode(ctx, batch));
-                    var result = new float[ids.Length * vocabSize];
-                    for (var i = 0; i < ids.Length; i++)
-                        new ReadOnlySpan<float>(LlamaNative.llama_get_logits_ith(ctx, i), vocabSize).CopyTo(result.AsSpan(i * vocabSize));
-                    return result;
-                }
-                finally
-                {
-                    LlamaNative.llama_batch_free(batch);
-                }
-            }
-            finally
-            {
-                LlamaNative.llama_free(ctx);
-            }
-        }
-        finally
-        {
-            LlamaNative.llama_model_free(model);
-        }
+        foreach (var text in new[] { Prompt, "Héllo wörld — ünïcode ✓ 你好", "  leading spaces\n\nand\ttabs", "don't I'll we've 3.14159" })
+            Assert.Equal(tokenizer.Encode(text).Ids, LlamaCppOracle.Tokenize(path, text, parseSpecial: false));
     }
 }

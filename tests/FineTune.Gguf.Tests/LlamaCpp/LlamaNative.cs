@@ -74,13 +74,19 @@ internal static unsafe class LlamaNative
     public struct ModelParams { private long _first; }
 
     /// <summary>Raw llama_context_params (160 bytes in this build).</summary>
-    [StructLayout(LayoutKind.Sequential, Size = 160)]
+    [StructLayout(LayoutKind.Explicit, Size = 160)]
     public struct ContextParams
     {
-        public uint NCtx;      // 0
-        public uint NBatch;    // 4
-        public uint NUbatch;   // 8
-        public uint NSeqMax;   // 12
+        [FieldOffset(0)] public uint NCtx;
+        [FieldOffset(4)] public uint NBatch;
+        [FieldOffset(8)] public uint NUbatch;
+        [FieldOffset(12)] public uint NSeqMax;
+        /// <summary>ggml type of the K cache (F16 = 1 by default, F32 = 0).</summary>
+        /// <summary>llama_flash_attn_type: -1 auto (default), 0 off, 1 on.</summary>
+        [FieldOffset(52)] public int FlashAttnType;
+        [FieldOffset(104)] public int TypeK;
+        /// <summary>ggml type of the V cache.</summary>
+        [FieldOffset(108)] public int TypeV;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -101,7 +107,7 @@ internal static unsafe class LlamaNative
         if (q.OutputTensorType != q.TokenEmbeddingType || q.QuantizeOutputTensor != 1 || q.OnlyCopy != 0)
             throw new InvalidOperationException("llama_model_quantize_params layout differs from the one these tests were written for.");
         var c = llama_context_default_params();
-        if (c.NCtx != 512 || c.NBatch != 2048 || c.NUbatch != 512 || c.NSeqMax != 1)
+        if (c.NCtx != 512 || c.NBatch != 2048 || c.NUbatch != 512 || c.NSeqMax != 1 || c.FlashAttnType != -1 || c.TypeK != 1 || c.TypeV != 1)
             throw new InvalidOperationException("llama_context_params layout differs from the one these tests were written for.");
     }
 

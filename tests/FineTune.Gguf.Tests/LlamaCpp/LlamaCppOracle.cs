@@ -1,0 +1,96 @@
+using System.Text;
+
+namespace FineTune.Gguf.Tests.LlamaCpp;
+
+/// <summary>What llama.cpp makes of a GGUF file: its logits for a prompt and its tokenization of a text.</summary>
+internal static unsafe class LlamaCppOracle
+{
+    /// <summary>Logits at every position of <paramref name="ids"/>, row-major [position, vocabulary].</summary>
+    public static float[] Logits(string path, int[] ids, out int vocabSize)
+    {
+        var model = Load(path);
+        try
+        {
+            vocabSize = LlamaNative.llama_vocab_n_tokens(LlamaNative.llama_model_get_vocab(model));
+            // Full precision: the CPU flash-attention path (on by default) and the F16 KV cache round
+            // attention to half precision, ~3e-4 of the largest logit — enough to hide a subtle export
+            // bug. Without them llama.cpp agrees with the engine to ~1e-6 of it.
+            var cp = LlamaNative.llama_context_default_params();
+            cp.FlashAttnType = 0;
+            cp.TypeK = cp.TypeV = 0;
+            var ctx = LlamaNative.llama_init_from_model(model, cp);
+            Assert.NotEqual(IntPtr.Zero, ctx);
+            try
+            {
+                var batch = LlamaNative.llama_batch_init(ids.Length, 0, 1);
+                try
+                {
+                    batch.NTokens = ids.Length;
+                    for (var i = 0; i < ids.Length; i++)
+                    {
+                        batch.Token[i] = ids[i];
+                        batch.Pos[i] = i;
+                        batch.NSeqId[i] = 1;
+                        batch.SeqId[i][0] = 0;
+                        batch.Logits[i] = 1;
+                    }
+                    Assert.Equal(0, LlamaNative.llama_decode(ctx, batch));
+                    var result = new float[ids.Length * vocabSize];
+                    for (var i = 0; i < ids.Length; i++)
+                        new ReadOnlySpan<float>(LlamaNative.llama_get_logits_ith(ctx, i), vocabSize).CopyTo(result.AsSpan(i * vocabSize));
+                    return result;
+                }
+                finally
+                {
+                    LlamaNative.llama_batch_free(batch);
+                }
+            }
+            finally
+            {
+                LlamaNative.llama_free(ctx);
+            }
+        }
+        finally
+        {
+            LlamaNative.llama_model_free(model);
+        }
+    }
+
+    /// <summary>llama.cpp's token ids for <paramref name="text"/>, without BOS/EOS.</summary>
+    public static int[] Tokenize(string path, string text, bool parseSpecial)
+    {
+        var model = Load(path);
+        try
+        {
+            var vocab = LlamaNative.llama_model_get_vocab(model);
+            var bytes = Encoding.UTF8.GetBytes(text);
+            var buf = new int[bytes.Length + 8];
+            int n;
+            fixed (byte* t = bytes)
+            fixed (int* b = buf)
+                n = LlamaNative.llama_tokenize(vocab, t, bytes.Length, b, buf.Length, addSpecial: false, parseSpecial);
+            Assert.True(n >= 0, $"llama_tokenize failed ({n})");
+            return buf.AsSpan(0, n).ToArray();
+        }
+        finally
+        {
+            LlamaNative.llama_model_free(model);
+        }
+    }
+
+    /// <summary>llama.cpp's own quantization of the GGUF at <paramref name="input"/> (llama_model_quantize).</summary>
+    public static void Quantize(string input, string output, FineTune.Gguf.Quantization.FileType type)
+    {
+        var p = LlamaNative.llama_model_quantize_default_params();
+        p.NThread = 2;
+        p.FType = (int)type;
+        Assert.Equal(0u, LlamaNative.llama_model_quantize(input, output, &p));
+    }
+
+    private static IntPtr Load(string path)
+    {
+        var model = LlamaNative.llama_model_load_from_file(path, LlamaNative.llama_model_default_params());
+        Assert.True(model != IntPtr.Zero, $"llama.cpp could not load {path}");
+        return model;
+    }
+}
