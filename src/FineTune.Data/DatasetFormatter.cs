@@ -22,11 +22,16 @@ public sealed record FormattedDataset(IReadOnlyList<FormattedExample> Train, IRe
 /// </summary>
 public static class DatasetFormatter
 {
-    /// <summary>Formats a request, loading lora.yaml (or its defaults) for the seed, split and loss mask.</summary>
-    public static FormattedDataset Format(FormatRequest request)
+    /// <summary>
+    /// Formats a request, loading lora.yaml (or its defaults) for the seed, split and loss mask; with
+    /// <paramref name="tokens"/> (the base model's tokenizer) the template is bound and checked against it.
+    /// </summary>
+    public static FormattedDataset Format(FormatRequest request, TemplateTokens? tokens = null)
     {
         var config = request.LoraConfig is null ? new TrainingConfig() : TrainingConfigLoader.Load(request.LoraConfig);
-        var template = ChatTemplates.Resolve(request.ChatTemplate, request.ProjectDir);
+        var template = tokens is null
+            ? ChatTemplates.Resolve(request.ChatTemplate, request.ProjectDir)
+            : ChatTemplates.Resolve(request.ChatTemplate, request.ProjectDir, tokens);
         return Format(request.Datasets, template, config);
     }
 

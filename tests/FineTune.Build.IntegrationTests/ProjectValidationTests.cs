@@ -10,12 +10,14 @@ public sealed class ProjectValidationTests : IDisposable
 
     public ProjectValidationTests()
     {
-        // A base model folder with the right files, so only the property under test is wrong and
-        // the example's tiny-model generation does not run.
+        // A base model folder with the right files (the real Llama 3 tokenizer, placeholder weights),
+        // so only the property under test is wrong and the example's tiny-model generation does not run.
         var baseDir = Path.Combine(_sandbox.ProjectDir, "models", "base");
         Directory.CreateDirectory(baseDir);
-        foreach (var f in new[] { "config.json", "tokenizer.json", "model.safetensors" })
+        foreach (var f in new[] { "config.json", "model.safetensors" })
             File.WriteAllText(Path.Combine(baseDir, f), "{}");
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+            File.Copy(Path.Combine(RepoPaths.Root, "node_modules", "@lenml", "tokenizer-llama3", "models", f), Path.Combine(baseDir, f));
     }
 
     [Fact]
@@ -88,6 +90,23 @@ public sealed class ProjectValidationTests : IDisposable
         var error = result.Output.Split('\n').FirstOrDefault(l => l.Contains(": error FT1", StringComparison.Ordinal));
         Assert.True(error is not null, result.ToString());
         Assert.Matches(@"data/tweets\.jsonl\(7(,\d+)?\): error FT1\d{3}: ", error);
+        Assert.Empty(_sandbox.Ggufs());
+    }
+
+    [Fact]
+    public void Chat_template_the_base_tokenizer_lacks_fails_before_training_and_names_the_fitting_ones()
+    {
+        // ChatML's <|im_start|>/<|im_end|> are not tokens of Llama 3's tokenizer: trained anyway, the
+        // model would have to spell its stop marker in plain-text pieces and would not stop reliably.
+        _sandbox.EditFile("example-project.csproj", t => t.Replace("<ChatTemplate Include=\"llama-3\" />", "<ChatTemplate Include=\"chatml\" />"));
+        var result = _sandbox.Dotnet("build");
+        Assert.False(result.Succeeded, result.ToString());
+        var error = result.Output.Split('\n').FirstOrDefault(l => l.Contains("error FT1023:", StringComparison.Ordinal));
+        Assert.True(error is not null, result.ToString());
+        Assert.Contains(Path.Combine("models", "base", "tokenizer.json"), error);
+        Assert.Contains("<|im_start|>, <|im_end|>", error);
+        Assert.Contains("llama-3", error.Split("Use a template")[1]);
+        Assert.DoesNotContain("FineTuneTrain: running", result.Output);
         Assert.Empty(_sandbox.Ggufs());
     }
 

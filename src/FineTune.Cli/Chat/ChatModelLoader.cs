@@ -1,3 +1,4 @@
+using FineTune.Cli.Templates;
 using FineTune.Core.Diagnostics;
 using FineTune.Data.Templates;
 using FineTune.Engine.Inference;
@@ -30,7 +31,7 @@ public static class ChatModelLoader
     public static ChatTemplate ResolveTemplate(string? nameOrPath, Tokenizer tokenizer, string modelPath)
     {
         if (!string.IsNullOrWhiteSpace(nameOrPath))
-            return ChatTemplates.Resolve(nameOrPath, Directory.GetCurrentDirectory());
+            return ModelChatTemplate.Resolve(nameOrPath, tokenizer, modelPath);
         string? detected =
             tokenizer.TokenToId("<|start_header_id|>") is not null ? "llama-3" :
             tokenizer.TokenToId("<|im_start|>") is not null ? "chatml" :
@@ -39,7 +40,7 @@ public static class ChatModelLoader
         return detected is null
             ? throw new FineTuneException("FT7009",
                 $"Cannot tell the chat template of '{modelPath}' from its tokenizer; pass --chat-template (one of {string.Join(", ", ChatTemplates.BuiltInNames)}, or a file) — the one the model was fine-tuned with.", modelPath)
-            : ChatTemplates.Resolve(detected, Directory.GetCurrentDirectory());
+            : ModelChatTemplate.Resolve(detected, tokenizer, modelPath);
     }
 
     /// <summary>Loads the weights, with the adapter applied beside them, for chat.</summary>

@@ -4,6 +4,8 @@ using FineTune.Data.Templates;
 using FineTune.Gguf.Export;
 using FineTune.Gguf.Quantization;
 
+using FineTune.Cli.Templates;
+
 namespace FineTune.Cli.Commands;
 
 /// <summary>
@@ -40,7 +42,7 @@ internal static class ExportCommand
             var fileType = FileTypes.Parse(typeText)
                 ?? throw new FineTuneException("FT4011", $"unknown GGUF type '{typeText}'; use one of {string.Join(", ", FileTypes.Names)}");
             var templateName = parse.GetValue(template);
-            var jinja = templateName is null ? null : ChatTemplates.Resolve(templateName, Environment.CurrentDirectory).JinjaTemplate;
+            var jinja = templateName is null ? null : ModelChatTemplate.Resolve(templateName, parse.GetValue(baseModel)!.FullName).JinjaTemplate;
             var options = new ExportOptions
             {
                 BaseModel = parse.GetValue(baseModel)!.FullName,

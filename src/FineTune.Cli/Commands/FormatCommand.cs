@@ -2,6 +2,9 @@ using System.CommandLine;
 using FineTune.Core.Diagnostics;
 using FineTune.Data;
 
+using FineTune.Cli.Templates;
+using FineTune.Tokenizers;
+
 namespace FineTune.Cli.Commands;
 
 /// <summary>
@@ -24,11 +27,12 @@ internal static class FormatCommand
         var sheet = new Option<string?>("--sheet") { Description = ".xlsx: the sheet to read (all sheets when omitted)." };
         var extension = new Option<int?>("--conversation-extension") { Description = "Merge N random single-turn rows into one multi-turn conversation." };
         var loraConfig = new Option<FileInfo?>("--lora-config") { Description = "lora.yaml: seed, validation_split, train_on_responses_only." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "The base model folder (or its tokenizer.json): the template is bound to and checked against its tokens." };
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for train.jsonl and validation.jsonl.", Required = true };
 
         var command = new Command("format", "Render datasets with a chat template into train.jsonl / validation.jsonl.")
         {
-            request, datasets, format, template, system, prompt, output, sheet, extension, loraConfig, outDir,
+            request, datasets, format, template, system, prompt, output, sheet, extension, loraConfig, tokenizer, outDir,
         };
         command.SetAction(parse =>
         {
@@ -71,7 +75,10 @@ internal static class FormatCommand
                     files.Select(f => new DatasetItem(f.ToString(), f.FullName, metadata)).ToList());
             }
 
-            var result = DatasetFormatter.Format(formatRequest);
+            var tokens = parse.GetValue(tokenizer) is { } tokenizerPath
+                ? ModelChatTemplate.Tokens(Tokenizer.Load(tokenizerPath), tokenizerPath)
+                : null;
+            var result = DatasetFormatter.Format(formatRequest, tokens);
             foreach (var w in result.Warnings) CanonicalMessage.Warn(w.Code, w.Message, w.File, w.Line);
             var dir = parse.GetValue(outDir)!.FullName;
             DatasetFormatter.Write(result, dir);

@@ -4,6 +4,8 @@ using FineTune.Data.Templates;
 using FineTune.Ollama;
 using FineTune.Ollama.Modelfiles;
 
+using FineTune.Cli.Templates;
+
 namespace FineTune.Cli.Commands;
 
 /// <summary>
@@ -22,11 +24,12 @@ internal static class ModelfileCommand
         var license = new Option<FileInfo?>("--license") { Description = "A file whose text becomes LICENSE." };
         var from = new Option<string?>("--from") { Description = "Adapter mode: a model already in Ollama to put the adapter on (FROM)." };
         var adapter = new Option<string?>("--adapter") { Description = "A LoRA adapter GGUF (ADAPTER), as seen from the Modelfile's folder." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "The base model folder (or its tokenizer.json): the template is bound to and checked against its tokens (generic formats stop at its EOS)." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write the Modelfile.", Required = true };
 
         var command = new Command("modelfile", "Write an Ollama Modelfile: FROM, TEMPLATE and stop tokens of the chat template, SYSTEM, PARAMETERs, LICENSE, ADAPTER.")
         {
-            gguf, template, system, parameters, license, from, adapter, output,
+            gguf, template, system, parameters, license, from, adapter, tokenizer, output,
         };
         command.SetAction(parse =>
         {
@@ -36,7 +39,9 @@ internal static class ModelfileCommand
             if ((ggufPath is null) == (fromName is null))
                 throw new FineTuneException(OllamaErrorCodes.Unsupported, "give exactly one of --gguf <file> (a full model) or --from <model in Ollama> (adapter mode, with --adapter).");
 
-            var chat = ChatTemplates.Resolve(parse.GetValue(template)!, Directory.GetCurrentDirectory());
+            var chat = parse.GetValue(tokenizer) is { } tokenizerPath
+                ? ModelChatTemplate.Resolve(parse.GetValue(template)!, tokenizerPath)
+                : ChatTemplates.Resolve(parse.GetValue(template)!, Directory.GetCurrentDirectory());
             var licenseFile = parse.GetValue(license);
             if (licenseFile is not null && !licenseFile.Exists)
                 throw new FineTuneException(OllamaErrorCodes.FileNotFound, $"license file not found: {licenseFile.FullName}", licenseFile.FullName);

@@ -9,10 +9,12 @@ internal static class BuiltInTemplates
 {
     private const string NoSeparator = "";
 
-    // Generic formats are used with any base model, so their end marker is the literal "</s>": it
-    // is the EOS token of Llama-2/Mistral-family tokenizers and, for other tokenizers, plain text
-    // that the stop list still matches.
-    private const string GenericEos = "</s>";
+    /// <summary>
+    /// The end marker of the generic formats (alpaca, vicuna, custom files), which are used with any
+    /// base model: bound to a tokenizer it becomes that model's own EOS token (as the tutorial's
+    /// <c>EOS_TOKEN = tokenizer.eos_token</c>); unbound it reads as Llama-2's <c>&lt;/s&gt;</c>.
+    /// </summary>
+    public const string GenericEos = "</s>";
 
     public static readonly IReadOnlyDictionary<string, TemplateLayout> All = new Dictionary<string, TemplateLayout>(StringComparer.OrdinalIgnoreCase)
     {
@@ -22,7 +24,8 @@ internal static class BuiltInTemplates
             UserPrefix: "<|start_header_id|>user<|end_header_id|>\n\n", UserSuffix: "<|eot_id|>",
             AssistantPrefix: "<|start_header_id|>assistant<|end_header_id|>\n\n", AssistantEnd: "<|eot_id|>", AssistantSuffix: "",
             DefaultSystem: null, SystemSeparator: NoSeparator, EosText: "<|end_of_text|>",
-            StopTokens: ["<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|end_of_text|>"]),
+            StopTokens: ["<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|end_of_text|>"],
+            RequiredTokens: ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]),
         ["chatml"] = ChatMl(defaultSystem: null),
         // Qwen2.5's own template inserts this system prompt when the conversation has none.
         ["qwen-2.5"] = ChatMl(defaultSystem: "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."),
@@ -33,7 +36,9 @@ internal static class BuiltInTemplates
             UserPrefix: "[INST] ", UserSuffix: " [/INST]",
             AssistantPrefix: "", AssistantEnd: "</s>", AssistantSuffix: "",
             DefaultSystem: null, SystemSeparator: "\n\n", EosText: "</s>",
-            StopTokens: ["</s>", "[INST]", "[/INST]"]),
+            StopTokens: ["</s>", "[INST]", "[/INST]"],
+            // [INST] is plain text in Mistral v0.1/v0.2 tokenizers and a control token in v0.3: either works.
+            RequiredTokens: ["<s>", "</s>"]),
         // Gemma has no system role either; its template calls the assistant "model".
         ["gemma"] = new(
             BosText: "<bos>",
@@ -41,14 +46,16 @@ internal static class BuiltInTemplates
             UserPrefix: "<start_of_turn>user\n", UserSuffix: "<end_of_turn>\n",
             AssistantPrefix: "<start_of_turn>model\n", AssistantEnd: "<end_of_turn>", AssistantSuffix: "\n",
             DefaultSystem: null, SystemSeparator: "\n\n", EosText: "<eos>",
-            StopTokens: ["<end_of_turn>", "<start_of_turn>", "<eos>"]),
+            StopTokens: ["<end_of_turn>", "<start_of_turn>", "<eos>"],
+            RequiredTokens: ["<bos>", "<start_of_turn>", "<end_of_turn>"]),
         ["phi-3"] = new(
             BosText: "<s>",
             SystemPrefix: "<|system|>\n", SystemSuffix: "<|end|>\n",
             UserPrefix: "<|user|>\n", UserSuffix: "<|end|>\n",
             AssistantPrefix: "<|assistant|>\n", AssistantEnd: "<|end|>", AssistantSuffix: "\n",
             DefaultSystem: null, SystemSeparator: NoSeparator, EosText: "<|endoftext|>",
-            StopTokens: ["<|end|>", "<|user|>", "<|assistant|>", "<|endoftext|>"]),
+            StopTokens: ["<|end|>", "<|user|>", "<|assistant|>", "<|endoftext|>"],
+            RequiredTokens: ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]),
         ["alpaca"] = new(
             BosText: null,
             SystemPrefix: "", SystemSuffix: "\n\n",
@@ -56,7 +63,8 @@ internal static class BuiltInTemplates
             AssistantPrefix: "### Response:\n", AssistantEnd: GenericEos, AssistantSuffix: "\n\n",
             DefaultSystem: "Below is an instruction that describes a task. Write a response that appropriately completes the request.",
             SystemSeparator: NoSeparator, EosText: GenericEos,
-            StopTokens: [GenericEos, "### Instruction:"]),
+            StopTokens: [GenericEos, "### Instruction:"],
+            RequiredTokens: [GenericEos], UsesModelEos: true),
         ["vicuna"] = new(
             BosText: null,
             SystemPrefix: "", SystemSuffix: " ",
@@ -64,14 +72,17 @@ internal static class BuiltInTemplates
             AssistantPrefix: "ASSISTANT: ", AssistantEnd: GenericEos, AssistantSuffix: "",
             DefaultSystem: "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.",
             SystemSeparator: NoSeparator, EosText: GenericEos,
-            StopTokens: [GenericEos, "USER:"]),
+            StopTokens: [GenericEos, "USER:"],
+            RequiredTokens: [GenericEos], UsesModelEos: true),
         ["zephyr"] = new(
             BosText: null,
             SystemPrefix: "<|system|>\n", SystemSuffix: "</s>\n",
             UserPrefix: "<|user|>\n", UserSuffix: "</s>\n",
             AssistantPrefix: "<|assistant|>\n", AssistantEnd: "</s>", AssistantSuffix: "\n",
             DefaultSystem: null, SystemSeparator: NoSeparator, EosText: "</s>",
-            StopTokens: ["</s>", "<|user|>", "<|assistant|>", "<|system|>"]),
+            StopTokens: ["</s>", "<|user|>", "<|assistant|>", "<|system|>"],
+            // Zephyr's role markers are plain text in its (Mistral) tokenizer; only </s> is a token.
+            RequiredTokens: ["</s>"]),
     };
 
     private static TemplateLayout ChatMl(string? defaultSystem) => new(
@@ -80,5 +91,6 @@ internal static class BuiltInTemplates
         UserPrefix: "<|im_start|>user\n", UserSuffix: "<|im_end|>\n",
         AssistantPrefix: "<|im_start|>assistant\n", AssistantEnd: "<|im_end|>", AssistantSuffix: "\n",
         DefaultSystem: defaultSystem, SystemSeparator: NoSeparator, EosText: "<|endoftext|>",
-        StopTokens: ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]);
+        StopTokens: ["<|im_end|>", "<|im_start|>", "<|endoftext|>"],
+        RequiredTokens: ["<|im_start|>", "<|im_end|>"]);
 }

@@ -1,4 +1,5 @@
 using FineTune.Core.Datasets;
+using FineTune.Core.Diagnostics;
 
 namespace FineTune.Data.Templates;
 
@@ -57,6 +58,47 @@ public sealed class ChatTemplate
     /// what <c>add_generation_prompt</c> appends.
     /// </summary>
     public string GenerationPrompt => _layout.AssistantPrefix;
+
+    /// <summary>
+    /// This template for a base model's tokenizer: a generic format's end marker becomes the model's
+    /// own EOS token, and every marker the format is built on must be a single token of the
+    /// tokenizer, so the model can learn where a reply ends and stop there.
+    /// </summary>
+    /// <exception cref="FineTuneException">FT1023 naming the missing tokens and the built-in templates that fit this tokenizer.</exception>
+    public ChatTemplate ForTokenizer(TemplateTokens tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        var layout = Bind(_layout, tokens);
+        var missing = Missing(layout, tokens);
+        if (missing.Count == 0) return new ChatTemplate(Name, layout);
+
+        var fitting = ChatTemplates.BuiltInNames.Where(n => Missing(Bind(BuiltInTemplates.All[n], tokens), tokens).Count == 0).ToList();
+        var noEos = _layout.UsesModelEos && tokens.EosToken is null
+            ? " The tokenizer names no eos_token in tokenizer_config.json, so the generic end marker cannot be the model's own." : "";
+        throw new FineTuneException("FT1023",
+            $"Chat template '{Name}' is built on {string.Join(", ", missing)}, which the base model's tokenizer does not have as " +
+            $"{(missing.Count == 1 ? "a token" : "tokens")}: the model would see {(missing.Count == 1 ? "it" : "them")} as plain-text pieces and not learn where a reply ends.{noEos} " +
+            (fitting.Count > 0
+                ? $"Use a template made for this model: {string.Join(", ", fitting)}."
+                : "Use a custom template file whose markers this tokenizer has, ending replies with </s> (replaced by the model's EOS token)."),
+            tokens.Source);
+    }
+
+    private static TemplateLayout Bind(TemplateLayout layout, TemplateTokens tokens)
+    {
+        if (!layout.UsesModelEos || tokens.EosToken is not { Length: > 0 } eos || eos == BuiltInTemplates.GenericEos) return layout;
+        string Swap(string s) => s == BuiltInTemplates.GenericEos ? eos : s;
+        return layout with
+        {
+            AssistantEnd = Swap(layout.AssistantEnd),
+            EosText = Swap(layout.EosText),
+            StopTokens = [.. layout.StopTokens.Select(Swap).Distinct()],
+            RequiredTokens = [.. layout.RequiredTokens.Select(Swap).Distinct()],
+        };
+    }
+
+    private static List<string> Missing(TemplateLayout layout, TemplateTokens tokens) =>
+        [.. layout.RequiredTokens.Where(t => !tokens.AddedTokens.Contains(t))];
 
     /// <summary>
     /// Renders a conversation into training text. <see cref="FormattedExample.AssistantSpans"/>

@@ -14,9 +14,25 @@ public static class ChatTemplates
     /// (relative to <paramref name="baseDirectory"/>) holding a custom template with <c>{SYSTEM}</c>
     /// (optional), <c>{INPUT}</c> and <c>{OUTPUT}</c> placeholders.
     /// </summary>
+    /// <remarks>
+    /// Not bound to a tokenizer: a generic format's end marker reads as <c>&lt;/s&gt;</c> and no
+    /// marker is checked. For text-only tools (formatting without a model); anything that trains or
+    /// serves a model uses <see cref="Resolve(string, string, TemplateTokens)"/>.
+    /// </remarks>
     /// <exception cref="FineTuneException">FT1020 when neither a built-in nor an existing file;
     /// FT1021/FT1022 for a malformed custom template.</exception>
-    public static ChatTemplate Resolve(string nameOrPath, string baseDirectory)
+    public static ChatTemplate Resolve(string nameOrPath, string baseDirectory) => ResolveUnbound(nameOrPath, baseDirectory);
+
+    /// <summary>
+    /// Resolves a <c>ChatTemplate</c> item for the base model whose tokenizer is <paramref name="tokens"/>
+    /// (see <see cref="ChatTemplate.ForTokenizer"/>); what every step that trains or serves a model uses.
+    /// </summary>
+    /// <exception cref="FineTuneException">As <see cref="Resolve(string, string)"/>, and FT1023 when the
+    /// template's markers are not tokens of that tokenizer.</exception>
+    public static ChatTemplate Resolve(string nameOrPath, string baseDirectory, TemplateTokens tokens) =>
+        ResolveUnbound(nameOrPath, baseDirectory).ForTokenizer(tokens);
+
+    private static ChatTemplate ResolveUnbound(string nameOrPath, string baseDirectory)
     {
         ArgumentNullException.ThrowIfNull(nameOrPath);
         if (BuiltInTemplates.All.TryGetValue(nameOrPath.Trim(), out var layout))

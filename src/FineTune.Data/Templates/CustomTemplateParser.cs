@@ -15,10 +15,15 @@ namespace FineTune.Data.Templates;
 /// stop) followed by the text after <c>{OUTPUT}</c>. Without <c>{SYSTEM}</c> a system prompt goes
 /// in front of the first user message.
 /// </summary>
-internal static class CustomTemplateParser
+internal static partial class CustomTemplateParser
 {
     private const string System = "{SYSTEM}", Input = "{INPUT}", Output = "{OUTPUT}";
-    private const string EndOfReply = "</s>";
+    private const string EndOfReply = BuiltInTemplates.GenericEos;
+
+    // Spellings of special tokens (<|im_end|>, <start_of_turn>, </s>): a custom template that writes
+    // one relies on the tokenizer having it as a token.
+    [System.Text.RegularExpressions.GeneratedRegex(@"<\|[^<>|\s]+\|>|</?[a-z_]+>")]
+    private static partial System.Text.RegularExpressions.Regex TokenSpelling();
 
     public static TemplateLayout Parse(string text, string path)
     {
@@ -60,7 +65,9 @@ internal static class CustomTemplateParser
             UserPrefix: userPrefix, UserSuffix: "",
             AssistantPrefix: assistantPrefix, AssistantEnd: EndOfReply, AssistantSuffix: tail,
             DefaultSystem: null, SystemSeparator: "\n\n", EosText: EndOfReply,
-            StopTokens: stops);
+            StopTokens: stops,
+            RequiredTokens: [EndOfReply, .. TokenSpelling().Matches(text).Select(m => m.Value).Where(t => t != EndOfReply).Distinct()],
+            UsesModelEos: true);
     }
 
     private static FineTuneException Misplaced(string text, int index, string what, string path)

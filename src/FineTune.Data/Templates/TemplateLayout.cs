@@ -21,6 +21,10 @@ namespace FineTune.Data.Templates;
 /// prompt is merged into it (<paramref name="SystemPrefix"/> null).</param>
 /// <param name="EosText">End-of-sequence text appended to raw-text (continued pretraining) examples.</param>
 /// <param name="StopTokens">Strings at which generation stops; includes <paramref name="AssistantEnd"/>.</param>
+/// <param name="RequiredTokens">Markers the format is built on that must be single tokens of the base
+/// model's tokenizer (a model cannot learn to stop on a marker it sees as several plain-text pieces).</param>
+/// <param name="UsesModelEos">Generic formats: <see cref="BuiltInTemplates.GenericEos"/> in the end
+/// marker, EOS text and stop tokens stands for the base model's own end-of-sequence token.</param>
 internal sealed record TemplateLayout(
     string? BosText,
     string? SystemPrefix,
@@ -33,4 +37,6 @@ internal sealed record TemplateLayout(
     string? DefaultSystem,
     string SystemSeparator,
     string EosText,
-    IReadOnlyList<string> StopTokens);
+    IReadOnlyList<string> StopTokens,
+    IReadOnlyList<string> RequiredTokens,
+    bool UsesModelEos = false);

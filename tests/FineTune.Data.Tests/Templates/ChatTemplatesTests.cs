@@ -15,6 +15,34 @@ public class ChatTemplatesTests
     }
 
     [Fact]
+    public void A_generic_format_bound_to_a_tokenizer_ends_replies_with_its_eos_everywhere()
+    {
+        var tokens = new TemplateTokens("<|end_of_text|>", new HashSet<string> { "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>" }, "tokenizer.json");
+        foreach (var name in new[] { "alpaca", "vicuna" })
+        {
+            var t = ChatTemplates.Resolve(name, "/", tokens);
+            var e = t.Render(new Conversation([new(Role.User, "Hi"), new(Role.Assistant, "Yo")]));
+            var reply = e.AssistantSpans.Single();
+            Assert.Equal("Yo<|end_of_text|>", e.Text[reply.Start..reply.End]);
+            Assert.Equal("<|end_of_text|>", t.StopTokens[0]);
+            Assert.Equal("<|end_of_text|>", t.EosText);
+            foreach (var text in new[] { e.Text, t.OllamaTemplate, t.JinjaTemplate, string.Join(" ", t.StopTokens) })
+                Assert.DoesNotContain("</s>", text);
+            Assert.Contains("<|end_of_text|>", t.OllamaTemplate);
+            Assert.Contains("<|end_of_text|>", t.JinjaTemplate);
+        }
+    }
+
+    [Fact]
+    public void A_tokenizer_without_an_eos_token_cannot_carry_a_generic_format()
+    {
+        var ex = Assert.Throws<FineTuneException>(() => ChatTemplates.Resolve("alpaca", "/", new TemplateTokens(null, new HashSet<string>(), "/m/tokenizer.json")));
+        Assert.Equal("FT1023", ex.Code);
+        Assert.Equal("/m/tokenizer.json", ex.File);
+        Assert.Contains("names no eos_token", ex.Message);
+    }
+
+    [Fact]
     public void Llama3_two_turn_text_and_spans_by_hand()
     {
         var t = ChatTemplates.Resolve("llama-3", "/");
