@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace FineTune.Gguf.Quantization;
 
@@ -259,6 +261,12 @@ internal static class KQuantizers
             diff *= diff;
             bestError += weights[i] * diff;
         }
+        if (n == 32 && Vector256.IsHardwareAccelerated)
+        {
+            SearchScales32(nmax, x, weights, L, rmin, rdelta, nstep, max, sumW, sumX, ref scale, ref min, bestError);
+            theMin = -min;
+            return scale;
+        }
         for (var @is = 0; @is <= nstep; @is++)
         {
             iscale = (rmin + rdelta * @is + nmax) / (max - min);
@@ -303,6 +311,124 @@ internal static class KQuantizers
         return scale;
     }
 
+    /// <summary>
+    /// The scale search of <see cref="MakeQkx2Quants"/> for 32 values, with every per-value product
+    /// computed eight lanes at a time and only the sums left sequential: each sum keeps ggml's
+    /// left-to-right order, so the chosen scale, min and levels are the same to the bit.
+    /// </summary>
+    private static void SearchScales32(int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, Span<byte> L,
+        float rmin, float rdelta, int nstep, float max, float sumW, float sumX, ref float scale, ref float min, float bestError)
+    {
+        Span<float> wl = stackalloc float[32];
+        Span<float> wll = stackalloc float[32];
+        Span<float> wlx = stackalloc float[32];
+        Span<float> err = stackalloc float[32];
+        Span<float> lf = stackalloc float[32];
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var wr = ref MemoryMarshal.GetReference(weights);
+        var magic = Vector256.Create(12582912f);
+        var mantissa = Vector256.Create(0x007fffff);
+        var bias = Vector256.Create(0x00400000);
+        var top = Vector256.Create(nmax);
+        for (var @is = 0; @is <= nstep; @is++)
+        {
+            // As in ggml, each step scales from the best min found so far.
+            var iscale = Vector256.Create((rmin + rdelta * @is + nmax) / (max - min));
+            var minV = Vector256.Create(min);
+            for (var c = 0; c < 32; c += 8)
+            {
+                var xv = Vector256.LoadUnsafe(ref xr, (nuint)c);
+                var wv = Vector256.LoadUnsafe(ref wr, (nuint)c);
+                // ggml's nearest_int: the integer lands in the mantissa after adding 1.5 * 2^23.
+                var l = ((iscale * (xv - minV) + magic).AsInt32() & mantissa) - bias;
+                l = Vector256.Min(Vector256.Max(l, Vector256<int>.Zero), top);
+                var lv = Vector256.ConvertToSingle(l);
+                lv.StoreUnsafe(ref MemoryMarshal.GetReference(lf), (nuint)c);
+                var w = wv * lv;
+                w.StoreUnsafe(ref MemoryMarshal.GetReference(wl), (nuint)c);
+                (w * lv).StoreUnsafe(ref MemoryMarshal.GetReference(wll), (nuint)c);
+                (w * xv).StoreUnsafe(ref MemoryMarshal.GetReference(wlx), (nuint)c);
+            }
+            float sumL = 0, sumL2 = 0, sumXl = 0;
+            for (var i = 0; i < 32; i++)
+            {
+                sumL += wl[i];
+                sumL2 += wll[i];
+                sumXl += wlx[i];
+            }
+            var D = sumW * sumL2 - sumL * sumL;
+            if (D <= 0) continue;
+            var thisScale = (sumW * sumXl - sumX * sumL) / D;
+            var thisMin = (sumL2 * sumX - sumL * sumXl) / D;
+            if (thisMin > 0)
+            {
+                thisMin = 0;
+                thisScale = sumXl / sumL2;
+            }
+            var ts = Vector256.Create(thisScale);
+            var tm = Vector256.Create(thisMin);
+            for (var c = 0; c < 32; c += 8)
+            {
+                var diff = ts * Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(lf), (nuint)c) + tm - Vector256.LoadUnsafe(ref xr, (nuint)c);
+                (Vector256.LoadUnsafe(ref wr, (nuint)c) * (diff * diff)).StoreUnsafe(ref MemoryMarshal.GetReference(err), (nuint)c);
+            }
+            var curError = 0f;
+            for (var i = 0; i < 32; i++) curError += err[i];
+            if (curError < bestError)
+            {
+                for (var i = 0; i < 32; i++) L[i] = (byte)lf[i];
+                bestError = curError;
+                scale = thisScale;
+                min = thisMin;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The scale search of <see cref="MakeQxQuants"/> for 16 values: per-value products eight lanes at
+    /// a time, sums in ggml's order, so the result is the same to the bit.
+    /// </summary>
+    private static float SearchSignedScales16(int nmax, ReadOnlySpan<float> x, Span<sbyte> L, float max, float scale, float best)
+    {
+        Span<float> lx = stackalloc float[16];
+        Span<float> l2 = stackalloc float[16];
+        Span<int> levels = stackalloc int[16];
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        var magic = Vector256.Create(12582912f);
+        var mantissa = Vector256.Create(0x007fffff);
+        var bias = Vector256.Create(0x00400000);
+        var low = Vector256.Create(-nmax);
+        var high = Vector256.Create(nmax - 1);
+        for (var @is = -9; @is <= 9; @is++)
+        {
+            if (@is == 0) continue;
+            var iscale = Vector256.Create(-(nmax + 0.1f * @is) / max);
+            for (var c = 0; c < 16; c += 8)
+            {
+                var xv = Vector256.LoadUnsafe(ref xr, (nuint)c);
+                var l = Vector256.Min(Vector256.Max(((iscale * xv + magic).AsInt32() & mantissa) - bias, low), high);
+                l.StoreUnsafe(ref MemoryMarshal.GetReference(levels), (nuint)c);
+                var lv = Vector256.ConvertToSingle(l);
+                var w = xv * xv;
+                (w * xv * lv).StoreUnsafe(ref MemoryMarshal.GetReference(lx), (nuint)c);
+                (w * lv * lv).StoreUnsafe(ref MemoryMarshal.GetReference(l2), (nuint)c);
+            }
+            float sumlx = 0, suml2 = 0;
+            for (var i = 0; i < 16; i++)
+            {
+                sumlx += lx[i];
+                suml2 += l2[i];
+            }
+            if (suml2 > 0 && sumlx * sumlx > best * suml2)
+            {
+                for (var i = 0; i < 16; i++) L[i] = (sbyte)(nmax + levels[i]);
+                scale = sumlx / suml2;
+                best = scale * sumlx;
+            }
+        }
+        return scale;
+    }
+
     /// <summary>make_qx_quants with rmse_type 1 and no importance weights (weights x²), as Q6_K uses it.</summary>
     private static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
     {
@@ -330,6 +456,8 @@ internal static class KQuantizers
         }
         var scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
         var best = scale * sumlx;
+        if (n == 16 && Vector256.IsHardwareAccelerated)
+            return SearchSignedScales16(nmax, x, L, max, scale, best);
         for (var @is = -9; @is <= 9; @is++)
         {
             if (@is == 0) continue;
