@@ -6,8 +6,7 @@ using FineTune.Engine.Weights;
 
 namespace FineTune.Engine.Model;
 
-/// <summary>The shape of a generated model.</summary>
-/// <param name="Architecture">The <c>model_type</c>: llama, or gemma3_text (Gemma 3's traits at this size, see <see cref="TinyModelFactory"/>).</param>
+/// <summary>The shape of a generated model; <c>Architecture</c> is its <c>model_type</c>, llama or gemma3_text (see <see cref="TinyModelFactory"/>).</summary>
 public sealed record TinyModelShape(int Layers = 2, int Hidden = 64, int Heads = 4, int KvHeads = 2, int Intermediate = 128, int Seed = 42, string Architecture = "llama");
 
 /// <summary>
