@@ -133,6 +133,9 @@ internal static class GemmaConfig
             ["initializer_range"] = 0.02,
             ["torch_dtype"] = "float32",
         };
+        // transformers before 4.53 ignores layer_types and derives the layers from sliding_window_pattern.
+        if (Enumerable.Range(1, c.NumLayers).FirstOrDefault(p => Enumerable.Range(0, c.NumLayers).All(l => c.IsSlidingLayer(l) == ((l + 1) % p != 0))) is var pattern and > 0)
+            o["sliding_window_pattern"] = pattern;
         if (c.LinearRopeFactor is { } f) o["rope_scaling"] = new JsonObject { ["rope_type"] = "linear", ["factor"] = f };
         if (c.BosTokenId is { } bos) o["bos_token_id"] = bos;
         if (c.EosTokenId is { } eos) o["eos_token_id"] = eos;
