@@ -5,7 +5,10 @@
 # and run.sh. Everything lands in <repo>/.gpu/parity-gemma (ignored), which the device call carries.
 # On the device:
 #   P=.gpu/parity-gemma; mkdir -p /tmp/dn /tmp/cli; tar xJf $P/dotnet-rt.tar.xz -C /tmp/dn; tar xJf $P/cli.tar.xz -C /tmp/cli
-#   tar xJf $P/tok.tar.xz -C $P; FINETUNE="/tmp/dn/dotnet /tmp/cli/finetune.dll" TINY_ARGS="--architecture gemma3_text" bash $P/run.sh $P $OUT
+#   tar xJf $P/tok.tar.xz -C $P; export DOTNET_ROOT=/tmp/dn DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
+#   FINETUNE="/tmp/dn/dotnet /tmp/cli/finetune.dll" TINY_ARGS="--architecture gemma3_text" bash $P/run.sh $P $OUT
+# The device tool carries paths of the checkout it copies (the session's main working tree), so run
+# this script there, not in a helper's worktree.
 set -euo pipefail
 repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 dest="$repo/.gpu/parity-gemma"
