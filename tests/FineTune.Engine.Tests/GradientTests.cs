@@ -43,6 +43,8 @@ public class GradientTests
         { "mistral", false, false, 0.3, false }, // LoRA dropout with a fixed mask
         { "qwen2", false, false, 0.0, true },
         { "qwen3", false, true, 0.0, false },
+        { "gemma3_text", false, true, 0.0, false }, // sliding window, sandwich norms, GeGLU, scaled embeddings
+        { "gemma3_text", true, true, 0.3, true },   // with biases, dropout and checkpointing
     };
 
     [Theory]

@@ -26,6 +26,14 @@ internal static class TestModels
         var rng = new DeterministicRandom((ulong)seed);
         float[] R(long n, double mean = 0) => Enumerable.Range(0, (int)n).Select(_ => (float)(mean + rng.NextGaussian() * std)).ToArray();
         var t = new List<TensorToWrite> { new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize)) };
+        if (c.NormWeightOffset)
+        {
+            // Gemma: every tensor the layout names, norms stored as offsets around zero.
+            foreach (var tensor in LlamaTensorLayout.For(c).Where(x => x.Kind != LlamaTensorKind.Embedding))
+                t.Add(new(tensor.Name, tensor.Shape, R(tensor.ElementCount)));
+            SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), t);
+            return dir;
+        }
         for (var l = 0; l < c.NumLayers; l++)
         {
             t.Add(new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1)));
@@ -48,7 +56,9 @@ internal static class TestModels
         return dir;
     }
 
-    public static ModelConfig Config(string type = "llama", bool bias = false, bool tie = false, int layers = 2, int vocab = 48) => new()
+    public static ModelConfig Config(string type = "llama", bool bias = false, bool tie = false, int layers = 2, int vocab = 48) => type == "gemma3_text"
+        ? Gemma(bias, layers, vocab)
+        : new()
     {
         ModelType = type,
         VocabSize = vocab,
@@ -64,6 +74,39 @@ internal static class TestModels
         AttentionBias = bias || type == "qwen2",
         OutputBias = bias && type is "llama" or "qwen3",
         QkNorm = type == "qwen3",
+    };
+
+    /// <summary>
+    /// A Gemma 3 text model whose every feature changes the numbers: layers alternate local (window 3,
+    /// shorter than the test sequences) and global with different RoPE bases, query_pre_attn_scalar
+    /// differs from head_dim, embeddings are scaled, norms are offsets from one, GeGLU, tied head.
+    /// </summary>
+    public static ModelConfig Gemma(bool bias = false, int layers = 2, int vocab = 48) => new()
+    {
+        ModelType = "gemma3_text",
+        VocabSize = vocab,
+        HiddenSize = 16,
+        IntermediateSize = 24,
+        NumLayers = layers,
+        NumHeads = 4,
+        NumKvHeads = 2,
+        HeadDim = 4,
+        RmsNormEps = 1e-6,
+        RopeTheta = 1_000_000,
+        RopeLocalTheta = 10_000,
+        TieWordEmbeddings = true,
+        AttentionBias = bias,
+        OutputBias = bias,
+        QkNorm = true,
+        EmbeddingScale = MathF.Sqrt(16),
+        NormWeightOffset = true,
+        SandwichNorms = true,
+        Activation = GateActivation.GeluTanh,
+        QueryPreAttnScalar = 6,
+        SlidingWindow = 3,
+        SlidingLayers = Enumerable.Range(0, layers).Select(l => l % 2 == 0).ToArray(),
+        BosTokenId = vocab - 2,
+        EosTokenId = vocab - 1,
     };
 }
 

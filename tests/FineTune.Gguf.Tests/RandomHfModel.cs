@@ -29,6 +29,18 @@ internal static class RandomHfModel
             return a;
         }
         var t = new List<TensorToWrite> { new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], R((long)c.VocabSize * c.HiddenSize, 0, 0.5)) };
+        if (c.NormWeightOffset)
+        {
+            // Gemma: every tensor of the layout; norms are stored as offsets from one, so around zero.
+            foreach (var tensor in LlamaTensorLayout.For(c).Where(x => x.Kind != LlamaTensorKind.Embedding))
+            {
+                var norm = tensor.Kind is LlamaTensorKind.InputNorm or LlamaTensorKind.PostNorm or LlamaTensorKind.AttentionOutNorm
+                    or LlamaTensorKind.MlpOutNorm or LlamaTensorKind.QNorm or LlamaTensorKind.KNorm or LlamaTensorKind.FinalNorm;
+                t.Add(new(tensor.Name, tensor.Shape, R(tensor.ElementCount, 0, norm ? 0.2 : tensor.Kind == LlamaTensorKind.Bias ? 0.3 : 0.15)));
+            }
+            SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), t);
+            return c;
+        }
         for (var l = 0; l < c.NumLayers; l++)
         {
             t.Add(new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], R(c.HiddenSize, 1, 0.2)));

@@ -10,7 +10,7 @@ namespace FineTune.Tokenizers.Tests;
 /// </summary>
 public class ReferenceIdTests
 {
-    public static TheoryData<string> Names => new() { "llama3", "qwen3", "llama2" };
+    public static TheoryData<string> Names => new() { "llama3", "qwen3", "llama2", "gemma3" };
 
     private sealed record Case(string Text, int[] Ids, int[] IdsWithSpecial, int[] PlainIds);
 

@@ -28,6 +28,8 @@ public class SpecialTokenInjectionTests
     [Theory]
     [InlineData("qwen3", "<|im_end|>")]
     [InlineData("llama2", "</s>")]
+    [InlineData("gemma3", "<end_of_turn>")]
+    [InlineData("gemma3", "<start_of_turn>")]
     public void Injection_is_impossible_for_other_families(string name, string control)
     {
         var tok = RepoPaths.Load(name);

@@ -3,7 +3,7 @@ using FineTune.Engine.Model;
 
 namespace FineTune.Cli.Commands;
 
-/// <summary><c>finetune new-tiny-model</c>: a deterministic random-init Llama model in Hugging Face layout.</summary>
+/// <summary><c>finetune new-tiny-model</c>: a deterministic random-init Llama or Gemma 3 model in Hugging Face layout.</summary>
 internal static class NewTinyModelCommand
 {
     public static Command Create()
@@ -16,14 +16,16 @@ internal static class NewTinyModelCommand
         var kvHeads = new Option<int>("--kv-heads") { Description = "Key/value heads (GQA).", DefaultValueFactory = _ => 2 };
         var intermediate = new Option<int>("--intermediate") { Description = "MLP intermediate size.", DefaultValueFactory = _ => 128 };
         var seed = new Option<int>("--seed") { Description = "Seed of the random initialisation.", DefaultValueFactory = _ => 42 };
-        var command = new Command("new-tiny-model", "Write a small random-init Llama model (HF layout) for tests and examples.");
-        foreach (var o in new Option[] { tokenizer, output, layers, hidden, heads, kvHeads, intermediate, seed }) command.Options.Add(o);
+        var architecture = new Option<string>("--architecture") { Description = "model_type: llama or gemma3_text.", DefaultValueFactory = _ => "llama" };
+        architecture.AcceptOnlyFromAmong(TinyModelFactory.Architectures.ToArray());
+        var command = new Command("new-tiny-model", "Write a small random-init Llama or Gemma 3 model (HF layout) for tests and examples.");
+        foreach (var o in new Option[] { tokenizer, output, layers, hidden, heads, kvHeads, intermediate, seed, architecture }) command.Options.Add(o);
         command.SetAction((parse, _) =>
         {
             var shape = new TinyModelShape(parse.GetValue(layers), parse.GetValue(hidden), parse.GetValue(heads),
-                parse.GetValue(kvHeads), parse.GetValue(intermediate), parse.GetValue(seed));
+                parse.GetValue(kvHeads), parse.GetValue(intermediate), parse.GetValue(seed), parse.GetValue(architecture)!);
             var config = TinyModelFactory.Create(parse.GetValue(tokenizer)!, parse.GetValue(output)!, shape);
-            Console.WriteLine($"Wrote {parse.GetValue(output)}: llama, {config.NumLayers} layers, hidden {config.HiddenSize}, vocab {config.VocabSize}.");
+            Console.WriteLine($"Wrote {parse.GetValue(output)}: {config.ModelType}, {config.NumLayers} layers, hidden {config.HiddenSize}, vocab {config.VocabSize}.");
             return Task.FromResult(0);
         });
         return command;

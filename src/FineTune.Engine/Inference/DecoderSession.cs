@@ -18,7 +18,7 @@ public sealed class DecoderSession
     private readonly LlamaDecoder _d;
     private readonly ModelConfig _c;
     private float[] _x = [], _norm = [], _rstd = [], _q = [], _k = [], _v = [], _qPre = [], _kPre = [], _qkRstd = [];
-    private float[] _att = [], _tmp = [], _x1 = [], _gate = [], _up = [], _act = [], _loraHidden = [], _scores = [];
+    private float[] _att = [], _tmp = [], _x1 = [], _gate = [], _up = [], _act = [], _loraHidden = [], _scores = [], _sandwich = [];
     private readonly float[] _logits;
 
     internal DecoderSession(LlamaDecoder decoder, int initialCapacity)
@@ -48,7 +48,7 @@ public sealed class DecoderSession
         int m = ids.Length, h = _c.HiddenSize, p0 = Cache.Length;
         Cache.EnsureCapacity(p0 + m);
         Ensure(m, p0 + m);
-        _d.Rope.EnsurePositions(p0 + m);
+        foreach (var rope in _d.Ropes.Distinct()) rope.EnsurePositions(p0 + m);
         var w = _d.Weights;
         for (var t = 0; t < m; t++)
         {
@@ -56,6 +56,7 @@ public sealed class DecoderSession
             if ((uint)id >= (uint)_c.VocabSize)
                 throw new FineTuneException("FT3019", $"Token id {id} is outside the model's vocabulary of {_c.VocabSize}; the data was tokenized with another tokenizer.");
             Array.Copy(w.Embedding, (long)id * h, _x, (long)t * h, h);
+            if (_c.EmbeddingScale != 1) TensorPrimitives.Multiply(_x.AsSpan(t * h, h), _c.EmbeddingScale, _x.AsSpan(t * h, h));
         }
         for (var l = 0; l < _c.NumLayers; l++) Layer(l, m, p0);
         Cache.Advance(m);
@@ -78,6 +79,7 @@ public sealed class DecoderSession
         Grow(ref _q, m * _c.QDim); Grow(ref _k, m * _c.KvDim); Grow(ref _v, m * _c.KvDim);
         if (_c.QkNorm) { Grow(ref _qPre, m * _c.QDim); Grow(ref _kPre, m * _c.KvDim); Grow(ref _qkRstd, m * _c.NumHeads); }
         Grow(ref _att, m * _c.QDim); Grow(ref _tmp, m * h); Grow(ref _x1, m * h);
+        if (_c.SandwichNorms) Grow(ref _sandwich, m * h);
         Grow(ref _gate, m * _c.IntermediateSize); Grow(ref _up, m * _c.IntermediateSize); Grow(ref _act, m * _c.IntermediateSize);
         Grow(ref _loraHidden, m * rank);
         Grow(ref _scores, m * _c.NumHeads * positions);
@@ -109,19 +111,28 @@ public sealed class DecoderSession
             CpuOps.RmsNorm(be, _qPre, _q, _qkRstd, lw.QNorm!, m * _c.NumHeads, _c.HeadDim, eps);
             CpuOps.RmsNorm(be, _kPre, _k, _qkRstd, lw.KNorm!, m * _c.NumKvHeads, _c.HeadDim, eps);
         }
-        Rope(_q, m, p0, _c.NumHeads);
-        Rope(_k, m, p0, _c.NumKvHeads);
+        Rope(l, _q, m, p0, _c.NumHeads);
+        Rope(l, _k, m, p0, _c.NumKvHeads);
         Array.Copy(_k, 0, Cache.Keys(l), (long)p0 * kvd, m * kvd);
         Array.Copy(_v, 0, Cache.Values(l), (long)p0 * kvd, m * kvd);
         Attention(be, l, m, p0);
         Linear(be, l, Projection.O, _att, _tmp, m);
+        if (_c.SandwichNorms) SandwichNorm(be, lw.AttentionOutNorm!, m);
         TensorPrimitives.Add(_x.AsSpan(0, m * h), _tmp.AsSpan(0, m * h), _x1.AsSpan(0, m * h));
         CpuOps.RmsNorm(be, _x1, _norm, _rstd, lw.PostNorm, m, h, eps);
         Linear(be, l, Projection.Gate, _norm, _gate, m);
         Linear(be, l, Projection.Up, _norm, _up, m);
-        CpuOps.SwiGlu(be, _gate, _up, _act, m, _c.IntermediateSize);
+        CpuOps.GatedActivation(be, _c, _gate, _up, _act, m);
         Linear(be, l, Projection.Down, _act, _tmp, m);
+        if (_c.SandwichNorms) SandwichNorm(be, lw.MlpOutNorm!, m);
         TensorPrimitives.Add(_x1.AsSpan(0, m * h), _tmp.AsSpan(0, m * h), _x.AsSpan(0, m * h));
+    }
+
+    /// <summary>Gemma 3's norm of a block output before the residual add, in place on _tmp.</summary>
+    private void SandwichNorm(IComputeBackend be, float[] w, int m)
+    {
+        Array.Copy(_tmp, _sandwich, m * _c.HiddenSize);
+        CpuOps.RmsNorm(be, _sandwich, _tmp, _rstd, w, m, _c.HiddenSize, (float)_c.RmsNormEps);
     }
 
     /// <summary>y = x Wᵀ + bias + scale · (x Aᵀ) Bᵀ (no dropout at inference).</summary>
@@ -140,38 +151,41 @@ public sealed class DecoderSession
         be.MatMulTransposed(_loraHidden, 0, lora.B(l, p)!.Value, 0, y, 0, m, outF, r, accumulate: true);
     }
 
-    private void Rope(float[] x, int m, int p0, int heads)
+    private void Rope(int l, float[] x, int m, int p0, int heads)
     {
         var hd = _c.HeadDim;
+        var rope = _d.Ropes[l];
         for (var t = 0; t < m; t++)
             for (var head = 0; head < heads; head++)
-                _d.Rope.Apply(x.AsSpan((t * heads + head) * hd, hd), p0 + t);
+                rope.Apply(x.AsSpan((t * heads + head) * hd, hd), p0 + t);
     }
 
-    /// <summary>Causal attention of the new rows over the cached rows 0..(own position).</summary>
+    /// <summary>Causal attention of the new rows over the cached rows 0..(own position), or the last window of them on a sliding-window layer.</summary>
     private unsafe void Attention(IComputeBackend be, int l, int m, int p0)
     {
         int nh = _c.NumHeads, hd = _c.HeadDim, group = nh / _c.NumKvHeads, qd = _c.QDim, kvd = _c.KvDim, span = p0 + m;
-        var scale = 1f / MathF.Sqrt(hd);
+        var scale = _c.AttentionScale;
+        var window = _c.IsSlidingLayer(l) ? _c.SlidingWindow!.Value : int.MaxValue;
         var keys = Cache.Keys(l);
         var values = Cache.Values(l);
         be.For(m * nh, task =>
         {
             int t = task / nh, head = task % nh, kvh = head / group, pos = p0 + t;
-            var row = _scores.AsSpan(task * span, pos + 1);
+            var first = Math.Max(0, pos - window + 1);
+            var row = _scores.AsSpan(task * span, pos + 1 - first);
             fixed (float* q = _q, k = keys, v = values, att = _att)
             {
                 var qi = q + (long)t * qd + head * hd;
-                for (var j = 0; j <= pos; j++)
-                    row[j] = CpuBackend.Dot(qi, k + (long)j * kvd + kvh * hd, hd) * scale;
+                for (var j = first; j <= pos; j++)
+                    row[j - first] = CpuBackend.Dot(qi, k + (long)j * kvd + kvh * hd, hd) * scale;
                 var max = TensorPrimitives.Max(row);
                 TensorPrimitives.Subtract(row, max, row);
                 TensorPrimitives.Exp(row, row);
                 TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
                 var oi = new Span<float>(att + (long)t * qd + head * hd, hd);
                 oi.Clear();
-                for (var j = 0; j <= pos; j++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)j * kvd + kvh * hd, hd), row[j], oi, oi);
+                for (var j = first; j <= pos; j++)
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)j * kvd + kvh * hd, hd), row[j - first], oi, oi);
             }
         });
     }

@@ -20,7 +20,7 @@ public sealed class LlamaDecoder
         Weights = weights;
         Adapter = adapter;
         Backend = backend ?? new CpuBackend();
-        Rope = new RopeTable(weights.Config);
+        Ropes = RopeTable.PerLayer(weights.Config);
         var c = weights.Config;
         MacsPerPosition = (long)c.HiddenSize * (c.QDim + 2L * c.KvDim) + (long)c.QDim * c.HiddenSize + 3L * c.HiddenSize * c.IntermediateSize;
         // CPU kernels give the same result on any number of threads, so small work can run on one.
@@ -39,7 +39,8 @@ public sealed class LlamaDecoder
     /// <summary>The kernels the decoder runs on.</summary>
     public IComputeBackend Backend { get; }
 
-    internal RopeTable Rope { get; }
+    /// <summary>The rotary table of each layer (Gemma 3's sliding-window layers have their own base).</summary>
+    internal RopeTable[] Ropes { get; }
 
     /// <summary>Multiply-adds of one position through one layer's projections.</summary>
     internal long MacsPerPosition { get; }

@@ -8,6 +8,8 @@ internal sealed class LayerActivations
 {
     public float[] Norm1 = [], Rstd1 = [], Q = [], K = [], V = [], QPre = [], KPre = [], QRstd = [], KRstd = [];
     public float[] Probs = [], Att = [], X1 = [], Norm2 = [], Rstd2 = [], Gate = [], Up = [], Act = [];
+    /// <summary>Gemma 3's sandwich norms: the attention and MLP outputs before their norms, and those norms' 1/rms.</summary>
+    public float[] AttOut = [], AttOutRstd = [], MlpOut = [], MlpOutRstd = [];
     /// <summary>Scaled LoRA intermediates scale·(A x) per projection.</summary>
     public readonly float[][] LoraHidden = new float[Projections.All.Length][];
 
@@ -24,6 +26,11 @@ internal sealed class LayerActivations
         {
             Grow(ref QPre, tokens * c.QDim); Grow(ref KPre, tokens * c.KvDim);
             Grow(ref QRstd, tokens * c.NumHeads); Grow(ref KRstd, tokens * c.NumKvHeads);
+        }
+        if (c.SandwichNorms)
+        {
+            Grow(ref AttOut, tokens * c.HiddenSize); Grow(ref AttOutRstd, tokens);
+            Grow(ref MlpOut, tokens * c.HiddenSize); Grow(ref MlpOutRstd, tokens);
         }
         Grow(ref Probs, probs); Grow(ref Att, tokens * c.QDim); Grow(ref X1, tokens * c.HiddenSize);
         Grow(ref Norm2, tokens * c.HiddenSize); Grow(ref Rstd2, tokens);

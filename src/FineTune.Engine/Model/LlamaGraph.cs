@@ -18,7 +18,7 @@ public sealed class LlamaGraph
     private readonly ModelConfig _c;
     private readonly LoraAdapter? _lora;
     private readonly IComputeBackend _be;
-    private readonly RopeTable _rope;
+    private readonly RopeTable[] _ropes;
     private readonly bool _checkpointing;
     private readonly LayerActivations[] _acts;
     private float[][] _resid;
@@ -35,7 +35,7 @@ public sealed class LlamaGraph
         _c = weights.Config;
         _lora = adapter;
         _be = backend;
-        _rope = new RopeTable(_c);
+        _ropes = RopeTable.PerLayer(_c);
         _checkpointing = gradientCheckpointing;
         _acts = new LayerActivations[gradientCheckpointing ? 1 : _c.NumLayers];
         for (var i = 0; i < _acts.Length; i++) _acts[i] = new LayerActivations();
@@ -104,7 +104,7 @@ public sealed class LlamaGraph
     private void Forward(PackedBatch b)
     {
         Ensure(b);
-        _rope.EnsurePositions(b.Positions.Max() + 1);
+        foreach (var rope in _ropes.Distinct()) rope.EnsurePositions(b.Positions.Max() + 1);
         int h = _c.HiddenSize, n = b.TokenCount;
         var x = _resid[0];
         _be.For(n, t =>
@@ -113,6 +113,7 @@ public sealed class LlamaGraph
             if ((uint)id >= (uint)_c.VocabSize)
                 throw new Core.Diagnostics.FineTuneException("FT3019", $"Token id {id} is outside the model's vocabulary of {_c.VocabSize}; the data was tokenized with another tokenizer.");
             Array.Copy(_w.Embedding, (long)id * h, x, (long)t * h, h);
+            if (_c.EmbeddingScale != 1) TensorPrimitives.Multiply(x.AsSpan(t * h, h), _c.EmbeddingScale, x.AsSpan(t * h, h));
         });
         for (var l = 0; l < _c.NumLayers; l++)
             LayerForward(b, l, _checkpointing ? _acts[0] : _acts[l]);
@@ -136,36 +137,50 @@ public sealed class LlamaGraph
             CpuOps.RmsNorm(_be, a.QPre, a.Q, a.QRstd, lw.QNorm!, n * _c.NumHeads, _c.HeadDim, (float)_c.RmsNormEps);
             CpuOps.RmsNorm(_be, a.KPre, a.K, a.KRstd, lw.KNorm!, n * _c.NumKvHeads, _c.HeadDim, (float)_c.RmsNormEps);
         }
-        Rope(b, a.Q, _c.NumHeads, inverse: false);
-        Rope(b, a.K, _c.NumKvHeads, inverse: false);
-        Attention(b, a);
-        Linear(l, Projection.O, a.Att, _tmpH, n, a);
+        Rope(b, l, a.Q, _c.NumHeads, inverse: false);
+        Rope(b, l, a.K, _c.NumKvHeads, inverse: false);
+        Attention(b, l, a);
+        var eps = (float)_c.RmsNormEps;
+        if (_c.SandwichNorms)
+        {
+            Linear(l, Projection.O, a.Att, a.AttOut, n, a);
+            CpuOps.RmsNorm(_be, a.AttOut, _tmpH, a.AttOutRstd, lw.AttentionOutNorm!, n, h, eps);
+        }
+        else Linear(l, Projection.O, a.Att, _tmpH, n, a);
         TensorPrimitives.Add(input.AsSpan(0, n * h), _tmpH.AsSpan(0, n * h), a.X1.AsSpan(0, n * h));
-        CpuOps.RmsNorm(_be, a.X1, a.Norm2, a.Rstd2, lw.PostNorm, n, h, (float)_c.RmsNormEps);
+        CpuOps.RmsNorm(_be, a.X1, a.Norm2, a.Rstd2, lw.PostNorm, n, h, eps);
         Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
         Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
-        CpuOps.SwiGlu(_be, a.Gate, a.Up, a.Act, n, _c.IntermediateSize);
-        Linear(l, Projection.Down, a.Act, _tmpH, n, a);
+        CpuOps.GatedActivation(_be, _c, a.Gate, a.Up, a.Act, n);
+        if (_c.SandwichNorms)
+        {
+            Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
+            CpuOps.RmsNorm(_be, a.MlpOut, _tmpH, a.MlpOutRstd, lw.MlpOutNorm!, n, h, eps);
+        }
+        else Linear(l, Projection.Down, a.Act, _tmpH, n, a);
         TensorPrimitives.Add(a.X1.AsSpan(0, n * h), _tmpH.AsSpan(0, n * h), output.AsSpan(0, n * h));
     }
 
     private void LayerBackward(PackedBatch b, int l, LayerActivations a)
     {
         var lw = _w.Layers[l];
-        int n = b.TokenCount, h = _c.HiddenSize, inter = _c.IntermediateSize;
+        int n = b.TokenCount, h = _c.HiddenSize;
         // _dResid holds d(layer output); it becomes d(X1) and finally d(layer input) in place.
         var dAct = _dBig1;
-        LinearBackward(l, Projection.Down, a.Act, _dResid, dAct, n, a, accumulate: false);
+        // With sandwich norms the projection's output gradient goes back through its norm first (_tmpH is free in the backward pass).
+        var dMlpOut = _c.SandwichNorms ? NormBackward(_dResid, a.MlpOut, a.MlpOutRstd, lw.MlpOutNorm!, n) : _dResid;
+        LinearBackward(l, Projection.Down, a.Act, dMlpOut, dAct, n, a, accumulate: false);
         var dGate = _dBig2;
         var dUp = _dBig3;
-        CpuOps.SwiGluBackward(_be, dAct, a.Gate, a.Up, dGate, dUp, n, inter);
+        CpuOps.GatedActivationBackward(_be, _c, dAct, a.Gate, a.Up, dGate, dUp, n);
         LinearBackward(l, Projection.Gate, a.Norm2, dGate, _dNorm, n, a, accumulate: false);
         LinearBackward(l, Projection.Up, a.Norm2, dUp, _dNorm, n, a, accumulate: true);
         CpuOps.RmsNormBackward(_be, _dNorm, a.X1, a.Rstd2, lw.PostNorm, _dResid, n, h, accumulate: true);
-        LinearBackward(l, Projection.O, a.Att, _dResid, _dAtt, n, a, accumulate: false);
+        var dAttOut = _c.SandwichNorms ? NormBackward(_dResid, a.AttOut, a.AttOutRstd, lw.AttentionOutNorm!, n) : _dResid;
+        LinearBackward(l, Projection.O, a.Att, dAttOut, _dAtt, n, a, accumulate: false);
         AttentionBackward(b, a);
-        Rope(b, _dQ, _c.NumHeads, inverse: true);
-        Rope(b, _dK, _c.NumKvHeads, inverse: true);
+        Rope(b, l, _dQ, _c.NumHeads, inverse: true);
+        Rope(b, l, _dK, _c.NumKvHeads, inverse: true);
         if (_c.QkNorm)
         {
             Array.Copy(_dQ, _dBig1, n * _c.QDim);
@@ -177,6 +192,13 @@ public sealed class LlamaGraph
         LinearBackward(l, Projection.K, a.Norm1, _dK, _dNorm, n, a, accumulate: true);
         LinearBackward(l, Projection.V, a.Norm1, _dV, _dNorm, n, a, accumulate: true);
         CpuOps.RmsNormBackward(_be, _dNorm, _resid[l], a.Rstd1, lw.InputNorm, _dResid, n, h, accumulate: true);
+    }
+
+    /// <summary>d(input of a sandwich norm) into _tmpH, from d(its output) <paramref name="dy"/>.</summary>
+    private float[] NormBackward(float[] dy, float[] x, float[] rstd, float[] w, int n)
+    {
+        CpuOps.RmsNormBackward(_be, dy, x, rstd, w, _tmpH, n, _c.HiddenSize, accumulate: false);
+        return _tmpH;
     }
 
     /// <summary>y = x Wᵀ + bias + scale · (drop(x) Aᵀ) Bᵀ.</summary>
@@ -254,23 +276,30 @@ public sealed class LlamaGraph
         });
     }
 
-    private void Rope(PackedBatch b, float[] x, int heads, bool inverse)
+    private void Rope(PackedBatch b, int l, float[] x, int heads, bool inverse)
     {
         var hd = _c.HeadDim;
+        var rope = _ropes[l];
         _be.For(b.TokenCount, t =>
         {
             for (var hh = 0; hh < heads; hh++)
-                _rope.Apply(x.AsSpan((t * heads + hh) * hd, hd), b.Positions[t], inverse);
+                rope.Apply(x.AsSpan((t * heads + hh) * hd, hd), b.Positions[t], inverse);
         });
     }
 
     private long ProbsOffset(PackedBatch b, int seq) =>
         b.SeqLengths.Take(seq).Sum(t => (long)t * t) * _c.NumHeads;
 
-    private unsafe void Attention(PackedBatch b, LayerActivations a)
+    /// <summary>
+    /// Causal attention; on a sliding-window layer query i sees keys i − window + 1 .. i (transformers'
+    /// and llama.cpp's window). Probabilities outside the window stay zero, which is all the backward
+    /// pass needs to know about the window.
+    /// </summary>
+    private unsafe void Attention(PackedBatch b, int l, LayerActivations a)
     {
         int nh = _c.NumHeads, hd = _c.HeadDim, group = nh / _c.NumKvHeads, qd = _c.QDim, kvd = _c.KvDim;
-        var scale = 1f / MathF.Sqrt(hd);
+        var scale = _c.AttentionScale;
+        var window = _c.IsSlidingLayer(l) ? _c.SlidingWindow!.Value : int.MaxValue;
         var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
         _be.For(b.SeqStarts.Length * nh, task =>
         {
@@ -282,9 +311,11 @@ public sealed class LlamaGraph
                 {
                     var row = probs.Slice(i * T, T);
                     var qi = q + (long)(start + i) * qd + head * hd;
-                    for (var j = 0; j <= i; j++)
+                    var first = Math.Max(0, i - window + 1);
+                    row[..first].Clear();
+                    for (var j = first; j <= i; j++)
                         row[j] = CpuBackend.Dot(qi, k + (long)(start + j) * kvd + kvh * hd, hd) * scale;
-                    var causal = row[..(i + 1)];
+                    var causal = row[first..(i + 1)];
                     var max = TensorPrimitives.Max(causal);
                     TensorPrimitives.Subtract(causal, max, causal);
                     TensorPrimitives.Exp(causal, causal);
@@ -292,7 +323,7 @@ public sealed class LlamaGraph
                     row[(i + 1)..].Clear();
                     var oi = new Span<float>(att + (long)(start + i) * qd + head * hd, hd);
                     oi.Clear();
-                    for (var j = 0; j <= i; j++)
+                    for (var j = first; j <= i; j++)
                         TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)(start + j) * kvd + kvh * hd, hd), row[j], oi, oi);
                 }
             }
@@ -302,7 +333,7 @@ public sealed class LlamaGraph
     private unsafe void AttentionBackward(PackedBatch b, LayerActivations a)
     {
         int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim, group = nh / nkv, qd = _c.QDim, kvd = _c.KvDim, n = b.TokenCount;
-        var scale = 1f / MathF.Sqrt(hd);
+        var scale = _c.AttentionScale;
         var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
         Array.Clear(_dK, 0, n * kvd);
         Array.Clear(_dV, 0, n * kvd);

@@ -24,6 +24,10 @@ public enum LlamaTensorKind
     LmHead,
     /// <summary><c>model.norm.weight</c>.</summary>
     FinalNorm,
+    /// <summary>Gemma 3's <c>post_attention_layernorm.weight</c>: the norm of the attention output before the residual add.</summary>
+    AttentionOutNorm,
+    /// <summary>Gemma 3's <c>post_feedforward_layernorm.weight</c>: the norm of the MLP output before the residual add.</summary>
+    MlpOutNorm,
 }
 
 /// <summary>One tensor a model of some <see cref="ModelConfig"/> is built from.</summary>
@@ -58,8 +62,13 @@ public static class LlamaTensorLayout
                 result.Add(new(LlamaWeights.LinearName(l, p), [p.OutFeatures(c), p.InFeatures(c)], LlamaTensorKind.Linear, l, p));
                 if (HasBias(c, p)) result.Add(new(LlamaWeights.LinearName(l, p, "bias"), [p.OutFeatures(c)], LlamaTensorKind.Bias, l, p));
             }
-            result.Add(new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], LlamaTensorKind.InputNorm, l));
-            result.Add(new($"model.layers.{l}.post_attention_layernorm.weight", [c.HiddenSize], LlamaTensorKind.PostNorm, l));
+            result.Add(new(NormName(c, l, LlamaTensorKind.InputNorm), [c.HiddenSize], LlamaTensorKind.InputNorm, l));
+            result.Add(new(NormName(c, l, LlamaTensorKind.PostNorm), [c.HiddenSize], LlamaTensorKind.PostNorm, l));
+            if (c.SandwichNorms)
+            {
+                result.Add(new(NormName(c, l, LlamaTensorKind.AttentionOutNorm), [c.HiddenSize], LlamaTensorKind.AttentionOutNorm, l));
+                result.Add(new(NormName(c, l, LlamaTensorKind.MlpOutNorm), [c.HiddenSize], LlamaTensorKind.MlpOutNorm, l));
+            }
             if (c.QkNorm)
             {
                 result.Add(new($"model.layers.{l}.self_attn.q_norm.weight", [c.HeadDim], LlamaTensorKind.QNorm, l));
@@ -71,6 +80,22 @@ public static class LlamaTensorLayout
         result.Add(new("model.norm.weight", [c.HiddenSize], LlamaTensorKind.FinalNorm));
         return result;
     }
+
+    /// <summary>
+    /// Hugging Face name of a layer norm. The norm before the MLP is <c>post_attention_layernorm</c>
+    /// in Llama but <c>pre_feedforward_layernorm</c> in Gemma 3, where <c>post_attention_layernorm</c>
+    /// normalizes the attention output instead.
+    /// </summary>
+    public static string NormName(ModelConfig c, int layer, LlamaTensorKind kind) => $"model.layers.{layer}." + kind switch
+    {
+        LlamaTensorKind.InputNorm => "input_layernorm.weight",
+        LlamaTensorKind.PostNorm => c.SandwichNorms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight",
+        LlamaTensorKind.AttentionOutNorm => "post_attention_layernorm.weight",
+        LlamaTensorKind.MlpOutNorm => "post_feedforward_layernorm.weight",
+        LlamaTensorKind.QNorm => "self_attn.q_norm.weight",
+        LlamaTensorKind.KNorm => "self_attn.k_norm.weight",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a layer norm"),
+    };
 
     /// <summary>True when projection <paramref name="p"/> has a bias in this architecture.</summary>
     public static bool HasBias(ModelConfig c, Projection p) =>

@@ -14,6 +14,10 @@ public sealed class LayerWeights
     public required float[][] Linear { get; init; }
     /// <summary>Projection biases, null where the architecture has none.</summary>
     public required float[]?[] Bias { get; init; }
+    /// <summary>Norm of the attention output before the residual add (Gemma 3), else null.</summary>
+    public float[]? AttentionOutNorm { get; init; }
+    /// <summary>Norm of the MLP output before the residual add (Gemma 3), else null.</summary>
+    public float[]? MlpOutNorm { get; init; }
     /// <summary><c>self_attn.q_norm.weight</c> (qwen3), else null.</summary>
     public float[]? QNorm { get; init; }
     /// <summary><c>self_attn.k_norm.weight</c> (qwen3), else null.</summary>
@@ -22,7 +26,11 @@ public sealed class LayerWeights
     public float[]?[] LinearTransposed { get; } = new float[]?[Projections.All.Length];
 }
 
-/// <summary>All frozen base weights of a Llama-family model in F32.</summary>
+/// <summary>
+/// All frozen base weights of a Llama-family model in F32. Norm weights are held as the factor the
+/// kernels multiply by: Gemma's stored offsets have one added on load (1 + w in F32, as transformers
+/// computes it) and subtracted again when written.
+/// </summary>
 public sealed class LlamaWeights
 {
     /// <summary>The architecture.</summary>
@@ -57,6 +65,17 @@ public sealed class LlamaWeights
             LlamaTensorLayout.CheckShape(w, name, shape);
             return w.ReadF32(name);
         }
+        var stored = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        float[] Norm(string name, int size)
+        {
+            var v = Read(name, size);
+            if (!c.NormWeightOffset) return v;
+            stored[name] = (float[])v.Clone();
+            for (var i = 0; i < v.Length; i++) v[i] += 1f;
+            return v;
+        }
+        float[]? LayerNorm(int l, LlamaTensorKind kind, int size, bool present) =>
+            present ? Norm(LlamaTensorLayout.NormName(c, l, kind), size) : null;
         var layers = new LayerWeights[c.NumLayers];
         for (var l = 0; l < c.NumLayers; l++)
         {
@@ -69,12 +88,14 @@ public sealed class LlamaWeights
             }
             layers[l] = new LayerWeights
             {
-                InputNorm = Read($"model.layers.{l}.input_layernorm.weight", c.HiddenSize),
-                PostNorm = Read($"model.layers.{l}.post_attention_layernorm.weight", c.HiddenSize),
+                InputNorm = LayerNorm(l, LlamaTensorKind.InputNorm, c.HiddenSize, true)!,
+                PostNorm = LayerNorm(l, LlamaTensorKind.PostNorm, c.HiddenSize, true)!,
+                AttentionOutNorm = LayerNorm(l, LlamaTensorKind.AttentionOutNorm, c.HiddenSize, c.SandwichNorms),
+                MlpOutNorm = LayerNorm(l, LlamaTensorKind.MlpOutNorm, c.HiddenSize, c.SandwichNorms),
                 Linear = linear,
                 Bias = bias,
-                QNorm = c.QkNorm ? Read($"model.layers.{l}.self_attn.q_norm.weight", c.HeadDim) : null,
-                KNorm = c.QkNorm ? Read($"model.layers.{l}.self_attn.k_norm.weight", c.HeadDim) : null,
+                QNorm = LayerNorm(l, LlamaTensorKind.QNorm, c.HeadDim, c.QkNorm),
+                KNorm = LayerNorm(l, LlamaTensorKind.KNorm, c.HeadDim, c.QkNorm),
             };
         }
         var embedding = Read("model.embed_tokens.weight", c.VocabSize, c.HiddenSize);
@@ -87,30 +108,44 @@ public sealed class LlamaWeights
             Config = c,
             Embedding = embedding,
             Layers = layers,
-            FinalNorm = Read("model.norm.weight", c.HiddenSize),
+            FinalNorm = Norm("model.norm.weight", c.HiddenSize),
             LmHead = lmHead,
+            StoredNorms = stored,
         };
     }
+
+    /// <summary>Norm weights as the checkpoint stores them, by name, where they differ from the factors held (Gemma).</summary>
+    private IReadOnlyDictionary<string, float[]> StoredNorms { get; init; } = new Dictionary<string, float[]>();
 
     /// <summary>Every tensor in Hugging Face naming, for writing a (merged) model.</summary>
     public IEnumerable<TensorToWrite> ToTensors(TensorDType dtype = TensorDType.F32)
     {
         var c = Config;
+        // Written back exactly as read: (1 + w) − 1 would not round-trip in F32.
+        float[] Stored(string name, float[] norm) =>
+            !c.NormWeightOffset ? norm : StoredNorms.TryGetValue(name, out var raw) ? raw : norm.Select(v => v - 1f).ToArray();
+        TensorToWrite Norm(int l, LlamaTensorKind kind, float[] v)
+        {
+            var name = LlamaTensorLayout.NormName(c, l, kind);
+            return new(name, [v.Length], Stored(name, v), dtype);
+        }
         yield return new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], Embedding, dtype);
         for (var l = 0; l < Layers.Length; l++)
         {
             var layer = Layers[l];
-            yield return new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], layer.InputNorm, dtype);
-            yield return new($"model.layers.{l}.post_attention_layernorm.weight", [c.HiddenSize], layer.PostNorm, dtype);
+            yield return Norm(l, LlamaTensorKind.InputNorm, layer.InputNorm);
+            yield return Norm(l, LlamaTensorKind.PostNorm, layer.PostNorm);
+            if (layer.AttentionOutNorm is { } an) yield return Norm(l, LlamaTensorKind.AttentionOutNorm, an);
+            if (layer.MlpOutNorm is { } mn) yield return Norm(l, LlamaTensorKind.MlpOutNorm, mn);
             foreach (var p in Projections.All)
             {
                 yield return new(LinearName(l, p), [p.OutFeatures(c), p.InFeatures(c)], layer.Linear[(int)p], dtype);
                 if (layer.Bias[(int)p] is { } b) yield return new(LinearName(l, p, "bias"), [p.OutFeatures(c)], b, dtype);
             }
-            if (layer.QNorm is { } qn) yield return new($"model.layers.{l}.self_attn.q_norm.weight", [c.HeadDim], qn, dtype);
-            if (layer.KNorm is { } kn) yield return new($"model.layers.{l}.self_attn.k_norm.weight", [c.HeadDim], kn, dtype);
+            if (layer.QNorm is { } qn) yield return Norm(l, LlamaTensorKind.QNorm, qn);
+            if (layer.KNorm is { } kn) yield return Norm(l, LlamaTensorKind.KNorm, kn);
         }
-        yield return new("model.norm.weight", [c.HiddenSize], FinalNorm, dtype);
+        yield return new("model.norm.weight", [c.HiddenSize], Stored("model.norm.weight", FinalNorm), dtype);
         if (!c.TieWordEmbeddings) yield return new("lm_head.weight", [c.VocabSize, c.HiddenSize], LmHead, dtype);
     }
 

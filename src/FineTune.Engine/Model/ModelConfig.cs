@@ -6,13 +6,14 @@ namespace FineTune.Engine.Model;
 
 /// <summary>
 /// The architecture of a Llama-family model, read from Hugging Face's <c>config.json</c>.
-/// Supported <c>model_type</c>s: llama, mistral, qwen2, qwen3 (all RMSNorm + RoPE + GQA + SwiGLU);
-/// they differ only in biases, q/k norms and defaults, which are resolved here.
+/// Supported <c>model_type</c>s: llama, mistral, qwen2, qwen3 (all RMSNorm + RoPE + GQA + SwiGLU;
+/// they differ only in biases, q/k norms and defaults) and gemma3_text (also a <c>gemma3</c> config
+/// whose <c>text_config</c> holds it), whose differences are explicit properties resolved here.
 /// </summary>
 public sealed record ModelConfig
 {
     /// <summary>The model types this engine runs.</summary>
-    public static readonly IReadOnlyList<string> SupportedTypes = ["llama", "mistral", "qwen2", "qwen3"];
+    public static readonly IReadOnlyList<string> SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"];
 
     /// <summary><c>model_type</c>.</summary>
     public required string ModelType { get; init; }
@@ -51,6 +52,31 @@ public sealed record ModelConfig
     /// <summary><c>eos_token_id</c> (first one when a list), when set.</summary>
     public int? EosTokenId { get; init; }
 
+    /// <summary>Factor on the token embeddings before the first layer (Gemma: sqrt(hidden_size) in F32), else 1.</summary>
+    public float EmbeddingScale { get; init; } = 1;
+    /// <summary>Stored RMSNorm weights are offsets from one (Gemma multiplies by 1 + weight).</summary>
+    public bool NormWeightOffset { get; init; }
+    /// <summary>RMSNorm on the attention output and on the MLP output before each residual add (Gemma 3).</summary>
+    public bool SandwichNorms { get; init; }
+    /// <summary>The MLP's gate activation: SiLU (SwiGLU) or tanh-approximated GELU (GeGLU).</summary>
+    public GateActivation Activation { get; init; } = GateActivation.Silu;
+    /// <summary><c>query_pre_attn_scalar</c>: attention logits are scaled by its inverse square root instead of head_dim's.</summary>
+    public double? QueryPreAttnScalar { get; init; }
+    /// <summary><c>sliding_window</c>: a local layer's query sees itself and the window − 1 tokens before it.</summary>
+    public int? SlidingWindow { get; init; }
+    /// <summary>Per layer, true where the layer is local (sliding-window) attention; null when every layer is global.</summary>
+    public IReadOnlyList<bool>? SlidingLayers { get; init; }
+    /// <summary><c>rope_local_base_freq</c>: the RoPE base of sliding-window layers (Gemma 3).</summary>
+    public double? RopeLocalTheta { get; init; }
+    /// <summary><c>rope_scaling</c> of type <c>linear</c> (global layers only in Gemma 3): positions divided by the factor.</summary>
+    public double? LinearRopeFactor { get; init; }
+
+    /// <summary>True when layer <paramref name="layer"/> attends over a sliding window.</summary>
+    public bool IsSlidingLayer(int layer) => SlidingWindow is not null && SlidingLayers is { } s && s[layer];
+
+    /// <summary>The factor on q·k: query_pre_attn_scalar^-0.5 when set, else 1/sqrt(head_dim).</summary>
+    public float AttentionScale => QueryPreAttnScalar is { } s ? (float)Math.Pow(s, -0.5) : 1f / MathF.Sqrt(HeadDim);
+
     /// <summary>Width of the query projection (heads × head_dim).</summary>
     public int QDim => NumHeads * HeadDim;
     /// <summary>Width of the key and value projections.</summary>
@@ -78,6 +104,13 @@ public sealed record ModelConfig
             throw new FineTuneException("FT3014", "config.json is not valid JSON: " + e.Message, path);
         }
         var type = Str(root, "model_type", path);
+        if (type == "gemma3" && root["text_config"] is JsonObject text)
+        {
+            // The multimodal config: the language model's settings live in text_config (model_type gemma3_text).
+            root = text;
+            type = "gemma3_text";
+        }
+        if (type == "gemma3_text") return GemmaConfig.Parse(root, path);
         if (!SupportedTypes.Contains(type))
             throw new FineTuneException("FT3015",
                 $"model_type '{type}' is not supported; the engine runs {string.Join(", ", SupportedTypes)}.", path);
@@ -112,7 +145,7 @@ public sealed record ModelConfig
         return config;
     }
 
-    private void Validate(string path)
+    internal void Validate(string path)
     {
         void Check(bool ok, string what)
         {
@@ -122,11 +155,14 @@ public sealed record ModelConfig
             "vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and head_dim must be positive");
         Check(NumHeads % NumKvHeads == 0, $"num_attention_heads ({NumHeads}) must be a multiple of num_key_value_heads ({NumKvHeads})");
         Check(HeadDim % 2 == 0, $"head_dim ({HeadDim}) must be even for rotary embeddings");
+        Check(SlidingWindow is null or > 0, "sliding_window must be positive");
+        Check(SlidingLayers is null || SlidingLayers.Count == NumLayers, $"layer_types must list num_hidden_layers ({NumLayers}) entries");
     }
 
     /// <summary>The <c>config.json</c> text for this configuration (used when writing models).</summary>
     public string ToJson()
     {
+        if (ModelType == "gemma3_text") return GemmaConfig.ToJson(this);
         var o = new JsonObject
         {
             ["architectures"] = new JsonArray(ModelType switch
@@ -168,14 +204,14 @@ public sealed record ModelConfig
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    private static string Str(JsonObject o, string key, string path) =>
+    internal static string Str(JsonObject o, string key, string path) =>
         o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s
             : throw new FineTuneException("FT3014", $"config.json has no string '{key}'.", path);
 
-    private static int Int(JsonObject o, string key, string path) =>
+    internal static int Int(JsonObject o, string key, string path) =>
         OptInt(o, key, path) ?? throw new FineTuneException("FT3014", $"config.json has no '{key}'.", path);
 
-    private static int? OptInt(JsonObject o, string key, string path)
+    internal static int? OptInt(JsonObject o, string key, string path)
     {
         if (o[key] is null) return null;
         if (o[key] is JsonValue v && v.TryGetValue<int>(out var i)) return i;
@@ -190,12 +226,21 @@ public sealed record ModelConfig
         throw new FineTuneException("FT3014", $"config.json: '{key}' must be a number.", path);
     }
 
-    private static bool? OptBool(JsonObject o, string key, string path)
+    internal static bool? OptBool(JsonObject o, string key, string path)
     {
         if (o[key] is null) return null;
         if (o[key] is JsonValue v && v.TryGetValue<bool>(out var b)) return b;
         throw new FineTuneException("FT3014", $"config.json: '{key}' must be true or false.", path);
     }
+}
+
+/// <summary>The gate activation of a gated MLP.</summary>
+public enum GateActivation
+{
+    /// <summary>SiLU (SwiGLU): llama, mistral, qwen.</summary>
+    Silu,
+    /// <summary>GELU with the tanh approximation (GeGLU, <c>gelu_pytorch_tanh</c>): Gemma.</summary>
+    GeluTanh,
 }
 
 /// <summary>Llama 3.1's RoPE frequency scaling (<c>rope_scaling.rope_type = "llama3"</c>).</summary>

@@ -12,16 +12,29 @@ public sealed class RopeTable
     private float[] _sin = [];
     private readonly float[] _invFreq;
 
-    /// <summary>Builds the inverse frequencies of a config.</summary>
-    public RopeTable(ModelConfig c)
+    /// <summary>
+    /// Builds the inverse frequencies of a config's global layers, or with <paramref name="local"/> of
+    /// its sliding-window layers (Gemma 3: their own base, never scaled).
+    /// </summary>
+    public RopeTable(ModelConfig c, bool local = false)
     {
         _half = c.HeadDim / 2;
         _invFreq = new float[_half];
+        var theta = local ? c.RopeLocalTheta ?? c.RopeTheta : c.RopeTheta;
         for (var i = 0; i < _half; i++)
         {
-            var f = (float)(1.0 / Math.Pow(c.RopeTheta, (float)(2 * i) / c.HeadDim));
-            _invFreq[i] = c.RopeScaling is { } s ? Scale(f, s) : f;
+            var f = (float)(1.0 / Math.Pow(theta, (float)(2 * i) / c.HeadDim));
+            if (!local && c.LinearRopeFactor is { } linear) f = (float)(f / linear);
+            _invFreq[i] = !local && c.RopeScaling is { } s ? Scale(f, s) : f;
         }
+    }
+
+    /// <summary>The table of each layer: the local one for sliding-window layers, the global one otherwise.</summary>
+    public static RopeTable[] PerLayer(ModelConfig c)
+    {
+        var global = new RopeTable(c);
+        var local = c.SlidingLayers is null ? global : new RopeTable(c, local: true);
+        return Enumerable.Range(0, c.NumLayers).Select(l => c.IsSlidingLayer(l) ? local : global).ToArray();
     }
 
     private static float Scale(float invFreq, Llama3RopeScaling s)

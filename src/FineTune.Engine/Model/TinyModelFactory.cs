@@ -6,16 +6,23 @@ using FineTune.Engine.Weights;
 
 namespace FineTune.Engine.Model;
 
-/// <summary>The shape of a generated model.</summary>
-public sealed record TinyModelShape(int Layers = 2, int Hidden = 64, int Heads = 4, int KvHeads = 2, int Intermediate = 128, int Seed = 42);
+/// <summary>The shape of a generated model; <c>Architecture</c> is its <c>model_type</c>, llama or gemma3_text (see <see cref="TinyModelFactory"/>).</summary>
+public sealed record TinyModelShape(int Layers = 2, int Hidden = 64, int Heads = 4, int KvHeads = 2, int Intermediate = 128, int Seed = 42, string Architecture = "llama");
 
 /// <summary>
 /// Writes a deterministic random-init Llama model in Hugging Face layout (config.json,
 /// generation_config.json, model.safetensors, the tokenizer files), for tests and the example:
-/// no weights can be downloaded here, so the project makes its own base model.
+/// no weights can be downloaded here, so the project makes its own base model. A gemma3_text model
+/// keeps every Gemma 3 trait that changes the numbers: scaled and tied embeddings, offset norms
+/// (stored as zeros), sandwich norms, GeGLU, q/k norms, layers alternating sliding-window (32 tokens,
+/// RoPE base 10000) and global (base 1e6), with query_pre_attn_scalar = head_dim as in the 1B–12B
+/// releases (the scale llama.cpp's gemma3 graph uses).
 /// </summary>
 public static class TinyModelFactory
 {
+    /// <summary>The architectures <see cref="Create"/> writes.</summary>
+    public static readonly IReadOnlyList<string> Architectures = ["llama", "gemma3_text"];
+
     /// <summary>Creates the model folder <paramref name="outDirectory"/> from the tokenizer in <paramref name="tokenizerDirectory"/>.</summary>
     public static ModelConfig Create(string tokenizerDirectory, string outDirectory, TinyModelShape shape)
     {
@@ -32,7 +39,10 @@ public static class TinyModelFactory
         int? Id(string? token) => token is not null && tokens.TryGetValue(token, out var id) ? id : null;
         var bos = Id(TokenText(tokConfig?["bos_token"]));
         var eos = Id(TokenText(tokConfig?["eos_token"]));
-        var config = new ModelConfig
+        var gemma = shape.Architecture == "gemma3_text";
+        if (!Architectures.Contains(shape.Architecture))
+            throw new FineTuneException("FT3021", $"Unknown architecture '{shape.Architecture}'; new-tiny-model writes {string.Join(" or ", Architectures)}.");
+        var config = gemma ? GemmaConfig(shape, vocab, bos, eos) : new ModelConfig
         {
             ModelType = "llama",
             VocabSize = vocab,
@@ -52,7 +62,7 @@ public static class TinyModelFactory
         // End-of-turn tokens of common chat templates also stop generation.
         var stops = new List<int>();
         if (eos is { } e) stops.Add(e);
-        foreach (var t in new[] { "<|eot_id|>", "<|im_end|>", "<|end|>", "<|eom_id|>" })
+        foreach (var t in new[] { "<|eot_id|>", "<|im_end|>", "<|end|>", "<|eom_id|>", "<end_of_turn>", "<eos>" })
             if (Id(t) is { } s && !stops.Contains(s)) stops.Add(s);
         var generation = new JsonObject { ["do_sample"] = false, ["transformers_version"] = "4.46.0" };
         if (bos is { } b) generation["bos_token_id"] = b;
@@ -67,6 +77,37 @@ public static class TinyModelFactory
             SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         });
         return config;
+    }
+
+    private static ModelConfig GemmaConfig(TinyModelShape shape, int vocab, int? bos, int? eos)
+    {
+        var headDim = shape.Hidden / shape.Heads;
+        return new ModelConfig
+        {
+            ModelType = "gemma3_text",
+            VocabSize = vocab,
+            HiddenSize = shape.Hidden,
+            IntermediateSize = shape.Intermediate,
+            NumLayers = shape.Layers,
+            NumHeads = shape.Heads,
+            NumKvHeads = shape.KvHeads,
+            HeadDim = headDim,
+            RmsNormEps = 1e-6,
+            RopeTheta = 1_000_000,
+            RopeLocalTheta = 10_000,
+            MaxPositionEmbeddings = 4096,
+            TieWordEmbeddings = true,
+            QkNorm = true,
+            EmbeddingScale = MathF.Sqrt(shape.Hidden),
+            NormWeightOffset = true,
+            SandwichNorms = true,
+            Activation = GateActivation.GeluTanh,
+            QueryPreAttnScalar = headDim,
+            SlidingWindow = 32,
+            SlidingLayers = Enumerable.Range(0, shape.Layers).Select(l => (l + 1) % 2 != 0).ToArray(),
+            BosTokenId = bos,
+            EosTokenId = eos,
+        };
     }
 
     private static string? TokenText(JsonNode? node) => node switch
@@ -120,6 +161,13 @@ public static class TinyModelFactory
         }
         float[] Ones(int count) => Enumerable.Repeat(1f, count).ToArray();
         yield return new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], Normal((long)c.VocabSize * c.HiddenSize));
+        if (c.NormWeightOffset)
+        {
+            // Gemma stores norms as offsets from one: zeros are the identity, as in transformers' init.
+            foreach (var t in LlamaTensorLayout.For(c).Where(t => t.Kind != LlamaTensorKind.Embedding))
+                yield return new(t.Name, t.Shape, t.Kind == LlamaTensorKind.Linear ? Normal(t.ElementCount) : new float[t.ElementCount]);
+            yield break;
+        }
         for (var l = 0; l < c.NumLayers; l++)
         {
             yield return new($"model.layers.{l}.input_layernorm.weight", [c.HiddenSize], Ones(c.HiddenSize));

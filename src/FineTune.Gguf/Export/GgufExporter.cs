@@ -23,6 +23,7 @@ public static class GgufExporter
     public static IReadOnlyDictionary<string, GgmlType> Export(ExportOptions options, CancellationToken cancellationToken = default)
     {
         var config = ModelConfig.Load(options.BaseModel);
+        GemmaGguf.CheckRepresentable(config, options.BaseModel);
         var tokenizer = Tokenizer.Load(options.BaseModel);
         var adapter = options.Adapter is null ? null : LoraAdapter.Load(options.Adapter, config);
         using var weights = ModelWeights.Open(options.BaseModel);
@@ -50,6 +51,7 @@ public static class GgufExporter
         if (GgmlTypeInfo.IsQuantized(FileTypes.DefaultTensorType(options.Type)))
             w.Set("general.quantization_version", GgufValue.Of(QuantizationVersion));
         WriteHyperParameters(w, arch, config);
+        if (config.SlidingLayers is not null) GemmaGguf.WriteHyperParameters(w, arch, config);
         TokenizerMetadata.Write(w, tokenizer, config.VocabSize, options.ChatTemplate);
 
         // llama.cpp's loader order: non-block tensors first, then blocks in order.
@@ -65,6 +67,9 @@ public static class GgufExporter
                 if (adapter is not null && tensor.Projection is { } p && adapter.A(tensor.Layer, p) is { } a && adapter.B(tensor.Layer, p) is { } b)
                     LoraMerge.AddInPlace(data, (int)shape[0], (int)shape[1], b, a, adapter.Settings.Scale);
                 if (tensor.PermuteHeads > 0) data = HfTensorNames.PermuteRows(data, (int)shape[0], tensor.PermuteHeads);
+                // llama.cpp multiplies by the norm weight itself; Gemma stores it as an offset from one (as convert_hf_to_gguf adds).
+                if (config.NormWeightOffset && tensor.HfName.EndsWith("norm.weight", StringComparison.Ordinal))
+                    for (var i = 0; i < data.Length; i++) data[i] += 1f;
                 return Quantizer.Quantize(type, data, shape[^1], options.Threads);
             });
         }

@@ -40,10 +40,20 @@ public static partial class HfTensorNames
         ["mlp.down_proj.weight"] = ("ffn_down.weight", Projection.Down),
     };
 
-    /// <summary>The GGUF architecture name for a <c>model_type</c>: mistral models run on llama.cpp's llama graph.</summary>
+    // Gemma 3's four norms per layer: llama.cpp's ffn_norm is the norm before the MLP, which Gemma
+    // calls pre_feedforward_layernorm; its post_attention_layernorm normalizes the attention output.
+    private static readonly Dictionary<string, string> GemmaNorms = new(StringComparer.Ordinal)
+    {
+        ["post_attention_layernorm.weight"] = "post_attention_norm.weight",
+        ["pre_feedforward_layernorm.weight"] = "ffn_norm.weight",
+        ["post_feedforward_layernorm.weight"] = "post_ffw_norm.weight",
+    };
+
+    /// <summary>The GGUF architecture name for a <c>model_type</c>: mistral models run on llama.cpp's llama graph, gemma3_text on its gemma3 graph.</summary>
     public static string Architecture(ModelConfig config) => config.ModelType switch
     {
         "llama" or "mistral" => "llama",
+        "gemma3_text" => "gemma3",
         _ => config.ModelType,
     };
 
@@ -59,6 +69,8 @@ public static partial class HfTensorNames
         var m = LayerName().Match(hfName);
         if (!m.Success) return null;
         var layer = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        if (config.SandwichNorms && GemmaNorms.TryGetValue(m.Groups[2].Value, out var gemmaNorm))
+            return new(hfName, $"blk.{layer}.{gemmaNorm}", layer, null, 0);
         if (!LayerParts.TryGetValue(m.Groups[2].Value, out var part)) return null;
         var permute = 0;
         if (Architecture(config) == "llama")

@@ -63,10 +63,16 @@ public static partial class TokenizerMetadata
         Id("tokenizer.ggml.unknown_token_id", tok.UnkTokenId);
         Id("tokenizer.ggml.padding_token_id", tok.PadTokenId);
         Id("tokenizer.ggml.eot_token_id", tok.EndOfTurnTokenIds.Cast<int?>().FirstOrDefault(t => t != tok.EosTokenId));
+        // llama.cpp's SentencePiece path prepends a space unless told not to; Gemma's tokenizer does not.
+        if (spm && !AddsSpacePrefix(tok)) w.Set("tokenizer.ggml.add_space_prefix", GgufValue.Of(false));
         w.Set("tokenizer.ggml.add_bos_token", GgufValue.Of(tok.AddBosToken));
         w.Set("tokenizer.ggml.add_eos_token", GgufValue.Of(tok.AddEosToken));
         if (chatTemplate is not null) w.Set("tokenizer.chat_template", GgufValue.Of(chatTemplate));
     }
+
+    /// <summary>Whether a SentencePiece-style tokenizer turns "a" into "▁a" (Llama 2, Mistral) or keeps it "a" (Gemma).</summary>
+    private static bool AddsSpacePrefix(Tokenizer tok) =>
+        tok.Encode("a").Ids.FirstOrDefault() is var id && tok.IdToToken(id) is { } first && first.StartsWith('\u2581');
 
     /// <summary>
     /// The pre-tokenizer llama.cpp must emulate, found by behaviour rather than by hashing: how the

@@ -26,6 +26,7 @@ public sealed class DecoderSessionTests
         { "llama", true, true },   // biases, tied embeddings
         { "qwen2", false, false }, // q/k/v bias
         { "qwen3", false, false }, // q/k norm
+        { "gemma3_text", false, true }, // sliding window (3 < 14 tokens), two RoPE bases, sandwich norms, GeGLU
     };
 
     [Theory]

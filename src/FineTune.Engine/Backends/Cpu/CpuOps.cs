@@ -71,4 +71,54 @@ public static class CpuOps
             }
         });
     }
+
+    // PyTorch's gelu(approximate="tanh"): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    private const float GeluBeta = 0.7978845608028654f, GeluKappa = 0.044715f;
+
+    /// <summary>act = gelu_tanh(gate) · up (GeGLU, Gemma's MLP).</summary>
+    public static void GeluTanhGlu(IComputeBackend be, float[] gate, float[] up, float[] act, int rows, int dim)
+    {
+        be.For(rows, r =>
+        {
+            var o = r * dim;
+            for (var i = o; i < o + dim; i++)
+            {
+                var g = gate[i];
+                var t = MathF.Tanh(GeluBeta * (g + GeluKappa * g * g * g));
+                act[i] = 0.5f * g * (1f + t) * up[i];
+            }
+        });
+    }
+
+    /// <summary>Gradients of <see cref="GeluTanhGlu"/> with respect to gate and up.</summary>
+    public static void GeluTanhGluBackward(IComputeBackend be, float[] dAct, float[] gate, float[] up, float[] dGate, float[] dUp, int rows, int dim)
+    {
+        be.For(rows, r =>
+        {
+            var o = r * dim;
+            for (var i = o; i < o + dim; i++)
+            {
+                var g = gate[i];
+                var t = MathF.Tanh(GeluBeta * (g + GeluKappa * g * g * g));
+                var gelu = 0.5f * g * (1f + t);
+                var dGelu = 0.5f * (1f + t) + 0.5f * g * (1f - t * t) * GeluBeta * (1f + 3f * GeluKappa * g * g);
+                dUp[i] = dAct[i] * gelu;
+                dGate[i] = dAct[i] * up[i] * dGelu;
+            }
+        });
+    }
+
+    /// <summary>The gated activation of <paramref name="c"/>'s MLP.</summary>
+    public static void GatedActivation(IComputeBackend be, Model.ModelConfig c, float[] gate, float[] up, float[] act, int rows)
+    {
+        if (c.Activation == Model.GateActivation.GeluTanh) GeluTanhGlu(be, gate, up, act, rows, c.IntermediateSize);
+        else SwiGlu(be, gate, up, act, rows, c.IntermediateSize);
+    }
+
+    /// <summary>Gradients of <see cref="GatedActivation"/>.</summary>
+    public static void GatedActivationBackward(IComputeBackend be, Model.ModelConfig c, float[] dAct, float[] gate, float[] up, float[] dGate, float[] dUp, int rows)
+    {
+        if (c.Activation == Model.GateActivation.GeluTanh) GeluTanhGluBackward(be, dAct, gate, up, dGate, dUp, rows, c.IntermediateSize);
+        else SwiGluBackward(be, dAct, gate, up, dGate, dUp, rows, c.IntermediateSize);
+    }
 }

@@ -67,6 +67,11 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <summary>Whether the kernels take <paramref name="c"/>'s shapes; <paramref name="reason"/> says what is off when not.</summary>
     public static bool Supports(ModelConfig c, out string reason)
     {
+        if (!SupportsArchitecture(c))
+        {
+            reason = $"a llama, mistral or qwen architecture ({c.ModelType} trains on the CPU for now)";
+            return false;
+        }
         foreach (var (name, dim) in new[] { ("hidden_size", c.HiddenSize), ("the query width", c.QDim), ("the key/value width", c.KvDim), ("intermediate_size", c.IntermediateSize) })
             if (dim % 8 != 0)
             {
@@ -76,6 +81,13 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         reason = $"head_dim ({c.HeadDim}) to be a multiple of 16 and at most 128";
         return c.HeadDim % 16 == 0 && c.HeadDim <= 128;
     }
+
+    /// <summary>
+    /// False for Gemma 3 (scaled embeddings, sandwich norms, GeGLU, sliding-window layers): the CUDA
+    /// kernels do not implement them yet, and a run must not silently train a different model.
+    /// </summary>
+    public static bool SupportsArchitecture(ModelConfig c) =>
+        c is { SandwichNorms: false, Activation: GateActivation.Silu, SlidingLayers: null, EmbeddingScale: 1, NormWeightOffset: false, QueryPreAttnScalar: null };
 
     /// <summary>What this model holds on the GPU.</summary>
     public GpuMemoryPlan Plan { get; }
