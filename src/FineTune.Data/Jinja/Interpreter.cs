@@ -191,7 +191,6 @@ internal sealed partial class Interpreter
         var noIteration = true;
         for (var i = 0; i < items.Count; i++)
         {
-            Tick();
             scope.Set("loop", new JinjaObject(
             [
                 KeyValuePair.Create<string, JinjaValue>("index", new JinjaInt(i + 1)),

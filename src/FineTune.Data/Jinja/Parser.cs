@@ -373,6 +373,8 @@ internal sealed class Parser
             var test = ParsePrimary();
             // `is none`, `is true`, ... are identifiers here even though they are also constants.
             if (test is not IdentifierNode id) throw Syntax("Expected a test name after 'is'", test.Offset);
+            if (!Tests.Names.Contains(id.Name))
+                throw _error(JinjaErrors.Unsupported, $"Unknown test 'is {id.Name}'", id.Offset);
             if (Is(TokenType.OpenParen))
                 throw _error(JinjaErrors.Unsupported, $"The test '{id.Name}' with arguments is not supported", id.Offset);
             operand = new TestNode(operand, negate, id.Name, at);
@@ -414,8 +416,7 @@ internal sealed class Parser
 
     private Node ParseCall(Node callee)
     {
-        var at = Here;
-        Node expression = new CallNode(callee, ParseArgs(parameters: false), at);
+        Node expression = new CallNode(callee, ParseArgs(parameters: false), callee.Offset);
         expression = ParseMember(expression);
         if (Is(TokenType.OpenParen)) expression = Nested(() => ParseCall(expression));
         return expression;
@@ -521,13 +522,13 @@ internal sealed class Parser
             {
                 var property = Nested(ParseMemberArguments);
                 Expect(TokenType.CloseSquareBracket, "']'");
-                obj = new MemberNode(obj, property, true, op.Offset);
+                obj = new MemberNode(obj, property, true, obj.Offset);
             }
             else
             {
                 var property = ParsePrimary();
                 if (property is not (IdentifierNode or IntegerLiteralNode)) throw Syntax("Expected a name after '.'", property.Offset);
-                obj = new MemberNode(obj, property, false, op.Offset);
+                obj = new MemberNode(obj, property, false, obj.Offset);
             }
         }
         return obj;

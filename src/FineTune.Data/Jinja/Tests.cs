@@ -3,6 +3,9 @@ namespace FineTune.Data.Jinja;
 /// <summary>The <c>is</c> tests (<c>defined</c>, <c>none</c>, <c>string</c>, <c>mapping</c>, <c>iterable</c>, ...).</summary>
 internal static class Tests
 {
+    public static readonly HashSet<string> Names =
+        ["boolean", "callable", "odd", "even", "false", "true", "none", "string", "number", "integer", "float", "iterable", "mapping", "sequence", "lower", "upper", "defined", "undefined"];
+
     public static bool Run(string name, JinjaValue v) => name switch
     {
         "boolean" => v is JinjaBool,

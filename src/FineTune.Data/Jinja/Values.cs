@@ -39,6 +39,12 @@ public abstract class JinjaValue
         _ => throw new ArgumentException($"Cannot pass a {value.GetType().Name} to a template."),
     };
 
+    // JSON has one number type; like JavaScript, an integral literal is an integer and anything else a float.
+    private static JinjaValue Number(string literal) =>
+        literal.IndexOfAny(['.', 'e', 'E']) < 0 && long.TryParse(literal, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l)
+            ? new JinjaInt(l)
+            : new JinjaFloat(double.Parse(literal, CultureInfo.InvariantCulture));
+
     private static JinjaValue FromJson(JsonNode? node) => node switch
     {
         null => JinjaNone.Instance,
@@ -49,7 +55,7 @@ public abstract class JinjaValue
             JsonValueKind.String => new JinjaString(v.GetValue<string>()),
             JsonValueKind.True => JinjaBool.True,
             JsonValueKind.False => JinjaBool.False,
-            JsonValueKind.Number => v.TryGetValue<long>(out var l) ? new JinjaInt(l) : new JinjaFloat(v.GetValue<double>()),
+            JsonValueKind.Number => Number(v.ToJsonString()),
             _ => JinjaNone.Instance,
         },
         _ => JinjaNone.Instance,
