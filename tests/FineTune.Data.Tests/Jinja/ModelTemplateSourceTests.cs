@@ -75,8 +75,11 @@ public sealed class ModelTemplateSourceTests
         var tokens = new TemplateTokens("<|im_end|>", new HashSet<string> { "<|im_start|>", "<|im_end|>" }, "tokenizer.json", null,
             new ModelTemplateSource(source, JinjaSource.Inline));
         var template = ChatTemplates.Resolve("model", "/", tokens);
-        var example = template.Render(new Conversation([new Message(Role.User, "Hi"), new Message(Role.Assistant, "Hello"), new Message(Role.User, "More"), new Message(Role.Assistant, "Sure")]));
-        Assert.Equal("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n<|im_start|>user\nMore<|im_end|>\n<|im_start|>assistant\nSure<|im_end|>\n", example.Text);
+        Message[] messages = [new(Role.User, "Hi"), new(Role.Assistant, "Hello"), new(Role.User, "More"), new(Role.Assistant, "Sure")];
+        var example = template.Render(new Conversation(messages));
+        // The text is what @huggingface/jinja renders (it drops the tags; trim_blocks eats the newline after them).
+        var context = new System.Text.Json.Nodes.JsonObject { ["messages"] = Json.Messages(messages), ["add_generation_prompt"] = false, ["eos_token"] = "<|im_end|>" };
+        Assert.Equal(ContextRenderer.Render([(source, context)])[0].Output, example.Text);
         Assert.Equal(["Hello<|im_end|>", "Sure<|im_end|>"], example.AssistantSpans.Select(s => example.Text[s.Start..s.End]));
     }
 
