@@ -103,6 +103,33 @@ public sealed class ModelTemplateTests
         Assert.Equal(sample.GetProperty("after").GetString(), reply);
     }
 
+    [Fact]
+    public void A_model_without_a_template_or_with_a_broken_one_stops_the_format_step_with_the_reason_at_its_file()
+    {
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 4);
+        clone.EditFile("example-project.csproj", text => text.Replace("<ChatTemplate Include=\"llama-3\" />", ""));
+        var baseModel = Path.Combine(clone.ProjectDir, "models", "base");
+        var generated = ModelProjectSandbox.Run("dotnet",
+            [RepoPaths.CliDll, "new-tiny-model", "--tokenizer", Path.Combine(RepoPaths.Root, "node_modules", "@lenml", "tokenizer-llama3", "models"), "--out", baseModel, "--seed", "42"],
+            clone.ProjectDir);
+        Assert.True(generated.Succeeded, generated.ToString());
+        var config = Path.Combine(baseModel, "tokenizer_config.json");
+        var json = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        json.Remove("chat_template");
+        File.WriteAllText(config, json.ToJsonString());
+
+        var none = clone.Dotnet("build");
+        Assert.False(none.Succeeded);
+        Assert.True(Regex.IsMatch(none.Output, @"tokenizer\.json ?: error FT1046: The base model has no chat template .*Add a ChatTemplate item"), none.ToString());
+        Assert.False(none.Ran("FineTuneTrain"), none.ToString());
+
+        var jinja = Path.Combine(baseModel, "chat_template.jinja");
+        File.WriteAllText(jinja, "{{ bos_token }}\n{{ messages | wordwrap }}");
+        var broken = clone.Dotnet("build");
+        Assert.False(broken.Succeeded);
+        Assert.True(broken.Output.Contains($"{jinja}(2,13): error FT1041: The filter 'wordwrap' is not supported", StringComparison.Ordinal), broken.ToString());
+    }
+
     private static string Token(JsonNode? node) => node switch
     {
         JsonObject o => o["content"]!.GetValue<string>(),

@@ -49,7 +49,7 @@ public sealed class ModelTemplateSourceTests
         var e = Assert.Throws<FineTuneException>(() => ChatTemplates.Resolve("model", "/project", tokens));
         Assert.Equal(ChatTemplateErrors.NoModelTemplate, e.Code);
         Assert.Equal("/models/base/tokenizer.json", e.File);
-        Assert.Contains("<ChatTemplate", e.Message.Replace("ChatTemplate item", "<ChatTemplate"));
+        Assert.Contains("Add a ChatTemplate item naming a built-in template", e.Message);
         Assert.Equal(ChatTemplateErrors.NoModelTemplate, Assert.Throws<FineTuneException>(() => ChatTemplates.Resolve("", "/project", tokens)).Code);
     }
 
