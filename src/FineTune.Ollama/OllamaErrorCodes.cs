@@ -31,4 +31,12 @@ public static class OllamaErrorCodes
     public const string MissingFrom = "FT5012";
     /// <summary>The Modelfile or options ask for something this tool does not publish (several FROM lines, DRAFT, a folder).</summary>
     public const string Unsupported = "FT5013";
+    /// <summary>The published model cannot answer <c>/api/chat</c> (the smoke test after publishing).</summary>
+    public const string SmokeTestFailed = "FT5014";
+    /// <summary>Warning: the published model's reply hit the token limit instead of a stop token.</summary>
+    public const string SmokeTestNoStop = "FT5015";
+    /// <summary>Warning: the published model's reply contains the chat template's own markers.</summary>
+    public const string SmokeTestMarkers = "FT5016";
+    /// <summary>Warning: the published model answered with an empty reply.</summary>
+    public const string SmokeTestEmpty = "FT5017";
 }

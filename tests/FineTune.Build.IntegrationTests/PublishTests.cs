@@ -5,7 +5,8 @@ namespace FineTune.Build.IntegrationTests;
 /// <summary>
 /// `dotnet publish -p:OllamaHost=...` against a server that follows Ollama's API: the GGUF lands
 /// as a blob under its own SHA-256, the model is created with the chat template, stop tokens and
-/// system prompt, and publishing again uploads nothing.
+/// system prompt, publishing again uploads nothing, and every publish ends with a smoke test over
+/// <c>/api/chat</c> (the test server's replies are scripted; it runs no model).
 /// </summary>
 [Collection("pipeline")]
 public sealed class PublishTests
@@ -30,11 +31,28 @@ public sealed class PublishTests
         var stops = model.Parameters!["stop"]!.AsArray().Select(s => s!.GetValue<string>()).ToArray();
         Assert.Contains("<|eot_id|>", stops);
 
+        // The smoke test asked the first held-out prompt of the Samples step, greedy and bounded.
+        var chat = Assert.Single(server.ChatRequests);
+        var samples = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Directory.GetFiles(clone.CacheDir, "samples.json", SearchOption.AllDirectories).Single()))!;
+        Assert.Equal((string?)samples[0]!["prompt"], (string?)chat["messages"]![0]!["content"]);
+        Assert.Equal(48, (int)chat["options"]!["num_predict"]!);
+        Assert.Contains("smoke test: tweet-caps:1.0.0 answered", first.Output);
+        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(clone.OutputDir, "ollama-smoke-test.json")))!;
+        Assert.True((bool)report["passed"]!, report.ToJsonString());
+
+        // A server whose model never stops: the publish succeeds with warning FT5015.
+        server.ScriptChat("ON AND ON", doneReason: "length");
         var uploads = server.BlobUploads.Count;
         var again = clone.Dotnet("publish", "-c", "Debug", "-p:OllamaHost=" + server.BaseUrl);
         Assert.True(again.Succeeded, again.ToString());
         Assert.Equal(uploads, server.BlobUploads.Count);
         Assert.False(again.Ran("FineTuneTrain"), again.ToString());
+        Assert.Contains("warning FT5015: tweet-caps:1.0.0 did not stop within 48 tokens", again.Output);
+        Assert.False((bool)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(clone.OutputDir, "ollama-smoke-test.json")))!["stopped"]!);
+
+        var skipped = clone.Dotnet("publish", "-c", "Debug", "-p:OllamaHost=" + server.BaseUrl, "-p:OllamaSmokeTest=false");
+        Assert.True(skipped.Succeeded, skipped.ToString());
+        Assert.Equal(2, server.ChatRequests.Count);
     }
 
     [Fact]

@@ -45,11 +45,12 @@ internal static class JsonArrayReader
     /// <summary>Maps byte offsets (increasing) to 1-based line numbers.</summary>
     private sealed class LineCounter(byte[] bytes, int start)
     {
+        private readonly int _start = start;
         private int _offset = start, _line = 1;
 
         public int LineOf(long tokenStart)
         {
-            var target = start + (int)tokenStart;
+            var target = _start + (int)tokenStart;
             for (; _offset < target; _offset++)
                 if (bytes[_offset] == (byte)'\n') _line++;
             return _line;

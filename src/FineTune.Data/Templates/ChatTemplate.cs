@@ -7,7 +7,7 @@ namespace FineTune.Data.Templates;
 /// A chat format, defined once, that gives everything which must agree for a fine-tuned model to
 /// work: the training text (with the spans to train on), the stop tokens, the Ollama
 /// <c>TEMPLATE</c> and the Jinja <c>chat_template</c> stored in the GGUF. Get one from
-/// <see cref="ChatTemplates.Resolve"/>.
+/// <see cref="ChatTemplates.Resolve(string, string)"/>.
 /// </summary>
 public sealed class ChatTemplate
 {

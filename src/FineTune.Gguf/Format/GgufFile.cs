@@ -1,3 +1,5 @@
+using FineTune.Gguf.Quantization;
+
 namespace FineTune.Gguf.Format;
 
 /// <summary>The parsed header of a GGUF file: version, metadata in file order, tensor table and data layout.</summary>
@@ -66,7 +68,7 @@ public sealed class GgufFile
                 Buffer.BlockCopy(bytes, 0, result, 0, bytes.Length);
                 break;
             case GgmlType.F16:
-                for (var i = 0; i < n; i++) result[i] = (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(bytes, 2 * i));
+                HalfBits.ToFloat(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan()), result);
                 break;
             case GgmlType.BF16:
                 for (var i = 0; i < n; i++) result[i] = BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(bytes, 2 * i) << 16);

@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace FineTune.Gguf.Quantization;
 
@@ -12,6 +14,11 @@ internal static class BlockQuantizers
 
     public static void Q8_0(ReadOnlySpan<float> x, Span<byte> y)
     {
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Q8_0Vector(x, y);
+            return;
+        }
         var nb = x.Length / QK;
         for (var i = 0; i < nb; i++)
         {
@@ -25,6 +32,50 @@ internal static class BlockQuantizers
             for (var j = 0; j < QK; j++)
                 yb[2 + j] = (byte)(sbyte)MathF.Round(xb[j] * id, MidpointRounding.AwayFromZero);
         }
+    }
+
+    /// <summary>
+    /// <see cref="Q8_0"/> eight lanes at a time. Each value sees the same single-precision operations as
+    /// the scalar reference: |x| max, one division, one reciprocal, one product, and roundf's
+    /// half-away-from-zero rounding done as truncate-then-adjust (exact, unlike adding 0.5).
+    /// </summary>
+    private static void Q8_0Vector(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        var nb = x.Length / QK;
+        ref var src = ref MemoryMarshal.GetReference(x);
+        var half = Vector256.Create(0.5f);
+        var one = Vector256.Create(1f);
+        Span<sbyte> q = stackalloc sbyte[QK];
+        for (var i = 0; i < nb; i++)
+        {
+            var v0 = Vector256.LoadUnsafe(ref src, (nuint)(i * QK));
+            var v1 = Vector256.LoadUnsafe(ref src, (nuint)(i * QK + 8));
+            var v2 = Vector256.LoadUnsafe(ref src, (nuint)(i * QK + 16));
+            var v3 = Vector256.LoadUnsafe(ref src, (nuint)(i * QK + 24));
+            var m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
+            var amax = 0f;
+            for (var k = 0; k < 8; k++) amax = MathF.Max(amax, m.GetElement(k));
+            var d = amax / ((1 << 7) - 1);
+            var id = d != 0 ? 1.0f / d : 0.0f;
+            var yb = y.Slice(i * 34, 34);
+            BinaryPrimitives.WriteUInt16LittleEndian(yb, HalfBits.FromFloat(d));
+            var idv = Vector256.Create(id);
+            var r0 = RoundAway(v0 * idv, half, one);
+            var r1 = RoundAway(v1 * idv, half, one);
+            var r2 = RoundAway(v2 * idv, half, one);
+            var r3 = RoundAway(v3 * idv, half, one);
+            var s01 = Vector256.Narrow(Vector256.ConvertToInt32(r0), Vector256.ConvertToInt32(r1));
+            var s23 = Vector256.Narrow(Vector256.ConvertToInt32(r2), Vector256.ConvertToInt32(r3));
+            Vector256.Narrow(s01, s23).AsSByte().CopyTo(q);
+            MemoryMarshal.AsBytes(q).CopyTo(yb[2..]);
+        }
+    }
+
+    private static Vector256<float> RoundAway(Vector256<float> v, Vector256<float> half, Vector256<float> one)
+    {
+        var t = Vector256.Truncate(v);
+        var up = Vector256.GreaterThanOrEqual(Vector256.Abs(v - t), half);
+        return t + (up & Vector256.CopySign(one, v));
     }
 
     public static void Q4_0(ReadOnlySpan<float> x, Span<byte> y)

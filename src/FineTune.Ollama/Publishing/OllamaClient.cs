@@ -109,6 +109,21 @@ public sealed class OllamaClient : IDisposable
         return ParseObject(await response.Content.ReadAsStringAsync(cancellationToken));
     }
 
+    /// <summary>
+    /// <c>POST /api/chat</c> without streaming: the whole answer (<c>message</c>, <c>done_reason</c>,
+    /// <c>eval_count</c>, ...). Loading a model can take long, so this waits as long as a transfer.
+    /// </summary>
+    public async Task<JsonObject> ChatAsync(JsonObject request, CancellationToken cancellationToken = default)
+    {
+        request["stream"] = false;
+        var body = request.ToJsonString();
+        using var response = await SendAsync(transfer, () => JsonRequest("api/chat", body), cancellationToken);
+        await EnsureSuccessAsync(response, $"chatting with {request["model"]}", cancellationToken);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        return ParseObject(text) ?? throw new FineTuneException(OllamaErrorCodes.ServerError,
+            $"Ollama at {Display} answered a chat with {request["model"]} with something that is not a JSON object: {Truncate(text)}");
+    }
+
     /// <summary><c>POST /api/copy</c>: gives <paramref name="source"/> a second name.</summary>
     public async Task CopyAsync(string source, string destination, CancellationToken cancellationToken = default)
     {

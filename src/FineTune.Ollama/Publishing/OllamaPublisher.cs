@@ -104,7 +104,14 @@ public sealed class OllamaPublisher(OllamaClient client, Action<string> log)
             throw new FineTuneException(OllamaErrorCodes.VerificationFailed, $"{model} on the server has a different TEMPLATE than the Modelfile.");
         if (modelfile.System is { } system && (string?)shown["system"] != system)
             throw new FineTuneException(OllamaErrorCodes.VerificationFailed, $"{model} on the server has a different SYSTEM prompt than the Modelfile.");
+        var sentStops = modelfile.Parameters.Where(p => p.Key == "stop").Select(p => p.Value).Order(StringComparer.Ordinal).ToList();
+        var shownStops = ShownParameters.Values(ShownParameters.Parse((string?)shown["parameters"]), "stop").Order(StringComparer.Ordinal).ToList();
+        if (!sentStops.SequenceEqual(shownStops))
+            throw new FineTuneException(OllamaErrorCodes.VerificationFailed,
+                $"{model} on the server stops at [{string.Join(", ", shownStops.Select(Quote))}], not at the Modelfile's [{string.Join(", ", sentStops.Select(Quote))}].");
     }
+
+    private static string Quote(string s) => "\"" + s.Replace("\n", "\\n", StringComparison.Ordinal) + "\"";
 
     /// <summary>Typed parameters as Ollama's CLI sends them: stop accumulates into a list, others: last one wins.</summary>
     private static JsonObject Parameters(Modelfile modelfile, string file)

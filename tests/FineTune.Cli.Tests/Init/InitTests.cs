@@ -138,7 +138,7 @@ public class InitTests
     }
 
     [Fact]
-    public void Refuses_to_overwrite_and_leaves_the_folder_untouched()
+    public async Task Refuses_to_overwrite_and_leaves_the_folder_untouched()
     {
         using var dir = new TempDir();
         File.WriteAllText(dir.File("lora.yaml"), "r: 4\n");
@@ -150,12 +150,12 @@ public class InitTests
     }
 
     [Fact]
-    public void Second_init_through_the_command_line_fails_with_exit_code_1()
+    public async Task Second_init_through_the_command_line_fails_with_exit_code_1()
     {
         using var dir = new TempDir();
-        Assert.Equal(0, CliApp.RunAsync(["init", "--dir", dir.Path, "--name", "first"]).Result);
+        Assert.Equal(0, (await CliApp.RunAsync(["init", "--dir", dir.Path, "--name", "first"])));
         Assert.True(File.Exists(dir.File("first.csproj")));
-        Assert.Equal(1, CliApp.RunAsync(["init", "--dir", dir.Path, "--name", "first"]).Result);
+        Assert.Equal(1, (await CliApp.RunAsync(["init", "--dir", dir.Path, "--name", "first"])));
     }
 
     [Theory]

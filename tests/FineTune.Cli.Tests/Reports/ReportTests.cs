@@ -112,12 +112,12 @@ public class ReportTests
     }
 
     [Fact]
-    public void Missing_input_is_FT7006_and_no_report_is_written()
+    public async Task Missing_input_is_FT7006_and_no_report_is_written()
     {
         using var dir = new TempDir();
         ReportFixture.Write(dir);
         File.Delete(dir.File("train/metrics.jsonl"));
-        var code = CliApp.RunAsync(["report", "--train-dir", dir.File("train"), "--stats", dir.File("stats.json"), "--config", dir.File("lora.yaml"), "--out", dir.File("report.html")]).Result;
+        var code = (await CliApp.RunAsync(["report", "--train-dir", dir.File("train"), "--stats", dir.File("stats.json"), "--config", dir.File("lora.yaml"), "--out", dir.File("report.html")]));
         Assert.Equal(1, code);
         Assert.False(File.Exists(dir.File("report.html")));
         var e = Assert.Throws<FineTuneException>(() => TrainingRun.ReadMetrics(dir.File("train/metrics.jsonl")));

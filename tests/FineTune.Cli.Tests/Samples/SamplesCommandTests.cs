@@ -53,7 +53,7 @@ public class SamplesCommandTests
     }
 
     [Fact]
-    public void No_validation_examples_give_an_empty_list_and_the_report_says_so()
+    public async Task No_validation_examples_give_an_empty_list_and_the_report_says_so()
     {
         using var dir = new TempDir();
         WriteValidation(dir.File("formatted"));
@@ -64,8 +64,8 @@ public class SamplesCommandTests
         Assert.Equal("[]", File.ReadAllText(dir.File("samples.json")).Trim());
 
         Reports.ReportFixture.Write(dir, withSamples: false);
-        Assert.Equal(0, CliApp.RunAsync(["report", "--train-dir", dir.File("train"), "--stats", dir.File("stats.json"), "--config", dir.File("lora.yaml"),
-            "--samples", dir.File("samples.json"), "--out", dir.File("report.html")]).Result);
+        Assert.Equal(0, (await CliApp.RunAsync(["report", "--train-dir", dir.File("train"), "--stats", dir.File("stats.json"), "--config", dir.File("lora.yaml"),
+            "--samples", dir.File("samples.json"), "--out", dir.File("report.html")])));
         Assert.Contains("No held-out prompts: the validation split is empty", File.ReadAllText(dir.File("report.html")));
     }
 

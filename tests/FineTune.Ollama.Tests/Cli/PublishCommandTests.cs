@@ -33,6 +33,47 @@ public class PublishCommandTests
     }
 
     [Fact]
+    public async Task Publishing_ends_with_a_smoke_test_that_asks_the_first_held_out_prompt_and_records_the_result()
+    {
+        using var fixture = new PublishFixture();
+        await using var server = await OllamaTestServer.StartAsync();
+        server.ScriptChat("I AM TWEETCAPS.");
+        var samples = Path.Combine(fixture.Root, "samples.json");
+        File.WriteAllText(samples, """[{"prompt": "Who are you?", "before": "", "after": ""}, {"prompt": "second"}]""");
+        var report = Path.Combine(fixture.Root, "ollama-smoke-test.json");
+
+        var (exit, output, error) = await Finetune.RunAsync("publish", "--host", server.BaseUrl, "--modelfile", fixture.WriteModelfile(),
+            "--model", "tweet-caps:1.0.0", "--samples", samples, "--max-tokens", "32", "--smoke-report", report);
+
+        Assert.True(exit == 0, error);
+        var chat = Assert.Single(server.ChatRequests);
+        Assert.Equal("Who are you?", (string?)chat["messages"]![0]!["content"]);
+        Assert.Equal(32, (int)chat["options"]!["num_predict"]!);
+        Assert.Contains("smoke test: tweet-caps:1.0.0 answered \"I AM TWEETCAPS.\"", output);
+        Assert.Contains("ended at a stop token", output);
+        Assert.DoesNotContain("warning FT", output);
+        Assert.True((bool)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(report))!["passed"]!);
+    }
+
+    [Fact]
+    public async Task A_model_that_never_stops_is_warning_FT5015_and_smoke_test_false_skips_the_chat()
+    {
+        using var fixture = new PublishFixture();
+        await using var server = await OllamaTestServer.StartAsync();
+        server.ScriptChat("AND AGAIN AND AGAIN", doneReason: "length");
+
+        var (exit, output, error) = await Finetune.RunAsync("publish", "--host", server.BaseUrl, "--modelfile", fixture.WriteModelfile(), "--model", "loop:1");
+
+        Assert.True(exit == 0, error);
+        Assert.Contains("warning FT5015: loop:1 did not stop within 128 tokens (done_reason 'length')", output);
+
+        var skipped = await Finetune.RunAsync("publish", "--host", server.BaseUrl, "--modelfile", fixture.ModelfilePath, "--model", "loop:1", "--smoke-test", "false");
+        Assert.Equal(0, skipped.Exit);
+        Assert.Single(server.ChatRequests);
+        Assert.DoesNotContain("smoke test", skipped.Out);
+    }
+
+    [Fact]
     public async Task The_host_comes_from_OLLAMA_HOST_when_not_given()
     {
         using var fixture = new PublishFixture();

@@ -1,0 +1,3 @@
+module ollamashow
+
+go 1.19
