@@ -48,9 +48,7 @@ public static class DatasetFormatter
             foreach (var c in conversations)
             {
                 warnings.AddRange(DatasetLint.EmptyReplies(c));
-                var example = template.Render(c);
-                if (!config.TrainOnResponsesOnly && !c.IsRawText)
-                    example = example with { AssistantSpans = [new TextSpan(0, example.Text.Length)] };
+                var example = template.Render(c, lossOnReplies: config.TrainOnResponsesOnly);
                 (isValidation ? validation : train).Add((example, c));
             }
         }

@@ -33,7 +33,7 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
     public string FineTuneDevice { get; set; } = "";
     /// <summary><c>FineTuneDataset</c> items.</summary>
     public ITaskItem[] Datasets { get; set; } = [];
-    /// <summary><c>ChatTemplate</c> items: a built-in name or a file.</summary>
+    /// <summary><c>ChatTemplate</c> items: none or <c>model</c> (the base model's own template), a built-in name or a file.</summary>
     public ITaskItem[] ChatTemplates { get; set; } = [];
     /// <summary><c>LoraConfig</c> items.</summary>
     public ITaskItem[] LoraConfigs { get; set; } = [];
@@ -52,7 +52,8 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
         ValidateDevice();
         ValidateBaseModel();
         ValidateDatasets();
-        ValidateSingle(ChatTemplates, "ChatTemplate", "FT6010", "llama-3");
+        // No ChatTemplate item means the base model's own chat template.
+        if (ChatTemplates.Length > 1) ValidateSingle(ChatTemplates, "ChatTemplate", "FT6010", "llama-3");
         ValidateSingle(LoraConfigs, "LoraConfig", "FT6011", "lora.yaml");
         foreach (var config in LoraConfigs)
             if (!File.Exists(config.GetMetadata("FullPath")))

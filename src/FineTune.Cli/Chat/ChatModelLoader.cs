@@ -25,13 +25,16 @@ public static class ChatModelLoader
     }
 
     /// <summary>
-    /// The template to chat with: the one given, or else the one the tokenizer's special tokens
-    /// identify (a model answers well only in the format it was trained with).
+    /// The template to chat with: the one given, else the model's own chat template, else the
+    /// built-in the tokenizer's special tokens identify (a model answers well only in the format it
+    /// was trained with).
     /// </summary>
     public static ChatTemplate ResolveTemplate(string? nameOrPath, Tokenizer tokenizer, string modelPath)
     {
         if (!string.IsNullOrWhiteSpace(nameOrPath))
             return ModelChatTemplate.Resolve(nameOrPath, tokenizer, modelPath);
+        if (ModelTemplateSource.Find(ModelChatTemplate.ModelDirectory(modelPath)) is not null)
+            return ModelChatTemplate.Resolve(ChatTemplates.ModelTemplateName, tokenizer, modelPath);
         string? detected =
             tokenizer.TokenToId("<|start_header_id|>") is not null ? "llama-3" :
             tokenizer.TokenToId("<|im_start|>") is not null ? "chatml" :

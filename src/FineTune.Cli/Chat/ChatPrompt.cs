@@ -6,7 +6,7 @@ namespace FineTune.Cli.Chat;
 
 /// <summary>
 /// Turns the conversation so far into the token ids the model continues: the chat template renders
-/// it exactly as in training, then the generation prompt (assistant header) is appended.
+/// it exactly as in training, with the generation prompt (assistant header) the template adds.
 /// </summary>
 public sealed class ChatPrompt(ChatTemplate template, Tokenizer tokenizer)
 {
@@ -26,7 +26,7 @@ public sealed class ChatPrompt(ChatTemplate template, Tokenizer tokenizer)
         var messages = new List<Message>();
         if (!string.IsNullOrEmpty(system)) messages.Add(new Message(Role.System, system));
         messages.AddRange(turns);
-        var rendered = template.Render(new Conversation(messages));
-        return (rendered.Text + template.GenerationPrompt, rendered.ContentSpans);
+        var rendered = template.RenderPrompt(new Conversation(messages));
+        return (rendered.Text, rendered.ContentSpans);
     }
 }

@@ -20,7 +20,7 @@ internal static class FormatCommand
         var request = new Option<FileInfo?>("--request") { Description = "request.json written by the FineTuneFormat build step." };
         var datasets = new Option<FileInfo[]>("--dataset") { Description = "A dataset file: .jsonl, .json, .csv, .tsv or .xlsx (repeatable)." };
         var format = new Option<string?>("--format") { Description = "alpaca, sharegpt, messages, text or columns (inferred from the fields when omitted)." };
-        var template = new Option<string?>("--chat-template") { Description = "Built-in template (llama-3, chatml, qwen-2.5, mistral, gemma, phi-3, alpaca, vicuna, zephyr) or a template file." };
+        var template = new Option<string?>("--chat-template") { Description = "model (the base model's own Jinja template, the default with --tokenizer), a built-in template (llama-3, chatml, qwen-2.5, mistral, gemma, phi-3, alpaca, vicuna, zephyr), or a template file (.jinja or {SYSTEM}/{INPUT}/{OUTPUT})." };
         var system = new Option<string?>("--system") { Description = "System prompt for rows that have none." };
         var prompt = new Option<string?>("--prompt") { Description = "columns format: prompt template with {column} fields and [[optional]] parts." };
         var output = new Option<string?>("--output") { Description = "columns format: reply template, e.g. {Survived}." };
@@ -60,9 +60,10 @@ internal static class FormatCommand
             else
             {
                 var files = parse.GetValue(datasets) ?? [];
-                var chatTemplate = parse.GetValue(template);
+                // Without --chat-template the base model's own template is used, as in a project without a ChatTemplate item.
+                var chatTemplate = parse.GetValue(template) ?? (parse.GetValue(tokenizer) is not null ? "model" : null);
                 if (files.Length == 0 || chatTemplate is null)
-                    throw new FineTuneException("FT7101", "finetune format needs --request <request.json>, or --dataset <file> and --chat-template <name|file>.");
+                    throw new FineTuneException("FT7101", "finetune format needs --request <request.json>, or --dataset <file> and --chat-template <name|file> (or --tokenizer <model folder> for the model's own template).");
                 var metadata = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
                 void Set(string key, string? value) { if (!string.IsNullOrEmpty(value)) metadata[key] = value; }
                 Set("Format", parse.GetValue(format));

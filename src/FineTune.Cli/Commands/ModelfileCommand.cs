@@ -18,7 +18,7 @@ internal static class ModelfileCommand
     public static Command Create()
     {
         var gguf = new Option<string?>("--gguf") { Description = "The model GGUF, as seen from the Modelfile's folder (a bare file name means next to it)." };
-        var template = new Option<string>("--chat-template") { Description = "Chat template: a built-in name (e.g. llama-3) or a template file.", Required = true };
+        var template = new Option<string>("--chat-template") { Description = "Chat template: model (the base model's own, needs --tokenizer), a built-in name (e.g. llama-3) or a template file.", Required = true };
         var system = new Option<string?>("--system") { Description = "Default system prompt (SYSTEM)." };
         var parameters = new Option<string[]>("--parameter") { Description = "An Ollama parameter as name=value, e.g. temperature=0.7 (repeatable).", AllowMultipleArgumentsPerToken = false };
         var license = new Option<FileInfo?>("--license") { Description = "A file whose text becomes LICENSE." };
@@ -46,11 +46,14 @@ internal static class ModelfileCommand
             if (licenseFile is not null && !licenseFile.Exists)
                 throw new FineTuneException(OllamaErrorCodes.FileNotFound, $"license file not found: {licenseFile.FullName}", licenseFile.FullName);
 
+            var ollamaTemplate = chat.OllamaTemplate;
+            // The build log says what the TEMPLATE reproduces of a model's Jinja template, and what not.
+            foreach (var line in chat.OllamaCoverage) Console.WriteLine($"finetune modelfile: {line}");
             ModelfileWriter.WriteFile(outPath, new ModelfileSpec
             {
                 From = ggufPath is not null ? ModelfileWriter.Reference(ggufPath, outDir) : fromName!,
                 Adapter = parse.GetValue(adapter) is { } a ? ModelfileWriter.Reference(a, outDir) : null,
-                Template = chat.OllamaTemplate,
+                Template = ollamaTemplate,
                 Stops = chat.StopTokens,
                 System = parse.GetValue(system),
                 Parameters = (parse.GetValue(parameters) ?? []).Select(ParseParameter).ToList(),

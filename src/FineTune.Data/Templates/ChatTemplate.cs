@@ -11,15 +11,36 @@ namespace FineTune.Data.Templates;
 /// </summary>
 public sealed class ChatTemplate
 {
-    private readonly TemplateLayout _layout;
+    private readonly TemplateLayout _layout = null!;
+    private readonly JinjaChatFormat? _jinja;
+    private readonly Lazy<OllamaTemplateDerivation>? _ollama;
 
     internal ChatTemplate(string name, TemplateLayout layout)
     {
         Name = name;
         _layout = layout;
-        OllamaTemplate = OllamaTemplateWriter.Write(layout);
+        _ollamaTemplate = OllamaTemplateWriter.Write(layout);
         JinjaTemplate = JinjaTemplateWriter.Write(layout);
     }
+
+    internal ChatTemplate(string name, JinjaChatFormat jinja)
+    {
+        Name = name;
+        _jinja = jinja;
+        JinjaTemplate = jinja.Source.Template;
+        _ollama = new Lazy<OllamaTemplateDerivation>(() => OllamaTemplateDerivation.Derive(jinja));
+    }
+
+    private readonly string? _ollamaTemplate;
+
+    /// <summary>True when this is a Jinja template (the base model's own or a .jinja file) rather than a built-in format.</summary>
+    public bool IsJinja => _jinja is not null;
+
+    /// <summary>
+    /// What the Ollama TEMPLATE reproduces of a Jinja template (plain system/user/assistant chat and
+    /// the generation prompt) and what it leaves out (tools, thinking blocks), for the build log; empty for built-ins.
+    /// </summary>
+    public IReadOnlyList<string> OllamaCoverage => _ollama?.Value.Coverage ?? [];
 
     /// <summary>The built-in name (e.g. <c>llama-3</c>) or the custom template's path as given.</summary>
     public string Name { get; }
@@ -28,14 +49,15 @@ public sealed class ChatTemplate
     /// Strings at which generation must stop (Ollama <c>PARAMETER stop</c>); the first is the
     /// end-of-turn marker every assistant reply ends with in the training text.
     /// </summary>
-    public IReadOnlyList<string> StopTokens => _layout.StopTokens;
+    public IReadOnlyList<string> StopTokens => _jinja?.StopTokens ?? _layout.StopTokens;
 
     /// <summary>
     /// The Ollama <c>TEMPLATE</c> (Go text/template over <c>.System</c> and <c>.Messages</c>). It
     /// never contains <see cref="BosText"/>: llama.cpp and Ollama add BOS themselves when the GGUF's
     /// <c>tokenizer.ggml.add_bos_token</c> is true.
     /// </summary>
-    public string OllamaTemplate { get; }
+    /// <exception cref="FineTuneException">FT1048 when no Go template reproduces a Jinja template's plain chat.</exception>
+    public string OllamaTemplate => _ollama?.Value.Template ?? _ollamaTemplate!;
 
     /// <summary>
     /// A Jinja <c>chat_template</c> for the GGUF's <c>tokenizer.chat_template</c>, rendering
@@ -48,16 +70,16 @@ public sealed class ChatTemplate
     /// <c>&lt;|begin_of_text|&gt;</c>), or null when this format renders none. An exporter should
     /// set <c>add_bos_token</c> true exactly when this is non-null, so inference sees the same BOS.
     /// </summary>
-    public string? BosText => _layout.BosText;
+    public string? BosText => _jinja is not null ? _jinja.BosText : _layout.BosText;
 
     /// <summary>The end-of-sequence text appended to raw-text (continued pretraining) examples.</summary>
-    public string EosText => _layout.EosText;
+    public string EosText => _jinja?.EosText ?? _layout.EosText;
 
     /// <summary>
     /// The text that follows the prompt so the model starts its reply (the assistant header);
     /// what <c>add_generation_prompt</c> appends.
     /// </summary>
-    public string GenerationPrompt => _layout.AssistantPrefix;
+    public string GenerationPrompt => _jinja?.GenerationPrompt ?? _layout.AssistantPrefix;
 
     /// <summary>
     /// This template for a base model's tokenizer: a generic format's end marker becomes the model's
@@ -68,6 +90,8 @@ public sealed class ChatTemplate
     public ChatTemplate ForTokenizer(TemplateTokens tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
+        // A Jinja template is built with the model's tokens already (ChatTemplates.Resolve).
+        if (_jinja is not null) return this;
         var layout = Bind(_layout, tokens);
         var missing = Missing(layout, tokens);
         if (missing.Count == 0) return new ChatTemplate(Name, layout);
@@ -106,5 +130,28 @@ public sealed class ChatTemplate
     /// <see cref="FormattedExample.ContentSpans"/> covers every character that came from message
     /// contents, so the tokenizer treats special-token spellings there as plain text.
     /// </summary>
-    public FormattedExample Render(Conversation conversation) => TrainingTextRenderer.Render(_layout, conversation);
+    public FormattedExample Render(Conversation conversation) => Render(conversation, lossOnReplies: true);
+
+    /// <summary>
+    /// Renders training text; with <paramref name="lossOnReplies"/> false the whole text is the loss
+    /// span (<c>train_on_responses_only: false</c>), which works even for a template whose replies
+    /// cannot be located.
+    /// </summary>
+    public FormattedExample Render(Conversation conversation, bool lossOnReplies)
+    {
+        if (_jinja is not null) return _jinja.Render(conversation, lossOnReplies);
+        var example = TrainingTextRenderer.Render(_layout, conversation);
+        return lossOnReplies || conversation.IsRawText ? example : example with { AssistantSpans = [new TextSpan(0, example.Text.Length)] };
+    }
+
+    /// <summary>
+    /// The prompt an inference server sends for <paramref name="conversation"/> (ending in a user
+    /// message): the rendering with the generation prompt, and the content spans.
+    /// </summary>
+    public FormattedExample RenderPrompt(Conversation conversation)
+    {
+        if (_jinja is not null) return _jinja.RenderPrompt(conversation);
+        var rendered = TrainingTextRenderer.Render(_layout, conversation);
+        return rendered with { Text = rendered.Text + GenerationPrompt, AssistantSpans = [] };
+    }
 }

@@ -29,12 +29,44 @@ public static class ChatTemplates
     /// </summary>
     /// <exception cref="FineTuneException">As <see cref="Resolve(string, string)"/>, and FT1023 when the
     /// template's markers are not tokens of that tokenizer.</exception>
-    public static ChatTemplate Resolve(string nameOrPath, string baseDirectory, TemplateTokens tokens) =>
-        ResolveUnbound(nameOrPath, baseDirectory).ForTokenizer(tokens);
+    public static ChatTemplate Resolve(string nameOrPath, string baseDirectory, TemplateTokens tokens)
+    {
+        ArgumentNullException.ThrowIfNull(nameOrPath);
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (IsModel(nameOrPath))
+        {
+            var source = tokens.ModelTemplate ?? throw new FineTuneException(ChatTemplateErrors.NoModelTemplate,
+                "The base model has no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja), so there is none to use by default. " +
+                $"Add a ChatTemplate item naming a built-in template ({string.Join(", ", BuiltInNames)}) or a template file.", tokens.Source);
+            return new ChatTemplate(ModelTemplateName, Jinja(source, tokens));
+        }
+        if (IsJinjaFile(nameOrPath))
+        {
+            var path = Path.GetFullPath(nameOrPath, baseDirectory);
+            if (!File.Exists(path)) throw new FineTuneException("FT1020", $"Chat template file '{nameOrPath}' does not exist ({path}).");
+            return new ChatTemplate(nameOrPath, Jinja(new ModelTemplateSource(File.ReadAllText(path), new Jinja.JinjaSource(path, IsTemplateFile: true)), tokens));
+        }
+        return ResolveUnbound(nameOrPath, baseDirectory).ForTokenizer(tokens);
+    }
+
+    /// <summary>The name a project uses for the base model's own template (also what no <c>ChatTemplate</c> item means).</summary>
+    public const string ModelTemplateName = "model";
+
+    /// <summary>True for an empty <c>ChatTemplate</c> or <c>model</c>: the base model's own template.</summary>
+    public static bool IsModel(string nameOrPath) =>
+        string.IsNullOrWhiteSpace(nameOrPath) || nameOrPath.Trim().Equals(ModelTemplateName, StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsJinjaFile(string nameOrPath) => nameOrPath.Trim().EndsWith(".jinja", StringComparison.OrdinalIgnoreCase);
+
+    private static JinjaChatFormat Jinja(ModelTemplateSource source, TemplateTokens tokens) =>
+        new(source, tokens.BosToken, tokens.EosToken, tokens.AddedTokens, tokens.GenerationStops ?? []);
 
     private static ChatTemplate ResolveUnbound(string nameOrPath, string baseDirectory)
     {
         ArgumentNullException.ThrowIfNull(nameOrPath);
+        if (IsModel(nameOrPath) || IsJinjaFile(nameOrPath))
+            throw new FineTuneException(ChatTemplateErrors.NoModelTemplate,
+                $"Chat template '{nameOrPath}' is a Jinja template, which needs the base model's tokenizer: pass --tokenizer <the base model folder>.");
         if (BuiltInTemplates.All.TryGetValue(nameOrPath.Trim(), out var layout))
             return new ChatTemplate(BuiltInNames.First(n => n.Equals(nameOrPath.Trim(), StringComparison.OrdinalIgnoreCase)), layout);
 

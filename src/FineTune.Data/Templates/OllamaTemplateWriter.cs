@@ -70,7 +70,7 @@ internal static class OllamaTemplateWriter
     /// Template text as-is, unless it contains an action delimiter or ends with <c>{</c> (which would
     /// join the next action's <c>{{</c>); then as a quoted Go string action.
     /// </summary>
-    private static string Literal(string text) =>
+    internal static string Literal(string text) =>
         text.Contains("{{", StringComparison.Ordinal) || text.EndsWith('{') ? $"{{{{ {GoString(text)} }}}}" : text;
 
     /// <summary>A Go interpreted string literal.</summary>
