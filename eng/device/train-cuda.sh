@@ -9,6 +9,7 @@
 #   checks   the [CudaFact] tests' code: TrainingChecks (GPU vs CPU training, byte-identical reruns,
 #            resume) and KernelChecks (each kernel against float64)
 #   bench    ours at the same shapes and the SFT workload; with the peer's lines here, the ratios
+#   e2e      `finetune train --device cuda|auto` on the example's data (stage with --e2e: cli/, example/)
 # Each step appends to $OUT (at most 8 files come back); peer lines are kept in $OUT/hf-peft.jsonl.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -51,5 +52,18 @@ if want profile; then
   ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size,launch__block_size \
     dotnet "$here/bench/train-cuda.dll" --bench-only --warm 1 --steps 1 --shapes "${PROFILE_SHAPE:-llama3.2-1b:4:2048:0}" > "$out/profile.csv" 2> "$out/profile.err"
   echo "profile rc=$? lines=$(wc -l < "$out/profile.csv")"
+fi
+if want e2e; then
+  # Acceptance 3's training step: the example's tiny model (made here from its tokenizer) on its tokenized data.
+  ex="$here/example"; work=/tmp/e2e; rm -rf "$work"; mkdir -p "$work"
+  dotnet "$here/cli/finetune.dll" new-tiny-model --tokenizer "$ex/tokenizer" --out "$work/base" --seed 42 > "$out/e2e.log" 2>&1
+  for dev in cuda auto; do
+    dotnet "$here/cli/finetune.dll" train --base-model "$work/base" --data "$ex/tokens" --config "$ex/lora.yaml" \
+      --out "$work/out-$dev" --checkpoint-dir "$work/ck-$dev" --device $dev >> "$out/e2e.log" 2>&1
+    echo "e2e $dev rc=$?" >> "$out/e2e.log"
+  done
+  cmp "$work/out-cuda/adapter_model.safetensors" "$work/out-auto/adapter_model.safetensors" >> "$out/e2e.log" 2>&1 && echo "cuda and auto adapters identical" >> "$out/e2e.log"
+  cat "$work/out-cuda/train-summary.json" >> "$out/e2e.log"
+  cat "$out/e2e.log"
 fi
 exit $rc
