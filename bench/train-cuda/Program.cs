@@ -2,6 +2,7 @@
 // determinism, resume) that the [CudaFact] tests run, then (2) LoRA SFT speed at the peer's
 // shapes: tokens/s, peak GPU memory, MFU. JSON lines on stdout.
 //   train-cuda [--checks-only | --bench-only] [--warm N] [--steps N] [--shapes name:batch:seq:ckpt[:rank],...]
+//              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 using System.Diagnostics;
@@ -58,16 +59,25 @@ if (!argList.Contains("--checks-only"))
     foreach (var spec in shapes)
     {
         var parts = spec.Split(':');
-        var (shape, batch, seq, ckpt) = (parts[0], int.Parse(parts[1]), int.Parse(parts[2]), parts[3] == "1");
-        var rank = parts.Length > 4 ? int.Parse(parts[4]) : 16;
+        var sft = parts[0] == "sft";
+        var (shape, ckpt) = sft ? (parts[1], parts[2] == "1") : (parts[0], parts[3] == "1");
         try
         {
-            Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank));
+            if (sft)
+            {
+                Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3])));
+            }
+            else
+            {
+                var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
+                var rank = parts.Length > 4 ? int.Parse(parts[4]) : 16;
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank));
+            }
         }
         catch (Exception e)
         {
             failed++;
-            Emit(new JsonObject { ["impl"] = "finetune", ["shape"] = shape, ["batch"] = batch, ["seq"] = seq, ["grad_ckpt"] = ckpt, ["error"] = e.GetType().Name + ": " + e.Message });
+            Emit(new JsonObject { ["impl"] = "finetune", ["shape"] = shape, ["spec"] = spec, ["grad_ckpt"] = ckpt, ["error"] = e.GetType().Name + ": " + e.Message });
         }
         gpu.Context.Device.Memory.ReleaseCached();
     }
@@ -78,25 +88,48 @@ return failed == 0 ? 0 : 1;
 static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank)
 {
     var model = Shapes.Get(shape);
-    var config = new TrainingConfig { R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0 };
-    var adapter = new LoraAdapter(model, LoraSettings.From(config));
-    adapter.Initialize(0);
-    var memory = gpu.Context.Device.Memory;
-    memory.ResetPeak();
-    string? planLine = null;
-    using var m = gpu.CreateRandomModel(model, adapter, config, seq, seed: 1, log: line => planLine = line);
     // Random tokens, every position a target (the peer's labels = input_ids): T-1 loss rows per sequence.
     var rng = new FineTune.Engine.DeterministicRandom(3);
     var examples = Enumerable.Range(0, batch)
         .Select(_ => new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Repeat(true, seq).ToArray()))
         .ToList();
     var packed = PackedBatch.FromExamples(examples);
-    var scale = 1f / packed.LossRows.Length;
+    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm);
+    result["seq"] = seq;
+    return result;
+}
+
+// The realistic-length workload: batches of variable-length examples (random tokens), loss on the
+// reply tokens only, planned like the trainer plans a run (batch size x the longest example).
+static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftLengths lengths)
+{
+    var model = Shapes.Get(shape);
+    var rng = new FineTune.Engine.DeterministicRandom(3);
+    var batches = lengths.Batches.Select(b => PackedBatch.FromExamples(b.Select(e =>
+        new TokenizedExample(Enumerable.Range(0, e.Length).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Range(0, e.Length).Select(t => t >= e.Prompt).ToArray())).ToList())).ToList();
+    var longest = lengths.Batches.SelectMany(b => b).Max(e => e.Length);
+    var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm);
+    result["seq"] = "sft";
+    result["padded_rows_per_real_token"] = Math.Round(batches.Skip(lengths.Warm).Sum(b => (double)b.SeqLengths.Sum(l => (l + 15) / 16 * 16)) / batches.Skip(lengths.Warm).Sum(b => b.TokenCount), 4);
+    return result;
+}
+
+static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm)
+{
+    var config = new TrainingConfig { R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0 };
+    var adapter = new LoraAdapter(model, LoraSettings.From(config));
+    adapter.Initialize(0);
+    var memory = gpu.Context.Device.Memory;
+    memory.ResetPeak();
+    string? planLine = null;
+    using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line);
     double loss = 0;
     var watch = new Stopwatch();
-    for (var i = 0; i < warm + steps; i++)
+    for (var i = 0; i < batches.Count; i++)
     {
         if (i == warm) watch.Start();
+        var packed = batches[i];
+        var scale = 1f / packed.LossRows.Length;
         m.ZeroGradients();
         loss = m.ForwardBackward(packed, scale) * scale;
         var norm = m.GradNorm();
@@ -104,16 +137,21 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
     }
     gpu.Context.Device.Synchronize();
     watch.Stop();
+    var timed = batches.Skip(warm).ToList();
     var seconds = watch.Elapsed.TotalSeconds;
-    var tokensPerSecond = (double)batch * seq * steps / seconds;
-    var flops = Flops.PerStep(model, rank, batch, seq);
-    var achieved = flops * steps / seconds;
+    var tokens = timed.Sum(b => (double)b.TokenCount);
+    var flops = timed.Sum(b => Flops.PerBatch(model, rank, b.SeqLengths));
+    var achieved = flops / seconds;
+    var peak = Flops.PeakBf16(gpu.Context.Device.Name);
     return new JsonObject
     {
-        ["impl"] = "finetune", ["shape"] = shape, ["batch"] = batch, ["seq"] = seq, ["grad_ckpt"] = ckpt, ["rank"] = rank,
-        ["tokens_per_s"] = Math.Round(tokensPerSecond), ["step_ms"] = Math.Round(seconds * 1000 / steps, 2),
+        ["impl"] = "finetune", ["shape"] = CanonicalName(model), ["batch"] = batch, ["grad_ckpt"] = ckpt, ["rank"] = rank,
+        ["tokens_per_s"] = Math.Round(tokens / seconds), ["step_ms"] = Math.Round(seconds * 1000 / timed.Count, 2),
         ["peak_gib"] = Math.Round(memory.PeakBytesInUse / (double)(1L << 30), 2), ["plan_gib"] = Math.Round(m.Plan.Total / (double)(1L << 30), 2),
-        ["model_tflops_per_step"] = Math.Round(flops / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1), ["mfu"] = Math.Round(achieved / Flops.H100Peak, 4),
+        ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
+        ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
     };
 }
+
+static string CanonicalName(ModelConfig model) => Shapes.NameOf(model);

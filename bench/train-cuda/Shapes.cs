@@ -11,6 +11,10 @@ internal static class Shapes
         _ => throw new ArgumentException($"Unknown shape '{name}'."),
     };
 
+    public static readonly string[] Names = ["smollm2-135m", "llama3.2-1b", "llama3.1-8b"];
+
+    public static string NameOf(ModelConfig model) => Names.First(n => Get(n).HiddenSize == model.HiddenSize && Get(n).NumLayers == model.NumLayers);
+
     private static ModelConfig Llama(int hidden, int inter, int layers, int heads, int kv, int vocab, bool tie, double theta) => new()
     {
         ModelType = "llama", HiddenSize = hidden, IntermediateSize = inter, NumLayers = layers, NumHeads = heads, NumKvHeads = kv,

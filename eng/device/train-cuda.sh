@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine from the folder this script was copied to (see bench/train-cuda/README.md):
+# Runs on the GPU machine from the folder this script was copied to (eng/device/stage-train-cuda.sh):
 #   dotnet-rt.tar.xz  the .NET runtime (no SDK on the device), unpacked to /tmp/dotnet
-#   bench/            bench/train-cuda, framework-dependent
-#   cli/              the finetune CLI, framework-dependent
-#   example/          the example project's lora.yaml, tokenized data and the tokenizer of its tiny model
-#   hf_peft_lora.py   the peer (Hugging Face transformers + PEFT), optional; train-cuda-ratios.py joins the two
-# Usage: train-cuda.sh [peer] [checks] [bench] [e2e] [-- extra train-cuda arguments, e.g. --shapes llama3.2-1b:4:2048:0:0]
-# Writes at most 7 files to $OUT (the device tool returns 8).
+#   bench/            bench/train-cuda, framework-dependent;  kernels/  bench/cuda-kernels
+#   hf_peft_lora.py   the peer (bench/train-cuda/peer), sft-lengths.json the realistic-length workload
+# Usage: train-cuda.sh [peer] [compile] [checks] [bench] [profile] [-- extra train-cuda arguments]
+#   peer     HF + PEFT, setups autocast and bf16, at every shape (SHAPES) and the SFT workload
+#   compile  the same with torch.compile, shapes only, stopped after COMPILE_S seconds (default 300)
+#   checks   the [CudaFact] tests' code: TrainingChecks (GPU vs CPU training, byte-identical reruns,
+#            resume) and KernelChecks (each kernel against float64)
+#   bench    ours at the same shapes and the SFT workload; with the peer's lines here, the ratios
+#   e2e      `finetune train --device cuda|auto` on the example's data (stage with --e2e: cli/, example/)
+# Each step appends to $OUT (at most 8 files come back); peer lines are kept in $OUT/hf-peft.jsonl.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"
@@ -15,28 +19,36 @@ steps=("$@")
 extra=()
 for i in "${!steps[@]}"; do if [[ "${steps[$i]}" == "--" ]]; then extra=("${steps[@]:$((i+1))}"); steps=("${steps[@]:0:$i}"); break; fi; done
 want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+shapes="${SHAPES:-smollm2-135m:8:2048:0,llama3.2-1b:4:2048:0,llama3.2-1b:4:2048:1,llama3.1-8b:2:2048:1,llama3.1-8b:2:2048:0}"
+sft="${SFT:-sft:llama3.2-1b:0:$here/sft-lengths.json,sft:llama3.2-1b:1:$here/sft-lengths.json,sft:llama3.1-8b:1:$here/sft-lengths.json}"
 site=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
 export LD_LIBRARY_PATH="$site/cu13/lib:$site/cudnn/lib:$site/nccl/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"
 export FINETUNE_CUDA_CACHE_DIR=/tmp/finetune-kernel-cache
-mkdir -p /tmp/dotnet && tar -xJf "$here/dotnet-rt.tar.xz" -C /tmp/dotnet
+if [[ ! -x /tmp/dotnet/dotnet ]]; then mkdir -p /tmp/dotnet && tar -xJf "$here/dotnet-rt.tar.xz" -C /tmp/dotnet; fi
 export DOTNET_ROOT=/tmp/dotnet PATH="/tmp/dotnet:$PATH"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,memory.used --format=csv > "$out/nvidia-smi.txt" 2>&1
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,memory.used --format=csv >> "$out/nvidia-smi.txt" 2>&1
 rc=0
 if want peer; then
-  PYTHONUNBUFFERED=1 timeout 420 python3 "$here/hf_peft_lora.py" > "$out/hf-peft.jsonl" 2> "$out/hf-peft.err"
-  echo "peer rc=$?"; cat "$out/hf-peft.jsonl"
+  PYTHONUNBUFFERED=1 timeout 420 python3 "$here/hf_peft_lora.py" autocast,bf16 "$shapes,$sft" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
+  echo "peer rc=$?"
 fi
+if want compile; then
+  PYTHONUNBUFFERED=1 timeout "${COMPILE_S:-300}" python3 "$here/hf_peft_lora.py" compile "$shapes" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
+  echo "compile rc=$?"
+fi
+[[ -f "$out/hf-peft.jsonl" ]] && cat "$out/hf-peft.jsonl"
 if want checks; then
-  dotnet "$here/bench/train-cuda.dll" --checks-only 2>&1 | tee "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0]))
+  dotnet "$here/bench/train-cuda.dll" --checks-only 2>&1 | tee -a "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0]))
+  dotnet "$here/kernels/cuda-kernels.dll" --skip-timings 2>&1 | tee -a "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0]))
 fi
 if want bench; then
-  dotnet "$here/bench/train-cuda.dll" --bench-only "${extra[@]}" 2>&1 | tee "$out/train-cuda.jsonl"; rc=$((rc | PIPESTATUS[0]))
+  dotnet "$here/bench/train-cuda.dll" --bench-only --shapes "$shapes,$sft" "${extra[@]}" 2>&1 | tee -a "$out/train-cuda.jsonl"; rc=$((rc | PIPESTATUS[0]))
 fi
-if want peer && want bench; then
+if [[ -f "$out/hf-peft.jsonl" && -f "$out/train-cuda.jsonl" ]]; then
   python3 "$here/train-cuda-ratios.py" "$out/train-cuda.jsonl" "$out/hf-peft.jsonl" | tee "$out/ratios.jsonl"
 fi
 if want profile; then
-  # Per-kernel GPU time of one 1B step (Nsight Compute, clocks left alone), for the time breakdown.
+  # Per-kernel GPU time of one step (Nsight Compute, clocks left alone), for the time breakdown.
   ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size,launch__block_size \
     dotnet "$here/bench/train-cuda.dll" --bench-only --warm 1 --steps 1 --shapes "${PROFILE_SHAPE:-llama3.2-1b:4:2048:0}" > "$out/profile.csv" 2> "$out/profile.err"
   echo "profile rc=$? lines=$(wc -l < "$out/profile.csv")"

@@ -159,7 +159,7 @@ public sealed class CudaKernels : IDisposable
 
     /// <summary>
     /// Fills <paramref name="count"/> bf16 (or fp32) values with uniform numbers in [-scale, scale): element i is a pure
-    /// function of (i, seed), see <see cref="Verification.UniformHash"/>.
+    /// function of (i, seed); FineTune.Engine.Verification's UniformHash computes the same values on the CPU.
     /// </summary>
     public void FillUniform(ulong output, long count, ulong seed, float scale, bool float32 = false) =>
         Kernel("convert.cu", float32 ? "fill_uniform_f32" : "fill_uniform_bf16").Launch((GridFor(count), 1, 1), Threads, 0, output, KernelArg.Int64(count), seed, scale);

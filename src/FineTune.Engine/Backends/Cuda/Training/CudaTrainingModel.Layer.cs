@@ -11,7 +11,7 @@ public sealed partial class CudaTrainingModel
     /// layer output is already known, so down_proj's base product is skipped: the backward pass
     /// needs only its LoRA down-projection.
     /// </summary>
-    private void LayerForward(int l, CudaActivations a, int n, AttentionShape shape, bool recompute = false)
+    private void LayerForward(int l, CudaActivations a, int n, IReadOnlyList<AttentionSegment> shape, bool recompute = false)
     {
         var w = _w.Layers[l];
         int h = _c.HiddenSize, hd = _c.HeadDim;
@@ -26,7 +26,8 @@ public sealed partial class CudaTrainingModel
         }
         K.Rope(a.Q, _ws.Positions, _invFreq, n, _c.NumHeads, hd, inverse: false);
         K.Rope(a.K, _ws.Positions, _invFreq, n, _c.NumKvHeads, hd, inverse: false);
-        K.AttentionForward(a.Att, a.Lse, a.Q, a.K, a.V, shape);
+        foreach (var (seg, qOff, kvOff, lseOff) in Segments(shape))
+            K.AttentionForward(a.Att + qOff, a.Lse + lseOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, seg);
         // x1 = input + o_proj(attention): the residual is the product's addend.
         Linear(l, Projection.O, a.Att, a.X1, n, a, addend: _resid[l]);
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps);
@@ -40,7 +41,7 @@ public sealed partial class CudaTrainingModel
     }
 
     /// <summary>_ws.DResid holds d(layer output) on entry and d(layer input) on return.</summary>
-    private void LayerBackward(int l, CudaActivations a, int n, AttentionShape shape)
+    private void LayerBackward(int l, CudaActivations a, int n, IReadOnlyList<AttentionSegment> shape)
     {
         var w = _w.Layers[l];
         int h = _c.HiddenSize, hd = _c.HeadDim;
@@ -52,7 +53,9 @@ public sealed partial class CudaTrainingModel
         LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true);
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, a.X1, w.PostNorm.Pointer, a.Rstd2, n, h, accumulate: true);
         LinearBackward(l, Projection.O, a.Att, _ws.DResid, _ws.DAtt, n, a, accumulate: false);
-        K.AttentionBackward(_ws.DQ, _ws.DK, _ws.DV, a.Q, a.K, a.V, a.Att, _ws.DAtt, a.Lse, _ws.Delta, shape);
+        foreach (var (seg, qOff, kvOff, lseOff) in Segments(shape))
+            K.AttentionBackward(_ws.DQ + qOff, _ws.DK + kvOff, _ws.DV + kvOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, a.Att + qOff, _ws.DAtt + qOff,
+                a.Lse + lseOff, _ws.Delta + lseOff, seg);
         K.Rope(_ws.DQ, _ws.Positions, _invFreq, n, _c.NumHeads, hd, inverse: true);
         K.Rope(_ws.DK, _ws.Positions, _invFreq, n, _c.NumKvHeads, hd, inverse: true);
         ulong dq = _ws.DQ, dk = _ws.DK;
@@ -66,5 +69,16 @@ public sealed partial class CudaTrainingModel
         LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true);
         LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true);
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[l], w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true);
+    }
+
+    /// <summary>
+    /// Each run of equal-length sequences as one attention launch: its shape and the byte offsets
+    /// of its first row in the query-wide, key/value-wide and lse ([sequences, heads, length]) buffers.
+    /// </summary>
+    private IEnumerable<(AttentionShape Shape, ulong Q, ulong Kv, ulong Lse)> Segments(IReadOnlyList<AttentionSegment> segments)
+    {
+        foreach (var s in segments)
+            yield return (new AttentionShape(s.Sequences, s.Length, _c.NumHeads, _c.NumKvHeads, _c.HeadDim),
+                (ulong)s.FirstRow * (ulong)_c.QDim * 2, (ulong)s.FirstRow * (ulong)_c.KvDim * 2, (ulong)s.FirstRow * (ulong)_c.NumHeads * 4);
     }
 }

@@ -124,7 +124,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         var backward = lossScale != 0;
         var b = PaddedBatch.From(batch, SequenceMultiple, _c.VocabSize);
         if (b.Rows > _capacity)
-            throw new InvalidOperationException($"A batch of {b.Sequences} x {b.Length} tokens exceeds the planned {_capacity} tokens.");
+            throw new InvalidOperationException($"A batch of {b.Rows} rows exceeds the planned {_capacity} tokens.");
         var n = b.Rows;
         _ctx.Upload<int>(_ws.Ids, b.Ids);
         _ctx.Upload<int>(_ws.Positions, b.Positions);
@@ -134,7 +134,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             _ctx.Upload<int>(_ws.LossRows, lossRows);
             _ctx.Upload<int>(_ws.Targets, lossRows.Select(r => b.Targets[r]).ToArray());
         }
-        var shape = new AttentionShape(b.Sequences, b.Length, _c.NumHeads, _c.NumKvHeads, _c.HeadDim);
+        var shape = b.Segments;
 
         K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize);
         for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, Acts(l), n, shape);
