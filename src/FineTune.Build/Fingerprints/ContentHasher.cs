@@ -32,6 +32,8 @@ internal sealed class ContentHasher
     {
         var full = Path.GetFullPath(path);
         var info = new FileInfo(full);
+        // A hub-cache snapshot file is a link to a blob: the blob's size and time say whether it changed.
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
         var ticks = info.LastWriteTimeUtc.Ticks;
         if (_known.TryGetValue(full, out var k) && k.Size == info.Length && k.Ticks == ticks)
             return k.Hash;
