@@ -82,7 +82,10 @@ internal sealed class ModelProjectSandbox : IDisposable
         });
 
     /// <summary>Runs `dotnet build` (or another verb) on the copy and captures all output.</summary>
-    public BuildResult Dotnet(string verb, params string[] extraArgs) => Run("dotnet", DotnetArguments(verb, extraArgs), ProjectDir);
+    public BuildResult Dotnet(string verb, params string[] extraArgs) => Run("dotnet", DotnetArguments(verb, extraArgs), ProjectDir, Environment);
+
+    /// <summary>Variables set for every `dotnet` this sandbox runs (e.g. HF_ENDPOINT, HF_HUB_CACHE).</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Starts `dotnet build` (or another verb) on the copy in its own process group, to be interrupted.</summary>
     public InterruptibleBuild StartDotnet(string verb, params string[] extraArgs) => InterruptibleBuild.Start(DotnetArguments(verb, extraArgs), ProjectDir);
@@ -91,11 +94,12 @@ internal sealed class ModelProjectSandbox : IDisposable
         // The tasks and the CLI were built with the test project; plain console logger for parseable lines.
         [verb, ProjectFile, "-nodeReuse:false", "-tl:off", "-v:m", "-p:BuildProjectReferences=false", .. extraArgs];
 
-    public static BuildResult Run(string file, IEnumerable<string> args, string workingDirectory)
+    public static BuildResult Run(string file, IEnumerable<string> args, string workingDirectory, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         SetBuildEnvironment(psi);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var process = Process.Start(psi)!;
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();

@@ -53,6 +53,16 @@ internal static class DownloadCommand
         // rename(2) replaces an existing link (never a real folder) atomically.
         if (Directory.Exists(link) && new DirectoryInfo(link).LinkTarget is null)
             throw new FineTune.Core.Diagnostics.FineTuneException("FT3051", $"'{link}' is a real folder, not the link the build keeps there; delete it.");
-        File.Move(tmp, link, overwrite: true);
+        if (OperatingSystem.IsWindows())
+        {
+            if (Directory.Exists(link)) Directory.Delete(link);
+            Directory.Move(tmp, link);
+        }
+        else if (Rename(tmp, link) != 0)
+            throw new IOException($"Cannot replace '{link}' (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}).");
     }
+
+    // File.Move refuses a link to a folder; rename(2) swaps links of any kind in one step.
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "rename", SetLastError = true)]
+    private static extern int Rename(string from, string to);
 }
