@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Xml.Linq;
+using FineTune.Hub.TestServer;
 
 namespace FineTune.Build.IntegrationTests.Docs;
 
@@ -21,7 +22,7 @@ public sealed class ReadmeProjectSnippetTests
         """;
 
     [Fact]
-    public void Readme_project_snippet_builds_a_csv_with_empty_cells_through_the_columns_format()
+    public async Task Readme_project_snippet_builds_a_csv_with_empty_cells_through_the_columns_format()
     {
         var snippet = DocSnippets.Single("README.md", "Use it in your own repository", "xml");
         var project = XDocument.Parse(snippet.Text);
@@ -43,7 +44,20 @@ public sealed class ReadmeProjectSnippetTests
         File.Copy(Path.Combine(RepoPaths.ExampleProject, "lora.yaml"), Path.Combine(sandbox.ProjectDir, (string)project.Descendants("LoraConfig").Single().Attribute("Include")!));
         sandbox.SetLoraValue("max_steps", "2");
         sandbox.SetLoraValue("eval_steps", "0");
-        TinyBaseModel.Write(Path.Combine(sandbox.ProjectDir, Property("BaseModel")), sandbox.ProjectDir);
+        // The snippet's base model, as the tiny stand-in (real Llama-3 tokenizer): served by the hub
+        // test server under the snippet's id, or written to the snippet's folder.
+        await using var hub = await HubTestServer.StartAsync();
+        var baseModel = Property("BaseModel");
+        var tiny = Path.Combine(sandbox.Root, "tiny-model");
+        TinyBaseModel.Write(tiny, sandbox.Root);
+        if (Directory.Exists(Path.Combine(sandbox.ProjectDir, baseModel)) || !baseModel.Contains('/') || baseModel.StartsWith('.') || baseModel.Split('/').Length != 2)
+            ModelProjectSandbox.CopyAll(tiny, Path.Combine(sandbox.ProjectDir, baseModel));
+        else
+        {
+            hub.Publish(baseModel.Split('@')[0], Directory.GetFiles(tiny).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes));
+            sandbox.Environment["HF_ENDPOINT"] = hub.Endpoint;
+            sandbox.Environment["HF_HUB_CACHE"] = Path.Combine(sandbox.Root, "hf-cache");
+        }
 
         var build = sandbox.Dotnet("build");
         Assert.True(build.Succeeded, build.ToString());
