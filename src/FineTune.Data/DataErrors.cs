@@ -17,9 +17,9 @@ public static class DataErrors
     public const string WrongType = "FT1006";
     /// <summary>The <c>Format</c> metadata is unknown, or cannot be inferred.</summary>
     public const string UnknownFormat = "FT1007";
-    /// <summary>A <c>{column}</c> in <c>Prompt</c>/<c>Output</c> names no column of the dataset.</summary>
+    /// <summary>A <c>{column}</c> in <c>Prompt</c>/<c>Response</c> names no column of the dataset.</summary>
     public const string UnknownColumn = "FT1008";
-    /// <summary>The <c>columns</c> format needs <c>Prompt</c> and <c>Output</c> metadata.</summary>
+    /// <summary>The <c>columns</c> format needs <c>Prompt</c> and <c>Response</c> metadata.</summary>
     public const string MissingColumnsTemplate = "FT1009";
     /// <summary>A message role (<c>from</c>/<c>role</c>) is not one of the supported ones.</summary>
     public const string UnknownRole = "FT1010";
@@ -37,7 +37,7 @@ public static class DataErrors
     public const string BadSplit = "FT1016";
     /// <summary>The request file given to <c>finetune format</c> is malformed.</summary>
     public const string BadRequest = "FT1017";
-    /// <summary><c>[[</c> and <c>]]</c> in a <c>Prompt</c>/<c>Output</c> template do not pair up.</summary>
+    /// <summary><c>[[</c> and <c>]]</c> in a <c>Prompt</c>/<c>Response</c> template do not pair up.</summary>
     public const string UnbalancedOptional = "FT1018";
     /// <summary>No training examples remain (no datasets, or everything is validation data).</summary>
     public const string NoTrainingExamples = "FT1019";

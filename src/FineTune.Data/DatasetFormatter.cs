@@ -85,8 +85,8 @@ public static class DatasetFormatter
         var system = item.Get("System");
         DatasetFormat? format = item.Get("Format") is { } f ? DatasetFormats.Parse(f, file) : null;
         ColumnsFormat? columns = null;
-        if (format is null && (item.Get("Prompt") is not null || item.Get("Output") is not null)) format = DatasetFormat.Columns;
-        if (format == DatasetFormat.Columns) columns = new ColumnsFormat(item.Get("Prompt"), item.Get("Output"), file);
+        if (format is null && (item.Get("Prompt") is not null || item.Get("Response") is not null)) format = DatasetFormat.Columns;
+        if (format == DatasetFormat.Columns) columns = new ColumnsFormat(item.Get("Prompt"), item.Get("Response"), file);
 
         var conversations = new List<Conversation>();
         foreach (var row in DatasetReader.Read(file, item.Get("Sheet")))

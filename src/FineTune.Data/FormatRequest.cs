@@ -54,7 +54,7 @@ public sealed record FormatRequest(string ProjectDir, string ChatTemplate, strin
 /// <summary>One <c>FineTuneDataset</c> item.</summary>
 /// <param name="Path">The path as written in the project (for messages).</param>
 /// <param name="FullPath">The absolute path.</param>
-/// <param name="Metadata">Item metadata: Format, Split, System, Prompt, Output, ConversationExtension, Sheet.</param>
+/// <param name="Metadata">Item metadata: Format, Split, System, Prompt, Response, ConversationExtension, Sheet.</param>
 public sealed record DatasetItem(string Path, string FullPath, IReadOnlyDictionary<string, string> Metadata)
 {
     /// <summary>A metadata value, or null when not set or blank.</summary>

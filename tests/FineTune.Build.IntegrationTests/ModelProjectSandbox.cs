@@ -10,31 +10,57 @@ namespace FineTune.Build.IntegrationTests;
 /// </summary>
 internal sealed class ModelProjectSandbox : IDisposable
 {
-    private ModelProjectSandbox(string root)
+    private ModelProjectSandbox(string root, string projectName = "example-project")
     {
         Root = root;
-        ProjectDir = Path.Combine(root, "example-project");
+        ProjectName = projectName;
+        ProjectDir = Path.Combine(root, projectName);
     }
 
     public string Root { get; }
+    public string ProjectName { get; }
     public string ProjectDir { get; }
-    public string ProjectFile => Path.Combine(ProjectDir, "example-project.csproj");
+    public string ProjectFile => Path.Combine(ProjectDir, ProjectName + ".csproj");
     public string OutputDir => Path.Combine(ProjectDir, "bin", "Debug");
     public string CacheDir => Path.Combine(ProjectDir, "obj", "finetune", "cache");
 
     /// <summary>Copies the example; <paramref name="maxSteps"/> shortens training to keep the suite fast.</summary>
     public static ModelProjectSandbox CreateFromExample(int? maxSteps = 4)
     {
-        var root = Path.Combine(Path.GetTempPath(), "ft-it-" + Guid.NewGuid().ToString("N")[..10]);
-        Directory.CreateDirectory(root);
-        var sandbox = new ModelProjectSandbox(root);
+        var sandbox = new ModelProjectSandbox(NewRoot());
         CopyTree(RepoPaths.ExampleProject, sandbox.ProjectDir);
-        var repo = RepoPaths.Root.TrimEnd('/') + "/";
-        File.WriteAllText(Path.Combine(root, "Directory.Build.props"), $"<Project><Import Project=\"{repo}Directory.Build.props\" /></Project>\n");
-        File.WriteAllText(Path.Combine(root, "Directory.Build.targets"), $"<Project><Import Project=\"{repo}Directory.Build.targets\" /></Project>\n");
+        WireInRepoTasks(sandbox.Root, "");
         if (maxSteps is { } steps)
             sandbox.EditFile("lora.yaml", text => ReplaceYamlValue(ReplaceYamlValue(ReplaceYamlValue(text, "max_steps", steps.ToString()), "eval_steps", "0"), "save_steps", "2"));
         return sandbox;
+    }
+
+    /// <summary>
+    /// A user's project file as written (e.g. a README snippet) in an empty folder. Its
+    /// <c>PackageReference</c> to FineTune.Build is swapped for this repository's tasks and CLI, so
+    /// what is tested is the checkout, not a package of the same version from some feed.
+    /// </summary>
+    public static ModelProjectSandbox CreateFromProjectText(string projectName, string projectXml)
+    {
+        var sandbox = new ModelProjectSandbox(NewRoot(), projectName);
+        Directory.CreateDirectory(sandbox.ProjectDir);
+        File.WriteAllText(sandbox.ProjectFile, projectXml);
+        WireInRepoTasks(sandbox.Root, "  <ItemGroup><PackageReference Remove=\"FineTune.Build\" /></ItemGroup>\n");
+        return sandbox;
+    }
+
+    private static string NewRoot()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "ft-it-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(root);
+        return root;
+    }
+
+    private static void WireInRepoTasks(string root, string extraTargets)
+    {
+        var repo = RepoPaths.Root.TrimEnd('/') + "/";
+        File.WriteAllText(Path.Combine(root, "Directory.Build.props"), $"<Project><Import Project=\"{repo}Directory.Build.props\" /></Project>\n");
+        File.WriteAllText(Path.Combine(root, "Directory.Build.targets"), $"<Project>\n  <Import Project=\"{repo}Directory.Build.targets\" />\n{extraTargets}</Project>\n");
     }
 
     public void EditFile(string relativePath, Func<string, string> edit)
@@ -47,7 +73,7 @@ internal sealed class ModelProjectSandbox : IDisposable
     public void SetLoraValue(string key, string value) => EditFile("lora.yaml", text => ReplaceYamlValue(text, key, value));
 
     public void SetProperty(string name, string value) =>
-        EditFile("example-project.csproj", text =>
+        EditFile(ProjectName + ".csproj", text =>
         {
             var start = text.IndexOf($"<{name}>", StringComparison.Ordinal);
             if (start < 0) return text.Replace("</PropertyGroup>", $"  <{name}>{value}</{name}>\n  </PropertyGroup>");
@@ -56,7 +82,10 @@ internal sealed class ModelProjectSandbox : IDisposable
         });
 
     /// <summary>Runs `dotnet build` (or another verb) on the copy and captures all output.</summary>
-    public BuildResult Dotnet(string verb, params string[] extraArgs) => Run("dotnet", DotnetArguments(verb, extraArgs), ProjectDir);
+    public BuildResult Dotnet(string verb, params string[] extraArgs) => Run("dotnet", DotnetArguments(verb, extraArgs), ProjectDir, Environment);
+
+    /// <summary>Variables set for every `dotnet` this sandbox runs (e.g. HF_ENDPOINT, HF_HUB_CACHE).</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Starts `dotnet build` (or another verb) on the copy in its own process group, to be interrupted.</summary>
     public InterruptibleBuild StartDotnet(string verb, params string[] extraArgs) => InterruptibleBuild.Start(DotnetArguments(verb, extraArgs), ProjectDir);
@@ -65,11 +94,12 @@ internal sealed class ModelProjectSandbox : IDisposable
         // The tasks and the CLI were built with the test project; plain console logger for parseable lines.
         [verb, ProjectFile, "-nodeReuse:false", "-tl:off", "-v:m", "-p:BuildProjectReferences=false", .. extraArgs];
 
-    public static BuildResult Run(string file, IEnumerable<string> args, string workingDirectory)
+    public static BuildResult Run(string file, IEnumerable<string> args, string workingDirectory, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         SetBuildEnvironment(psi);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var process = Process.Start(psi)!;
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();

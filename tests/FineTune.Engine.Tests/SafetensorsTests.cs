@@ -25,6 +25,20 @@ public class SafetensorsTests
     }
 
     [Fact]
+    public void A_file_reached_through_a_relative_symlink_opens_like_the_file()
+    {
+        // The hub cache's layout: snapshots/<commit>/model.safetensors -> ../../blobs/<etag>.
+        using var dir = new TempDir();
+        var values = Enumerable.Range(0, 64).Select(i => i * 0.5f).ToArray();
+        Directory.CreateDirectory(dir["blobs"]);
+        SafetensorsWriter.Write(dir["blobs/5e1f"], [new("x", [8, 8], values)]);
+        Directory.CreateDirectory(dir["snapshots/abc"]);
+        File.CreateSymbolicLink(dir["snapshots/abc/model.safetensors"], "../../blobs/5e1f");
+        using var f = SafetensorsFile.Open(dir["snapshots/abc/model.safetensors"]);
+        Assert.Equal(values, f.ReadF32("x"));
+    }
+
+    [Fact]
     public void Bfloat16_rounds_to_nearest_even()
     {
         // 1 + 2^-8 lies exactly between two bf16 values (1 and 1 + 2^-7): ties go to the even one, 1.

@@ -32,6 +32,13 @@ internal sealed class ContentHasher
     {
         var full = Path.GetFullPath(path);
         var info = new FileInfo(full);
+        // A hub-cache snapshot file is a link to a blob: the blob's size and time say whether it changed.
+        // Unix resolves a relative link against its physical folder (a parent may be a link too): ask the kernel.
+        if (!OperatingSystem.IsWindows() && RealPath(full, IntPtr.Zero) is var resolved && resolved != IntPtr.Zero)
+        {
+            try { info = new FileInfo(System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved)!); }
+            finally { Free(resolved); }
+        }
         var ticks = info.LastWriteTimeUtc.Ticks;
         if (_known.TryGetValue(full, out var k) && k.Size == info.Length && k.Ticks == ticks)
             return k.Hash;
@@ -42,6 +49,12 @@ internal sealed class ContentHasher
         _dirty = true;
         return hash;
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "realpath")]
+    private static extern IntPtr RealPath([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, IntPtr resolved);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "free")]
+    private static extern void Free(IntPtr pointer);
 
     /// <summary>Lower-case hex SHA-256 of a string's UTF-8 bytes.</summary>
     public static string HashText(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));

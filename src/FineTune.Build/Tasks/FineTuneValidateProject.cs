@@ -106,6 +106,10 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
             Error("FT6012", $"FineTuneDevice '{FineTuneDevice}' is not one of {string.Join(", ", KnownDevices)}.", Property("FineTuneDevice"));
     }
 
+    // The same shape the CLI's HubModelId accepts.
+    private static readonly System.Text.RegularExpressions.Regex HubId =
+        new(@"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}(@[A-Za-z0-9_.\-/]+)?$");
+
     private void ValidateBaseModel()
     {
         var at = Property("BaseModel");
@@ -115,9 +119,11 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
             return;
         }
         var dir = Path.GetFullPath(BaseModel, Path.GetDirectoryName(ProjectFile)!);
+        // Not a folder but shaped like org/name[@revision]: FineTuneResolveBaseModel fetches it from the hub.
+        if (!Directory.Exists(dir) && HubId.IsMatch(BaseModel.Trim())) return;
         if (!Directory.Exists(dir))
         {
-            Error("FT6005", $"BaseModel folder '{BaseModel}' does not exist ({dir}). Download the model there, or generate a tiny one with 'finetune new-tiny-model'.", at);
+            Error("FT6005", $"BaseModel folder '{BaseModel}' does not exist ({dir}). Use a Hugging Face model id (org/name, e.g. Qwen/Qwen2.5-0.5B-Instruct), download the model there, or generate a tiny one with 'finetune new-tiny-model'.", at);
             return;
         }
         var missing = new List<string>();

@@ -12,7 +12,7 @@ namespace FineTune.Build.Tasks;
 public sealed class FineTuneWriteFormatRequest : Microsoft.Build.Utilities.Task
 {
     /// <summary>Metadata of <c>FineTuneDataset</c> that the formatter understands.</summary>
-    public static readonly string[] DatasetMetadata = ["Format", "Split", "System", "Prompt", "Output", "ConversationExtension", "Sheet"];
+    public static readonly string[] DatasetMetadata = ["Format", "Split", "System", "Prompt", "Response", "ConversationExtension", "Sheet"];
 
     /// <summary>Project folder.</summary>
     [Required] public string ProjectDirectory { get; set; } = "";

@@ -23,7 +23,7 @@ internal static class FormatCommand
         var template = new Option<string?>("--chat-template") { Description = "model (the base model's own Jinja template, the default with --tokenizer), a built-in template (llama-3, chatml, qwen-2.5, mistral, gemma, phi-3, alpaca, vicuna, zephyr), or a template file (.jinja or {SYSTEM}/{INPUT}/{OUTPUT})." };
         var system = new Option<string?>("--system") { Description = "System prompt for rows that have none." };
         var prompt = new Option<string?>("--prompt") { Description = "columns format: prompt template with {column} fields and [[optional]] parts." };
-        var output = new Option<string?>("--output") { Description = "columns format: reply template, e.g. {Survived}." };
+        var output = new Option<string?>("--response") { Description = "columns format: reply template, e.g. {Survived}." };
         var sheet = new Option<string?>("--sheet") { Description = ".xlsx: the sheet to read (all sheets when omitted)." };
         var extension = new Option<int?>("--conversation-extension") { Description = "Merge N random single-turn rows into one multi-turn conversation." };
         var loraConfig = new Option<FileInfo?>("--lora-config") { Description = "lora.yaml: seed, validation_split, train_on_responses_only." };
@@ -69,7 +69,7 @@ internal static class FormatCommand
                 Set("Format", parse.GetValue(format));
                 Set("System", parse.GetValue(system));
                 Set("Prompt", parse.GetValue(prompt));
-                Set("Output", parse.GetValue(output));
+                Set("Response", parse.GetValue(output));
                 Set("Sheet", parse.GetValue(sheet));
                 Set("ConversationExtension", parse.GetValue(extension)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 formatRequest = new FormatRequest(Environment.CurrentDirectory, chatTemplate, parse.GetValue(loraConfig)?.FullName,

@@ -28,10 +28,11 @@ internal static class ManifestCommand
         var datasets = new Option<FileInfo[]>("--dataset") { Description = "A dataset file (repeatable)." };
         var artifacts = new Option<FileInfo[]>("--artifact") { Description = "An output file to record (repeatable)." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write model-manifest.json.", Required = true };
+        var baseSource = new Option<FileInfo?>("--base-model-source") { Description = "base-model.json of 'finetune download' (hub id, revision, commit) when the base model came from the hub." };
 
         var command = new Command("manifest", "Write model-manifest.json: inputs and their hashes, hyper-parameters, losses, artifacts.")
         {
-            name, version, projectDir, baseModel, config, template, trainDir, tokensDir, datasets, artifacts, output,
+            name, version, projectDir, baseModel, config, template, trainDir, tokensDir, datasets, artifacts, output, baseSource,
         };
         command.SetAction(parse =>
         {
@@ -46,7 +47,8 @@ internal static class ManifestCommand
                 parse.GetValue(trainDir)!.FullName,
                 parse.GetValue(tokensDir)?.FullName,
                 parse.GetValue(datasets) ?? [],
-                parse.GetValue(artifacts) ?? []);
+                parse.GetValue(artifacts) ?? [],
+                parse.GetValue(baseSource)?.FullName);
             return 0;
         });
         return command;
@@ -55,7 +57,7 @@ internal static class ManifestCommand
     private sealed class ManifestWriter(string projectDir)
     {
         public void Write(string path, string name, string version, string baseModel, string? configPath, string template,
-            string trainDir, string? tokensDir, FileInfo[] datasets, FileInfo[] artifacts)
+            string trainDir, string? tokensDir, FileInfo[] datasets, FileInfo[] artifacts, string? baseSource)
         {
             var config = configPath is null ? new TrainingConfig() : TrainingConfigLoader.Load(configPath);
             var summary = ReadJson(Path.Combine(trainDir, "train-summary.json"));
@@ -74,6 +76,12 @@ internal static class ManifestCommand
 
                 w.WriteStartObject("base_model");
                 w.WriteString("path", Relative(baseModel));
+                if (baseSource is not null && ReadJson(baseSource) is { } hub)
+                {
+                    // The hub id and the commit the revision resolved to: what a colleague needs to fetch the same bytes.
+                    foreach (var key in new[] { "id", "revision", "commit" })
+                        w.WriteString(key == "id" ? "hub_id" : key, hub.RootElement.GetProperty(key).GetString());
+                }
                 WriteFiles(w, "files", Directory.EnumerateFiles(baseModel, "*", SearchOption.AllDirectories)
                     .Where(f => !Path.GetRelativePath(baseModel, f).Split(Path.DirectorySeparatorChar).Any(p => p.StartsWith('.')))
                     .Order(StringComparer.Ordinal), f => Path.GetRelativePath(baseModel, f).Replace('\\', '/'));

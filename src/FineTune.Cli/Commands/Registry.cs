@@ -12,6 +12,7 @@ internal static class Registry
         yield return InitCommand.Create();
         yield return FormatCommand.Create();
         yield return NewTinyModelCommand.Create();
+        yield return DownloadCommand.Create();
         yield return TrainCommand.Create();
         yield return SamplesCommand.Create();
         yield return ReportCommand.Create();

@@ -74,7 +74,7 @@ public sealed class GitHubJobSummary(ITrainingProgressReporter inner, string sum
             sb.Append("| artifact | size |\n| --- | ---: |\n");
             foreach (var a in artifacts)
             {
-                var size = File.Exists(a) ? ProgressFormat.Bytes(new FileInfo(a).Length) : "";
+                var size = File.Exists(a) ? ProgressFormat.Bytes(FineTune.Core.IO.FileLinks.Length(a)) : "";
                 sb.Append($"| `{Path.GetFileName(a).Replace("`", "'")}` | {size} |\n");
             }
             sb.Append('\n');

@@ -13,7 +13,7 @@ public enum DatasetFormat
     Messages,
     /// <summary>Raw <c>text</c> for continued pretraining.</summary>
     Text,
-    /// <summary>Any table, with <c>Prompt</c>/<c>Output</c> templates over its columns.</summary>
+    /// <summary>Any table, with <c>Prompt</c>/<c>Response</c> templates over its columns.</summary>
     Columns,
 }
 

@@ -5,7 +5,7 @@ using FineTune.Data.Readers;
 namespace FineTune.Data.Formats;
 
 /// <summary>
-/// A <c>Prompt</c>/<c>Output</c> template of the <c>columns</c> format: text with <c>{column}</c>
+/// A <c>Prompt</c>/<c>Response</c> template of the <c>columns</c> format: text with <c>{column}</c>
 /// fields; a part in <c>[[...]]</c> is dropped whole when any field inside it is empty or missing
 /// (<c>[[Their age is {Age}.]]</c> disappears for a passenger without an age). <c>{{</c> and
 /// <c>}}</c> stand for literal braces.

@@ -85,7 +85,7 @@ internal static class RowConverter
         if (names.Contains("instruction") && names.Contains("output")) return DatasetFormat.Alpaca;
         if (names.Contains("text")) return DatasetFormat.Text;
         throw new FineTuneException(DataErrors.UnknownFormat,
-            $"Cannot tell the dataset's format from its fields ({string.Join(", ", names)}); set Format to one of {string.Join(", ", DatasetFormats.Names)} (columns with Prompt and Output for any table).",
+            $"Cannot tell the dataset's format from its fields ({string.Join(", ", names)}); set Format to one of {string.Join(", ", DatasetFormats.Names)} (columns with Prompt and Response for any table).",
             row.File, row.Line, 1);
     }
 }

@@ -37,6 +37,8 @@ public sealed record ModelConfig
     public double RopeTheta { get; init; } = 10000;
     /// <summary><c>rope_scaling</c> of type <c>llama3</c>, or null for plain RoPE.</summary>
     public Llama3RopeScaling? RopeScaling { get; init; }
+    /// <summary><c>dtype</c> (transformers 5) or <c>torch_dtype</c> (4): the dtype the weights were published in, e.g. bfloat16.</summary>
+    public string? DType { get; init; }
     /// <summary><c>tie_word_embeddings</c>: the LM head reuses the embedding matrix.</summary>
     public bool TieWordEmbeddings { get; init; }
     /// <summary>q, k and v projections carry a bias (qwen2 always; llama/mistral via <c>attention_bias</c>).</summary>
@@ -103,6 +105,7 @@ public sealed record ModelConfig
         {
             throw new FineTuneException("FT3014", "config.json is not valid JSON: " + e.Message, path);
         }
+        root = ConfigForms.LanguageModel(root, path);
         var type = Str(root, "model_type", path);
         if (type == "gemma3" && root["text_config"] is JsonObject text)
         {
@@ -119,6 +122,8 @@ public sealed record ModelConfig
         var kvHeads = OptInt(root, "num_key_value_heads", path) ?? heads;
         var headDim = OptInt(root, "head_dim", path) ?? (heads > 0 ? hidden / heads : 0);
         var attentionBias = OptBool(root, "attention_bias", path);
+        UnsupportedConfig.Check(root, type, path);
+        var (ropeTheta, ropeScaling) = ConfigForms.Rope(root, path);
         var config = new ModelConfig
         {
             ModelType = type,
@@ -130,8 +135,9 @@ public sealed record ModelConfig
             NumKvHeads = kvHeads,
             HeadDim = headDim,
             RmsNormEps = OptDouble(root, "rms_norm_eps", path) ?? 1e-6,
-            RopeTheta = OptDouble(root, "rope_theta", path) ?? 10000,
-            RopeScaling = Llama3RopeScaling.Parse(root["rope_scaling"], path),
+            RopeTheta = ropeTheta,
+            RopeScaling = ropeScaling,
+            DType = ConfigForms.DType(root, path),
             TieWordEmbeddings = OptBool(root, "tie_word_embeddings", path) ?? false,
             // qwen2 always has q/k/v biases and none on o_proj; mistral has none; llama and qwen3 follow attention_bias for all four.
             AttentionBias = type == "qwen2" || (type is "llama" or "qwen3" && attentionBias == true),
@@ -188,8 +194,8 @@ public sealed record ModelConfig
             ["attention_bias"] = AttentionBias,
             ["mlp_bias"] = false,
             ["initializer_range"] = 0.02,
-            ["torch_dtype"] = "float32",
         };
+        if (DType is { } dtype) o["torch_dtype"] = dtype;
         if (BosTokenId is { } bos) o["bos_token_id"] = bos;
         if (EosTokenId is { } eos) o["eos_token_id"] = eos;
         if (RopeScaling is { } s)
@@ -246,18 +252,20 @@ public enum GateActivation
 /// <summary>Llama 3.1's RoPE frequency scaling (<c>rope_scaling.rope_type = "llama3"</c>).</summary>
 public sealed record Llama3RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings)
 {
-    internal static Llama3RopeScaling? Parse(JsonNode? node, string path)
+    /// <summary>Reads the scaling in <paramref name="key"/> (<c>rope_scaling</c> or <c>rope_parameters</c>); null for plain RoPE.</summary>
+    internal static Llama3RopeScaling? Parse(JsonNode? node, string key, string path)
     {
         if (node is null) return null;
-        if (node is not JsonObject o) throw new FineTuneException("FT3014", "config.json: 'rope_scaling' must be an object or null.", path);
-        var type = (o["rope_type"] ?? o["type"])?.GetValue<string>();
+        if (node is not JsonObject o) throw new FineTuneException("FT3014", $"config.json: '{key}' must be an object or null.", path);
+        var typeKey = o["rope_type"] is not null ? "rope_type" : "type";
+        var type = o[typeKey] is JsonValue v && v.TryGetValue<string>(out var s) ? s
+            : o[typeKey] is null ? null : throw new FineTuneException("FT3014", $"config.json: '{key}.{typeKey}' must be a string.", path);
         if (type is "default" or null) return null;
         if (type != "llama3")
-            throw new FineTuneException("FT3016", $"rope_scaling type '{type}' is not supported; only 'llama3' scaling is.", path);
-        return new Llama3RopeScaling(
-            ModelConfig.OptDouble(o, "factor", path) ?? 8,
-            ModelConfig.OptDouble(o, "low_freq_factor", path) ?? 1,
-            ModelConfig.OptDouble(o, "high_freq_factor", path) ?? 4,
-            (int)(ModelConfig.OptDouble(o, "original_max_position_embeddings", path) ?? 8192));
+            throw new FineTuneException("FT3016", $"config.json: '{key}.{typeKey}' = \"{type}\" is not supported; the engine implements plain RoPE (\"default\") and \"llama3\" scaling.", path);
+        // transformers requires all four for llama3 scaling; a guessed default would be a different model.
+        double Required(string name) => ModelConfig.OptDouble(o, name, path)
+            ?? throw new FineTuneException("FT3014", $"config.json: '{key}' of rope_type llama3 has no '{name}'.", path);
+        return new Llama3RopeScaling(Required("factor"), Required("low_freq_factor"), Required("high_freq_factor"), (int)Required("original_max_position_embeddings"));
     }
 }

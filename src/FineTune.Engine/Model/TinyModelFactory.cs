@@ -58,6 +58,7 @@ public static class TinyModelFactory
             TieWordEmbeddings = false,
             BosTokenId = bos,
             EosTokenId = eos,
+            DType = "float32",
         };
         // End-of-turn tokens of common chat templates also stop generation.
         var stops = new List<int>();

@@ -51,7 +51,7 @@ public sealed class SafetensorsFile : IDisposable
     {
         if (!File.Exists(path))
             throw new FineTuneException("FT3011", "Safetensors file does not exist.", path);
-        var length = new FileInfo(path).Length;
+        var length = FineTune.Core.IO.FileLinks.Length(path);
         if (length < 8) throw Corrupt(path, "it is shorter than its 8-byte header length");
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         MemoryMappedViewAccessor? view = null;

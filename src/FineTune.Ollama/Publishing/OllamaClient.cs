@@ -55,7 +55,7 @@ public sealed class OllamaClient : IDisposable
     /// </summary>
     public async Task UploadBlobAsync(string path, string digest, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
-        var length = new FileInfo(path).Length;
+        var length = FineTune.Core.IO.FileLinks.Length(path);
         using var response = await SendAsync(transfer, () =>
         {
             var stream = new ProgressStream(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true), progress);

@@ -56,7 +56,7 @@ public sealed class OllamaPublisher(OllamaClient client, Action<string> log)
             }
             else
             {
-                await client.UploadBlobAsync(path, digest, new UploadProgress(Path.GetFileName(path), new FileInfo(path).Length, log), cancellationToken);
+                await client.UploadBlobAsync(path, digest, new UploadProgress(Path.GetFileName(path), FineTune.Core.IO.FileLinks.Length(path), log), cancellationToken);
                 uploaded.Add(digest);
             }
             var map = request[key] as JsonObject ?? new JsonObject();

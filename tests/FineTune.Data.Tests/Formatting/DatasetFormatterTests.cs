@@ -84,7 +84,7 @@ public class DatasetFormatterTests : IDisposable
     {
         var dup = _dir.Write("dup.jsonl", "{\"instruction\": \"Q\", \"output\": \"A\"}\n{\"instruction\": \"E\", \"output\": \"\"}\n{\"instruction\": \"Q\", \"output\": \"A\"}\n");
         var csv = _dir.Write("c.csv", "text,label\n" + string.Concat(Enumerable.Range(1, 10).Select(i => $"t{i},{(i == 1 ? "no" : "yes")}\n")));
-        var r = DatasetFormatter.Format([Items.Of(dup), Items.Of(csv, ("Prompt", "{text}"), ("Output", "{label}"))], ChatMl, new TrainingConfig());
+        var r = DatasetFormatter.Format([Items.Of(dup), Items.Of(csv, ("Prompt", "{text}"), ("Response", "{label}"))], ChatMl, new TrainingConfig());
         Assert.Equal(
         [
             ("FT1502", dup, 2),
@@ -100,7 +100,7 @@ public class DatasetFormatterTests : IDisposable
     public void Balanced_classes_give_no_warning()
     {
         var csv = _dir.Write("c.csv", "text,label\n" + string.Concat(Enumerable.Range(1, 10).Select(i => $"t{i},{(i % 2 == 0 ? "no" : "yes")}\n")));
-        Assert.Empty(DatasetFormatter.Format([Items.Of(csv, ("Prompt", "{text}"), ("Output", "{label}"))], ChatMl, new TrainingConfig()).Warnings);
+        Assert.Empty(DatasetFormatter.Format([Items.Of(csv, ("Prompt", "{text}"), ("Response", "{label}"))], ChatMl, new TrainingConfig()).Warnings);
     }
 
     [Fact]

@@ -98,7 +98,7 @@ public class FormatsTests : IDisposable
             "830,1,1,\"Stone, Mrs. George Nelson (Martha Evelyn)\",female,,0,0,113572,80,B28,\n");
         var texts = Texts(Items.Of(path, ("Format", "columns"),
             ("Prompt", "[[The passenger embarked from {Embarked}.]] [[Their age is {Age}.]] [[They paid {Fare} in class {Pclass}.]]"),
-            ("Output", "{Survived}")));
+            ("Response", "{Survived}")));
         Assert.Equal(
         [
             Turn("user", "The passenger embarked from S. Their age is 22. They paid 7.25 in class 3.") + Turn("assistant", "0"),
@@ -112,7 +112,7 @@ public class FormatsTests : IDisposable
     public void Unknown_column_names_it_and_lists_the_columns()
     {
         var path = _dir.Write("t.csv", "Name,Age\nA,3\n");
-        var ex = Assert.Throws<FineTuneException>(() => Texts(Items.Of(path, ("Format", "columns"), ("Prompt", "[[Age {Agee}]]"), ("Output", "{Name}"))));
+        var ex = Assert.Throws<FineTuneException>(() => Texts(Items.Of(path, ("Format", "columns"), ("Prompt", "[[Age {Agee}]]"), ("Response", "{Name}"))));
         Assert.Equal("FT1008", ex.Code);
         Assert.Contains("'Agee'", ex.Message);
         Assert.Contains("Name, Age", ex.Message);
@@ -125,7 +125,7 @@ public class FormatsTests : IDisposable
     public void Malformed_column_templates_are_errors(string prompt)
     {
         var path = _dir.Write("t.csv", "Name,Age\nA,3\n");
-        Assert.Equal("FT1018", Assert.Throws<FineTuneException>(() => Texts(Items.Of(path, ("Format", "columns"), ("Prompt", prompt), ("Output", "{Name}")))).Code);
+        Assert.Equal("FT1018", Assert.Throws<FineTuneException>(() => Texts(Items.Of(path, ("Format", "columns"), ("Prompt", prompt), ("Response", "{Name}")))).Code);
     }
 
     [Fact]
@@ -143,7 +143,7 @@ public class FormatsTests : IDisposable
             wb.SaveAs(path);
         }
         Assert.Equal([Turn("user", "Review: Great!") + Turn("assistant", "positive")],
-            Texts(Items.Of(path, ("Format", "columns"), ("Sheet", "Reviews"), ("Prompt", "Review: {Review}"), ("Output", "{Label}"))));
+            Texts(Items.Of(path, ("Format", "columns"), ("Sheet", "Reviews"), ("Prompt", "Review: {Review}"), ("Response", "{Label}"))));
     }
 
     [Theory]

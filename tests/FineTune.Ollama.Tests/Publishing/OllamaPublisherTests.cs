@@ -53,6 +53,26 @@ public class OllamaPublisherTests
     }
 
     [Fact]
+    public async Task A_gguf_that_is_a_relative_symlink_uploads_the_file_it_points_to()
+    {
+        using var fixture = new PublishFixture();
+        var bytes = File.ReadAllBytes(fixture.GgufPath);
+        var blob = Path.Combine(Path.GetDirectoryName(fixture.GgufPath)!, "blobs", "0123abcd");
+        Directory.CreateDirectory(Path.GetDirectoryName(blob)!);
+        File.Move(fixture.GgufPath, blob);
+        File.CreateSymbolicLink(fixture.GgufPath, Path.Combine("blobs", "0123abcd"));
+        Assert.True(new FileInfo(fixture.GgufPath).Length < 100, "the link's own size is that of its target path");
+
+        await using var server = await OllamaTestServer.StartAsync();
+        var (result, log) = await Publish(server, fixture.WriteModelfile());
+
+        var digest = PublishFixture.Sha256Sum(blob);
+        Assert.Equal([digest], result.Uploaded);
+        Assert.Equal(bytes, server.Blobs[digest]);
+        Assert.Contains(log, l => l.StartsWith("uploading tweet-caps-1.0.0.Q8_0.gguf: 100%", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Publishing_again_uploads_nothing()
     {
         using var fixture = new PublishFixture();
