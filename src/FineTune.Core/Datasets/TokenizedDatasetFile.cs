@@ -56,13 +56,22 @@ public static class TokenizedDatasetFile
             var n = (int)U32();
             if (n < 0 || (long)pos + 5L * n > span.Length) throw Corrupt(path, $"example {i} claims {n} tokens past the end");
             var ids = new int[n];
-            for (var t = 0; t < n; t++) ids[t] = BinaryPrimitives.ReadInt32LittleEndian(span[(pos + 4 * t)..]);
+            for (var t = 0; t < n; t++)
+                if ((ids[t] = BinaryPrimitives.ReadInt32LittleEndian(span[(pos + 4 * t)..])) < 0)
+                    throw Corrupt(path, $"example {i} holds the negative token id {ids[t]}");
             pos += 4 * n;
             var targets = new bool[n];
-            for (var t = 0; t < n; t++) targets[t] = span[pos + t] != 0;
+            for (var t = 0; t < n; t++)
+                targets[t] = span[pos + t] switch
+                {
+                    0 => false,
+                    1 => true,
+                    var b => throw Corrupt(path, $"example {i} has target flag {b}, not 0 or 1"),
+                };
             pos += n;
             result.Add(new TokenizedExample(ids, targets));
         }
+        if (pos != span.Length) throw Corrupt(path, $"{span.Length - pos} bytes follow the last example");
         return result;
     }
 
