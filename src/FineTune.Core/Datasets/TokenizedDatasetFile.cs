@@ -56,9 +56,7 @@ public static class TokenizedDatasetFile
             var n = (int)U32();
             if (n < 0 || (long)pos + 5L * n > span.Length) throw Corrupt(path, $"example {i} claims {n} tokens past the end");
             var ids = new int[n];
-            for (var t = 0; t < n; t++)
-                if ((ids[t] = BinaryPrimitives.ReadInt32LittleEndian(span[(pos + 4 * t)..])) < 0)
-                    throw Corrupt(path, $"example {i} holds the negative token id {ids[t]}");
+            for (var t = 0; t < n; t++) ids[t] = BinaryPrimitives.ReadInt32LittleEndian(span[(pos + 4 * t)..]);
             pos += 4 * n;
             var targets = new bool[n];
             for (var t = 0; t < n; t++)

@@ -221,7 +221,7 @@ public sealed class Trainer(TrainerOptions options)
     private void WriteOutputs(LoraAdapter adapter, List<string> metrics, TrainingResult r) =>
         AtomicFile.WriteDirectory(_o.OutDirectory, dir =>
         {
-            adapter.Save(dir, Path.GetFullPath(_o.BaseModelDirectory));
+            adapter.Save(dir, _o.BaseModelName ?? Path.GetFullPath(_o.BaseModelDirectory));
             File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Concat(metrics.Select(m => m + "\n")));
             var summary = new JsonObject
             {
