@@ -211,6 +211,38 @@ public sealed class CacheIntegrityTests(TrainedExampleFixture fixture) : IClassF
         Assert.Single(Directory.GetDirectories(Path.Combine(shared, "train")), d => !Path.GetFileName(d).Contains('.'));
     }
 
+    /// <summary>
+    /// The disk holding the cache fills up while the GGUF is written: a clear error (not "internal
+    /// error"), no partial file in the cache or bin/, and once there is room the next build succeeds
+    /// with the clean bytes. A real full disk: a 10 MiB tmpfs as FineTuneCacheDir.
+    /// </summary>
+    [SmallDiskFact]
+    public void A_full_disk_while_exporting_is_a_clear_error_with_no_partial_file_and_the_next_build_succeeds()
+    {
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null);
+        File.Copy(Path.Combine(fixture.Trained.ProjectDir, "lora.yaml"), Path.Combine(clone.ProjectDir, "lora.yaml"), overwrite: true);
+        var cache = Path.Combine(clone.Root, "small-cache");
+        using var disk = SmallDisk.Mount(cache, "10m");
+        // Training fits (a few hundred KiB); a 25 MiB GGUF does not.
+        foreach (var step in new[] { "format", "tokenize", "train" })
+            ModelProjectSandbox.CopyAll(Path.Combine(fixture.Trained.CacheDir, step), Path.Combine(cache, step));
+
+        var full = clone.Dotnet("build", $"-p:FineTuneCacheDir={cache}");
+        Assert.False(full.Succeeded, full.ToString());
+        Assert.Contains("error FT6023: No space left on the device while writing", full.Output);
+        Assert.DoesNotContain("FT9002", full.Output);
+        Assert.DoesNotContain("FT9001", full.Output);
+        Assert.False(full.Ran("FineTuneTrain"), full.ToString());
+        Assert.Empty(Directory.GetDirectories(cache, "*.tmp-*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(cache, "*.gguf", SearchOption.AllDirectories));
+        Assert.Empty(clone.Ggufs());
+
+        disk.Resize("200m");
+        var build = clone.Dotnet("build", $"-p:FineTuneCacheDir={cache}");
+        Assert.True(build.Succeeded, build.ToString());
+        fixture.AssertSameDeliverables(clone, build.ToString());
+    }
+
     /// <summary>Flips bytes in the middle (same size), cuts the file in half, or deletes it.</summary>
     private static void Damage(string file, string how)
     {
