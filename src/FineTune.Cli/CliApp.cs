@@ -77,6 +77,12 @@ public static class CliApp
             Console.Error.WriteLine(e.ToCanonicalString());
             return InputError;
         }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            // Not a bug: the build removes the step's temporary folder, so no partial file is kept.
+            Console.Error.WriteLine(CanonicalMessage.Format(Severity.Error, "FT6023", DiskFull.Message(e)));
+            return InputError;
+        }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
             Console.Error.WriteLine("finetune: cancelled.");

@@ -82,6 +82,17 @@ internal sealed partial class InterruptibleBuild : IDisposable
     /// <summary>A CI runner cancelling the step: SIGINT to the top process only.</summary>
     public void InterruptTopProcess() => Check(Kill(ProcessId, SIGINT));
 
+    /// <summary>
+    /// <c>kill -9</c> of the one process of the job whose command line contains every one of
+    /// <paramref name="commandLineParts"/> (e.g. the finetune child training); returns its pid.
+    /// </summary>
+    public int KillProcess(params string[] commandLineParts)
+    {
+        var pid = GroupMembers().Single(p => commandLineParts.All(part => CommandLine(p).Contains(part, StringComparison.Ordinal)));
+        Check(Kill(pid, SIGKILL));
+        return pid;
+    }
+
     /// <summary>Waits for the top process to exit; null when it has not within <paramref name="timeout"/>.</summary>
     public BuildResult? WaitForExit(TimeSpan timeout)
     {

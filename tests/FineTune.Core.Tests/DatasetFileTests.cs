@@ -41,6 +41,25 @@ public sealed class DatasetFileTests : IDisposable
         Assert.Equal("FT3006", Assert.Throws<FineTuneException>(() => TokenizedDatasetFile.Read(path)).Code);
     }
 
+    /// <summary>Flipped bits in a target flag, or bytes after the last example, are named as damage (FT3006), never trained on.</summary>
+    [Fact]
+    public void Damaged_target_flags_and_trailing_bytes_are_an_error_naming_the_file()
+    {
+        var path = Path.Combine(_dir, "train.bin");
+        TokenizedDatasetFile.Write(path, [new([1, 2, 3], [false, true, true])]);
+        var bytes = File.ReadAllBytes(path);
+        bytes[^2] ^= 0x40;
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<FineTuneException>(() => TokenizedDatasetFile.Read(path));
+        Assert.Equal("FT3006", e.Code);
+        Assert.Equal(path, e.File);
+        Assert.Contains("target flag 65", e.Message);
+
+        bytes[^2] ^= 0x40;
+        File.WriteAllBytes(path, [.. bytes, 7]);
+        Assert.Contains("1 bytes follow the last example", Assert.Throws<FineTuneException>(() => TokenizedDatasetFile.Read(path)).Message);
+    }
+
     [Fact]
     public void Formatted_examples_round_trip_with_unicode_and_spans()
     {

@@ -52,7 +52,7 @@ public sealed class TrainingConfigLoaderTests
     [Theory]
     [InlineData("r: eight", "whole number")]
     [InlineData("r: 0", "at least 1")]
-    [InlineData("lora_dropout: 1.5", "between")]
+    [InlineData("lora_dropout: 1.5", "from 0 to 0.999")]
     [InlineData("use_rslora: maybe", "true or false")]
     [InlineData("lr_scheduler_type: exponential", "linear, cosine, constant")]
     [InlineData("target_modules: [q_proj, lm_head]", "lm_head")]
@@ -62,6 +62,23 @@ public sealed class TrainingConfigLoaderTests
         Assert.Equal("FT3005", e.Code);
         Assert.Equal(1, e.Line);
         Assert.Contains(expected, e.Message);
+    }
+
+    /// <summary>What a user sees in the build log: the file position, the key, what it accepts and what it found.</summary>
+    [Theory]
+    [InlineData("learning_rate: -0.01", "lora.yaml(2,16): error FT3005: learning_rate: must be a number greater than 0 (training with -0.01 would not learn or would divide by zero), found -0.01.")]
+    [InlineData("learning_rate: 0", "lora.yaml(2,16): error FT3005: learning_rate: must be a number greater than 0 (training with 0 would not learn or would divide by zero), found 0.")]
+    [InlineData("lora_alpha: 0", "lora.yaml(2,13): error FT3005: lora_alpha: must be a number greater than 0 (training with 0 would not learn or would divide by zero), found 0.")]
+    [InlineData("r: 0", "lora.yaml(2,4): error FT3005: r: must be a whole number of at least 1, found 0.")]
+    [InlineData("per_device_train_batch_size: 0", "lora.yaml(2,30): error FT3005: per_device_train_batch_size: must be a whole number of at least 1, found 0.")]
+    [InlineData("gradient_accumulation_steps: -2", "lora.yaml(2,30): error FT3005: gradient_accumulation_steps: must be a whole number of at least 1, found -2.")]
+    [InlineData("warmup_ratio: 2", "lora.yaml(2,15): error FT3005: warmup_ratio: must be a number from 0 to 1, found 2.")]
+    [InlineData("learning_rate: fast", "lora.yaml(2,16): error FT3005: learning_rate: expected a number greater than 0, found 'fast'.")]
+    [InlineData("max_steps: [1, 2]", "lora.yaml(2,12): error FT3005: max_steps: expected a whole number of at least 0, found a list.")]
+    public void Untrainable_and_mistyped_values_name_the_key_the_allowed_range_and_the_position(string line, string expected)
+    {
+        var e = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("seed: 1\n" + line + "\n", "lora.yaml"));
+        Assert.Equal(expected, e.ToCanonicalString());
     }
 
     [Fact]

@@ -102,6 +102,53 @@ public class TrainerTests
         Assert.Equal(12, File.ReadAllLines(dir["c/metrics.jsonl"]).Count(l => l.Contains("\"loss\"")));
     }
 
+    /// <summary>
+    /// A damaged checkpoint (bit rot, a full disk, a copy cut short) is discarded and training starts
+    /// from step 0: it never fails every later build, and never resumes into different bytes.
+    /// </summary>
+    [Theory]
+    [InlineData("state.safetensors", "flip")]
+    [InlineData("state.safetensors", "truncate")]
+    [InlineData("state.safetensors", "delete")]
+    [InlineData("metrics.jsonl", "flip")]
+    [InlineData("state.json", "truncate")]
+    public void A_damaged_checkpoint_is_discarded_and_training_restarts_to_the_same_adapter(string file, string damage)
+    {
+        using var dir = WithModel();
+        new Trainer(Options(dir, "a")).Run(null, CancellationToken.None);
+        var expected = File.ReadAllBytes(dir["a/adapter_model.safetensors"]);
+
+        using var cts = new CancellationTokenSource();
+        var log = new List<string>();
+        var options = Options(dir, "b") with { Log = log.Add };
+        Assert.ThrowsAny<OperationCanceledException>(() => new Trainer(options).Run(
+            new SyncProgress(p => { if (p.Step == 6) cts.Cancel(); }), cts.Token));
+        var path = dir["b-ck/checkpoint/" + file];
+        var bytes = File.ReadAllBytes(path);
+        switch (damage)
+        {
+            case "flip":
+                // Past the safetensors header: values change, the file still parses.
+                bytes[bytes.Length - 9] ^= 0x5A;
+                File.WriteAllBytes(path, bytes);
+                break;
+            case "truncate":
+                File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+                break;
+            default:
+                File.Delete(path);
+                break;
+        }
+
+        log.Clear();
+        var steps = new List<int>();
+        new Trainer(options).Run(new SyncProgress(p => steps.Add(p.Step)), CancellationToken.None);
+        Assert.DoesNotContain(log, l => l.StartsWith("Resuming", StringComparison.Ordinal));
+        Assert.Equal(1, steps.Min());
+        Assert.Equal(expected, File.ReadAllBytes(dir["b/adapter_model.safetensors"]));
+        Assert.Equal(12, File.ReadAllLines(dir["b/metrics.jsonl"]).Count(l => l.Contains("\"loss\"")));
+    }
+
     [Fact]
     public void Cancelling_right_after_a_periodic_checkpoint_keeps_it_and_the_log_says_where_to_resume()
     {

@@ -1,3 +1,4 @@
+using FineTune.Build.Cache;
 using FineTune.Build.Fingerprints;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
@@ -48,6 +49,18 @@ public sealed class FineTuneStep : FineTuneToolTask
     public override bool Execute()
     {
         var hasher = new ContentHasher(Path.Combine(StateDir, "file-hashes.tsv"));
+        try
+        {
+            return Execute(hasher);
+        }
+        finally
+        {
+            hasher.Save();
+        }
+    }
+
+    private bool Execute(ContentHasher hasher)
+    {
         StepInputs inputs;
         try
         {
@@ -58,10 +71,6 @@ public sealed class FineTuneStep : FineTuneToolTask
             Log.LogError(null, "FT6015", null, ProjectFile, 0, 0, 0, 0, $"{StepName}: input file '{e.FileName}' is missing.");
             return false;
         }
-        finally
-        {
-            hasher.Save();
-        }
 
         var fingerprint = inputs.Fingerprint();
         var stepDir = Path.Combine(CacheDir, CacheName);
@@ -69,17 +78,20 @@ public sealed class FineTuneStep : FineTuneToolTask
         var lastInputsFile = Path.Combine(StateDir, CacheName + ".inputs.tsv");
         var previous = File.Exists(lastInputsFile) ? StepInputs.Parse(File.ReadAllText(lastInputsFile)) : null;
 
-        if (File.Exists(Path.Combine(ResultDirectory, ".complete")))
-        {
-            var why = previous is null ? "result restored from the cache" : inputs.DescribeChanges(previous).Count == 0 ? "inputs unchanged" : "inputs match a cached result";
-            Log.LogMessage(MessageImportance.High, $"{StepName}: up to date ({why}; {inputs.Entries.Count} inputs, fingerprint {fingerprint[..12]}).");
-            RememberInputs(lastInputsFile, inputs);
-            return true;
-        }
+        if (UseCached(hasher, fingerprint, inputs, previous, lastInputsFile)) return true;
 
-        var reason = previous is null
-            ? "no cached result for these inputs"
-            : Summarise(inputs.DescribeChanges(previous));
+        // One build computes a given entry at a time; a second one waits and then uses its result.
+        using var entryLock = EntryLock.Acquire(ResultDirectory + ".lock",
+            () => Log.LogMessage(MessageImportance.High, $"{StepName}: waiting for another build that is computing the same result ({ResultDirectory}.lock)."),
+            () => _cancelled);
+        if (_cancelled) return false;
+        if (UseCached(hasher, fingerprint, inputs, previous, lastInputsFile)) return true;
+
+        var reason = _damaged
+            ? "its cached result was damaged"
+            : previous is null
+                ? "no cached result for these inputs"
+                : Summarise(inputs.DescribeChanges(previous));
         Log.LogMessage(MessageImportance.High, $"{StepName}: running ({reason}).");
 
         _outDir = ResultDirectory + ".tmp-" + Environment.ProcessId;
@@ -96,13 +108,105 @@ public sealed class FineTuneStep : FineTuneToolTask
             TryDeleteDirectory(_outDir);
             return false;
         }
-        File.WriteAllText(Path.Combine(_outDir, ".inputs.tsv"), inputs.Serialize());
-        File.WriteAllText(Path.Combine(_outDir, ".complete"), fingerprint + "\n");
-        if (Directory.Exists(ResultDirectory)) Directory.Delete(ResultDirectory, recursive: true);
-        Directory.Move(_outDir, ResultDirectory);
+        try
+        {
+            File.WriteAllText(Path.Combine(_outDir, ".inputs.tsv"), inputs.Serialize());
+            CacheEntryManifest.Write(_outDir, fingerprint, hasher);
+            Publish(hasher, fingerprint);
+        }
+        catch (IOException e)
+        {
+            TryDeleteDirectory(_outDir);
+            Log.LogError(null, "FT6022", null, ProjectFile, 0, 0, 0, 0,
+                $"{StepName}: its result could not be stored in the cache {CacheDir} ({e.Message}). Free space there (or set FineTuneCacheDir to a folder with room) and build again; nothing half-written was kept.");
+            return false;
+        }
         TryDeleteDirectory(_checkpointDir);
         RememberInputs(lastInputsFile, inputs);
         return true;
+    }
+
+    /// <summary>True when a verified entry for <paramref name="fingerprint"/> is in the cache; a damaged one is moved aside with a warning.</summary>
+    private bool UseCached(ContentHasher hasher, string fingerprint, StepInputs inputs, IReadOnlyDictionary<string, string>? previous, string lastInputsFile)
+    {
+        if (!Directory.Exists(ResultDirectory)) return false;
+        var problem = CacheEntryManifest.Verify(ResultDirectory, fingerprint, hasher);
+        if (problem is not null)
+        {
+            _damaged = true;
+            var aside = MoveAside(ResultDirectory);
+            Log.LogWarning(null, "FT6020", null, ProjectFile, 0, 0, 0, 0,
+                $"{StepName}: the cached result {ResultDirectory} is damaged: {problem}. " +
+                (aside is null ? "It was removed" : $"It was moved to {aside}") + " and the step runs again.");
+            return false;
+        }
+        var why = previous is null ? "result restored from the cache" : inputs.DescribeChanges(previous).Count == 0 ? "inputs unchanged" : "inputs match a cached result";
+        Log.LogMessage(MessageImportance.High, $"{StepName}: up to date ({why}; {inputs.Entries.Count} inputs, fingerprint {fingerprint[..12]}).");
+        RememberInputs(lastInputsFile, inputs);
+        return true;
+    }
+
+    /// <summary>
+    /// Renames the finished temp folder into place. The first writer wins (as in Bazel's disk
+    /// cache): when another build stored a sound entry meanwhile, ours is discarded (same inputs,
+    /// same bytes); a damaged one is moved aside first.
+    /// </summary>
+    private void Publish(ContentHasher hasher, string fingerprint)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                Directory.Move(_outDir, ResultDirectory);
+                return;
+            }
+            catch (IOException) when (Directory.Exists(ResultDirectory) && attempt < 3)
+            {
+                if (CacheEntryManifest.Verify(ResultDirectory, fingerprint, hasher) is null)
+                {
+                    Log.LogMessage(MessageImportance.High, $"{StepName}: another build stored the same result first; using it.");
+                    TryDeleteDirectory(_outDir);
+                    return;
+                }
+                MoveAside(ResultDirectory);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Renames a damaged entry out of the way rather than deleting it in place, so a build reading
+    /// it right now keeps its open files; entries moved aside over a day ago are deleted.
+    /// </summary>
+    private static string? MoveAside(string entry)
+    {
+        var stepDir = Path.GetDirectoryName(entry)!;
+        foreach (var old in Directory.EnumerateDirectories(stepDir, "*.damaged-*"))
+            if (Directory.GetLastWriteTimeUtc(old) < DateTime.UtcNow.AddDays(-1)) TryDeleteDirectory(old);
+        var aside = $"{entry}.damaged-{DateTime.UtcNow:yyyyMMddHHmmss}-{Environment.ProcessId}";
+        try
+        {
+            Directory.Move(entry, aside);
+            return aside;
+        }
+        catch (IOException) when (!Directory.Exists(entry))
+        {
+            return null; // another build moved it first
+        }
+        catch (IOException)
+        {
+            TryDeleteDirectory(entry);
+            return null;
+        }
+    }
+
+    private volatile bool _cancelled;
+    private bool _damaged;
+
+    /// <inheritdoc />
+    public override void Cancel()
+    {
+        _cancelled = true;
+        base.Cancel();
     }
 
     private StepInputs CollectInputs(ContentHasher hasher)

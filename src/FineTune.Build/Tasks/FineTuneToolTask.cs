@@ -85,18 +85,43 @@ public abstract class FineTuneToolTask : ToolTask
     {
         // The CLI already printed a canonical FTnnnn error; a second generic "exited with code 1" adds nothing.
         if (Log.HasLoggedErrors) return false;
+        // Only training keeps partial work (its checkpoint); any other step simply runs again.
+        var next = CliArguments.Any(a => a.Contains("{checkpoint}", StringComparison.Ordinal))
+            ? "The next build resumes training from its last checkpoint."
+            : "The next build runs it again.";
         if (ExitCode == 130)
         {
-            // Only training keeps partial work (its checkpoint); any other step simply runs again.
-            var next = CliArguments.Any(a => a.Contains("{checkpoint}", StringComparison.Ordinal))
-                ? "The next build resumes training from its last checkpoint."
-                : "The next build runs it again.";
             Log.LogError(null, "FT6013", null, ProjectFile, 0, 0, 0, 0, $"{StepName} was cancelled. {next}");
+            return false;
+        }
+        // A process ended by a signal reports 128 + the signal's number (kill -9 -> 137).
+        if (ExitCode is > 128 and <= 128 + 64)
+        {
+            Log.LogError(null, "FT6021", null, ProjectFile, 0, 0, 0, 0, $"{StepName}: the finetune tool was killed by {SignalName(ExitCode - 128)} (exit code {ExitCode}){SignalCause(ExitCode - 128)}. {next}");
             return false;
         }
         Log.LogError(null, "FT9001", null, ProjectFile, 0, 0, 0, 0, $"{StepName}: the finetune tool failed with exit code {ExitCode} without reporting an error. Re-run with -v:d to see its output, and please report it.");
         return false;
     }
+
+    private static string SignalName(int signal) => signal switch
+    {
+        1 => "SIGHUP (signal 1)",
+        3 => "SIGQUIT (signal 3)",
+        6 => "SIGABRT (signal 6)",
+        9 => "SIGKILL (signal 9)",
+        11 => "SIGSEGV (signal 11)",
+        15 => "SIGTERM (signal 15)",
+        _ => $"signal {signal}",
+    };
+
+    private static string SignalCause(int signal) => signal switch
+    {
+        9 => ": something outside the build stopped it, often the kernel's out-of-memory killer (see `dmesg`) or a CI time limit",
+        15 => ": something outside the build asked it to stop (a CI time limit, a shutdown)",
+        11 or 6 => ": it crashed; if this repeats, re-run with -v:d and report it",
+        _ => "",
+    };
 }
 
 /// <summary>Runs a <c>finetune</c> command with no caching (publishing, which has side effects elsewhere).</summary>

@@ -17,6 +17,7 @@ internal static class TrainCommand
     public static Command Create()
     {
         var baseModel = new Option<string>("--base-model") { Description = "Hugging Face model folder (config.json, *.safetensors).", Required = true };
+        var baseModelName = new Option<string?>("--base-model-name") { Description = "Recorded as base_model_name_or_path in adapter_config.json (default: the full path of --base-model)." };
         var data = new Option<string>("--data") { Description = "Folder with train.bin (and validation.bin) from 'finetune tokenize'.", Required = true };
         var config = new Option<string>("--config") { Description = "lora.yaml.", Required = true };
         var output = new Option<string>("--out") { Description = "Output folder: adapter, metrics.jsonl, train-summary.json.", Required = true };
@@ -26,7 +27,7 @@ internal static class TrainCommand
         var initAdapter = new Option<string?>("--init-adapter") { Description = "Start from this PEFT adapter instead of a fresh initialisation." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)." };
         var command = new Command("train", "Train a LoRA adapter (PEFT layout) on tokenized data.");
-        foreach (var o in new Option[] { baseModel, data, config, output, checkpoint, device, mergeOut, initAdapter, threads }) command.Options.Add(o);
+        foreach (var o in new Option[] { baseModel, baseModelName, data, config, output, checkpoint, device, mergeOut, initAdapter, threads }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
         {
             var backend = new CpuBackend(parse.GetValue(threads));
@@ -42,6 +43,7 @@ internal static class TrainCommand
             var options = new TrainerOptions
             {
                 BaseModelDirectory = parse.GetValue(baseModel)!,
+                BaseModelName = parse.GetValue(baseModelName),
                 Config = TrainingConfigLoader.Load(parse.GetValue(config)!),
                 Train = TokenizedDatasetFile.Read(trainPath),
                 Validation = File.Exists(validationPath) ? TokenizedDatasetFile.Read(validationPath) : [],

@@ -16,18 +16,18 @@ public static class TrainingConfigLoader
     private static readonly Dictionary<string, Setter> Keys = new(StringComparer.Ordinal)
     {
         ["r"] = (c, v, r) => c with { R = r.Int(v, min: 1) },
-        ["lora_alpha"] = (c, v, r) => c with { LoraAlpha = r.Double(v, min: 0) },
+        ["lora_alpha"] = (c, v, r) => c with { LoraAlpha = r.Positive(v) },
         ["lora_dropout"] = (c, v, r) => c with { LoraDropout = r.Double(v, min: 0, max: 0.999) },
         ["use_rslora"] = (c, v, r) => c with { UseRsLora = r.Bool(v) },
         ["target_modules"] = (c, v, r) => c with { TargetModules = r.Modules(v) },
-        ["learning_rate"] = (c, v, r) => c with { LearningRate = r.Double(v, min: 0) },
+        ["learning_rate"] = (c, v, r) => c with { LearningRate = r.Positive(v) },
         ["lr_scheduler_type"] = (c, v, r) => c with { LrSchedulerType = r.OneOf(v, "linear", "cosine", "constant") },
         ["warmup_steps"] = (c, v, r) => c with { WarmupSteps = r.Int(v, min: 0) },
         ["warmup_ratio"] = (c, v, r) => c with { WarmupRatio = r.Double(v, min: 0, max: 1) },
         ["weight_decay"] = (c, v, r) => c with { WeightDecay = r.Double(v, min: 0) },
         ["adam_beta1"] = (c, v, r) => c with { AdamBeta1 = r.Double(v, min: 0, max: 0.999999) },
         ["adam_beta2"] = (c, v, r) => c with { AdamBeta2 = r.Double(v, min: 0, max: 0.999999) },
-        ["adam_epsilon"] = (c, v, r) => c with { AdamEpsilon = r.Double(v, min: 0) },
+        ["adam_epsilon"] = (c, v, r) => c with { AdamEpsilon = r.Positive(v) },
         ["max_grad_norm"] = (c, v, r) => c with { MaxGradNorm = r.Double(v, min: 0) },
         ["per_device_train_batch_size"] = (c, v, r) => c with { PerDeviceTrainBatchSize = r.Int(v, min: 1) },
         ["gradient_accumulation_steps"] = (c, v, r) => c with { GradientAccumulationSteps = r.Int(v, min: 1) },
@@ -82,6 +82,7 @@ public static class TrainingConfigLoader
                     $"Unknown key '{key}' in LoRA config." + (hint is null ? "" : $" Did you mean '{hint}'?") + $" Known keys: {string.Join(", ", Keys.Keys)}.",
                     file, Line(keyNode), Col(keyNode));
             }
+            reader.Key = key;
             config = set(config, valueNode, reader);
         }
         if (config.MaxSteps == 0 && config.NumTrainEpochs <= 0)
@@ -120,28 +121,57 @@ public static class TrainingConfigLoader
     private static int Line(YamlNode n) => (int)n.Start.Line;
     private static int Col(YamlNode n) => (int)n.Start.Column;
 
+    /// <summary>Reads values; every message starts with the key being read and says what it accepts.</summary>
     private sealed class Reader(string file)
     {
-        private string Scalar(YamlNode v, string expected) =>
-            v is YamlScalarNode { Value: { } s } ? s : throw Error(v, $"Expected {expected}.");
+        public string Key { get; set; } = "";
+
+        private string Scalar(YamlNode v, string expected) => v switch
+        {
+            YamlScalarNode { Value: { Length: > 0 } s } => s,
+            YamlScalarNode => throw Error(v, $"expected {expected}, found nothing."),
+            YamlSequenceNode => throw Error(v, $"expected {expected}, found a list."),
+            _ => throw Error(v, $"expected {expected}, found a mapping."),
+        };
 
         public int Int(YamlNode v, int min)
         {
-            var s = Scalar(v, "a whole number");
+            var range = $"a whole number of at least {min}";
+            var s = Scalar(v, range);
             if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x))
-                throw Error(v, $"Expected a whole number, found '{s}'.");
-            if (x < min) throw Error(v, $"Must be at least {min}, found {x}.");
+                throw Error(v, $"expected {range}, found '{s}'.");
+            if (x < min) throw Error(v, $"must be {range}, found {x}.");
             return x;
         }
 
         public double Double(YamlNode v, double min, double max = double.MaxValue)
         {
-            var s = Scalar(v, "a number");
-            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) || !double.IsFinite(x))
-                throw Error(v, $"Expected a number, found '{s}'.");
-            if (x < min || x > max) throw Error(v, $"Must be between {min} and {max}, found {s}.");
+            var range = max == double.MaxValue
+                ? $"a number of at least {min.ToString(CultureInfo.InvariantCulture)}"
+                : $"a number from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}";
+            var x = Number(v, range);
+            if (x < min || x > max) throw Error(v, $"must be {range}, found {Text(v)}.");
             return x;
         }
+
+        /// <summary>A value that cannot train at 0 or below (learning rate, alpha, epsilon).</summary>
+        public double Positive(YamlNode v)
+        {
+            const string range = "a number greater than 0";
+            var x = Number(v, range);
+            if (x <= 0) throw Error(v, $"must be {range} (training with {Text(v)} would not learn or would divide by zero), found {Text(v)}.");
+            return x;
+        }
+
+        private double Number(YamlNode v, string range)
+        {
+            var s = Scalar(v, range);
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) || !double.IsFinite(x))
+                throw Error(v, $"expected {range}, found '{s}'.");
+            return x;
+        }
+
+        private static string Text(YamlNode v) => ((YamlScalarNode)v).Value ?? "";
 
         public bool Bool(YamlNode v)
         {
@@ -181,6 +211,6 @@ public static class TrainingConfigLoader
         }
 
         private FineTuneException Error(YamlNode v, string message) =>
-            new("FT3005", message, file, Line(v), Col(v));
+            new("FT3005", $"{Key}: {char.ToLowerInvariant(message[0])}{message[1..]}", file, Line(v), Col(v));
     }
 }

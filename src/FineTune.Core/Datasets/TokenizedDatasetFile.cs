@@ -59,10 +59,17 @@ public static class TokenizedDatasetFile
             for (var t = 0; t < n; t++) ids[t] = BinaryPrimitives.ReadInt32LittleEndian(span[(pos + 4 * t)..]);
             pos += 4 * n;
             var targets = new bool[n];
-            for (var t = 0; t < n; t++) targets[t] = span[pos + t] != 0;
+            for (var t = 0; t < n; t++)
+                targets[t] = span[pos + t] switch
+                {
+                    0 => false,
+                    1 => true,
+                    var b => throw Corrupt(path, $"example {i} has target flag {b}, not 0 or 1"),
+                };
             pos += n;
             result.Add(new TokenizedExample(ids, targets));
         }
+        if (pos != span.Length) throw Corrupt(path, $"{span.Length - pos} bytes follow the last example");
         return result;
     }
 

@@ -49,9 +49,22 @@ public sealed class Trainer(TrainerOptions options)
         var schedule = new LrSchedule(cfg.LrSchedulerType, cfg.LearningRate, plan.TotalSteps, cfg.WarmupSteps, cfg.WarmupRatio);
         var fingerprint = Fingerprint(baseModel, adapter, train);
 
-        var state = Checkpoint.TryLoad(_o.CheckpointDirectory, adapter, fingerprint, out var mismatched);
+        // A damaged checkpoint may be detected after some tensors were read into the adapter: keep the start to go back to.
+        var initial = adapter.Tensors.Select(t => (float[])t.Value.Clone()).ToArray();
+        var state = Checkpoint.TryLoad(_o.CheckpointDirectory, adapter, fingerprint, out var mismatched, out var damage);
         if (mismatched)
             CanonicalMessage.Warn("FT3023", "The checkpoint in the checkpoint folder was made from other inputs; starting over.", _o.CheckpointDirectory);
+        if (damage is not null)
+        {
+            for (var i = 0; i < adapter.Tensors.Count; i++)
+            {
+                initial[i].CopyTo(adapter.Tensors[i].Value, 0);
+                Array.Clear(adapter.Tensors[i].M);
+                Array.Clear(adapter.Tensors[i].V);
+            }
+            CanonicalMessage.Warn("FT3070", $"The checkpoint in {Path.Combine(_o.CheckpointDirectory, Checkpoint.Folder)} is damaged ({damage}); it was discarded and training starts again from step 0.", _o.CheckpointDirectory);
+            Checkpoint.Delete(_o.CheckpointDirectory);
+        }
         var checkpointPath = Path.Combine(_o.CheckpointDirectory, Checkpoint.Folder);
         if (state is not null)
             _o.Log?.Invoke($"Resuming from the checkpoint at step {state.Step}/{plan.TotalSteps} in {checkpointPath}.");
@@ -208,7 +221,7 @@ public sealed class Trainer(TrainerOptions options)
     private void WriteOutputs(LoraAdapter adapter, List<string> metrics, TrainingResult r) =>
         AtomicFile.WriteDirectory(_o.OutDirectory, dir =>
         {
-            adapter.Save(dir, Path.GetFullPath(_o.BaseModelDirectory));
+            adapter.Save(dir, _o.BaseModelName ?? Path.GetFullPath(_o.BaseModelDirectory));
             File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Concat(metrics.Select(m => m + "\n")));
             var summary = new JsonObject
             {

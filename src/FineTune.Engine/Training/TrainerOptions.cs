@@ -9,6 +9,13 @@ public sealed record TrainerOptions
 {
     /// <summary>Hugging Face base model folder.</summary>
     public required string BaseModelDirectory { get; init; }
+
+    /// <summary>
+    /// What <c>adapter_config.json</c> records as <c>base_model_name_or_path</c>; null records the
+    /// full path of <see cref="BaseModelDirectory"/>. A build passes the project's own (relative)
+    /// BaseModel, so the adapter, and every cache key after it, is the same in any checkout folder.
+    /// </summary>
+    public string? BaseModelName { get; init; }
     /// <summary>The parsed <c>lora.yaml</c>.</summary>
     public required TrainingConfig Config { get; init; }
     /// <summary>Training examples.</summary>
