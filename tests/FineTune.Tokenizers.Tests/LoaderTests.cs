@@ -64,6 +64,16 @@ public class LoaderTests
     }
 
     [Fact]
+    public void An_unsupported_model_type_names_the_file_and_what_is_supported()
+    {
+        var e = Assert.Throws<FineTuneException>(() => Tokenizer.FromJson(Json(model: """{"type": "WordLevel", "vocab": {"a": 0}}"""), sourcePath: "m/tokenizer.json"));
+        Assert.Equal("FT2003", e.Code);
+        Assert.Equal("m/tokenizer.json", e.File);
+        Assert.Contains("\"WordLevel\" model", e.Message);
+        Assert.Contains("supported: \"BPE\"", e.Message);
+    }
+
+    [Fact]
     public void Merge_with_unknown_token_is_FT2002()
     {
         var e = Assert.Throws<FineTuneException>(() => Tokenizer.FromJson(Json(model: """{"type": "BPE", "vocab": {"a": 0}, "merges": ["a z"]}""")));

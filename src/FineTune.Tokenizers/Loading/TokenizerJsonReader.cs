@@ -154,7 +154,8 @@ internal sealed class TokenizerJsonReader
     private BpeModel ReadModel(JsonElement model, Dictionary<string, int> vocab, bool byteLevel)
     {
         var type = String(model, "type", "$.model") ?? "BPE";
-        if (type != "BPE") throw Unsupported("$.model.type", $"the \"{type}\" model");
+        if (type != "BPE")
+            throw Unsupported("$.model.type", $"the \"{type}\" model (supported: \"BPE\", byte-level as in Llama 3, Qwen and GPT-2, or SentencePiece-style with byte fallback as in Llama 2, Mistral and Gemma)");
         if (model.TryGetProperty("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
             throw Unsupported("$.model.dropout", "BPE dropout (random segmentation)");
 
