@@ -5,7 +5,7 @@ namespace FineTune.Build.IntegrationTests;
 /// <summary>
 /// A Gemma 3 model repository built end to end with `dotnet build`: a tiny gemma3_text base model
 /// made by `finetune new-tiny-model --architecture gemma3_text` with the real Gemma 3 tokenizer,
-/// Gemma's chat template, LoRA training on the CPU, GGUF as llama.cpp's gemma3, a Modelfile that
+/// the model's own Jinja chat template (no ChatTemplate item), LoRA training on the CPU, GGUF as llama.cpp's gemma3, a Modelfile that
 /// stops at &lt;end_of_turn&gt;, and `finetune chat` on the result.
 /// </summary>
 public class GemmaProjectTests
@@ -17,7 +17,7 @@ public class GemmaProjectTests
         clone.EditFile("example-project.csproj", text => text
             .Replace("tokenizer-llama3", "tokenizer-gemma3")
             .Replace("--seed;42\"", "--seed;42;--architecture;gemma3_text\"")
-            .Replace("<ChatTemplate Include=\"llama-3\" />", "<ChatTemplate Include=\"gemma\" />")
+            .Replace("<ChatTemplate Include=\"llama-3\" />", "")
             .Replace("<GgufQuantizations>Q8_0;F16</GgufQuantizations>", "<GgufQuantizations>Q4_K_M</GgufQuantizations>"));
         var build = clone.Dotnet("build");
         Assert.True(build.Succeeded, build.ToString());
@@ -30,6 +30,15 @@ public class GemmaProjectTests
         var header = System.Text.Encoding.UTF8.GetString(File.ReadAllBytes(gguf).AsSpan(0, 4096));
         Assert.Contains("general.architecture", header);
         Assert.Matches("general\\.architecture.{12}gemma3", header);
+
+        // No ChatTemplate item: the model's own Jinja template (from Gemma 3's tokenizer_config.json)
+        // renders the training text and goes into the GGUF unchanged.
+        var ownTemplate = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(clone.ProjectDir, "models", "base", "tokenizer_config.json")))!["chat_template"]!.GetValue<string>();
+        var ggufBytes = File.ReadAllBytes(gguf);
+        Assert.True(ggufBytes.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(ownTemplate)) >= 0, "the GGUF does not hold the model's own chat_template");
+        var formatted = File.ReadAllText(Directory.GetFiles(Path.Combine(clone.ProjectDir, "obj", "finetune"), "train.jsonl", SearchOption.AllDirectories).First());
+        Assert.Contains("<start_of_turn>user\\n", formatted);
+        Assert.Contains("<end_of_turn>", formatted);
 
         var modelfile = File.ReadAllText(Path.Combine(clone.OutputDir, "Modelfile"));
         Assert.Contains("FROM ./tweet-caps-1.0.0.Q4_K_M.gguf", modelfile);
