@@ -63,11 +63,12 @@ public sealed partial class CancellationTests(ITestOutputHelper output)
         Assert.Empty(CheckpointDirectories(clone)); // a finished step removes its checkpoint
 
         // What "the checkpoint is usable" means to a user: the adapter is the one an uninterrupted
-        // run trains. The reference is `finetune train` on the same tokens, run straight through.
+        // run trains. The reference is `finetune train` on the same tokens, run straight through, naming
+        // the base model as the build does (the project's BaseModel as written).
         var reference = Path.Combine(clone.Root, "reference");
         var tokens = Assert.Single(ResultDirectories(clone, "tokenize"));
         var train = ModelProjectSandbox.Run("dotnet",
-            [RepoPaths.CliDll, "train", "--base-model", Path.Combine(clone.ProjectDir, "models", "base"), "--data", tokens,
+            [RepoPaths.CliDll, "train", "--base-model", Path.Combine(clone.ProjectDir, "models", "base"), "--base-model-name", "models/base", "--data", tokens,
              "--config", Path.Combine(clone.ProjectDir, "lora.yaml"), "--device", "auto",
              "--out", Path.Combine(reference, "out"), "--checkpoint-dir", Path.Combine(reference, "checkpoint")],
             clone.ProjectDir);
