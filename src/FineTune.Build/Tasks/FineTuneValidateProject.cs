@@ -25,8 +25,10 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
     public string ModelName { get; set; } = "";
     /// <summary><c>ModelVersion</c>, SemVer 2.0.</summary>
     public string ModelVersion { get; set; } = "";
-    /// <summary><c>BaseModel</c>: a folder in Hugging Face layout.</summary>
+    /// <summary><c>BaseModel</c>: a folder in Hugging Face layout, or a Hugging Face id.</summary>
     public string BaseModel { get; set; } = "";
+    /// <summary>True when the targets took <see cref="BaseModel"/> for a Hugging Face id (decided once, in FineTunePrepare).</summary>
+    public bool BaseModelIsHubId { get; set; }
     /// <summary><c>GgufQuantizations</c>, semicolon-separated.</summary>
     public string GgufQuantizations { get; set; } = "";
     /// <summary><c>FineTuneDevice</c>.</summary>
@@ -106,10 +108,6 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
             Error("FT6012", $"FineTuneDevice '{FineTuneDevice}' is not one of {string.Join(", ", KnownDevices)}.", Property("FineTuneDevice"));
     }
 
-    // The same shape the CLI's HubModelId accepts.
-    private static readonly System.Text.RegularExpressions.Regex HubId =
-        new(@"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}(@[A-Za-z0-9_.\-/]+)?$");
-
     private void ValidateBaseModel()
     {
         var at = Property("BaseModel");
@@ -119,8 +117,8 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
             return;
         }
         var dir = Path.GetFullPath(BaseModel, Path.GetDirectoryName(ProjectFile)!);
-        // Not a folder but shaped like org/name[@revision]: FineTuneResolveBaseModel fetches it from the hub.
-        if (!Directory.Exists(dir) && HubId.IsMatch(BaseModel.Trim())) return;
+        // FineTunePrepare decided it is a hub id; FineTuneResolveBaseModel fetches it.
+        if (BaseModelIsHubId) return;
         if (!Directory.Exists(dir))
         {
             Error("FT6005", $"BaseModel folder '{BaseModel}' does not exist ({dir}). Use a Hugging Face model id (org/name, e.g. Qwen/Qwen2.5-0.5B-Instruct), download the model there, or generate a tiny one with 'finetune new-tiny-model'.", at);
