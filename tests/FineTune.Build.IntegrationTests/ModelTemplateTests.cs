@@ -16,13 +16,7 @@ public sealed class ModelTemplateTests
     [Fact]
     public void Without_a_chat_template_item_the_models_own_template_drives_training_text_gguf_modelfile_and_chat()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 4);
-        clone.EditFile("example-project.csproj", text => text.Replace("<ChatTemplate Include=\"llama-3\" />", ""));
-        var baseModel = Path.Combine(clone.ProjectDir, "models", "base");
-        var generated = ModelProjectSandbox.Run("dotnet",
-            [RepoPaths.CliDll, "new-tiny-model", "--tokenizer", Path.Combine(RepoPaths.Root, "node_modules", "@lenml", "tokenizer-llama3", "models"), "--out", baseModel, "--seed", "42"],
-            clone.ProjectDir);
-        Assert.True(generated.Succeeded, generated.ToString());
+        using var clone = SandboxWithoutChatTemplateItem(out var baseModel);
         var families = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.Root, "eng", "template-fixtures", "families.json")))!.AsArray();
         var template = families.First(f => (string?)f!["family"] == "llama-3.1")!["template"]!.GetValue<string>();
         File.WriteAllText(Path.Combine(baseModel, "chat_template.jinja"), template);
@@ -106,13 +100,7 @@ public sealed class ModelTemplateTests
     [Fact]
     public void A_model_without_a_template_or_with_a_broken_one_stops_the_format_step_with_the_reason_at_its_file()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 4);
-        clone.EditFile("example-project.csproj", text => text.Replace("<ChatTemplate Include=\"llama-3\" />", ""));
-        var baseModel = Path.Combine(clone.ProjectDir, "models", "base");
-        var generated = ModelProjectSandbox.Run("dotnet",
-            [RepoPaths.CliDll, "new-tiny-model", "--tokenizer", Path.Combine(RepoPaths.Root, "node_modules", "@lenml", "tokenizer-llama3", "models"), "--out", baseModel, "--seed", "42"],
-            clone.ProjectDir);
-        Assert.True(generated.Succeeded, generated.ToString());
+        using var clone = SandboxWithoutChatTemplateItem(out var baseModel);
         var config = Path.Combine(baseModel, "tokenizer_config.json");
         var json = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
         json.Remove("chat_template");
@@ -146,6 +134,19 @@ public sealed class ModelTemplateTests
 
     private static JsonArray Messages(params (string Role, string Content)[] messages) =>
         new(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray());
+    /// <summary>The example with no ChatTemplate item and its tiny Llama-3-tokenizer model generated up front, so a test can change the model's template files before building.</summary>
+    private static ModelProjectSandbox SandboxWithoutChatTemplateItem(out string baseModel)
+    {
+        var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 4);
+        clone.EditFile("example-project.csproj", text => text.Replace("<ChatTemplate Include=\"llama-3\" />", ""));
+        baseModel = Path.Combine(clone.ProjectDir, "models", "base");
+        var generated = ModelProjectSandbox.Run("dotnet",
+            [RepoPaths.CliDll, "new-tiny-model", "--tokenizer", Path.Combine(RepoPaths.Root, "node_modules", "@lenml", "tokenizer-llama3", "models"), "--out", baseModel, "--seed", "42"],
+            clone.ProjectDir);
+        Assert.True(generated.Succeeded, generated.ToString());
+        return clone;
+    }
+
 }
 
 /// <summary>@huggingface/jinja through eng/template-fixtures/render-context.mjs.</summary>
