@@ -69,8 +69,13 @@ public sealed record BuiltModel(string Manifest, string Name, string Version, st
                 : throw new FineTuneException("FT7016",
                     $"'{manifest}' has no '{property}': it is not a {ManifestFileName}, or one written by an older finetune (before it recorded the adapter); run 'dotnet build' again.", manifest);
 
-        var baseModel = root.TryGetProperty("base_model", out var b) ? b : default;
-        var adapter = root.TryGetProperty("adapter", out var a) ? a : default;
+        JsonElement Object(string property) =>
+            root.ValueKind == JsonValueKind.Object && root.TryGetProperty(property, out var v) && v.ValueKind == JsonValueKind.Object ? v
+                : throw new FineTuneException("FT7016",
+                    $"'{manifest}' has no '{property}': it is not a {ManifestFileName}, or one written by an older finetune (before it recorded the adapter); run 'dotnet build' again.", manifest);
+
+        var baseModel = Object("base_model");
+        var adapter = Object("adapter");
         var name = Text(root, "name");
         var version = Text(root, "version");
         var template = Text(root, "chat_template");
