@@ -121,7 +121,7 @@ public sealed class BuiltModelTests : IDisposable
     public void A_base_model_file_of_another_size_is_FT7015()
     {
         WriteBuiltProject();
-        File.WriteAllText(Path.Combine(Project, "models", "base", "config.json"), "{\"model_type\":\"qwen2\"}");
+        File.WriteAllText(Path.Combine(Project, "models", "base", "config.json"), "{\"model_type\":\"qwen3_moe\"}");
         Assert.Equal("FT7015", Assert.Throws<FineTuneException>(() => BuiltModel.Find(Project)).Code);
     }
 
