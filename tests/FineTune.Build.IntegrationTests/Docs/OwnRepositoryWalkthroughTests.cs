@@ -57,11 +57,6 @@ public sealed class OwnRepositoryWalkthroughTests
             shell.Environment["HF_HUB_CACHE"] = Path.Combine(root, "hf-cache");
             shell.Environment["MSBUILDDISABLENODEREUSE"] = "1";
 
-            // The base model the README names, as the tiny stand-in (real Llama-3 tokenizer), on the hub.
-            var tiny = Path.Combine(root, "tiny-model");
-            TinyBaseModel.Write(tiny, root);
-            hub.Publish(Property("BaseModel").Split('@')[0], Directory.GetFiles(tiny).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes));
-
             // Getting it: pack, install the tool, init with the feed.
             var getting = DocSnippets.Commands(shells[0]);
             Assert.StartsWith("dotnet pack ", getting[0]);
@@ -71,6 +66,15 @@ public sealed class OwnRepositoryWalkthroughTests
             // (The pack above restores only third-party packages, from the usual cache.)
             shell.Environment["NUGET_PACKAGES"] = Path.Combine(root, "nuget-packages");
             foreach (var command in getting.Skip(1)) shell.Run(command);
+            // The base model the README names, on the hub: a tiny stand-in made by the installed tool
+            // around the real Llama-3 tokenizer, itself fetched by id from the hub.
+            var tokenizerFiles = new[] { "tokenizer.json", "tokenizer_config.json" };
+            hub.Publish("lenml/llama3-tokenizer", tokenizerFiles.ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(TinyBaseModel.Llama3Tokenizer, f))));
+            var tiny = Path.Combine(root, "tiny-model");
+            shell.Run($"finetune new-tiny-model --tokenizer lenml/llama3-tokenizer --out {tiny} --seed 42");
+            Assert.Equal(File.ReadAllBytes(Path.Combine(TinyBaseModel.Llama3Tokenizer, "tokenizer.json")), File.ReadAllBytes(Path.Combine(tiny, "tokenizer.json")));
+            hub.Publish(Property("BaseModel").Split('@')[0], Directory.GetFiles(tiny).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes));
+
             var feed = Path.Combine(root, "clone-artifacts", "packages");
             var version = project.Descendants("PackageReference").Single(p => (string?)p.Attribute("Include") == "FineTune.Build").Attribute("Version")!.Value;
             Assert.Equal(
