@@ -27,7 +27,8 @@ public sealed class PackageTests
             }
 
             // `finetune init` from the packaged tool, in an empty folder outside this repository.
-            var cli = Path.Combine(RepoPaths.Root, "src", "FineTune.Build", "obj", "packcli", "finetune.dll");
+            // The CLI the package carries in tools/, as `dotnet pack` published it.
+            var cli = Path.Combine(RepoPaths.Root, "src", "FineTune.Cli", "bin", "Release", "net10.0", "publish", "finetune.dll");
             var project = Path.Combine(root, "caps-model");
             var init = ModelProjectSandbox.Run("dotnet", [cli, "init", "--dir", project, "--name", "caps-model"], root);
             Assert.True(init.Succeeded, init.ToString());

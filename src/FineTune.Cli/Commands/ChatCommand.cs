@@ -10,7 +10,7 @@ internal static class ChatCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("model") { Description = "Model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json)." };
+        var model = new Argument<string>("model") { Description = "A project folder or its model-manifest.json (chat with what the build made), or a model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json)." };
         var adapter = new Option<string?>("--adapter") { Description = "LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply." };
         var template = new Option<string?>("--chat-template") { Description = "Chat template: a built-in name or a file (default: detected from the tokenizer)." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
@@ -25,19 +25,32 @@ internal static class ChatCommand
         command.SetAction((parse, cancellationToken) =>
         {
             var modelPath = parse.GetValue(model)!;
+            var adapterPath = parse.GetValue(adapter);
+            var templateName = parse.GetValue(template);
+            var systemPrompt = parse.GetValue(system);
+            // A project or its manifest: the base model, adapter, template and system prompt the build
+            // used, each overridable by its option.
+            if (BuiltModel.Find(modelPath) is { } built)
+            {
+                Console.Error.WriteLine(built.Describe(Directory.GetCurrentDirectory()));
+                modelPath = built.BaseModel;
+                adapterPath ??= built.Adapter;
+                templateName ??= built.ChatTemplate;
+                systemPrompt ??= built.SystemPrompt;
+            }
             ChatModelLoader.CheckModelPath(modelPath);
             if (parse.GetValue(maxTokens) < 1) throw new FineTuneException("FT7010", "--max-tokens must be at least 1.");
             if (parse.GetValue(temperature) is var t && (t < 0 || !double.IsFinite(t))) throw new FineTuneException("FT7010", "--temperature must be 0 or more.");
 
             var tokenizer = Tokenizer.Load(modelPath);
-            var chatTemplate = ChatModelLoader.ResolveTemplate(parse.GetValue(template), tokenizer, modelPath);
-            var languageModel = ChatModelLoader.LoadModel(modelPath, parse.GetValue(adapter));
+            var chatTemplate = ChatModelLoader.ResolveTemplate(templateName, tokenizer, modelPath);
+            var languageModel = ChatModelLoader.LoadModel(modelPath, adapterPath);
             var session = new ChatSession(
                 new ChatPrompt(chatTemplate, tokenizer),
                 new ReplyGenerator(languageModel, tokenizer, chatTemplate.StopTokens),
                 new TokenSampler(parse.GetValue(temperature), parse.GetValue(seed) ?? Random.Shared.Next()),
                 parse.GetValue(maxTokens),
-                parse.GetValue(system));
+                systemPrompt);
 
             if (parse.GetValue(prompt) is { } question)
             {

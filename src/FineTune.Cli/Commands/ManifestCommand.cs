@@ -87,6 +87,13 @@ internal static class ManifestCommand
                     .Order(StringComparer.Ordinal), f => Path.GetRelativePath(baseModel, f).Replace('\\', '/'));
                 w.WriteEndObject();
 
+                // Where the trained adapter is (the train step's cache folder) and its hashes:
+                // `finetune chat <project | manifest>` chats with exactly this adapter.
+                w.WriteStartObject("adapter");
+                w.WriteString("path", Relative(trainDir));
+                WriteFiles(w, "files", AdapterFiles.Select(f => Path.Combine(trainDir, f)), Path.GetFileName);
+                w.WriteEndObject();
+
                 w.WriteString("chat_template", File.Exists(template) ? Relative(template) : template);
                 var inputs = datasets.Select(d => d.FullName).ToList();
                 if (configPath is not null) inputs.Add(configPath);
@@ -111,6 +118,9 @@ internal static class ManifestCommand
                 w.WriteEndObject();
             });
         }
+
+        /// <summary>The files of a PEFT adapter folder that chat and export read.</summary>
+        public static readonly string[] AdapterFiles = ["adapter_config.json", "adapter_model.safetensors"];
 
         private static void WriteFiles(Utf8JsonWriter w, string property, IEnumerable<string> files, Func<string, string> label)
         {

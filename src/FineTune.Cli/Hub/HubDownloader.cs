@@ -55,6 +55,49 @@ internal sealed class HubDownloader(HubSettings settings, Action<string> log)
         return new ResolvedModel(id, info.Commit, snapshot, downloaded);
     }
 
+    /// <summary>
+    /// Only the tokenizer files of <paramref name="id"/> (tokenizer.json and, when the repository has
+    /// them, tokenizer_config.json, special_tokens_map.json and the chat template), into the same cache:
+    /// for <c>new-tiny-model --tokenizer org/name</c>, which needs no weights.
+    /// </summary>
+    public async Task<ResolvedModel> ResolveTokenizerAsync(HubModelId id, CancellationToken ct)
+    {
+        var cache = new HubCache(settings.CacheRoot, id);
+        if (settings.Offline || await TryRevisionAsync(id, ct) is not { } info)
+        {
+            return cache.CommitOf(id.Revision) is { } commit && File.Exists(Path.Combine(cache.Snapshot(commit), "tokenizer.json"))
+                ? new ResolvedModel(id, commit, cache.Snapshot(commit), [])
+                : throw new FineTuneException(HubErrors.NotCachedOffline,
+                    $"{(settings.Offline ? "HF_HUB_OFFLINE=1" : "The hub is unreachable")} and the cache ({settings.CacheRoot}) has no tokenizer.json of {id}. Unset HF_HUB_OFFLINE, or point HF_HUB_CACHE at a cache that has it.");
+        }
+        if (!info.Files.Contains("tokenizer.json"))
+            throw new FineTuneException("FT7017",
+                $"{id} has no tokenizer.json (a fast tokenizer file) at commit {info.Commit}; only tokenizer.json is read. Use a repository that has one (most transformers models do).");
+        using var client = new HubClient(settings);
+        var verified = new VerifiedBlobs(cache.RepoFolder);
+        var downloaded = new List<string>();
+        foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja" }.Where(info.Files.Contains))
+            if (await FetchAsync(client, cache, verified, id, info.Commit, file, ct)) downloaded.Add(file);
+        verified.Save();
+        cache.SetRef(id.Revision, info.Commit);
+        return new ResolvedModel(id, info.Commit, cache.Snapshot(info.Commit), downloaded);
+    }
+
+    /// <summary>The revision's commit and files, or null when the host cannot be reached (the cache may still serve).</summary>
+    private async Task<RevisionInfo?> TryRevisionAsync(HubModelId id, CancellationToken ct)
+    {
+        using var client = new HubClient(settings);
+        try
+        {
+            return await client.RevisionAsync(id, ct);
+        }
+        catch (FineTuneException e) when (e.Code == HubErrors.Unreachable && new HubCache(settings.CacheRoot, id).CommitOf(id.Revision) is not null)
+        {
+            log($"warning: {e.Message.Split(" (")[0]}; using the cached tokenizer of {id}.");
+            return null;
+        }
+    }
+
     /// <summary>Returns true when the file was downloaded, false when the cache already had it.</summary>
     private async Task<bool> FetchAsync(HubClient client, HubCache cache, VerifiedBlobs verified, HubModelId id, string commit, string file, CancellationToken ct)
     {

@@ -15,8 +15,9 @@ public static partial class ModelRepositoryScaffolder
     /// <summary>Creates the repository files in <paramref name="directory"/>; returns their relative paths.</summary>
     /// <param name="directory">Target folder; created when missing.</param>
     /// <param name="modelName">Model name, or null to use the folder's name.</param>
-    /// <param name="baseModel">Project-relative base model folder written into BaseModel.</param>
-    public static IReadOnlyList<string> Create(string directory, string? modelName, string baseModel)
+    /// <param name="baseModel">BaseModel: a project-relative folder or a Hugging Face id.</param>
+    /// <param name="feed">A package feed (folder or URL) to write a nuget.config for, or null for none.</param>
+    public static IReadOnlyList<string> Create(string directory, string? modelName, string baseModel, string? feed = null)
     {
         var root = Path.GetFullPath(directory);
         var name = modelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(root));
@@ -29,7 +30,9 @@ public static partial class ModelRepositoryScaffolder
         if (string.IsNullOrWhiteSpace(baseModel))
             throw new FineTuneException("FT7004", "--base-model must name a folder, e.g. models/base.");
 
-        var files = ModelRepositoryTemplate.Render(new ModelRepositoryTemplate.Settings(name, PackageVersion(), baseModel.Replace('\\', '/')));
+        var files = ModelRepositoryTemplate.Render(new ModelRepositoryTemplate.Settings(name, PackageVersion(), baseModel.Replace('\\', '/'))).ToList();
+        if (feed is not null)
+            files.Add(KeyValuePair.Create(NuGetFeedConfig.FileName, NuGetFeedConfig.Render(feed, root, PackageVersion())));
         var existing = files.Select(f => f.Key).Where(p => File.Exists(Path.Combine(root, p)) || Directory.Exists(Path.Combine(root, p))).ToList();
         if (existing.Count > 0)
         {

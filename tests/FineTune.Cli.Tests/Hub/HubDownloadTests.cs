@@ -79,6 +79,43 @@ public sealed class HubDownloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_tokenizer_by_id_fetches_the_tokenizer_files_only_and_then_works_offline()
+    {
+        var files = ModelFiles();
+        files["tokenizer_config.json"] = "{\"bos_token\":\"<s>\"}"u8.ToArray();
+        var commit = _hub.Publish(Repo, files);
+        var downloader = new HubDownloader(Settings(), _log.Add);
+        var tokenizer = await downloader.ResolveTokenizerAsync(HubModelId.Parse(Repo), CancellationToken.None);
+
+        Assert.Equal(Path.Combine(RepoFolder, "snapshots", commit), tokenizer.Snapshot);
+        Assert.Equal(["tokenizer.json", "tokenizer_config.json"], tokenizer.Downloaded.Order(StringComparer.Ordinal));
+        Assert.Equal(Tokenizer, File.ReadAllBytes(Path.Combine(tokenizer.Snapshot, "tokenizer.json")));
+        // No weights and no config: a tokenizer for a tiny model needs none of the gigabytes.
+        Assert.DoesNotContain(_hub.Requests, r => r.Path.EndsWith("/model.safetensors", StringComparison.Ordinal) || r.Path.EndsWith("/config.json", StringComparison.Ordinal)
+            || r.Path.StartsWith("/lfs/" + HubTestServer.Sha256(Weights), StringComparison.Ordinal));
+        Assert.False(File.Exists(Path.Combine(tokenizer.Snapshot, "model.safetensors")));
+
+        var before = _hub.Requests.Count;
+        var offline = await new HubDownloader(Settings(offline: true), _log.Add).ResolveTokenizerAsync(HubModelId.Parse(Repo), CancellationToken.None);
+        Assert.Equal(tokenizer.Snapshot, offline.Snapshot);
+        Assert.Equal(before, _hub.Requests.Count);
+    }
+
+    [Fact]
+    public async Task A_tokenizer_by_id_without_tokenizer_json_is_FT7017_and_an_uncached_one_offline_FT3047()
+    {
+        var files = ModelFiles();
+        files.Remove("tokenizer.json");
+        _hub.Publish(Repo, files);
+        var e = await Assert.ThrowsAsync<FineTuneException>(() =>
+            new HubDownloader(Settings(), _log.Add).ResolveTokenizerAsync(HubModelId.Parse(Repo), CancellationToken.None));
+        Assert.Equal("FT7017", e.Code);
+        var offline = await Assert.ThrowsAsync<FineTuneException>(() =>
+            new HubDownloader(Settings(offline: true), _log.Add).ResolveTokenizerAsync(HubModelId.Parse("tiny-org/Other"), CancellationToken.None));
+        Assert.Equal(HubErrors.NotCachedOffline, offline.Code);
+    }
+
+    [Fact]
     public async Task A_second_project_with_the_same_id_downloads_nothing()
     {
         _hub.Publish(Repo, ModelFiles());

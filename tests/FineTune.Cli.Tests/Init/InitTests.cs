@@ -179,4 +179,46 @@ public class InitTests
         ModelRepositoryScaffolder.Create(target, null, "models/base");
         Assert.True(File.Exists(Path.Combine(target, "my-model.csproj")));
     }
+
+    [Fact]
+    public void Feed_writes_a_nuget_config_whose_source_resolves_to_the_feed_folder_and_nuget_org()
+    {
+        using var dir = new TempDir();
+        var feed = dir.File("FineTune.Build/artifacts/packages");
+        Directory.CreateDirectory(feed);
+        File.WriteAllBytes(Path.Combine(feed, $"FineTune.Build.{ModelRepositoryScaffolder.PackageVersion()}.nupkg"), []);
+        var repo = dir.File("my-model");
+        var written = ModelRepositoryScaffolder.Create(repo, null, "models/base", feed);
+        Assert.Contains("nuget.config", written);
+
+        var sources = XDocument.Load(Path.Combine(repo, "nuget.config")).Root!.Element("packageSources")!.Elements("add")
+            .ToDictionary(e => e.Attribute("key")!.Value, e => e.Attribute("value")!.Value);
+        // Relative, as NuGet reads it: from the folder of nuget.config; so side-by-side clones work anywhere.
+        Assert.Equal("../FineTune.Build/artifacts/packages", sources["finetune"]);
+        Assert.Equal(Path.GetFullPath(feed), Path.GetFullPath(Path.Combine(repo, sources["finetune"])));
+        Assert.Equal("https://api.nuget.org/v3/index.json", sources["nuget.org"]);
+    }
+
+    [Fact]
+    public void Feed_without_the_referenced_package_is_FT7018_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        var feed = dir.File("empty-feed");
+        Directory.CreateDirectory(feed);
+        var repo = dir.File("my-model");
+        var e = Assert.Throws<FineTuneException>(() => ModelRepositoryScaffolder.Create(repo, null, "models/base", feed));
+        Assert.Equal("FT7018", e.Code);
+        Assert.Contains("dotnet pack FineTune.Build.sln -o", e.Message);
+        Assert.False(Directory.Exists(repo) && Directory.EnumerateFileSystemEntries(repo).Any());
+    }
+
+    [Fact]
+    public void Feed_url_is_written_as_given()
+    {
+        using var dir = new TempDir();
+        ModelRepositoryScaffolder.Create(dir.Path, "m", "Qwen/Qwen2.5-0.5B-Instruct", "https://pkgs.example.org/nuget/v3/index.json");
+        var project = XDocument.Load(dir.File("m.csproj")).Root!;
+        Assert.Equal("Qwen/Qwen2.5-0.5B-Instruct", project.Descendants("BaseModel").Single().Value);
+        Assert.Contains("value=\"https://pkgs.example.org/nuget/v3/index.json\"", File.ReadAllText(dir.File("nuget.config")));
+    }
 }
