@@ -31,7 +31,8 @@ internal static class TrainCommand
         command.SetAction((parse, cancellationToken) =>
         {
             var backend = new CpuBackend(parse.GetValue(threads));
-            using var gpu = OpenDevice(parse.GetValue(device)!, parse.GetValue(baseModel)!);
+            var trainingConfig = TrainingConfigLoader.Load(parse.GetValue(config)!);
+            using var gpu = OpenDevice(parse.GetValue(device)!, parse.GetValue(baseModel)!, trainingConfig);
             var dataDir = parse.GetValue(data)!;
             var trainPath = Path.Combine(dataDir, "train.bin");
             if (!File.Exists(trainPath))
@@ -40,13 +41,17 @@ internal static class TrainCommand
             var environment = ProgressEnvironment.FromProcess();
             // A live display owns the terminal while it runs, so the trainer's notes wait until it stops.
             var deferredNotes = new List<string>();
+            var preferencePath = Path.Combine(dataDir, PreferenceDatasetFiles.TrainBin);
+            var preferenceValidationPath = Path.Combine(dataDir, PreferenceDatasetFiles.ValidationBin);
             var options = new TrainerOptions
             {
                 BaseModelDirectory = parse.GetValue(baseModel)!,
                 BaseModelName = parse.GetValue(baseModelName),
-                Config = TrainingConfigLoader.Load(parse.GetValue(config)!),
+                Config = trainingConfig,
                 Train = TokenizedDatasetFile.Read(trainPath),
                 Validation = File.Exists(validationPath) ? TokenizedDatasetFile.Read(validationPath) : [],
+                PreferenceTrain = trainingConfig.IsPreference && File.Exists(preferencePath) ? PreferenceDatasetFiles.ReadTokenized(preferencePath) : [],
+                PreferenceValidation = trainingConfig.IsPreference && File.Exists(preferenceValidationPath) ? PreferenceDatasetFiles.ReadTokenized(preferenceValidationPath) : [],
                 OutDirectory = parse.GetValue(output)!,
                 CheckpointDirectory = parse.GetValue(checkpoint)!,
                 MergeOutDirectory = parse.GetValue(mergeOut),
@@ -59,6 +64,33 @@ internal static class TrainCommand
             TrainingResult result;
             try
             {
+                // With SFT data as well, SFT runs first and preference training starts from (and is referenced to) its adapter.
+                if (trainingConfig.IsPreference && options.Train.Count > 0)
+                {
+                    var sftOut = Path.Combine(options.CheckpointDirectory, "sft");
+                    var sft = options with
+                    {
+                        Config = trainingConfig with { Trainer = "sft" },
+                        OutDirectory = sftOut,
+                        CheckpointDirectory = Path.Combine(options.CheckpointDirectory, "sft-checkpoint"),
+                        PreferenceTrain = [],
+                        PreferenceValidation = [],
+                        MergeOutDirectory = null,
+                    };
+                    // A cancelled build resumes in the preference stage; the SFT adapter is reused only when made from these very inputs.
+                    var sftKey = SftKey(trainPath, validationPath, parse.GetValue(config)!, options.BaseModelDirectory);
+                    var keyFile = Path.Combine(options.CheckpointDirectory, "sft.inputs");
+                    if (!File.Exists(keyFile) || File.ReadAllText(keyFile) != sftKey || !File.Exists(Path.Combine(sftOut, "adapter_model.safetensors")))
+                    {
+                        Console.WriteLine($"SFT on {options.Train.Count} examples, then {trainingConfig.Trainer.ToUpperInvariant()} on {options.PreferenceTrain.Count} pairs from its adapter.");
+                        using var sftReporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps, environment);
+                        new Trainer(sft).Run(sftReporter, cancellationToken);
+                        sftReporter.Complete([Path.Combine(sftOut, "adapter_model.safetensors")]);
+                        FineTune.Core.IO.AtomicFile.WriteAllText(keyFile, sftKey);
+                    }
+                    else Console.WriteLine($"SFT adapter from an earlier run of this step: {sftOut}.");
+                    options = options with { InitAdapterDirectory = sftOut };
+                }
                 using var reporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps, environment);
                 result = new Trainer(options).Run(reporter, cancellationToken);
                 reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
@@ -75,12 +107,32 @@ internal static class TrainCommand
         return command;
     }
 
+    private static string SftKey(string trainPath, string validationPath, string configPath, string baseModel)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var path in new[] { trainPath, validationPath, configPath })
+            if (File.Exists(path)) sha.AppendData(File.ReadAllBytes(path));
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(baseModel) + "\n" + ToolVersion.Current));
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
     /// <summary>
     /// The GPU to train on, or null for the CPU. <c>cuda</c> insists (FT31xx naming what is missing);
     /// <c>auto</c> takes the GPU when one is usable for this model and otherwise says why it trains on the CPU.
     /// </summary>
-    private static CudaTrainingDevice? OpenDevice(string device, string baseModel)
+    private static CudaTrainingDevice? OpenDevice(string device, string baseModel, TrainingConfig config)
     {
+        if (config.IsPreference && device != "cpu")
+        {
+            if (device == "cuda")
+                throw new FineTuneException("FT3122",
+                    $"trainer: {config.Trainer} runs on the CPU engine only; the CUDA engine trains SFT. Use FineTuneDevice=cpu (--device cpu) or auto.");
+            if (device == "auto")
+            {
+                Console.WriteLine($"Training on the CPU: trainer: {config.Trainer} is not in the CUDA engine yet.");
+                return null;
+            }
+        }
         switch (device)
         {
             case "cpu":
