@@ -26,8 +26,9 @@ internal static class TrainCommand
         var mergeOut = new Option<string?>("--merge-out") { Description = "Also write the base weights with the adapter merged in to this folder." };
         var initAdapter = new Option<string?>("--init-adapter") { Description = "Start from this PEFT adapter instead of a fresh initialisation." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)." };
+        var sftCache = new Option<string?>("--sft-cache") { Description = "With trainer: dpo/orpo and SFT data: keep the SFT stage's adapter here, keyed by its inputs, so a change to the preference data alone re-runs only the preference stage." };
         var command = new Command("train", "Train a LoRA adapter (PEFT layout) on tokenized data.");
-        foreach (var o in new Option[] { baseModel, baseModelName, data, config, output, checkpoint, device, mergeOut, initAdapter, threads }) command.Options.Add(o);
+        foreach (var o in new Option[] { baseModel, baseModelName, data, config, output, checkpoint, device, mergeOut, initAdapter, threads, sftCache }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
         {
             var backend = new CpuBackend(parse.GetValue(threads));
@@ -67,7 +68,8 @@ internal static class TrainCommand
                 // With SFT data as well, SFT runs first and preference training starts from (and is referenced to) its adapter.
                 if (trainingConfig.IsPreference && options.Train.Count > 0)
                 {
-                    var sftOut = Path.Combine(options.CheckpointDirectory, "sft");
+                    var sftKey = SftKey(trainPath, validationPath, trainingConfig, options.BaseModelDirectory);
+                    var sftOut = parse.GetValue(sftCache) is { } cacheDir ? Path.Combine(cacheDir, sftKey[..32]) : Path.Combine(options.CheckpointDirectory, "sft");
                     var sft = options with
                     {
                         Config = trainingConfig with { Trainer = "sft" },
@@ -78,9 +80,8 @@ internal static class TrainCommand
                         MergeOutDirectory = null,
                     };
                     // A cancelled build resumes in the preference stage; the SFT adapter is reused only when made from these very inputs.
-                    var sftKey = SftKey(trainPath, validationPath, parse.GetValue(config)!, options.BaseModelDirectory);
-                    var keyFile = Path.Combine(options.CheckpointDirectory, "sft.inputs");
-                    if (!File.Exists(keyFile) || File.ReadAllText(keyFile) != sftKey || !File.Exists(Path.Combine(sftOut, "adapter_model.safetensors")))
+                    var keyFile = Path.Combine(sftOut, "sft.inputs");
+                    if (!File.Exists(keyFile) || File.ReadAllText(keyFile) != sftKey)
                     {
                         Console.WriteLine($"SFT on {options.Train.Count} examples, then {trainingConfig.Trainer.ToUpperInvariant()} on {options.PreferenceTrain.Count} pairs from its adapter.");
                         using var sftReporter = TrainingProgressReporter.Create(Path.GetFileName(Path.GetFullPath(options.BaseModelDirectory)), options.Config.LoggingSteps, environment);
@@ -107,11 +108,19 @@ internal static class TrainCommand
         return command;
     }
 
-    private static string SftKey(string trainPath, string validationPath, string configPath, string baseModel)
+    /// <summary>What the SFT stage depends on: its data, lora.yaml's SFT settings (not the preference keys), the base model and the tool.</summary>
+    private static string SftKey(string trainPath, string validationPath, TrainingConfig config, string baseModel)
     {
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        foreach (var path in new[] { trainPath, validationPath, configPath })
+        foreach (var path in new[] { trainPath, validationPath })
             if (File.Exists(path)) sha.AppendData(File.ReadAllBytes(path));
+        var defaults = new TrainingConfig();
+        var sft = config with
+        {
+            Trainer = "sft", Beta = defaults.Beta, LossType = defaults.LossType, LabelSmoothing = defaults.LabelSmoothing,
+            MaxPromptLength = defaults.MaxPromptLength, MaxLength = defaults.MaxLength, TruncationMode = defaults.TruncationMode,
+        };
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(sft)));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(baseModel) + "\n" + ToolVersion.Current));
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
