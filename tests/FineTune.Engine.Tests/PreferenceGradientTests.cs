@@ -76,6 +76,32 @@ public sealed class PreferenceGradientTests
     }
 
     [Fact]
+    public void Two_dpo_runs_write_byte_identical_adapters_and_metrics_except_timings()
+    {
+        using var dir = new TempDir();
+        var c = TestModels.Config();
+        TestModels.WriteModel(dir["m"], c);
+        var pairs = Pairs(c.VocabSize);
+        byte[] Run(string name)
+        {
+            new Trainer(new TrainerOptions
+            {
+                BaseModelDirectory = dir["m"],
+                Config = new TrainingConfig { Trainer = "dpo", R = 2, LoraAlpha = 4, MaxSteps = 3, PerDeviceTrainBatchSize = 2, GradientAccumulationSteps = 1, WarmupSteps = 0, LearningRate = 0.01 },
+                Train = [],
+                PreferenceTrain = pairs,
+                OutDirectory = dir[name],
+                CheckpointDirectory = dir[name + "-ck"],
+                Backend = new CpuBackend(2),
+            }).Run(null, CancellationToken.None);
+            Assert.Contains("\"rewards/accuracies\"", File.ReadAllText(dir[name + "/metrics.jsonl"]));
+            return File.ReadAllBytes(dir[name + "/adapter_model.safetensors"]);
+        }
+        Assert.Equal(Run("a"), Run("b"));
+        Assert.Equal(File.ReadAllText(dir["a/reference-logps.json"]), File.ReadAllText(dir["b/reference-logps.json"]));
+    }
+
+    [Fact]
     public void The_reference_with_the_adapter_switched_off_is_the_base_model()
     {
         using var dir = new TempDir();
