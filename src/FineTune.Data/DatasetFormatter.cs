@@ -62,10 +62,12 @@ public static class DatasetFormatter
                 continue;
             }
             var conversations = ReadConversations(item, config.Seed, warnings);
+            var sourceFile = item.Path.Replace('\\', '/');
             foreach (var c in conversations)
             {
                 warnings.AddRange(DatasetLint.EmptyReplies(c));
                 var example = template.Render(c, lossOnReplies: config.TrainOnResponsesOnly);
+                if (c.SourceLine > 0) example = example with { Source = new ExampleSource(sourceFile, c.SourceLine) };
                 (isValidation ? validation : train).Add((example, c));
             }
         }

@@ -212,6 +212,67 @@ public sealed class CacheIntegrityTests(TrainedExampleFixture fixture) : IClassF
     }
 
     /// <summary>
+    /// A second checkout of the same sources in another folder (another clone, another CI
+    /// workspace) runs the README's `dotnet build example-project` with the first checkout's cache:
+    /// its freshly compiled tool has the same bytes, so every step is up to date and bin/ gets the
+    /// same files; nothing is formatted, trained or exported again.
+    /// </summary>
+    [Fact]
+    public void A_checkout_in_another_folder_sharing_the_cache_is_all_up_to_date()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "ft-it-checkout-" + Guid.NewGuid().ToString("N")[..10]);
+        try
+        {
+            CopyCheckout(RepoPaths.Root, root);
+            var project = Path.Combine(root, "example-project");
+            File.Copy(Path.Combine(fixture.Trained.ProjectDir, "lora.yaml"), Path.Combine(project, "lora.yaml"), overwrite: true);
+            var shared = Path.Combine(root, "shared-cache");
+            ModelProjectSandbox.CopyAll(fixture.Trained.CacheDir, shared);
+
+            var build = ModelProjectSandbox.Run("dotnet", ["build", "example-project", "-nodeReuse:false", "-tl:off", "-v:m", $"-p:FineTuneCacheDir={shared}"], root);
+            Assert.True(build.Succeeded, build.ToString());
+            foreach (var dll in Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "FineTune.Cli", "bin", "Debug", "net10.0"), "FineTune.*.dll").Append("finetune.dll"))
+            {
+                var name = Path.GetFileName(dll);
+                Assert.True(File.ReadAllBytes(Path.Combine(RepoPaths.Root, "src", "FineTune.Cli", "bin", "Debug", "net10.0", name)).AsSpan()
+                    .SequenceEqual(File.ReadAllBytes(Path.Combine(root, "src", "FineTune.Cli", "bin", "Debug", "net10.0", name))), $"{name} compiled differently in {root}");
+            }
+            foreach (var (_, step, _) in EntryFiles)
+                Assert.True(build.UpToDate(step) && !build.Ran(step), $"{step} is not up to date in the second checkout:\n{build}");
+            foreach (var file in TrainedExampleFixture.Deliverables(fixture.Trained))
+                Assert.True(File.ReadAllBytes(file).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(project, "bin", "Debug", Path.GetFileName(file)))),
+                    $"{Path.GetFileName(file)} differs in the second checkout:\n{build}");
+            Assert.Equal(Directory.GetDirectories(fixture.Trained.CacheDir, "*", SearchOption.AllDirectories).Length,
+                Directory.GetDirectories(shared, "*", SearchOption.AllDirectories).Length);
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>
+    /// A clone of this repository (same commit: the tool's version string carries it), with this
+    /// working tree's changes laid over it so an uncommitted edit is tested too, and the npm oracles by link.
+    /// </summary>
+    private static void CopyCheckout(string repo, string to)
+    {
+        var clone = ModelProjectSandbox.Run("git", ["clone", "-q", repo, to], repo);
+        Assert.True(clone.Succeeded, clone.ToString());
+        var list = ModelProjectSandbox.Run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], repo);
+        Assert.True(list.Succeeded, list.ToString());
+        foreach (var rel in list.Output.Split('\0', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var source = Path.Combine(repo, rel);
+            if (!File.Exists(source)) continue; // deleted in the working tree
+            var target = Path.Combine(to, rel);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(source, target, overwrite: true);
+        }
+        Directory.CreateSymbolicLink(Path.Combine(to, "node_modules"), Path.Combine(repo, "node_modules"));
+    }
+
+    /// <summary>
     /// The disk holding the cache fills up while the GGUF is written: a clear error (not "internal
     /// error"), no partial file in the cache or bin/, and once there is room the next build succeeds
     /// with the clean bytes. A real full disk: a 10 MiB tmpfs as FineTuneCacheDir.

@@ -110,6 +110,27 @@ public sealed class ProjectValidationTests : IDisposable
         Assert.Empty(_sandbox.Ggufs());
     }
 
+    [Fact]
+    public void Truncated_examples_are_reported_at_their_dataset_file_and_line()
+    {
+        // A prompt made 30 times longer on line 12 is the one example over max_seq_length.
+        _sandbox.EditFile("data/tweets.jsonl", text =>
+        {
+            var lines = text.Split('\n');
+            var value = System.Text.RegularExpressions.Regex.Match(lines[11], "\"value\":\\s*\"([^\"]*)\"").Groups[1].Value;
+            lines[11] = lines[11].Replace(value, string.Join(' ', Enumerable.Repeat(value, 30)));
+            return string.Join('\n', lines);
+        });
+        _sandbox.SetLoraValue("max_seq_length", "200");
+        var result = _sandbox.Dotnet("build", "-t:FineTuneTokenize");
+        Assert.True(result.Succeeded, result.ToString());
+        var warnings = result.Output.Split('\n').Where(l => l.Contains("warning FT2007:", StringComparison.Ordinal)).Distinct().ToList();
+        var warning = Assert.Single(warnings);
+        var dataset = Path.Combine(_sandbox.ProjectDir, "data", "tweets.jsonl");
+        Assert.StartsWith($"{dataset}(12,1): warning FT2007: ", warning.Trim());
+        Assert.Contains("max_seq_length 200", warning);
+    }
+
     private void AssertErrorAtLine(BuildResult result, string code, string expectedLineContent)
     {
         Assert.False(result.Succeeded, result.ToString());

@@ -89,7 +89,7 @@ public class TokenizeStepTests : IDisposable
         finally { Console.SetOut(previous); }
 
         // "word" ×50 is 50 tokens ("word", then " word" ×49); the empty line 2 is skipped, so the long example is line 3.
-        Assert.Equal($"{trainFile}(3,1): warning FT2007: Example has 50 tokens and was truncated to --max-seq-length 10; the loss ignores what was cut.", console.ToString().Trim());
+        Assert.Equal($"{trainFile}(3,1): warning FT2007: Example has 50 tokens and was truncated to max_seq_length 10; the loss ignores what was cut. Shorten it, split it, or raise max_seq_length in lora.yaml.", console.ToString().Trim());
         var examples = TokenizedDatasetFile.Read(Path.Combine(output, "train.bin"));
         Assert.Equal(new[] { 1, 10 }, examples.Select(e => e.Length).ToArray());
         Assert.All(examples[1].Targets, Assert.True);
@@ -97,6 +97,27 @@ public class TokenizeStepTests : IDisposable
         Assert.Equal(new[] { (10, 2) }, result.Train.LengthHistogram.ToArray());
         var validation = Assert.Single(TokenizedDatasetFile.Read(Path.Combine(output, "validation.bin")));
         Assert.All(validation.Targets, Assert.False);
+    }
+
+    [Fact]
+    public void Truncation_warning_points_at_the_dataset_row_the_example_came_from()
+    {
+        var formatted = Path.Combine(_dir, "formatted");
+        Directory.CreateDirectory(formatted);
+        var longText = string.Join(' ', Enumerable.Repeat("word", 50));
+        var trainFile = Path.Combine(formatted, "train.jsonl");
+        FormattedDatasetFile.Write(trainFile, [new FormattedExample(longText, [new TextSpan(0, longText.Length)], [], new ExampleSource("data/chats.csv", 42))]);
+        var project = Path.Combine(_dir, "project");
+
+        var console = new StringWriter();
+        var previous = Console.Out;
+        Console.SetOut(console);
+        try { TokenizeStep.Run(formatted, RepoPaths.NpmTokenizer("llama3"), 10, Path.Combine(_dir, "tokens"), projectDir: project); }
+        finally { Console.SetOut(previous); }
+
+        var expectedFile = Path.Combine(project, "data", "chats.csv");
+        Assert.StartsWith($"{expectedFile}(42,1): warning FT2007: Example has 50 tokens", console.ToString().Trim());
+        Assert.EndsWith($"(formatted: {trainFile} line 1)", console.ToString().Trim());
     }
 
     [Fact]

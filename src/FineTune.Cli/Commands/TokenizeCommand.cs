@@ -24,6 +24,7 @@ internal static class TokenizeCommand
         var maxSeqLength = new Option<int?>("--max-seq-length") { Description = "With --formatted: maximum tokens per example; longer ones are truncated with a warning." };
         var output = new Option<string?>("--out") { Description = "With --formatted: folder for train.bin, validation.bin and stats.json." };
         var config = new Option<string?>("--config") { Description = "With --formatted: lora.yaml to take max_seq_length from (instead of --max-seq-length)." };
+        var projectDir = new Option<string?>("--project-dir") { Description = "With --formatted: the project folder the datasets are relative to, so warnings name their full path." };
 
         var command = new Command("tokenize", "Tokenize formatted datasets into ids and loss masks, or encode test strings.");
         command.Options.Add(tokenizer);
@@ -33,6 +34,7 @@ internal static class TokenizeCommand
         command.Options.Add(maxSeqLength);
         command.Options.Add(output);
         command.Options.Add(config);
+        command.Options.Add(projectDir);
         command.SetAction((parse, cancellationToken) =>
         {
             var tokenizerPath = parse.GetValue(tokenizer)!;
@@ -42,7 +44,7 @@ internal static class TokenizeCommand
                       ?? (parse.GetValue(config) is { } configPath ? FineTune.Core.Config.TrainingConfigLoader.Load(configPath).MaxSeqLength : (int?)null);
             if (parse.GetValue(formatted) is { } formattedDir && max is { } maxTokens && parse.GetValue(output) is { } outDir)
             {
-                var (train, validation) = TokenizeStep.Run(formattedDir, tokenizerPath, maxTokens, outDir, cancellationToken);
+                var (train, validation) = TokenizeStep.Run(formattedDir, tokenizerPath, maxTokens, outDir, cancellationToken, parse.GetValue(projectDir));
                 if (parse.GetValue(config) is { } preferenceConfig)
                 {
                     var c = FineTune.Core.Config.TrainingConfigLoader.Load(preferenceConfig);

@@ -7,8 +7,8 @@ namespace FineTune.Core.Datasets;
 
 /// <summary>
 /// <c>train.jsonl</c> / <c>validation.jsonl</c> written by FineTuneFormat: one object per line,
-/// <c>{"text": ..., "assistant_spans": [[start, end], ...], "content_spans": [[start, end], ...]}</c>,
-/// offsets in UTF-16 code units of <c>text</c> (what .NET and JavaScript strings index by).
+/// <c>{"text": ..., "assistant_spans": [[start, end], ...], "content_spans": [[start, end], ...],
+/// "source": {"file": "data/train.csv", "line": 12}}</c> (source optional), offsets in UTF-16 code units of <c>text</c> (what .NET and JavaScript strings index by).
 /// Output is byte-for-byte deterministic so people can diff and inspect it.
 /// </summary>
 public static class FormattedDatasetFile
@@ -54,6 +54,13 @@ public static class FormattedDatasetFile
         w.WriteString("text", e.Text);
         WriteSpans(w, "assistant_spans", e.AssistantSpans);
         WriteSpans(w, "content_spans", e.ContentSpans);
+        if (e.Source is { } source)
+        {
+            w.WriteStartObject("source");
+            w.WriteString("file", source.File);
+            w.WriteNumber("line", source.Line);
+            w.WriteEndObject();
+        }
         w.WriteEndObject();
     }
 
@@ -61,7 +68,7 @@ public static class FormattedDatasetFile
     internal static FormattedExample ReadExample(JsonElement root)
     {
         var text = root.GetProperty("text").GetString() ?? throw new FormatException("text is null");
-        return new FormattedExample(text, ReadSpans(root, "assistant_spans", text.Length), ReadSpans(root, "content_spans", text.Length));
+        return new FormattedExample(text, ReadSpans(root, "assistant_spans", text.Length), ReadSpans(root, "content_spans", text.Length), ReadSource(root));
     }
 
     private static void WriteSpans(Utf8JsonWriter w, string name, IReadOnlyList<TextSpan> spans)
@@ -75,6 +82,13 @@ public static class FormattedDatasetFile
             w.WriteEndArray();
         }
         w.WriteEndArray();
+    }
+
+    private static ExampleSource? ReadSource(JsonElement root)
+    {
+        if (!root.TryGetProperty("source", out var source)) return null;
+        var file = source.GetProperty("file").GetString() ?? throw new FormatException("source.file is null");
+        return new ExampleSource(file, source.GetProperty("line").GetInt32());
     }
 
     private static List<TextSpan> ReadSpans(JsonElement root, string name, int textLength)

@@ -22,7 +22,8 @@ public sealed record SplitStats(int Examples, long Tokens, long TargetTokens, in
 /// Special tokens are recognised only outside each example's content spans and no special tokens
 /// are added (the chat template already wrote BOS and turn markers as text). Token t is a target
 /// when its input range overlaps an assistant span. Examples longer than the maximum are truncated
-/// with warning FT2007 naming the formatted file and line.
+/// with warning FT2007 naming the dataset file and line the example came from (the formatted file
+/// and line when the example records no source).
 /// </remarks>
 public static class TokenizeStep
 {
@@ -32,7 +33,8 @@ public static class TokenizeStep
     /// <param name="maxSeqLength">Maximum tokens per example.</param>
     /// <param name="outDir">Folder for train.bin, validation.bin and stats.json.</param>
     /// <param name="cancellationToken">Stops between examples.</param>
-    public static (SplitStats Train, SplitStats Validation) Run(string formattedDir, string tokenizerPath, int maxSeqLength, string outDir, CancellationToken cancellationToken = default)
+    /// <param name="projectDir">The folder the examples' source files are relative to; warnings name the full path when given.</param>
+    public static (SplitStats Train, SplitStats Validation) Run(string formattedDir, string tokenizerPath, int maxSeqLength, string outDir, CancellationToken cancellationToken = default, string? projectDir = null)
     {
         if (maxSeqLength < 1)
             throw new FineTuneException("FT2008", $"--max-seq-length must be at least 1 (got {maxSeqLength}).");
@@ -41,10 +43,10 @@ public static class TokenizeStep
             throw new FineTuneException("FT2009", $"Formatted training data not found: {trainFile}. Run the format step first.", trainFile);
         var tokenizer = Tokenizer.Load(tokenizerPath);
 
-        var (train, trainStats) = TokenizeFile(tokenizer, trainFile, maxSeqLength, cancellationToken);
+        var (train, trainStats) = TokenizeFile(tokenizer, trainFile, maxSeqLength, projectDir, cancellationToken);
         var validationFile = Path.Combine(formattedDir, "validation.jsonl");
         var (validation, validationStats) = File.Exists(validationFile)
-            ? TokenizeFile(tokenizer, validationFile, maxSeqLength, cancellationToken)
+            ? TokenizeFile(tokenizer, validationFile, maxSeqLength, projectDir, cancellationToken)
             : ([], Summarize([], 0, maxSeqLength));
 
         Directory.CreateDirectory(outDir);
@@ -54,7 +56,7 @@ public static class TokenizeStep
         return (trainStats, validationStats);
     }
 
-    private static (List<TokenizedExample>, SplitStats) TokenizeFile(Tokenizer tokenizer, string file, int maxSeqLength, CancellationToken cancellationToken)
+    private static (List<TokenizedExample>, SplitStats) TokenizeFile(Tokenizer tokenizer, string file, int maxSeqLength, string? projectDir, CancellationToken cancellationToken)
     {
         var examples = FormattedDatasetFile.Read(file).ToList();
         // FormattedDatasetFile.Read skips empty lines; recover each example's line for warnings.
@@ -80,7 +82,12 @@ public static class TokenizeStep
         {
             if (fullLengths[i] <= maxSeqLength) continue;
             truncated++;
-            CanonicalMessage.Warn("FT2007", $"Example has {fullLengths[i]} tokens and was truncated to --max-seq-length {maxSeqLength}; the loss ignores what was cut.", file, lines[i], 1);
+            var message = $"Example has {fullLengths[i]} tokens and was truncated to max_seq_length {maxSeqLength}; the loss ignores what was cut. Shorten it, split it, or raise max_seq_length in lora.yaml.";
+            if (examples[i].Source is { } source)
+                CanonicalMessage.Warn("FT2007", $"{message} (formatted: {file} line {lines[i]})",
+                    projectDir is null ? source.File : Path.GetFullPath(Path.Combine(projectDir, source.File)), source.Line, 1);
+            else
+                CanonicalMessage.Warn("FT2007", message, file, lines[i], 1);
         }
         return (results.ToList(), Summarize(results, truncated, maxSeqLength));
     }
