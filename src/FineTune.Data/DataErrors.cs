@@ -41,6 +41,10 @@ public static class DataErrors
     public const string UnbalancedOptional = "FT1018";
     /// <summary>No training examples remain (no datasets, or everything is validation data).</summary>
     public const string NoTrainingExamples = "FT1019";
+    /// <summary>A preference row's prompt, chosen or rejected value is neither text nor a list of messages, or has the wrong roles.</summary>
+    public const string BadPreferenceRow = "FT1070";
+    /// <summary>A preference dataset is given ConversationExtension, or the project's preference data and trainer disagree.</summary>
+    public const string BadPreferenceItem = "FT1071";
 
     /// <summary>Warning: two examples render to the same text.</summary>
     public const string DuplicateExample = "FT1501";

@@ -11,6 +11,11 @@ namespace FineTune.Data;
 /// <summary>The formatted examples of a project, split into training and validation data, with lint findings.</summary>
 public sealed record FormattedDataset(IReadOnlyList<FormattedExample> Train, IReadOnlyList<FormattedExample> Validation, IReadOnlyList<DatasetWarning> Warnings)
 {
+    /// <summary>Preference pairs for training (<c>Format="preference"</c> items); empty when the project has none.</summary>
+    public IReadOnlyList<FormattedPair> PreferenceTrain { get; init; } = [];
+    /// <summary>Preference pairs for validation.</summary>
+    public IReadOnlyList<FormattedPair> PreferenceValidation { get; init; } = [];
+
     /// <summary>The file names <see cref="DatasetFormatter.Write"/> uses.</summary>
     public const string TrainFileName = "train.jsonl", ValidationFileName = "validation.jsonl";
 }
@@ -41,9 +46,21 @@ public static class DatasetFormatter
         var warnings = new List<DatasetWarning>();
         var train = new List<(FormattedExample, Conversation)>();
         var validation = new List<(FormattedExample, Conversation)>();
+        var pairs = new List<FormattedPair>();
+        var pairsValidation = new List<FormattedPair>();
         foreach (var item in datasets)
         {
             var isValidation = ParseSplit(item);
+            if (IsPreference(item))
+            {
+                foreach (var row in ReadPreferenceRows(item))
+                {
+                    warnings.AddRange(DatasetLint.EmptyReplies(row.ChosenConversation));
+                    warnings.AddRange(DatasetLint.EmptyReplies(row.RejectedConversation));
+                    (isValidation ? pairsValidation : pairs).Add(RenderPair(row, template));
+                }
+                continue;
+            }
             var conversations = ReadConversations(item, config.Seed, warnings);
             var sourceFile = item.Path.Replace('\\', '/');
             foreach (var c in conversations)
@@ -63,13 +80,59 @@ public static class DatasetFormatter
             validation = [.. train.Where((_, i) => chosen.Contains(i))];
             train = [.. train.Where((_, i) => !chosen.Contains(i))];
         }
+        if (pairsValidation.Count == 0 && config.ValidationSplit > 0 && pairs.Count > 1)
+        {
+            var take = Math.Clamp((int)Math.Round(pairs.Count * config.ValidationSplit, MidpointRounding.AwayFromZero), 1, pairs.Count - 1);
+            var held = SeededShuffle.Permutation(pairs.Count, config.Seed).Take(take).ToHashSet();
+            pairsValidation = [.. pairs.Where((_, i) => held.Contains(i))];
+            pairs = [.. pairs.Where((_, i) => !held.Contains(i))];
+        }
+        if (config.IsPreference && pairs.Count == 0)
+            throw new FineTuneException(DataErrors.BadPreferenceItem,
+                $"lora.yaml sets trainer: {config.Trainer}, which trains on preference pairs, but no FineTuneDataset item has Format=\"preference\" training rows.");
+        if (!config.IsPreference && pairs.Count > 0)
+            throw new FineTuneException(DataErrors.BadPreferenceItem,
+                "The project has Format=\"preference\" datasets but lora.yaml trains with trainer: sft; set trainer: dpo or orpo (SFT on the other datasets runs first).",
+                datasets.First(IsPreference).FullPath);
+        if (train.Count == 0 && pairs.Count > 0)
+            return new FormattedDataset([], [], warnings) { PreferenceTrain = pairs, PreferenceValidation = pairsValidation };
         if (train.Count == 0)
             throw new FineTuneException(DataErrors.NoTrainingExamples, datasets.Count == 0
                 ? "No FineTuneDataset items: add at least one dataset to the project."
                 : "Every dataset is Split=\"validation\"; at least one must hold training data.");
 
         warnings.AddRange(DatasetLint.Duplicates(train.Concat(validation)));
-        return new FormattedDataset(train.Select(t => t.Item1).ToList(), validation.Select(v => v.Item1).ToList(), warnings);
+        return new FormattedDataset(train.Select(t => t.Item1).ToList(), validation.Select(v => v.Item1).ToList(), warnings)
+        {
+            PreferenceTrain = pairs,
+            PreferenceValidation = pairsValidation,
+        };
+    }
+
+    /// <summary>
+    /// Renders a preference row as TRL does: prompt + completion through the chat template, the loss
+    /// only on what follows the prompt with its generation prompt (the completion and its end-of-turn).
+    /// </summary>
+    public static FormattedPair RenderPair(PreferenceRow row, ChatTemplate template)
+    {
+        var prompt = template.RenderPrompt(new Conversation(row.Prompt, row.SourceFile, row.SourceLine)).Text.Length;
+        FormattedExample Completion(Conversation c)
+        {
+            var e = template.Render(c, lossOnReplies: true);
+            return e with { AssistantSpans = [.. e.AssistantSpans.Where(s => s.End > prompt).Select(s => new TextSpan(Math.Max(s.Start, prompt), s.End))] };
+        }
+        return new FormattedPair(Completion(row.ChosenConversation), Completion(row.RejectedConversation));
+    }
+
+    private static bool IsPreference(DatasetItem item) =>
+        item.Get("Format") is { } f && DatasetFormats.Parse(f, item.FullPath) == DatasetFormat.Preference;
+
+    private static List<PreferenceRow> ReadPreferenceRows(DatasetItem item)
+    {
+        if (item.Get("ConversationExtension") is not null)
+            throw new FineTuneException(DataErrors.BadPreferenceItem, "ConversationExtension applies to chat data; a preference dataset's rows are pairs and cannot be merged.", item.FullPath);
+        var system = item.Get("System");
+        return [.. DatasetReader.Read(item.FullPath, item.Get("Sheet")).Select(row => PreferenceFormat.Convert(row, system))];
     }
 
     /// <summary>Writes <c>train.jsonl</c> and <c>validation.jsonl</c> (possibly empty) atomically into <paramref name="outDir"/>.</summary>
@@ -78,6 +141,10 @@ public static class DatasetFormatter
         Directory.CreateDirectory(outDir);
         FormattedDatasetFile.Write(Path.Combine(outDir, FormattedDataset.TrainFileName), dataset.Train);
         FormattedDatasetFile.Write(Path.Combine(outDir, FormattedDataset.ValidationFileName), dataset.Validation);
+        // Only projects with preference data get these files, so an SFT project's outputs (and cache keys) stay as they were.
+        if (dataset.PreferenceTrain.Count == 0) return;
+        PreferenceDatasetFiles.WriteFormatted(Path.Combine(outDir, PreferenceDatasetFiles.TrainJsonl), dataset.PreferenceTrain);
+        PreferenceDatasetFiles.WriteFormatted(Path.Combine(outDir, PreferenceDatasetFiles.ValidationJsonl), dataset.PreferenceValidation);
     }
 
     private static IReadOnlyList<Conversation> ReadConversations(DatasetItem item, int seed, List<DatasetWarning> warnings)

@@ -14,7 +14,7 @@ public sealed class FineTuneValidateProject : Microsoft.Build.Utilities.Task
     public static readonly string[] KnownQuantizations = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K"];
 
     /// <summary>Values of <c>FineTuneDataset</c>'s <c>Format</c> metadata.</summary>
-    public static readonly string[] KnownFormats = ["alpaca", "sharegpt", "messages", "text", "columns"];
+    public static readonly string[] KnownFormats = ["alpaca", "sharegpt", "messages", "text", "columns", "preference"];
 
     /// <summary>Values of <c>FineTuneDevice</c>.</summary>
     public static readonly string[] KnownDevices = ["auto", "cpu", "cuda"];

@@ -45,6 +45,13 @@ internal static class TokenizeCommand
             if (parse.GetValue(formatted) is { } formattedDir && max is { } maxTokens && parse.GetValue(output) is { } outDir)
             {
                 var (train, validation) = TokenizeStep.Run(formattedDir, tokenizerPath, maxTokens, outDir, cancellationToken, parse.GetValue(projectDir));
+                if (parse.GetValue(config) is { } preferenceConfig)
+                {
+                    var c = FineTune.Core.Config.TrainingConfigLoader.Load(preferenceConfig);
+                    var limits = new PreferenceTokenizeStep.Limits(c.MaxLength, c.MaxPromptLength, c.TruncationMode == "keep_end");
+                    var (pairs, validationPairs) = PreferenceTokenizeStep.Run(formattedDir, tokenizerPath, limits, outDir, cancellationToken);
+                    if (pairs > 0) Console.WriteLine($"tokenize: preference train {pairs} pairs, validation {validationPairs} pairs -> {outDir}");
+                }
                 Console.WriteLine($"tokenize: train {train.Examples} examples, {train.Tokens} tokens ({train.TargetTokens} targets, {train.Truncated} truncated); " +
                                   $"validation {validation.Examples} examples, {validation.Tokens} tokens -> {outDir}");
                 return Task.FromResult(CliApp.Success);

@@ -29,12 +29,20 @@ public sealed class PlainProgressWriter(TextWriter output, int loggingSteps) : I
     {
         var sb = new StringBuilder();
         if (p.EvalLoss is { } eval)
-            return sb.Append($"eval step {p.Step}/{p.TotalSteps} eval_loss {ProgressFormat.Loss(eval)}").ToString();
+            return AppendMetrics(sb.Append($"eval step {p.Step}/{p.TotalSteps} eval_loss {ProgressFormat.Loss(eval)}"), p).ToString();
         sb.Append($"step {p.Step}/{p.TotalSteps} loss {ProgressFormat.Loss(p.Loss)} lr {ProgressFormat.LearningRate(p.LearningRate)}");
         sb.Append($" grad_norm {ProgressFormat.Number(p.GradNorm, "0.000")} tok/s {ProgressFormat.Rate(p.TokensPerSecond)}");
         sb.Append($" elapsed {ProgressFormat.Duration(p.Elapsed)} eta {ProgressFormat.Duration(p.Eta)}");
         if (p.PeakMemoryBytes is { } mem) sb.Append($" mem {ProgressFormat.Bytes(mem)}");
-        return sb.ToString();
+        return AppendMetrics(sb, p).ToString();
+    }
+
+    /// <summary>Preference training's metrics under TRL's names (<c>rewards/accuracies 0.75</c>), in name order.</summary>
+    private static StringBuilder AppendMetrics(StringBuilder sb, TrainingProgress p)
+    {
+        foreach (var (key, value) in p.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal))
+            sb.Append(' ').Append(key).Append(' ').Append(value.ToString("G4", System.Globalization.CultureInfo.InvariantCulture));
+        return sb;
     }
 
     /// <inheritdoc />

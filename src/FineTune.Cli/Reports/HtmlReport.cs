@@ -76,6 +76,27 @@ public static class HtmlReport
             sb.Append(SvgChart.Lines("lr-chart", "Learning rate per optimizer step", "step", "learning rate", [new("learning rate", AccentColor, lr)]));
         }
         sb.Append("</section>");
+        PreferenceSection(sb, run);
+    }
+
+    /// <summary>DPO/ORPO runs: TRL's reward metrics per step (implicit rewards of the chosen and rejected completions, and how often chosen wins).</summary>
+    private static void PreferenceSection(StringBuilder sb, TrainingRun run)
+    {
+        List<(double, double)> Series(string key) =>
+            [.. run.Metrics.Where(m => m.Loss is not null && m.Extra.ContainsKey(key)).Select(m => ((double)m.Step, m.Extra[key]))];
+        var accuracies = Series("rewards/accuracies");
+        if (accuracies.Count == 0) return;
+        sb.Append("<section><h2>Preference rewards</h2>");
+        sb.Append(SvgChart.Lines("rewards-chart", "Rewards of the chosen and rejected completions per optimizer step", "step", "reward",
+        [
+            new("rewards/chosen", TrainColor, Series("rewards/chosen")),
+            new("rewards/rejected", ValidationColor, Series("rewards/rejected")),
+            new("rewards/margins", AccentColor, Series("rewards/margins")),
+        ]));
+        sb.Append("<h3>Accuracy</h3>");
+        sb.Append(SvgChart.Lines("accuracy-chart", "Share of pairs whose chosen completion has the higher reward (rewards/accuracies)", "step", "rewards/accuracies",
+            [new("rewards/accuracies", TrainHistogramColor, accuracies)]));
+        sb.Append("</section>");
     }
 
     private static void SummarySection(StringBuilder sb, TrainingRun run)

@@ -5,7 +5,11 @@ namespace FineTune.Cli.Reports;
 
 /// <summary>One line of the train step's <c>metrics.jsonl</c>: a logging step, or an evaluation (<see cref="EvalLoss"/> set).</summary>
 public sealed record MetricRecord(int Step, double? Epoch, double? Loss, double? LearningRate, double? GradNorm,
-    long? Tokens, double? TokensPerSecond, double? ElapsedSeconds, double? EvalLoss);
+    long? Tokens, double? TokensPerSecond, double? ElapsedSeconds, double? EvalLoss)
+{
+    /// <summary>The line's other numbers: preference training's TRL metrics (<c>rewards/accuracies</c>, <c>eval_rewards/margins</c>, ...).</summary>
+    public IReadOnlyDictionary<string, double> Extra { get; init; } = new Dictionary<string, double>();
+}
 
 /// <summary>Statistics of one split from the tokenize step's <c>stats.json</c>.</summary>
 public sealed record SplitStatistics(long Examples, long Tokens, long TargetTokens, long Truncated, long MaxLength,
@@ -46,7 +50,11 @@ public sealed record TrainingRun(
             records.Add(new MetricRecord(stepValue, Number(o, "epoch", path, lineNumber), Number(o, "loss", path, lineNumber),
                 Number(o, "learning_rate", path, lineNumber), Number(o, "grad_norm", path, lineNumber),
                 (long?)Number(o, "tokens", path, lineNumber), Number(o, "tokens_per_second", path, lineNumber),
-                Number(o, "elapsed_seconds", path, lineNumber), Number(o, "eval_loss", path, lineNumber)));
+                Number(o, "elapsed_seconds", path, lineNumber), Number(o, "eval_loss", path, lineNumber))
+            {
+                Extra = o.EnumerateObject().Where(p => p.Name.Contains('/') && p.Value.ValueKind == JsonValueKind.Number)
+                    .ToDictionary(p => p.Name, p => Number(o, p.Name, path, lineNumber)!.Value, StringComparer.Ordinal),
+            });
         }
         return records;
     }

@@ -59,6 +59,24 @@ public sealed record TrainingConfig
     /// <summary><c>validation_split</c>: fraction of training examples held out for validation (seeded).</summary>
     public double ValidationSplit { get; init; }
 
+    /// <summary><c>trainer</c>: <c>sft</c> (supervised), <c>dpo</c> or <c>orpo</c> (preference pairs), as TRL's trainers.</summary>
+    public string Trainer { get; init; } = "sft";
+    /// <summary><c>beta</c>: DPO's KL strength (TRL DPOConfig.beta), or ORPO's weight λ of the odds-ratio term (ORPOConfig.beta).</summary>
+    public double Beta { get; init; } = 0.1;
+    /// <summary><c>loss_type</c> of DPO: <c>sigmoid</c> (the paper's), <c>ipo</c> or <c>hinge</c>.</summary>
+    public string LossType { get; init; } = "sigmoid";
+    /// <summary><c>label_smoothing</c> of the sigmoid DPO loss (conservative DPO): the assumed rate of flipped preference labels.</summary>
+    public double LabelSmoothing { get; init; }
+    /// <summary><c>max_prompt_length</c> of preference data in tokens (TRL's default 512).</summary>
+    public int MaxPromptLength { get; init; } = 512;
+    /// <summary><c>max_length</c> of a preference prompt plus completion in tokens (TRL's default 1024).</summary>
+    public int MaxLength { get; init; } = 1024;
+    /// <summary><c>truncation_mode</c> of a too-long preference prompt: <c>keep_end</c> (TRL's default) or <c>keep_start</c>.</summary>
+    public string TruncationMode { get; init; } = "keep_end";
+
+    /// <summary>True for <c>trainer: dpo</c> or <c>orpo</c>.</summary>
+    public bool IsPreference => Trainer is "dpo" or "orpo";
+
     /// <summary>The seven projections of a Llama block, in PEFT's usual order.</summary>
     public static readonly IReadOnlyList<string> AllProjections =
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];

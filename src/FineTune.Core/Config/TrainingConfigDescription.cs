@@ -34,6 +34,13 @@ public static class TrainingConfigDescription
         ("logging_steps", c => c.LoggingSteps),
         ("train_on_responses_only", c => c.TrainOnResponsesOnly),
         ("validation_split", c => c.ValidationSplit),
+        ("trainer", c => c.Trainer),
+        ("beta", c => c.Beta),
+        ("loss_type", c => c.LossType),
+        ("label_smoothing", c => c.LabelSmoothing),
+        ("max_prompt_length", c => c.MaxPromptLength),
+        ("max_length", c => c.MaxLength),
+        ("truncation_mode", c => c.TruncationMode),
     ];
 
     /// <summary>Every key with its value, in the order lora.yaml documents them.</summary>

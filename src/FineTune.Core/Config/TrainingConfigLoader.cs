@@ -41,7 +41,21 @@ public static class TrainingConfigLoader
         ["logging_steps"] = (c, v, r) => c with { LoggingSteps = r.Int(v, min: 1) },
         ["train_on_responses_only"] = (c, v, r) => c with { TrainOnResponsesOnly = r.Bool(v) },
         ["validation_split"] = (c, v, r) => c with { ValidationSplit = r.Double(v, min: 0, max: 0.5) },
+        ["trainer"] = (c, v, r) => c with { Trainer = r.OneOf(v, "sft", "dpo", "orpo") },
+        ["beta"] = (c, v, r) => c with { Beta = r.Positive(v) },
+        ["loss_type"] = (c, v, r) => c with { LossType = r.OneOf(v, "sigmoid", "ipo", "hinge") },
+        ["label_smoothing"] = (c, v, r) => c with { LabelSmoothing = r.Double(v, min: 0, max: 0.499) },
+        ["max_prompt_length"] = (c, v, r) => c with { MaxPromptLength = r.Int(v, min: 1) },
+        ["max_length"] = (c, v, r) => c with { MaxLength = r.Int(v, min: 2) },
+        ["truncation_mode"] = (c, v, r) => c with { TruncationMode = r.OneOf(v, "keep_end", "keep_start") },
     };
+
+    /// <summary>Keys that only the named trainers read: setting one for another trainer is a mistake worth stopping for.</summary>
+    private static readonly (string Key, string[] Trainers)[] TrainerKeys =
+    [
+        ("beta", ["dpo", "orpo"]), ("loss_type", ["dpo"]), ("label_smoothing", ["dpo"]),
+        ("max_prompt_length", ["dpo", "orpo"]), ("max_length", ["dpo", "orpo"]), ("truncation_mode", ["dpo", "orpo"]),
+    ];
 
     /// <summary>Every key <c>lora.yaml</c> accepts.</summary>
     public static IEnumerable<string> KnownKeys => Keys.Keys;
@@ -72,6 +86,7 @@ public static class TrainingConfigLoader
         if (stream.Documents[0].RootNode is not YamlMappingNode map)
             throw new FineTuneException("FT3002", "The LoRA config must be a mapping of keys to values (e.g. 'r: 16').", file, Line(stream.Documents[0].RootNode), Col(stream.Documents[0].RootNode));
         var reader = new Reader(file);
+        var seen = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
         foreach (var (keyNode, valueNode) in map.Children)
         {
             var key = ((YamlScalarNode)keyNode).Value ?? "";
@@ -84,10 +99,31 @@ public static class TrainingConfigLoader
             }
             reader.Key = key;
             config = set(config, valueNode, reader);
+            seen[key] = keyNode;
         }
+        CheckTrainerKeys(config, seen, file);
         if (config.MaxSteps == 0 && config.NumTrainEpochs <= 0)
             throw new FineTuneException("FT3004", "Set max_steps above 0 or num_train_epochs above 0: training would do nothing.", file, 1, 1);
         return config;
+    }
+
+    private static void CheckTrainerKeys(TrainingConfig config, Dictionary<string, YamlNode> seen, string file)
+    {
+        foreach (var (key, trainers) in TrainerKeys)
+        {
+            if (!seen.TryGetValue(key, out var node) || trainers.Contains(config.Trainer)) continue;
+            throw new FineTuneException("FT3120",
+                $"{key}: applies to trainer: {string.Join(" or ", trainers)}, but this config trains with trainer: {config.Trainer}. Remove {key} or set trainer.",
+                file, Line(node), Col(node));
+        }
+        if (config.LabelSmoothing > 0 && config.LossType != "sigmoid")
+            throw new FineTuneException("FT3121",
+                $"label_smoothing: only the sigmoid DPO loss has label smoothing (conservative DPO); loss_type: {config.LossType} has none. Remove label_smoothing or use loss_type: sigmoid.",
+                file, Line(seen["label_smoothing"]), Col(seen["label_smoothing"]));
+        if (config.IsPreference && config.MaxPromptLength >= config.MaxLength)
+            throw new FineTuneException("FT3121",
+                $"max_prompt_length: {config.MaxPromptLength} leaves no room for the completion within max_length: {config.MaxLength}. Make max_prompt_length smaller than max_length.",
+                file, seen.TryGetValue("max_prompt_length", out var n) ? Line(n) : 1, seen.TryGetValue("max_prompt_length", out n) ? Col(n) : 1);
     }
 
     /// <summary>The known key closest to <paramref name="key"/> by edit distance, if any is close.</summary>

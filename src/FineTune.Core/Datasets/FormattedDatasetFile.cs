@@ -20,21 +20,7 @@ public static class FormattedDatasetFile
             var options = new JsonWriterOptions { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             foreach (var e in examples)
             {
-                using (var w = new Utf8JsonWriter(s, options))
-                {
-                    w.WriteStartObject();
-                    w.WriteString("text", e.Text);
-                    WriteSpans(w, "assistant_spans", e.AssistantSpans);
-                    WriteSpans(w, "content_spans", e.ContentSpans);
-                    if (e.Source is { } source)
-                    {
-                        w.WriteStartObject("source");
-                        w.WriteString("file", source.File);
-                        w.WriteNumber("line", source.Line);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndObject();
-                }
+                using (var w = new Utf8JsonWriter(s, options)) WriteExample(w, e);
                 s.WriteByte((byte)'\n');
             }
         });
@@ -51,9 +37,7 @@ public static class FormattedDatasetFile
             try
             {
                 using var doc = JsonDocument.Parse(line);
-                var root = doc.RootElement;
-                var text = root.GetProperty("text").GetString() ?? throw new FormatException("text is null");
-                example = new FormattedExample(text, ReadSpans(root, "assistant_spans", text.Length), ReadSpans(root, "content_spans", text.Length), ReadSource(root));
+                example = ReadExample(doc.RootElement);
             }
             catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {
@@ -61,6 +45,30 @@ public static class FormattedDatasetFile
             }
             yield return example;
         }
+    }
+
+    /// <summary>Writes one example as a JSON object (also the halves of a preference pair).</summary>
+    internal static void WriteExample(Utf8JsonWriter w, FormattedExample e)
+    {
+        w.WriteStartObject();
+        w.WriteString("text", e.Text);
+        WriteSpans(w, "assistant_spans", e.AssistantSpans);
+        WriteSpans(w, "content_spans", e.ContentSpans);
+        if (e.Source is { } source)
+        {
+            w.WriteStartObject("source");
+            w.WriteString("file", source.File);
+            w.WriteNumber("line", source.Line);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+
+    /// <summary>Reads one example object; malformed input throws JSON, key or format exceptions for the caller to name the line.</summary>
+    internal static FormattedExample ReadExample(JsonElement root)
+    {
+        var text = root.GetProperty("text").GetString() ?? throw new FormatException("text is null");
+        return new FormattedExample(text, ReadSpans(root, "assistant_spans", text.Length), ReadSpans(root, "content_spans", text.Length), ReadSource(root));
     }
 
     private static void WriteSpans(Utf8JsonWriter w, string name, IReadOnlyList<TextSpan> spans)

@@ -30,6 +30,9 @@ public sealed record TrainingProgress
     /// <summary>Validation loss, set on evaluation reports only.</summary>
     public double? EvalLoss { get; init; }
 
+    /// <summary>Further metrics under TRL's names (<c>rewards/accuracies</c>, <c>logps/chosen</c>, ...; <c>eval_</c>-prefixed on evaluation reports), empty for SFT.</summary>
+    public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
+
     /// <summary>Estimated time left, from the average step time so far.</summary>
     public TimeSpan Eta => Step <= 0 ? TimeSpan.Zero : Elapsed / Step * Math.Max(0, TotalSteps - Step);
 }

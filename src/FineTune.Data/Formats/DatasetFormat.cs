@@ -15,13 +15,15 @@ public enum DatasetFormat
     Text,
     /// <summary>Any table, with <c>Prompt</c>/<c>Response</c> templates over its columns.</summary>
     Columns,
+    /// <summary>TRL's preference layout: <c>prompt</c>, <c>chosen</c>, <c>rejected</c> (text or <c>[{role, content}]</c>), optional <c>system</c>.</summary>
+    Preference,
 }
 
 /// <summary>Parses and names <see cref="DatasetFormat"/> values.</summary>
 public static class DatasetFormats
 {
     /// <summary>The metadata spellings, in documentation order.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["alpaca", "sharegpt", "messages", "text", "columns"];
+    public static IReadOnlyList<string> Names { get; } = ["alpaca", "sharegpt", "messages", "text", "columns", "preference"];
 
     /// <summary>Parses a <c>Format</c> value (case-insensitive).</summary>
     public static DatasetFormat Parse(string value, string file) => value.Trim().ToLowerInvariant() switch
@@ -31,6 +33,7 @@ public static class DatasetFormats
         "messages" or "openai" => DatasetFormat.Messages,
         "text" => DatasetFormat.Text,
         "columns" => DatasetFormat.Columns,
+        "preference" => DatasetFormat.Preference,
         _ => throw new FineTuneException(DataErrors.UnknownFormat, $"Unknown dataset Format '{value}'; use one of {string.Join(", ", Names)}.", file),
     };
 

@@ -52,6 +52,16 @@ public sealed class LlamaGraph
     private int Rank => _lora?.Settings.Rank ?? 0;
 
     /// <summary>
+    /// False runs the frozen base model alone, with no second copy of the weights: how preference
+    /// training computes the reference model's log-probabilities (TRL's <c>disable_adapter()</c>).
+    /// Forward only; a backward pass needs the adapter.
+    /// </summary>
+    public bool AdapterEnabled { get; set; } = true;
+
+    /// <summary>The mean logit (over the vocabulary) of each loss row of the last forward pass, for TRL's <c>logits/*</c> metrics.</summary>
+    public double[] LastRowLogitMeans { get; private set; } = [];
+
+    /// <summary>
     /// Forward pass and, when <paramref name="lossScale"/> is non-zero, the backward pass with
     /// d(loss)/d(logit) scaled by it (1 / target tokens of the optimizer step). Returns the sum of
     /// the cross-entropy over <see cref="PackedBatch.LossRows"/>.
@@ -61,8 +71,33 @@ public sealed class LlamaGraph
         var backward = lossScale != 0;
         if (backward && _lora is null) throw new InvalidOperationException("A backward pass needs LoRA adapters to train.");
         Forward(batch);
-        var loss = LossAndHeadGradient(batch, backward ? lossScale : 0);
-        if (!backward) return loss;
+        var rowLoss = LossAndHeadGradient(batch, backward ? Uniform(batch, lossScale) : null);
+        if (backward) Backward(batch);
+        return Sum(rowLoss);
+    }
+
+    /// <summary>
+    /// Forward pass, then <paramref name="rowScales"/> sees the cross-entropy of every loss row and
+    /// returns each row's d(loss)/d(cross-entropy) — or null for no backward pass. That is how a loss
+    /// over whole sequences (DPO, ORPO) reaches the tokens: it depends on each sequence's summed
+    /// log-probability. Returns the rows' cross-entropy.
+    /// </summary>
+    public double[] ForwardBackwardRows(PackedBatch batch, Func<double[], float[]?> rowScales)
+    {
+        Forward(batch);
+        var rowLoss = LossAndHeadGradient(batch, null);
+        if (rowScales(rowLoss) is not { } scales) return rowLoss;
+        if (_lora is null || !AdapterEnabled) throw new InvalidOperationException("A backward pass needs LoRA adapters to train.");
+        if (scales.Length != rowLoss.Length) throw new ArgumentException("One scale per loss row.", nameof(rowScales));
+        // The logits are recomputed chunk by chunk rather than kept: the head's matmul is cheap next to holding rows × vocab floats.
+        LossAndHeadGradient(batch, scales);
+        Backward(batch);
+        return rowLoss;
+    }
+
+    private void Backward(PackedBatch batch)
+    {
+        if (!AdapterEnabled) throw new InvalidOperationException("A backward pass needs the adapter switched on.");
         _w.EnsureTransposed(_be);
         for (var l = _c.NumLayers - 1; l >= 0; l--)
         {
@@ -70,7 +105,20 @@ public sealed class LlamaGraph
             if (_checkpointing) LayerForward(batch, l, acts);
             LayerBackward(batch, l, acts);
         }
-        return loss;
+    }
+
+    private static float[] Uniform(PackedBatch b, float scale)
+    {
+        var s = new float[b.LossRows.Length];
+        Array.Fill(s, scale);
+        return s;
+    }
+
+    private static double Sum(double[] values)
+    {
+        var total = 0.0;
+        foreach (var x in values) total += x;
+        return total;
     }
 
     /// <summary>Logits [tokens × vocab] of every row of <paramref name="batch"/>.</summary>
@@ -209,7 +257,7 @@ public sealed class LlamaGraph
         _be.MatMulTransposed(x, 0, lw.Linear[(int)p], 0, y, 0, n, outF, inF);
         if (lw.Bias[(int)p] is { } bias)
             _be.For(n, t => TensorPrimitives.Add(y.AsSpan(t * outF, outF), bias, y.AsSpan(t * outF, outF)));
-        if (_lora?.A(l, p) is not { } loraA) return;
+        if (!AdapterEnabled || _lora?.A(l, p) is not { } loraA) return;
         var loraB = _lora.B(l, p)!;
         var r = Rank;
         var hidden = a.LoraHidden[(int)p];
@@ -375,13 +423,15 @@ public sealed class LlamaGraph
         });
     }
 
-    /// <summary>Cross-entropy over the loss rows in chunks of logits; with a scale, also d(final norm) and d(residual).</summary>
-    private double LossAndHeadGradient(PackedBatch b, float scale)
+    /// <summary>Cross-entropy of each loss row in chunks of logits; with per-row scales, also d(final norm) and d(residual).</summary>
+    private double[] LossAndHeadGradient(PackedBatch b, float[]? scales)
     {
         int h = _c.HiddenSize, vocab = _c.VocabSize, n = b.TokenCount;
         var rows = b.LossRows;
         var rowLoss = new double[rows.Length];
-        if (scale != 0)
+        var logitMeans = new double[rows.Length];
+        var gradient = scales is not null;
+        if (gradient)
         {
             _w.EnsureTransposed(_be);
             Array.Clear(_dNorm, 0, n * h);
@@ -400,22 +450,23 @@ public sealed class LlamaGraph
                 var target = b.LossTargets[c0 + i];
                 var max = TensorPrimitives.Max(logit);
                 var targetLogit = logit[target];
+                if (!gradient) logitMeans[c0 + i] = TensorPrimitives.Sum(logit) / (double)vocab;
                 TensorPrimitives.Subtract(logit, max, logit);
                 TensorPrimitives.Exp(logit, logit);
                 var sum = TensorPrimitives.Sum(logit);
                 rowLoss[c0 + i] = Math.Log(sum) + max - targetLogit;
-                if (scale == 0) return;
+                if (!gradient) return;
+                var scale = scales![c0 + i];
                 TensorPrimitives.Multiply(logit, scale / sum, logit);
                 logit[target] -= scale;
             });
-            if (scale == 0) continue;
+            if (!gradient) continue;
             _be.MatMulTransposed(_logits, 0, _w.LmHeadTransposed!, 0, _dGather, 0, m, h, vocab);
             for (var i = 0; i < m; i++) Array.Copy(_dGather, i * h, _dNorm, rows[c0 + i] * h, h);
         }
-        if (scale != 0)
+        if (gradient)
             CpuOps.RmsNormBackward(_be, _dNorm, _resid[_c.NumLayers], _finalRstd, _w.FinalNorm, _dResid, n, h, accumulate: false);
-        var total = 0.0;
-        foreach (var x in rowLoss) total += x;
-        return total;
+        else LastRowLogitMeans = logitMeans;
+        return rowLoss;
     }
 }

@@ -32,6 +32,21 @@ public sealed class CpuTrainingModel(LlamaGraph graph, LoraAdapter adapter, Adam
     public double ForwardBackward(PackedBatch batch, float lossScale) => graph.ForwardBackward(batch, lossScale);
 
     /// <inheritdoc />
+    public (double[] RowLoss, double[] RowLogitMeans) ForwardBackwardRows(PackedBatch batch, Func<double[], float[]?> rowScales, bool adapterEnabled = true)
+    {
+        graph.AdapterEnabled = adapterEnabled;
+        try
+        {
+            var loss = graph.ForwardBackwardRows(batch, rowScales);
+            return (loss, graph.LastRowLogitMeans);
+        }
+        finally
+        {
+            graph.AdapterEnabled = true;
+        }
+    }
+
+    /// <inheritdoc />
     public double GradNorm() => AdamW.GradNorm(adapter.Tensors);
 
     /// <inheritdoc />

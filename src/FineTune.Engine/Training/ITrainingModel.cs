@@ -24,6 +24,16 @@ public interface ITrainingModel : IDisposable
     /// </summary>
     double ForwardBackward(PackedBatch batch, float lossScale);
 
+    /// <summary>
+    /// Forward pass; <paramref name="rowScales"/> gets the cross-entropy of every loss row and returns
+    /// each row's d(loss)/d(cross-entropy) for the backward pass, or null for none. Preference losses
+    /// (DPO, ORPO) train through this. <paramref name="adapterEnabled"/> false runs the frozen model
+    /// alone (the reference model), forward only. Returns the rows' cross-entropy and mean logits.
+    /// </summary>
+    (double[] RowLoss, double[] RowLogitMeans) ForwardBackwardRows(PackedBatch batch, Func<double[], float[]?> rowScales, bool adapterEnabled = true) =>
+        throw new Core.Diagnostics.FineTuneException("FT3122",
+            "Preference training (trainer: dpo or orpo) runs on the CPU engine only; the CUDA engine trains SFT. Use FineTuneDevice=cpu (--device cpu) or auto.");
+
     /// <summary>The global L2 norm of the accumulated gradients, summed in a fixed order.</summary>
     double GradNorm();
 

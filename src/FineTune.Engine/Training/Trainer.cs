@@ -9,6 +9,7 @@ using FineTune.Core.IO;
 using FineTune.Core.Progress;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
+using FineTune.Engine.Training.Preference;
 
 namespace FineTune.Engine.Training;
 
@@ -31,7 +32,20 @@ public sealed class Trainer(TrainerOptions options)
         var architecture = baseModel.Config;
         var train = Truncate(_o.Train, "training");
         var validation = Truncate(_o.Validation, "validation");
-        if (train.Count == 0 || train.All(e => e.TargetCount == 0 || e.Length < 2))
+        var pairs = _o.PreferenceTrain;
+        var validationPairs = _o.PreferenceValidation;
+        PreferenceObjective? objective = null;
+        if (cfg.IsPreference)
+        {
+            if (pairs.Count == 0)
+                throw new FineTuneException("FT3124", $"lora.yaml sets trainer: {cfg.Trainer}, but there are no preference pairs to train on (preference-train.bin is missing or empty). Add a FineTuneDataset with Format=\"preference\".");
+            objective = new PreferenceObjective(cfg, pairs, "training");
+            _ = new PreferenceObjective(cfg, validationPairs, "validation");
+            // Pairs are the examples of a preference run: the plan, the fingerprint and the memory bound see both halves.
+            train = [.. pairs.SelectMany(p => new[] { p.Chosen, p.Rejected })];
+            validation = [.. validationPairs.SelectMany(p => new[] { p.Chosen, p.Rejected })];
+        }
+        else if (train.Count == 0 || train.All(e => e.TargetCount == 0 || e.Length < 2))
             throw new FineTuneException("FT3022", "The training data has no target tokens: nothing to learn from. Check the dataset and train_on_responses_only.");
         var adapter = new LoraAdapter(architecture, LoraSettings.From(cfg));
         if (_o.InitAdapterDirectory is { } init)
@@ -45,7 +59,7 @@ public sealed class Trainer(TrainerOptions options)
         {
             adapter.Initialize(cfg.Seed);
         }
-        var plan = new BatchPlan(train.Count, cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, cfg.Seed, cfg.MaxSteps, cfg.NumTrainEpochs);
+        var plan = new BatchPlan(objective is null ? train.Count : pairs.Count, cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, cfg.Seed, cfg.MaxSteps, cfg.NumTrainEpochs);
         var schedule = new LrSchedule(cfg.LrSchedulerType, cfg.LearningRate, plan.TotalSteps, cfg.WarmupSteps, cfg.WarmupRatio);
         var fingerprint = Fingerprint(baseModel, adapter, train);
 
@@ -71,6 +85,10 @@ public sealed class Trainer(TrainerOptions options)
         var device = _o.Device ?? new CpuTrainingDevice(_o.Backend);
         var longest = train.Concat(validation).Max(e => e.Length);
         using var model = device.CreateModel(baseModel, adapter, cfg, longest, _o.Log);
+        ReferenceLogps[]? references = null, validationReferences = null;
+        if (objective?.NeedsReference == true)
+            (references, validationReferences) = References(model, pairs, validationPairs, fingerprint, resumed: state is not null);
+        SortedDictionary<string, double>? lastMetrics = null;
         var metrics = state?.MetricLines ?? [];
         var savedStep = state?.Step ?? -1;
         var firstStep = state?.Step ?? 0;
@@ -94,7 +112,10 @@ public sealed class Trainer(TrainerOptions options)
                 _o.Log?.Invoke($"Stopped at step {step}/{plan.TotalSteps}; the checkpoint in {checkpointPath} holds it and the next run resumes from there.");
                 cancellationToken.ThrowIfCancellationRequested();
             }
-            var (loss, stepTokens) = TrainStep(model, plan, train, step);
+            var (loss, stepTokens, stepMetrics) = objective is null
+                ? TrainStep(model, plan, train, step)
+                : PreferenceStep(objective, model, plan, pairs, references, step);
+            lastMetrics = stepMetrics;
             tokens += stepTokens;
             var norm = model.GradNorm();
             if (!double.IsFinite(loss) || !double.IsFinite(norm))
@@ -105,20 +126,23 @@ public sealed class Trainer(TrainerOptions options)
             lastLoss = loss;
             var seconds = Elapsed();
             var epoch = (double)(step + 1) / plan.StepsPerEpoch;
-            metrics.Add(MetricLine(step + 1, epoch, loss, lr, norm, tokens, seconds, null));
+            metrics.Add(MetricLine(step + 1, epoch, loss, lr, norm, tokens, seconds, null, stepMetrics));
             var last = step + 1 == plan.TotalSteps;
             var report = new TrainingProgress
             {
                 Step = step + 1, TotalSteps = plan.TotalSteps, Epoch = epoch, Loss = loss, LearningRate = lr, GradNorm = norm,
                 Tokens = tokens, TokensPerSecond = tokens / Math.Max(1e-9, seconds), Elapsed = TimeSpan.FromSeconds(seconds),
                 PeakMemoryBytes = model.PeakMemoryBytes,
+                Metrics = stepMetrics ?? [],
             };
             if ((step + 1) % cfg.LoggingSteps == 0 || last) progress?.Report(report);
             if (validation.Count > 0 && (cfg.EvalSteps > 0 && (step + 1) % cfg.EvalSteps == 0 || last))
             {
-                lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize);
-                metrics.Add(MetricLine(step + 1, epoch, null, null, null, tokens, Elapsed(), lastEval));
-                progress?.Report(report with { EvalLoss = lastEval });
+                SortedDictionary<string, double>? evalMetrics = null;
+                if (objective is null) lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize);
+                else (lastEval, evalMetrics) = EvaluatePairs(objective, model, validationPairs, validationReferences);
+                metrics.Add(MetricLine(step + 1, epoch, null, null, null, tokens, Elapsed(), lastEval, evalMetrics));
+                progress?.Report(report with { EvalLoss = lastEval, Metrics = evalMetrics ?? [] });
             }
             if (cfg.SaveSteps > 0 && (step + 1) % cfg.SaveSteps == 0 && !last)
             {
@@ -128,18 +152,57 @@ public sealed class Trainer(TrainerOptions options)
                 _o.Log?.Invoke($"Checkpoint saved at step {step + 1}/{plan.TotalSteps} in {checkpointPath}.");
             }
         }
-        if (validation.Count > 0 && lastEval is null) lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize);
+        if (validation.Count > 0 && lastEval is null)
+            lastEval = objective is null ? Evaluate(model, validation, cfg.PerDeviceTrainBatchSize) : EvaluatePairs(objective, model, validationPairs, validationReferences).Loss;
 
         var total = Elapsed();
         var result = new TrainingResult(lastLoss, lastEval, plan.TotalSteps, tokens, total, tokens / Math.Max(1e-9, total), _o.EngineVersion, device.Name);
         model.CopyAdapterTo(adapter);
-        WriteOutputs(adapter, metrics, result);
+        WriteOutputs(adapter, metrics, result, references is null ? null : ReferenceFile.ToJson(fingerprint, references, validationReferences!), lastMetrics);
         if (_o.MergeOutDirectory is { } mergeOut) WriteMerged(baseModel.Float32, adapter, mergeOut);
         Checkpoint.Delete(_o.CheckpointDirectory);
+        ReferenceFile.Delete(_o.CheckpointDirectory);
         return result;
     }
 
-    private (double Loss, long Tokens) TrainStep(ITrainingModel model, BatchPlan plan, IReadOnlyList<TokenizedExample> train, int step)
+    /// <summary>
+    /// The reference model's log-probabilities, computed once before the first step and kept beside
+    /// the checkpoint (a resumed run's adapter has moved on, so it could not recompute them from the
+    /// start adapter). The reference is the model as training starts: the base model with the adapter
+    /// switched off, or with the start adapter (an SFT step's) when one is given.
+    /// </summary>
+    private (ReferenceLogps[], ReferenceLogps[]) References(ITrainingModel model, IReadOnlyList<TokenizedPair> pairs, IReadOnlyList<TokenizedPair> validationPairs, string fingerprint, bool resumed)
+    {
+        if (ReferenceFile.TryLoad(_o.CheckpointDirectory, fingerprint, pairs.Count, validationPairs.Count) is { } cached) return cached;
+        var startAdapter = _o.InitAdapterDirectory is not null;
+        if (resumed && startAdapter)
+            throw new FineTuneException("FT3125", $"The checkpoint in {_o.CheckpointDirectory} has no reference log-probabilities of the start adapter; delete the folder to start over.", _o.CheckpointDirectory);
+        _o.Log?.Invoke($"Reference log-probabilities of {pairs.Count + validationPairs.Count} pairs ({(startAdapter ? "the start adapter" : "the base model, adapter switched off")}).");
+        var batch = _o.Config.PerDeviceTrainBatchSize;
+        var train = PreferenceObjective.References(model, pairs, batch, adapterEnabled: startAdapter);
+        var validation = PreferenceObjective.References(model, validationPairs, batch, adapterEnabled: startAdapter);
+        ReferenceFile.Save(_o.CheckpointDirectory, ReferenceFile.ToJson(fingerprint, train, validation));
+        return (train, validation);
+    }
+
+    private (double Loss, long Tokens, SortedDictionary<string, double>? Metrics) PreferenceStep(PreferenceObjective objective, ITrainingModel model, BatchPlan plan,
+        IReadOnlyList<TokenizedPair> pairs, ReferenceLogps[]? references, int step)
+    {
+        model.ZeroGradients();
+        var micro = Enumerable.Range(0, plan.Accumulation).Select(m => (IReadOnlyList<int>)plan.Batch(step, m)).ToList();
+        return objective.Run(model, micro, pairs, references, train: true);
+    }
+
+    private (double Loss, SortedDictionary<string, double> Metrics) EvaluatePairs(PreferenceObjective objective, ITrainingModel model, IReadOnlyList<TokenizedPair> pairs, ReferenceLogps[]? references)
+    {
+        var batches = Enumerable.Range(0, (pairs.Count + _o.Config.PerDeviceTrainBatchSize - 1) / _o.Config.PerDeviceTrainBatchSize)
+            .Select(b => (IReadOnlyList<int>)[.. Enumerable.Range(b * _o.Config.PerDeviceTrainBatchSize, Math.Min(_o.Config.PerDeviceTrainBatchSize, pairs.Count - b * _o.Config.PerDeviceTrainBatchSize))])
+            .ToList();
+        var (loss, _, m) = objective.Run(model, batches, pairs, references, train: false);
+        return (loss, new SortedDictionary<string, double>(m.ToDictionary(kv => "eval_" + kv.Key, kv => kv.Value), StringComparer.Ordinal));
+    }
+
+    private (double Loss, long Tokens, SortedDictionary<string, double>? Metrics) TrainStep(ITrainingModel model, BatchPlan plan, IReadOnlyList<TokenizedExample> train, int step)
     {
         model.ZeroGradients();
         var batches = Enumerable.Range(0, plan.Accumulation)
@@ -147,7 +210,7 @@ public sealed class Trainer(TrainerOptions options)
             .ToList();
         var targets = batches.Sum(b => b.LossRows.Length);
         long tokens = batches.Sum(b => b.TokenCount);
-        if (targets == 0) return (0, tokens);
+        if (targets == 0) return (0, tokens, null);
         var scale = 1f / targets;
         var loss = 0.0;
         for (var m = 0; m < batches.Count; m++)
@@ -159,7 +222,7 @@ public sealed class Trainer(TrainerOptions options)
             loss += model.ForwardBackward(batches[m], scale);
         }
         model.DropoutKey = null;
-        return (loss / targets, tokens);
+        return (loss / targets, tokens, null);
     }
 
     /// <summary>Mean loss over all target tokens of <paramref name="examples"/>.</summary>
@@ -205,22 +268,25 @@ public sealed class Trainer(TrainerOptions options)
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
-    private static string MetricLine(int step, double epoch, double? loss, double? lr, double? norm, long tokens, double seconds, double? evalLoss)
+    private static string MetricLine(int step, double epoch, double? loss, double? lr, double? norm, long tokens, double seconds, double? evalLoss,
+        SortedDictionary<string, double>? extra = null)
     {
         var o = new JsonObject { ["step"] = step, ["epoch"] = Math.Round(epoch, 6) };
         if (loss is { } l) o["loss"] = l;
         if (lr is { } r) o["learning_rate"] = r;
         if (norm is { } n) o["grad_norm"] = n;
         if (evalLoss is { } e) o["eval_loss"] = e;
+        foreach (var (k, v) in extra ?? []) o[k] = v;
         o["tokens"] = tokens;
         o["tokens_per_second"] = Math.Round(tokens / Math.Max(1e-9, seconds), 3);
         o["elapsed_seconds"] = Math.Round(seconds, 3);
         return o.ToJsonString();
     }
 
-    private void WriteOutputs(LoraAdapter adapter, List<string> metrics, TrainingResult r) =>
+    private void WriteOutputs(LoraAdapter adapter, List<string> metrics, TrainingResult r, string? referenceJson, SortedDictionary<string, double>? lastMetrics) =>
         AtomicFile.WriteDirectory(_o.OutDirectory, dir =>
         {
+            if (referenceJson is not null) File.WriteAllText(Path.Combine(dir, ReferenceFile.Name), referenceJson);
             adapter.Save(dir, _o.BaseModelName ?? Path.GetFullPath(_o.BaseModelDirectory));
             File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Concat(metrics.Select(m => m + "\n")));
             var summary = new JsonObject
@@ -234,6 +300,13 @@ public sealed class Trainer(TrainerOptions options)
                 ["engine_version"] = r.EngineVersion,
                 ["device"] = r.Device,
             };
+            if (_o.Config.IsPreference)
+            {
+                summary["trainer"] = _o.Config.Trainer;
+                var final = new JsonObject();
+                foreach (var (k, v) in lastMetrics ?? []) final[k] = v;
+                summary["final_metrics"] = final;
+            }
             File.WriteAllText(Path.Combine(dir, "train-summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         });
 

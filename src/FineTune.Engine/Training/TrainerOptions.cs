@@ -22,6 +22,10 @@ public sealed record TrainerOptions
     public required IReadOnlyList<TokenizedExample> Train { get; init; }
     /// <summary>Validation examples (may be empty).</summary>
     public IReadOnlyList<TokenizedExample> Validation { get; init; } = [];
+    /// <summary>Preference pairs for <c>trainer: dpo</c> / <c>orpo</c> (then <see cref="Train"/> is not used).</summary>
+    public IReadOnlyList<TokenizedPair> PreferenceTrain { get; init; } = [];
+    /// <summary>Validation preference pairs (may be empty).</summary>
+    public IReadOnlyList<TokenizedPair> PreferenceValidation { get; init; } = [];
     /// <summary>Output folder: adapter, metrics.jsonl, train-summary.json (written atomically at the end).</summary>
     public required string OutDirectory { get; init; }
     /// <summary>Folder for the resumable checkpoint.</summary>

@@ -44,6 +44,26 @@ public class TrainDeviceTests
         Assert.False(File.Exists(dir.File("out/adapter_model.safetensors")));
     }
 
+    /// <summary>The CUDA engine trains SFT only: a preference run refuses cuda by name, and auto trains it on the CPU saying why.</summary>
+    [Fact]
+    public void Dpo_refuses_cuda_with_FT3122_and_auto_trains_it_on_the_cpu()
+    {
+        using var dir = new TempDir();
+        WriteRun(dir);
+        File.WriteAllText(dir.File("lora.yaml"), "r: 2\nlora_alpha: 4\nmax_steps: 2\nlogging_steps: 1\ntrainer: dpo\n");
+        TokenizedDatasetFile.Write(Path.Combine(dir.File("data"), "train.bin"), []);
+        PreferenceDatasetFiles.WriteTokenized(Path.Combine(dir.File("data"), PreferenceDatasetFiles.TrainBin),
+            [new TokenizedPair(new TokenizedExample([1, 2, 3, 4], [false, false, true, true]), new TokenizedExample([1, 2, 5, 6], [false, false, true, true]))]);
+        var (code, output) = Train(dir, "cuda");
+        Assert.Equal(1, code);
+        Assert.Contains("error FT3122: trainer: dpo runs on the CPU engine only; the CUDA engine trains SFT. Use FineTuneDevice=cpu (--device cpu) or auto.", output);
+        (code, output) = Train(dir, "auto");
+        Assert.True(code == 0, output);
+        Assert.Contains("Training on the CPU: trainer: dpo is not in the CUDA engine yet.", output);
+        Assert.Matches(@"step 2/2 loss \S+ .* rewards/accuracies \S+", output);
+        Assert.Contains("\"rewards/margins\"", File.ReadAllText(dir.File("out/metrics.jsonl")));
+    }
+
     private static void WriteRun(TempDir dir)
     {
         TinyModelFactory.Create(ChatFixture.TokenizerDir(), dir.File("model"), new TinyModelShape(Layers: 1, Hidden: 16, Heads: 2, KvHeads: 1, Intermediate: 32));
