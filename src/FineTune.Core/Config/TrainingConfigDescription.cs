@@ -34,6 +34,10 @@ public static class TrainingConfigDescription
         ("logging_steps", c => c.LoggingSteps),
         ("train_on_responses_only", c => c.TrainOnResponsesOnly),
         ("validation_split", c => c.ValidationSplit),
+        ("load_in_4bit", c => c.LoadIn4Bit),
+        ("bnb_4bit_quant_type", c => c.Bnb4BitQuantType),
+        ("bnb_4bit_use_double_quant", c => c.Bnb4BitUseDoubleQuant),
+        ("bnb_4bit_compute_dtype", c => c.Bnb4BitComputeDtype),
     ];
 
     /// <summary>Every key with its value, in the order lora.yaml documents them.</summary>

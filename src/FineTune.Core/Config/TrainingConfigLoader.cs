@@ -41,6 +41,10 @@ public static class TrainingConfigLoader
         ["logging_steps"] = (c, v, r) => c with { LoggingSteps = r.Int(v, min: 1) },
         ["train_on_responses_only"] = (c, v, r) => c with { TrainOnResponsesOnly = r.Bool(v) },
         ["validation_split"] = (c, v, r) => c with { ValidationSplit = r.Double(v, min: 0, max: 0.5) },
+        ["load_in_4bit"] = (c, v, r) => c with { LoadIn4Bit = r.Bool(v) },
+        ["bnb_4bit_quant_type"] = (c, v, r) => c with { Bnb4BitQuantType = r.OneOf(v, "nf4", "fp4") },
+        ["bnb_4bit_use_double_quant"] = (c, v, r) => c with { Bnb4BitUseDoubleQuant = r.Bool(v) },
+        ["bnb_4bit_compute_dtype"] = (c, v, r) => c with { Bnb4BitComputeDtype = r.ComputeDtype(v) },
     };
 
     /// <summary>Every key <c>lora.yaml</c> accepts.</summary>
@@ -188,6 +192,18 @@ public static class TrainingConfigLoader
         {
             var s = Scalar(v, string.Join(", ", allowed));
             return allowed.Contains(s) ? s : throw Error(v, $"Expected one of {string.Join(", ", allowed)}, found '{s}'.");
+        }
+
+        /// <summary>
+        /// bfloat16, also as notebooks write it (torch.bfloat16, bf16). The engine computes in bf16, so
+        /// float16 and float32 are refused rather than silently trained in another type.
+        /// </summary>
+        public string ComputeDtype(YamlNode v)
+        {
+            var s = Scalar(v, "bfloat16");
+            return s is "bfloat16" or "torch.bfloat16" or "bf16"
+                ? "bfloat16"
+                : throw Error(v, $"Expected bfloat16 (the engine dequantizes 4-bit weights to bf16 for every product), found '{s}'.");
         }
 
         public IReadOnlyList<string> Modules(YamlNode v)
