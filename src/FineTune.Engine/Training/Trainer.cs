@@ -234,6 +234,7 @@ public sealed class Trainer(TrainerOptions options)
                 ["engine_version"] = r.EngineVersion,
                 ["device"] = r.Device,
             };
+            if (Weights.FourBit.FourBitSettings.From(_o.Config) is { } fourBit) summary["base_weights"] = fourBit.ToString();
             File.WriteAllText(Path.Combine(dir, "train-summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         });
 
