@@ -132,6 +132,15 @@ public sealed class FourBitTrainingTests
             }
     }
 
+    /// <summary>The GPU check's 4-bit-vs-bf16 comparison (TrainingChecks), run on the CPU: the tolerance it states holds here too.</summary>
+    [Fact]
+    public void Gpu_checks_4bit_comparison_passes_on_the_cpu()
+    {
+        using var dir = new TempDir();
+        var result = Backends.Cuda.Verification.TrainingChecks.FourBitTracksBf16(null, dir.Path);
+        Assert.True(result.Passed, result.ToString());
+    }
+
     private static void WriteModel(string dir, LlamaWeights weights, string from)
     {
         Directory.CreateDirectory(dir);
