@@ -6,21 +6,28 @@ using FineTune.Engine.Weights.FourBit;
 namespace FineTune.Engine.Backends.Cuda.Kernels;
 
 /// <summary>
-/// A projection held in bitsandbytes' 4-bit layout on the GPU, in one allocation: the packed codes,
-/// then either the float32 absmax per block of 64 or (double quantization) one 8-bit code per block
-/// followed by a float32 absmax per 256 codes. Each part starts 16-byte aligned.
+/// A projection held in bitsandbytes' 4-bit layout on the GPU, in one contiguous range: the packed
+/// codes, then either the float32 absmax per block of 64 or (double quantization) one 8-bit code per
+/// block followed by a float32 absmax per 256 codes. Each part starts 16-byte aligned. The range is
+/// its own allocation (<see cref="Owner"/>) or a slice of one shared by a model's projections, which
+/// spares the memory pool's per-allocation rounding (2 MiB above 1 MiB: ~0.25 GiB over Llama-3.1-8B's 224).
 /// </summary>
 public sealed class CudaFourBitTensor : IDisposable
 {
-    internal CudaFourBitTensor(DeviceBuffer buffer, FourBitSettings settings, long count)
+    internal CudaFourBitTensor(DeviceBuffer? owner, ulong pointer, FourBitSettings settings, long count)
     {
-        Buffer = buffer;
+        Owner = owner;
+        Pointer = pointer;
         Settings = settings;
         Count = count;
     }
 
-    /// <summary>The allocation holding every part.</summary>
-    public DeviceBuffer Buffer { get; }
+    /// <summary>The allocation this tensor owns, or null when it is a slice of a shared one.</summary>
+    public DeviceBuffer? Owner { get; }
+    /// <summary>Device address of the range.</summary>
+    public ulong Pointer { get; }
+    /// <summary>Bytes of the range.</summary>
+    public long Bytes => BytesFor(Settings, Count);
     /// <summary>Type and double quantization.</summary>
     public FourBitSettings Settings { get; }
     /// <summary>Number of values.</summary>
@@ -33,7 +40,7 @@ public sealed class CudaFourBitTensor : IDisposable
     /// <summary>Second-level blocks of 256 absmax codes.</summary>
     public long Blocks2 => (Blocks + DoubleQuantized.BlockSize - 1) / DoubleQuantized.BlockSize;
     /// <summary>The packed codes, (Count + 1) / 2 bytes.</summary>
-    public ulong Packed => Buffer.Pointer;
+    public ulong Packed => Pointer;
     /// <summary>float32 absmax per block (0 with double quantization).</summary>
     public ulong Absmax => Settings.DoubleQuant ? 0 : Packed + (ulong)Align((Count + 1) / 2);
     /// <summary>8-bit absmax codes (0 without double quantization).</summary>
@@ -41,18 +48,19 @@ public sealed class CudaFourBitTensor : IDisposable
     /// <summary>float32 absmax per 256 absmax codes (0 without double quantization).</summary>
     public ulong Absmax2 => Settings.DoubleQuant ? AbsmaxCodes + (ulong)Align(Blocks) : 0;
 
-    /// <summary>Bytes of the allocation for <paramref name="count"/> values.</summary>
+    /// <summary>Bytes of the range for <paramref name="count"/> values, rounded up to 256 so that ranges can follow one another.</summary>
     public static long BytesFor(FourBitSettings settings, long count)
     {
         var blocks = Blocks64(count);
-        return Align((count + 1) / 2) + (settings.DoubleQuant ? Align(blocks) + 4 * ((blocks + DoubleQuantized.BlockSize - 1) / DoubleQuantized.BlockSize) : 4 * blocks);
+        var bytes = Align((count + 1) / 2) + (settings.DoubleQuant ? Align(blocks) + 4 * ((blocks + DoubleQuantized.BlockSize - 1) / DoubleQuantized.BlockSize) : 4 * blocks);
+        return (bytes + 255) & ~255L;
     }
 
     private static long Blocks64(long count) => (count + FourBitSettings.BlockSize - 1) / FourBitSettings.BlockSize;
     private static long Align(long bytes) => (bytes + 15) & ~15L;
 
     /// <inheritdoc />
-    public void Dispose() => Buffer.Dispose();
+    public void Dispose() => Owner?.Dispose();
 }
 
 /// <summary>
@@ -105,13 +113,15 @@ public sealed class FourBitKernels : IDisposable
     private ulong TypeTables(FourBitType type) => _tables.Pointer + (ulong)((int)type * PerType);
 
     /// <summary>
-    /// Quantizes <paramref name="count"/> bf16 values at <paramref name="source"/> into a new tensor.
-    /// With double quantization the block absmax values come to the host once for their mean (summed
-    /// in float64 in order, as the reference sums it), which waits for the device.
+    /// Quantizes <paramref name="count"/> bf16 values at <paramref name="source"/> into a new tensor, at
+    /// <paramref name="destination"/> (<see cref="CudaFourBitTensor.BytesFor"/> bytes there) or in an
+    /// allocation of its own. With double quantization the block absmax values come to the host once
+    /// for their mean (summed in float64 in order, as the reference sums it), which waits for the device.
     /// </summary>
-    public CudaFourBitTensor Quantize(ulong source, long count, FourBitSettings settings)
+    public CudaFourBitTensor Quantize(ulong source, long count, FourBitSettings settings, ulong destination = 0)
     {
-        var tensor = new CudaFourBitTensor(_device.Memory.Allocate(CudaFourBitTensor.BytesFor(settings, count)), settings, count);
+        var owner = destination == 0 ? _device.Memory.Allocate(CudaFourBitTensor.BytesFor(settings, count)) : null;
+        var tensor = new CudaFourBitTensor(owner, owner?.Pointer ?? destination, settings, count);
         try
         {
             var blocks = tensor.Blocks;

@@ -21,7 +21,7 @@ internal sealed class CudaLayerWeights
     public DeviceBuffer? KNorm { get; init; }
 
     public IEnumerable<DeviceBuffer> All() =>
-        new[] { InputNorm, PostNorm }.Concat(Linear.OfType<DeviceBuffer>()).Concat(FourBit.OfType<CudaFourBitTensor>().Select(t => t.Buffer)).Concat(Bias.OfType<DeviceBuffer>()).Concat(new[] { QNorm, KNorm }.OfType<DeviceBuffer>());
+        new[] { InputNorm, PostNorm }.Concat(Linear.OfType<DeviceBuffer>()).Concat(FourBit.OfType<CudaFourBitTensor>().Select(t => t.Owner).OfType<DeviceBuffer>()).Concat(Bias.OfType<DeviceBuffer>()).Concat(new[] { QNorm, KNorm }.OfType<DeviceBuffer>());
 }
 
 /// <summary>
@@ -32,8 +32,11 @@ internal sealed class CudaLayerWeights
 /// </summary>
 internal sealed class CudaModelWeights : IDisposable
 {
-    private CudaModelWeights(ModelConfig config, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, CudaLayerWeights[] layers)
+    private readonly DeviceBuffer? _fourBitArena;
+
+    private CudaModelWeights(ModelConfig config, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, CudaLayerWeights[] layers, DeviceBuffer? fourBitArena = null)
     {
+        _fourBitArena = fourBitArena;
         Config = config;
         Embedding = embedding;
         FinalNorm = finalNorm;
@@ -66,6 +69,28 @@ internal sealed class CudaModelWeights : IDisposable
         return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize) + quantized * c.NumLayers;
     }
 
+    /// <summary>
+    /// One allocation for every 4-bit projection of a model, in the order the loaders fill
+    /// it, and a cursor handing out each projection's slice.
+    /// </summary>
+    private sealed class FourBitArena(DeviceBuffer buffer, FourBitSettings settings)
+    {
+        private ulong _next = buffer.Pointer;
+
+        public DeviceBuffer Buffer => buffer;
+
+        public static FourBitArena Allocate(CudaTrainingContext ctx, ModelConfig c, FourBitSettings settings) =>
+            new(ctx.Device.Memory.Allocate(c.NumLayers * Projections.All.Sum(p => CudaFourBitTensor.BytesFor(settings, (long)p.OutFeatures(c) * p.InFeatures(c)))), settings);
+
+        public ulong Take(long count)
+        {
+            var at = _next;
+            _next += (ulong)CudaFourBitTensor.BytesFor(settings, count);
+            if (_next > buffer.Pointer + (ulong)buffer.Bytes) throw new InvalidOperationException("The 4-bit projections outgrew their planned allocation.");
+            return at;
+        }
+    }
+
     /// <summary>Values of the largest projection: the size of the bf16 buffer 4-bit projections are dequantized into.</summary>
     public static long LargestProjection(ModelConfig c) => Projections.All.Max(p => (long)p.OutFeatures(c) * p.InFeatures(c));
 
@@ -89,6 +114,8 @@ internal sealed class CudaModelWeights : IDisposable
         var layers = Enumerable.Range(0, c.NumLayers).Select(_ => new StreamedLayer(Projections.All.Length)).ToArray();
         DeviceBuffer? embedding = null, head = null, finalNorm = null;
         var owned = new List<IDisposable>();
+        var arena = fourBit is null ? null : FourBitArena.Allocate(ctx, c, fourBit);
+        if (arena is not null) owned.Add(arena.Buffer);
         using var deviceStaging = fourBit is null ? null : pool.Allocate(LargestProjection(c) * 2);
         try
         {
@@ -99,8 +126,7 @@ internal sealed class CudaModelWeights : IDisposable
                 if (fourBit is not null && t.Kind == LlamaTensorKind.Linear)
                 {
                     deviceStaging!.Upload<ushort>(host);
-                    var quantized = ctx.FourBit.Quantize(deviceStaging.Pointer, t.ElementCount, fourBit);
-                    owned.Add(quantized);
+                    var quantized = ctx.FourBit.Quantize(deviceStaging.Pointer, t.ElementCount, fourBit, arena!.Take(t.ElementCount));
                     layers[t.Layer].FourBit[(int)t.Projection] = quantized;
                     onTensor?.Invoke(t);
                     continue;
@@ -128,7 +154,7 @@ internal sealed class CudaModelWeights : IDisposable
             foreach (var b in owned) b.Dispose();
             throw;
         }
-        var result = new CudaModelWeights(c, embedding!, finalNorm!, c.TieWordEmbeddings ? embedding! : head!, layers.Select(l => l.Build()).ToArray());
+        var result = new CudaModelWeights(c, embedding!, finalNorm!, c.TieWordEmbeddings ? embedding! : head!, layers.Select(l => l.Build()).ToArray(), arena?.Buffer);
         ctx.Device.Synchronize();
         return result;
     }
@@ -198,11 +224,12 @@ internal sealed class CudaModelWeights : IDisposable
             ctx.Training.Fill(b.Pointer, count, value);
             return b;
         }
+        var arena = fourBit is null ? null : FourBitArena.Allocate(ctx, c, fourBit);
         using var staging = fourBit is null ? null : pool.Allocate(LargestProjection(c) * 2);
         CudaFourBitTensor Quantized(long count)
         {
             ctx.Kernels.FillUniform(staging!.Pointer, count, DeterministicRandom.Mix(++stream), scale);
-            return ctx.FourBit.Quantize(staging.Pointer, count, fourBit!);
+            return ctx.FourBit.Quantize(staging.Pointer, count, fourBit!, arena!.Take(count));
         }
         var layers = Enumerable.Range(0, c.NumLayers).Select(_ => new CudaLayerWeights
         {
@@ -216,13 +243,14 @@ internal sealed class CudaModelWeights : IDisposable
         }).ToArray();
         var embedding = Uniform((long)c.VocabSize * c.HiddenSize);
         var head = c.TieWordEmbeddings ? embedding : Uniform((long)c.VocabSize * c.HiddenSize);
-        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, 1), head, layers);
+        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, 1), head, layers, arena?.Buffer);
         ctx.Device.Synchronize();
         return result;
     }
 
     public void Dispose()
     {
+        _fourBitArena?.Dispose();
         foreach (var b in Layers.SelectMany(l => l.All())) b.Dispose();
         Embedding.Dispose();
         FinalNorm.Dispose();
