@@ -8,10 +8,12 @@ internal static class Shapes
         "smollm2-135m" => Llama(576, 1536, 30, 9, 3, 49152, tie: true, theta: 100000),
         "llama3.2-1b" => Llama(2048, 8192, 16, 32, 8, 128256, tie: true, theta: 500000),
         "llama3.1-8b" => Llama(4096, 14336, 32, 32, 8, 128256, tie: false, theta: 500000),
+        // Not in the peer script (its bf16 weights alone, 141 GB, do not fit one GPU): QLoRA's showcase.
+        "llama3.3-70b" => Llama(8192, 28672, 80, 64, 8, 128256, tie: false, theta: 500000),
         _ => throw new ArgumentException($"Unknown shape '{name}'."),
     };
 
-    public static readonly string[] Names = ["smollm2-135m", "llama3.2-1b", "llama3.1-8b"];
+    public static readonly string[] Names = ["smollm2-135m", "llama3.2-1b", "llama3.1-8b", "llama3.3-70b"];
 
     public static string NameOf(ModelConfig model) => Names.First(n => Get(n).HiddenSize == model.HiddenSize && Get(n).NumLayers == model.NumLayers);
 

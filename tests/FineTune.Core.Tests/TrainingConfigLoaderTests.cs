@@ -111,4 +111,53 @@ public sealed class TrainingConfigLoaderTests
         Assert.Equal(4, d["r"]);
         Assert.Equal(7, d["seed"]);
     }
+
+    /// <summary>QLoRA's keys as a BitsAndBytesConfig from a notebook is written in lora.yaml.</summary>
+    [Fact]
+    public void Reads_the_bitsandbytes_4bit_keys()
+    {
+        var config = TrainingConfigLoader.Parse("""
+            load_in_4bit: true
+            bnb_4bit_quant_type: fp4
+            bnb_4bit_use_double_quant: false
+            bnb_4bit_compute_dtype: torch.bfloat16
+            """, "lora.yaml");
+        Assert.True(config.LoadIn4Bit);
+        Assert.Equal("fp4", config.Bnb4BitQuantType);
+        Assert.False(config.Bnb4BitUseDoubleQuant);
+        Assert.Equal("bfloat16", config.Bnb4BitComputeDtype);
+        var d = TrainingConfigDescription.Describe(config).ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal(true, d["load_in_4bit"]);
+        Assert.Equal("fp4", d["bnb_4bit_quant_type"]);
+    }
+
+    [Fact]
+    public void Four_bit_defaults_are_qlora_nf4_with_double_quantization_and_off_until_asked()
+    {
+        var config = TrainingConfigLoader.Parse("load_in_4bit: true\n", "lora.yaml");
+        Assert.True(config.LoadIn4Bit);
+        Assert.Equal("nf4", config.Bnb4BitQuantType);
+        Assert.True(config.Bnb4BitUseDoubleQuant);
+        Assert.Equal("bfloat16", config.Bnb4BitComputeDtype);
+        Assert.False(new TrainingConfig().LoadIn4Bit);
+    }
+
+    [Theory]
+    [InlineData("bnb_4bit_quant_type: int4", "lora.yaml(2,22): error FT3005: bnb_4bit_quant_type: expected one of nf4, fp4, found 'int4'.")]
+    [InlineData("bnb_4bit_compute_dtype: float16", "lora.yaml(2,25): error FT3005: bnb_4bit_compute_dtype: expected bfloat16 (the engine dequantizes 4-bit weights to bf16 for every product), found 'float16'.")]
+    [InlineData("load_in_4bit: sometimes", "lora.yaml(2,15): error FT3005: load_in_4bit: expected true or false, found 'sometimes'.")]
+    [InlineData("bnb_4bit_use_double_quant: 2", "lora.yaml(2,28): error FT3005: bnb_4bit_use_double_quant: expected true or false, found '2'.")]
+    public void Wrong_4bit_values_name_the_key(string line, string expected)
+    {
+        var e = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("seed: 1\n" + line + "\n", "lora.yaml"));
+        Assert.Equal(expected, e.ToCanonicalString());
+    }
+
+    [Fact]
+    public void Misspelt_4bit_key_suggests_the_bitsandbytes_name()
+    {
+        var e = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("load_in_4_bit: true\n", "lora.yaml"));
+        Assert.Equal("FT3003", e.Code);
+        Assert.Contains("'load_in_4bit'", e.Message);
+    }
 }

@@ -72,6 +72,7 @@ internal static class ManifestCommand
                 w.WriteString("version", ToolVersion.Current);
                 if (summary is { } s && s.RootElement.TryGetProperty("engine_version", out var engine)) w.WriteString("engine_version", engine.GetString());
                 if (summary is { } s2 && s2.RootElement.TryGetProperty("device", out var device)) w.WriteString("device", device.GetString());
+                if (summary is { } s3 && s3.RootElement.TryGetProperty("base_weights", out var weights)) w.WriteString("base_weights", weights.GetString());
                 w.WriteEndObject();
 
                 w.WriteStartObject("base_model");

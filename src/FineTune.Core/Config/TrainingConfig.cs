@@ -58,6 +58,14 @@ public sealed record TrainingConfig
     public bool TrainOnResponsesOnly { get; init; } = true;
     /// <summary><c>validation_split</c>: fraction of training examples held out for validation (seeded).</summary>
     public double ValidationSplit { get; init; }
+    /// <summary><c>load_in_4bit</c> (QLoRA): the base projections are held as 4-bit codes and dequantized for each product.</summary>
+    public bool LoadIn4Bit { get; init; }
+    /// <summary><c>bnb_4bit_quant_type</c>: <c>nf4</c> (NormalFloat4, QLoRA's choice) or <c>fp4</c>.</summary>
+    public string Bnb4BitQuantType { get; init; } = "nf4";
+    /// <summary><c>bnb_4bit_use_double_quant</c>: the per-block absmax values quantized to 8 bits in turn (blocks of 256).</summary>
+    public bool Bnb4BitUseDoubleQuant { get; init; } = true;
+    /// <summary><c>bnb_4bit_compute_dtype</c>: the type weights are dequantized to for the products; only <c>bfloat16</c>.</summary>
+    public string Bnb4BitComputeDtype { get; init; } = "bfloat16";
 
     /// <summary><c>trainer</c>: <c>sft</c> (supervised), <c>dpo</c> or <c>orpo</c> (preference pairs), as TRL's trainers.</summary>
     public string Trainer { get; init; } = "sft";

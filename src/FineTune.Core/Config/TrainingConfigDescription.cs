@@ -41,6 +41,10 @@ public static class TrainingConfigDescription
         ("max_prompt_length", c => c.MaxPromptLength),
         ("max_length", c => c.MaxLength),
         ("truncation_mode", c => c.TruncationMode),
+        ("load_in_4bit", c => c.LoadIn4Bit),
+        ("bnb_4bit_quant_type", c => c.Bnb4BitQuantType),
+        ("bnb_4bit_use_double_quant", c => c.Bnb4BitUseDoubleQuant),
+        ("bnb_4bit_compute_dtype", c => c.Bnb4BitComputeDtype),
     ];
 
     /// <summary>Every key with its value, in the order lora.yaml documents them.</summary>

@@ -48,6 +48,10 @@ public static class TrainingConfigLoader
         ["max_prompt_length"] = (c, v, r) => c with { MaxPromptLength = r.Int(v, min: 1) },
         ["max_length"] = (c, v, r) => c with { MaxLength = r.Int(v, min: 2) },
         ["truncation_mode"] = (c, v, r) => c with { TruncationMode = r.OneOf(v, "keep_end", "keep_start") },
+        ["load_in_4bit"] = (c, v, r) => c with { LoadIn4Bit = r.Bool(v) },
+        ["bnb_4bit_quant_type"] = (c, v, r) => c with { Bnb4BitQuantType = r.OneOf(v, "nf4", "fp4") },
+        ["bnb_4bit_use_double_quant"] = (c, v, r) => c with { Bnb4BitUseDoubleQuant = r.Bool(v) },
+        ["bnb_4bit_compute_dtype"] = (c, v, r) => c with { Bnb4BitComputeDtype = r.ComputeDtype(v) },
     };
 
     /// <summary>Keys that only the named trainers read: setting one for another trainer is a mistake worth stopping for.</summary>
@@ -224,6 +228,18 @@ public static class TrainingConfigLoader
         {
             var s = Scalar(v, string.Join(", ", allowed));
             return allowed.Contains(s) ? s : throw Error(v, $"Expected one of {string.Join(", ", allowed)}, found '{s}'.");
+        }
+
+        /// <summary>
+        /// bfloat16, also as notebooks write it (torch.bfloat16, bf16). The engine computes in bf16, so
+        /// float16 and float32 are refused rather than silently trained in another type.
+        /// </summary>
+        public string ComputeDtype(YamlNode v)
+        {
+            var s = Scalar(v, "bfloat16");
+            return s is "bfloat16" or "torch.bfloat16" or "bf16"
+                ? "bfloat16"
+                : throw Error(v, $"Expected bfloat16 (the engine dequantizes 4-bit weights to bf16 for every product), found '{s}'.");
         }
 
         public IReadOnlyList<string> Modules(YamlNode v)

@@ -114,6 +114,30 @@ public sealed class LlamaWeights
         };
     }
 
+    /// <summary>
+    /// The same model with every projection weight replaced by <paramref name="replace"/>(its values)
+    /// (computed in parallel); the other tensors are shared, not copied.
+    /// </summary>
+    public LlamaWeights WithLinear(Func<float[], float[]> replace)
+    {
+        var projections = Projections.All.Length;
+        var linear = new float[Layers.Length * projections][];
+        Parallel.For(0, linear.Length, i => linear[i] = replace(Layers[i / projections].Linear[i % projections]));
+        return new LlamaWeights
+        {
+            Config = Config,
+            Embedding = Embedding,
+            FinalNorm = FinalNorm,
+            LmHead = LmHead,
+            StoredNorms = StoredNorms,
+            Layers = Layers.Select((l, i) => new LayerWeights
+            {
+                InputNorm = l.InputNorm, PostNorm = l.PostNorm, AttentionOutNorm = l.AttentionOutNorm, MlpOutNorm = l.MlpOutNorm,
+                QNorm = l.QNorm, KNorm = l.KNorm, Bias = l.Bias, Linear = linear[(i * projections)..((i + 1) * projections)],
+            }).ToArray(),
+        };
+    }
+
     /// <summary>Norm weights as the checkpoint stores them, by name, where they differ from the factors held (Gemma).</summary>
     private IReadOnlyDictionary<string, float[]> StoredNorms { get; init; } = new Dictionary<string, float[]>();
 

@@ -1,6 +1,7 @@
 using FineTune.Engine.Backends;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
+using FineTune.Engine.Weights.FourBit;
 
 namespace FineTune.Engine.Training;
 
@@ -11,9 +12,22 @@ public sealed class CpuTrainingDevice(IComputeBackend backend) : ITrainingDevice
     public string Name => backend.Name;
 
     /// <inheritdoc />
-    public ITrainingModel CreateModel(BaseModel baseModel, LoraAdapter adapter, Core.Config.TrainingConfig config, int longestSequence, Action<string>? log) =>
-        new CpuTrainingModel(new LlamaGraph(baseModel.Float32, adapter, backend, config.GradientCheckpointing), adapter,
+    /// <remarks>
+    /// With <c>load_in_4bit</c> the graph multiplies with the projections after 4-bit storage
+    /// (<see cref="FourBitLlamaWeights"/>), a copy of its own: <see cref="BaseModel.Float32"/> stays the
+    /// original weights, which a merge reads.
+    /// </remarks>
+    public ITrainingModel CreateModel(BaseModel baseModel, LoraAdapter adapter, Core.Config.TrainingConfig config, int longestSequence, Action<string>? log)
+    {
+        var weights = baseModel.Float32;
+        if (FourBitSettings.From(config) is { } fourBit)
+        {
+            weights = FourBitLlamaWeights.Dequantized(LlamaWeights.Load(baseModel.Config, baseModel.Files), fourBit);
+            log?.Invoke($"Base projections: {fourBit} (the CPU multiplies their dequantized float32 values).");
+        }
+        return new CpuTrainingModel(new LlamaGraph(weights, adapter, backend, config.GradientCheckpointing), adapter,
             new AdamW(config.AdamBeta1, config.AdamBeta2, config.AdamEpsilon, config.WeightDecay));
+    }
 }
 
 /// <summary><see cref="ITrainingModel"/> over a <see cref="LlamaGraph"/>; gradients and moments live in the adapter's tensors.</summary>

@@ -307,6 +307,7 @@ public sealed class Trainer(TrainerOptions options)
                 foreach (var (k, v) in lastMetrics ?? []) final[k] = v;
                 summary["final_metrics"] = final;
             }
+            if (Weights.FourBit.FourBitSettings.From(_o.Config) is { } fourBit) summary["base_weights"] = fourBit.ToString();
             File.WriteAllText(Path.Combine(dir, "train-summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         });
 

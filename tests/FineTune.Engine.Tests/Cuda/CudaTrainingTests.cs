@@ -44,6 +44,27 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void Weights_streamed_from_bf16_equal_the_float32_upload() => AssertPasses("weights_stream_bf16");
 
+    [CudaFact]
+    public void Nf4_kernels_with_double_quantization_equal_the_reference_bytes() => AssertPasses("kernel_fourbit_nf4_dq");
+
+    [CudaFact]
+    public void Nf4_kernels_equal_the_reference_bytes() => AssertPasses("kernel_fourbit_nf4");
+
+    [CudaFact]
+    public void Fp4_kernels_with_double_quantization_equal_the_reference_bytes() => AssertPasses("kernel_fourbit_fp4_dq");
+
+    [CudaFact]
+    public void Weights_streamed_in_4bit_dequantize_to_the_cpus_4bit_copy() => AssertPasses("weights_stream_4bit");
+
+    [CudaFact]
+    public void Llama_in_4bit_matches_cpu_4bit_losses_and_is_byte_identical() => AssertPasses("train_parity_llama_4bit");
+
+    [CudaFact]
+    public void Four_bit_run_tracks_the_bf16_run_on_the_gpu() => AssertPasses("train_4bit_tracks_bf16");
+
+    [CudaFact]
+    public void Memory_plan_of_a_4bit_run_matches_the_peak() => AssertPasses("memory_plan_4bit");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);

@@ -1,5 +1,6 @@
 using FineTune.Engine.Backends.Cuda.Training;
 using FineTune.Engine.Model;
+using FineTune.Engine.Weights.FourBit;
 
 namespace FineTune.Engine.Tests.Cuda;
 
@@ -64,7 +65,7 @@ public sealed class GpuMemoryPlanTests
     }
 
     [Fact]
-    public void Suggests_checkpointing_first_then_smaller_batches_then_shorter_sequences()
+    public void Suggests_checkpointing_then_smaller_batches_then_4bit_then_shorter_sequences()
     {
         const long adapter = 11_272_192;
         var plan = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: false);
@@ -73,7 +74,56 @@ public sealed class GpuMemoryPlanTests
         var half = plan.With(Llama1B, 16, 7, adapter, batch: 2, gradientCheckpointing: true);
         Assert.StartsWith("gradient_checkpointing: true, per_device_train_batch_size: 2", plan.Suggest(Llama1B, 16, 7, adapter, half.Total));
         var shortSeq = plan.With(Llama1B, 16, 7, adapter, batch: 1, sequenceLength: 512, gradientCheckpointing: true);
-        Assert.Equal("gradient_checkpointing: true, per_device_train_batch_size: 1, max_seq_length: 512", plan.Suggest(Llama1B, 16, 7, adapter, shortSeq.Total));
-        Assert.Null(plan.Suggest(Llama1B, 16, 7, adapter, plan.Weights));
+        Assert.StartsWith("gradient_checkpointing: true, load_in_4bit: true, per_device_train_batch_size: ", plan.Suggest(Llama1B, 16, 7, adapter, shortSeq.Total));
+    }
+
+    private static ModelConfig Llama8B => new()
+    {
+        ModelType = "llama", VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32,
+        NumHeads = 32, NumKvHeads = 8, HeadDim = 128, TieWordEmbeddings = false,
+    };
+
+    /// <summary>Llama-3.1-8B on a 16 GiB card: its bf16 weights alone do not fit, so QLoRA is what the message says.</summary>
+    [Fact]
+    public void Suggests_load_in_4bit_when_only_4bit_weights_fit()
+    {
+        const long adapter = 41_943_040;
+        var plan = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: false);
+        var qlora = plan.With(Llama8B, 16, 7, adapter, gradientCheckpointing: true, fourBit: QLoRA);
+        var bf16 = plan.With(Llama8B, 16, 7, adapter, gradientCheckpointing: true);
+        Assert.True(qlora.Total < bf16.Total / 2, $"the 4-bit plan ({GpuMemoryPlan.Gib(qlora.Total)}) is under half the bf16 one ({GpuMemoryPlan.Gib(bf16.Total)})");
+        Assert.True(plan.Weights > 14L << 30, "bf16 weights alone are ~15 GiB");
+        Assert.Equal("gradient_checkpointing: true, load_in_4bit: true", plan.Suggest(Llama8B, 16, 7, adapter, 16L << 30));
+        Assert.Equal("gradient_checkpointing: true, load_in_4bit: true", plan.Suggest(Llama8B, 16, 7, adapter, qlora.Total));
+        var qloraHalf = plan.With(Llama8B, 16, 7, adapter, batch: 1, gradientCheckpointing: true, fourBit: QLoRA);
+        Assert.StartsWith("gradient_checkpointing: true, load_in_4bit: true, per_device_train_batch_size: 1", plan.Suggest(Llama8B, 16, 7, adapter, qloraHalf.Total));
+        var shortSeq = plan.With(Llama8B, 16, 7, adapter, batch: 1, sequenceLength: 512, gradientCheckpointing: true, fourBit: QLoRA);
+        Assert.Equal("gradient_checkpointing: true, load_in_4bit: true, per_device_train_batch_size: 1, max_seq_length: 512", plan.Suggest(Llama8B, 16, 7, adapter, shortSeq.Total));
+        // A run already in 4-bit is not told to set it again.
+        var fourBit = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: true, QLoRA);
+        Assert.Equal("per_device_train_batch_size: 1, max_seq_length: 512", fourBit.Suggest(Llama8B, 16, 7, adapter, shortSeq.Total));
+        Assert.Null(plan.Suggest(Llama8B, 16, 7, adapter, qlora.Weights));
+        Assert.Contains("(projections 4-bit nf4, double quantization, bf16 compute)", qlora.Describe("H200", 1L << 40));
+    }
+
+    private static readonly FourBitSettings QLoRA = new(FourBitType.Nf4, DoubleQuant: true);
+
+    [Fact]
+    public void Four_bit_weights_are_counted_by_hand()
+    {
+        // Per layer, each projection: count/2 code bytes + count/64 absmax codes + 4 bytes per 256 of those:
+        // q, o (2048²): 2,097,152 + 65,536 + 1,024; k, v (512·2048): 524,288 + 16,384 + 256;
+        // gate, up, down (8192·2048): 8,388,608 + 262,144 + 4,096; together 31,373,824 bytes, x16 layers.
+        // Norms, the embedding (tied head) and the final norm stay bf16: 2 x (16·4096 + 128256·2048 + 2048).
+        Assert.Equal(16L * 31_373_824 + 2L * (16 * 4096 + 128256L * 2048 + 2048), CudaModelWeights.Bytes(Llama1B, QLoRA));
+        // Without double quantization the absmax values are float32: 4 bytes per 64 values.
+        var plain = new FourBitSettings(FourBitType.Fp4, DoubleQuant: false);
+        Assert.Equal(16L * (2 * (2_097_152 + 4 * 65_536) + 2 * (524_288 + 4 * 16_384) + 3 * (8_388_608 + 4 * 262_144)) + 2L * (16 * 4096 + 128256L * 2048 + 2048),
+            CudaModelWeights.Bytes(Llama1B, plain));
+        // The plan adds the one bf16 buffer projections are dequantized into: the largest, 8192·2048.
+        var plan = GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true, QLoRA);
+        Assert.Equal(2L * 8192 * 2048, plan.Dequantized);
+        Assert.Equal(plan.Weights + plan.Dequantized + plan.Adapter + plan.Activations + plan.Residuals + plan.Workspace + GpuMemoryPlan.FixedBytes, plan.Total);
+        Assert.Equal(0, GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true).Dequantized);
     }
 }

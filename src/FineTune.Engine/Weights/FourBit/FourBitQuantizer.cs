@@ -78,7 +78,7 @@ public static class FourBitQuantizer
         return new DoubleQuantized(mean, codes, blockAbsmax);
     }
 
-    private static float Mean(ReadOnlySpan<float> values)
+    internal static float Mean(ReadOnlySpan<float> values)
     {
         var sum = 0.0;
         foreach (var v in values) sum += v;

@@ -1,21 +1,27 @@
+using FineTune.Engine.Backends.Cuda.Kernels;
 using FineTune.Engine.Backends.Cuda.Memory;
 using FineTune.Engine.Model;
 using FineTune.Engine.Weights;
+using FineTune.Engine.Weights.FourBit;
 
 namespace FineTune.Engine.Backends.Cuda.Training;
 
-/// <summary>The frozen bf16 weights of one decoder layer on the GPU, in Hugging Face's [out, in] layout.</summary>
+/// <summary>
+/// The frozen weights of one decoder layer on the GPU, in Hugging Face's [out, in] layout: bf16, or with
+/// load_in_4bit the projections in 4-bit (<see cref="FourBit"/>, and <see cref="Linear"/> null).
+/// </summary>
 internal sealed class CudaLayerWeights
 {
     public required DeviceBuffer InputNorm { get; init; }
     public required DeviceBuffer PostNorm { get; init; }
-    public required DeviceBuffer[] Linear { get; init; }
+    public required DeviceBuffer?[] Linear { get; init; }
+    public CudaFourBitTensor?[] FourBit { get; init; } = new CudaFourBitTensor?[Projections.All.Length];
     public required DeviceBuffer?[] Bias { get; init; }
     public DeviceBuffer? QNorm { get; init; }
     public DeviceBuffer? KNorm { get; init; }
 
     public IEnumerable<DeviceBuffer> All() =>
-        new[] { InputNorm, PostNorm }.Concat(Linear).Concat(Bias.OfType<DeviceBuffer>()).Concat(new[] { QNorm, KNorm }.OfType<DeviceBuffer>());
+        new[] { InputNorm, PostNorm }.Concat(Linear.OfType<DeviceBuffer>()).Concat(FourBit.OfType<CudaFourBitTensor>().Select(t => t.Owner).OfType<DeviceBuffer>()).Concat(Bias.OfType<DeviceBuffer>()).Concat(new[] { QNorm, KNorm }.OfType<DeviceBuffer>());
 }
 
 /// <summary>
@@ -26,8 +32,11 @@ internal sealed class CudaLayerWeights
 /// </summary>
 internal sealed class CudaModelWeights : IDisposable
 {
-    private CudaModelWeights(ModelConfig config, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, CudaLayerWeights[] layers)
+    private readonly DeviceBuffer? _fourBitArena;
+
+    private CudaModelWeights(ModelConfig config, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, CudaLayerWeights[] layers, DeviceBuffer? fourBitArena = null)
     {
+        _fourBitArena = fourBitArena;
         Config = config;
         Embedding = embedding;
         FinalNorm = finalNorm;
@@ -44,19 +53,46 @@ internal sealed class CudaModelWeights : IDisposable
 
     private static bool HasBias(ModelConfig c, Projection p) => LlamaTensorLayout.HasBias(c, p);
 
-    /// <summary>Bytes the bf16 weights take on the device.</summary>
-    public static long Bytes(ModelConfig c)
+    /// <summary>Bytes the weights take on the device: bf16, or with <paramref name="fourBit"/> the projections in 4-bit.</summary>
+    public static long Bytes(ModelConfig c, FourBitSettings? fourBit = null)
     {
-        long perLayer = 2L * c.HiddenSize;
+        long perLayer = 2L * c.HiddenSize, quantized = 0;
         foreach (var p in Projections.All)
         {
-            perLayer += (long)p.OutFeatures(c) * p.InFeatures(c);
+            var count = (long)p.OutFeatures(c) * p.InFeatures(c);
+            if (fourBit is null) perLayer += count;
+            else quantized += CudaFourBitTensor.BytesFor(fourBit, count);
             if (HasBias(c, p)) perLayer += p.OutFeatures(c);
         }
         if (c.QkNorm) perLayer += 2L * c.HeadDim;
         var embed = (long)c.VocabSize * c.HiddenSize;
-        return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize);
+        return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize) + quantized * c.NumLayers;
     }
+
+    /// <summary>
+    /// One allocation for every 4-bit projection of a model, in the order the loaders fill
+    /// it, and a cursor handing out each projection's slice.
+    /// </summary>
+    private sealed class FourBitArena(DeviceBuffer buffer, FourBitSettings settings)
+    {
+        private ulong _next = buffer.Pointer;
+
+        public DeviceBuffer Buffer => buffer;
+
+        public static FourBitArena Allocate(CudaTrainingContext ctx, ModelConfig c, FourBitSettings settings) =>
+            new(ctx.Device.Memory.Allocate(c.NumLayers * Projections.All.Sum(p => CudaFourBitTensor.BytesFor(settings, (long)p.OutFeatures(c) * p.InFeatures(c)))), settings);
+
+        public ulong Take(long count)
+        {
+            var at = _next;
+            _next += (ulong)CudaFourBitTensor.BytesFor(settings, count);
+            if (_next > buffer.Pointer + (ulong)buffer.Bytes) throw new InvalidOperationException("The 4-bit projections outgrew their planned allocation.");
+            return at;
+        }
+    }
+
+    /// <summary>Values of the largest projection: the size of the bf16 buffer 4-bit projections are dequantized into.</summary>
+    public static long LargestProjection(ModelConfig c) => Projections.All.Max(p => (long)p.OutFeatures(c) * p.InFeatures(c));
 
     /// <summary>
     /// Reads the tensors of <paramref name="c"/> from <paramref name="files"/> one at a time, as bf16
@@ -64,9 +100,11 @@ internal sealed class CudaModelWeights : IDisposable
     /// into one reusable host buffer the size of the largest tensor, and copies each to its own device
     /// buffer: host memory stays at about one tensor (the embedding, 1 GiB for Llama-3.1-8B) instead
     /// of the float32 model (32 GiB for it). Gives the same bytes as <see cref="Upload"/> of the float32
-    /// copy, whose device conversion rounds the same way.
+    /// copy, whose device conversion rounds the same way. With <paramref name="fourBit"/> each projection
+    /// goes to one reused device staging buffer and is quantized there (<see cref="FourBitKernels.Quantize"/>):
+    /// the GPU then holds it in 4-bit only.
     /// </summary>
-    public static CudaModelWeights Stream(CudaTrainingContext ctx, ModelConfig c, ModelWeights files, Action<LlamaTensor>? onTensor = null)
+    public static CudaModelWeights Stream(CudaTrainingContext ctx, ModelConfig c, ModelWeights files, Action<LlamaTensor>? onTensor = null, FourBitSettings? fourBit = null)
     {
         var pool = ctx.Device.Memory;
         var tensors = LlamaTensorLayout.For(c);
@@ -75,13 +113,24 @@ internal sealed class CudaModelWeights : IDisposable
         var staging = GC.AllocateUninitializedArray<ushort>(checked((int)tensors.Max(t => t.ElementCount)), pinned: true);
         var layers = Enumerable.Range(0, c.NumLayers).Select(_ => new StreamedLayer(Projections.All.Length)).ToArray();
         DeviceBuffer? embedding = null, head = null, finalNorm = null;
-        var owned = new List<DeviceBuffer>();
+        var owned = new List<IDisposable>();
+        var arena = fourBit is null ? null : FourBitArena.Allocate(ctx, c, fourBit);
+        if (arena is not null) owned.Add(arena.Buffer);
+        using var deviceStaging = fourBit is null ? null : pool.Allocate(LargestProjection(c) * 2);
         try
         {
             foreach (var t in tensors)
             {
                 var host = staging.AsSpan(0, (int)t.ElementCount);
                 files.ReadBF16(t.Name, host);
+                if (fourBit is not null && t.Kind == LlamaTensorKind.Linear)
+                {
+                    deviceStaging!.Upload<ushort>(host);
+                    var quantized = ctx.FourBit.Quantize(deviceStaging.Pointer, t.ElementCount, fourBit, arena!.Take(t.ElementCount));
+                    layers[t.Layer].FourBit[(int)t.Projection] = quantized;
+                    onTensor?.Invoke(t);
+                    continue;
+                }
                 var buffer = pool.Allocate(t.ElementCount * 2);
                 owned.Add(buffer);
                 buffer.Upload<ushort>(host);
@@ -105,7 +154,7 @@ internal sealed class CudaModelWeights : IDisposable
             foreach (var b in owned) b.Dispose();
             throw;
         }
-        var result = new CudaModelWeights(c, embedding!, finalNorm!, c.TieWordEmbeddings ? embedding! : head!, layers.Select(l => l.Build()).ToArray());
+        var result = new CudaModelWeights(c, embedding!, finalNorm!, c.TieWordEmbeddings ? embedding! : head!, layers.Select(l => l.Build()).ToArray(), arena?.Buffer);
         ctx.Device.Synchronize();
         return result;
     }
@@ -114,11 +163,12 @@ internal sealed class CudaModelWeights : IDisposable
     {
         public DeviceBuffer? InputNorm, PostNorm, QNorm, KNorm;
         public readonly DeviceBuffer?[] Linear = new DeviceBuffer?[projections];
+        public readonly CudaFourBitTensor?[] FourBit = new CudaFourBitTensor?[projections];
         public readonly DeviceBuffer?[] Bias = new DeviceBuffer?[projections];
 
         public CudaLayerWeights Build() => new()
         {
-            InputNorm = InputNorm!, PostNorm = PostNorm!, Linear = Linear.Select(b => b!).ToArray(), Bias = Bias, QNorm = QNorm, KNorm = KNorm,
+            InputNorm = InputNorm!, PostNorm = PostNorm!, Linear = Linear, FourBit = FourBit, Bias = Bias, QNorm = QNorm, KNorm = KNorm,
         };
     }
 
@@ -155,8 +205,9 @@ internal sealed class CudaModelWeights : IDisposable
     /// <summary>
     /// Random weights for benchmarks: projections and embeddings uniform with standard deviation
     /// 0.02 (Hugging Face's initializer_range), norm weights 1, biases 0. Deterministic in <paramref name="seed"/>.
+    /// With <paramref name="fourBit"/> each projection is drawn into one reused buffer and quantized from there.
     /// </summary>
-    public static CudaModelWeights Random(CudaTrainingContext ctx, ModelConfig c, ulong seed)
+    public static CudaModelWeights Random(CudaTrainingContext ctx, ModelConfig c, ulong seed, FourBitSettings? fourBit = null)
     {
         var pool = ctx.Device.Memory;
         var scale = 0.02f * MathF.Sqrt(3);
@@ -173,24 +224,33 @@ internal sealed class CudaModelWeights : IDisposable
             ctx.Training.Fill(b.Pointer, count, value);
             return b;
         }
+        var arena = fourBit is null ? null : FourBitArena.Allocate(ctx, c, fourBit);
+        using var staging = fourBit is null ? null : pool.Allocate(LargestProjection(c) * 2);
+        CudaFourBitTensor Quantized(long count)
+        {
+            ctx.Kernels.FillUniform(staging!.Pointer, count, DeterministicRandom.Mix(++stream), scale);
+            return ctx.FourBit.Quantize(staging.Pointer, count, fourBit!, arena!.Take(count));
+        }
         var layers = Enumerable.Range(0, c.NumLayers).Select(_ => new CudaLayerWeights
         {
             InputNorm = Constant(c.HiddenSize, 1),
             PostNorm = Constant(c.HiddenSize, 1),
-            Linear = Projections.All.Select(p => Uniform((long)p.OutFeatures(c) * p.InFeatures(c))).ToArray(),
+            Linear = Projections.All.Select(p => fourBit is null ? Uniform((long)p.OutFeatures(c) * p.InFeatures(c)) : null).ToArray(),
+            FourBit = Projections.All.Select(p => fourBit is null ? null : Quantized((long)p.OutFeatures(c) * p.InFeatures(c))).ToArray(),
             Bias = Projections.All.Select(p => HasBias(c, p) ? Constant(p.OutFeatures(c), 0) : null).ToArray(),
             QNorm = c.QkNorm ? Constant(c.HeadDim, 1) : null,
             KNorm = c.QkNorm ? Constant(c.HeadDim, 1) : null,
         }).ToArray();
         var embedding = Uniform((long)c.VocabSize * c.HiddenSize);
         var head = c.TieWordEmbeddings ? embedding : Uniform((long)c.VocabSize * c.HiddenSize);
-        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, 1), head, layers);
+        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, 1), head, layers, arena?.Buffer);
         ctx.Device.Synchronize();
         return result;
     }
 
     public void Dispose()
     {
+        _fourBitArena?.Dispose();
         foreach (var b in Layers.SelectMany(l => l.All())) b.Dispose();
         Embedding.Dispose();
         FinalNorm.Dispose();

@@ -28,6 +28,9 @@ public sealed class CudaTrainingContext : IDisposable
     /// <summary>The model's kernels.</summary>
     public CudaKernels Kernels { get; }
     internal TrainingKernels Training { get; }
+    /// <summary>4-bit quantization and dequantization (QLoRA base weights); tables uploaded on first use.</summary>
+    public FourBitKernels FourBit => _fourBit ??= new FourBitKernels(Device, Compiler);
+    private FourBitKernels? _fourBit;
 
     /// <summary>Copies <paramref name="source"/> to device address <paramref name="destination"/> and waits for it.</summary>
     public unsafe void Upload<T>(ulong destination, ReadOnlySpan<T> source) where T : unmanaged
@@ -58,6 +61,7 @@ public sealed class CudaTrainingContext : IDisposable
     public void Dispose()
     {
         Training.Dispose();
+        _fourBit?.Dispose();
         Kernels.Dispose();
         Blas.Dispose();
         Device.Dispose();

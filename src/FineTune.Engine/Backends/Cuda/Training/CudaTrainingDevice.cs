@@ -3,6 +3,7 @@ using FineTune.Core.Diagnostics;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 using FineTune.Engine.Training;
+using FineTune.Engine.Weights.FourBit;
 
 namespace FineTune.Engine.Backends.Cuda.Training;
 
@@ -27,7 +28,8 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     {
         var length = (Math.Max(1, longestSequence) + CudaTrainingModel.SequenceMultiple - 1) / CudaTrainingModel.SequenceMultiple * CudaTrainingModel.SequenceMultiple;
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
-        return GpuMemoryPlan.For(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, config.PerDeviceTrainBatchSize, length, config.GradientCheckpointing);
+        return GpuMemoryPlan.For(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, config.PerDeviceTrainBatchSize, length, config.GradientCheckpointing,
+            FourBitSettings.From(config));
     }
 
     /// <inheritdoc />
@@ -36,7 +38,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     {
         var plan = PlanFor(baseModel.Config, adapter, config, longestSequence);
         Check(plan, baseModel.Config, adapter, log);
-        var deviceWeights = CudaModelWeights.Stream(_ctx, baseModel.Config, baseModel.Files);
+        var deviceWeights = CudaModelWeights.Stream(_ctx, baseModel.Config, baseModel.Files, fourBit: plan.FourBit);
         try
         {
             return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
@@ -53,7 +55,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     {
         var plan = PlanFor(model, adapter, config, sequenceLength);
         Check(plan, model, adapter, log);
-        var deviceWeights = CudaModelWeights.Random(_ctx, model, seed);
+        var deviceWeights = CudaModelWeights.Random(_ctx, model, seed, plan.FourBit);
         return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
     }
 

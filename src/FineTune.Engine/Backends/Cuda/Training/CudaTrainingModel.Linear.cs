@@ -9,7 +9,7 @@ public sealed partial class CudaTrainingModel
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
-        Blas.Gemm(x, false, lw.Linear[(int)p].Pointer, true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
+        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
         if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
         if (!LoraHidden(l, p, x, n, a)) return;
         Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f);
@@ -28,7 +28,7 @@ public sealed partial class CudaTrainingModel
     private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate)
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
-        Blas.Gemm(dy, false, _w.Layers[l].Linear[(int)p].Pointer, false, dx, n, inF, outF, beta: accumulate ? 1f : 0f);
+        Blas.Gemm(dy, false, Weight(l, p), false, dx, n, inF, outF, beta: accumulate ? 1f : 0f);
         if (!_lora.Has(l, p)) return;
         var g = _ws.LoraG;
         // g = scale · dy B [n × r]; dB += dyᵀ (scale · drop(x) Aᵀ); dA += gᵀ drop(x); dx += drop'(g A).
@@ -42,6 +42,19 @@ public sealed partial class CudaTrainingModel
         }
         Blas.Gemm(g, false, _lora.A(l, p), false, _ws.Scratch, n, inF, _rank);
         _ctx.Training.DropoutAdd(dx, _ws.Scratch, (long)n * inF, mask);
+    }
+
+    /// <summary>
+    /// The projection's bf16 weight: its own buffer, or (load_in_4bit) the 4-bit codes dequantized into
+    /// the one reused buffer just before the product that reads it. Every launch is on one stream, so the
+    /// next dequantization cannot overwrite the buffer before this product has read it.
+    /// </summary>
+    private ulong Weight(int l, Projection p)
+    {
+        var lw = _w.Layers[l];
+        if (lw.Linear[(int)p] is { } bf16) return bf16.Pointer;
+        _ctx.FourBit.Dequantize(lw.FourBit[(int)p]!, _dequantized);
+        return _dequantized;
     }
 
     private DropoutMask? Mask(int l, Projection p) =>

@@ -33,6 +33,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     private readonly CudaWorkspace _ws;
     private readonly LmHeadCrossEntropy _head;
     private readonly ulong _invFreq;
+    private readonly ulong _dequantized;
     private readonly int _capacity;
     private readonly float _scale;
     private readonly int _rank;
@@ -59,6 +60,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
         _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank);
         _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
+        if (plan.FourBit is not null) _dequantized = _buffers.Bf16(CudaModelWeights.LargestProjection(_c));
         var invFreq = new RopeTable(_c).InverseFrequencies.ToArray();
         _invFreq = _buffers.F32(invFreq.Length);
         ctx.Upload<float>(_invFreq, invFreq);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using FineTune.Engine.Backends.Cuda.Kernels;
 using FineTune.Engine.Model;
+using FineTune.Engine.Weights.FourBit;
 
 namespace FineTune.Engine.Backends.Cuda.Training;
 
@@ -20,8 +21,12 @@ public sealed record GpuMemoryPlan
     public required int SequenceLength { get; init; }
     /// <summary>Whether layer activations are recomputed in the backward pass.</summary>
     public required bool GradientCheckpointing { get; init; }
-    /// <summary>bf16 base weights.</summary>
+    /// <summary>Base weights: bf16, or the projections in 4-bit (<see cref="FourBit"/>).</summary>
     public required long Weights { get; init; }
+    /// <summary>The 4-bit format of the projections (load_in_4bit), or null for bf16.</summary>
+    public FourBitSettings? FourBit { get; init; }
+    /// <summary>The bf16 buffer 4-bit projections are dequantized into before each product (the largest projection), 0 without 4-bit.</summary>
+    public long Dequantized { get; init; }
     /// <summary>fp32 LoRA values, gradients, AdamW moments, and the bf16 copy.</summary>
     public required long Adapter { get; init; }
     /// <summary>What one layer keeps per token for its backward pass.</summary>
@@ -34,7 +39,7 @@ public sealed record GpuMemoryPlan
     public required long Workspace { get; init; }
 
     /// <summary>Everything, including <see cref="FixedBytes"/>.</summary>
-    public long Total => Weights + Adapter + Activations + Residuals + Workspace + FixedBytes;
+    public long Total => Weights + Dequantized + Adapter + Activations + Residuals + Workspace + FixedBytes;
 
     /// <summary>Tokens per micro-batch.</summary>
     public long Tokens => (long)Batch * SequenceLength;
@@ -61,7 +66,7 @@ public sealed record GpuMemoryPlan
     }
 
     /// <summary>The plan for a run of <paramref name="batch"/> × <paramref name="sequenceLength"/> tokens.</summary>
-    public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing)
+    public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null)
     {
         var tokens = (long)batch * sequenceLength;
         var layer = LayerBytes(c, rank, loraTargets);
@@ -70,7 +75,9 @@ public sealed record GpuMemoryPlan
             Batch = batch,
             SequenceLength = sequenceLength,
             GradientCheckpointing = gradientCheckpointing,
-            Weights = CudaModelWeights.Bytes(c),
+            Weights = CudaModelWeights.Bytes(c, fourBit),
+            FourBit = fourBit,
+            Dequantized = fourBit is null ? 0 : 2 * CudaModelWeights.LargestProjection(c),
             Adapter = CudaLoraState.BytesFor(adapterParameters),
             LayerBytesPerToken = layer,
             Activations = layer * tokens * (gradientCheckpointing ? 1 : c.NumLayers),
@@ -80,12 +87,14 @@ public sealed record GpuMemoryPlan
     }
 
     /// <summary>The same run with other settings.</summary>
-    public GpuMemoryPlan With(ModelConfig c, int rank, int loraTargets, long adapterParameters, int? batch = null, int? sequenceLength = null, bool? gradientCheckpointing = null) =>
-        For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing);
+    public GpuMemoryPlan With(ModelConfig c, int rank, int loraTargets, long adapterParameters, int? batch = null, int? sequenceLength = null, bool? gradientCheckpointing = null, FourBitSettings? fourBit = null) =>
+        For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing, fourBit ?? FourBit);
 
     /// <summary>
     /// The first change that makes the run fit in <paramref name="free"/> bytes, as lora.yaml settings:
-    /// gradient checkpointing, then halving the batch size, then halving the sequence length; null when nothing does.
+    /// gradient checkpointing, then halving the batch size (the same training, in more micro-batches),
+    /// then 4-bit base weights (QLoRA; at the configured batch, then halved), then halving the sequence
+    /// length (which truncates data); null when nothing does.
     /// </summary>
     public string? Suggest(ModelConfig c, int rank, int loraTargets, long adapterParameters, long free)
     {
@@ -93,19 +102,33 @@ public sealed record GpuMemoryPlan
         if (!ckpt && With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true).Total <= free)
             return "gradient_checkpointing: true";
         var checkpointing = ckpt ? "" : "gradient_checkpointing: true, ";
+        string Halved(int b) => $"per_device_train_batch_size: {b} (with gradient_accumulation_steps multiplied by {Batch / b} to keep the effective batch)";
         for (var b = Batch / 2; b >= 1; b /= 2)
             if (With(c, rank, loraTargets, adapterParameters, batch: b, gradientCheckpointing: true).Total <= free)
-                return $"{checkpointing}per_device_train_batch_size: {b} (with gradient_accumulation_steps multiplied by {Batch / b} to keep the effective batch)";
+                return checkpointing + Halved(b);
+        var fourBit = FourBit;
+        if (fourBit is null)
+        {
+            var qlora = new FourBitSettings(FourBitType.Nf4, DoubleQuant: true);
+            if (With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true, fourBit: qlora).Total <= free)
+                return checkpointing + "load_in_4bit: true";
+            for (var b = Batch / 2; b >= 1; b /= 2)
+                if (With(c, rank, loraTargets, adapterParameters, batch: b, gradientCheckpointing: true, fourBit: qlora).Total <= free)
+                    return checkpointing + "load_in_4bit: true, " + Halved(b);
+            fourBit = qlora;
+        }
+        var quantize = FourBit is null ? "load_in_4bit: true, " : "";
         for (var t = SequenceLength / 2; t >= 64; t /= 2)
-            if (With(c, rank, loraTargets, adapterParameters, batch: 1, sequenceLength: t, gradientCheckpointing: true).Total <= free)
-                return $"{checkpointing}per_device_train_batch_size: 1, max_seq_length: {t}";
+            if (With(c, rank, loraTargets, adapterParameters, batch: 1, sequenceLength: t, gradientCheckpointing: true, fourBit: fourBit).Total <= free)
+                return $"{checkpointing}{quantize}per_device_train_batch_size: 1, max_seq_length: {t}";
         return null;
     }
 
     /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/>.</summary>
     public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
-        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}, LoRA + AdamW {5}, activations {6}, residuals {7}, workspace {8}, total {9} of {10} free.",
-        deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes), Gib(Total), Gib(free));
+        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}, workspace {8}, total {9} of {10} free.",
+        deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes + Dequantized), Gib(Total), Gib(free),
+        FourBit is { } f ? $" (projections {f})" : "");
 
     /// <summary>Bytes as GiB with two decimals.</summary>
     public static string Gib(long bytes) => (bytes / (double)(1L << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB";
