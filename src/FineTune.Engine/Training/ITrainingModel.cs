@@ -1,3 +1,4 @@
+using FineTune.Engine.Distributed;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 
@@ -23,6 +24,20 @@ public interface ITrainingModel : IDisposable
     /// cross-entropy over the batch's target rows.
     /// </summary>
     double ForwardBackward(PackedBatch batch, float lossScale);
+
+    /// <summary>
+    /// Called before this rank's last micro-batch of an optimizer step: from then on a layer's
+    /// gradients are final once its backward pass is done, and a device may start summing them over
+    /// <paramref name="group"/> while earlier layers still run (DDP's overlap). Optional.
+    /// </summary>
+    void BeginGradientSum(IRankGroup group) { }
+
+    /// <summary>
+    /// Makes the accumulated gradients their sum over <paramref name="group"/>'s ranks, in bucket
+    /// order (<see cref="GradientBuckets"/>) and rank order within each element, so every rank ends
+    /// with the same bits. Every rank calls it once per optimizer step, also one that had no examples.
+    /// </summary>
+    void SumGradients(IRankGroup group);
 
     /// <summary>The global L2 norm of the accumulated gradients, summed in a fixed order.</summary>
     double GradNorm();
