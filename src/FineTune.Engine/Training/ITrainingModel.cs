@@ -37,7 +37,11 @@ public interface ITrainingModel : IDisposable
     /// order (<see cref="GradientBuckets"/>) and rank order within each element, so every rank ends
     /// with the same bits. Every rank calls it once per optimizer step, also one that had no examples.
     /// </summary>
-    void SumGradients(IRankGroup group);
+    /// <remarks>The default serves one rank only: a model that cannot sum over ranks refuses several.</remarks>
+    void SumGradients(IRankGroup group)
+    {
+        if (group.Size > 1) throw new InvalidOperationException($"{GetType().Name} cannot train on several ranks.");
+    }
 
     /// <summary>The global L2 norm of the accumulated gradients, summed in a fixed order.</summary>
     double GradNorm();
