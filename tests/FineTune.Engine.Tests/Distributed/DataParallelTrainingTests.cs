@@ -94,8 +94,11 @@ public class DataParallelTrainingTests
     public void Two_runs_on_two_ranks_write_byte_identical_adapters_and_only_rank_0_writes()
     {
         using var dir = WithModel();
-        TrainOnRanks(2, g => Options(dir, "a", g) with { OutDirectory = dir["a"] });
+        // Rank 1 is given folders of its own: it must write nothing there (no adapter, no checkpoint at save_steps).
+        TrainOnRanks(2, g => Options(dir, g.Rank == 0 ? "a" : "rank1", g));
         TrainOnRanks(2, g => Options(dir, "b", g));
+        Assert.False(Directory.Exists(dir["rank1"]));
+        Assert.False(Directory.Exists(dir["rank1-ck"]));
         Assert.Equal(File.ReadAllBytes(dir["a/adapter_model.safetensors"]), File.ReadAllBytes(dir["b/adapter_model.safetensors"]));
         Assert.Equal(File.ReadAllText(dir["a/metrics.jsonl"]).Split('\n').Select(StripTiming), File.ReadAllText(dir["b/metrics.jsonl"]).Split('\n').Select(StripTiming));
     }
