@@ -120,6 +120,7 @@ internal static class TrainCommand
     /// </summary>
     private static LaunchPlan? Plan(string device, string baseModel, int? gpus, int nodes, int nodeRank, string? masterAddress, int masterPort)
     {
+        if (gpus is < 1) throw new FineTuneException("FT7030", $"--gpus (FineTuneGpuCount) is {gpus}; it must be at least 1.");
         var gpu = device switch
         {
             "cpu" => false,
