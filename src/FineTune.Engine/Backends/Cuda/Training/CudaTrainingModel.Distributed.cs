@@ -13,6 +13,12 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 /// </summary>
 public sealed partial class CudaTrainingModel
 {
+    /// <summary>
+    /// The bucket sizes (bytes: first, then each). DDP's by default; the verification checks set tiny
+    /// ones so that a tiny model's adapter spans several buckets and the overlapped launches run.
+    /// </summary>
+    internal static (long First, long Each) BucketBytes { get; set; } = (GradientBuckets.FirstBucketBytes, GradientBuckets.BucketBytes);
+
     private IReadOnlyList<GradientBucket>? _buckets;
     private CudaEvent[]? _bucketReady;
     private DeviceBuffer? _gathered;
@@ -73,7 +79,7 @@ public sealed partial class CudaTrainingModel
     private void Prepare(NcclRankGroup group)
     {
         if (_buckets is not null) return;
-        _buckets = GradientBuckets.Plan(_adapterLayers, _lora.Offsets);
+        _buckets = GradientBuckets.Plan(_adapterLayers, _lora.Offsets, 4, BucketBytes.First, BucketBytes.Each);
         _bucketReady = _buckets.Select(_ => new CudaEvent(_ctx.Device)).ToArray();
         _gathered = _ctx.Device.Memory.Allocate(_lora.Count * 4 * group.Size);
     }
