@@ -30,9 +30,13 @@ public static class CliApp
         return root;
     }
 
+    /// <summary>The command line this process was started with (a multi-GPU run starts its ranks with it).</summary>
+    public static IReadOnlyList<string> Arguments { get; private set; } = [];
+
     /// <summary>Parses and runs; maps FineTune errors and cancellation to exit codes.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
+        Arguments = args;
         using var cts = new CancellationTokenSource();
         // The first Ctrl+C (SIGINT) or SIGTERM asks the running step to stop cleanly: training
         // finishes its current step and writes a checkpoint, no half-written file is left. Further

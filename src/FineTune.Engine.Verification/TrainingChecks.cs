@@ -234,7 +234,7 @@ public sealed class TrainingChecks : IDisposable
     };
 
     /// <summary>Variable-length sequences (16..80 tokens) whose second part is the target, as in SFT data.</summary>
-    private static List<TokenizedExample> Data(int count, int vocab, ulong seed)
+    public static List<TokenizedExample> Data(int count, int vocab, ulong seed)
     {
         var rng = new DeterministicRandom(seed);
         var result = new List<TokenizedExample>();

@@ -2,16 +2,22 @@ using System.CommandLine;
 using FineTune.Core.Config;
 using FineTune.Core.Datasets;
 using FineTune.Core.Diagnostics;
+using FineTune.Cli.Distributed;
 using FineTune.Cli.Progress;
 using FineTune.Engine.Backends.Cpu;
 using FineTune.Engine.Backends.Cuda;
+using FineTune.Engine.Backends.Cuda.Distributed;
 using FineTune.Engine.Backends.Cuda.Training;
 using FineTune.Engine.Model;
 using FineTune.Engine.Training;
 
 namespace FineTune.Cli.Commands;
 
-/// <summary><c>finetune train</c>: LoRA fine-tuning of a base model on tokenized data, resumable from a checkpoint folder.</summary>
+/// <summary>
+/// <c>finetune train</c>: LoRA fine-tuning of a base model on tokenized data, resumable from a checkpoint
+/// folder. On several GPUs it starts one process per GPU (this same command line, as a rank) and
+/// supervises them; each rank trains through the same <see cref="Trainer"/> over an NCCL group.
+/// </summary>
 internal static class TrainCommand
 {
     public static Command Create()
@@ -27,13 +33,33 @@ internal static class TrainCommand
         var initAdapter = new Option<string?>("--init-adapter") { Description = "Start from this PEFT adapter instead of a fresh initialisation." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)." };
         var sftCache = new Option<string?>("--sft-cache") { Description = "With trainer: dpo/orpo and SFT data: keep the SFT stage's adapter here, keyed by its inputs, so a change to the preference data alone re-runs only the preference stage." };
+        var gpus = new Option<int?>("--gpus") { Description = "GPUs to train on, one process each (default: every visible GPU; CUDA_VISIBLE_DEVICES narrows them)." };
+        var nnodes = new Option<int>("--nnodes") { Description = "Hosts training together (each runs this command with its --node-rank).", DefaultValueFactory = _ => 1 };
+        var nodeRank = new Option<int>("--node-rank") { Description = "This host's index, 0..nnodes-1; host 0 is the master.", DefaultValueFactory = _ => 0 };
+        var masterAddr = new Option<string?>("--master-addr") { Description = "Address of host 0, reachable from every host (needed with --nnodes > 1)." };
+        var masterPort = new Option<int>("--master-port") { Description = "TCP port on host 0 for NCCL's bootstrap.", DefaultValueFactory = _ => LaunchPlan.DefaultPort };
         var command = new Command("train", "Train a LoRA adapter (PEFT layout) on tokenized data.");
-        foreach (var o in new Option[] { baseModel, baseModelName, data, config, output, checkpoint, device, mergeOut, initAdapter, threads, sftCache }) command.Options.Add(o);
+        foreach (var o in new Option[] { baseModel, baseModelName, data, config, output, checkpoint, device, mergeOut, initAdapter, threads, sftCache, gpus, nnodes, nodeRank, masterAddr, masterPort })
+            command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
         {
             var backend = new CpuBackend(parse.GetValue(threads));
             var trainingConfig = TrainingConfigLoader.Load(parse.GetValue(config)!);
-            using var gpu = OpenDevice(parse.GetValue(device)!, parse.GetValue(baseModel)!, trainingConfig);
+            var rankEnvironment = RankEnvironment.FromProcess();
+            // Preference training runs in one process on the CPU engine (OpenDevice refuses cuda with FT3122).
+            if (rankEnvironment is null && !trainingConfig.IsPreference)
+            {
+                var plan = Plan(parse.GetValue(device)!, parse.GetValue(baseModel)!, parse.GetValue(gpus), parse.GetValue(nnodes), parse.GetValue(nodeRank),
+                    parse.GetValue(masterAddr), parse.GetValue(masterPort));
+                if (plan is { SingleProcess: false })
+                {
+                    Launch(plan, cancellationToken);
+                    return Task.FromResult(0);
+                }
+            }
+            using var gpu = rankEnvironment is null ? OpenDevice(parse.GetValue(device)!, parse.GetValue(baseModel)!, trainingConfig) : CudaTrainingDevice.Open(rankEnvironment.LocalRank);
+            using var group = rankEnvironment is null ? null : JoinRanks(gpu!, rankEnvironment);
+            var isRank0 = group is null || group.Rank == 0;
             var dataDir = parse.GetValue(data)!;
             var trainPath = Path.Combine(dataDir, "train.bin");
             if (!File.Exists(trainPath))
@@ -59,12 +85,19 @@ internal static class TrainCommand
                 InitAdapterDirectory = parse.GetValue(initAdapter),
                 Backend = backend,
                 Device = gpu,
-                Log = environment.Interactive ? deferredNotes.Add : Console.WriteLine,
+                Log = !isRank0 ? null : environment.Interactive ? deferredNotes.Add : Console.WriteLine,
                 EngineVersion = ToolVersion.Current,
+                Ranks = group,
             };
             TrainingResult result;
             try
             {
+                if (!isRank0)
+                {
+                    // Rank 0 reports and writes; the others only train their share.
+                    new Trainer(options).Run(null, cancellationToken);
+                    return Task.FromResult(0);
+                }
                 // With SFT data as well, SFT runs first and preference training starts from (and is referenced to) its adapter.
                 if (trainingConfig.IsPreference && options.Train.Count > 0)
                 {
@@ -96,6 +129,12 @@ internal static class TrainCommand
                 result = new Trainer(options).Run(reporter, cancellationToken);
                 reporter.Complete([Path.Combine(options.OutDirectory, "adapter_model.safetensors"), Path.Combine(options.OutDirectory, "metrics.jsonl")]);
             }
+            catch (OperationCanceledException) when (group is not null && !cancellationToken.IsCancellationRequested)
+            {
+                // Another rank was asked to stop and every rank stopped at the same step (rank 0 saved it).
+                Console.Error.WriteLine($"finetune: rank {group.Rank} stopped with the others.");
+                return Task.FromResult(CliApp.Cancelled);
+            }
             finally
             {
                 foreach (var note in deferredNotes) Console.WriteLine(note);
@@ -123,6 +162,52 @@ internal static class TrainCommand
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(sft)));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(baseModel) + "\n" + ToolVersion.Current));
         return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// The ranks of this run, or null to train in this process (on the CPU, or on one GPU through
+    /// the same trainer without NCCL). <c>cuda</c> and <c>auto</c> (when it picks the GPU) take every
+    /// visible GPU unless <c>--gpus</c> says how many.
+    /// </summary>
+    private static LaunchPlan? Plan(string device, string baseModel, int? gpus, int nodes, int nodeRank, string? masterAddress, int masterPort)
+    {
+        if (gpus is < 1) throw new FineTuneException("FT7030", $"--gpus (FineTuneGpuCount) is {gpus}; it must be at least 1.");
+        var gpu = device switch
+        {
+            "cpu" => false,
+            "cuda" => true,
+            "auto" => CudaDevice.IsAvailable(out _) && CudaTrainingModel.Supports(ModelConfig.Load(baseModel), out _),
+            _ => throw new FineTuneException("FT3027", $"Unknown device '{device}'; use auto, cpu or cuda."),
+        };
+        if (!gpu)
+        {
+            if (device == "cpu" && (gpus is > 1 || nodes > 1))
+                throw new FineTuneException("FT7031", "--gpus (FineTuneGpuCount) and --nnodes need --device cuda (FineTuneDevice=cuda or auto on a GPU machine); the CPU trains in one process.");
+            return null;
+        }
+        return LaunchPlan.Resolve(gpus, CudaDevice.Count(), nodes, nodeRank, masterAddress, masterPort);
+    }
+
+    /// <summary>Starts this host's ranks with this command line and waits for them (FT3154 when one fails).</summary>
+    private static void Launch(LaunchPlan plan, CancellationToken cancellationToken)
+    {
+        var timeout = RankEnvironment.TimeoutFrom(Environment.GetEnvironmentVariable);
+        // On one host this process holds NCCL's bootstrap root (ncclGetUniqueId); across hosts rank 0 does, at --master-addr.
+        var id = plan.NcclCommId is null ? NcclRankGroup.CreateUniqueId() : null;
+        Console.WriteLine($"Training on {plan.GpusPerNode} GPUs of this host" +
+            (plan.Nodes > 1 ? $" (host {plan.NodeRank} of {plan.Nodes}, {plan.WorldSize} ranks, master {plan.NcclCommId})" : "") +
+            $", one process each, over {NcclRankGroup.Describe()}.");
+        var ranks = Enumerable.Range(0, plan.GpusPerNode)
+            .Select(local => RankLauncher.ThisCommandAs(plan.Rank(local, id, timeout), CliApp.Arguments, plan.NcclCommId))
+            .ToList();
+        RankLauncher.Run(ranks, plan.NodeRank * plan.GpusPerNode, TimeSpan.FromSeconds(15), cancellationToken);
+    }
+
+    /// <summary>Joins the NCCL group this process was started into.</summary>
+    private static NcclRankGroup JoinRanks(CudaTrainingDevice gpu, RankEnvironment rank)
+    {
+        var id = rank.UniqueId ?? NcclRankGroup.CreateUniqueId();
+        return NcclRankGroup.Join(gpu.Context.Device, id, rank.Rank, rank.WorldSize, rank.Timeout);
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ public sealed class LoraAdapter
         _a = new LoraTensor?[config.NumLayers, Projections.All.Length];
         _b = new LoraTensor?[config.NumLayers, Projections.All.Length];
         var all = new List<LoraTensor>();
+        var layers = new List<int>();
         for (var l = 0; l < config.NumLayers; l++)
             foreach (var p in settings.Targets)
             {
@@ -34,8 +35,11 @@ public sealed class LoraAdapter
                 _b[l, (int)p] = b;
                 all.Add(a);
                 all.Add(b);
+                layers.Add(l);
+                layers.Add(l);
             }
         Tensors = all;
+        TensorLayers = layers;
     }
 
     /// <summary>The model architecture the adapter belongs to.</summary>
@@ -44,6 +48,9 @@ public sealed class LoraAdapter
     public LoraSettings Settings { get; }
     /// <summary>All trainable tensors in a fixed order (layer, projection, A then B).</summary>
     public IReadOnlyList<LoraTensor> Tensors { get; }
+
+    /// <summary>The layer of each of <see cref="Tensors"/> (non-decreasing: the tensors are layer-major).</summary>
+    public IReadOnlyList<int> TensorLayers { get; }
 
     /// <summary>A of a layer's projection, or null when the projection is not targeted.</summary>
     public LoraTensor? A(int layer, Projection p) => _a[layer, (int)p];

@@ -25,6 +25,15 @@ public sealed class PackedBatch
     /// <summary>Total rows.</summary>
     public int TokenCount => Ids.Length;
 
+    /// <summary>The loss rows <paramref name="example"/> brings to any batch it is packed into.</summary>
+    public static int LossRowCount(TokenizedExample example)
+    {
+        var n = 0;
+        for (var t = 1; t < example.Length; t++)
+            if (example.Targets[t]) n++;
+        return n;
+    }
+
     /// <summary>Packs training examples; token t with Targets[t] is predicted by row t-1.</summary>
     public static PackedBatch FromExamples(IReadOnlyList<TokenizedExample> examples)
     {

@@ -48,6 +48,9 @@ public sealed class BatchPlan
         return order[start..Math.Min(_count, start + BatchSize)];
     }
 
+    /// <summary>The epoch micro-batch <paramref name="micro"/> of step <paramref name="step"/> belongs to (a step may span two).</summary>
+    public int EpochOf(int step, int micro) => (int)(((long)step * Accumulation + micro) / BatchesPerEpoch);
+
     /// <summary>The shuffled order of one epoch.</summary>
     public int[] Order(int epoch)
     {

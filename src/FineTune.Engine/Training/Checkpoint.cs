@@ -19,7 +19,12 @@ internal static class Checkpoint
     /// <summary>The checkpoint's folder inside the checkpoint directory.</summary>
     public const string Folder = "checkpoint";
 
-    public sealed record State(int Step, long Tokens, double Seconds, double LastLoss, string Fingerprint, List<string> MetricLines);
+    /// <summary>
+    /// The state after <paramref name="Step"/> steps. <paramref name="WorldSize"/> is the number of ranks that wrote it, for
+    /// the log only: every rank holds the same adapter and moments and a step's examples do not depend
+    /// on the rank count, so a checkpoint resumes on any number of GPUs.
+    /// </summary>
+    public sealed record State(int Step, long Tokens, double Seconds, double LastLoss, string Fingerprint, List<string> MetricLines, int WorldSize = 1);
 
     public static void Save(string checkpointDirectory, LoraAdapter adapter, State state) =>
         AtomicFile.WriteDirectory(Path.Combine(checkpointDirectory, Folder), dir =>
@@ -39,6 +44,7 @@ internal static class Checkpoint
                 ["seconds"] = state.Seconds,
                 ["last_loss"] = state.LastLoss,
                 ["fingerprint"] = state.Fingerprint,
+                ["world_size"] = state.WorldSize,
             };
             // Checksums of the other two files: a damaged checkpoint must never resume into different bytes.
             json["sha256"] = new JsonObject
@@ -90,7 +96,8 @@ internal static class Checkpoint
                     file.ReadF32(file.Info(t.Name + ".exp_avg_sq"), t.V);
                 }
             var lines = File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")).Where(l => l.Length > 0).ToList();
-            return new State((int)json["step"]!, (long)json["tokens"]!, (double)json["seconds"]!, (double)json["last_loss"]!, fingerprint, lines);
+            return new State((int)json["step"]!, (long)json["tokens"]!, (double)json["seconds"]!, (double)json["last_loss"]!, fingerprint, lines,
+                (int?)json["world_size"] ?? 1);
         }
         catch (Exception e) when (e is FineTuneException or IOException or InvalidDataException or FormatException or InvalidOperationException or InvalidCastException or ArgumentException or NullReferenceException)
         {

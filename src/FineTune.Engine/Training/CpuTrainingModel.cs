@@ -1,4 +1,5 @@
 using FineTune.Engine.Backends;
+using FineTune.Engine.Distributed;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 using FineTune.Engine.Weights.FourBit;
@@ -57,6 +58,24 @@ public sealed class CpuTrainingModel(LlamaGraph graph, LoraAdapter adapter, Adam
         finally
         {
             graph.AdapterEnabled = true;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Each bucket's gradients are copied into one host buffer, summed over the ranks and copied back.</remarks>
+    public void SumGradients(IRankGroup group)
+    {
+        if (group.Size == 1) return;
+        var tensors = adapter.Tensors;
+        var offsets = new long[tensors.Count + 1];
+        for (var i = 0; i < tensors.Count; i++) offsets[i + 1] = offsets[i] + tensors[i].Grad.Length;
+        foreach (var bucket in GradientBuckets.Plan(adapter.TensorLayers, offsets))
+        {
+            var flat = new float[bucket.Count];
+            for (var t = bucket.FirstTensor; t < bucket.EndTensor; t++) tensors[t].Grad.CopyTo(flat, offsets[t] - bucket.Start);
+            group.SumInRankOrder(flat);
+            for (var t = bucket.FirstTensor; t < bucket.EndTensor; t++)
+                flat.AsSpan((int)(offsets[t] - bucket.Start), tensors[t].Grad.Length).CopyTo(tensors[t].Grad);
         }
     }
 

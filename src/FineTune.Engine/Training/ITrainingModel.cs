@@ -1,3 +1,4 @@
+using FineTune.Engine.Distributed;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 
@@ -33,6 +34,24 @@ public interface ITrainingModel : IDisposable
     (double[] RowLoss, double[] RowLogitMeans) ForwardBackwardRows(PackedBatch batch, Func<double[], float[]?> rowScales, bool adapterEnabled = true) =>
         throw new Core.Diagnostics.FineTuneException("FT3122",
             "Preference training (trainer: dpo or orpo) runs on the CPU engine only; the CUDA engine trains SFT. Use FineTuneDevice=cpu (--device cpu) or auto.");
+
+    /// <summary>
+    /// Called before this rank's last micro-batch of an optimizer step: from then on a layer's
+    /// gradients are final once its backward pass is done, and a device may start summing them over
+    /// <paramref name="group"/> while earlier layers still run (DDP's overlap). Optional.
+    /// </summary>
+    void BeginGradientSum(IRankGroup group) { }
+
+    /// <summary>
+    /// Makes the accumulated gradients their sum over <paramref name="group"/>'s ranks, in bucket
+    /// order (<see cref="GradientBuckets"/>) and rank order within each element, so every rank ends
+    /// with the same bits. Every rank calls it once per optimizer step, also one that had no examples.
+    /// </summary>
+    /// <remarks>The default serves one rank only: a model that cannot sum over ranks refuses several.</remarks>
+    void SumGradients(IRankGroup group)
+    {
+        if (group.Size > 1) throw new InvalidOperationException($"{GetType().Name} cannot train on several ranks.");
+    }
 
     /// <summary>The global L2 norm of the accumulated gradients, summed in a fixed order.</summary>
     double GradNorm();

@@ -7,6 +7,7 @@ using FineTune.Core.Datasets;
 using FineTune.Core.Diagnostics;
 using FineTune.Core.IO;
 using FineTune.Core.Progress;
+using FineTune.Engine.Distributed;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 using FineTune.Engine.Training.Preference;
@@ -19,6 +20,13 @@ namespace FineTune.Engine.Training;
 /// resumption, and PEFT-layout output. The loss of an optimizer step is the mean over all target
 /// tokens of all its micro-batches.
 /// </summary>
+/// <remarks>
+/// With several ranks (<see cref="TrainerOptions.Ranks"/>, one process per GPU) every rank runs this
+/// same loop: each takes its share of the step's examples (<see cref="StepShards"/>), scales its
+/// loss by the step's target count over all ranks (known to each: every rank reads all the data),
+/// the gradients are summed over the ranks in a fixed order, and each rank takes the same AdamW
+/// step. One process alone is the one-rank case of the same code.
+/// </remarks>
 public sealed class Trainer(TrainerOptions options)
 {
     private readonly TrainerOptions _o = options;
@@ -62,6 +70,8 @@ public sealed class Trainer(TrainerOptions options)
         var plan = new BatchPlan(objective is null ? train.Count : pairs.Count, cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, cfg.Seed, cfg.MaxSteps, cfg.NumTrainEpochs);
         var schedule = new LrSchedule(cfg.LrSchedulerType, cfg.LearningRate, plan.TotalSteps, cfg.WarmupSteps, cfg.WarmupRatio);
         var fingerprint = Fingerprint(baseModel, adapter, train);
+        var group = _o.Ranks ?? SingleRank.Instance;
+        var writer = group.Rank == 0;
 
         // A damaged checkpoint may be detected after some tensors were read into the adapter: keep the start to go back to.
         var initial = adapter.Tensors.Select(t => (float[])t.Value.Clone()).ToArray();
@@ -77,11 +87,14 @@ public sealed class Trainer(TrainerOptions options)
                 Array.Clear(adapter.Tensors[i].V);
             }
             CanonicalMessage.Warn("FT3070", $"The checkpoint in {Path.Combine(_o.CheckpointDirectory, Checkpoint.Folder)} is damaged ({damage}); it was discarded and training starts again from step 0.", _o.CheckpointDirectory);
-            Checkpoint.Delete(_o.CheckpointDirectory);
+            if (writer) Checkpoint.Delete(_o.CheckpointDirectory);
         }
+        AgreeOnStart(group, fingerprint, state?.Step ?? 0);
         var checkpointPath = Path.Combine(_o.CheckpointDirectory, Checkpoint.Folder);
         if (state is not null)
-            _o.Log?.Invoke($"Resuming from the checkpoint at step {state.Step}/{plan.TotalSteps} in {checkpointPath}.");
+            _o.Log?.Invoke($"Resuming from the checkpoint at step {state.Step}/{plan.TotalSteps} in {checkpointPath}" +
+                (state.WorldSize == group.Size ? "." : $" (written by {state.WorldSize} rank{(state.WorldSize == 1 ? "" : "s")}, resumed on {group.Size})."));
+        var lossRows = train.Select(PackedBatch.LossRowCount).ToArray();
         var device = _o.Device ?? new CpuTrainingDevice(_o.Backend);
         var longest = train.Concat(validation).Max(e => e.Length);
         using var model = device.CreateModel(baseModel, adapter, cfg, longest, _o.Log);
@@ -101,19 +114,19 @@ public sealed class Trainer(TrainerOptions options)
 
         for (var step = firstStep; step < plan.TotalSteps; step++)
         {
-            if (cancellationToken.IsCancellationRequested)
+            if (StopAgreed(group, cancellationToken))
             {
                 // A periodic save of this very step is already on disk; writing it again only delays the stop.
-                if (savedStep != step)
+                if (savedStep != step && writer)
                 {
                     model.CopyAdapterTo(adapter);
-                    Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                    Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step, tokens, Elapsed(), lastLoss, fingerprint, metrics, group.Size));
                 }
                 _o.Log?.Invoke($"Stopped at step {step}/{plan.TotalSteps}; the checkpoint in {checkpointPath} holds it and the next run resumes from there.");
-                cancellationToken.ThrowIfCancellationRequested();
+                throw new OperationCanceledException(cancellationToken.IsCancellationRequested ? cancellationToken : CancellationToken.None);
             }
             var (loss, stepTokens, stepMetrics) = objective is null
-                ? TrainStep(model, plan, train, step)
+                ? TrainStep(model, plan, train, lossRows, step, group)
                 : PreferenceStep(objective, model, plan, pairs, references, step);
             lastMetrics = stepMetrics;
             tokens += stepTokens;
@@ -139,25 +152,30 @@ public sealed class Trainer(TrainerOptions options)
             if (validation.Count > 0 && (cfg.EvalSteps > 0 && (step + 1) % cfg.EvalSteps == 0 || last))
             {
                 SortedDictionary<string, double>? evalMetrics = null;
-                if (objective is null) lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize);
+                if (objective is null) lastEval = Evaluate(model, validation, cfg.PerDeviceTrainBatchSize, group);
                 else (lastEval, evalMetrics) = EvaluatePairs(objective, model, validationPairs, validationReferences);
                 metrics.Add(MetricLine(step + 1, epoch, null, null, null, tokens, Elapsed(), lastEval, evalMetrics));
                 progress?.Report(report with { EvalLoss = lastEval, Metrics = evalMetrics ?? [] });
             }
             if (cfg.SaveSteps > 0 && (step + 1) % cfg.SaveSteps == 0 && !last)
             {
-                model.CopyAdapterTo(adapter);
-                Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step + 1, tokens, Elapsed(), lastLoss, fingerprint, metrics));
+                if (writer)
+                {
+                    model.CopyAdapterTo(adapter);
+                    Checkpoint.Save(_o.CheckpointDirectory, adapter, new Checkpoint.State(step + 1, tokens, Elapsed(), lastLoss, fingerprint, metrics, group.Size));
+                    _o.Log?.Invoke($"Checkpoint saved at step {step + 1}/{plan.TotalSteps} in {checkpointPath}.");
+                }
                 savedStep = step + 1;
-                _o.Log?.Invoke($"Checkpoint saved at step {step + 1}/{plan.TotalSteps} in {checkpointPath}.");
             }
         }
         if (validation.Count > 0 && lastEval is null)
-            lastEval = objective is null ? Evaluate(model, validation, cfg.PerDeviceTrainBatchSize) : EvaluatePairs(objective, model, validationPairs, validationReferences).Loss;
+            lastEval = objective is null ? Evaluate(model, validation, cfg.PerDeviceTrainBatchSize, group) : EvaluatePairs(objective, model, validationPairs, validationReferences).Loss;
 
         var total = Elapsed();
-        var result = new TrainingResult(lastLoss, lastEval, plan.TotalSteps, tokens, total, tokens / Math.Max(1e-9, total), _o.EngineVersion, device.Name);
+        var deviceName = group.Size == 1 ? device.Name : $"{device.Name} x{group.Size} ranks";
+        var result = new TrainingResult(lastLoss, lastEval, plan.TotalSteps, tokens, total, tokens / Math.Max(1e-9, total), _o.EngineVersion, deviceName);
         model.CopyAdapterTo(adapter);
+        if (!writer) return result;
         WriteOutputs(adapter, metrics, result, references is null ? null : ReferenceFile.ToJson(fingerprint, references, validationReferences!), lastMetrics);
         if (_o.MergeOutDirectory is { } mergeOut) WriteMerged(baseModel.Float32, adapter, mergeOut);
         Checkpoint.Delete(_o.CheckpointDirectory);
@@ -202,41 +220,90 @@ public sealed class Trainer(TrainerOptions options)
         return (loss, new SortedDictionary<string, double>(m.ToDictionary(kv => "eval_" + kv.Key, kv => kv.Value), StringComparer.Ordinal));
     }
 
-    private (double Loss, long Tokens, SortedDictionary<string, double>? Metrics) TrainStep(ITrainingModel model, BatchPlan plan, IReadOnlyList<TokenizedExample> train, int step)
+    /// <summary>
+    /// One optimizer step on this rank's share of the step's examples: every micro-batch's loss is
+    /// scaled by the step's target count over all ranks, so the summed gradients are those of the
+    /// mean loss over the whole step, as on one GPU. Returns that mean loss and the step's tokens (all ranks').
+    /// </summary>
+    private (double Loss, long Tokens, SortedDictionary<string, double>? Metrics) TrainStep(ITrainingModel model, BatchPlan plan, IReadOnlyList<TokenizedExample> train, int[] lossRows, int step, IRankGroup group)
     {
         model.ZeroGradients();
-        var batches = Enumerable.Range(0, plan.Accumulation)
-            .Select(m => PackedBatch.FromExamples(plan.Batch(step, m).Select(i => train[i]).ToList()))
-            .ToList();
-        var targets = batches.Sum(b => b.LossRows.Length);
-        long tokens = batches.Sum(b => b.TokenCount);
+        var shards = StepShards.Split(plan, step, i => train[i].Length, group.Size);
+        long targets = 0, tokens = 0;
+        foreach (var i in shards.SelectMany(r => r).SelectMany(b => b))
+        {
+            targets += lossRows[i];
+            tokens += train[i].Length;
+        }
         if (targets == 0) return (0, tokens, null);
+        var batches = shards[group.Rank].Select(b => PackedBatch.FromExamples(b.Select(i => train[i]).ToList())).ToList();
         var scale = 1f / targets;
         var loss = 0.0;
         for (var m = 0; m < batches.Count; m++)
         {
+            if (m == batches.Count - 1) model.BeginGradientSum(group);
             if (batches[m].LossRows.Length == 0) continue;
+            // Micro-batch m of rank r is the (m·size + r)-th of the step: one rank keeps the plan's keys.
+            var key = (ulong)(m * group.Size + group.Rank);
             model.DropoutKey = _o.Config.LoraDropout > 0
-                ? DeterministicRandom.Mix(((ulong)(uint)_o.Config.Seed << 32) ^ ((ulong)step << 8) ^ (ulong)m)
+                ? DeterministicRandom.Mix(((ulong)(uint)_o.Config.Seed << 32) ^ ((ulong)step << 8) ^ key)
                 : null;
             loss += model.ForwardBackward(batches[m], scale);
         }
         model.DropoutKey = null;
-        return (loss / targets, tokens, null);
+        model.SumGradients(group);
+        return (RankOrder.Sum(group.AllGather([loss])) / targets, tokens, null);
+    }
+
+    /// <summary>
+    /// Every rank must train the same inputs from the same step: a rank whose data, config or base
+    /// model differ, or that found another checkpoint (a folder not shared between hosts), would
+    /// silently train something else.
+    /// </summary>
+    private static void AgreeOnStart(IRankGroup group, string fingerprint, int startStep)
+    {
+        if (group.Size == 1) return;
+        var head = Convert.FromHexString(fingerprint[..12]);
+        var mine = (double)(((long)head[0] << 40) | ((long)head[1] << 32) | ((long)head[2] << 24) | ((long)head[3] << 16) | ((long)head[4] << 8) | head[5]);
+        var all = group.AllGather([mine, startStep]);
+        for (var r = 1; r < group.Size; r++)
+        {
+            if (all[2 * r] != all[0])
+                throw new FineTuneException("FT3153",
+                    $"Rank {r} trains other inputs than rank 0 (its data, lora.yaml or base model differ): every rank must read the same files.");
+            if (all[2 * r + 1] != all[1])
+                throw new FineTuneException("FT3153",
+                    $"Rank {r} would resume at step {all[2 * r + 1]} but rank 0 at step {all[1]}: the checkpoint folder must be the same for every rank (shared between hosts), or empty on all.");
+        }
+    }
+
+    /// <summary>Whether to stop before the next step: every rank stops at the same step when any was asked to.</summary>
+    private static bool StopAgreed(IRankGroup group, CancellationToken cancellationToken)
+    {
+        var mine = cancellationToken.IsCancellationRequested;
+        return group.Size == 1 ? mine : group.Any(mine);
     }
 
     /// <summary>Mean loss over all target tokens of <paramref name="examples"/>.</summary>
-    public static double Evaluate(ITrainingModel model, IReadOnlyList<TokenizedExample> examples, int batchSize)
+    /// <remarks>With several ranks each evaluates every <see cref="IRankGroup.Size"/>-th batch and the sums are gathered.</remarks>
+    public static double Evaluate(ITrainingModel model, IReadOnlyList<TokenizedExample> examples, int batchSize, IRankGroup? group = null)
     {
+        group ??= SingleRank.Instance;
         model.DropoutKey = null;
         double sum = 0;
         long count = 0;
-        for (var i = 0; i < examples.Count; i += batchSize)
+        for (var i = group.Rank * batchSize; i < examples.Count; i += batchSize * group.Size)
         {
             var batch = PackedBatch.FromExamples(examples.Skip(i).Take(batchSize).ToList());
             if (batch.LossRows.Length == 0) continue;
             sum += model.ForwardBackward(batch, 0);
             count += batch.LossRows.Length;
+        }
+        if (group.Size > 1)
+        {
+            var all = group.AllGather([sum, count]);
+            sum = RankOrder.Sum(Enumerable.Range(0, group.Size).Select(r => all[2 * r]).ToArray());
+            count = (long)RankOrder.Sum(Enumerable.Range(0, group.Size).Select(r => all[2 * r + 1]).ToArray());
         }
         return count == 0 ? double.NaN : sum / count;
     }

@@ -38,6 +38,11 @@ public sealed record TrainerOptions
     public required IComputeBackend Backend { get; init; }
     /// <summary>Where the model trains; null trains on the CPU with <see cref="Backend"/>.</summary>
     public ITrainingDevice? Device { get; init; }
+    /// <summary>
+    /// The ranks training this model together (one per GPU, over NCCL); null is one process alone.
+    /// Each rank runs its own trainer with the same options; rank 0 writes checkpoints and outputs.
+    /// </summary>
+    public Distributed.IRankGroup? Ranks { get; init; }
     /// <summary>Receives plain informational lines for the user's log: the GPU memory plan, a resumed or saved checkpoint.</summary>
     public Action<string>? Log { get; init; }
     /// <summary>Written into train-summary.json.</summary>

@@ -69,6 +69,22 @@ public sealed unsafe class CudaDevice : IDisposable
     }
 
     /// <summary>
+    /// How many GPUs the driver shows this process (<c>CUDA_VISIBLE_DEVICES</c> narrows them), without
+    /// opening any. FT3101/FT3104 as <see cref="Open"/> when the driver is missing or fails.
+    /// </summary>
+    public static int Count()
+    {
+        var cu = CuDriver.Instance;
+        var status = cu.cuInit(0);
+        if (status != 0)
+            throw new FineTuneException(CudaErrors.NoDevice,
+                $"The CUDA driver ({cu.LoadedFrom}) could not initialise: {cu.ErrorName(status)}. Check `nvidia-smi`; in a container, pass the GPU through (e.g. `--gpus all`).");
+        int count;
+        cu.Check(cu.cuDeviceGetCount(&count), "cuDeviceGetCount");
+        return count;
+    }
+
+    /// <summary>
     /// Whether a usable GPU is present; <paramref name="reason"/> says why not (for skipping tests
     /// and for <c>--device auto</c>).
     /// </summary>

@@ -32,6 +32,15 @@ public static class CudaErrors
 
     /// <summary>The model's shapes are outside what the CUDA kernels take (dimensions multiple of 8, head_dim multiple of 16 up to 128).</summary>
     public const string UnsupportedShape = "FT3108";
+
+    /// <summary>NCCL (libnccl), needed to train on several GPUs, could not be loaded.</summary>
+    public const string NcclNotFound = "FT3150";
+
+    /// <summary>An NCCL call failed (setting up the ranks, a collective), or NCCL reported an asynchronous error.</summary>
+    public const string NcclFailed = "FT3151";
+
+    /// <summary>A collective made no progress within the timeout: another rank died or hangs. The communicator was aborted.</summary>
+    public const string NcclTimeout = "FT3152";
 }
 
 /// <summary>A CUDA, NVRTC or cuBLASLt call failed: the call and the library's own error name.</summary>

@@ -17,6 +17,7 @@ internal sealed unsafe class CuDriver
     public const int CU_STREAM_NON_BLOCKING = 1;
     public const int CU_EVENT_DEFAULT = 0;
     public const int CUDA_ERROR_OUT_OF_MEMORY = 2;
+    public const int CUDA_ERROR_NOT_READY = 600;
 
     private static readonly Lazy<CuDriver> Shared = new(() => new CuDriver(), LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -40,6 +41,8 @@ internal sealed unsafe class CuDriver
     public readonly delegate* unmanaged<IntPtr*, uint, int> cuStreamCreate;
     public readonly delegate* unmanaged<IntPtr, int> cuStreamDestroy;
     public readonly delegate* unmanaged<IntPtr, int> cuStreamSynchronize;
+    public readonly delegate* unmanaged<IntPtr, int> cuStreamQuery;
+    public readonly delegate* unmanaged<IntPtr, IntPtr, uint, int> cuStreamWaitEvent;
     public readonly delegate* unmanaged<IntPtr*, uint, int> cuEventCreate;
     public readonly delegate* unmanaged<IntPtr, int> cuEventDestroy;
     public readonly delegate* unmanaged<IntPtr, IntPtr, int> cuEventRecord;
@@ -83,6 +86,8 @@ internal sealed unsafe class CuDriver
         cuStreamCreate = (delegate* unmanaged<IntPtr*, uint, int>)Get(handle, "cuStreamCreate");
         cuStreamDestroy = (delegate* unmanaged<IntPtr, int>)Get(handle, "cuStreamDestroy_v2");
         cuStreamSynchronize = (delegate* unmanaged<IntPtr, int>)Get(handle, "cuStreamSynchronize");
+        cuStreamQuery = (delegate* unmanaged<IntPtr, int>)Get(handle, "cuStreamQuery");
+        cuStreamWaitEvent = (delegate* unmanaged<IntPtr, IntPtr, uint, int>)Get(handle, "cuStreamWaitEvent");
         cuEventCreate = (delegate* unmanaged<IntPtr*, uint, int>)Get(handle, "cuEventCreate");
         cuEventDestroy = (delegate* unmanaged<IntPtr, int>)Get(handle, "cuEventDestroy_v2");
         cuEventRecord = (delegate* unmanaged<IntPtr, IntPtr, int>)Get(handle, "cuEventRecord");

@@ -58,3 +58,15 @@ extern "C" __global__ void scatter_rows(bf16* __restrict__ dst, const bf16* __re
     uint4* d = (uint4*)(dst + (size_t)rows[blockIdx.x] * D);
     for (int i = threadIdx.x; i < D / 8; i += blockDim.x) d[i] = s[i];
 }
+
+// dst[i] = ((src[i] + src[n + i]) + src[2n + i]) + ... over `ranks` slices: every rank's gradients
+// (gathered by ncclAllGather) summed in rank order, so each GPU computes the same bits, and the
+// same as RankOrder.Sum on the host. Plain float adds: nothing to contract into an FMA.
+extern "C" __global__ void sum_rank_slices(float* __restrict__ dst, const float* __restrict__ src, long long n, int ranks)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        float s = src[i];
+        for (int r = 1; r < ranks; r++) s += src[(long long)r * n + i];
+        dst[i] = s;
+    }
+}

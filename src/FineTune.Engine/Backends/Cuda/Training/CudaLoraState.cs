@@ -52,6 +52,8 @@ internal sealed class CudaLoraState : IDisposable
     }
 
     public LoraSettings Settings { get; }
+    /// <summary>Where each adapter tensor starts in the buffers (elements), and the buffers' length last.</summary>
+    public IReadOnlyList<long> Offsets => _offsets;
     /// <summary>Values in each buffer, padding included.</summary>
     public long Count { get; }
     public DeviceBuffer Values { get; }

@@ -37,6 +37,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     private readonly int _capacity;
     private readonly float _scale;
     private readonly int _rank;
+    private readonly IReadOnlyList<int> _adapterLayers;
 
     /// <summary>Uploads <paramref name="adapter"/>'s values and moments and allocates every buffer of <paramref name="plan"/>.</summary>
     internal CudaTrainingModel(CudaTrainingContext ctx, CudaModelWeights weights, bool ownsWeights, LoraAdapter adapter, TrainingConfig config, GpuMemoryPlan plan)
@@ -50,6 +51,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         if (!Supports(_c, out var reason))
             throw new Core.Diagnostics.FineTuneException(CudaErrors.UnsupportedShape, $"The CUDA backend needs {reason}; use --device cpu for this model.");
         _lora = new CudaLoraState(ctx, adapter);
+        _adapterLayers = adapter.TensorLayers;
         _rank = adapter.Settings.Rank;
         _scale = adapter.Settings.Scale;
         _capacity = (int)plan.Tokens;
@@ -149,6 +151,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             {
                 if (Plan.GradientCheckpointing) LayerForward(l, _acts[0], n, shape, recompute: true);
                 LayerBackward(l, Acts(l), n, shape);
+                GradientsFinal(l);
             }
         }
         // Read after the backward pass is queued, so the GPU never waits for the host mid-step.
@@ -181,6 +184,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <inheritdoc />
     public void Dispose()
     {
+        DisposeGradientSum();
         _head.Dispose();
         _buffers.Dispose();
         _lora.Dispose();

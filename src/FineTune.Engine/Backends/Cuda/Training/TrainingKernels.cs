@@ -2,7 +2,7 @@ using FineTune.Engine.Backends.Cuda.Compilation;
 
 namespace FineTune.Engine.Backends.Cuda.Training;
 
-/// <summary>Launchers for <c>training.cu</c>: bias addition, LoRA-input dropout, constant fills.</summary>
+/// <summary>Launchers for <c>training.cu</c>: bias addition, LoRA-input dropout, constant fills, the gradient sum over ranks.</summary>
 internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler) : IDisposable
 {
     private const int Threads = 256;
@@ -31,6 +31,13 @@ internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler
     /// <summary>Sets <paramref name="count"/> bf16 values to <paramref name="value"/>.</summary>
     public void Fill(ulong dst, long count, float value) =>
         Kernel("fill_bf16").Launch((Grid(count), 1, 1), Threads, 0, dst, KernelArg.Int64(count), value);
+
+    /// <summary>
+    /// dst[i] = ((src[i] + src[n + i]) + src[2n + i]) + … over <paramref name="ranks"/> slices of <paramref name="count"/>
+    /// float32 values: the gradient sum in rank order, as <see cref="Engine.Distributed.RankOrder.Sum(System.ReadOnlySpan{float}, int, System.Span{float})"/>.
+    /// </summary>
+    public void SumRankSlices(ulong dst, ulong src, long count, int ranks) =>
+        Kernel("sum_rank_slices").Launch((Grid(count), 1, 1), Threads, 0, dst, src, KernelArg.Int64(count), ranks);
 
     public void Dispose() => _module?.Dispose();
 }
