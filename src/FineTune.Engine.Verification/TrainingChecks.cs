@@ -55,7 +55,7 @@ public sealed class TrainingChecks : IDisposable
         ["train_parity_gemma3_checkpointing"] = () => Parity("train_parity_gemma3_checkpointing", TinyGemmaConfig(), checkpointing: true, dropout: 0),
         ["train_resume"] = Resume,
         ["memory_plan"] = () => MemoryPlan("memory_plan", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }),
-        ["memory_plan_gemma3"] = () => MemoryPlan("memory_plan_gemma3", TinyGemmaConfig() with { HiddenSize = 640, IntermediateSize = 2048, NumHeads = 4, NumKvHeads = 1, NumLayers = 4, VocabSize = 32000 }),
+        ["memory_plan_gemma3"] = () => MemoryPlan("memory_plan_gemma3", TinyGemmaConfig() with { HiddenSize = 640, IntermediateSize = 2048, NumHeads = 4, NumKvHeads = 1, NumLayers = 4, VocabSize = 32000, SlidingLayers = [true, true, true, false] }),
         ["weights_stream_f32"] = () => StreamedWeights(TensorDType.F32),
         ["weights_stream_f16"] = () => StreamedWeights(TensorDType.F16),
         ["weights_stream_bf16"] = () => StreamedWeights(TensorDType.BF16),
