@@ -53,7 +53,8 @@ public sealed class TrainingChecks : IDisposable
         ["train_parity_qwen3_qk_norm"] = () => Parity("train_parity_qwen3_qk_norm", TinyConfig("qwen3") with { QkNorm = true, TieWordEmbeddings = true }, checkpointing: false, dropout: 0),
         ["train_parity_gemma3"] = () => Parity("train_parity_gemma3", TinyGemmaConfig(), checkpointing: false, dropout: 0.1),
         ["train_parity_gemma3_checkpointing"] = () => Parity("train_parity_gemma3_checkpointing", TinyGemmaConfig(), checkpointing: true, dropout: 0),
-        ["train_resume"] = Resume,
+        ["train_resume"] = () => Resume("train_resume", TinyConfig("llama")),
+        ["train_resume_gemma3"] = () => Resume("train_resume_gemma3", TinyGemmaConfig()),
         ["memory_plan"] = () => MemoryPlan("memory_plan", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }),
         // Widths whose 2048-token buffers are whole 2 MiB pool blocks, as the llama check's: at hidden 640 the pool's rounding
         // alone put the peak 15.7% over the plan (H200, 2026-12-01; at Gemma 3 1B's real shape, 4 x 2048 tokens, +0.6%).
@@ -111,11 +112,10 @@ public sealed class TrainingChecks : IDisposable
             cpu.Count == Steps && gpu1.Count == Steps ? null : "a run did not log every step");
     }
 
-    private KernelCheckResult Resume()
+    private KernelCheckResult Resume(string name, ModelConfig model)
     {
-        const string name = "train_resume";
         var dir = Path.Combine(_root, name);
-        var modelDir = WriteModel(Path.Combine(dir, "model"), TinyConfig("llama"), seed: 12);
+        var modelDir = WriteModel(Path.Combine(dir, "model"), model, seed: 12);
         var config = Config(checkpointing: true, dropout: 0.1) with { SaveSteps = 5 };
         Train(modelDir, Path.Combine(dir, "whole"), config, Gpu);
         using var cancel = new CancellationTokenSource();

@@ -39,6 +39,9 @@ public sealed class CudaTrainingTests
     public void Resumed_run_equals_uninterrupted_run() => AssertPasses("train_resume");
 
     [CudaFact]
+    public void Gemma3_resumed_run_equals_uninterrupted_run() => AssertPasses("train_resume_gemma3");
+
+    [CudaFact]
     public void Memory_plan_matches_the_peak_and_refuses_what_does_not_fit() => AssertPasses("memory_plan");
 
     [CudaFact]
