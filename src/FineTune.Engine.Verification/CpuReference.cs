@@ -103,13 +103,45 @@ public static class CpuReference
         return (dg, du);
     }
 
+    private const double GeluBeta = 0.7978845608028654, GeluKappa = 0.044715;
+
+    /// <summary>gelu_tanh(g) * u (GeGLU, transformers' gelu_pytorch_tanh).</summary>
+    public static double[] GeGlu(double[] gate, double[] up)
+    {
+        var h = new double[gate.Length];
+        for (var i = 0; i < h.Length; i++)
+        {
+            var g = gate[i];
+            h[i] = 0.5 * g * (1 + Math.Tanh(GeluBeta * (g + GeluKappa * g * g * g))) * up[i];
+        }
+        return h;
+    }
+
+    /// <summary>Gradients of gelu_tanh(g) * u.</summary>
+    public static (double[] DGate, double[] DUp) GeGluBackward(double[] dh, double[] gate, double[] up)
+    {
+        var dg = new double[gate.Length];
+        var du = new double[gate.Length];
+        for (var i = 0; i < dg.Length; i++)
+        {
+            var g = gate[i];
+            var t = Math.Tanh(GeluBeta * (g + GeluKappa * g * g * g));
+            du[i] = dh[i] * 0.5 * g * (1 + t);
+            dg[i] = dh[i] * up[i] * (0.5 * (1 + t) + 0.5 * g * (1 - t * t) * GeluBeta * (1 + 3 * GeluKappa * g * g));
+        }
+        return (dg, du);
+    }
+
     /// <summary>
     /// Causal GQA attention with an explicit softmax: out [B,T,Hq,D], lse [B,Hq,T], and, given dout,
-    /// dq, dk, dv by the textbook backward of softmax(QKᵀ·scale)·V.
+    /// dq, dk, dv by the textbook backward of softmax(QKᵀ·scale)·V. Query t sees keys
+    /// t − window + 1 .. t when <paramref name="window"/> is positive (a sliding-window layer), all
+    /// keys up to t otherwise; <paramref name="scale"/> defaults to 1/sqrt(dim).
     /// </summary>
-    public static AttentionResult Attention(double[] q, double[] k, double[] v, double[]? dout, int batch, int seq, int hq, int hkv, int dim)
+    public static AttentionResult Attention(double[] q, double[] k, double[] v, double[]? dout, int batch, int seq, int hq, int hkv, int dim,
+        int window = 0, double? scale = null)
     {
-        var scale = 1 / Math.Sqrt(dim);
+        var factor = scale ?? 1 / Math.Sqrt(dim);
         var group = hq / hkv;
         var o = new double[q.Length];
         var lse = new double[(long)batch * hq * seq];
@@ -130,27 +162,29 @@ public static class CpuReference
                 for (var t = 0; t < seq; t++)
                 {
                     var max = double.NegativeInfinity;
-                    for (var s = 0; s <= t; s++)
+                    var first = window > 0 ? Math.Max(0, t - window + 1) : 0;
+                    Array.Clear(p);
+                    for (var s = first; s <= t; s++)
                     {
                         double dot = 0;
                         for (var d = 0; d < dim; d++)
                             dot += q[Qi(b, t, h) + d] * k[Ki(b, s, kh) + d];
-                        p[s] = dot * scale;
+                        p[s] = dot * factor;
                         max = Math.Max(max, p[s]);
                     }
                     double sum = 0;
-                    for (var s = 0; s <= t; s++)
+                    for (var s = first; s <= t; s++)
                     {
                         p[s] = Math.Exp(p[s] - max);
                         sum += p[s];
                     }
                     lse[((long)b * hq + h) * seq + t] = max + Math.Log(sum);
-                    for (var s = 0; s <= t; s++)
+                    for (var s = first; s <= t; s++)
                         p[s] /= sum;
                     for (var d = 0; d < dim; d++)
                     {
                         double acc = 0;
-                        for (var s = 0; s <= t; s++)
+                        for (var s = first; s <= t; s++)
                             acc += p[s] * v[Ki(b, s, kh) + d];
                         o[Qi(b, t, h) + d] = acc;
                     }
@@ -158,7 +192,7 @@ public static class CpuReference
                         continue;
                     // dP = dO·Vᵀ; dS = P ∘ (dP − Σ P∘dP); dQ = scale·dS·K; dK += scale·dSᵀ·Q; dV += Pᵀ·dO.
                     double rowDot = 0;
-                    for (var s = 0; s <= t; s++)
+                    for (var s = first; s <= t; s++)
                     {
                         double acc = 0;
                         for (var d = 0; d < dim; d++)
@@ -166,9 +200,9 @@ public static class CpuReference
                         dp[s] = acc;
                         rowDot += p[s] * acc;
                     }
-                    for (var s = 0; s <= t; s++)
+                    for (var s = first; s <= t; s++)
                     {
-                        var ds = p[s] * (dp[s] - rowDot) * scale;
+                        var ds = p[s] * (dp[s] - rowDot) * factor;
                         for (var d = 0; d < dim; d++)
                         {
                             dq[Qi(b, t, h) + d] += ds * k[Ki(b, s, kh) + d];

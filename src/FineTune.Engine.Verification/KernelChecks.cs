@@ -49,9 +49,13 @@ public sealed class KernelChecks : IDisposable
         ["gemm_accumulate_f32"] = seed => Gemm("gemm_accumulate_f32", seed, transA: false, transB: true, f32: true, beta: 1),
         ["rmsnorm_forward"] = RmsNormForward,
         ["rmsnorm_backward"] = RmsNormBackward,
+        ["rmsnorm_forward_gemma"] = RmsNormForwardGemma,
+        ["rmsnorm_backward_gemma"] = RmsNormBackwardGemma,
         ["rope_llama3"] = Rope,
         ["swiglu_forward"] = SwiGluForward,
         ["swiglu_backward"] = SwiGluBackward,
+        ["geglu_forward"] = GeGluForward,
+        ["geglu_backward"] = GeGluBackward,
         ["attention_hd64"] = seed => Attention("attention_hd64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto),
         ["attention_hd64_rows64"] = seed => Attention("attention_hd64_rows64", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Rows64, AttentionBackwardTiling.Rows64),
         ["attention_hd128"] = seed => Attention("attention_hd128", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Auto),
@@ -65,11 +69,25 @@ public sealed class KernelChecks : IDisposable
         ["attention_hd64_rows64_separate_launches"] = seed => Attention("attention_hd64_rows64_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Auto, AttentionBackwardTiling.Rows64, separateLaunches: true),
         ["attention_hd128_separate_launches"] = seed => Attention("attention_hd128_separate_launches", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Auto, AttentionBackwardTiling.Auto, separateLaunches: true),
         ["attention_short_sequences"] = seed => Attention("attention_short_sequences", seed, new AttentionShape(3, 37, 4, 2, 64), AttentionForwardTiling.Auto),
+        // Gemma 3: head_dim 256 (two 128-column output chunks per head), query_pre_attn_scalar's
+        // scale, and sliding windows shorter than a tile, between tiles and longer than the sequence.
+        ["attention_hd256"] = seed => Attention("attention_hd256", seed, new AttentionShape(1, 130, 4, 1, 256) { SoftmaxScale = 0.0625f }, AttentionForwardTiling.Auto),
+        ["attention_hd256_rows64"] = seed => Attention("attention_hd256_rows64", seed, new AttentionShape(2, 97, 2, 2, 256), AttentionForwardTiling.Rows64),
+        ["attention_hd256_separate_launches"] = seed => Attention("attention_hd256_separate_launches", seed, new AttentionShape(1, 130, 4, 1, 256), AttentionForwardTiling.Auto, separateLaunches: true),
+        ["attention_gemma3_1b_local"] = seed => Attention("attention_gemma3_1b_local", seed, new AttentionShape(1, 301, 4, 1, 256) { Window = 100, SoftmaxScale = 0.0625f }, AttentionForwardTiling.Auto),
+        ["attention_gemma3_1b_local_rows64"] = seed => Attention("attention_gemma3_1b_local_rows64", seed, new AttentionShape(1, 301, 4, 1, 256) { Window = 100, SoftmaxScale = 0.0625f }, AttentionForwardTiling.Rows64, separateLaunches: true),
+        ["attention_hd256_window_longer_than_sequence"] = seed => Attention("attention_hd256_window_longer_than_sequence", seed, new AttentionShape(2, 77, 2, 1, 256) { Window = 512 }, AttentionForwardTiling.Auto),
+        ["attention_hd64_window"] = seed => Attention("attention_hd64_window", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Auto),
+        ["attention_hd64_window_rows64"] = seed => Attention("attention_hd64_window_rows64", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Rows64, AttentionBackwardTiling.Rows64),
+        ["attention_hd64_window_separate_launches"] = seed => Attention("attention_hd64_window_separate_launches", seed, new AttentionShape(1, 300, 4, 2, 64) { Window = 33 }, AttentionForwardTiling.Auto, separateLaunches: true),
+        ["attention_hd128_window"] = seed => Attention("attention_hd128_window", seed, new AttentionShape(1, 259, 8, 4, 128) { Window = 20, SoftmaxScale = 0.1f }, AttentionForwardTiling.Auto),
+        ["attention_hd128_window_rows128"] = seed => Attention("attention_hd128_window_rows128", seed, new AttentionShape(1, 259, 8, 4, 128) { Window = 129 }, AttentionForwardTiling.Rows128),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,
         ["convert_bf16_f32"] = Convert,
         ["embedding"] = Embedding,
+        ["embedding_scaled"] = EmbeddingScaled,
         ["fill_uniform"] = FillUniform,
         ["memory_pool"] = MemoryPool,
         ["kernel_cache"] = KernelCache,
@@ -250,6 +268,71 @@ public sealed class KernelChecks : IDisposable
             [new("dgate", ErrorMetrics.Relative(AsBf16(outs[0]), rg), Bf16Tolerance), new("dup", ErrorMetrics.Relative(AsBf16(outs[1]), ru), Bf16Tolerance)], det);
     }
 
+    /// <summary>Gemma's norm: weights stored as offsets from one, and the residual added in the same kernel (its sandwich norms).</summary>
+    private KernelCheckResult RmsNormForwardGemma(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 48, dim = 1152;
+        const float eps = 1e-6f;
+        var x = Bf16.Random(rng, rows * dim, 2f);
+        var w = Bf16.Random(rng, dim, 0.5f);
+        var residual = Bf16.Random(rng, rows * dim, 3f);
+        DeviceBuffer dx = Upload(x), dw = Upload(w), dr = Upload(residual);
+        var y = Alloc(rows * dim * 2L);
+        var rstd = Alloc(rows * 4L);
+        var (outs, det) = Twice(() => { }, () => Kernels.RmsNormForward(y.Pointer, rstd.Pointer, dx.Pointer, dw.Pointer, rows, dim, eps, weightOffset: 1, residual: dr.Pointer), y, rstd);
+        var (ry, rr) = CpuReference.RmsNorm(Bf16.ToDouble(x), Bf16.ToDouble(w).Select(v => v + 1).ToArray(), rows, dim, eps);
+        var res = Bf16.ToDouble(residual);
+        for (var i = 0; i < ry.Length; i++) ry[i] += res[i];
+        return new KernelCheckResult("rmsnorm_forward_gemma", seed,
+            [new("residual + y", ErrorMetrics.Relative(AsBf16(outs[0]), ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det);
+    }
+
+    private KernelCheckResult RmsNormBackwardGemma(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 64, dim = 256;  // also the q/k norms' shape: rows of head_dim
+        const float eps = 1e-6f;
+        var x = Bf16.Random(rng, rows * dim, 2f);
+        var w = Bf16.Random(rng, dim, 0.5f);
+        var dy = Bf16.Random(rng, rows * dim);
+        var w1 = Bf16.ToDouble(w).Select(v => v + 1).ToArray();
+        var (_, rstdRef) = CpuReference.RmsNorm(Bf16.ToDouble(x), w1, rows, dim, eps);
+        DeviceBuffer rstd = Upload(Array.ConvertAll(rstdRef, r => (float)r)), dx = Upload(x), dw = Upload(w), ddy = Upload(dy);
+        var grad = Alloc(rows * dim * 2L);
+        var (outs, det) = Twice(() => { },
+            () => Kernels.RmsNormBackward(grad.Pointer, ddy.Pointer, dx.Pointer, dw.Pointer, rstd.Pointer, rows, dim, accumulate: false, weightOffset: 1), grad);
+        var reference = CpuReference.RmsNormBackward(Bf16.ToDouble(dy), Bf16.ToDouble(x), w1, rows, dim, eps);
+        return new KernelCheckResult("rmsnorm_backward_gemma", seed, [new("dx", ErrorMetrics.Relative(AsBf16(outs[0]), reference), Bf16Tolerance)], det);
+    }
+
+    private KernelCheckResult GeGluForward(int seed)
+    {
+        var rng = new Random(seed);
+        var gate = Bf16.Random(rng, SwiGluCount, 4f);
+        var up = Bf16.Random(rng, SwiGluCount, 2f);
+        DeviceBuffer dg = Upload(gate), du = Upload(up);
+        var h = Alloc(SwiGluCount * 2);
+        var (outs, det) = Twice(() => { }, () => Kernels.GeGluForward(h.Pointer, dg.Pointer, du.Pointer, SwiGluCount), h);
+        var reference = CpuReference.GeGlu(Bf16.ToDouble(gate), Bf16.ToDouble(up));
+        return new KernelCheckResult("geglu_forward", seed, [new("h", ErrorMetrics.Relative(AsBf16(outs[0]), reference), Bf16Tolerance)], det);
+    }
+
+    private KernelCheckResult GeGluBackward(int seed)
+    {
+        var rng = new Random(seed);
+        var gate = Bf16.Random(rng, SwiGluCount, 4f);
+        var up = Bf16.Random(rng, SwiGluCount, 2f);
+        var dh = Bf16.Random(rng, SwiGluCount);
+        DeviceBuffer dg = Upload(gate), du = Upload(up), ddh = Upload(dh);
+        var outG = Alloc(SwiGluCount * 2);
+        var outU = Alloc(SwiGluCount * 2);
+        var (outs, det) = Twice(() => { }, () => Kernels.GeGluBackward(outG.Pointer, outU.Pointer, ddh.Pointer, dg.Pointer, du.Pointer, SwiGluCount), outG, outU);
+        var (rg, ru) = CpuReference.GeGluBackward(Bf16.ToDouble(dh), Bf16.ToDouble(gate), Bf16.ToDouble(up));
+        return new KernelCheckResult("geglu_backward", seed,
+            [new("dgate", ErrorMetrics.Relative(AsBf16(outs[0]), rg), Bf16Tolerance), new("dup", ErrorMetrics.Relative(AsBf16(outs[1]), ru), Bf16Tolerance)], det);
+    }
+
     private KernelCheckResult Attention(string name, int seed, AttentionShape s, AttentionForwardTiling tiling,
         AttentionBackwardTiling backwardTiling = AttentionBackwardTiling.Auto, bool separateLaunches = false)
     {
@@ -297,7 +380,8 @@ public sealed class KernelChecks : IDisposable
                 Kernels.BackwardStages = AttentionBackwardStages.All;
             }
         }, gq, gk, gv);
-        var r = CpuReference.Attention(Bf16.ToDouble(q), Bf16.ToDouble(k), Bf16.ToDouble(v), Bf16.ToDouble(dout), s.Batch, s.SeqLen, s.QueryHeads, s.KvHeads, s.HeadDim);
+        var r = CpuReference.Attention(Bf16.ToDouble(q), Bf16.ToDouble(k), Bf16.ToDouble(v), Bf16.ToDouble(dout), s.Batch, s.SeqLen, s.QueryHeads, s.KvHeads, s.HeadDim,
+            s.Window, s.SoftmaxScale);
         return new KernelCheckResult(name, seed,
         [
             new("out", ErrorMetrics.Relative(AsBf16(fwd[0]), r.Out), Bf16Tolerance),
@@ -402,6 +486,26 @@ public sealed class KernelChecks : IDisposable
             for (var d = 0; d < dim; d++)
                 reference[r * dim + d] = Bf16.ToSingle(table[ids[r] * dim + d]);
         return new KernelCheckResult("embedding", seed, [new("rows", ErrorMetrics.Relative(AsBf16(outs[0]), reference), 0)], det);
+    }
+
+    /// <summary>Gemma's scaled lookup: each row times sqrt(hidden_size), rounded once to bf16.</summary>
+    private KernelCheckResult EmbeddingScaled(int seed)
+    {
+        var rng = new Random(seed);
+        const int rows = 37, dim = 640, vocab = 1000;
+        var scale = MathF.Sqrt(dim);
+        var table = Bf16.Random(rng, vocab * dim);
+        var ids = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
+        DeviceBuffer dt = Upload(table), di = Upload(ids);
+        var output = Alloc(rows * dim * 2L);
+        var (outs, det) = Twice(() => { }, () => Kernels.EmbeddingForward(output.Pointer, dt.Pointer, di.Pointer, rows, dim, scale), output);
+        var got = AsBf16(outs[0]);
+        // fp32 product rounded to nearest even: exactly what the host computes.
+        var mismatches = 0;
+        for (var r = 0; r < rows; r++)
+            for (var d = 0; d < dim; d++)
+                mismatches += got[r * dim + d] == Bf16.FromSingle(Bf16.ToSingle(table[ids[r] * dim + d]) * scale) ? 0 : 1;
+        return new KernelCheckResult("embedding_scaled", seed, [new("values differing from the fp32 product rounded to bf16", mismatches, 0)], det);
     }
 
     // The pool's accounting and reuse: expected values follow from the size classes alone.

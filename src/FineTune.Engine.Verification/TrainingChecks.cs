@@ -52,8 +52,14 @@ public sealed class TrainingChecks : IDisposable
         ["train_parity_llama_checkpointing"] = () => Parity("train_parity_llama_checkpointing", TinyConfig("llama"), checkpointing: true, dropout: 0),
         ["train_parity_qwen2_bias"] = () => Parity("train_parity_qwen2_bias", TinyConfig("qwen2") with { AttentionBias = true }, checkpointing: true, dropout: 0.05),
         ["train_parity_qwen3_qk_norm"] = () => Parity("train_parity_qwen3_qk_norm", TinyConfig("qwen3") with { QkNorm = true, TieWordEmbeddings = true }, checkpointing: false, dropout: 0),
-        ["train_resume"] = Resume,
-        ["memory_plan"] = () => MemoryPlan(),
+        ["train_parity_gemma3"] = () => Parity("train_parity_gemma3", TinyGemmaConfig(), checkpointing: false, dropout: 0.1),
+        ["train_parity_gemma3_checkpointing"] = () => Parity("train_parity_gemma3_checkpointing", TinyGemmaConfig(), checkpointing: true, dropout: 0),
+        ["train_resume"] = () => Resume("train_resume", TinyConfig("llama")),
+        ["train_resume_gemma3"] = () => Resume("train_resume_gemma3", TinyGemmaConfig()),
+        ["memory_plan"] = () => MemoryPlan("memory_plan", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }),
+        // Widths whose 2048-token buffers are whole 2 MiB pool blocks, as the llama check's: at hidden 640 the pool's rounding
+        // alone put the peak 15.7% over the plan (H200, 2026-12-01; at Gemma 3 1B's real shape, 4 x 2048 tokens, +0.6%).
+        ["memory_plan_gemma3"] = () => MemoryPlan("memory_plan_gemma3", TinyGemmaConfig() with { HiddenSize = 1024, IntermediateSize = 4096, NumHeads = 4, NumKvHeads = 1, NumLayers = 4, VocabSize = 32000, SlidingLayers = [true, true, true, false] }),
         ["weights_stream_f32"] = () => StreamedWeights(TensorDType.F32),
         ["weights_stream_f16"] = () => StreamedWeights(TensorDType.F16),
         ["weights_stream_bf16"] = () => StreamedWeights(TensorDType.BF16),
@@ -63,7 +69,7 @@ public sealed class TrainingChecks : IDisposable
         ["weights_stream_4bit"] = () => FourBitChecks.StreamedWeights(Gpu.Context, Path.Combine(_root, "weights_stream_4bit"), new FourBitSettings(FourBitType.Nf4, true)),
         ["train_parity_llama_4bit"] = () => Parity("train_parity_llama_4bit", TinyConfig("llama"), checkpointing: true, dropout: 0.1, fourBit: true),
         ["train_4bit_tracks_bf16"] = () => FourBitTracksBf16(Gpu, Path.Combine(_root, "train_4bit_tracks_bf16")),
-        ["memory_plan_4bit"] = () => MemoryPlan(fourBit: true),
+        ["memory_plan_4bit"] = () => MemoryPlan("memory_plan_4bit", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, fourBit: true),
     };
 
     /// <summary>Runs one check, turning an exception into a failed result.</summary>
@@ -84,6 +90,18 @@ public sealed class TrainingChecks : IDisposable
     {
         ModelType = type, VocabSize = 160, HiddenSize = 64, IntermediateSize = 96, NumLayers = 2,
         NumHeads = 4, NumKvHeads = 2, HeadDim = 16, RmsNormEps = 1e-5, RopeTheta = 10000,
+    };
+
+    /// <summary>
+    /// A tiny Gemma 3 (gemma3_text) the GPU kernels take at Gemma's own head_dim 256: scaled
+    /// embeddings, (1 + w) norms, q/k and sandwich norms, GeGLU, query_pre_attn_scalar, a 24-token
+    /// sliding-window layer with its own RoPE base and a global layer with linear RoPE scaling, tied head.
+    /// </summary>
+    public static ModelConfig TinyGemmaConfig() => TinyConfig("gemma3_text") with
+    {
+        NumHeads = 2, NumKvHeads = 1, HeadDim = 256, RmsNormEps = 1e-6, RopeTheta = 1_000_000, RopeLocalTheta = 10_000, LinearRopeFactor = 8,
+        TieWordEmbeddings = true, QkNorm = true, EmbeddingScale = 8, NormWeightOffset = true, SandwichNorms = true,
+        Activation = GateActivation.GeluTanh, QueryPreAttnScalar = 256, SlidingWindow = 24, SlidingLayers = [true, false],
     };
 
     /// <remarks>
@@ -134,11 +152,10 @@ public sealed class TrainingChecks : IDisposable
         return new KernelCheckResult(name, 15, [new OutputError($"per-step loss over {Steps} steps (bf16/nf4: {losses})", worst, FourBitLossTolerance)], true, failure);
     }
 
-    private KernelCheckResult Resume()
+    private KernelCheckResult Resume(string name, ModelConfig model)
     {
-        const string name = "train_resume";
         var dir = Path.Combine(_root, name);
-        var modelDir = WriteModel(Path.Combine(dir, "model"), TinyConfig("llama"), seed: 12);
+        var modelDir = WriteModel(Path.Combine(dir, "model"), model, seed: 12);
         var config = Config(checkpointing: true, dropout: 0.1) with { SaveSteps = 5 };
         Train(modelDir, Path.Combine(dir, "whole"), config, Gpu);
         using var cancel = new CancellationTokenSource();
@@ -183,10 +200,8 @@ public sealed class TrainingChecks : IDisposable
     /// larger than the GPU stops with FT3107 and a suggestion before allocating.
     /// </summary>
     /// <remarks>With <paramref name="fourBit"/>, the same over NF4 projections quantized on the device: the 4-bit weights and the dequantization buffer are counted.</remarks>
-    private KernelCheckResult MemoryPlan(bool fourBit = false)
+    private KernelCheckResult MemoryPlan(string name, ModelConfig model, bool fourBit = false)
     {
-        var name = fourBit ? "memory_plan_4bit" : "memory_plan";
-        var model = TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 };
         var config = Config(checkpointing: false, dropout: 0) with { PerDeviceTrainBatchSize = 4, R = 16, LoadIn4Bit = fourBit };
         var adapter = new LoraAdapter(model, LoraSettings.From(config));
         adapter.Initialize(1);
@@ -314,6 +329,19 @@ public sealed class TrainingChecks : IDisposable
         File.WriteAllText(Path.Combine(dir, "config.json"), c.ToJson());
         var rng = new DeterministicRandom((ulong)seed);
         float[] R(long n, double mean, double std) => Enumerable.Range(0, (int)n).Select(_ => (float)(mean + rng.NextGaussian() * std)).ToArray();
+        if (c.NormWeightOffset)
+        {
+            // Gemma: every tensor of its layout; norms stored as offsets around zero (factors around one),
+            // the embedding small since it is scaled by sqrt(hidden_size).
+            SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), LlamaTensorLayout.For(c).Select(x => new TensorToWrite(x.Name, x.Shape, x.Kind switch
+            {
+                LlamaTensorKind.Linear => R(x.ElementCount, 0, 1 / Math.Sqrt(x.Shape[1])),
+                LlamaTensorKind.Embedding => R(x.ElementCount, 0, 0.1),
+                LlamaTensorKind.Bias => R(x.ElementCount, 0, 0.1),
+                _ => R(x.ElementCount, 0, 0.1),
+            }, dtype)).ToList());
+            return dir;
+        }
         var t = new List<TensorToWrite> { new("model.embed_tokens.weight", [c.VocabSize, c.HiddenSize], R(c.VocabSize * c.HiddenSize, 0, 0.5), dtype) };
         for (var l = 0; l < c.NumLayers; l++)
         {

@@ -18,6 +18,10 @@ SHAPES = {
   "llama3.2-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True, rope_theta=500000.0),
   "llama3.1-8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=False, rope_theta=500000.0),
 }
+# Gemma 3 1B as released (transformers' Gemma3ForCausalLM: sliding-window layers, GeGLU, sandwich norms).
+GEMMA_SHAPES = {
+  "gemma3-1b": dict(hidden_size=1152, intermediate_size=6912, num_hidden_layers=26, num_attention_heads=4, num_key_value_heads=1, head_dim=256, vocab_size=262144, sliding_window=512, query_pre_attn_scalar=256, tie_word_embeddings=True),
+}
 
 def batches_random(cfg, batch, seq, n):
     x = torch.randint(0, cfg.vocab_size, (batch, seq), device="cuda")
@@ -42,8 +46,13 @@ def batches_sft(cfg, lengths):
 
 def run(precision, shape, batch, seq, gc, lengths=None, steps=8, warm=3):
     torch.manual_seed(0)
-    cfg = LlamaConfig(max_position_embeddings=8192, rms_norm_eps=1e-5, attn_implementation="sdpa", **SHAPES[shape])
-    model = LlamaForCausalLM(cfg).to(device="cuda", dtype=torch.bfloat16)
+    if shape in GEMMA_SHAPES:
+        from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+        cfg = Gemma3TextConfig(max_position_embeddings=32768, attn_implementation="sdpa", **GEMMA_SHAPES[shape])
+        model = Gemma3ForCausalLM(cfg).to(device="cuda", dtype=torch.bfloat16)
+    else:
+        cfg = LlamaConfig(max_position_embeddings=8192, rms_norm_eps=1e-5, attn_implementation="sdpa", **SHAPES[shape])
+        model = LlamaForCausalLM(cfg).to(device="cuda", dtype=torch.bfloat16)
     if gc: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False}); model.enable_input_require_grads()
     lora = LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, bias="none", target_modules=["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"], task_type="CAUSAL_LM")
     model = get_peft_model(model, lora, autocast_adapter_dtype=(precision == "autocast" or precision == "fp32-lora"))

@@ -68,6 +68,20 @@ public sealed class CpuReferenceTests
     }
 
     [Fact]
+    public void GeGlu_backward_matches_finite_differences()
+    {
+        var rng = new Random(6);
+        var gate = Rand(rng, 16, 4);
+        var up = Rand(rng, 16, 2);
+        var dh = Rand(rng, 16);
+        var (dg, du) = CpuReference.GeGluBackward(dh, gate, up);
+        AssertClose(NumericGradient(gate, g => Dot(dh, CpuReference.GeGlu(g, up))), dg);
+        AssertClose(NumericGradient(up, u => Dot(dh, CpuReference.GeGlu(gate, u))), du);
+        // gelu_tanh(1) = 0.5 (1 + tanh(sqrt(2/pi) * 1.044715)) = 0.8411919906082768 (torch's gelu(approximate='tanh')).
+        Assert.Equal(0.8411919906082768, CpuReference.GeGlu([1], [1])[0], 12);
+    }
+
+    [Fact]
     public void Rope_inverse_undoes_forward_and_position_zero_is_identity()
     {
         var rng = new Random(3);
@@ -99,6 +113,32 @@ public sealed class CpuReferenceTests
         AssertClose(NumericGradient(v, vs => Dot(dout, CpuReference.Attention(q, k, vs, null, b, t, hq, hkv, d).Out)), r.DV);
         // Causality: the first query attends only to the first key, so its output is that value row.
         Assert.Equal(v[..d], r.Out[..d]);
+    }
+
+    [Fact]
+    public void Sliding_window_attention_backward_matches_finite_differences()
+    {
+        var rng = new Random(7);
+        const int b = 1, t = 7, hq = 2, hkv = 1, d = 4, window = 3;
+        const double scale = 0.3;
+        var q = Rand(rng, b * t * hq * d);
+        var k = Rand(rng, b * t * hkv * d);
+        var v = Rand(rng, b * t * hkv * d);
+        var dout = Rand(rng, b * t * hq * d);
+        CpuReference.AttentionResult Run(double[] qs, double[] ks, double[] vs, double[]? g) => CpuReference.Attention(qs, ks, vs, g, b, t, hq, hkv, d, window, scale);
+        var r = Run(q, k, v, dout);
+        AssertClose(NumericGradient(q, qs => Dot(dout, Run(qs, k, v, null).Out)), r.DQ);
+        AssertClose(NumericGradient(k, ks => Dot(dout, Run(q, ks, v, null).Out)), r.DK);
+        AssertClose(NumericGradient(v, vs => Dot(dout, Run(q, k, vs, null).Out)), r.DV);
+        // The last query sees keys t-3..t-1 only: moving the first key changes nothing there.
+        var moved = (double[])k.Clone();
+        moved[0] += 10;
+        Assert.Equal(r.Out[^d..], Run(q, moved, v, null).Out[^d..]);
+        // A window of one: each query sees only its own key, so its output is that value row.
+        var self = CpuReference.Attention(q, k, v, null, b, t, hq, hkv, d, window: 1);
+        Assert.Equal(v[(3 * d)..(4 * d)], self.Out[(3 * hq * d)..(3 * hq * d + d)]);
+        // A window as long as the sequence is plain causal attention.
+        Assert.Equal(CpuReference.Attention(q, k, v, null, b, t, hq, hkv, d).Out, CpuReference.Attention(q, k, v, null, b, t, hq, hkv, d, window: t).Out);
     }
 
     [Fact]

@@ -111,7 +111,8 @@ public sealed class CudaShapeValidationTests
     [Theory]
     [InlineData(1, 16, 6, 4, 64)]   // kv heads must divide query heads
     [InlineData(1, 16, 8, 2, 72)]   // head_dim must be a multiple of 16
-    [InlineData(1, 16, 8, 2, 256)]  // at most 128
+    [InlineData(1, 16, 8, 2, 192)]  // above 128 only 256 (two 128-column chunks)
+    [InlineData(1, 16, 8, 2, 512)]
     [InlineData(0, 16, 8, 2, 64)]
     public void Unsupported_attention_shapes_are_rejected(int batch, int seq, int heads, int kvHeads, int headDim) =>
         Assert.Throws<ArgumentException>(() => new AttentionShape(batch, seq, heads, kvHeads, headDim).Validate());
@@ -122,5 +123,20 @@ public sealed class CudaShapeValidationTests
         new AttentionShape(4, 2048, 32, 8, 64).Validate();
         new AttentionShape(2, 2048, 32, 8, 128).Validate();
         Assert.Equal(0.125f, new AttentionShape(4, 2048, 32, 8, 64).Scale);
+    }
+
+    [Fact]
+    public void Gemma_3_shapes_are_accepted_with_their_own_scale_and_window()
+    {
+        // Gemma 3 1B: head_dim 256, 4 query heads over 1 kv head, query_pre_attn_scalar 256, window 512.
+        var local = new AttentionShape(2, 1024, 4, 1, 256) { Window = 512, SoftmaxScale = 0.0625f };
+        local.Validate();
+        Assert.Equal(0.0625f, local.Scale);
+        Assert.Equal(512, local.KernelWindow);
+        Assert.Equal(2, local.Chunks);
+        // A window as long as the sequence masks nothing beyond causality.
+        Assert.Equal(300, (local with { SeqLen = 300 }).KernelWindow);
+        Assert.Equal(300, (local with { SeqLen = 300, Window = 0 }).KernelWindow);
+        Assert.Equal(1, new AttentionShape(1, 16, 8, 2, 128).Chunks);
     }
 }

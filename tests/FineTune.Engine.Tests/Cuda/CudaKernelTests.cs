@@ -35,9 +35,13 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Gemm_accumulates_into_f32() => Check("gemm_accumulate_f32");
     [CudaFact] public void RmsNorm_forward() => Check("rmsnorm_forward");
     [CudaFact] public void RmsNorm_backward_accumulates() => Check("rmsnorm_backward");
+    [CudaFact] public void RmsNorm_forward_with_gemma_offset_weights_adds_the_residual() => Check("rmsnorm_forward_gemma");
+    [CudaFact] public void RmsNorm_backward_with_gemma_offset_weights() => Check("rmsnorm_backward_gemma");
     [CudaFact] public void Rope_with_llama3_frequencies() => Check("rope_llama3");
     [CudaFact] public void SwiGlu_forward() => Check("swiglu_forward");
     [CudaFact] public void SwiGlu_backward() => Check("swiglu_backward");
+    [CudaFact] public void GeGlu_tanh_forward() => Check("geglu_forward");
+    [CudaFact] public void GeGlu_tanh_backward() => Check("geglu_backward");
     [CudaFact] public void Attention_head_dim_64() => Check("attention_hd64");
     [CudaFact] public void Attention_head_dim_64_with_64_row_tiles() => Check("attention_hd64_rows64");
     [CudaFact] public void Attention_head_dim_128() => Check("attention_hd128");
@@ -50,11 +54,23 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Attention_head_dim_64_backward_in_separate_launches_with_64_row_tiles() => Check("attention_hd64_rows64_separate_launches");
     [CudaFact] public void Attention_head_dim_128_backward_in_separate_launches() => Check("attention_hd128_separate_launches");
     [CudaFact] public void Attention_short_sequences() => Check("attention_short_sequences");
+    [CudaFact] public void Attention_head_dim_256_with_query_pre_attn_scale() => Check("attention_hd256");
+    [CudaFact] public void Attention_head_dim_256_with_64_row_tiles() => Check("attention_hd256_rows64");
+    [CudaFact] public void Attention_head_dim_256_backward_in_separate_launches() => Check("attention_hd256_separate_launches");
+    [CudaFact] public void Attention_gemma_3_1b_local_layer_sliding_window() => Check("attention_gemma3_1b_local");
+    [CudaFact] public void Attention_gemma_3_1b_local_layer_with_64_row_tiles_and_separate_launches() => Check("attention_gemma3_1b_local_rows64");
+    [CudaFact] public void Attention_window_longer_than_the_sequence_is_causal() => Check("attention_hd256_window_longer_than_sequence");
+    [CudaFact] public void Attention_head_dim_64_sliding_window() => Check("attention_hd64_window");
+    [CudaFact] public void Attention_head_dim_64_sliding_window_with_64_row_tiles() => Check("attention_hd64_window_rows64");
+    [CudaFact] public void Attention_head_dim_64_sliding_window_in_separate_launches() => Check("attention_hd64_window_separate_launches");
+    [CudaFact] public void Attention_head_dim_128_window_shorter_than_a_tile() => Check("attention_hd128_window");
+    [CudaFact] public void Attention_head_dim_128_window_with_128_row_tiles() => Check("attention_hd128_window_rows128");
     [CudaFact] public void LmHead_cross_entropy() => Check("lm_head_cross_entropy");
     [CudaFact] public void AdamW_step() => Check("adamw");
     [CudaFact] public void Sum_of_squares() => Check("sum_squares");
     [CudaFact] public void Bf16_conversions_are_exact() => Check("convert_bf16_f32");
     [CudaFact] public void Embedding_lookup() => Check("embedding");
+    [CudaFact] public void Embedding_lookup_scaled_by_sqrt_hidden() => Check("embedding_scaled");
     [CudaFact] public void Uniform_fill_matches_host_twin() => Check("fill_uniform");
     [CudaFact] public void Memory_pool_reuses_blocks_and_counts_bytes() => Check("memory_pool");
     [CudaFact] public void Kernel_cache_skips_recompilation() => Check("kernel_cache");
@@ -69,7 +85,7 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact]
     public void Every_kernel_file_compiles_for_this_gpu()
     {
-        foreach (var headDim in new[] { 64, 128 })
+        foreach (var headDim in new[] { 64, 128, 256 })
             foreach (var (file, ok, log) in fixture.Checks.Compiler.CompileAll($"HEAD_DIM={headDim}"))
                 Assert.True(ok, $"{file} (HEAD_DIM={headDim}):\n{log}");
     }

@@ -4,7 +4,7 @@ namespace FineTune.Engine.Tests.Cuda;
 
 /// <summary>
 /// CUDA training end to end through the shared Trainer (see <see cref="TrainingChecks"/>): GPU vs CPU
-/// per-step losses on tiny llama / qwen2 / qwen3 models, byte-identical adapters over two GPU runs,
+/// per-step losses on tiny llama / qwen2 / qwen3 / gemma3_text models, byte-identical adapters over two GPU runs,
 /// and resumption from a checkpoint. Skipped, with the reason, where there is no GPU.
 /// </summary>
 public sealed class CudaTrainingTests
@@ -30,10 +30,22 @@ public sealed class CudaTrainingTests
     public void Qwen3_qk_norm_matches_cpu_losses() => AssertPasses("train_parity_qwen3_qk_norm");
 
     [CudaFact]
+    public void Gemma3_with_dropout_matches_cpu_losses_and_is_byte_identical() => AssertPasses("train_parity_gemma3");
+
+    [CudaFact]
+    public void Gemma3_with_gradient_checkpointing_matches_cpu_losses() => AssertPasses("train_parity_gemma3_checkpointing");
+
+    [CudaFact]
     public void Resumed_run_equals_uninterrupted_run() => AssertPasses("train_resume");
 
     [CudaFact]
+    public void Gemma3_resumed_run_equals_uninterrupted_run() => AssertPasses("train_resume_gemma3");
+
+    [CudaFact]
     public void Memory_plan_matches_the_peak_and_refuses_what_does_not_fit() => AssertPasses("memory_plan");
+
+    [CudaFact]
+    public void Gemma3_memory_plan_matches_the_peak() => AssertPasses("memory_plan_gemma3");
 
     [CudaFact]
     public void Weights_streamed_from_f32_equal_the_float32_upload() => AssertPasses("weights_stream_f32");

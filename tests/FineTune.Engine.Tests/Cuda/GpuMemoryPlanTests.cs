@@ -28,6 +28,16 @@ public sealed class GpuMemoryPlanTests
         Assert.Equal(72040, GpuMemoryPlan.LayerBytes(Llama1B, rank: 16, loraTargets: 7));
         // qwen3's q/k norms also keep the pre-norm q and k (bf16) and their per-head rstd (fp32): + 2 x 96 + 4 x 6.
         Assert.Equal(1480 + 192 + 24, GpuMemoryPlan.LayerBytes(Tiny with { ModelType = "qwen3", QkNorm = true }, rank: 8, loraTargets: 7));
+        // Gemma 3's sandwich norms also keep o_proj's and down_proj's outputs (bf16, 64 each) and their rstd (fp32): + 2 x 128 + 4 x 2.
+        Assert.Equal(1480 + 192 + 24 + 256 + 8, GpuMemoryPlan.LayerBytes(Tiny with { ModelType = "gemma3_text", QkNorm = true, SandwichNorms = true }, rank: 8, loraTargets: 7));
+    }
+
+    [Fact]
+    public void Gemma3_weights_count_the_sandwich_norms()
+    {
+        // Two more hidden-size norms per layer than the same shape without them.
+        var gemma = Tiny with { ModelType = "gemma3_text", QkNorm = true, SandwichNorms = true, TieWordEmbeddings = true };
+        Assert.Equal(CudaModelWeights.Bytes(gemma with { SandwichNorms = false }) + 2L * 2 * 64 * 2, CudaModelWeights.Bytes(gemma));
     }
 
     [Fact]

@@ -8,18 +8,36 @@ namespace FineTune.Engine.Backends.Cuda.Kernels;
 /// <param name="SeqLen">Tokens per sequence.</param>
 /// <param name="QueryHeads">Query heads.</param>
 /// <param name="KvHeads">Key/value heads (divides <paramref name="QueryHeads"/>).</param>
-/// <param name="HeadDim">Head dimension (a multiple of 16, at most 128).</param>
+/// <param name="HeadDim">Head dimension (see <see cref="Supports"/>).</param>
 public readonly record struct AttentionShape(int Batch, int SeqLen, int QueryHeads, int KvHeads, int HeadDim)
 {
-    /// <summary>The softmax scale, 1/sqrt(head_dim).</summary>
-    public float Scale => 1f / MathF.Sqrt(HeadDim);
+    /// <summary>Sliding window: a query sees itself and the <c>Window − 1</c> keys before it (Gemma 3's local layers); 0 for plain causal attention.</summary>
+    public int Window { get; init; }
+
+    /// <summary>The factor on q·k when it is not 1/sqrt(head_dim) (Gemma's query_pre_attn_scalar^-0.5).</summary>
+    public float? SoftmaxScale { get; init; }
+
+    /// <summary>The softmax scale: <see cref="SoftmaxScale"/>, else 1/sqrt(head_dim).</summary>
+    public float Scale => SoftmaxScale ?? 1f / MathF.Sqrt(HeadDim);
+
+    /// <summary>The window the kernels take: a window of at least the sequence length masks nothing, so it becomes the length.</summary>
+    internal int KernelWindow => Window > 0 && Window < SeqLen ? Window : SeqLen;
+
+    /// <summary>
+    /// 128-column chunks of the output each block owns: above head_dim 128 the accumulators of a
+    /// whole head do not fit in registers, so the grid has one block per chunk.
+    /// </summary>
+    internal int Chunks => HeadDim > 128 ? HeadDim / 128 : 1;
+
+    /// <summary>Head dimensions the kernels take: multiples of 16 up to 128, and 256 (Gemma 3).</summary>
+    public static bool Supports(int headDim) => headDim > 0 && headDim % 16 == 0 && (headDim <= 128 || headDim == 256);
 
     internal void Validate()
     {
-        if (Batch <= 0 || SeqLen <= 0 || QueryHeads <= 0 || KvHeads <= 0 || QueryHeads % KvHeads != 0)
+        if (Batch <= 0 || SeqLen <= 0 || QueryHeads <= 0 || KvHeads <= 0 || QueryHeads % KvHeads != 0 || Window < 0)
             throw new ArgumentException($"Invalid attention shape {this}: sizes must be positive and KvHeads must divide QueryHeads.");
-        if (HeadDim % 16 != 0 || HeadDim > 128)
-            throw new ArgumentException($"Head dimension {HeadDim} is not supported: it must be a multiple of 16 and at most 128.");
+        if (!Supports(HeadDim))
+            throw new ArgumentException($"Head dimension {HeadDim} is not supported: it must be a multiple of 16 up to 128, or 256.");
     }
 }
 
@@ -110,18 +128,21 @@ public sealed class CudaKernels : IDisposable
         return (int)Math.Clamp(blocks, 1, (long)_device.MultiprocessorCount * 16);
     }
 
-    /// <summary>y[rows,dim] = x * rstd * w; rstd[rows] (fp32) is kept for the backward pass. dim % 8 == 0.</summary>
-    public void RmsNormForward(ulong y, ulong rstd, ulong x, ulong weight, int rows, int dim, float eps)
+    /// <summary>
+    /// y[rows,dim] = residual + x * rstd * (w + weightOffset); rstd[rows] (fp32) is kept for the backward pass.
+    /// dim % 8 == 0. weightOffset is 1 for Gemma's stored offsets; residual 0 adds nothing.
+    /// </summary>
+    public void RmsNormForward(ulong y, ulong rstd, ulong x, ulong weight, int rows, int dim, float eps, float weightOffset = 0, ulong residual = 0)
     {
         RequireMultipleOf8(dim, nameof(dim));
-        Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps);
+        Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps, weightOffset, residual);
     }
 
-    /// <summary>dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm.</summary>
-    public void RmsNormBackward(ulong dx, ulong dy, ulong x, ulong weight, ulong rstd, int rows, int dim, bool accumulate)
+    /// <summary>dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm with weight w + weightOffset.</summary>
+    public void RmsNormBackward(ulong dx, ulong dy, ulong x, ulong weight, ulong rstd, int rows, int dim, bool accumulate, float weightOffset = 0)
     {
         RequireMultipleOf8(dim, nameof(dim));
-        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0);
+        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0, weightOffset);
     }
 
     /// <summary>
@@ -142,6 +163,14 @@ public sealed class CudaKernels : IDisposable
     public void SwiGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count) =>
         Kernel("swiglu.cu", "swiglu_backward").Launch((GridFor(count, 8), 1, 1), Threads, 0, dgate, dup, dh, gate, up, KernelArg.Int64(count));
 
+    /// <summary>h = gelu_tanh(gate) * up over <paramref name="count"/> elements (GeGLU, Gemma).</summary>
+    public void GeGluForward(ulong h, ulong gate, ulong up, long count) =>
+        Kernel("swiglu.cu", "geglu_forward").Launch((GridFor(count, 8), 1, 1), Threads, 0, h, gate, up, KernelArg.Int64(count));
+
+    /// <summary>dgate, dup of GeGLU from dh; the outputs may alias gate and up.</summary>
+    public void GeGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count) =>
+        Kernel("swiglu.cu", "geglu_backward").Launch((GridFor(count, 8), 1, 1), Threads, 0, dgate, dup, dh, gate, up, KernelArg.Int64(count));
+
     /// <summary>out = bf16(in) over <paramref name="count"/> fp32 values.</summary>
     public void Float32ToBFloat16(ulong output, ulong input, long count) =>
         Kernel("convert.cu", "f32_to_bf16").Launch((GridFor(count, 4), 1, 1), Threads, 0, output, input, KernelArg.Int64(count));
@@ -150,11 +179,14 @@ public sealed class CudaKernels : IDisposable
     public void BFloat16ToFloat32(ulong output, ulong input, long count) =>
         Kernel("convert.cu", "bf16_to_f32").Launch((GridFor(count, 4), 1, 1), Threads, 0, output, input, KernelArg.Int64(count));
 
-    /// <summary>out[rows, dim] = table[ids[rows]] (ids int32, already validated against the vocabulary).</summary>
-    public void EmbeddingForward(ulong output, ulong table, ulong ids, int rows, int dim)
+    /// <summary>out[rows, dim] = table[ids[rows]] · scale (ids int32, already validated against the vocabulary).</summary>
+    public void EmbeddingForward(ulong output, ulong table, ulong ids, int rows, int dim, float scale = 1)
     {
         RequireMultipleOf8(dim, nameof(dim));
-        Kernel("convert.cu", "embedding_forward").Launch((rows, 1, 1), Threads, 0, output, table, ids, dim);
+        if (scale == 1)
+            Kernel("convert.cu", "embedding_forward").Launch((rows, 1, 1), Threads, 0, output, table, ids, dim);
+        else
+            Kernel("convert.cu", "embedding_forward_scaled").Launch((rows, 1, 1), Threads, 0, output, table, ids, dim, scale);
     }
 
     /// <summary>
@@ -191,7 +223,8 @@ public sealed class CudaKernels : IDisposable
     public AttentionForwardTiling ForwardTiling { get; set; } = AttentionForwardTiling.Auto;
 
     /// <summary>
-    /// Causal attention forward: out[B,T,Hq,D] and lse[B,Hq,T] (fp32) from q[B,T,Hq,D], k and v [B,T,Hkv,D].
+    /// Causal attention forward: out[B,T,Hq,D] and lse[B,Hq,T] (fp32) from q[B,T,Hq,D], k and v [B,T,Hkv,D];
+    /// within <see cref="AttentionShape.Window"/> when it is set.
     /// </summary>
     public void AttentionForward(ulong output, ulong lse, ulong q, ulong k, ulong v, AttentionShape shape)
     {
@@ -208,8 +241,8 @@ public sealed class CudaKernels : IDisposable
         // Grid x over (batch, head), y over query tiles: blocks start in linear order, and the
         // kernel maps y = 0 to the last (longest) tile, so the long causal rows go first.
         // Shared memory: the query tile plus two (K, V) buffers of 64 rows.
-        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((shape.Batch * shape.QueryHeads, tiles, 1), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((shape.Batch * shape.QueryHeads * shape.Chunks, tiles, 1), AttentionThreads,
+            AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
     /// <summary>The backward kernels <see cref="AttentionBackward"/> runs; <see cref="AttentionBackwardStages.All"/> unless a benchmark times one.</summary>
@@ -246,26 +279,28 @@ public sealed class CudaKernels : IDisposable
         // lse/delta rows. dQ blocks: grid (B * Hq, query tiles), the last (longest) tile first.
         // Shared memory: two (K, V) buffers of 64 rows, and Q and dO of the block's rows (the
         // 64-row kernel stages those through a K/V buffer into registers).
-        var kvX = shape.Batch * shape.KvHeads;
-        var qX = shape.Batch * shape.QueryHeads;
+        // Above head_dim 128 the dQ blocks also keep Q and dO resident (2 more tiles), and each
+        // block of either kind owns one 128-column chunk of its outputs.
+        var kvX = shape.Batch * shape.KvHeads * shape.Chunks;
+        var qX = shape.Batch * shape.QueryHeads * shape.Chunks;
         var rowTiles = wide ? wideTiles : tiles;
         var kvShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 64 ? 4 : 6, 4 * AttentionTile);
-        var qShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : 4, 0);
+        var qShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 128 ? 4 : 6, 0);
         var suffix = wide ? "_wide" : "";
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
         {
             // Both in one launch (the dK/dV blocks first, then the dQ blocks), so the short dQ
             // blocks fill the tail of the long dK/dV ones.
             Kernel("attention.cu", "attention_backward_fused" + suffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), AttentionThreads,
-                Math.Max(kvShared, qShared), dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, kvX, rowTiles, qX);
+                Math.Max(kvShared, qShared), dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow, kvX, rowTiles, qX);
             return;
         }
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
             Kernel("attention.cu", "attention_backward_dkv" + suffix, define).Launch((kvX, rowTiles, 1), AttentionThreads,
-                kvShared, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+                kvShared, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
         if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
             Kernel("attention.cu", "attention_backward_dq" + suffix, define).Launch((qX, rowTiles, 1), AttentionThreads,
-                qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale);
+                qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
     /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>

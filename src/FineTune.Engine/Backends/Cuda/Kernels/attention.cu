@@ -28,6 +28,12 @@
 #define LDS (HEAD_DIM + 8)          // padded smem row (bf16): fragment loads hit 32 distinct banks
 #define KSTEPS (HEAD_DIM / 16)      // k-steps over the head dimension
 #define DTILES (HEAD_DIM / 8)       // 8-wide n-tiles over the head dimension
+// Above head_dim 128 the output accumulators (O, dQ, dK and dV) of a whole head would not fit in
+// registers, so each block owns one 128-column chunk of them: its grid's x runs over (..., chunk)
+// and the scores, which need every column, are recomputed per chunk. At most 128 one chunk.
+#define DCHUNK (HEAD_DIM > 128 ? 128 : HEAD_DIM)
+#define CHUNKS (HEAD_DIM / DCHUNK)
+#define OTILES (DCHUNK / 8)         // 8-wide n-tiles over one output chunk
 #define NTILES (TILE / 8)           // 8-wide n-tiles over a 64-row tile
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
@@ -176,12 +182,12 @@ __device__ __forceinline__ void mma_smem_x_tile(float (&acc)[M][NTILES][4], cons
     }
 }
 
-// out[m] (16 x HEAD_DIM) += P[m] (16 x 16*KK, fp32 accumulator layout) . S for the first 16*KK
-// rows of a smem tile S [rows][HEAD_DIM]. The accumulator layout of P is exactly the A-fragment
+// out[m] (16 x DCHUNK) += P[m] (16 x 16*KK, fp32 accumulator layout) . S[:, c0 .. c0 + DCHUNK) for
+// the first 16*KK rows of a smem tile S [rows][HEAD_DIM]. The accumulator layout of P is exactly the A-fragment
 // layout once packed to bf16, so P never leaves registers; B fragments come from transposing
 // ldmatrix loads (matrix i covers tile rows kk*16 + (i%2)*8.., head columns (n + i/2)*8..).
 template <int M, int KK>
-__device__ __forceinline__ void mma_p_x_rows(float (&out)[M][DTILES][4], const float (&p)[M][2 * KK][4], const bf16* s, int lane)
+__device__ __forceinline__ void mma_p_x_rows(float (&out)[M][OTILES][4], const float (&p)[M][2 * KK][4], const bf16* s, int c0, int lane)
 {
     const int mi = lane >> 3, mr = lane & 7;
     #pragma unroll
@@ -195,9 +201,9 @@ __device__ __forceinline__ void mma_p_x_rows(float (&out)[M][DTILES][4], const f
             a[m][3] = pack2(p[m][2 * kk + 1][2], p[m][2 * kk + 1][3]);
         }
         #pragma unroll
-        for (int n = 0; n < DTILES; n += 2) {
+        for (int n = 0; n < OTILES; n += 2) {
             u32 b[4];
-            ldmatrix_x4_trans(b, s + (kk * 16 + (mi & 1) * 8 + mr) * LDS + (n + (mi >> 1)) * 8);
+            ldmatrix_x4_trans(b, s + (kk * 16 + (mi & 1) * 8 + mr) * LDS + c0 + (n + (mi >> 1)) * 8);
             #pragma unroll
             for (int m = 0; m < M; m++) {
                 mma_bf16_16816(out[m][n], a[m], b);
@@ -209,9 +215,9 @@ __device__ __forceinline__ void mma_p_x_rows(float (&out)[M][DTILES][4], const f
 
 // The product with every row of a 64-row tile.
 template <int M>
-__device__ __forceinline__ void mma_p_x_tile(float (&out)[M][DTILES][4], const float (&p)[M][NTILES][4], const bf16* s, int lane)
+__device__ __forceinline__ void mma_p_x_tile(float (&out)[M][OTILES][4], const float (&p)[M][NTILES][4], const bf16* s, int c0, int lane)
 {
-    mma_p_x_rows<M, TILE / 16>(out, p, s, lane);
+    mma_p_x_rows<M, TILE / 16>(out, p, s, c0, lane);
 }
 
 __device__ __forceinline__ float quad_max(float v)
@@ -229,10 +235,11 @@ __device__ __forceinline__ float quad_sum(float v)
 // One key tile of the online softmax for M 16-row groups: s holds raw scores (Q.K^T) and
 // becomes the unnormalised probabilities; the row maxima (raw units), partial row sums (per
 // lane, summed over the quad at the end) and the output accumulators are rescaled. MASK applies
-// causality and the sequence end; tiles wholly below the diagonal skip it.
+// causality, the sliding window (a row sees the window - 1 keys before it) and the sequence end;
+// tiles wholly inside every row's visible range skip it.
 template <int M, bool MASK>
 __device__ __forceinline__ void softmax_tile(float (&s)[M][NTILES][4], float (&mrow)[M][2], float (&lrow)[M][2],
-    float (&o)[M][DTILES][4], int k0, int r0, int t4, int T, float sl2)
+    float (&o)[M][OTILES][4], int k0, int r0, int t4, int T, int window, float sl2)
 {
     #pragma unroll
     for (int m = 0; m < M; m++) {
@@ -244,7 +251,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[M][NTILES][4], float (&m
                 for (int e = 0; e < 4; e++) {
                     const int key = k0 + n * 8 + 2 * t4 + (e & 1);
                     const int row = r0 + m * 16 + (e >> 1) * 8;
-                    if (key > row || key >= T) s[m][n][e] = FT_NEG_INF;
+                    if (key > row || key >= T || row - key >= window) s[m][n][e] = FT_NEG_INF;
                 }
             }
             mx0 = fmaxf(mx0, fmaxf(s[m][n][0], s[m][n][1]));
@@ -270,7 +277,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[M][NTILES][4], float (&m
         lrow[m][0] = fmaf(lrow[m][0], a0, sum0);
         lrow[m][1] = fmaf(lrow[m][1], a1, sum1);
         #pragma unroll
-        for (int n = 0; n < DTILES; n++) {
+        for (int n = 0; n < OTILES; n++) {
             o[m][n][0] *= a0; o[m][n][1] *= a0;
             o[m][n][2] *= a1; o[m][n][3] *= a1;
         }
@@ -279,10 +286,12 @@ __device__ __forceinline__ void softmax_tile(float (&s)[M][NTILES][4], float (&m
 
 // The forward pass for a block of 64*M query rows (M 16-row groups per warp), 128 threads. QREG
 // keeps the warp's Q fragments in registers for the whole pass (head_dim 64); otherwise they are
-// re-read from the resident Q tile for every key tile (head_dim 128 with M = 2).
+// re-read from the resident Q tile for every key tile (head_dim 128 with M = 2). The block writes
+// output columns [chunk * DCHUNK, +DCHUNK); the chunk-0 block also writes lse. Key tiles wholly
+// before the block's sliding window (window = T when there is none) are never loaded.
 template <int M, bool QREG>
 __device__ __forceinline__ void attention_forward_body(bf16* smem, bf16* __restrict__ out, float* __restrict__ lse,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
 {
     constexpr int QROWS = 64 * M;
     bf16* sQ = smem;                 // QROWS rows
@@ -290,7 +299,8 @@ __device__ __forceinline__ void attention_forward_body(bf16* smem, bf16* __restr
 
     const int tiles = (T + QROWS - 1) / QROWS;
     const int qt = tiles - 1 - blockIdx.y;  // the longest (last) tiles first
-    const int h = blockIdx.x % Hq, b = blockIdx.x / Hq, hk = h / (Hq / Hkv);
+    const int chunk = blockIdx.x % CHUNKS, bh = blockIdx.x / CHUNKS, c0 = chunk * DCHUNK;
+    const int h = bh % Hq, b = bh / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
     const bf16* qb = q + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
@@ -300,46 +310,48 @@ __device__ __forceinline__ void attention_forward_body(bf16* smem, bf16* __restr
     const int wrow = warp * 16 * M;            // the warp's first row in the tile
     const int first = q0 + wrow, last = first + 16 * M - 1;
 
+    const int j0 = max(0, q0 - window + 1) / TILE;  // the first key tile the block's first row sees
     load_tile_async<QROWS>(sQ, qb, qs, q0, T);
-    load_tile_async<TILE>(sKV, kb, ks, 0, T);
-    load_tile_async<TILE>(sKV + TILE * LDS, vb, ks, 0, T);
+    load_tile_async<TILE>(sKV, kb, ks, j0 * TILE, T);
+    load_tile_async<TILE>(sKV + TILE * LDS, vb, ks, j0 * TILE, T);
     cp_async_commit();
 
     u32 qf[QREG ? M : 1][KSTEPS][4];
-    float o[M][DTILES][4];
+    float o[M][OTILES][4];
     float mrow[M][2], lrow[M][2];
     #pragma unroll
     for (int m = 0; m < M; m++) {
         #pragma unroll
-        for (int n = 0; n < DTILES; n++) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.f;
+        for (int n = 0; n < OTILES; n++) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.f;
         mrow[m][0] = mrow[m][1] = FT_NEG_INF;
         lrow[m][0] = lrow[m][1] = 0.f;
     }
     const float sl2 = scale * LOG2E;
     const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
 
-    for (int j = 0; j < kv_tiles; j++) {
-        const int k0 = j * TILE;
-        const bf16* sK = sKV + (j & 1) * 2 * TILE * LDS;
+    for (int j = j0; j < kv_tiles; j++) {
+        const int k0 = j * TILE, buf = (j - j0) & 1;
+        const bf16* sK = sKV + buf * 2 * TILE * LDS;
         const bf16* sV = sK + TILE * LDS;
         if (j + 1 < kv_tiles) {
-            bf16* nK = sKV + ((j + 1) & 1) * 2 * TILE * LDS;
+            bf16* nK = sKV + (buf ^ 1) * 2 * TILE * LDS;
             load_tile_async<TILE>(nK, kb, ks, k0 + TILE, T);
             load_tile_async<TILE>(nK + TILE * LDS, vb, ks, k0 + TILE, T);
         }
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
-        if (QREG && j == 0) load_a_frags<QREG ? M : 1>(qf, sQ, wrow, lane);
+        if (QREG && j == j0) load_a_frags<QREG ? M : 1>(qf, sQ, wrow, lane);
 
-        // Warp-uniform: a tile whose first key is after the warp's last row adds nothing.
-        if (k0 <= last) {
+        // Warp-uniform: a tile whose first key is after the warp's last row, or whose last key is
+        // before the window of the warp's first row, adds nothing.
+        if (k0 <= last && k0 + TILE - 1 > first - window) {
             float s[M][NTILES][4];
             if constexpr (QREG) mma_a_x_tile<M>(s, qf, sK, lane);
             else mma_smem_x_tile<M>(s, sQ, wrow, sK, lane);
-            if (k0 + TILE - 1 > first || k0 + TILE > T) softmax_tile<M, true>(s, mrow, lrow, o, k0, first + g, t4, T, sl2);
-            else softmax_tile<M, false>(s, mrow, lrow, o, k0, first + g, t4, T, sl2);
-            mma_p_x_tile<M>(o, s, sV, lane);
+            if (k0 + TILE - 1 > first || k0 + TILE > T || last - k0 >= window) softmax_tile<M, true>(s, mrow, lrow, o, k0, first + g, t4, T, window, sl2);
+            else softmax_tile<M, false>(s, mrow, lrow, o, k0, first + g, t4, T, window, sl2);
+            mma_p_x_tile<M>(o, s, sV, c0, lane);
         }
         __syncthreads();  // this buffer is refilled two tiles on
     }
@@ -352,33 +364,33 @@ __device__ __forceinline__ void attention_forward_body(bf16* smem, bf16* __restr
         const float inv0 = 1.f / l0, inv1 = 1.f / l1;
         const int row0 = first + m * 16 + g, row1 = row0 + 8;
         #pragma unroll
-        for (int n = 0; n < DTILES; n++) {
-            if (row0 < T) *(u32*)(ob + (size_t)row0 * qs + n * 8 + 2 * t4) = pack2(o[m][n][0] * inv0, o[m][n][1] * inv0);
-            if (row1 < T) *(u32*)(ob + (size_t)row1 * qs + n * 8 + 2 * t4) = pack2(o[m][n][2] * inv1, o[m][n][3] * inv1);
+        for (int n = 0; n < OTILES; n++) {
+            if (row0 < T) *(u32*)(ob + (size_t)row0 * qs + c0 + n * 8 + 2 * t4) = pack2(o[m][n][0] * inv0, o[m][n][1] * inv0);
+            if (row1 < T) *(u32*)(ob + (size_t)row1 * qs + c0 + n * 8 + 2 * t4) = pack2(o[m][n][2] * inv1, o[m][n][3] * inv1);
         }
-        if (t4 == 0) {
+        if (t4 == 0 && chunk == 0) {
             if (row0 < T) lb[row0] = (mrow[m][0] * sl2 + log2f(l0)) * LN2;
             if (row1 < T) lb[row1] = (mrow[m][1] * sl2 + log2f(l1)) * LN2;
         }
     }
 }
 
-// grid (B * Hq, ceil(T/64)), 128 threads: 64 query rows per block, 16 per warp.
+// grid (B * Hq * CHUNKS, ceil(T/64)), 128 threads: 64 query rows per block, 16 per warp.
 // Shared memory: the query tile and two (K, V) buffers, 5 tiles of 64 rows.
 extern "C" __global__ void __launch_bounds__(THREADS) attention_forward(bf16* __restrict__ out, float* __restrict__ lse,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    attention_forward_body<1, true>(smem, out, lse, q, k, v, T, Hq, Hkv, scale);
+    attention_forward_body<1, HEAD_DIM <= 128>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window);
 }
 
-// grid (B * Hq, ceil(T/128)), 128 threads: 128 query rows per block, 32 per warp, sharing each
-// K/V fragment between two 16-row groups. Shared memory: 6 tiles of 64 rows.
+// grid (B * Hq * CHUNKS, ceil(T/128)), 128 threads: 128 query rows per block, 32 per warp, sharing
+// each K/V fragment between two 16-row groups. Shared memory: 6 tiles of 64 rows.
 extern "C" __global__ void __launch_bounds__(THREADS) attention_forward_wide(bf16* __restrict__ out, float* __restrict__ lse,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale)
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    attention_forward_body<2, HEAD_DIM <= 64>(smem, out, lse, q, k, v, T, Hq, Hkv, scale);
+    attention_forward_body<2, HEAD_DIM <= 64>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window);
 }
 
 // delta[b,h,t] = sum_d dO[b,t,h,d] * O[b,t,h,d]. Each thread reads 16 bytes of both (8 values);
@@ -443,15 +455,21 @@ __device__ __forceinline__ void dkv_issue(bf16* smem, float* sStat, int it, int 
 // At head_dim 64 the warp's K and V fragments live in registers; above it the registers cannot
 // hold them next to the dK/dV accumulators, so K and V stay resident in shared memory and the
 // fragments are re-read for every step (KVREG false).
+//
+// bx runs over (batch, kv head, chunk): the block accumulates dK and dV columns [chunk * DCHUNK,
+// +DCHUNK). On a sliding-window layer (window < T) only the query tiles that see a key of the
+// tile are walked.
 #define KVREG (HEAD_DIM <= 64)
 __device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
 {
     // 2 x (Q, dO) tiles, [K, V tiles when !KVREG], then 2 x (lse, delta) rows
     bf16* sKres = smem + 4 * TILE * LDS;
     float* sStat = (float*)(smem + (KVREG ? 4 : 6) * TILE * LDS);
 
+    const int chunk = bx % CHUNKS, c0 = chunk * DCHUNK;
+    bx /= CHUNKS;
     const int kt = by, hk = bx % Hkv, b = bx / Hkv;
     const int group = Hq / Hkv;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
@@ -459,8 +477,8 @@ __device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf
     const int k0 = kt * TILE;
     const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
     const float sl2 = scale * LOG2E;
-    const int tiles = (T + TILE - 1) / TILE;
-    const int qt0 = kt, nq = tiles - kt;  // query tiles at or after this key tile
+    // Query tiles from this key tile to the last one whose rows see one of its keys.
+    const int qt0 = kt, nq = min(T - 1, k0 + TILE - 2 + window) / TILE - kt + 1;
     const int steps = group * nq;
 
 
@@ -480,9 +498,9 @@ __device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf
         __syncthreads();
     }
 
-    float dka[1][DTILES][4], dva[1][DTILES][4];
+    float dka[1][OTILES][4], dva[1][OTILES][4];
     #pragma unroll
-    for (int n = 0; n < DTILES; n++)
+    for (int n = 0; n < OTILES; n++)
         #pragma unroll
         for (int e = 0; e < 4; e++) dka[0][n][e] = dva[0][n][e] = 0.f;
 
@@ -515,15 +533,15 @@ __device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf
             nl[n][0] = -l2.x * LOG2E; nl[n][1] = -l2.y * LOG2E;
             dl[n][0] = d2.x; dl[n][1] = d2.y;
         }
-        // Only the diagonal tile (and the one past the sequence end) has masked pairs.
-        if (q0 == k0 || q0 + TILE > T) {
+        // Only the diagonal tile, the one past the sequence end and those reaching past the window have masked pairs.
+        if (q0 == k0 || q0 + TILE > T || q0 + TILE - 1 - k0 >= window) {
             #pragma unroll
             for (int n = 0; n < NTILES; n++) {
                 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const int query = q0 + n * 8 + 2 * t4 + (e & 1);
                     const int key = e < 2 ? key0 : key1;
-                    const float pr = (query < T && key <= query) ? ex2(fmaf(p[0][n][e], sl2, nl[n][e & 1])) : 0.f;
+                    const float pr = (query < T && key <= query && query - key < window) ? ex2(fmaf(p[0][n][e], sl2, nl[n][e & 1])) : 0.f;
                     p[0][n][e] = pr;
                     dp[0][n][e] = pr * (dp[0][n][e] - dl[n][e & 1]);
                 }
@@ -539,16 +557,16 @@ __device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf
                 }
             }
         }
-        mma_p_x_tile<1>(dva, p, sD, lane);
-        mma_p_x_tile<1>(dka, dp, sQ, lane);
+        mma_p_x_tile<1>(dva, p, sD, c0, lane);
+        mma_p_x_tile<1>(dka, dp, sQ, c0, lane);
         __syncthreads();  // this buffer is refilled two steps on
     }
 
     bf16* dkb = dk + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
     bf16* dvb = dv + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
     #pragma unroll
-    for (int n = 0; n < DTILES; n++) {
-        const int c = n * 8 + 2 * t4;
+    for (int n = 0; n < OTILES; n++) {
+        const int c = c0 + n * 8 + 2 * t4;
         if (key0 < T) {
             *(u32*)(dkb + (size_t)key0 * ks + c) = pack2(dka[0][n][0] * scale, dka[0][n][1] * scale);
             *(u32*)(dvb + (size_t)key0 * ks + c) = pack2(dva[0][n][0], dva[0][n][1]);
@@ -563,13 +581,20 @@ __device__ __forceinline__ void backward_dkv_body(bf16* smem, int bx, int by, bf
 // dQ for one query tile of one head: grid (B * Hq, ceil(T/64)), 128 threads, each warp owns 16
 // queries; the longest (last) tiles first. Walks the key tiles up to the diagonal
 // (double-buffered): S = Q K^T, P = exp(S - lse), dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+// bx runs over (batch, head, chunk): the block writes dQ columns [chunk * DCHUNK, +DCHUNK). On a
+// sliding-window layer the walk starts at the first key tile the block's first row sees. Up to
+// head_dim 128 the warp's Q and dO fragments live in registers; above, Q and dO stay resident in
+// shared memory (2 more tiles) and are re-read per key tile (QDREG false).
+#define QDREG (HEAD_DIM <= 128)
 __device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
 {
-    // 2 x (K, V) tiles
+    // 2 x (K, V) tiles, [Q, dO tiles when !QDREG]
     const int tiles = (T + TILE - 1) / TILE;
     const int qt = tiles - 1 - by;
+    const int chunk = bx % CHUNKS, c0 = chunk * DCHUNK;
+    bx /= CHUNKS;
     const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
@@ -579,19 +604,23 @@ __device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf1
     const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
     const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
 
-    // Q and dO are staged through buffer 1 while key tile 0 lands in buffer 0.
-    u32 qf[1][KSTEPS][4], df[1][KSTEPS][4];
-    bf16* stage = smem + 2 * TILE * LDS;
+    // Q and dO are staged through buffer 1 while the first key tile lands in buffer 0 (QDREG),
+    // or kept resident after the two buffers.
+    const int j0 = max(0, q0 - window + 1) / TILE;
+    u32 qf[1][KSTEPS][4], df[1][KSTEPS][4];  // unused (and dropped) when !QDREG
+    bf16* stage = smem + (QDREG ? 2 : 4) * TILE * LDS;
     load_tile_async<TILE>(stage, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     load_tile_async<TILE>(stage + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-    load_tile_async<TILE>(smem, kb, ks, 0, T);
-    load_tile_async<TILE>(smem + TILE * LDS, vb, ks, 0, T);
+    load_tile_async<TILE>(smem, kb, ks, j0 * TILE, T);
+    load_tile_async<TILE>(smem + TILE * LDS, vb, ks, j0 * TILE, T);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
-    load_a_frags<1>(qf, stage, warp * 16, lane);
-    load_a_frags<1>(df, stage + TILE * LDS, warp * 16, lane);
-    __syncthreads();
+    if constexpr (QDREG) {
+        load_a_frags<1>(qf, stage, warp * 16, lane);
+        load_a_frags<1>(df, stage + TILE * LDS, warp * 16, lane);
+        __syncthreads();
+    }
 
     const float* lb = lse + ((size_t)b * Hq + h) * T;
     const float* deb = delta + ((size_t)b * Hq + h) * T;
@@ -599,36 +628,42 @@ __device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf1
     const float nl0 = row0 < T ? -lb[row0] * LOG2E : 0.f, nl1 = row1 < T ? -lb[row1] * LOG2E : 0.f;
     const float del0 = row0 < T ? deb[row0] : 0.f, del1 = row1 < T ? deb[row1] : 0.f;
 
-    float dqa[1][DTILES][4];
+    float dqa[1][OTILES][4];
     #pragma unroll
-    for (int n = 0; n < DTILES; n++) dqa[0][n][0] = dqa[0][n][1] = dqa[0][n][2] = dqa[0][n][3] = 0.f;
+    for (int n = 0; n < OTILES; n++) dqa[0][n][0] = dqa[0][n][1] = dqa[0][n][2] = dqa[0][n][3] = 0.f;
 
     const int kv_tiles = (min(T, q0 + TILE) + TILE - 1) / TILE;
-    for (int j = 0; j < kv_tiles; j++) {
-        const int k0 = j * TILE;
+    for (int j = j0; j < kv_tiles; j++) {
+        const int k0 = j * TILE, buf = (j - j0) & 1;
         if (j + 1 < kv_tiles) {
-            bf16* nK = smem + ((j + 1) & 1) * 2 * TILE * LDS;
+            bf16* nK = smem + (buf ^ 1) * 2 * TILE * LDS;
             load_tile_async<TILE>(nK, kb, ks, k0 + TILE, T);
             load_tile_async<TILE>(nK + TILE * LDS, vb, ks, k0 + TILE, T);
         }
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
-        const bf16* sK = smem + (j & 1) * 2 * TILE * LDS;
+        const bf16* sK = smem + buf * 2 * TILE * LDS;
         const bf16* sV = sK + TILE * LDS;
 
         float p[1][NTILES][4], dp[1][NTILES][4];
-        mma_a_x_tile<1>(p, qf, sK, lane);
-        mma_a_x_tile<1>(dp, df, sV, lane);
-        // Only the diagonal tile (the last; it also holds the sequence end) has masked pairs.
-        if (k0 == q0) {
+        if constexpr (QDREG) {
+            mma_a_x_tile<1>(p, qf, sK, lane);
+            mma_a_x_tile<1>(dp, df, sV, lane);
+        } else {
+            mma_smem_x_tile<1>(p, stage, warp * 16, sK, lane);
+            mma_smem_x_tile<1>(dp, stage + TILE * LDS, warp * 16, sV, lane);
+        }
+        // Only the diagonal tile (the last; it also holds the sequence end) and those reaching
+        // before the window have masked pairs.
+        if (k0 == q0 || q0 + TILE - 1 - k0 >= window) {
             #pragma unroll
             for (int n = 0; n < NTILES; n++) {
                 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const int key = k0 + n * 8 + 2 * t4 + (e & 1);
                     const int row = e < 2 ? row0 : row1;
-                    const float pr = (row < T && key < T && key <= row) ? ex2(fmaf(p[0][n][e], sl2, e < 2 ? nl0 : nl1)) : 0.f;
+                    const float pr = (row < T && key < T && key <= row && row - key < window) ? ex2(fmaf(p[0][n][e], sl2, e < 2 ? nl0 : nl1)) : 0.f;
                     dp[0][n][e] = pr * (dp[0][n][e] - (e < 2 ? del0 : del1));
                 }
             }
@@ -642,14 +677,14 @@ __device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf1
                 }
             }
         }
-        mma_p_x_tile<1>(dqa, dp, sK, lane);
+        mma_p_x_tile<1>(dqa, dp, sK, c0, lane);
         __syncthreads();
     }
 
     bf16* dqb = dq + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
     #pragma unroll
-    for (int n = 0; n < DTILES; n++) {
-        const int c = n * 8 + 2 * t4;
+    for (int n = 0; n < OTILES; n++) {
+        const int c = c0 + n * 8 + 2 * t4;
         if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack2(dqa[0][n][0] * scale, dqa[0][n][1] * scale);
         if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[0][n][2] * scale, dqa[0][n][3] * scale);
     }
@@ -660,10 +695,10 @@ __device__ __forceinline__ void backward_dq_body(bf16* smem, int bx, int by, bf1
 // queries (two 16-row groups sharing every K/V fragment, which halves the shared-memory reads per
 // tensor-core op of attention_backward_dq); the longest tiles first. Q and dO stay resident in
 // shared memory and their fragments are re-read per key tile, which keeps P, dP and the dQ
-// accumulators in registers. Used for head_dim <= 64.
+// accumulators in registers. Used for head_dim <= 64 (one chunk); the sliding window as in backward_dq_body.
 __device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dq,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
 {
     constexpr int M = 2, QROWS = 64 * M;
     // Q, dO (QROWS rows each), then 2 x (K, V) tiles
@@ -681,10 +716,11 @@ __device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by
     const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
     const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
 
+    const int j0 = max(0, q0 - window + 1) / TILE;
     load_tile_async<QROWS>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     load_tile_async<QROWS>(sD, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-    load_tile_async<TILE>(sKV, kb, ks, 0, T);
-    load_tile_async<TILE>(sKV + TILE * LDS, vb, ks, 0, T);
+    load_tile_async<TILE>(sKV, kb, ks, j0 * TILE, T);
+    load_tile_async<TILE>(sKV + TILE * LDS, vb, ks, j0 * TILE, T);
     cp_async_commit();
 
     const float* lb = lse + ((size_t)b * Hq + h) * T;
@@ -700,31 +736,32 @@ __device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by
             dl[m][i] = row < T ? deb[row] : 0.f;
         }
 
-    float dqa[M][DTILES][4];
+    float dqa[M][OTILES][4];
     #pragma unroll
     for (int m = 0; m < M; m++)
         #pragma unroll
-        for (int n = 0; n < DTILES; n++) dqa[m][n][0] = dqa[m][n][1] = dqa[m][n][2] = dqa[m][n][3] = 0.f;
+        for (int n = 0; n < OTILES; n++) dqa[m][n][0] = dqa[m][n][1] = dqa[m][n][2] = dqa[m][n][3] = 0.f;
 
     const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
-    for (int j = 0; j < kv_tiles; j++) {
-        const int k0 = j * TILE;
+    for (int j = j0; j < kv_tiles; j++) {
+        const int k0 = j * TILE, buf = (j - j0) & 1;
         if (j + 1 < kv_tiles) {
-            bf16* nK = sKV + ((j + 1) & 1) * 2 * TILE * LDS;
+            bf16* nK = sKV + (buf ^ 1) * 2 * TILE * LDS;
             load_tile_async<TILE>(nK, kb, ks, k0 + TILE, T);
             load_tile_async<TILE>(nK + TILE * LDS, vb, ks, k0 + TILE, T);
         }
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
-        const bf16* sK = sKV + (j & 1) * 2 * TILE * LDS;
+        const bf16* sK = sKV + buf * 2 * TILE * LDS;
         const bf16* sV = sK + TILE * LDS;
 
-        // Warp-uniform: a tile whose first key is after the warp's last row adds nothing.
-        if (k0 <= last) {
+        // Warp-uniform: a tile whose first key is after the warp's last row, or whose last key is
+        // before the window of its first row, adds nothing.
+        if (k0 <= last && k0 + TILE - 1 > first - window) {
             float p[M][NTILES][4], dp[M][NTILES][4];
             mma_smem_x_tile<M>(p, sQ, wrow, sK, lane);
-            if (k0 + TILE - 1 > first || k0 + TILE > T) {
+            if (k0 + TILE - 1 > first || k0 + TILE > T || last - k0 >= window) {
                 #pragma unroll
                 for (int m = 0; m < M; m++)
                     #pragma unroll
@@ -733,7 +770,7 @@ __device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by
                         for (int e = 0; e < 4; e++) {
                             const int key = k0 + n * 8 + 2 * t4 + (e & 1);
                             const int row = first + m * 16 + (e >> 1) * 8 + g;
-                            p[m][n][e] = (row < T && key < T && key <= row) ? ex2(fmaf(p[m][n][e], sl2, nl[m][e >> 1])) : 0.f;
+                            p[m][n][e] = (row < T && key < T && key <= row && row - key < window) ? ex2(fmaf(p[m][n][e], sl2, nl[m][e >> 1])) : 0.f;
                         }
             } else {
                 #pragma unroll
@@ -750,7 +787,7 @@ __device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by
                 for (int n = 0; n < NTILES; n++)
                     #pragma unroll
                     for (int e = 0; e < 4; e++) dp[m][n][e] = p[m][n][e] * (dp[m][n][e] - dl[m][e >> 1]);
-            mma_p_x_tile<M>(dqa, dp, sK, lane);
+            mma_p_x_tile<M>(dqa, dp, sK, 0, lane);
         }
         __syncthreads();
     }
@@ -760,7 +797,7 @@ __device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by
     for (int m = 0; m < M; m++) {
         const int row0 = first + m * 16 + g, row1 = row0 + 8;
         #pragma unroll
-        for (int n = 0; n < DTILES; n++) {
+        for (int n = 0; n < OTILES; n++) {
             const int c = n * 8 + 2 * t4;
             if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack2(dqa[m][n][0] * scale, dqa[m][n][1] * scale);
             if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[m][n][2] * scale, dqa[m][n][3] * scale);
@@ -774,10 +811,11 @@ __device__ __forceinline__ void backward_dq_wide_body(bf16* smem, int bx, int by
 // 32 keys (two 16-row groups sharing every Q/dO fragment, which halves the shared-memory reads
 // per tensor-core op of attention_backward_dkv); key block 0 first. Query tiles of 64 arrive
 // double-buffered as there and are consumed 16 queries at a time, so the K/V fragments, the
-// dK/dV accumulators and one sub-step's P and dP all fit in registers. Used for head_dim <= 64.
+// dK/dV accumulators and one sub-step's P and dP all fit in registers. Used for head_dim <= 64
+// (one chunk); the sliding window as in backward_dkv_body.
 __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale)
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
 {
     constexpr int M = 2, KROWS = 64 * M;
     // 2 x (Q, dO) tiles, K and V (KROWS rows each), then 2 x (lse, delta) rows
@@ -792,9 +830,8 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
     const int k0 = kt * KROWS;
     const int wkey = k0 + warp * 16 * M;  // the warp's first key
     const float sl2 = scale * LOG2E;
-    const int tiles = (T + TILE - 1) / TILE;
     const int qt0 = k0 / TILE;            // the first query tile that can see a key of the block
-    const int nq = tiles - qt0;
+    const int nq = min(T - 1, k0 + KROWS - 2 + window) / TILE - qt0 + 1;  // to the last one that does
     const int steps = group * nq;
 
 
@@ -808,11 +845,11 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
     load_a_frags<M>(kf, sK, warp * 16 * M, lane);
     load_a_frags<M>(vf, sV, warp * 16 * M, lane);
 
-    float dka[M][DTILES][4], dva[M][DTILES][4];
+    float dka[M][OTILES][4], dva[M][OTILES][4];
     #pragma unroll
     for (int m = 0; m < M; m++)
         #pragma unroll
-        for (int n = 0; n < DTILES; n++)
+        for (int n = 0; n < OTILES; n++)
             #pragma unroll
             for (int e = 0; e < 4; e++) dka[m][n][e] = dva[m][n][e] = 0.f;
 
@@ -827,14 +864,15 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
         const bf16* sD = sQ + TILE * LDS;
         const float* sLse = sStat + (it & 1) * 2 * TILE;
         const float* sDelta = sLse + TILE;
-        // Block-uniform: only query tiles that reach into the key block, or past the sequence end, have masked pairs.
-        const bool mask = q0 < k0 + KROWS - 1 || q0 + TILE > T;
+        // Block-uniform: only query tiles that reach into the key block, past the sequence end or
+        // past the window of the block's first key have masked pairs.
+        const bool mask = q0 < k0 + KROWS - 1 || q0 + TILE > T || q0 + TILE - 1 - k0 >= window;
 
         #pragma unroll
         for (int sub = 0; sub < TILE / 16; sub++) {
             const int qs0 = q0 + sub * 16;
-            // Warp-uniform: every query of the sub-step is before every key of the warp.
-            if (qs0 + 15 < wkey) continue;
+            // Warp-uniform: every query of the sub-step is before every key of the warp, or past the window of all of them.
+            if (qs0 + 15 < wkey || qs0 - (wkey + 16 * M - 1) >= window) continue;
             float p[M][2][4], dp[M][2][4];
             mma_a_x_rows<M, 2>(p, kf, sQ + sub * 16 * LDS, lane);
             mma_a_x_rows<M, 2>(dp, vf, sD + sub * 16 * LDS, lane);
@@ -855,7 +893,7 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
                         for (int e = 0; e < 4; e++) {
                             const int query = qs0 + n * 8 + 2 * t4 + (e & 1);
                             const int key = wkey + m * 16 + (e >> 1) * 8 + g;
-                            const float pr = (query < T && key <= query) ? ex2(fmaf(p[m][n][e], sl2, nl[n][e & 1])) : 0.f;
+                            const float pr = (query < T && key <= query && query - key < window) ? ex2(fmaf(p[m][n][e], sl2, nl[n][e & 1])) : 0.f;
                             p[m][n][e] = pr;
                             dp[m][n][e] = pr * (dp[m][n][e] - dl[n][e & 1]);
                         }
@@ -871,8 +909,8 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
                             dp[m][n][e] = pr * (dp[m][n][e] - dl[n][e & 1]);
                         }
             }
-            mma_p_x_rows<M, 1>(dva, p, sD + sub * 16 * LDS, lane);
-            mma_p_x_rows<M, 1>(dka, dp, sQ + sub * 16 * LDS, lane);
+            mma_p_x_rows<M, 1>(dva, p, sD + sub * 16 * LDS, 0, lane);
+            mma_p_x_rows<M, 1>(dka, dp, sQ + sub * 16 * LDS, 0, lane);
         }
         __syncthreads();  // this buffer is refilled two steps on
     }
@@ -883,7 +921,7 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
     for (int m = 0; m < M; m++) {
         const int key0 = wkey + m * 16 + g, key1 = key0 + 8;
         #pragma unroll
-        for (int n = 0; n < DTILES; n++) {
+        for (int n = 0; n < OTILES; n++) {
             const int c = n * 8 + 2 * t4;
             if (key0 < T) {
                 *(u32*)(dkb + (size_t)key0 * ks + c) = pack2(dka[m][n][0] * scale, dka[m][n][1] * scale);
@@ -899,39 +937,40 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
 #endif
 
 // The standalone kernels (the benchmark times each stage with them): dK/dV over grid
-// (B * Hkv, key tiles), dQ over grid (B * Hq, query tiles), as described at each body.
+// (B * Hkv * CHUNKS, key tiles), dQ over grid (B * Hq * CHUNKS, query tiles), as described at
+// each body. window: a query sees the window - 1 keys before it (T when the layer is global).
 #define BACKWARD_DKV_PARAMS bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, \
     const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
-    int T, int Hq, int Hkv, float scale
+    int T, int Hq, int Hkv, float scale, int window
 #define BACKWARD_DQ_PARAMS bf16* __restrict__ dq, const bf16* __restrict__ q, const bf16* __restrict__ k, \
     const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
-    int T, int Hq, int Hkv, float scale
+    int T, int Hq, int Hkv, float scale, int window
 
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(BACKWARD_DKV_PARAMS)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    backward_dkv_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    backward_dkv_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
 
 #if HEAD_DIM <= 64
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wide(BACKWARD_DKV_PARAMS)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    backward_dkv_wide_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    backward_dkv_wide_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
 #endif
 
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(BACKWARD_DQ_PARAMS)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    backward_dq_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    backward_dq_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
 
 #if HEAD_DIM <= 64
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide(BACKWARD_DQ_PARAMS)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    backward_dq_wide_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    backward_dq_wide_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
 #endif
 
@@ -945,8 +984,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused(b
 {
     extern __shared__ __align__(16) bf16 smem[];
     const int bid = blockIdx.x, kvBlocks = kvX * kvY;
-    if (bid < kvBlocks) backward_dkv_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
-    else backward_dq_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    if (bid < kvBlocks) backward_dkv_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
+    else backward_dq_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
 
 #if HEAD_DIM <= 64
@@ -955,7 +994,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused_w
 {
     extern __shared__ __align__(16) bf16 smem[];
     const int bid = blockIdx.x, kvBlocks = kvX * kvY;
-    if (bid < kvBlocks) backward_dkv_wide_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
-    else backward_dq_wide_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale);
+    if (bid < kvBlocks) backward_dkv_wide_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
+    else backward_dq_wide_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
 #endif

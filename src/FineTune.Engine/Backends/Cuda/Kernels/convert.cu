@@ -35,6 +35,19 @@ extern "C" __global__ void embedding_forward(bf16* __restrict__ out, const bf16*
     for (int i = threadIdx.x; i < D / 8; i += blockDim.x) dst[i] = src[i];
 }
 
+// The same times a factor (Gemma's sqrt(hidden_size)), computed in fp32 and rounded once.
+extern "C" __global__ void embedding_forward_scaled(bf16* __restrict__ out, const bf16* __restrict__ table, const int* __restrict__ ids, int D, float scale)
+{
+    const size_t row = blockIdx.x;
+    const uint4* src = (const uint4*)(table + (size_t)ids[row] * D);
+    uint4* dst = (uint4*)(out + row * D);
+    for (int i = threadIdx.x; i < D / 8; i += blockDim.x) {
+        const uint4 v = src[i];
+        dst[i] = make_uint4(pack_bf16x2(lo_f(v.x) * scale, hi_f(v.x) * scale), pack_bf16x2(lo_f(v.y) * scale, hi_f(v.y) * scale),
+                            pack_bf16x2(lo_f(v.z) * scale, hi_f(v.z) * scale), pack_bf16x2(lo_f(v.w) * scale, hi_f(v.w) * scale));
+    }
+}
+
 // Counter-based uniform values in [-scale, scale): element i of stream `seed` is a pure function
 // of (i, seed) (SplitMix64's finaliser), so any grid gives the same bits.
 __device__ __forceinline__ float uniform_hash(unsigned long long i, unsigned long long seed)

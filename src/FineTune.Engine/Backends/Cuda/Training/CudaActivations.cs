@@ -45,10 +45,17 @@ internal sealed class CudaActivations
             QPre = b.Bf16(n * c.QDim); KPre = b.Bf16(n * c.KvDim);
             QRstd = b.F32(n * c.NumHeads); KRstd = b.F32(n * c.NumKvHeads);
         }
+        if (c.SandwichNorms)
+        {
+            AttOut = b.Bf16(n * h); AttOutRstd = b.F32(n);
+            MlpOut = b.Bf16(n * h); MlpOutRstd = b.F32(n);
+        }
         foreach (var p in targets) LoraHidden[(int)p] = b.Bf16(n * rank);
     }
 
     public readonly ulong Norm1, Rstd1, Q, K, V, Att, Lse, X1, Norm2, Rstd2, Gate, Up, Act, QPre, KPre, QRstd, KRstd;
+    /// <summary>o_proj's and down_proj's outputs before their sandwich norms, and those norms' rstd (Gemma 3).</summary>
+    public readonly ulong AttOut, AttOutRstd, MlpOut, MlpOutRstd;
     /// <summary>scale · (drop(x) Aᵀ) per targeted projection.</summary>
     public readonly ulong[] LoraHidden = new ulong[Projections.All.Length];
 }

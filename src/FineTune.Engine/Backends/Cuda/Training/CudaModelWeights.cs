@@ -19,9 +19,13 @@ internal sealed class CudaLayerWeights
     public required DeviceBuffer?[] Bias { get; init; }
     public DeviceBuffer? QNorm { get; init; }
     public DeviceBuffer? KNorm { get; init; }
+    /// <summary>Gemma 3's norms of the attention and MLP outputs (sandwich norms).</summary>
+    public DeviceBuffer? AttentionOutNorm { get; init; }
+    public DeviceBuffer? MlpOutNorm { get; init; }
 
     public IEnumerable<DeviceBuffer> All() =>
-        new[] { InputNorm, PostNorm }.Concat(Linear.OfType<DeviceBuffer>()).Concat(FourBit.OfType<CudaFourBitTensor>().Select(t => t.Owner).OfType<DeviceBuffer>()).Concat(Bias.OfType<DeviceBuffer>()).Concat(new[] { QNorm, KNorm }.OfType<DeviceBuffer>());
+        new[] { InputNorm, PostNorm }.Concat(Linear.OfType<DeviceBuffer>()).Concat(FourBit.OfType<CudaFourBitTensor>().Select(t => t.Owner).OfType<DeviceBuffer>()).Concat(Bias.OfType<DeviceBuffer>())
+            .Concat(new[] { QNorm, KNorm, AttentionOutNorm, MlpOutNorm }.OfType<DeviceBuffer>());
 }
 
 /// <summary>
@@ -65,6 +69,7 @@ internal sealed class CudaModelWeights : IDisposable
             if (HasBias(c, p)) perLayer += p.OutFeatures(c);
         }
         if (c.QkNorm) perLayer += 2L * c.HeadDim;
+        if (c.SandwichNorms) perLayer += 2L * c.HiddenSize;
         var embed = (long)c.VocabSize * c.HiddenSize;
         return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize) + quantized * c.NumLayers;
     }
@@ -143,6 +148,8 @@ internal sealed class CudaModelWeights : IDisposable
                     case LlamaTensorKind.PostNorm: layers[t.Layer].PostNorm = buffer; break;
                     case LlamaTensorKind.QNorm: layers[t.Layer].QNorm = buffer; break;
                     case LlamaTensorKind.KNorm: layers[t.Layer].KNorm = buffer; break;
+                    case LlamaTensorKind.AttentionOutNorm: layers[t.Layer].AttentionOutNorm = buffer; break;
+                    case LlamaTensorKind.MlpOutNorm: layers[t.Layer].MlpOutNorm = buffer; break;
                     case LlamaTensorKind.Embedding: embedding = buffer; break;
                     case LlamaTensorKind.LmHead: head = buffer; break;
                     case LlamaTensorKind.FinalNorm: finalNorm = buffer; break;
@@ -161,7 +168,7 @@ internal sealed class CudaModelWeights : IDisposable
 
     private sealed class StreamedLayer(int projections)
     {
-        public DeviceBuffer? InputNorm, PostNorm, QNorm, KNorm;
+        public DeviceBuffer? InputNorm, PostNorm, QNorm, KNorm, AttentionOutNorm, MlpOutNorm;
         public readonly DeviceBuffer?[] Linear = new DeviceBuffer?[projections];
         public readonly CudaFourBitTensor?[] FourBit = new CudaFourBitTensor?[projections];
         public readonly DeviceBuffer?[] Bias = new DeviceBuffer?[projections];
@@ -169,10 +176,14 @@ internal sealed class CudaModelWeights : IDisposable
         public CudaLayerWeights Build() => new()
         {
             InputNorm = InputNorm!, PostNorm = PostNorm!, Linear = Linear, FourBit = FourBit, Bias = Bias, QNorm = QNorm, KNorm = KNorm,
+            AttentionOutNorm = AttentionOutNorm, MlpOutNorm = MlpOutNorm,
         };
     }
 
-    /// <summary>Converts <paramref name="w"/> to bf16 on the device (round to nearest even, as torch's <c>.to(bfloat16)</c>).</summary>
+    /// <summary>
+    /// Converts <paramref name="w"/> to bf16 on the device (round to nearest even, as torch's <c>.to(bfloat16)</c>).
+    /// Norm weights go up as the checkpoint stores them: the kernels add Gemma's one themselves.
+    /// </summary>
     public static CudaModelWeights Upload(CudaTrainingContext ctx, LlamaWeights w)
     {
         var c = w.Config;
@@ -186,18 +197,22 @@ internal sealed class CudaModelWeights : IDisposable
             ctx.Kernels.Float32ToBFloat16(buffer.Pointer, staging.Pointer, host.LongLength);
             return buffer;
         }
+        // LlamaWeights holds Gemma's norms as 1 + w in fp32: back to the offsets (exact for bf16 w of magnitude 2^-16 and above).
+        DeviceBuffer Norm(float[] v) => Put(c.NormWeightOffset ? v.Select(x => x - 1f).ToArray() : v);
         var layers = w.Layers.Select(l => new CudaLayerWeights
         {
-            InputNorm = Put(l.InputNorm),
-            PostNorm = Put(l.PostNorm),
+            InputNorm = Norm(l.InputNorm),
+            PostNorm = Norm(l.PostNorm),
             Linear = l.Linear.Select(Put).ToArray(),
             Bias = l.Bias.Select(b => b is null ? null : Put(b)).ToArray(),
-            QNorm = l.QNorm is null ? null : Put(l.QNorm),
-            KNorm = l.KNorm is null ? null : Put(l.KNorm),
+            QNorm = l.QNorm is null ? null : Norm(l.QNorm),
+            KNorm = l.KNorm is null ? null : Norm(l.KNorm),
+            AttentionOutNorm = l.AttentionOutNorm is null ? null : Norm(l.AttentionOutNorm),
+            MlpOutNorm = l.MlpOutNorm is null ? null : Norm(l.MlpOutNorm),
         }).ToArray();
         var embedding = Put(w.Embedding);
         var head = c.TieWordEmbeddings ? embedding : Put(w.LmHead);
-        var result = new CudaModelWeights(c, embedding, Put(w.FinalNorm), head, layers);
+        var result = new CudaModelWeights(c, embedding, Norm(w.FinalNorm), head, layers);
         ctx.Device.Synchronize();
         return result;
     }
@@ -231,19 +246,23 @@ internal sealed class CudaModelWeights : IDisposable
             ctx.Kernels.FillUniform(staging!.Pointer, count, DeterministicRandom.Mix(++stream), scale);
             return ctx.FourBit.Quantize(staging.Pointer, count, fourBit!, arena!.Take(count));
         }
+        // A norm factor of one: stored as 0 where the kernels add one (Gemma).
+        var one = c.NormWeightOffset ? 0f : 1f;
         var layers = Enumerable.Range(0, c.NumLayers).Select(_ => new CudaLayerWeights
         {
-            InputNorm = Constant(c.HiddenSize, 1),
-            PostNorm = Constant(c.HiddenSize, 1),
+            InputNorm = Constant(c.HiddenSize, one),
+            PostNorm = Constant(c.HiddenSize, one),
             Linear = Projections.All.Select(p => fourBit is null ? Uniform((long)p.OutFeatures(c) * p.InFeatures(c)) : null).ToArray(),
             FourBit = Projections.All.Select(p => fourBit is null ? null : Quantized((long)p.OutFeatures(c) * p.InFeatures(c))).ToArray(),
             Bias = Projections.All.Select(p => HasBias(c, p) ? Constant(p.OutFeatures(c), 0) : null).ToArray(),
-            QNorm = c.QkNorm ? Constant(c.HeadDim, 1) : null,
-            KNorm = c.QkNorm ? Constant(c.HeadDim, 1) : null,
+            QNorm = c.QkNorm ? Constant(c.HeadDim, one) : null,
+            KNorm = c.QkNorm ? Constant(c.HeadDim, one) : null,
+            AttentionOutNorm = c.SandwichNorms ? Constant(c.HiddenSize, one) : null,
+            MlpOutNorm = c.SandwichNorms ? Constant(c.HiddenSize, one) : null,
         }).ToArray();
         var embedding = Uniform((long)c.VocabSize * c.HiddenSize);
         var head = c.TieWordEmbeddings ? embedding : Uniform((long)c.VocabSize * c.HiddenSize);
-        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, 1), head, layers, arena?.Buffer);
+        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, one), head, layers, arena?.Buffer);
         ctx.Device.Synchronize();
         return result;
     }

@@ -61,9 +61,6 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
 
     private void Check(GpuMemoryPlan plan, ModelConfig model, LoraAdapter adapter, Action<string>? log)
     {
-        if (!CudaTrainingModel.SupportsArchitecture(model))
-            throw new FineTuneException("FT3092",
-                $"CUDA training does not implement {model.ModelType} yet (sliding-window attention, GeGLU and sandwich norms are CPU-only); train with --device cpu (FineTuneDevice=cpu) or auto.");
         var (free, _) = _ctx.Device.MemoryInfo();
         // What this process already holds in the pool is reusable by the run.
         var available = free + (_ctx.Device.Memory.BytesReserved - _ctx.Device.Memory.BytesInUse);

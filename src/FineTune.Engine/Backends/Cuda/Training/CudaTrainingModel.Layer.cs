@@ -9,32 +9,48 @@ public sealed partial class CudaTrainingModel
     /// The layer's forward pass into <paramref name="a"/> and _resid[l + 1]. With
     /// <paramref name="recompute"/> (gradient checkpointing, before the layer's backward pass) the
     /// layer output is already known, so down_proj's base product is skipped: the backward pass
-    /// needs only its LoRA down-projection.
+    /// needs only its LoRA down-projection. With sandwich norms (Gemma 3) the backward pass needs
+    /// down_proj's output and its norm's rstd too, so the recomputation runs the whole layer (it
+    /// rewrites _resid[l + 1] with the same bits).
     /// </summary>
     private void LayerForward(int l, CudaActivations a, int n, IReadOnlyList<AttentionSegment> shape, bool recompute = false)
     {
         var w = _w.Layers[l];
         int h = _c.HiddenSize, hd = _c.HeadDim;
-        K.RmsNormForward(a.Norm1, a.Rstd1, _resid[l], w.InputNorm.Pointer, n, h, Eps);
+        var off = NormOffset;
+        var invFreq = InverseFrequencies(l);
+        K.RmsNormForward(a.Norm1, a.Rstd1, _resid[l], w.InputNorm.Pointer, n, h, Eps, off);
         Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a);
         Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a);
         Linear(l, Projection.V, a.Norm1, a.V, n, a);
         if (_c.QkNorm)
         {
-            K.RmsNormForward(a.Q, a.QRstd, a.QPre, w.QNorm!.Pointer, n * _c.NumHeads, hd, Eps);
-            K.RmsNormForward(a.K, a.KRstd, a.KPre, w.KNorm!.Pointer, n * _c.NumKvHeads, hd, Eps);
+            K.RmsNormForward(a.Q, a.QRstd, a.QPre, w.QNorm!.Pointer, n * _c.NumHeads, hd, Eps, off);
+            K.RmsNormForward(a.K, a.KRstd, a.KPre, w.KNorm!.Pointer, n * _c.NumKvHeads, hd, Eps, off);
         }
-        K.Rope(a.Q, _ws.Positions, _invFreq, n, _c.NumHeads, hd, inverse: false);
-        K.Rope(a.K, _ws.Positions, _invFreq, n, _c.NumKvHeads, hd, inverse: false);
-        foreach (var (seg, qOff, kvOff, lseOff) in Segments(shape))
+        K.Rope(a.Q, _ws.Positions, invFreq, n, _c.NumHeads, hd, inverse: false);
+        K.Rope(a.K, _ws.Positions, invFreq, n, _c.NumKvHeads, hd, inverse: false);
+        foreach (var (seg, qOff, kvOff, lseOff) in Segments(l, shape))
             K.AttentionForward(a.Att + qOff, a.Lse + lseOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, seg);
+        if (_c.SandwichNorms)
+        {
+            // x1 = input + norm(o_proj(attention)), the sum in the norm kernel.
+            Linear(l, Projection.O, a.Att, a.AttOut, n, a);
+            K.RmsNormForward(a.X1, a.AttOutRstd, a.AttOut, w.AttentionOutNorm!.Pointer, n, h, Eps, off, residual: _resid[l]);
+        }
         // x1 = input + o_proj(attention): the residual is the product's addend.
-        Linear(l, Projection.O, a.Att, a.X1, n, a, addend: _resid[l]);
-        K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps);
+        else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: _resid[l]);
+        K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off);
         Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
         Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
-        K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
-        if (recompute)
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
+        else K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
+        if (_c.SandwichNorms)
+        {
+            Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
+            K.RmsNormForward(_resid[l + 1], a.MlpOutRstd, a.MlpOut, w.MlpOutNorm!.Pointer, n, h, Eps, off, residual: a.X1);
+        }
+        else if (recompute)
             LoraHidden(l, Projection.Down, a.Act, n, a);
         else
             Linear(l, Projection.Down, a.Act, _resid[l + 1], n, a, addend: a.X1);
@@ -45,40 +61,62 @@ public sealed partial class CudaTrainingModel
     {
         var w = _w.Layers[l];
         int h = _c.HiddenSize, hd = _c.HeadDim;
+        var off = NormOffset;
+        var invFreq = InverseFrequencies(l);
         var inter = (long)n * _c.IntermediateSize;
-        LinearBackward(l, Projection.Down, a.Act, _ws.DResid, _ws.DAct, n, a, accumulate: false);
+        // With sandwich norms a projection's output gradient first goes back through its norm, into
+        // _ws.DNorm: free until the gate/up (and later q/k/v) input gradients overwrite it.
+        var dDown = _ws.DResid;
+        if (_c.SandwichNorms)
+        {
+            K.RmsNormBackward(_ws.DNorm, _ws.DResid, a.MlpOut, w.MlpOutNorm!.Pointer, a.MlpOutRstd, n, h, accumulate: false, off);
+            dDown = _ws.DNorm;
+        }
+        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
-        K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
+        else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
         LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false);
         LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true);
-        K.RmsNormBackward(_ws.DResid, _ws.DNorm, a.X1, w.PostNorm.Pointer, a.Rstd2, n, h, accumulate: true);
-        LinearBackward(l, Projection.O, a.Att, _ws.DResid, _ws.DAtt, n, a, accumulate: false);
-        foreach (var (seg, qOff, kvOff, lseOff) in Segments(shape))
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, a.X1, w.PostNorm.Pointer, a.Rstd2, n, h, accumulate: true, off);
+        var dO = _ws.DResid;
+        if (_c.SandwichNorms)
+        {
+            K.RmsNormBackward(_ws.DNorm, _ws.DResid, a.AttOut, w.AttentionOutNorm!.Pointer, a.AttOutRstd, n, h, accumulate: false, off);
+            dO = _ws.DNorm;
+        }
+        LinearBackward(l, Projection.O, a.Att, dO, _ws.DAtt, n, a, accumulate: false);
+        foreach (var (seg, qOff, kvOff, lseOff) in Segments(l, shape))
             K.AttentionBackward(_ws.DQ + qOff, _ws.DK + kvOff, _ws.DV + kvOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, a.Att + qOff, _ws.DAtt + qOff,
                 a.Lse + lseOff, _ws.Delta + lseOff, seg);
-        K.Rope(_ws.DQ, _ws.Positions, _invFreq, n, _c.NumHeads, hd, inverse: true);
-        K.Rope(_ws.DK, _ws.Positions, _invFreq, n, _c.NumKvHeads, hd, inverse: true);
+        K.Rope(_ws.DQ, _ws.Positions, invFreq, n, _c.NumHeads, hd, inverse: true);
+        K.Rope(_ws.DK, _ws.Positions, invFreq, n, _c.NumKvHeads, hd, inverse: true);
         ulong dq = _ws.DQ, dk = _ws.DK;
         if (_c.QkNorm)
         {
-            K.RmsNormBackward(_ws.DQPre, _ws.DQ, a.QPre, w.QNorm!.Pointer, a.QRstd, n * _c.NumHeads, hd, accumulate: false);
-            K.RmsNormBackward(_ws.DKPre, _ws.DK, a.KPre, w.KNorm!.Pointer, a.KRstd, n * _c.NumKvHeads, hd, accumulate: false);
+            K.RmsNormBackward(_ws.DQPre, _ws.DQ, a.QPre, w.QNorm!.Pointer, a.QRstd, n * _c.NumHeads, hd, accumulate: false, off);
+            K.RmsNormBackward(_ws.DKPre, _ws.DK, a.KPre, w.KNorm!.Pointer, a.KRstd, n * _c.NumKvHeads, hd, accumulate: false, off);
             (dq, dk) = (_ws.DQPre, _ws.DKPre);
         }
         LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false);
         LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true);
         LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true);
-        K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[l], w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true);
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[l], w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off);
     }
 
+    /// <summary>The layer's rotary frequencies: sliding-window layers have their own (Gemma 3).</summary>
+    private ulong InverseFrequencies(int layer) => _c.IsSlidingLayer(layer) ? _invFreqLocal : _invFreq;
+
     /// <summary>
-    /// Each run of equal-length sequences as one attention launch: its shape and the byte offsets
-    /// of its first row in the query-wide, key/value-wide and lse ([sequences, heads, length]) buffers.
+    /// Each run of equal-length sequences as one attention launch: its shape (with the layer's
+    /// window and the model's softmax scale) and the byte offsets of its first row in the
+    /// query-wide, key/value-wide and lse ([sequences, heads, length]) buffers.
     /// </summary>
-    private IEnumerable<(AttentionShape Shape, ulong Q, ulong Kv, ulong Lse)> Segments(IReadOnlyList<AttentionSegment> segments)
+    private IEnumerable<(AttentionShape Shape, ulong Q, ulong Kv, ulong Lse)> Segments(int layer, IReadOnlyList<AttentionSegment> segments)
     {
+        var window = _c.IsSlidingLayer(layer) ? _c.SlidingWindow!.Value : 0;
         foreach (var s in segments)
-            yield return (new AttentionShape(s.Sequences, s.Length, _c.NumHeads, _c.NumKvHeads, _c.HeadDim),
+            yield return (new AttentionShape(s.Sequences, s.Length, _c.NumHeads, _c.NumKvHeads, _c.HeadDim) { Window = window, SoftmaxScale = _c.AttentionScale },
                 (ulong)s.FirstRow * (ulong)_c.QDim * 2, (ulong)s.FirstRow * (ulong)_c.KvDim * 2, (ulong)s.FirstRow * (ulong)_c.NumHeads * 4);
     }
 }

@@ -8,7 +8,8 @@ using FineTune.Engine.Training;
 namespace FineTune.Engine.Backends.Cuda.Training;
 
 /// <summary>
-/// A Llama-family model training LoRA adapters on one GPU: bf16 frozen base weights, fp32 LoRA
+/// A Llama-family model (Gemma 3 included: scaled embeddings, (1 + w) norms, sandwich norms,
+/// GeGLU, sliding-window layers with their own RoPE base) training LoRA adapters on one GPU: bf16 frozen base weights, fp32 LoRA
 /// master weights with AdamW state, bf16 activations. The same explicit forward/backward as the
 /// CPU <see cref="LlamaGraph"/> (the reference it is tested against), over device buffers allocated
 /// once for the largest batch (<see cref="GpuMemoryPlan"/>). Matrix products run on cuBLASLt with
@@ -32,7 +33,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     private readonly ulong[] _resid;
     private readonly CudaWorkspace _ws;
     private readonly LmHeadCrossEntropy _head;
-    private readonly ulong _invFreq;
+    private readonly ulong _invFreq, _invFreqLocal;
     private readonly ulong _dequantized;
     private readonly int _capacity;
     private readonly float _scale;
@@ -63,35 +64,31 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank);
         _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
         if (plan.FourBit is not null) _dequantized = _buffers.Bf16(CudaModelWeights.LargestProjection(_c));
-        var invFreq = new RopeTable(_c).InverseFrequencies.ToArray();
-        _invFreq = _buffers.F32(invFreq.Length);
-        ctx.Upload<float>(_invFreq, invFreq);
+        _invFreq = UploadFrequencies(new RopeTable(_c));
+        // Gemma 3's sliding-window layers rotate with their own base (rope_local_base_freq), unscaled.
+        _invFreqLocal = _c.SlidingLayers is null ? _invFreq : UploadFrequencies(new RopeTable(_c, local: true));
+    }
+
+    private ulong UploadFrequencies(RopeTable table)
+    {
+        var invFreq = table.InverseFrequencies.ToArray();
+        var buffer = _buffers.F32(invFreq.Length);
+        _ctx.Upload<float>(buffer, invFreq);
+        return buffer;
     }
 
     /// <summary>Whether the kernels take <paramref name="c"/>'s shapes; <paramref name="reason"/> says what is off when not.</summary>
     public static bool Supports(ModelConfig c, out string reason)
     {
-        if (!SupportsArchitecture(c))
-        {
-            reason = $"a llama, mistral or qwen architecture ({c.ModelType} trains on the CPU for now)";
-            return false;
-        }
         foreach (var (name, dim) in new[] { ("hidden_size", c.HiddenSize), ("the query width", c.QDim), ("the key/value width", c.KvDim), ("intermediate_size", c.IntermediateSize) })
             if (dim % 8 != 0)
             {
                 reason = $"{name} ({dim}) to be a multiple of 8";
                 return false;
             }
-        reason = $"head_dim ({c.HeadDim}) to be a multiple of 16 and at most 128";
-        return c.HeadDim % 16 == 0 && c.HeadDim <= 128;
+        reason = $"head_dim ({c.HeadDim}) to be a multiple of 16 up to 128, or 256";
+        return AttentionShape.Supports(c.HeadDim);
     }
-
-    /// <summary>
-    /// False for Gemma 3 (scaled embeddings, sandwich norms, GeGLU, sliding-window layers): the CUDA
-    /// kernels do not implement them yet, and a run must not silently train a different model.
-    /// </summary>
-    public static bool SupportsArchitecture(ModelConfig c) =>
-        c is { SandwichNorms: false, Activation: GateActivation.Silu, SlidingLayers: null, EmbeddingScale: 1, NormWeightOffset: false, QueryPreAttnScalar: null };
 
     /// <summary>What this model holds on the GPU.</summary>
     public GpuMemoryPlan Plan { get; }
@@ -102,6 +99,9 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     private CudaBlas Blas => _ctx.Blas;
     private CudaKernels K => _ctx.Kernels;
     private float Eps => (float)_c.RmsNormEps;
+
+    /// <summary>What the norm kernels add to the stored weights: Gemma stores offsets from one.</summary>
+    private float NormOffset => _c.NormWeightOffset ? 1f : 0f;
 
     /// <inheritdoc />
     public void ZeroGradients() => _lora.ZeroGradients();
@@ -140,13 +140,13 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         }
         var shape = b.Segments;
 
-        K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize);
+        K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize, _c.EmbeddingScale);
         for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, Acts(l), n, shape);
-        K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, _resid[_c.NumLayers], _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps);
+        K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, _resid[_c.NumLayers], _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps, NormOffset);
         LossHead(n, lossRows.Length, lossScale);
         if (backward)
         {
-            K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[_c.NumLayers], _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false);
+            K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[_c.NumLayers], _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
             for (var l = _c.NumLayers - 1; l >= 0; l--)
             {
                 if (Plan.GradientCheckpointing) LayerForward(l, _acts[0], n, shape, recompute: true);

@@ -51,6 +51,7 @@ public sealed record GpuMemoryPlan
         var bytes = 2 * (h /*norm1*/ + q /*q*/ + 2 * kv /*k, v*/ + q /*attention out*/ + h /*x1*/ + h /*norm2*/ + 3 * i /*gate, up, SwiGLU output*/ + (long)rank * loraTargets)
                     + 4 * (2 /*rstd1, rstd2*/ + (long)c.NumHeads /*lse*/);
         if (c.QkNorm) bytes += 2 * (q + kv) + 4L * (c.NumHeads + c.NumKvHeads);
+        if (c.SandwichNorms) bytes += 2 * (2 * h /*o_proj, down_proj outputs*/) + 4 * 2 /*their rstd*/;
         return bytes;
     }
 
