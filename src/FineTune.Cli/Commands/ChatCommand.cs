@@ -10,7 +10,7 @@ internal static class ChatCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("model") { Description = "Model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json)." };
+        var model = new Argument<string>("model") { Description = "Model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), or a .gguf file the build wrote (chatted with as Ollama serves it)." };
         var adapter = new Option<string?>("--adapter") { Description = "LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply." };
         var template = new Option<string?>("--chat-template") { Description = "Chat template: a built-in name or a file (default: detected from the tokenizer)." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
@@ -25,13 +25,15 @@ internal static class ChatCommand
         command.SetAction((parse, cancellationToken) =>
         {
             var modelPath = parse.GetValue(model)!;
-            ChatModelLoader.CheckModelPath(modelPath);
+            // A GGUF carries its own tokenizer and template; everything else reads a model folder.
+            var gguf = GgufChatModel.IsGguf(modelPath) ? GgufChatModel.Open(modelPath, parse.GetValue(adapter), parse.GetValue(template)) : null;
+            if (gguf is null) ChatModelLoader.CheckModelPath(modelPath);
             if (parse.GetValue(maxTokens) < 1) throw new FineTuneException("FT7010", "--max-tokens must be at least 1.");
             if (parse.GetValue(temperature) is var t && (t < 0 || !double.IsFinite(t))) throw new FineTuneException("FT7010", "--temperature must be 0 or more.");
 
-            var tokenizer = Tokenizer.Load(modelPath);
-            var chatTemplate = ChatModelLoader.ResolveTemplate(parse.GetValue(template), tokenizer, modelPath);
-            var languageModel = ChatModelLoader.LoadModel(modelPath, parse.GetValue(adapter));
+            var tokenizer = gguf?.Tokenizer ?? Tokenizer.Load(modelPath);
+            var chatTemplate = gguf?.Template ?? ChatModelLoader.ResolveTemplate(parse.GetValue(template), tokenizer, modelPath);
+            var languageModel = gguf?.Model ?? ChatModelLoader.LoadModel(modelPath, parse.GetValue(adapter));
             var session = new ChatSession(
                 new ChatPrompt(chatTemplate, tokenizer),
                 new ReplyGenerator(languageModel, tokenizer, chatTemplate.StopTokens),
