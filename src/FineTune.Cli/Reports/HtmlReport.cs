@@ -164,7 +164,7 @@ public static class HtmlReport
         sb.Append("</table>");
         foreach (var c in q.Replies)
         {
-            sb.Append("<div class=\"sample\">");
+            sb.Append("<div class=\"sample gguf\">");
             sb.Append($"<div class=\"prompt\"><span class=\"tag\">prompt</span><pre>{E(c.Prompt)}</pre></div>");
             sb.Append($"<div class=\"pair\" style=\"grid-template-columns:repeat({1 + c.Quantized.Count},1fr)\">");
             sb.Append($"<div><span class=\"tag after\">trained</span>{End(c.Trained.End)}<pre class=\"after\">{E(c.Trained.Text)}</pre></div>");
