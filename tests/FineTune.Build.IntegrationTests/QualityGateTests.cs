@@ -71,7 +71,7 @@ public sealed class QualityGateTests
     }
 
     [Fact]
-    public void A_256_wide_model_at_Q4_K_M_shows_a_larger_gap_than_Q8_0()
+    public void A_256_wide_model_at_Q4_K_M_moves_further_from_the_trained_model_than_Q8_0()
     {
         using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 4);
         var generate = ModelProjectSandbox.Run("dotnet", [RepoPaths.CliDll, "new-tiny-model", "--tokenizer", TinyBaseModel.Llama3Tokenizer,
@@ -84,7 +84,9 @@ public sealed class QualityGateTests
         var check = QualityCheck(clone);
         var q4 = Quantization(check, "Q4_K_M").GetProperty("perplexity_gap").GetDouble();
         var q8 = Quantization(check, "Q8_0").GetProperty("perplexity_gap").GetDouble();
-        Assert.True(q4 > Math.Abs(q8), $"Q4_K_M gap {q4}, Q8_0 gap {q8}");
+        // On a barely trained random model rounding noise can lower perplexity as well as raise it
+        // (a run measured Q4_K_M -0.48%, Q8_0 +0.045%): the size of the change is what 4 bits cost.
+        Assert.True(Math.Abs(q4) > 3 * Math.Abs(q8), $"Q4_K_M gap {q4}, Q8_0 gap {q8}");
         var report = File.ReadAllText(Path.Combine(clone.OutputDir, "report.html"));
         Assert.Contains("<tr><th>Q4_K_M</th>", report);
         Assert.Contains("Q4_K", report);
@@ -93,12 +95,15 @@ public sealed class QualityGateTests
     [Fact]
     public void Loss_on_whole_conversations_with_too_few_steps_warns_that_the_model_does_not_learn_to_stop()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 3);
+        // One step (of warmup): the end-of-turn marker, frequent in whole conversations, is not learned
+        // yet. (At three steps it already is: the loss on every turn's marker teaches it fast.)
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 1);
         clone.SetLoraValue("train_on_responses_only", "false");
         clone.SetProperty("GgufQuantizations", "Q8_0");
         var build = clone.Dotnet("build");
         Assert.True(build.Succeeded, build.ToString());
-        Assert.Matches(@"warning FT4044: The model does not learn to stop: Q8_0 ended [01] of 3 held-out replies at a stop token within FineTuneSampleMaxTokens \(48\)", build.Output);
+        Assert.True(Regex.IsMatch(build.Output, @"warning FT4044: The model does not learn to stop: Q8_0 ended [01] of 3 held-out replies at a stop token within FineTuneSampleMaxTokens \(48\)"),
+            build.ToString());
         Assert.Contains("train_on_responses_only: true", build.Output);
     }
 }
