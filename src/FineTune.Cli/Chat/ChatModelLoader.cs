@@ -9,15 +9,15 @@ namespace FineTune.Cli.Chat;
 /// <summary>Opens what <c>finetune chat</c> is pointed at: a Hugging Face model folder, plus an optional adapter.</summary>
 public static class ChatModelLoader
 {
-    /// <summary>Fails clearly for a GGUF file or a missing path, which the engine cannot run.</summary>
+    /// <summary>Fails clearly for a GGUF file or a missing path where a model folder is needed.</summary>
     public static void CheckModelPath(string path)
     {
         if (File.Exists(path))
         {
             if (IsGguf(path))
                 throw new FineTuneException("FT7007",
-                    $"'{path}' is a GGUF file; the engine behind 'finetune chat' runs Hugging Face model folders only. " +
-                    "Pass the base model folder (BaseModel) with --adapter <the adapter folder>, or run the GGUF in Ollama ('ollama run') or llama.cpp.", path);
+                    $"'{path}' is a GGUF file; this command needs the Hugging Face model folder (the project's BaseModel), with --adapter <the adapter folder> where it takes one. " +
+                    "'finetune chat <file.gguf>' chats with a GGUF file itself.", path);
             throw new FineTuneException("FT7008", $"'{path}' is a file; pass a model folder (config.json, *.safetensors, tokenizer.json).", path);
         }
         if (!Directory.Exists(path))

@@ -10,7 +10,7 @@ internal static class ChatCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("model") { Description = "A project folder or its model-manifest.json (chat with what the build made), or a model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json)." };
+        var model = new Argument<string>("model") { Description = "A project folder or its model-manifest.json (chat with what the build made), a .gguf file the build wrote (chatted with as Ollama serves it), or a model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json)." };
         var adapter = new Option<string?>("--adapter") { Description = "LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply." };
         var template = new Option<string?>("--chat-template") { Description = "Chat template: a built-in name or a file (default: detected from the tokenizer)." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
@@ -28,9 +28,11 @@ internal static class ChatCommand
             var adapterPath = parse.GetValue(adapter);
             var templateName = parse.GetValue(template);
             var systemPrompt = parse.GetValue(system);
+            // A GGUF carries its own tokenizer and template; everything else reads a model folder.
+            var gguf = GgufChatModel.IsGguf(modelPath) ? GgufChatModel.Open(modelPath, adapterPath, templateName) : null;
             // A project or its manifest: the base model, adapter, template and system prompt the build
             // used, each overridable by its option.
-            if (BuiltModel.Find(modelPath) is { } built)
+            if (gguf is null && BuiltModel.Find(modelPath) is { } built)
             {
                 Console.Error.WriteLine(built.Describe(Directory.GetCurrentDirectory()));
                 modelPath = built.BaseModel;
@@ -38,13 +40,13 @@ internal static class ChatCommand
                 templateName ??= built.ChatTemplate;
                 systemPrompt ??= built.SystemPrompt;
             }
-            ChatModelLoader.CheckModelPath(modelPath);
+            if (gguf is null) ChatModelLoader.CheckModelPath(modelPath);
             if (parse.GetValue(maxTokens) < 1) throw new FineTuneException("FT7010", "--max-tokens must be at least 1.");
             if (parse.GetValue(temperature) is var t && (t < 0 || !double.IsFinite(t))) throw new FineTuneException("FT7010", "--temperature must be 0 or more.");
 
-            var tokenizer = Tokenizer.Load(modelPath);
-            var chatTemplate = ChatModelLoader.ResolveTemplate(templateName, tokenizer, modelPath);
-            var languageModel = ChatModelLoader.LoadModel(modelPath, adapterPath);
+            var tokenizer = gguf?.Tokenizer ?? Tokenizer.Load(modelPath);
+            var chatTemplate = gguf?.Template ?? ChatModelLoader.ResolveTemplate(templateName, tokenizer, modelPath);
+            var languageModel = gguf?.Model ?? ChatModelLoader.LoadModel(modelPath, adapterPath);
             var session = new ChatSession(
                 new ChatPrompt(chatTemplate, tokenizer),
                 new ReplyGenerator(languageModel, tokenizer, chatTemplate.StopTokens),

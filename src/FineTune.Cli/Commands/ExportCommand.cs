@@ -25,8 +25,10 @@ internal static class ExportCommand
         var output = new Option<FileInfo>("--out") { Description = "The .gguf file to write.", Required = true };
         var threads = new Option<int>("--threads") { Description = "Quantization threads (0 = all processors)." };
         var adapterOnly = new Option<bool>("--adapter-only") { Description = "Write only the LoRA adapter as an adapter GGUF (for Ollama's ADAPTER) instead of a merged model." };
+        // Test-only: a damaged GGUF that the quality gate (gguf-check) must catch. Hidden from --help.
+        var damage = new Option<float>("--test-scale-weights") { Hidden = true, DefaultValueFactory = _ => 1f };
         var command = new Command("export", "Merge the adapter and write a quantized GGUF file for llama.cpp and Ollama.");
-        foreach (var o in new Option[] { baseModel, adapter, type, name, version, template, output, threads, adapterOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { baseModel, adapter, type, name, version, template, output, threads, adapterOnly, damage }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
         {
             if (parse.GetValue(adapterOnly))
@@ -53,6 +55,7 @@ internal static class ExportCommand
                 ChatTemplate = jinja,
                 Output = parse.GetValue(output)!.FullName,
                 Threads = parse.GetValue(threads),
+                TestWeightScale = parse.GetValue(damage),
             };
             var types = GgufExporter.Export(options, cancellationToken);
             var counts = types.Values.GroupBy(t => t).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}");

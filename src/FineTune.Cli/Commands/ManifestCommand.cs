@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Security.Cryptography;
 using System.Text.Json;
+using FineTune.Cli.Quality;
 using FineTune.Core.Config;
 using FineTune.Core.Diagnostics;
 using FineTune.Core.IO;
@@ -28,11 +29,12 @@ internal static class ManifestCommand
         var datasets = new Option<FileInfo[]>("--dataset") { Description = "A dataset file (repeatable)." };
         var artifacts = new Option<FileInfo[]>("--artifact") { Description = "An output file to record (repeatable)." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write model-manifest.json.", Required = true };
+        var quality = new Option<FileInfo?>("--quality") { Description = "quality.json of 'finetune gguf-check': each GGUF's perplexity against the trained model." };
         var baseSource = new Option<FileInfo?>("--base-model-source") { Description = "base-model.json of 'finetune download' (hub id, revision, commit) when the base model came from the hub." };
 
         var command = new Command("manifest", "Write model-manifest.json: inputs and their hashes, hyper-parameters, losses, artifacts.")
         {
-            name, version, projectDir, baseModel, config, template, trainDir, tokensDir, datasets, artifacts, output, baseSource,
+            name, version, projectDir, baseModel, config, template, trainDir, tokensDir, datasets, artifacts, output, baseSource, quality,
         };
         command.SetAction(parse =>
         {
@@ -48,7 +50,8 @@ internal static class ManifestCommand
                 parse.GetValue(tokensDir)?.FullName,
                 parse.GetValue(datasets) ?? [],
                 parse.GetValue(artifacts) ?? [],
-                parse.GetValue(baseSource)?.FullName);
+                parse.GetValue(baseSource)?.FullName,
+                parse.GetValue(quality)?.FullName);
             return 0;
         });
         return command;
@@ -57,7 +60,7 @@ internal static class ManifestCommand
     private sealed class ManifestWriter(string projectDir)
     {
         public void Write(string path, string name, string version, string baseModel, string? configPath, string template,
-            string trainDir, string? tokensDir, FileInfo[] datasets, FileInfo[] artifacts, string? baseSource)
+            string trainDir, string? tokensDir, FileInfo[] datasets, FileInfo[] artifacts, string? baseSource, string? qualityPath)
         {
             var config = configPath is null ? new TrainingConfig() : TrainingConfigLoader.Load(configPath);
             var summary = ReadJson(Path.Combine(trainDir, "train-summary.json"));
@@ -116,12 +119,50 @@ internal static class ManifestCommand
                 if (stats is null) w.WriteNullValue(); else stats.RootElement.WriteTo(w);
 
                 WriteFiles(w, "outputs", artifacts.Select(a => a.FullName), Path.GetFileName);
+                if (qualityPath is not null) WriteQuality(w, QualityCheck.Read(qualityPath));
                 w.WriteEndObject();
             });
         }
 
         /// <summary>The files of a PEFT adapter folder that chat and export read.</summary>
         public static readonly string[] AdapterFiles = ["adapter_config.json", "adapter_model.safetensors"];
+        /// <summary>The quality gate's numbers (not the replies, which are in report.html): per GGUF its perplexity against the trained model's.</summary>
+        private static void WriteQuality(Utf8JsonWriter w, QualityCheck q)
+        {
+            w.WriteStartObject("quantization_check");
+            w.WriteString("data", q.Data);
+            w.WriteNumber("examples", q.Examples);
+            w.WriteNumber("target_tokens", q.TargetTokens);
+            w.WriteNumber("max_tokens", q.MaxTokens);
+            w.WriteStartObject("trained");
+            Number(w, "loss", q.TrainedLoss);
+            Number(w, "perplexity", q.TrainedPerplexity);
+            w.WriteNumber("replies_stopped", q.TrainedRepliesStopped);
+            w.WriteNumber("replies", q.Replies.Count);
+            w.WriteEndObject();
+            w.WriteStartArray("quantizations");
+            foreach (var r in q.Quantizations)
+            {
+                w.WriteStartObject();
+                w.WriteString("quantization", r.Quantization);
+                w.WriteString("file", r.File);
+                Number(w, "loss", r.Loss);
+                Number(w, "perplexity", r.Perplexity);
+                Number(w, "perplexity_gap", r.PerplexityGap);
+                w.WriteNumber("replies_stopped", r.RepliesStopped);
+                w.WriteNumber("replies_diverged", r.RepliesDiverged);
+                w.WriteNumber("replies", r.Replies);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        // No target tokens gives NaN, which JSON cannot hold.
+        private static void Number(Utf8JsonWriter w, string name, double value)
+        {
+            if (double.IsFinite(value)) w.WriteNumber(name, value); else w.WriteNull(name);
+        }
 
         private static void WriteFiles(Utf8JsonWriter w, string property, IEnumerable<string> files, Func<string, string> label)
         {

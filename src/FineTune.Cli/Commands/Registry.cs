@@ -15,6 +15,7 @@ internal static class Registry
         yield return DownloadCommand.Create();
         yield return TrainCommand.Create();
         yield return SamplesCommand.Create();
+        yield return GgufCheckCommand.Create();
         yield return ReportCommand.Create();
         yield return ChatCommand.Create();
         yield return ManifestCommand.Create();

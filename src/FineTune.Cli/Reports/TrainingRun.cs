@@ -34,6 +34,9 @@ public sealed record TrainingRun(
     IReadOnlyList<KeyValuePair<string, object>> HyperParameters,
     IReadOnlyList<SampleGeneration>? Samples)
 {
+    /// <summary>The quality gate's measurements of the GGUF files (<c>quality.json</c>), or null when it did not run.</summary>
+    public FineTune.Cli.Quality.QualityCheck? Quality { get; init; }
+
     /// <summary>Reads <c>metrics.jsonl</c> (one JSON object per line; blank lines are skipped).</summary>
     public static IReadOnlyList<MetricRecord> ReadMetrics(string path)
     {

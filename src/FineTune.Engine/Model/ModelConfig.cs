@@ -37,6 +37,11 @@ public sealed record ModelConfig
     public double RopeTheta { get; init; } = 10000;
     /// <summary><c>rope_scaling</c> of type <c>llama3</c>, or null for plain RoPE.</summary>
     public Llama3RopeScaling? RopeScaling { get; init; }
+    /// <summary>
+    /// Divisors of each rotary frequency as a GGUF's <c>rope_freqs.weight</c> stores them (llama.cpp's
+    /// form of llama3 scaling, read back from a GGUF), or null. Not a config.json key.
+    /// </summary>
+    public IReadOnlyList<float>? RopeFrequencyFactors { get; init; }
     /// <summary><c>dtype</c> (transformers 5) or <c>torch_dtype</c> (4): the dtype the weights were published in, e.g. bfloat16.</summary>
     public string? DType { get; init; }
     /// <summary><c>tie_word_embeddings</c>: the LM head reuses the embedding matrix.</summary>

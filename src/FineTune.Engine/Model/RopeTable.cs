@@ -26,6 +26,8 @@ public sealed class RopeTable
             var f = (float)(1.0 / Math.Pow(theta, (float)(2 * i) / c.HeadDim));
             if (!local && c.LinearRopeFactor is { } linear) f = (float)(f / linear);
             _invFreq[i] = !local && c.RopeScaling is { } s ? Scale(f, s) : f;
+            // llama.cpp divides each frequency by its factor (ggml_rope_ext's freq_factors).
+            if (!local && c.RopeFrequencyFactors is { } factors) _invFreq[i] = f / factors[i];
         }
     }
 

@@ -21,4 +21,9 @@ public sealed record ExportOptions
     public required string Output { get; init; }
     /// <summary>Quantization threads (0 = all processors).</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// Test-only: a factor on every projection and output weight before quantization (1 = none), to
+    /// make the damaged file the quality gate must reject. Never set by a build outside the tests.
+    /// </summary>
+    public float TestWeightScale { get; init; } = 1;
 }

@@ -66,6 +66,8 @@ public static class GgufExporter
                 var shape = weights.Shape(tensor.HfName);
                 if (adapter is not null && tensor.Projection is { } p && adapter.A(tensor.Layer, p) is { } a && adapter.B(tensor.Layer, p) is { } b)
                     LoraMerge.AddInPlace(data, (int)shape[0], (int)shape[1], b, a, adapter.Settings.Scale);
+                if (options.TestWeightScale != 1 && (tensor.Projection is not null || tensor.GgufName == "output.weight"))
+                    for (var i = 0; i < data.Length; i++) data[i] *= options.TestWeightScale;
                 if (tensor.PermuteHeads > 0) data = HfTensorNames.PermuteRows(data, (int)shape[0], tensor.PermuteHeads);
                 // llama.cpp multiplies by the norm weight itself; Gemma stores it as an offset from one (as convert_hf_to_gguf adds).
                 if (config.NormWeightOffset && tensor.HfName.EndsWith("norm.weight", StringComparison.Ordinal))

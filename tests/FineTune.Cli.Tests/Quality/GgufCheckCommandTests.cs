@@ -1,0 +1,86 @@
+using System.Text.Json;
+using FineTune.Cli.Quality;
+using FineTune.Cli.Tests.Chat;
+using FineTune.Core.Datasets;
+using FineTune.Data;
+using FineTune.Data.Templates;
+using FineTune.Engine.Lora;
+using FineTune.Engine.Model;
+using FineTune.Gguf.Export;
+using FineTune.Gguf.Quantization;
+using FineTune.Tokenizers.Pipeline;
+
+namespace FineTune.Cli.Tests.Quality;
+
+/// <summary>
+/// <c>finetune gguf-check</c> on a tiny model: an F32 GGUF of base + adapter is the trained model
+/// (no gap, the same replies), a 4-bit one is measured apart from it, and the report and manifest
+/// show what quality.json holds.
+/// </summary>
+public class GgufCheckCommandTests
+{
+    private static readonly ChatTemplate Llama3 = ChatTemplates.Resolve("llama-3", ".");
+
+    private static Conversation Conversation(string user, string reply) =>
+        new([new Message(Role.System, "Answer briefly."), new Message(Role.User, user), new Message(Role.Assistant, reply)]);
+
+    [Fact]
+    public async Task An_F32_gguf_matches_the_trained_model_and_a_4_bit_one_is_measured_against_it()
+    {
+        using var dir = new TempDir();
+        var model = dir.File("model");
+        TinyModelFactory.Create(ChatFixture.TokenizerDir(), model, new TinyModelShape(Hidden: 64, Seed: 9));
+        // PEFT's initialisation (B = 0): base + adapter is the base model, and the merged F32 file holds its very weights.
+        var adapter = new LoraAdapter(ModelConfig.Load(model), new LoraSettings(4, 8, 0, false, Projections.All));
+        adapter.Initialize(1);
+        adapter.Save(dir.File("adapter"), "model");
+        var formatted = dir.File("formatted");
+        Directory.CreateDirectory(formatted);
+        var conversations = new[] { Conversation("Capital of France?", "Paris."), Conversation("Two plus two?", "Four."), Conversation("Say hi.", "Hi!") };
+        FormattedDatasetFile.Write(Path.Combine(formatted, "train.jsonl"), conversations.Select(Llama3.Render));
+        FormattedDatasetFile.Write(Path.Combine(formatted, "validation.jsonl"), conversations.Select(Llama3.Render));
+        TokenizeStep.Run(formatted, model, 256, dir.File("tokens"));
+        foreach (var type in new[] { FileType.F32, FileType.Q4_0 })
+            GgufExporter.Export(new ExportOptions { BaseModel = model, Adapter = dir.File("adapter"), Type = type, Name = "m", Version = "1.0.0", Output = dir.File($"m.{type}.gguf") });
+
+        var (code, output) = ChatFixture.RunTool("dotnet", [ChatFixture.ToolDll(), "gguf-check", "--base-model", model, "--adapter", dir.File("adapter"),
+            "--data", formatted, "--tokens", dir.File("tokens"), "--chat-template", "llama-3", "--count", "2", "--max-tokens", "6",
+            "--gguf", dir.File("m.F32.gguf"), "--gguf", dir.File("m.Q4_0.gguf"), "--out", dir.File("quality.json")]);
+        Assert.True(code == 0, output);
+
+        var check = QualityCheck.Read(dir.File("quality.json"));
+        Assert.Equal("validation", check.Data);
+        Assert.Equal(3, check.Examples);
+        Assert.Equal(2, check.Replies.Count);
+        var f32 = check.Quantizations.Single(q => q.Quantization == "F32");
+        Assert.Equal(check.TrainedLoss, f32.Loss);
+        Assert.Equal(0, f32.PerplexityGap);
+        Assert.Equal(0, f32.RepliesDiverged);
+        Assert.All(check.Replies, r => Assert.Null(r.Quantized.Single(q => q.Quantization == "F32").DivergesAt));
+        var q4 = check.Quantizations.Single(q => q.Quantization == "Q4_0");
+        Assert.NotEqual(check.TrainedLoss, q4.Loss);
+        Assert.Contains("Q4_0", q4.TensorTypes);
+        // Six tokens cannot reach a stop on an untrained model: the stop warning names both files.
+        Assert.Contains("warning FT4044: The model does not learn to stop: F32 ended 0 of 2, Q4_0 ended 0 of 2", output);
+
+        Reports.ReportFixture.Write(dir, withSamples: false);
+        Assert.Equal(0, await CliApp.RunAsync(["report", "--train-dir", dir.File("train"), "--stats", dir.File("stats.json"), "--config", dir.File("lora.yaml"),
+            "--quality", dir.File("quality.json"), "--out", dir.File("report.html")]));
+        var html = File.ReadAllText(dir.File("report.html"));
+        Assert.Contains("<section id=\"quantization\">", html);
+        Assert.Contains("<tr><th>Q4_0</th>", html);
+        Assert.Equal(2, html.Split("<div class=\"sample gguf\">").Length - 1);
+        Assert.Contains(System.Net.WebUtility.HtmlEncode(check.Replies[0].Trained.Text), html);
+    }
+
+    [Fact]
+    public void A_gguf_given_as_the_base_model_is_FT7007()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("m.gguf"), "GGUF\u0003\0\0\0"u8.ToArray());
+        var (code, output) = ChatFixture.RunTool("dotnet", [ChatFixture.ToolDll(), "gguf-check", "--base-model", dir.File("m.gguf"), "--adapter", dir.File("a"),
+            "--data", dir.File("f"), "--tokens", dir.File("t"), "--gguf", dir.File("m.gguf"), "--out", dir.File("q.json")]);
+        Assert.Equal(1, code);
+        Assert.Contains("error FT7007:", output);
+    }
+}
