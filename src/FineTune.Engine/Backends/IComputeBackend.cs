@@ -17,6 +17,12 @@ public interface IComputeBackend
     /// </summary>
     void MatMulTransposed(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
 
+    /// <summary>C[m×n] (+)= A[m×k] · B[k×n], all row-major and contiguous.</summary>
+    void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
+
+    /// <summary>C[m×n] (+)= A[k×m]ᵀ · B[k×n], all row-major and contiguous (weight gradients: a sum over tokens).</summary>
+    void MatMulTransposedA(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
+
     /// <summary>dst[cols×rows] = src[rows×cols]ᵀ.</summary>
     void Transpose(float[] src, int srcOffset, float[] dst, int dstOffset, int rows, int cols);
 

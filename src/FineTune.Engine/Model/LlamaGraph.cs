@@ -24,7 +24,7 @@ public sealed class LlamaGraph
     private float[][] _resid;
     private float[] _finalNorm = [], _finalRstd = [], _dResid = [], _dNorm = [], _tmpH = [];
     private float[] _dQ = [], _dK = [], _dV = [], _dAtt = [], _dBig1 = [], _dBig2 = [], _dBig3 = [];
-    private float[] _tT1 = [], _tT2 = [], _tR = [], _tRT = [], _tBT = [], _tAT = [], _tDrop = [];
+    private float[] _tT1 = [], _tR = [], _tDrop = [];
     private float[] _gather = [], _logits = [], _dGather = [];
     private int _capacityTokens;
 
@@ -63,7 +63,6 @@ public sealed class LlamaGraph
         Forward(batch);
         var loss = LossAndHeadGradient(batch, backward ? lossScale : 0);
         if (!backward) return loss;
-        _w.EnsureTransposed(_be);
         for (var l = _c.NumLayers - 1; l >= 0; l--)
         {
             var acts = _checkpointing ? _acts[0] : _acts[l];
@@ -96,9 +95,8 @@ public sealed class LlamaGraph
         _finalNorm = new float[n * h]; _finalRstd = new float[n]; _dResid = new float[n * h]; _dNorm = new float[n * h]; _tmpH = new float[n * h];
         _dQ = new float[n * _c.QDim]; _dK = new float[n * _c.KvDim]; _dV = new float[n * _c.KvDim]; _dAtt = new float[n * _c.QDim];
         _dBig1 = new float[n * big]; _dBig2 = new float[n * big]; _dBig3 = new float[n * big];
-        _tT1 = new float[n * big]; _tT2 = new float[n * big]; _tDrop = new float[n * big];
-        var r = Math.Max(1, Rank);
-        _tR = new float[n * r]; _tRT = new float[n * r]; _tBT = new float[r * big]; _tAT = new float[r * big];
+        _tT1 = new float[n * big]; _tDrop = new float[n * big];
+        _tR = new float[n * Math.Max(1, Rank)];
     }
 
     private void Forward(PackedBatch b)
@@ -223,32 +221,26 @@ public sealed class LlamaGraph
     private void LinearBackward(int l, Projection p, float[] x, float[] dy, float[] dx, int n, LayerActivations a, bool accumulate)
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
-        _be.MatMulTransposed(dy, 0, _w.Layers[l].LinearTransposed[(int)p]!, 0, dx, 0, n, inF, outF, accumulate);
+        _be.MatMul(dy, 0, _w.Layers[l].Linear[(int)p], 0, dx, 0, n, inF, outF, accumulate);
         if (_lora?.A(l, p) is not { } loraA) return;
         var loraB = _lora.B(l, p)!;
         var r = Rank;
         var scale = _lora.Settings.Scale;
         // g = scale · dy B  [n × r]
-        _be.Transpose(loraB.Value, 0, _tBT, 0, outF, r);
-        _be.MatMulTransposed(dy, 0, _tBT, 0, _tR, 0, n, r, outF);
+        _be.MatMul(dy, 0, loraB.Value, 0, _tR, 0, n, r, outF);
         TensorPrimitives.Multiply(_tR.AsSpan(0, n * r), scale, _tR.AsSpan(0, n * r));
         // dB += dyᵀ · (scale · A x)
-        _be.Transpose(dy, 0, _tT1, 0, n, outF);
-        _be.Transpose(a.LoraHidden[(int)p], 0, _tRT, 0, n, r);
-        _be.MatMulTransposed(_tT1, 0, _tRT, 0, loraB.Grad, 0, outF, r, n, accumulate: true);
+        _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
         // dA += gᵀ · drop(x)
         var xd = Dropped(l, p, x, n, inF);
-        _be.Transpose(xd, 0, _tT2, 0, n, inF);
-        _be.Transpose(_tR, 0, _tRT, 0, n, r);
-        _be.MatMulTransposed(_tRT, 0, _tT2, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
         // dx += drop'(g A)
-        _be.Transpose(loraA.Value, 0, _tAT, 0, r, inF);
         if (DropoutKey is null || _lora.Settings.Dropout == 0)
         {
-            _be.MatMulTransposed(_tR, 0, _tAT, 0, dx, 0, n, inF, r, accumulate: true);
+            _be.MatMul(_tR, 0, loraA.Value, 0, dx, 0, n, inF, r, accumulate: true);
             return;
         }
-        _be.MatMulTransposed(_tR, 0, _tAT, 0, _tT1, 0, n, inF, r);
+        _be.MatMul(_tR, 0, loraA.Value, 0, _tT1, 0, n, inF, r);
         ApplyDropout(l, p, _tT1, _tT1, n, inF);
         TensorPrimitives.Add(dx.AsSpan(0, n * inF), _tT1.AsSpan(0, n * inF), dx.AsSpan(0, n * inF));
     }
@@ -381,11 +373,7 @@ public sealed class LlamaGraph
         int h = _c.HiddenSize, vocab = _c.VocabSize, n = b.TokenCount;
         var rows = b.LossRows;
         var rowLoss = new double[rows.Length];
-        if (scale != 0)
-        {
-            _w.EnsureTransposed(_be);
-            Array.Clear(_dNorm, 0, n * h);
-        }
+        if (scale != 0) Array.Clear(_dNorm, 0, n * h);
         LayerActivations.Grow(ref _gather, LossChunkRows * h);
         LayerActivations.Grow(ref _dGather, LossChunkRows * h);
         LayerActivations.Grow(ref _logits, LossChunkRows * vocab);
@@ -409,7 +397,7 @@ public sealed class LlamaGraph
                 logit[target] -= scale;
             });
             if (scale == 0) continue;
-            _be.MatMulTransposed(_logits, 0, _w.LmHeadTransposed!, 0, _dGather, 0, m, h, vocab);
+            _be.MatMul(_logits, 0, _w.LmHead, 0, _dGather, 0, m, h, vocab);
             for (var i = 0; i < m; i++) Array.Copy(_dGather, i * h, _dNorm, rows[c0 + i] * h, h);
         }
         if (scale != 0)
