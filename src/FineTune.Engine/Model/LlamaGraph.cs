@@ -25,7 +25,7 @@ public sealed class LlamaGraph
     private float[] _finalNorm = [], _finalRstd = [], _dResid = [], _dNorm = [], _tmpH = [];
     private float[] _dQ = [], _dK = [], _dV = [], _dAtt = [], _dBig1 = [], _dBig2 = [], _dBig3 = [];
     private float[] _tT1 = [], _tR = [], _tDrop = [];
-    private float[] _gather = [], _logits = [], _dGather = [];
+    private float[] _gather = [], _logits = [], _dGather = [], _dProbs = [];
     private int _capacityTokens;
 
     /// <summary>Creates a graph over frozen <paramref name="weights"/> and an optional adapter.</summary>
@@ -282,87 +282,99 @@ public sealed class LlamaGraph
     private long ProbsOffset(PackedBatch b, int seq) =>
         b.SeqLengths.Take(seq).Sum(t => (long)t * t) * _c.NumHeads;
 
+    private const int AttentionBlock = 32;
+
+    /// <summary>(sequence, head, first row) of every block of <see cref="AttentionBlock"/> rows, longest work first.</summary>
+    private static (int Seq, int Head, int Row)[] AttentionTasks(PackedBatch b, int heads) =>
+        Enumerable.Range(0, b.SeqStarts.Length)
+            .SelectMany(s => Enumerable.Range(0, heads).SelectMany(h =>
+                Enumerable.Range(0, (b.SeqLengths[s] + AttentionBlock - 1) / AttentionBlock).Select(r => (s, h, r * AttentionBlock))))
+            .OrderByDescending(t => b.SeqLengths[t.s]).ThenByDescending(t => t.Item3)
+            .ToArray();
+
     /// <summary>
     /// Causal attention; on a sliding-window layer query i sees keys i − window + 1 .. i (transformers'
     /// and llama.cpp's window). Probabilities outside the window stay zero, which is all the backward
-    /// pass needs to know about the window.
+    /// pass needs to know about the window. Each task takes a block of query rows of one head: scores
+    /// and the weighted sum of values are two small matrix products over that block.
     /// </summary>
-    private unsafe void Attention(PackedBatch b, int l, LayerActivations a)
+    private void Attention(PackedBatch b, int l, LayerActivations a)
     {
         int nh = _c.NumHeads, hd = _c.HeadDim, group = nh / _c.NumKvHeads, qd = _c.QDim, kvd = _c.KvDim;
         var scale = _c.AttentionScale;
         var window = _c.IsSlidingLayer(l) ? _c.SlidingWindow!.Value : int.MaxValue;
         var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
-        _be.For(b.SeqStarts.Length * nh, task =>
+        var tasks = AttentionTasks(b, nh);
+        _be.For(tasks.Length, task =>
         {
-            int s = task / nh, head = task % nh, kvh = head / group, start = b.SeqStarts[s], T = b.SeqLengths[s];
-            var probs = a.Probs.AsSpan((int)(offsets[s] + (long)head * T * T), T * T);
-            fixed (float* q = a.Q, k = a.K, v = a.V, att = a.Att)
+            var (s, head, i0) = tasks[task];
+            int kvh = head / group, start = b.SeqStarts[s], T = b.SeqLengths[s], i1 = Math.Min(T, i0 + AttentionBlock);
+            var pOff = offsets[s] + (long)head * T * T;
+            // Scores of rows i0..i1 against keys 0..i1 (later keys are masked below).
+            Gemm.Serial(new GemmProblem(a.Q, (long)(start + i0) * qd + head * hd, qd, 1, a.K, (long)start * kvd + kvh * hd, kvd, 1,
+                a.Probs, pOff + (long)i0 * T, T, i1 - i0, i1, hd, false));
+            for (var i = i0; i < i1; i++)
             {
-                for (var i = 0; i < T; i++)
-                {
-                    var row = probs.Slice(i * T, T);
-                    var qi = q + (long)(start + i) * qd + head * hd;
-                    var first = Math.Max(0, i - window + 1);
-                    row[..first].Clear();
-                    for (var j = first; j <= i; j++)
-                        row[j] = CpuBackend.Dot(qi, k + (long)(start + j) * kvd + kvh * hd, hd) * scale;
-                    var causal = row[first..(i + 1)];
-                    var max = TensorPrimitives.Max(causal);
-                    TensorPrimitives.Subtract(causal, max, causal);
-                    TensorPrimitives.Exp(causal, causal);
-                    TensorPrimitives.Multiply(causal, 1f / TensorPrimitives.Sum(causal), causal);
-                    row[(i + 1)..].Clear();
-                    var oi = new Span<float>(att + (long)(start + i) * qd + head * hd, hd);
-                    oi.Clear();
-                    for (var j = first; j <= i; j++)
-                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)(start + j) * kvd + kvh * hd, hd), row[j], oi, oi);
-                }
+                var row = a.Probs.AsSpan((int)(pOff + (long)i * T), T);
+                var first = Math.Max(0, i - window + 1);
+                row[..first].Clear();
+                var causal = row[first..(i + 1)];
+                TensorPrimitives.Multiply(causal, scale, causal);
+                var max = TensorPrimitives.Max(causal);
+                TensorPrimitives.Subtract(causal, max, causal);
+                TensorPrimitives.Exp(causal, causal);
+                TensorPrimitives.Multiply(causal, 1f / TensorPrimitives.Sum(causal), causal);
+                row[(i + 1)..].Clear();
             }
+            Gemm.Serial(new GemmProblem(a.Probs, pOff + (long)i0 * T, T, 1, a.V, (long)start * kvd + kvh * hd, 1, kvd,
+                a.Att, (long)(start + i0) * qd + head * hd, qd, i1 - i0, hd, i1, false));
         });
     }
 
-    private unsafe void AttentionBackward(PackedBatch b, LayerActivations a)
+    /// <summary>
+    /// Two passes so that every task owns what it writes: per block of query rows, d(scores) and dQ;
+    /// then per block of key rows, dK and dV summed over the query rows and the heads sharing the key.
+    /// </summary>
+    private void AttentionBackward(PackedBatch b, LayerActivations a)
     {
-        int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim, group = nh / nkv, qd = _c.QDim, kvd = _c.KvDim, n = b.TokenCount;
+        int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim, group = nh / nkv, qd = _c.QDim, kvd = _c.KvDim;
         var scale = _c.AttentionScale;
         var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
-        Array.Clear(_dK, 0, n * kvd);
-        Array.Clear(_dV, 0, n * kvd);
-        // One task per (sequence, kv head): it owns that head's dK/dV rows, so no two tasks add to the same value.
-        _be.For(b.SeqStarts.Length * nkv, task =>
+        LayerActivations.Grow(ref _dProbs, a.Probs.Length);
+        var dProbs = _dProbs;
+        var queryTasks = AttentionTasks(b, nh);
+        _be.For(queryTasks.Length, task =>
         {
-            int s = task / nkv, kvh = task % nkv, start = b.SeqStarts[s], T = b.SeqLengths[s];
-            var dp = new float[T];
-            fixed (float* q = a.Q, k = a.K, v = a.V, dAtt = _dAtt, dq = _dQ, dk = _dK, dv = _dV)
+            var (s, head, i0) = queryTasks[task];
+            int kvh = head / group, start = b.SeqStarts[s], T = b.SeqLengths[s], i1 = Math.Min(T, i0 + AttentionBlock);
+            var pOff = offsets[s] + (long)head * T * T;
+            // d(probabilities) = dO · Vᵀ for rows i0..i1 against keys 0..i1.
+            Gemm.Serial(new GemmProblem(_dAtt, (long)(start + i0) * qd + head * hd, qd, 1, a.V, (long)start * kvd + kvh * hd, kvd, 1,
+                dProbs, pOff + (long)i0 * T, T, i1 - i0, i1, hd, false));
+            for (var i = i0; i < i1; i++)
             {
-                for (var head = kvh * group; head < (kvh + 1) * group; head++)
-                {
-                    var probs = a.Probs.AsSpan((int)(offsets[s] + (long)head * T * T), T * T);
-                    for (var i = 0; i < T; i++)
-                    {
-                        var p = probs.Slice(i * T, i + 1);
-                        var doi = dAtt + (long)(start + i) * qd + head * hd;
-                        for (var j = 0; j <= i; j++)
-                            dp[j] = CpuBackend.Dot(doi, v + (long)(start + j) * kvd + kvh * hd, hd);
-                        var dpi = dp.AsSpan(0, i + 1);
-                        var sum = TensorPrimitives.Dot(p, dpi);
-                        var dqi = new Span<float>(dq + (long)(start + i) * qd + head * hd, hd);
-                        dqi.Clear();
-                        var qi = new ReadOnlySpan<float>(q + (long)(start + i) * qd + head * hd, hd);
-                        var doSpan = new ReadOnlySpan<float>(doi, hd);
-                        for (var j = 0; j <= i; j++)
-                        {
-                            var ds = p[j] * (dpi[j] - sum) * scale;
-                            var kj = new ReadOnlySpan<float>(k + (long)(start + j) * kvd + kvh * hd, hd);
-                            TensorPrimitives.MultiplyAdd(kj, ds, dqi, dqi);
-                            var dkj = new Span<float>(dk + (long)(start + j) * kvd + kvh * hd, hd);
-                            TensorPrimitives.MultiplyAdd(qi, ds, dkj, dkj);
-                            var dvj = new Span<float>(dv + (long)(start + j) * kvd + kvh * hd, hd);
-                            TensorPrimitives.MultiplyAdd(doSpan, p[j], dvj, dvj);
-                        }
-                    }
-                }
+                var p = a.Probs.AsSpan((int)(pOff + (long)i * T), i + 1);
+                var ds = dProbs.AsSpan((int)(pOff + (long)i * T), T);
+                var sum = TensorPrimitives.Dot(p, ds[..(i + 1)]);
+                for (var j = 0; j <= i; j++) ds[j] = p[j] * (ds[j] - sum) * scale;
+                ds[(i + 1)..].Clear();
+            }
+            Gemm.Serial(new GemmProblem(dProbs, pOff + (long)i0 * T, T, 1, a.K, (long)start * kvd + kvh * hd, 1, kvd,
+                _dQ, (long)(start + i0) * qd + head * hd, qd, i1 - i0, hd, i1, false));
+        });
+        var keyTasks = AttentionTasks(b, nkv);
+        _be.For(keyTasks.Length, task =>
+        {
+            var (s, kvh, j0) = keyTasks[task];
+            int start = b.SeqStarts[s], T = b.SeqLengths[s], j1 = Math.Min(T, j0 + AttentionBlock);
+            var dkOff = (long)(start + j0) * kvd + kvh * hd;
+            for (var head = kvh * group; head < (kvh + 1) * group; head++)
+            {
+                var pOff = offsets[s] + (long)head * T * T + (long)j0 * T + j0;
+                var rowsOff = (long)(start + j0) * qd + head * hd;
+                // Queries before j0 cannot see these keys, so the sums start at query j0.
+                Gemm.Serial(new GemmProblem(dProbs, pOff, 1, T, a.Q, rowsOff, 1, qd, _dK, dkOff, kvd, j1 - j0, hd, T - j0, head > kvh * group));
+                Gemm.Serial(new GemmProblem(a.Probs, pOff, 1, T, _dAtt, rowsOff, 1, qd, _dV, dkOff, kvd, j1 - j0, hd, T - j0, head > kvh * group));
             }
         });
     }

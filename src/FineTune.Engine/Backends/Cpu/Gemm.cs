@@ -69,6 +69,15 @@ internal static class Gemm
         be.ReturnScratch(partial);
     }
 
+    /// <summary>The whole product on the calling thread, as one chain per element (no k-segments): for small products inside a parallel task.</summary>
+    public static void Serial(in GemmProblem pr)
+    {
+        if (pr.M == 0 || pr.N == 0) return;
+        var step = 4 * GemmKernels.PanelWidth;
+        for (var j0 = 0; j0 < pr.N; j0 += step)
+            Task(pr, pr.COffset, 0, pr.M, j0, Math.Min(pr.N, j0 + step), 0, pr.K);
+    }
+
     /// <summary>
     /// The product split into tasks of row blocks × column blocks (× k-segments, each writing its own
     /// m×n slab of C). Task sizes follow the thread count for load balance; results do not.
