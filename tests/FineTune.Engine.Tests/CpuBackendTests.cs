@@ -97,6 +97,21 @@ public class CpuBackendTests
             Assert.True(one.AsSpan().SequenceEqual(Run(Layout.NN, threads, a, b, c0, m, n, k, false)), $"{threads} threads");
     }
 
+    [Theory]
+    [InlineData(50, 70, 600)]
+    [InlineData(64, 40, 9000)] // k-segments read the prepared panels part-way through k
+    public void A_weight_prepared_once_gives_the_same_bytes_as_packing_per_product(int m, int n, int k)
+    {
+        var be = new CpuBackend(3);
+        var a = Rand(m * k, 8);
+        var w = Rand(n * k, 9);
+        var direct = new float[m * n];
+        var viaPrepared = new float[m * n];
+        be.MatMulTransposed(a, 0, w, 0, direct, 0, m, n, k);
+        be.MatMulTransposed(a, 0, w, be.PrepareTransposedOperand(w, n, k), viaPrepared, 0, m, n, k);
+        Assert.True(direct.AsSpan().SequenceEqual(viaPrepared));
+    }
+
     [Fact]
     public void Decoding_rows_match_the_blocked_product_closely()
     {

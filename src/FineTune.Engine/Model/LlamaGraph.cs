@@ -9,7 +9,8 @@ namespace FineTune.Engine.Model;
 /// The explicit forward and backward passes of a Llama-family decoder with optional LoRA adapters
 /// (the llm.c approach: each op's backward is written by hand over preallocated buffers). Base
 /// weights are frozen; the backward pass accumulates gradients into the adapter's tensors only.
-/// Not thread-safe: one graph runs one batch at a time (its kernels are parallel inside).
+/// Not thread-safe: one graph runs one batch at a time (its kernels are parallel inside). The base
+/// weights must not change while the graph is in use: it keeps the backend's prepared forms of them.
 /// </summary>
 public sealed class LlamaGraph
 {
@@ -27,6 +28,7 @@ public sealed class LlamaGraph
     private float[] _tT1 = [], _tR = [], _tDrop = [];
     private float[] _gather = [], _logits = [], _dGather = [], _dProbs = [];
     private int _capacityTokens;
+    private readonly Dictionary<float[], object> _prepared = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Creates a graph over frozen <paramref name="weights"/> and an optional adapter.</summary>
     public LlamaGraph(LlamaWeights weights, LoraAdapter? adapter, IComputeBackend backend, bool gradientCheckpointing = false)
@@ -50,6 +52,13 @@ public sealed class LlamaGraph
     public ulong? DropoutKey { get; set; }
 
     private int Rank => _lora?.Settings.Rank ?? 0;
+
+    /// <summary>y = x Wᵀ for a frozen weight W[n×k], through the backend's prepared form of W (made once per graph).</summary>
+    private void WeightProduct(float[] x, float[] w, float[] y, int m, int n, int k)
+    {
+        if (!_prepared.TryGetValue(w, out var prepared)) _prepared[w] = prepared = _be.PrepareTransposedOperand(w, n, k);
+        _be.MatMulTransposed(x, 0, w, prepared, y, 0, m, n, k);
+    }
 
     /// <summary>
     /// Forward pass and, when <paramref name="lossScale"/> is non-zero, the backward pass with
@@ -204,7 +213,7 @@ public sealed class LlamaGraph
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
-        _be.MatMulTransposed(x, 0, lw.Linear[(int)p], 0, y, 0, n, outF, inF);
+        WeightProduct(x, lw.Linear[(int)p], y, n, outF, inF);
         if (lw.Bias[(int)p] is { } bias)
             _be.For(n, t => TensorPrimitives.Add(y.AsSpan(t * outF, outF), bias, y.AsSpan(t * outF, outF)));
         if (_lora?.A(l, p) is not { } loraA) return;
@@ -393,7 +402,7 @@ public sealed class LlamaGraph
         {
             var m = Math.Min(LossChunkRows, rows.Length - c0);
             for (var i = 0; i < m; i++) Array.Copy(_finalNorm, rows[c0 + i] * h, _gather, i * h, h);
-            _be.MatMulTransposed(_gather, 0, _w.LmHead, 0, _logits, 0, m, vocab, h);
+            WeightProduct(_gather, _w.LmHead, _logits, m, vocab, h);
             _be.For(m, i =>
             {
                 var logit = _logits.AsSpan(i * vocab, vocab);

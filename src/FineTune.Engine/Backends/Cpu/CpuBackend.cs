@@ -76,6 +76,16 @@ public sealed class CpuBackend : IComputeBackend
     }
 
     /// <inheritdoc />
+    public object PrepareTransposedOperand(float[] b, int n, int k) => Gemm.PackWhole(b, n, k, this);
+
+    /// <inheritdoc />
+    public void MatMulTransposed(float[] a, int aOffset, float[] b, object prepared, float[] c, int cOffset, int m, int n, int k, bool accumulate = false)
+    {
+        if (m <= SmallRows) MatMulTransposed(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate);
+        else Gemm.Run(GemmProblem.NT(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate) with { PackedB = (float[])prepared }, this);
+    }
+
+    /// <inheritdoc />
     public void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false) =>
         Gemm.Run(GemmProblem.NN(a, aOffset, b, bOffset, c, cOffset, m, n, k, accumulate), this);
 

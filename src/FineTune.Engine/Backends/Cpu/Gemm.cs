@@ -9,7 +9,7 @@ internal readonly record struct GemmProblem(
     float[] A, long AOffset, long ARowStride, long AKStride,
     float[] B, long BOffset, long BColStride, long BKStride,
     float[] C, long COffset, int Ldc,
-    int M, int N, int K, bool Accumulate)
+    int M, int N, int K, bool Accumulate, float[]? PackedB = null)
 {
     /// <summary>A·Bᵀ with A[m×k] and B[n×k] row-major.</summary>
     public static GemmProblem NT(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate) =>
@@ -118,8 +118,8 @@ internal static class Gemm
         var nr = GemmKernels.PanelWidth;
         var panelCount = (j1 - j0 + nr - 1) / nr;
         var need = panelCount * nr * KBlock;
-        if (_panels is null || _panels.Length < need) _panels = new float[need];
-        var packed = _panels;
+        if (pr.PackedB is null && (_panels is null || _panels.Length < need)) _panels = new float[need];
+        var packed = pr.PackedB ?? _panels!;
         fixed (float* a = pr.A, b = pr.B, c = pr.C, pk = packed)
         {
             if (k1 <= k0)
@@ -132,11 +132,17 @@ internal static class Gemm
             for (var p0 = k0; p0 < k1; p0 += KBlock)
             {
                 var kc = Math.Min(KBlock, k1 - p0);
-                for (var q = 0; q < panelCount; q++)
-                {
-                    var jq = j0 + q * nr;
-                    Pack(b + pr.BOffset + p0 * pr.BKStride, pr.BColStride, pr.BKStride, jq, Math.Min(nr, j1 - jq), kc, pk + (long)q * nr * kc, nr);
-                }
+                // Panel q of this k-block: packed here, or read in place from B packed once for its whole k.
+                var prePacked = pr.PackedB is not null;
+                var panelBase = ((long)(j0 / nr) * pr.K + p0) * nr;
+                var panelStride = prePacked ? (long)pr.K * nr : (long)kc * nr;
+                long PanelOffset(int q) => prePacked ? panelBase + q * panelStride : q * panelStride;
+                if (!prePacked)
+                    for (var q = 0; q < panelCount; q++)
+                    {
+                        var jq = j0 + q * nr;
+                        Pack(b + pr.BOffset + p0 * pr.BKStride, pr.BColStride, pr.BKStride, jq, Math.Min(nr, j1 - jq), kc, pk + PanelOffset(q), nr);
+                    }
                 var load = pr.Accumulate || p0 > k0;
                 for (var i = i0; i < i1; i += GemmKernels.Rows)
                 {
@@ -145,12 +151,26 @@ internal static class Gemm
                     for (var q = 0; q < panelCount; q++)
                     {
                         var jq = j0 + q * nr;
-                        GemmKernels.Tile(aRow, pr.ARowStride, pr.AKStride, rows, pk + (long)q * nr * kc, kc,
+                        GemmKernels.Tile(aRow, pr.ARowStride, pr.AKStride, rows, pk + PanelOffset(q), kc,
                             c + cOffset + (long)i * pr.Ldc + jq, pr.Ldc, Math.Min(nr, j1 - jq), load);
                     }
                 }
             }
         }
+    }
+
+    /// <summary>B[n×k] (the B of <see cref="GemmProblem.NT"/>) as panels over its whole k, for products that reuse it.</summary>
+    public static unsafe float[] PackWhole(float[] b, int n, int k, CpuBackend be)
+    {
+        var nr = GemmKernels.PanelWidth;
+        var panels = (n + nr - 1) / nr;
+        var packed = new float[(long)panels * nr * k];
+        be.For(panels, q =>
+        {
+            fixed (float* pb = b, pp = packed)
+                Pack(pb, k, 1, q * nr, Math.Min(nr, n - q * nr), k, pp + (long)q * nr * k, nr);
+        });
+        return packed;
     }
 
     /// <summary>panel[p·nr + jj] = B(p, j + jj) for jj below <paramref name="cols"/>, zero beyond.</summary>
