@@ -50,10 +50,17 @@ var examples = Enumerable.Range(0, batch).Select(_ =>
     new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(vocab)).ToArray(), Enumerable.Repeat(true, seq).ToArray())).ToList();
 var packed = PackedBatch.FromExamples(examples);
 var watch = new Stopwatch();
+var process = Process.GetCurrentProcess();
+var cpuStart = TimeSpan.Zero;
 double loss = 0;
 for (var i = 0; i < warmup + steps; i++)
 {
-    if (i == warmup) watch.Start();
+    if (i == warmup)
+    {
+        process.Refresh();
+        cpuStart = process.TotalProcessorTime;
+        watch.Start();
+    }
     foreach (var t in adapter.Tensors) Array.Clear(t.Grad);
     var scale = 1f / packed.LossRows.Length;
     loss = graph.ForwardBackward(packed, scale) * scale;
@@ -61,6 +68,7 @@ for (var i = 0; i < warmup + steps; i++)
     optimizer.Step(adapter.Tensors, i + 1, 2e-4);
 }
 watch.Stop();
+process.Refresh();
 Console.WriteLine(JsonSerializer.Serialize(new
 {
     engine = "finetune-cpu",
@@ -69,6 +77,8 @@ Console.WriteLine(JsonSerializer.Serialize(new
     batch,
     seq,
     tokens_per_s = Math.Round(batch * seq * steps / watch.Elapsed.TotalSeconds, 1),
+    // CPU seconds per timed step: on a shared machine this is steadier than the wall clock.
+    cpu_s_per_step = Math.Round((process.TotalProcessorTime - cpuStart).TotalSeconds / steps, 3),
     peak_rss_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
     loss,
 }));

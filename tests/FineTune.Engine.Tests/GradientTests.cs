@@ -11,11 +11,11 @@ namespace FineTune.Engine.Tests;
 /// </summary>
 public class GradientTests
 {
-    private static PackedBatch Batch(int vocab, int seed)
+    private static PackedBatch Batch(int vocab, int seed, params int[] lengths)
     {
         var rng = new DeterministicRandom((ulong)seed);
         var examples = new List<TokenizedExample>();
-        foreach (var len in new[] { 7, 5 })
+        foreach (var len in lengths.Length > 0 ? lengths : [7, 5])
         {
             var ids = Enumerable.Range(0, len).Select(_ => rng.NextInt(vocab)).ToArray();
             var targets = Enumerable.Range(0, len).Select(t => t >= 2 && rng.NextDouble() < 0.8).ToArray();
@@ -107,6 +107,40 @@ public class GradientTests
                 diff2 += (fd - t.Grad[i]) * (fd - t.Grad[i]);
                 norm2 += fd * fd;
             }
+            Assert.True(Math.Sqrt(diff2 / norm2) < 5e-3, $"{p}: relative error {Math.Sqrt(diff2 / norm2):E3}");
+        }
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gemma3_text")] // sliding window across block edges
+    public void Sequences_longer_than_an_attention_block_get_correct_gradients(string type)
+    {
+        // 70 and 45 tokens span several 32-row blocks of the attention's query and key passes.
+        using var dir = new TempDir();
+        var c = TestModels.Config(type, layers: 1);
+        var (graph, adapter) = Build(dir, c, [Projection.Q, Projection.K, Projection.V], 0, false);
+        var batch = Batch(c.VocabSize, 11, 70, 45);
+        var scale = 1f / batch.LossRows.Length;
+        graph.ForwardBackward(batch, scale);
+        const float eps = 1e-2f;
+        foreach (var p in new[] { Projection.Q, Projection.K, Projection.V })
+        {
+            var t = adapter.A(0, p)!;
+            double diff2 = 0, norm2 = 0;
+            for (var i = 0; i < t.Value.Length; i++)
+            {
+                var keep = t.Value[i];
+                t.Value[i] = keep + eps;
+                var up = graph.ForwardBackward(batch, 0) * scale;
+                t.Value[i] = keep - eps;
+                var down = graph.ForwardBackward(batch, 0) * scale;
+                t.Value[i] = keep;
+                var fd = (up - down) / (2 * eps);
+                diff2 += (fd - t.Grad[i]) * (fd - t.Grad[i]);
+                norm2 += fd * fd;
+            }
+            Assert.True(norm2 > 1e-8, $"{p}: the gradient should not vanish");
             Assert.True(Math.Sqrt(diff2 / norm2) < 5e-3, $"{p}: relative error {Math.Sqrt(diff2 / norm2):E3}");
         }
     }

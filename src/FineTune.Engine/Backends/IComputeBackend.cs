@@ -17,6 +17,21 @@ public interface IComputeBackend
     /// </summary>
     void MatMulTransposed(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
 
+    /// <summary>
+    /// A form of the frozen B[n×k] that <see cref="MatMulTransposed(float[], int, float[], object, float[], int, int, int, int, bool)"/>
+    /// multiplies with directly (packed panels on the CPU). B must not change while the result is in use.
+    /// </summary>
+    object PrepareTransposedOperand(float[] b, int n, int k);
+
+    /// <summary>C[m×n] (+)= A[m×k] · B[n×k]ᵀ with B also given in its <see cref="PrepareTransposedOperand"/> form; same bytes as without it.</summary>
+    void MatMulTransposed(float[] a, int aOffset, float[] b, object prepared, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
+
+    /// <summary>C[m×n] (+)= A[m×k] · B[k×n], all row-major and contiguous.</summary>
+    void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
+
+    /// <summary>C[m×n] (+)= A[k×m]ᵀ · B[k×n], all row-major and contiguous (weight gradients: a sum over tokens).</summary>
+    void MatMulTransposedA(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
+
     /// <summary>dst[cols×rows] = src[rows×cols]ᵀ.</summary>
     void Transpose(float[] src, int srcOffset, float[] dst, int dstOffset, int rows, int cols);
 

@@ -166,7 +166,6 @@ public sealed class LoraAdapter
                         w[o * a.Cols + i] += scale * s;
                     }
                 });
-                weights.Layers[l].LinearTransposed[(int)p] = null;
             }
     }
 }

@@ -9,7 +9,8 @@ namespace FineTune.Engine.Model;
 /// The explicit forward and backward passes of a Llama-family decoder with optional LoRA adapters
 /// (the llm.c approach: each op's backward is written by hand over preallocated buffers). Base
 /// weights are frozen; the backward pass accumulates gradients into the adapter's tensors only.
-/// Not thread-safe: one graph runs one batch at a time (its kernels are parallel inside).
+/// Not thread-safe: one graph runs one batch at a time (its kernels are parallel inside). The base
+/// weights must not change while the graph is in use: it keeps the backend's prepared forms of them.
 /// </summary>
 public sealed class LlamaGraph
 {
@@ -24,9 +25,10 @@ public sealed class LlamaGraph
     private float[][] _resid;
     private float[] _finalNorm = [], _finalRstd = [], _dResid = [], _dNorm = [], _tmpH = [];
     private float[] _dQ = [], _dK = [], _dV = [], _dAtt = [], _dBig1 = [], _dBig2 = [], _dBig3 = [];
-    private float[] _tT1 = [], _tT2 = [], _tR = [], _tRT = [], _tBT = [], _tAT = [], _tDrop = [];
-    private float[] _gather = [], _logits = [], _dGather = [];
+    private float[] _tT1 = [], _tR = [], _tDrop = [];
+    private float[] _gather = [], _logits = [], _dGather = [], _dProbs = [];
     private int _capacityTokens;
+    private readonly Dictionary<float[], object> _prepared = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Creates a graph over frozen <paramref name="weights"/> and an optional adapter.</summary>
     public LlamaGraph(LlamaWeights weights, LoraAdapter? adapter, IComputeBackend backend, bool gradientCheckpointing = false)
@@ -50,6 +52,13 @@ public sealed class LlamaGraph
     public ulong? DropoutKey { get; set; }
 
     private int Rank => _lora?.Settings.Rank ?? 0;
+
+    /// <summary>y = x Wᵀ for a frozen weight W[n×k], through the backend's prepared form of W (made once per graph).</summary>
+    private void WeightProduct(float[] x, float[] w, float[] y, int m, int n, int k)
+    {
+        if (!_prepared.TryGetValue(w, out var prepared)) _prepared[w] = prepared = _be.PrepareTransposedOperand(w, n, k);
+        _be.MatMulTransposed(x, 0, w, prepared, y, 0, m, n, k);
+    }
 
     /// <summary>
     /// False runs the frozen base model alone, with no second copy of the weights: how preference
@@ -98,7 +107,6 @@ public sealed class LlamaGraph
     private void Backward(PackedBatch batch)
     {
         if (!AdapterEnabled) throw new InvalidOperationException("A backward pass needs the adapter switched on.");
-        _w.EnsureTransposed(_be);
         for (var l = _c.NumLayers - 1; l >= 0; l--)
         {
             var acts = _checkpointing ? _acts[0] : _acts[l];
@@ -144,9 +152,8 @@ public sealed class LlamaGraph
         _finalNorm = new float[n * h]; _finalRstd = new float[n]; _dResid = new float[n * h]; _dNorm = new float[n * h]; _tmpH = new float[n * h];
         _dQ = new float[n * _c.QDim]; _dK = new float[n * _c.KvDim]; _dV = new float[n * _c.KvDim]; _dAtt = new float[n * _c.QDim];
         _dBig1 = new float[n * big]; _dBig2 = new float[n * big]; _dBig3 = new float[n * big];
-        _tT1 = new float[n * big]; _tT2 = new float[n * big]; _tDrop = new float[n * big];
-        var r = Math.Max(1, Rank);
-        _tR = new float[n * r]; _tRT = new float[n * r]; _tBT = new float[r * big]; _tAT = new float[r * big];
+        _tT1 = new float[n * big]; _tDrop = new float[n * big];
+        _tR = new float[n * Math.Max(1, Rank)];
     }
 
     private void Forward(PackedBatch b)
@@ -254,7 +261,7 @@ public sealed class LlamaGraph
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
-        _be.MatMulTransposed(x, 0, lw.Linear[(int)p], 0, y, 0, n, outF, inF);
+        WeightProduct(x, lw.Linear[(int)p], y, n, outF, inF);
         if (lw.Bias[(int)p] is { } bias)
             _be.For(n, t => TensorPrimitives.Add(y.AsSpan(t * outF, outF), bias, y.AsSpan(t * outF, outF)));
         if (!AdapterEnabled || _lora?.A(l, p) is not { } loraA) return;
@@ -271,32 +278,26 @@ public sealed class LlamaGraph
     private void LinearBackward(int l, Projection p, float[] x, float[] dy, float[] dx, int n, LayerActivations a, bool accumulate)
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
-        _be.MatMulTransposed(dy, 0, _w.Layers[l].LinearTransposed[(int)p]!, 0, dx, 0, n, inF, outF, accumulate);
+        _be.MatMul(dy, 0, _w.Layers[l].Linear[(int)p], 0, dx, 0, n, inF, outF, accumulate);
         if (_lora?.A(l, p) is not { } loraA) return;
         var loraB = _lora.B(l, p)!;
         var r = Rank;
         var scale = _lora.Settings.Scale;
         // g = scale · dy B  [n × r]
-        _be.Transpose(loraB.Value, 0, _tBT, 0, outF, r);
-        _be.MatMulTransposed(dy, 0, _tBT, 0, _tR, 0, n, r, outF);
+        _be.MatMul(dy, 0, loraB.Value, 0, _tR, 0, n, r, outF);
         TensorPrimitives.Multiply(_tR.AsSpan(0, n * r), scale, _tR.AsSpan(0, n * r));
         // dB += dyᵀ · (scale · A x)
-        _be.Transpose(dy, 0, _tT1, 0, n, outF);
-        _be.Transpose(a.LoraHidden[(int)p], 0, _tRT, 0, n, r);
-        _be.MatMulTransposed(_tT1, 0, _tRT, 0, loraB.Grad, 0, outF, r, n, accumulate: true);
+        _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
         // dA += gᵀ · drop(x)
         var xd = Dropped(l, p, x, n, inF);
-        _be.Transpose(xd, 0, _tT2, 0, n, inF);
-        _be.Transpose(_tR, 0, _tRT, 0, n, r);
-        _be.MatMulTransposed(_tRT, 0, _tT2, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
         // dx += drop'(g A)
-        _be.Transpose(loraA.Value, 0, _tAT, 0, r, inF);
         if (DropoutKey is null || _lora.Settings.Dropout == 0)
         {
-            _be.MatMulTransposed(_tR, 0, _tAT, 0, dx, 0, n, inF, r, accumulate: true);
+            _be.MatMul(_tR, 0, loraA.Value, 0, dx, 0, n, inF, r, accumulate: true);
             return;
         }
-        _be.MatMulTransposed(_tR, 0, _tAT, 0, _tT1, 0, n, inF, r);
+        _be.MatMul(_tR, 0, loraA.Value, 0, _tT1, 0, n, inF, r);
         ApplyDropout(l, p, _tT1, _tT1, n, inF);
         TensorPrimitives.Add(dx.AsSpan(0, n * inF), _tT1.AsSpan(0, n * inF), dx.AsSpan(0, n * inF));
     }
@@ -338,87 +339,99 @@ public sealed class LlamaGraph
     private long ProbsOffset(PackedBatch b, int seq) =>
         b.SeqLengths.Take(seq).Sum(t => (long)t * t) * _c.NumHeads;
 
+    private const int AttentionBlock = 32;
+
+    /// <summary>(sequence, head, first row) of every block of <see cref="AttentionBlock"/> rows, longest work first.</summary>
+    private static (int Seq, int Head, int Row)[] AttentionTasks(PackedBatch b, int heads) =>
+        Enumerable.Range(0, b.SeqStarts.Length)
+            .SelectMany(s => Enumerable.Range(0, heads).SelectMany(h =>
+                Enumerable.Range(0, (b.SeqLengths[s] + AttentionBlock - 1) / AttentionBlock).Select(r => (s, h, r * AttentionBlock))))
+            .OrderByDescending(t => b.SeqLengths[t.s]).ThenByDescending(t => t.Item3)
+            .ToArray();
+
     /// <summary>
     /// Causal attention; on a sliding-window layer query i sees keys i − window + 1 .. i (transformers'
     /// and llama.cpp's window). Probabilities outside the window stay zero, which is all the backward
-    /// pass needs to know about the window.
+    /// pass needs to know about the window. Each task takes a block of query rows of one head: scores
+    /// and the weighted sum of values are two small matrix products over that block.
     /// </summary>
-    private unsafe void Attention(PackedBatch b, int l, LayerActivations a)
+    private void Attention(PackedBatch b, int l, LayerActivations a)
     {
         int nh = _c.NumHeads, hd = _c.HeadDim, group = nh / _c.NumKvHeads, qd = _c.QDim, kvd = _c.KvDim;
         var scale = _c.AttentionScale;
         var window = _c.IsSlidingLayer(l) ? _c.SlidingWindow!.Value : int.MaxValue;
         var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
-        _be.For(b.SeqStarts.Length * nh, task =>
+        var tasks = AttentionTasks(b, nh);
+        _be.For(tasks.Length, task =>
         {
-            int s = task / nh, head = task % nh, kvh = head / group, start = b.SeqStarts[s], T = b.SeqLengths[s];
-            var probs = a.Probs.AsSpan((int)(offsets[s] + (long)head * T * T), T * T);
-            fixed (float* q = a.Q, k = a.K, v = a.V, att = a.Att)
+            var (s, head, i0) = tasks[task];
+            int kvh = head / group, start = b.SeqStarts[s], T = b.SeqLengths[s], i1 = Math.Min(T, i0 + AttentionBlock);
+            var pOff = offsets[s] + (long)head * T * T;
+            // Scores of rows i0..i1 against keys 0..i1 (later keys are masked below).
+            Gemm.Serial(new GemmProblem(a.Q, (long)(start + i0) * qd + head * hd, qd, 1, a.K, (long)start * kvd + kvh * hd, kvd, 1,
+                a.Probs, pOff + (long)i0 * T, T, i1 - i0, i1, hd, false));
+            for (var i = i0; i < i1; i++)
             {
-                for (var i = 0; i < T; i++)
-                {
-                    var row = probs.Slice(i * T, T);
-                    var qi = q + (long)(start + i) * qd + head * hd;
-                    var first = Math.Max(0, i - window + 1);
-                    row[..first].Clear();
-                    for (var j = first; j <= i; j++)
-                        row[j] = CpuBackend.Dot(qi, k + (long)(start + j) * kvd + kvh * hd, hd) * scale;
-                    var causal = row[first..(i + 1)];
-                    var max = TensorPrimitives.Max(causal);
-                    TensorPrimitives.Subtract(causal, max, causal);
-                    TensorPrimitives.Exp(causal, causal);
-                    TensorPrimitives.Multiply(causal, 1f / TensorPrimitives.Sum(causal), causal);
-                    row[(i + 1)..].Clear();
-                    var oi = new Span<float>(att + (long)(start + i) * qd + head * hd, hd);
-                    oi.Clear();
-                    for (var j = first; j <= i; j++)
-                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)(start + j) * kvd + kvh * hd, hd), row[j], oi, oi);
-                }
+                var row = a.Probs.AsSpan((int)(pOff + (long)i * T), T);
+                var first = Math.Max(0, i - window + 1);
+                row[..first].Clear();
+                var causal = row[first..(i + 1)];
+                TensorPrimitives.Multiply(causal, scale, causal);
+                var max = TensorPrimitives.Max(causal);
+                TensorPrimitives.Subtract(causal, max, causal);
+                TensorPrimitives.Exp(causal, causal);
+                TensorPrimitives.Multiply(causal, 1f / TensorPrimitives.Sum(causal), causal);
+                row[(i + 1)..].Clear();
             }
+            Gemm.Serial(new GemmProblem(a.Probs, pOff + (long)i0 * T, T, 1, a.V, (long)start * kvd + kvh * hd, 1, kvd,
+                a.Att, (long)(start + i0) * qd + head * hd, qd, i1 - i0, hd, i1, false));
         });
     }
 
-    private unsafe void AttentionBackward(PackedBatch b, LayerActivations a)
+    /// <summary>
+    /// Two passes so that every task owns what it writes: per block of query rows, d(scores) and dQ;
+    /// then per block of key rows, dK and dV summed over the query rows and the heads sharing the key.
+    /// </summary>
+    private void AttentionBackward(PackedBatch b, LayerActivations a)
     {
-        int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim, group = nh / nkv, qd = _c.QDim, kvd = _c.KvDim, n = b.TokenCount;
+        int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim, group = nh / nkv, qd = _c.QDim, kvd = _c.KvDim;
         var scale = _c.AttentionScale;
         var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
-        Array.Clear(_dK, 0, n * kvd);
-        Array.Clear(_dV, 0, n * kvd);
-        // One task per (sequence, kv head): it owns that head's dK/dV rows, so no two tasks add to the same value.
-        _be.For(b.SeqStarts.Length * nkv, task =>
+        LayerActivations.Grow(ref _dProbs, a.Probs.Length);
+        var dProbs = _dProbs;
+        var queryTasks = AttentionTasks(b, nh);
+        _be.For(queryTasks.Length, task =>
         {
-            int s = task / nkv, kvh = task % nkv, start = b.SeqStarts[s], T = b.SeqLengths[s];
-            var dp = new float[T];
-            fixed (float* q = a.Q, k = a.K, v = a.V, dAtt = _dAtt, dq = _dQ, dk = _dK, dv = _dV)
+            var (s, head, i0) = queryTasks[task];
+            int kvh = head / group, start = b.SeqStarts[s], T = b.SeqLengths[s], i1 = Math.Min(T, i0 + AttentionBlock);
+            var pOff = offsets[s] + (long)head * T * T;
+            // d(probabilities) = dO · Vᵀ for rows i0..i1 against keys 0..i1.
+            Gemm.Serial(new GemmProblem(_dAtt, (long)(start + i0) * qd + head * hd, qd, 1, a.V, (long)start * kvd + kvh * hd, kvd, 1,
+                dProbs, pOff + (long)i0 * T, T, i1 - i0, i1, hd, false));
+            for (var i = i0; i < i1; i++)
             {
-                for (var head = kvh * group; head < (kvh + 1) * group; head++)
-                {
-                    var probs = a.Probs.AsSpan((int)(offsets[s] + (long)head * T * T), T * T);
-                    for (var i = 0; i < T; i++)
-                    {
-                        var p = probs.Slice(i * T, i + 1);
-                        var doi = dAtt + (long)(start + i) * qd + head * hd;
-                        for (var j = 0; j <= i; j++)
-                            dp[j] = CpuBackend.Dot(doi, v + (long)(start + j) * kvd + kvh * hd, hd);
-                        var dpi = dp.AsSpan(0, i + 1);
-                        var sum = TensorPrimitives.Dot(p, dpi);
-                        var dqi = new Span<float>(dq + (long)(start + i) * qd + head * hd, hd);
-                        dqi.Clear();
-                        var qi = new ReadOnlySpan<float>(q + (long)(start + i) * qd + head * hd, hd);
-                        var doSpan = new ReadOnlySpan<float>(doi, hd);
-                        for (var j = 0; j <= i; j++)
-                        {
-                            var ds = p[j] * (dpi[j] - sum) * scale;
-                            var kj = new ReadOnlySpan<float>(k + (long)(start + j) * kvd + kvh * hd, hd);
-                            TensorPrimitives.MultiplyAdd(kj, ds, dqi, dqi);
-                            var dkj = new Span<float>(dk + (long)(start + j) * kvd + kvh * hd, hd);
-                            TensorPrimitives.MultiplyAdd(qi, ds, dkj, dkj);
-                            var dvj = new Span<float>(dv + (long)(start + j) * kvd + kvh * hd, hd);
-                            TensorPrimitives.MultiplyAdd(doSpan, p[j], dvj, dvj);
-                        }
-                    }
-                }
+                var p = a.Probs.AsSpan((int)(pOff + (long)i * T), i + 1);
+                var ds = dProbs.AsSpan((int)(pOff + (long)i * T), T);
+                var sum = TensorPrimitives.Dot(p, ds[..(i + 1)]);
+                for (var j = 0; j <= i; j++) ds[j] = p[j] * (ds[j] - sum) * scale;
+                ds[(i + 1)..].Clear();
+            }
+            Gemm.Serial(new GemmProblem(dProbs, pOff + (long)i0 * T, T, 1, a.K, (long)start * kvd + kvh * hd, 1, kvd,
+                _dQ, (long)(start + i0) * qd + head * hd, qd, i1 - i0, hd, i1, false));
+        });
+        var keyTasks = AttentionTasks(b, nkv);
+        _be.For(keyTasks.Length, task =>
+        {
+            var (s, kvh, j0) = keyTasks[task];
+            int start = b.SeqStarts[s], T = b.SeqLengths[s], j1 = Math.Min(T, j0 + AttentionBlock);
+            var dkOff = (long)(start + j0) * kvd + kvh * hd;
+            for (var head = kvh * group; head < (kvh + 1) * group; head++)
+            {
+                var pOff = offsets[s] + (long)head * T * T + (long)j0 * T + j0;
+                var rowsOff = (long)(start + j0) * qd + head * hd;
+                // Queries before j0 cannot see these keys, so the sums start at query j0.
+                Gemm.Serial(new GemmProblem(dProbs, pOff, 1, T, a.Q, rowsOff, 1, qd, _dK, dkOff, kvd, j1 - j0, hd, T - j0, head > kvh * group));
+                Gemm.Serial(new GemmProblem(a.Probs, pOff, 1, T, _dAtt, rowsOff, 1, qd, _dV, dkOff, kvd, j1 - j0, hd, T - j0, head > kvh * group));
             }
         });
     }
@@ -431,11 +444,7 @@ public sealed class LlamaGraph
         var rowLoss = new double[rows.Length];
         var logitMeans = new double[rows.Length];
         var gradient = scales is not null;
-        if (gradient)
-        {
-            _w.EnsureTransposed(_be);
-            Array.Clear(_dNorm, 0, n * h);
-        }
+        if (gradient) Array.Clear(_dNorm, 0, n * h);
         LayerActivations.Grow(ref _gather, LossChunkRows * h);
         LayerActivations.Grow(ref _dGather, LossChunkRows * h);
         LayerActivations.Grow(ref _logits, LossChunkRows * vocab);
@@ -443,7 +452,7 @@ public sealed class LlamaGraph
         {
             var m = Math.Min(LossChunkRows, rows.Length - c0);
             for (var i = 0; i < m; i++) Array.Copy(_finalNorm, rows[c0 + i] * h, _gather, i * h, h);
-            _be.MatMulTransposed(_gather, 0, _w.LmHead, 0, _logits, 0, m, vocab, h);
+            WeightProduct(_gather, _w.LmHead, _logits, m, vocab, h);
             _be.For(m, i =>
             {
                 var logit = _logits.AsSpan(i * vocab, vocab);
@@ -461,7 +470,7 @@ public sealed class LlamaGraph
                 logit[target] -= scale;
             });
             if (!gradient) continue;
-            _be.MatMulTransposed(_logits, 0, _w.LmHeadTransposed!, 0, _dGather, 0, m, h, vocab);
+            _be.MatMul(_logits, 0, _w.LmHead, 0, _dGather, 0, m, h, vocab);
             for (var i = 0; i < m; i++) Array.Copy(_dGather, i * h, _dNorm, rows[c0 + i] * h, h);
         }
         if (gradient)

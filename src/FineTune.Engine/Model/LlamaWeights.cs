@@ -22,8 +22,6 @@ public sealed class LayerWeights
     public float[]? QNorm { get; init; }
     /// <summary><c>self_attn.k_norm.weight</c> (qwen3), else null.</summary>
     public float[]? KNorm { get; init; }
-    /// <summary>Transposed projection weights [in × out] for the backward pass, made on demand.</summary>
-    public float[]?[] LinearTransposed { get; } = new float[]?[Projections.All.Length];
 }
 
 /// <summary>
@@ -43,8 +41,6 @@ public sealed class LlamaWeights
     public required float[] FinalNorm { get; init; }
     /// <summary><c>lm_head.weight</c> [vocab × hidden]; the embedding itself when tied.</summary>
     public required float[] LmHead { get; init; }
-    /// <summary>The LM head transposed [hidden × vocab], made on demand for the backward pass.</summary>
-    public float[]? LmHeadTransposed { get; private set; }
 
     /// <summary>Hugging Face tensor name of a projection's weight.</summary>
     public static string LinearName(int layer, Projection p, string suffix = "weight") => $"model.layers.{layer}.{p.Path()}.{suffix}";
@@ -171,28 +167,5 @@ public sealed class LlamaWeights
         }
         yield return new("model.norm.weight", [c.HiddenSize], Stored("model.norm.weight", FinalNorm), dtype);
         if (!c.TieWordEmbeddings) yield return new("lm_head.weight", [c.VocabSize, c.HiddenSize], LmHead, dtype);
-    }
-
-    /// <summary>Makes the transposed copies the backward pass multiplies with (once).</summary>
-    public void EnsureTransposed(IComputeBackend backend)
-    {
-        var c = Config;
-        lock (this)
-        {
-            if (LmHeadTransposed is null)
-            {
-                var t = new float[LmHead.Length];
-                backend.Transpose(LmHead, 0, t, 0, c.VocabSize, c.HiddenSize);
-                LmHeadTransposed = t;
-            }
-            foreach (var layer in Layers)
-                foreach (var p in Projections.All)
-                {
-                    if (layer.LinearTransposed[(int)p] is not null) continue;
-                    var t = new float[layer.Linear[(int)p].Length];
-                    backend.Transpose(layer.Linear[(int)p], 0, t, 0, p.OutFeatures(c), p.InFeatures(c));
-                    layer.LinearTransposed[(int)p] = t;
-                }
-        }
     }
 }
