@@ -16,9 +16,9 @@ public sealed class PreferencePipelineTests
     {
         using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 12);
         WritePairs(clone, 48);
-        clone.EditFile("example-project.csproj", text => text.Replace(
-            "<FineTuneDataset Include=\"data/tweets.jsonl\" Format=\"sharegpt\" />",
-            "<FineTuneDataset Include=\"data/tweets.jsonl\" Format=\"sharegpt\" />\n    <FineTuneDataset Include=\"data/caps-pairs.jsonl\" Format=\"preference\" />"));
+        // The items exactly as docs/configuration.md shows them, in place of the example's dataset item.
+        var items = FineTune.Build.IntegrationTests.Docs.DocSnippets.Single("docs/configuration.md", "Preference training (DPO and ORPO)", "xml").Text;
+        clone.EditFile("example-project.csproj", text => text.Replace("<FineTuneDataset Include=\"data/tweets.jsonl\" Format=\"sharegpt\" />", items.Trim()));
         clone.SetLoraValue("trainer", "dpo");
         clone.SetLoraValue("beta", "0.1");
         clone.SetLoraValue("save_steps", "0");

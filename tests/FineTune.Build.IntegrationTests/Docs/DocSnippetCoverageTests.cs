@@ -19,6 +19,8 @@ public sealed class DocSnippetCoverageTests
         ("README.md", "Use it in your own repository", "xml", 0, nameof(OwnRepositoryWalkthroughTests.Readme_own_repository_section_works_verbatim_from_a_clone)
             + ", " + nameof(ReadmeProjectSnippetTests.Readme_project_snippet_builds_a_csv_with_empty_cells_through_the_columns_format)),
         ("README.md", "Use it in your own repository", "bash", 1, nameof(OwnRepositoryWalkthroughTests.Readme_own_repository_section_works_verbatim_from_a_clone)),
+        ("docs/configuration.md", "Preference training (DPO and ORPO)", "xml", 0, nameof(PreferencePipelineTests.Sft_then_dpo_builds_the_model_and_a_preference_edit_reruns_only_the_dpo_stage)),
+        ("docs/cli.md", "`finetune chat`", "sh", 0, nameof(QualityGateTests.The_example_reports_each_gguf_against_the_trained_model_chats_with_the_gguf_and_a_damaged_gguf_fails_the_build)),
     ];
 
     [Fact]
