@@ -60,23 +60,7 @@ public class GradientTests
         foreach (var t in adapter.Tensors) Array.Clear(t.Grad);
         graph.ForwardBackward(batch, scale);
 
-        double Loss() => graph.ForwardBackward(batch, 0) * scale;
-        const float eps = 1e-2f;
-        double diff2 = 0, norm2 = 0;
-        foreach (var t in adapter.Tensors)
-            for (var i = 0; i < t.Value.Length; i++)
-            {
-                var keep = t.Value[i];
-                t.Value[i] = keep + eps;
-                var up = Loss();
-                t.Value[i] = keep - eps;
-                var down = Loss();
-                t.Value[i] = keep;
-                var fd = (up - down) / (2 * eps);
-                diff2 += (fd - t.Grad[i]) * (fd - t.Grad[i]);
-                norm2 += fd * fd;
-            }
-        var relative = Math.Sqrt(diff2 / norm2);
+        var (relative, norm2) = FiniteDifferences.Compare(adapter.Tensors, () => graph.ForwardBackward(batch, 0) * scale);
         Assert.True(norm2 > 1e-6, "the gradient should not vanish");
         Assert.True(relative < 5e-3, $"relative error {relative:E3}");
     }
@@ -92,22 +76,8 @@ public class GradientTests
             var batch = Batch(c.VocabSize, 9);
             var scale = 1f / batch.LossRows.Length;
             graph.ForwardBackward(batch, scale);
-            var t = adapter.A(0, p)!;
-            const float eps = 1e-2f;
-            double diff2 = 0, norm2 = 0;
-            for (var i = 0; i < t.Value.Length; i++)
-            {
-                var keep = t.Value[i];
-                t.Value[i] = keep + eps;
-                var up = graph.ForwardBackward(batch, 0) * scale;
-                t.Value[i] = keep - eps;
-                var down = graph.ForwardBackward(batch, 0) * scale;
-                t.Value[i] = keep;
-                var fd = (up - down) / (2 * eps);
-                diff2 += (fd - t.Grad[i]) * (fd - t.Grad[i]);
-                norm2 += fd * fd;
-            }
-            Assert.True(Math.Sqrt(diff2 / norm2) < 5e-3, $"{p}: relative error {Math.Sqrt(diff2 / norm2):E3}");
+            var (relative, _) = FiniteDifferences.Compare([adapter.A(0, p)!], () => graph.ForwardBackward(batch, 0) * scale);
+            Assert.True(relative < 5e-3, $"{p}: relative error {relative:E3}");
         }
     }
 
@@ -123,25 +93,11 @@ public class GradientTests
         var batch = Batch(c.VocabSize, 11, 70, 45);
         var scale = 1f / batch.LossRows.Length;
         graph.ForwardBackward(batch, scale);
-        const float eps = 1e-2f;
         foreach (var p in new[] { Projection.Q, Projection.K, Projection.V })
         {
-            var t = adapter.A(0, p)!;
-            double diff2 = 0, norm2 = 0;
-            for (var i = 0; i < t.Value.Length; i++)
-            {
-                var keep = t.Value[i];
-                t.Value[i] = keep + eps;
-                var up = graph.ForwardBackward(batch, 0) * scale;
-                t.Value[i] = keep - eps;
-                var down = graph.ForwardBackward(batch, 0) * scale;
-                t.Value[i] = keep;
-                var fd = (up - down) / (2 * eps);
-                diff2 += (fd - t.Grad[i]) * (fd - t.Grad[i]);
-                norm2 += fd * fd;
-            }
+            var (relative, norm2) = FiniteDifferences.Compare([adapter.A(0, p)!], () => graph.ForwardBackward(batch, 0) * scale);
             Assert.True(norm2 > 1e-8, $"{p}: the gradient should not vanish");
-            Assert.True(Math.Sqrt(diff2 / norm2) < 5e-3, $"{p}: relative error {Math.Sqrt(diff2 / norm2):E3}");
+            Assert.True(relative < 5e-3, $"{p}: relative error {relative:E3}");
         }
     }
 
