@@ -39,12 +39,14 @@ public sealed class GpuMemoryPlanTests
     }
 
     [Fact]
-    public void Checkpointing_keeps_one_layer_of_activations_and_every_residual()
+    public void Checkpointing_keeps_one_layer_of_activations_every_residual_and_each_layers_attention_output()
     {
         var full = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false);
         var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true);
         Assert.Equal(72040L * 8192 * 16, full.Activations);
-        Assert.Equal(72040L * 8192, ckpt.Activations);
+        // Each layer keeps attention out (2048) and x1 (2048) bf16 and lse (32 heads) fp32: 8320 bytes a token.
+        Assert.Equal(8320, GpuMemoryPlan.KeptBytes(Llama1B));
+        Assert.Equal((72040L - 8320) * 8192 + 8320L * 8192 * 16, ckpt.Activations);
         // The residual stream at the 17 layer boundaries, bf16: 17 x 8192 x 2048 x 2.
         Assert.Equal(570_425_344L, full.Residuals);
         Assert.Equal(full.Residuals, ckpt.Residuals);

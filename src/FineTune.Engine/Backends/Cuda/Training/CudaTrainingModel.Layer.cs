@@ -8,8 +8,9 @@ public sealed partial class CudaTrainingModel
     /// <summary>
     /// The layer's forward pass into <paramref name="a"/> and _resid[l + 1]. With
     /// <paramref name="recompute"/> (gradient checkpointing, before the layer's backward pass) the
-    /// layer output is already known, so down_proj's base product is skipped: the backward pass
-    /// needs only its LoRA down-projection.
+    /// layer keeps its attention output, lse and x1 from the forward pass, so attention and
+    /// o_proj's products are skipped (only o_proj's LoRA down-projection is redone), and the layer
+    /// output is already known, so down_proj's base product is skipped too.
     /// </summary>
     private void LayerForward(int l, CudaActivations a, int n, IReadOnlyList<AttentionSegment> shape, bool recompute = false)
     {
@@ -26,10 +27,17 @@ public sealed partial class CudaTrainingModel
         }
         K.Rope(a.Q, _ws.Positions, _invFreq, n, _c.NumHeads, hd, inverse: false);
         K.Rope(a.K, _ws.Positions, _invFreq, n, _c.NumKvHeads, hd, inverse: false);
-        foreach (var (seg, qOff, kvOff, lseOff) in Segments(shape))
-            K.AttentionForward(a.Att + qOff, a.Lse + lseOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, seg);
-        // x1 = input + o_proj(attention): the residual is the product's addend.
-        Linear(l, Projection.O, a.Att, a.X1, n, a, addend: _resid[l]);
+        if (recompute)
+        {
+            LoraHidden(l, Projection.O, a.Att, n, a);
+        }
+        else
+        {
+            foreach (var (seg, qOff, kvOff, lseOff) in Segments(shape))
+                K.AttentionForward(a.Att + qOff, a.Lse + lseOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, seg);
+            // x1 = input + o_proj(attention): the residual is the product's addend.
+            Linear(l, Projection.O, a.Att, a.X1, n, a, addend: _resid[l]);
+        }
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps);
         Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
         Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
