@@ -57,6 +57,8 @@ public sealed class TrainingChecks : IDisposable
         ["train_resume"] = () => Resume("train_resume", TinyConfig("llama")),
         ["train_resume_gemma3"] = () => Resume("train_resume_gemma3", TinyGemmaConfig()),
         ["memory_plan"] = () => MemoryPlan("memory_plan", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }),
+        // Selective checkpointing: one shared layer set plus each layer's attention output, lse and x1.
+        ["memory_plan_checkpointing"] = () => MemoryPlan("memory_plan_checkpointing", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, checkpointing: true),
         // Widths whose 2048-token buffers are whole 2 MiB pool blocks, as the llama check's: at hidden 640 the pool's rounding
         // alone put the peak 15.7% over the plan (H200, 2026-12-01; at Gemma 3 1B's real shape, 4 x 2048 tokens, +0.6%).
         ["memory_plan_gemma3"] = () => MemoryPlan("memory_plan_gemma3", TinyGemmaConfig() with { HiddenSize = 1024, IntermediateSize = 4096, NumHeads = 4, NumKvHeads = 1, NumLayers = 4, VocabSize = 32000, SlidingLayers = [true, true, true, false] }),
@@ -200,9 +202,9 @@ public sealed class TrainingChecks : IDisposable
     /// larger than the GPU stops with FT3107 and a suggestion before allocating.
     /// </summary>
     /// <remarks>With <paramref name="fourBit"/>, the same over NF4 projections quantized on the device: the 4-bit weights and the dequantization buffer are counted.</remarks>
-    private KernelCheckResult MemoryPlan(string name, ModelConfig model, bool fourBit = false)
+    private KernelCheckResult MemoryPlan(string name, ModelConfig model, bool fourBit = false, bool checkpointing = false)
     {
-        var config = Config(checkpointing: false, dropout: 0) with { PerDeviceTrainBatchSize = 4, R = 16, LoadIn4Bit = fourBit };
+        var config = Config(checkpointing, dropout: 0) with { PerDeviceTrainBatchSize = 4, R = 16, LoadIn4Bit = fourBit };
         var adapter = new LoraAdapter(model, LoraSettings.From(config));
         adapter.Initialize(1);
         var memory = Gpu.Context.Device.Memory;

@@ -46,13 +46,15 @@ def batches_sft(cfg, lengths):
 
 def run(precision, shape, batch, seq, gc, lengths=None, steps=8, warm=3):
     torch.manual_seed(0)
-    if shape in GEMMA_SHAPES:
-        from transformers import Gemma3TextConfig, Gemma3ForCausalLM
-        cfg = Gemma3TextConfig(max_position_embeddings=32768, attn_implementation="sdpa", **GEMMA_SHAPES[shape])
-        model = Gemma3ForCausalLM(cfg).to(device="cuda", dtype=torch.bfloat16)
-    else:
-        cfg = LlamaConfig(max_position_embeddings=8192, rms_norm_eps=1e-5, attn_implementation="sdpa", **SHAPES[shape])
-        model = LlamaForCausalLM(cfg).to(device="cuda", dtype=torch.bfloat16)
+    # Initialised on the GPU (the shared script builds on the CPU: minutes at 8B); nothing timed changes.
+    with torch.device("cuda"):
+        if shape in GEMMA_SHAPES:
+            from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+            cfg = Gemma3TextConfig(max_position_embeddings=32768, attn_implementation="sdpa", **GEMMA_SHAPES[shape])
+            model = Gemma3ForCausalLM(cfg).to(dtype=torch.bfloat16)
+        else:
+            cfg = LlamaConfig(max_position_embeddings=8192, rms_norm_eps=1e-5, attn_implementation="sdpa", **SHAPES[shape])
+            model = LlamaForCausalLM(cfg).to(dtype=torch.bfloat16)
     if gc: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False}); model.enable_input_require_grads()
     lora = LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, bias="none", target_modules=["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"], task_type="CAUSAL_LM")
     model = get_peft_model(model, lora, autocast_adapter_dtype=(precision == "autocast" or precision == "fp32-lora"))
@@ -74,7 +76,7 @@ def run(precision, shape, batch, seq, gc, lengths=None, steps=8, warm=3):
     torch.cuda.synchronize(); dt = time.perf_counter() - t0
     adapter_dtype = str(next(p for p in model.parameters() if p.requires_grad).dtype)
     r = dict(peer="hf-peft", precision=precision, adapter_dtype=adapter_dtype, shape=shape, batch=batch, seq=seq if lengths is None else "sft", grad_ckpt=gc,
-             tokens_per_s=round(timed_tokens / dt), peak_gib=round(torch.cuda.max_memory_allocated()/2**30, 2), loss=float(out.loss),
+             tokens_per_s=round(timed_tokens / dt), peak_gib=round(torch.cuda.max_memory_allocated()/2**30, 2), loss=float(out.loss.detach()),
              warmup_s=round(t0 - c0, 1), device=torch.cuda.get_device_name())
     print(json.dumps(r), flush=True)
     del model, opt, fwd, data; torch.cuda.empty_cache()

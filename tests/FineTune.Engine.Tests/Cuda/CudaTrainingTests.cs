@@ -45,6 +45,9 @@ public sealed class CudaTrainingTests
     public void Memory_plan_matches_the_peak_and_refuses_what_does_not_fit() => AssertPasses("memory_plan");
 
     [CudaFact]
+    public void Memory_plan_with_selective_checkpointing_matches_the_peak() => AssertPasses("memory_plan_checkpointing");
+
+    [CudaFact]
     public void Gemma3_memory_plan_matches_the_peak() => AssertPasses("memory_plan_gemma3");
 
     [CudaFact]

@@ -50,12 +50,14 @@ public sealed class GpuMemoryPlanTests
     }
 
     [Fact]
-    public void Checkpointing_keeps_one_layer_of_activations_and_every_residual()
+    public void Checkpointing_keeps_one_layer_of_activations_every_residual_and_each_layers_attention_output()
     {
         var full = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false);
         var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true);
         Assert.Equal(72040L * 8192 * 16, full.Activations);
-        Assert.Equal(72040L * 8192, ckpt.Activations);
+        // Each layer keeps attention out (2048) and x1 (2048) bf16 and lse (32 heads) fp32: 8320 bytes a token.
+        Assert.Equal(8320, GpuMemoryPlan.KeptBytes(Llama1B));
+        Assert.Equal((72040L - 8320) * 8192 + 8320L * 8192 * 16, ckpt.Activations);
         // The residual stream at the 17 layer boundaries, bf16: 17 x 8192 x 2048 x 2.
         Assert.Equal(570_425_344L, full.Residuals);
         Assert.Equal(full.Residuals, ckpt.Residuals);
@@ -101,6 +103,9 @@ public sealed class GpuMemoryPlanTests
         var plan = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: false);
         var qlora = plan.With(Llama8B, 16, 7, adapter, gradientCheckpointing: true, fourBit: QLoRA);
         var bf16 = plan.With(Llama8B, 16, 7, adapter, gradientCheckpointing: true);
+        // 4-bit runs recompute attention rather than keep each layer's output (KeepsAttention): 2 GiB at this shape.
+        Assert.False(qlora.KeepsAttention);
+        Assert.Equal(bf16.Activations - 16_512L * 4096 * 31, qlora.Activations);
         Assert.True(qlora.Total < bf16.Total / 2, $"the 4-bit plan ({GpuMemoryPlan.Gib(qlora.Total)}) is under half the bf16 one ({GpuMemoryPlan.Gib(bf16.Total)})");
         Assert.True(plan.Weights > 14L << 30, "bf16 weights alone are ~15 GiB");
         Assert.Equal("gradient_checkpointing: true, load_in_4bit: true", plan.Suggest(Llama8B, 16, 7, adapter, 16L << 30));

@@ -28,17 +28,20 @@ internal sealed class BufferSet(CudaMemoryPool pool) : IDisposable
 
 /// <summary>
 /// What one layer's forward pass keeps for its backward pass (see <see cref="GpuMemoryPlan.LayerBytes"/>),
-/// for up to <c>tokens</c> rows. With gradient checkpointing one set serves every layer.
+/// for up to <c>tokens</c> rows. With gradient checkpointing one set of recomputed tensors serves
+/// every layer, and each layer keeps its own attention output, log-sum-exp and post-attention
+/// residual (<see cref="GpuMemoryPlan.KeptBytes"/>), so the recompute skips attention and o_proj.
 /// </summary>
 internal sealed class CudaActivations
 {
-    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets)
+    // kept: false for the shared set under checkpointing, whose Att, Lse and X1 come from each layer's view.
+    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, bool kept = true)
     {
         long n = tokens, h = c.HiddenSize;
         Norm1 = b.Bf16(n * h); Rstd1 = b.F32(n);
         Q = b.Bf16(n * c.QDim); K = b.Bf16(n * c.KvDim); V = b.Bf16(n * c.KvDim);
-        Att = b.Bf16(n * c.QDim); Lse = b.F32(n * c.NumHeads);
-        X1 = b.Bf16(n * h); Norm2 = b.Bf16(n * h); Rstd2 = b.F32(n);
+        if (kept) (Att, Lse, X1) = Kept(b, c, n);
+        Norm2 = b.Bf16(n * h); Rstd2 = b.F32(n);
         Gate = b.Bf16(n * c.IntermediateSize); Up = b.Bf16(n * c.IntermediateSize); Act = b.Bf16(n * c.IntermediateSize);
         if (c.QkNorm)
         {
@@ -52,6 +55,19 @@ internal sealed class CudaActivations
         }
         foreach (var p in targets) LoraHidden[(int)p] = b.Bf16(n * rank);
     }
+
+    /// <summary>One layer's view under checkpointing: its own kept tensors, everything else <paramref name="shared"/>'s.</summary>
+    public CudaActivations(CudaActivations shared, BufferSet b, ModelConfig c, int tokens)
+    {
+        (Norm1, Rstd1, Q, K, V, Norm2, Rstd2, Gate, Up, Act) = (shared.Norm1, shared.Rstd1, shared.Q, shared.K, shared.V, shared.Norm2, shared.Rstd2, shared.Gate, shared.Up, shared.Act);
+        (QPre, KPre, QRstd, KRstd) = (shared.QPre, shared.KPre, shared.QRstd, shared.KRstd);
+        (AttOut, AttOutRstd, MlpOut, MlpOutRstd) = (shared.AttOut, shared.AttOutRstd, shared.MlpOut, shared.MlpOutRstd);
+        LoraHidden = shared.LoraHidden;
+        (Att, Lse, X1) = Kept(b, c, tokens);
+    }
+
+    private static (ulong Att, ulong Lse, ulong X1) Kept(BufferSet b, ModelConfig c, long n) =>
+        (b.Bf16(n * c.QDim), b.F32(n * c.NumHeads), b.Bf16(n * c.HiddenSize));
 
     public readonly ulong Norm1, Rstd1, Q, K, V, Att, Lse, X1, Norm2, Rstd2, Gate, Up, Act, QPre, KPre, QRstd, KRstd;
     /// <summary>o_proj's and down_proj's outputs before their sandwich norms, and those norms' rstd (Gemma 3).</summary>

@@ -9,9 +9,11 @@ public sealed partial class CudaTrainingModel
     /// The layer's forward pass into <paramref name="a"/> and _resid[l + 1]. With
     /// <paramref name="recompute"/> (gradient checkpointing, before the layer's backward pass) the
     /// layer output is already known, so down_proj's base product is skipped: the backward pass
-    /// needs only its LoRA down-projection. With sandwich norms (Gemma 3) the backward pass needs
-    /// down_proj's output and its norm's rstd too, so the recomputation runs the whole layer (it
-    /// rewrites _resid[l + 1] with the same bits).
+    /// needs only its LoRA down-projection. Under selective checkpointing
+    /// (<see cref="GpuMemoryPlan.KeepsAttention"/>) the layer also kept its attention output, lse
+    /// and x1, so the attention kernel and o_proj's base product are skipped too. With sandwich
+    /// norms (Gemma 3) the backward pass needs o_proj's and down_proj's outputs and their norms'
+    /// rstd, so those products are redone (rewriting x1 and _resid[l + 1] with the same bits).
     /// </summary>
     private void LayerForward(int l, CudaActivations a, int n, IReadOnlyList<AttentionSegment> shape, bool recompute = false)
     {
@@ -30,14 +32,20 @@ public sealed partial class CudaTrainingModel
         }
         K.Rope(a.Q, _ws.Positions, invFreq, n, _c.NumHeads, hd, inverse: false);
         K.Rope(a.K, _ws.Positions, invFreq, n, _c.NumKvHeads, hd, inverse: false);
-        foreach (var (seg, qOff, kvOff, lseOff) in Segments(l, shape))
-            K.AttentionForward(a.Att + qOff, a.Lse + lseOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, seg);
+        var kept = recompute && Plan.KeepsAttention;
+        if (!kept)
+        {
+            foreach (var (seg, qOff, kvOff, lseOff) in Segments(l, shape))
+                K.AttentionForward(a.Att + qOff, a.Lse + lseOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, seg);
+        }
         if (_c.SandwichNorms)
         {
             // x1 = input + norm(o_proj(attention)), the sum in the norm kernel.
             Linear(l, Projection.O, a.Att, a.AttOut, n, a);
             K.RmsNormForward(a.X1, a.AttOutRstd, a.AttOut, w.AttentionOutNorm!.Pointer, n, h, Eps, off, residual: _resid[l]);
         }
+        else if (kept)
+            LoraHidden(l, Projection.O, a.Att, n, a);
         // x1 = input + o_proj(attention): the residual is the product's addend.
         else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: _resid[l]);
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off);

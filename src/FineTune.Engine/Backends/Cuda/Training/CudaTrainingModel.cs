@@ -57,8 +57,21 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _scale = adapter.Settings.Scale;
         _capacity = (int)plan.Tokens;
         _buffers = new BufferSet(ctx.Device.Memory);
-        _acts = new CudaActivations[plan.GradientCheckpointing ? 1 : _c.NumLayers];
-        for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+        _acts = new CudaActivations[_c.NumLayers];
+        if (plan.KeepsAttention)
+        {
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, kept: false);
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(shared, _buffers, _c, _capacity);
+        }
+        else if (plan.GradientCheckpointing)
+        {
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+            Array.Fill(_acts, shared);
+        }
+        else
+        {
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+        }
         _resid = new ulong[_c.NumLayers + 1];
         for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
         _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank);
@@ -141,7 +154,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         var shape = b.Segments;
 
         K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize, _c.EmbeddingScale);
-        for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, Acts(l), n, shape);
+        for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, _acts[l], n, shape);
         K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, _resid[_c.NumLayers], _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps, NormOffset);
         LossHead(n, lossRows.Length, lossScale);
         if (backward)
@@ -149,8 +162,8 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[_c.NumLayers], _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
             for (var l = _c.NumLayers - 1; l >= 0; l--)
             {
-                if (Plan.GradientCheckpointing) LayerForward(l, _acts[0], n, shape, recompute: true);
-                LayerBackward(l, Acts(l), n, shape);
+                if (Plan.GradientCheckpointing) LayerForward(l, _acts[l], n, shape, recompute: true);
+                LayerBackward(l, _acts[l], n, shape);
                 GradientsFinal(l);
             }
         }
@@ -178,8 +191,6 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _head.Run(_ws.Scratch, _ws.Loss, _ws.DResid, _w.LmHead.Pointer, _ws.Targets, lossScale, lossRows);
         _ctx.Training.ScatterRows(_ws.DNorm, _ws.Scratch, _ws.LossRows, lossRows, h);
     }
-
-    private CudaActivations Acts(int layer) => Plan.GradientCheckpointing ? _acts[0] : _acts[layer];
 
     /// <inheritdoc />
     public void Dispose()
