@@ -4,8 +4,8 @@
 #   bench/            bench/train-cuda, framework-dependent;  kernels/  bench/cuda-kernels
 #   hf_peft_lora.py   the peer (bench/train-cuda/peer), sft-lengths.json the realistic-length workload
 # Usage: train-cuda.sh [peer] [compile] [checks] [bench] [profile] [-- extra train-cuda arguments]
-#   peer     HF + PEFT, setups autocast and bf16, at every shape (SHAPES) and the SFT workload
-#   compile  the same with torch.compile, shapes only, stopped after COMPILE_S seconds (default 300)
+#   peer     HF + PEFT, setups autocast and bf16, at every shape (SHAPES) and the SFT workload, stopped after PEER_S seconds (default 420)
+#   compile  the same with torch.compile at COMPILE_SHAPES (default SHAPES), stopped after COMPILE_S seconds (default 300)
 #   checks   the [CudaFact] tests' code: TrainingChecks (GPU vs CPU training, byte-identical reruns,
 #            resume) and KernelChecks (each kernel against float64)
 #   bench    ours at the same shapes and the SFT workload; with the peer's lines here, the ratios
@@ -29,11 +29,11 @@ export DOTNET_ROOT=/tmp/dotnet PATH="/tmp/dotnet:$PATH"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,memory.used --format=csv >> "$out/nvidia-smi.txt" 2>&1
 rc=0
 if want peer; then
-  PYTHONUNBUFFERED=1 timeout 420 python3 "$here/hf_peft_lora.py" autocast,bf16 "$shapes,$sft" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
+  PYTHONUNBUFFERED=1 timeout "${PEER_S:-420}" python3 "$here/hf_peft_lora.py" autocast,bf16 "$shapes,$sft" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
   echo "peer rc=$?"
 fi
 if want compile; then
-  PYTHONUNBUFFERED=1 timeout "${COMPILE_S:-300}" python3 "$here/hf_peft_lora.py" compile "$shapes" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
+  PYTHONUNBUFFERED=1 timeout "${COMPILE_S:-300}" python3 "$here/hf_peft_lora.py" compile "${COMPILE_SHAPES:-$shapes}" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
   echo "compile rc=$?"
 fi
 [[ -f "$out/hf-peft.jsonl" ]] && cat "$out/hf-peft.jsonl"
