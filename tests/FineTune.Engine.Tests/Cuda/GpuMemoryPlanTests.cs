@@ -58,6 +58,10 @@ public sealed class GpuMemoryPlanTests
         // Each layer keeps attention out (2048) and x1 (2048) bf16 and lse (32 heads) fp32: 8320 bytes a token.
         Assert.Equal(8320, GpuMemoryPlan.KeptBytes(Llama1B));
         Assert.Equal((72040L - 8320) * 8192 + 8320L * 8192 * 16, ckpt.Activations);
+        Assert.True(ckpt.KeepsAttention);
+        // Without the kept tensors (the benchmark's A/B): one layer's activations, recomputed whole.
+        var plain = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true, keepAttention: false);
+        Assert.Equal(72040L * 8192, plain.Activations);
         // The residual stream at the 17 layer boundaries, bf16: 17 x 8192 x 2048 x 2.
         Assert.Equal(570_425_344L, full.Residuals);
         Assert.Equal(full.Residuals, ckpt.Residuals);

@@ -24,12 +24,12 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     public string Name => $"cuda ({_ctx.Device.Name})";
 
     /// <summary>The plan of a run of <paramref name="config"/> whose longest sequence has <paramref name="longestSequence"/> tokens.</summary>
-    public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence)
+    public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence, bool? keepAttention = null)
     {
         var length = (Math.Max(1, longestSequence) + CudaTrainingModel.SequenceMultiple - 1) / CudaTrainingModel.SequenceMultiple * CudaTrainingModel.SequenceMultiple;
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
         return GpuMemoryPlan.For(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, config.PerDeviceTrainBatchSize, length, config.GradientCheckpointing,
-            FourBitSettings.From(config));
+            FourBitSettings.From(config), keepAttention);
     }
 
     /// <inheritdoc />
@@ -51,9 +51,9 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     }
 
     /// <summary>A model over random bf16 weights made on the device (benchmarks at shapes whose weights are not at hand).</summary>
-    public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log)
+    public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log, bool? keepAttention = null)
     {
-        var plan = PlanFor(model, adapter, config, sequenceLength);
+        var plan = PlanFor(model, adapter, config, sequenceLength, keepAttention);
         Check(plan, model, adapter, log);
         var deviceWeights = CudaModelWeights.Random(_ctx, model, seed, plan.FourBit);
         return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);

@@ -36,7 +36,7 @@ public sealed record GpuMemoryPlan
     /// Not with 4-bit projections: QLoRA is chosen for memory, and the kept tensors would add a
     /// quarter to an 8B run's 8 GiB for a few percent of speed.
     /// </summary>
-    public bool KeepsAttention => GradientCheckpointing && FourBit is null;
+    public bool KeepsAttention { get; init; }
     /// <summary>Layer activations held at once: every layer's, or with checkpointing one layer's (plus every layer's <see cref="KeptBytes"/> when <see cref="KeepsAttention"/>).</summary>
     public required long Activations { get; init; }
     /// <summary>The residual stream at every layer boundary (the checkpoints).</summary>
@@ -81,16 +81,19 @@ public sealed record GpuMemoryPlan
     }
 
     /// <summary>The plan for a run of <paramref name="batch"/> × <paramref name="sequenceLength"/> tokens.</summary>
-    public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null)
+    /// <remarks><paramref name="keepAttention"/> overrides <see cref="KeepsAttention"/>'s rule (the benchmark's A/B of the two recomputations).</remarks>
+    public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null, bool? keepAttention = null)
     {
         var tokens = (long)batch * sequenceLength;
         var layer = LayerBytes(c, rank, loraTargets);
-        var kept = gradientCheckpointing && fourBit is null ? KeptBytes(c) : 0;
+        var keeps = gradientCheckpointing && (keepAttention ?? fourBit is null);
+        var kept = keeps ? KeptBytes(c) : 0;
         return new GpuMemoryPlan
         {
             Batch = batch,
             SequenceLength = sequenceLength,
             GradientCheckpointing = gradientCheckpointing,
+            KeepsAttention = keeps,
             Weights = CudaModelWeights.Bytes(c, fourBit),
             FourBit = fourBit,
             Dequantized = fourBit is null ? 0 : 2 * CudaModelWeights.LargestProjection(c),
