@@ -49,6 +49,17 @@ public sealed class TrainingConfigLoaderTests
         Assert.StartsWith("lora.yaml(2,1): error FT3003:", e.ToCanonicalString());
     }
 
+    [Fact]
+    public void Trl_packing_false_loads_and_packing_true_is_refused_at_its_line()
+    {
+        Assert.Equal(8, TrainingConfigLoader.Parse("r: 8\npacking: false\n", "lora.yaml").R);
+        var e = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("r: 8\npacking: true\n", "lora.yaml"));
+        Assert.StartsWith("lora.yaml(2,1): error FT3170: packing: true is not offered.", e.ToCanonicalString());
+        Assert.Contains("padding-free", e.Message);
+        var typo = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("packing: sometimes\n", "lora.yaml"));
+        Assert.Equal("FT3005", typo.Code);
+    }
+
     [Theory]
     [InlineData("r: eight", "whole number")]
     [InlineData("r: 0", "at least 1")]

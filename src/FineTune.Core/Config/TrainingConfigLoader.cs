@@ -94,6 +94,17 @@ public static class TrainingConfigLoader
         foreach (var (keyNode, valueNode) in map.Children)
         {
             var key = ((YamlScalarNode)keyNode).Value ?? "";
+            if (key == "packing")
+            {
+                // TRL's key, read so that a TRL config's `packing: false` (its default) loads as it is.
+                reader.Key = key;
+                if (!reader.Bool(valueNode)) continue;
+                throw new FineTuneException("FT3170",
+                    "packing: true is not offered. Batches are already padding-free: each example is laid end to end with no padding to the longest, and attention never crosses examples, " +
+                    "which is the speed TRL's packing buys; its packing would also change how many examples share an optimizer step. " +
+                    "Remove the line (or set it to false); raise per_device_train_batch_size for more examples per step.",
+                    file, Line(keyNode), Col(keyNode));
+            }
             if (!Keys.TryGetValue(key, out var set))
             {
                 var hint = Suggest(key);
