@@ -67,7 +67,8 @@ internal static class FourBitChecks
     /// <summary>
     /// A qwen3-style model (biases, q/k norms, untied head) stored as F32 is streamed with 4-bit
     /// projections; each projection dequantized on the GPU equals the CPU's 4-bit copy bit for bit, and
-    /// every other tensor is the bf16 the plain loader gives.
+    /// every other tensor is the bf16 the plain loader gives: the untied embedding, kept in mapped host
+    /// memory, as the embedding kernel reads it from there.
     /// </summary>
     public static KernelCheckResult StreamedWeights(CudaTrainingContext ctx, string dir, FourBitSettings settings)
     {
@@ -79,7 +80,7 @@ internal static class FourBitChecks
         using var plain = CudaModelWeights.Stream(ctx, model, files);
         long values = 0, differing = 0, otherBytes = 0, otherDiffering = 0;
         using var output = ctx.Device.Memory.Allocate(CudaModelWeights.LargestProjection(model) * 2);
-        var pairs = new List<(Memory.DeviceBuffer, Memory.DeviceBuffer)> { (plain.Embedding, streamed.Embedding), (plain.FinalNorm, streamed.FinalNorm), (plain.LmHead, streamed.LmHead) };
+        var pairs = new List<(Memory.DeviceBuffer, Memory.DeviceBuffer)> { (plain.FinalNorm, streamed.FinalNorm), (plain.LmHead, streamed.LmHead) };
         for (var l = 0; l < model.NumLayers; l++)
         {
             var (pl, sl) = (plain.Layers[l], streamed.Layers[l]);
@@ -95,15 +96,24 @@ internal static class FourBitChecks
                 for (var i = 0; i < gpu.Length; i++) if (gpu[i] != Bf16.FromSingle(expected[i])) differing++;
             }
         }
-        foreach (var (a, b) in pairs)
+        void Compare(byte[] x, byte[] y)
         {
-            var x = a.Download<byte>();
-            var y = b.Download<byte>();
             otherBytes += x.Length;
             otherDiffering += x.Length == y.Length ? x.Zip(y).Count(q => q.First != q.Second) : x.Length;
         }
+        foreach (var (a, b) in pairs) Compare(a.Download<byte>(), b.Download<byte>());
+        // The untied embedding stays in mapped host memory: what the embedding kernel reads there must be the bf16 table.
+        if (streamed.HostEmbedding is { } host)
+        {
+            using var gathered = ctx.Device.Memory.Allocate(host.Bytes);
+            using var ids = ctx.Device.Memory.Allocate(4L * model.VocabSize);
+            ids.Upload<int>(Enumerable.Range(0, model.VocabSize).ToArray());
+            ctx.Kernels.EmbeddingForward(gathered.Pointer, streamed.EmbeddingPointer, ids.Pointer, model.VocabSize, model.HiddenSize);
+            Compare(plain.Embedding!.Download<byte>(), gathered.Download<byte>());
+        }
         var incomplete = streamed.Layers.Any(l => l.Linear.Any(b => b is not null)) ? "a projection was also kept in bf16"
-            : streamed.Layers.Sum(l => l.All().Count()) != plain.Layers.Sum(l => l.All().Count() - Projections.All.Length) || pairs.Count != 3 + streamed.Layers.Sum(l => l.All().Count())
+            : streamed.Embedding is not null || streamed.HostEmbedding is null ? "the untied embedding was not kept in host memory"
+            : streamed.Layers.Sum(l => l.All().Count()) != plain.Layers.Sum(l => l.All().Count() - Projections.All.Length) || pairs.Count != 2 + streamed.Layers.Sum(l => l.All().Count())
                 ? "the 4-bit layers hold other buffers than the bf16 layers less their projections"
                 : null;
         return new KernelCheckResult("weights_stream_4bit", 14,

@@ -302,7 +302,7 @@ public sealed class TrainingChecks : IDisposable
         using var reference = CudaModelWeights.Upload(Gpu.Context, LlamaWeights.Load(model, files));
         using var streamed = CudaModelWeights.Stream(Gpu.Context, model, files);
         static IEnumerable<Memory.DeviceBuffer> Buffers(CudaModelWeights w) =>
-            new[] { w.Embedding, w.FinalNorm, w.LmHead }.Concat(w.Layers.SelectMany(l => l.All()));
+            new[] { w.Embedding!, w.FinalNorm, w.LmHead }.Concat(w.Layers.SelectMany(l => l.All()));
         long bytes = 0, differing = 0;
         var pairs = Buffers(reference).Zip(Buffers(streamed)).ToList();
         foreach (var (a, b) in pairs)

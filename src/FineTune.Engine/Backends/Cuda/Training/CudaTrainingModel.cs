@@ -140,7 +140,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         }
         var shape = b.Segments;
 
-        K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize, _c.EmbeddingScale);
+        K.EmbeddingForward(_resid[0], _w.EmbeddingPointer, _ws.Ids, n, _c.HiddenSize, _c.EmbeddingScale);
         for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, Acts(l), n, shape);
         K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, _resid[_c.NumLayers], _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps, NormOffset);
         LossHead(n, lossRows.Length, lossScale);

@@ -25,6 +25,8 @@ public sealed record GpuMemoryPlan
     public required long Weights { get; init; }
     /// <summary>The 4-bit format of the projections (load_in_4bit), or null for bf16.</summary>
     public FourBitSettings? FourBit { get; init; }
+    /// <summary>Pinned host memory the GPU reads instead of holding: an untied input embedding with load_in_4bit (not in <see cref="Total"/>).</summary>
+    public long HostEmbedding { get; init; }
     /// <summary>The bf16 buffer 4-bit projections are dequantized into before each product (the largest projection), 0 without 4-bit.</summary>
     public long Dequantized { get; init; }
     /// <summary>fp32 LoRA values, gradients, AdamW moments, and the bf16 copy.</summary>
@@ -78,6 +80,7 @@ public sealed record GpuMemoryPlan
             GradientCheckpointing = gradientCheckpointing,
             Weights = CudaModelWeights.Bytes(c, fourBit),
             FourBit = fourBit,
+            HostEmbedding = CudaModelWeights.HostBytes(c, fourBit),
             Dequantized = fourBit is null ? 0 : 2 * CudaModelWeights.LargestProjection(c),
             Adapter = CudaLoraState.BytesFor(adapterParameters),
             LayerBytesPerToken = layer,
@@ -129,7 +132,7 @@ public sealed record GpuMemoryPlan
     public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
         "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}, workspace {8}, total {9} of {10} free.",
         deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes + Dequantized), Gib(Total), Gib(free),
-        FourBit is { } f ? $" (projections {f})" : "");
+        FourBit is { } f ? $" (projections {f}{(HostEmbedding > 0 ? $"; input embedding {Gib(HostEmbedding)} in host memory" : "")})" : "");
 
     /// <summary>Bytes as GiB with two decimals.</summary>
     public static string Gib(long bytes) => (bytes / (double)(1L << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB";
