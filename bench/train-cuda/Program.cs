@@ -6,6 +6,7 @@
 //              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
+//   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -29,6 +30,12 @@ void Emit(JsonObject o) => Console.WriteLine(o.ToJsonString());
 if (argList.IndexOf("--write-model") is var w and >= 0)
 {
     LoadMemory.WriteModel(argList[w + 2], Shapes.Get(argList[w + 1]), seed: 5);
+    return 0;
+}
+if (argList.IndexOf("--fourbit-gemm") is var fg and >= 0)
+{
+    // --fourbit-gemm <shape> rows,rows,...: the fused 4-bit product against dequantize + cuBLASLt.
+    foreach (var line in FourBitGemm.Run(Shapes.Get(argList[fg + 1]), argList[fg + 1], argList[fg + 2].Split(',').Select(int.Parse).ToArray())) Emit(line);
     return 0;
 }
 if (argList.IndexOf("--load-memory") is var lm and >= 0)

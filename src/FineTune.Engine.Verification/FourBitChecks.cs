@@ -122,6 +122,69 @@ internal static class FourBitChecks
             Deterministic: true, incomplete);
     }
 
+    /// <summary>
+    /// The fused skinny product (<see cref="Kernels.FourBitKernels.GemmSkinny"/>) against a float64 sum of the
+    /// reference's dequantized bf16 weights times the bf16 inputs, and against the path it replaces (dequantize
+    /// into a buffer, then cuBLASLt), with and without an addend: within 1e-2 of the largest output (bf16 output
+    /// rounding is 2^-9 of a value; sums of up to 4096 fp32 products add far less). Shapes cover a single row,
+    /// partial row tiles (5, 13 rows), outputs not a multiple of a warp's 4 or a block's 32, and inputs that
+    /// leave lanes idle in the last step (192, 320). Two runs give the same bytes.
+    /// </summary>
+    public static KernelCheckResult SkinnyProduct(CudaTrainingContext ctx, FourBitSettings settings, int seed)
+    {
+        var rng = new Random(seed);
+        var errors = new List<OutputError>();
+        var deterministic = true;
+        foreach (var (rows, outF, inF) in new[] { (1, 100, 192), (5, 96, 256), (16, 130, 320), (13, 66, 4096) })
+        {
+            var count = outF * inF;
+            var weights = Values(rng, count, settings.Type);
+            var reference = FourBitQuantizer.Quantize(weights, settings.Type, FourBitSettings.BlockSize, settings.DoubleQuant);
+            var w = new float[count];
+            FourBitQuantizer.Dequantize(reference, w);
+            var x = Enumerable.Range(0, rows * inF).Select(_ => Bf16.ToSingle(Bf16.FromSingle((float)Gaussian(rng)))).ToArray();
+            var add = Enumerable.Range(0, rows * outF).Select(_ => Bf16.ToSingle(Bf16.FromSingle((float)Gaussian(rng)))).ToArray();
+            using var source = ctx.Device.Memory.Allocate(count * 2L);
+            source.Upload<ushort>(weights.Select(Bf16.FromSingle).ToArray());
+            using var quantized = ctx.FourBit.Quantize(source.Pointer, count, settings);
+            using var input = ctx.Device.Memory.Allocate(rows * inF * 2L);
+            input.Upload<ushort>(x.Select(Bf16.FromSingle).ToArray());
+            using var addend = ctx.Device.Memory.Allocate(rows * outF * 2L);
+            addend.Upload<ushort>(add.Select(Bf16.FromSingle).ToArray());
+            using var output = ctx.Device.Memory.Allocate(rows * outF * 2L);
+            using var dequantized = ctx.Device.Memory.Allocate(count * 2L);
+            ctx.FourBit.Dequantize(quantized, dequantized.Pointer);
+            foreach (var withAddend in new[] { false, true })
+            {
+                var expected = new double[rows * outF];
+                for (var r = 0; r < rows; r++)
+                    for (var o = 0; o < outF; o++)
+                    {
+                        var sum = withAddend ? (double)add[r * outF + o] : 0;
+                        for (var k = 0; k < inF; k++) sum += (double)x[r * inF + k] * Bf16.ToSingle(Bf16.FromSingle(w[(long)o * inF + k]));
+                        expected[r * outF + o] = sum;
+                    }
+                ushort[] Fused()
+                {
+                    output.FillBytes(0xFF); // NaN poison: an unwritten value cannot match
+                    ctx.FourBit.GemmSkinny(input.Pointer, rows, quantized, outF, inF, output.Pointer, withAddend ? addend.Pointer : 0, withAddend ? 1f : 0f);
+                    return output.Download<ushort>();
+                }
+                var fused = Fused();
+                deterministic &= fused.AsSpan().SequenceEqual(Fused());
+                ctx.Blas.Gemm(input.Pointer, false, dequantized.Pointer, true, output.Pointer, rows, outF, inF, beta: withAddend ? 1f : 0f, addend: withAddend ? addend.Pointer : 0);
+                var cublas = output.Download<ushort>();
+                var scale = expected.Max(Math.Abs);
+                double Worst(ushort[] got) => got.Select((v, i) => Math.Abs(Bf16.ToSingle(v) - expected[i])).Max() / scale;
+                var shape = $"{rows} x [{outF}, {inF}]{(withAddend ? " + addend" : "")}";
+                errors.Add(new OutputError($"fused vs float64, {shape}", Worst(fused), 1e-2));
+                errors.Add(new OutputError($"dequantize + cuBLASLt vs float64, {shape}", Worst(cublas), 1e-2));
+            }
+        }
+        var name = $"kernel_fourbit_gemm_skinny_{(settings.Type == FourBitType.Nf4 ? "nf4" : "fp4")}{(settings.DoubleQuant ? "_dq" : "")}";
+        return new KernelCheckResult(name, seed, errors, deterministic);
+    }
+
     private static float[] Values(Random rng, int n, FourBitType type)
     {
         var values = new float[n];

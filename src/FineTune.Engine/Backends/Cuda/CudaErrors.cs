@@ -36,6 +36,9 @@ public static class CudaErrors
     /// <summary>load_in_4bit keeps an untied input embedding in pinned host memory, and the host could not pin it.</summary>
     public const string HostEmbeddingNotPinned = "FT3140";
 
+    /// <summary>load_in_4bit with gradient checkpointing keeps the residual checkpoints in pinned host memory, and the host could not pin them.</summary>
+    public const string CheckpointsNotPinned = "FT3141";
+
     /// <summary>NCCL (libnccl), needed to train on several GPUs, could not be loaded.</summary>
     public const string NcclNotFound = "FT3150";
 

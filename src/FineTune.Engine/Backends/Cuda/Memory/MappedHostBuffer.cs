@@ -23,14 +23,14 @@ public sealed unsafe class MappedHostBuffer : IDisposable
     }
 
     /// <summary>Allocates <paramref name="bytes"/> bytes (contents undefined); FT3140 when the host cannot pin them.</summary>
-    internal static MappedHostBuffer Allocate(CudaDevice device, long bytes)
+    internal static MappedHostBuffer Allocate(CudaDevice device, long bytes, string what = "the input embedding (load_in_4bit keeps an untied embedding in host memory)", string code = CudaErrors.HostEmbeddingNotPinned)
     {
         var cu = device.Driver;
         void* host;
         var status = cu.cuMemHostAlloc(&host, (nuint)Math.Max(bytes, 16), CuDriver.CU_MEMHOSTALLOC_PORTABLE | CuDriver.CU_MEMHOSTALLOC_DEVICEMAP);
         if (status == CuDriver.CUDA_ERROR_OUT_OF_MEMORY)
-            throw new FineTuneException(CudaErrors.HostEmbeddingNotPinned,
-                $"Could not pin {CudaMemoryPool.Format(bytes)} of host memory for the input embedding (load_in_4bit keeps an untied embedding in host memory). Free host memory or raise the locked-memory limit (ulimit -l).");
+            throw new FineTuneException(code,
+                $"Could not pin {CudaMemoryPool.Format(bytes)} of host memory for {what}. Free host memory or raise the locked-memory limit (ulimit -l).");
         cu.Check(status, "cuMemHostAlloc");
         ulong pointer;
         var mapped = cu.cuMemHostGetDevicePointer(&pointer, host, 0);
@@ -44,6 +44,9 @@ public sealed unsafe class MappedHostBuffer : IDisposable
 
     /// <summary>The address kernels read it at.</summary>
     public ulong Pointer { get; }
+
+    /// <summary>The host address, for copies.</summary>
+    public void* HostAddress => _host;
 
     /// <summary>Bytes asked for.</summary>
     public long Bytes { get; }

@@ -9,7 +9,11 @@ public sealed partial class CudaTrainingModel
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
-        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
+        // A few rows of 4-bit weights: dequantized inside the product (FourBitKernels.SkinnyRowLimit says where that wins).
+        if (lw.FourBit[(int)p] is { } fourBit && Kernels.FourBitKernels.PrefersSkinny(n, inF))
+            _ctx.FourBit.GemmSkinny(x, n, fourBit, outF, inF, y, addend, addend != 0 ? 1f : 0f);
+        else
+            Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
         if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
         if (!LoraHidden(l, p, x, n, a)) return;
         Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f);

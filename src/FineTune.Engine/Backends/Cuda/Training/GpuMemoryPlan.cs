@@ -35,8 +35,15 @@ public sealed record GpuMemoryPlan
     public required long LayerBytesPerToken { get; init; }
     /// <summary>Layer activations held at once: every layer's, or one layer's with checkpointing.</summary>
     public required long Activations { get; init; }
-    /// <summary>The residual stream at every layer boundary (the checkpoints).</summary>
+    /// <summary>The residual stream at every layer boundary (the checkpoints), or with <see cref="OffloadCheckpoints"/> the GPU's four slots for them.</summary>
     public required long Residuals { get; init; }
+    /// <summary>
+    /// Whether the checkpoints live in pinned host memory (<see cref="OffloadedResiduals"/>): with load_in_4bit and
+    /// gradient checkpointing, where they are the largest part left that grows with the model.
+    /// </summary>
+    public bool OffloadCheckpoints { get; init; }
+    /// <summary>Pinned host bytes of the offloaded checkpoints (not in <see cref="Total"/>).</summary>
+    public long HostCheckpoints { get; init; }
     /// <summary>Backward-pass scratch, the batch's ids/positions/targets, and the fused lm-head + loss.</summary>
     public required long Workspace { get; init; }
 
@@ -73,6 +80,7 @@ public sealed record GpuMemoryPlan
     {
         var tokens = (long)batch * sequenceLength;
         var layer = LayerBytes(c, rank, loraTargets);
+        var offload = fourBit is not null && gradientCheckpointing;
         return new GpuMemoryPlan
         {
             Batch = batch,
@@ -85,7 +93,9 @@ public sealed record GpuMemoryPlan
             Adapter = CudaLoraState.BytesFor(adapterParameters),
             LayerBytesPerToken = layer,
             Activations = layer * tokens * (gradientCheckpointing ? 1 : c.NumLayers),
-            Residuals = 2L * c.HiddenSize * tokens * (c.NumLayers + 1),
+            Residuals = offload ? OffloadedResiduals.DeviceBytes(tokens, c.HiddenSize) : 2L * c.HiddenSize * tokens * (c.NumLayers + 1),
+            OffloadCheckpoints = offload,
+            HostCheckpoints = offload ? OffloadedResiduals.HostBytes(c.NumLayers, tokens, c.HiddenSize) : 0,
             Workspace = WorkspaceBytesPerToken(c, rank) * tokens + LmHeadCrossEntropy.WorkspaceBytesFor((int)Math.Min(int.MaxValue, tokens), c.HiddenSize, c.VocabSize),
         };
     }
@@ -130,9 +140,10 @@ public sealed record GpuMemoryPlan
 
     /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/>.</summary>
     public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
-        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}, workspace {8}, total {9} of {10} free.",
+        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}{12}, workspace {8}, total {9} of {10} free.",
         deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes + Dequantized), Gib(Total), Gib(free),
-        FourBit is { } f ? $" (projections {f}{(HostEmbedding > 0 ? $"; input embedding {Gib(HostEmbedding)} in host memory" : "")})" : "");
+        FourBit is { } f ? $" (projections {f}{(HostEmbedding > 0 ? $"; input embedding {Gib(HostEmbedding)} in host memory" : "")})" : "",
+        OffloadCheckpoints ? $" (checkpoints {Gib(HostCheckpoints)} in host memory)" : "");
 
     /// <summary>Bytes as GiB with two decimals.</summary>
     public static string Gib(long bytes) => (bytes / (double)(1L << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB";
