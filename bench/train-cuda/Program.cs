@@ -169,6 +169,8 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
         ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2),
+        // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
+        ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
     };
 }
 
