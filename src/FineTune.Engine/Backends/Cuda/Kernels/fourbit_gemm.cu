@@ -4,7 +4,7 @@
 
 typedef unsigned char u8;
 
-// Fused dequantize + product for skinny inputs (few rows): y[n, out] = x[n, in] · W[out, in]ᵀ (+ beta · addend),
+// Fused dequantize + product for skinny inputs (few rows): y[n, out] = x[n, in] * W[out, in]^T (+ beta * addend),
 // W in 4-bit, read once per row tile of 8 and never written out in bf16. Each weight is dequantized to
 // the same bf16 value dequantize_4bit writes (so only the summation order differs from the cuBLAS path),
 // then multiplied in fp32 with fp32 accumulation. A warp owns 4 output features; a lane takes 8
