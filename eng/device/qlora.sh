@@ -18,6 +18,7 @@ export FINETUNE_CUDA_CACHE_DIR=/tmp/finetune-kernel-cache
 # The trimmed SDK of the e2e build carries the runtime the benchmarks run on.
 if [[ ! -x /tmp/dotnet/dotnet ]]; then mkdir -p /tmp/dotnet && tar -xJf "$here/dotnet.tar.xz" -C /tmp/dotnet; fi
 export DOTNET_ROOT=/tmp/dotnet PATH="/tmp/dotnet:$PATH"
+[[ -f "$here/bench/train-cuda.dll" ]] || tar -xJf "$here/bench.tar.xz" -C "$here"
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.used --format=csv; python3 -c "import bitsandbytes" 2>&1; echo "bitsandbytes import rc=$?"; } > "$out/env.txt" 2>&1
 checks="${CHECKS:-kernel_fourbit_gemm_skinny_nf4_dq,kernel_fourbit_gemm_skinny_fp4,weights_stream_4bit,train_parity_llama_4bit,train_parity_llama_4bit_offload,train_parity_gemma3_4bit,memory_plan_4bit,memory_plan_4bit_offload,train_parity_llama_checkpointing}"
 timeout "${CHECKS_S:-90}" dotnet "$here/bench/train-cuda.dll" --checks-only --checks "$checks" 2>&1 | tee "$out/checks.jsonl"
