@@ -72,7 +72,6 @@ internal static class FourBitGemm
                     ["kind"] = "fourbit_gemm", ["shape"] = shape, ["projection"] = p.ToString(), ["rows"] = rows, ["out"] = outF, ["in"] = inF,
                     ["dequant_cublas_ms"] = Math.Round(buffered, 4), ["fused_ms"] = fused is { } f ? Math.Round(f, 4) : null,
                     ["fused_speedup"] = fused is { } g ? Math.Round(buffered / g, 2) : null,
-                    ["used_in_training"] = FourBitKernels.PrefersSkinny(rows, inF) ? "fused" : "dequant_cublas",
                     ["device"] = device.Name,
                 };
             }

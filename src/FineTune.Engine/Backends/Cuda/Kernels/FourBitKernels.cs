@@ -155,19 +155,13 @@ public sealed class FourBitKernels : IDisposable
     }
 
     /// <summary>
-    /// Up to how many rows <see cref="GemmSkinny"/> beats dequantizing into the bf16 buffer and a cuBLASLt product
-    /// (measured on the H200 at Llama-3.1-8B's projections, bench/train-cuda --fourbit-gemm; results in
-    /// bench/train-cuda/results): above it the product is compute-bound and the tensor cores win.
-    /// </summary>
-    public const int SkinnyRowLimit = 16;
-
-    /// <summary>Whether <see cref="GemmSkinny"/> takes a product of <paramref name="rows"/> rows over <paramref name="inFeatures"/> inputs and is the faster path there.</summary>
-    public static bool PrefersSkinny(int rows, int inFeatures) => rows <= SkinnyRowLimit && inFeatures % FourBitSettings.BlockSize == 0;
-
-    /// <summary>
     /// Queues y[rows, out] = x[rows, in] · Wᵀ (+ beta · addend) with W = <paramref name="weight"/> ([out, in], 4-bit)
     /// dequantized inside the kernel: each weight rounds to the bf16 <see cref="Dequantize"/> writes, products and
     /// sums are fp32, and nothing the size of W is written. <paramref name="inFeatures"/> must be a multiple of 64.
+    /// Measured on the H200 at Llama-3.1-8B's projections it is slower than <see cref="Dequantize"/> into a buffer
+    /// and a cuBLASLt product at every row count (0.48-0.76x at 8 and 16 rows, worse above), so training does
+    /// not use it; it stays, checked against float64, as the baseline a faster fused kernel must beat
+    /// (bench/train-cuda --fourbit-gemm).
     /// </summary>
     public void GemmSkinny(ulong x, int rows, CudaFourBitTensor weight, int outFeatures, int inFeatures, ulong y, ulong addend = 0, float beta = 0)
     {

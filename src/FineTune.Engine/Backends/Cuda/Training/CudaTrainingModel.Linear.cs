@@ -9,11 +9,7 @@ public sealed partial class CudaTrainingModel
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
-        // A few rows of 4-bit weights: dequantized inside the product (FourBitKernels.SkinnyRowLimit says where that wins).
-        if (lw.FourBit[(int)p] is { } fourBit && Kernels.FourBitKernels.PrefersSkinny(n, inF))
-            _ctx.FourBit.GemmSkinny(x, n, fourBit, outF, inF, y, addend, addend != 0 ? 1f : 0f);
-        else
-            Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
+        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
         if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
         if (!LoraHidden(l, p, x, n, a)) return;
         Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f);
@@ -50,7 +46,8 @@ public sealed partial class CudaTrainingModel
 
     /// <summary>
     /// The projection's bf16 weight: its own buffer, or (load_in_4bit) the 4-bit codes dequantized into
-    /// the one reused buffer just before the product that reads it. Every launch is on one stream, so the
+    /// the one reused buffer just before the product that reads it. This beat the fused kernel
+    /// (FourBitKernels.GemmSkinny) at every shape measured, 8 to 4096 rows (bench/train-cuda/results/h200-2026-12-02-qlora2.jsonl). Every launch is on one stream, so the
     /// next dequantization cannot overwrite the buffer before this product has read it.
     /// </summary>
     private ulong Weight(int l, Projection p)
