@@ -7,6 +7,7 @@
 //              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
+//   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -30,6 +31,12 @@ void Emit(JsonObject o) => Console.WriteLine(o.ToJsonString());
 if (argList.IndexOf("--write-model") is var w and >= 0)
 {
     LoadMemory.WriteModel(argList[w + 2], Shapes.Get(argList[w + 1]), seed: 5);
+    return 0;
+}
+if (argList.IndexOf("--fourbit-gemm") is var fg and >= 0)
+{
+    // --fourbit-gemm <shape> rows,rows,...: the fused 4-bit product against dequantize + cuBLASLt.
+    foreach (var line in FourBitGemm.Run(Shapes.Get(argList[fg + 1]), argList[fg + 1], argList[fg + 2].Split(',').Select(int.Parse).ToArray())) Emit(line);
     return 0;
 }
 if (argList.IndexOf("--load-memory") is var lm and >= 0)
@@ -163,6 +170,8 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
         ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention,
+        // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
+        ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
     };
 }
 

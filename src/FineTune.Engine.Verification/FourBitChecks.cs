@@ -67,7 +67,8 @@ internal static class FourBitChecks
     /// <summary>
     /// A qwen3-style model (biases, q/k norms, untied head) stored as F32 is streamed with 4-bit
     /// projections; each projection dequantized on the GPU equals the CPU's 4-bit copy bit for bit, and
-    /// every other tensor is the bf16 the plain loader gives.
+    /// every other tensor is the bf16 the plain loader gives: the untied embedding, kept in mapped host
+    /// memory, as the embedding kernel reads it from there.
     /// </summary>
     public static KernelCheckResult StreamedWeights(CudaTrainingContext ctx, string dir, FourBitSettings settings)
     {
@@ -79,7 +80,7 @@ internal static class FourBitChecks
         using var plain = CudaModelWeights.Stream(ctx, model, files);
         long values = 0, differing = 0, otherBytes = 0, otherDiffering = 0;
         using var output = ctx.Device.Memory.Allocate(CudaModelWeights.LargestProjection(model) * 2);
-        var pairs = new List<(Memory.DeviceBuffer, Memory.DeviceBuffer)> { (plain.Embedding, streamed.Embedding), (plain.FinalNorm, streamed.FinalNorm), (plain.LmHead, streamed.LmHead) };
+        var pairs = new List<(Memory.DeviceBuffer, Memory.DeviceBuffer)> { (plain.FinalNorm, streamed.FinalNorm), (plain.LmHead, streamed.LmHead) };
         for (var l = 0; l < model.NumLayers; l++)
         {
             var (pl, sl) = (plain.Layers[l], streamed.Layers[l]);
@@ -95,21 +96,93 @@ internal static class FourBitChecks
                 for (var i = 0; i < gpu.Length; i++) if (gpu[i] != Bf16.FromSingle(expected[i])) differing++;
             }
         }
-        foreach (var (a, b) in pairs)
+        void Compare(byte[] x, byte[] y)
         {
-            var x = a.Download<byte>();
-            var y = b.Download<byte>();
             otherBytes += x.Length;
             otherDiffering += x.Length == y.Length ? x.Zip(y).Count(q => q.First != q.Second) : x.Length;
         }
+        foreach (var (a, b) in pairs) Compare(a.Download<byte>(), b.Download<byte>());
+        // The untied embedding stays in mapped host memory: what the embedding kernel reads there must be the bf16 table.
+        if (streamed.HostEmbedding is { } host)
+        {
+            using var gathered = ctx.Device.Memory.Allocate(host.Bytes);
+            using var ids = ctx.Device.Memory.Allocate(4L * model.VocabSize);
+            ids.Upload<int>(Enumerable.Range(0, model.VocabSize).ToArray());
+            ctx.Kernels.EmbeddingForward(gathered.Pointer, streamed.EmbeddingPointer, ids.Pointer, model.VocabSize, model.HiddenSize);
+            Compare(plain.Embedding!.Download<byte>(), gathered.Download<byte>());
+        }
         var incomplete = streamed.Layers.Any(l => l.Linear.Any(b => b is not null)) ? "a projection was also kept in bf16"
-            : streamed.Layers.Sum(l => l.All().Count()) != plain.Layers.Sum(l => l.All().Count() - Projections.All.Length) || pairs.Count != 3 + streamed.Layers.Sum(l => l.All().Count())
+            : streamed.Embedding is not null || streamed.HostEmbedding is null ? "the untied embedding was not kept in host memory"
+            : streamed.Layers.Sum(l => l.All().Count()) != plain.Layers.Sum(l => l.All().Count() - Projections.All.Length) || pairs.Count != 2 + streamed.Layers.Sum(l => l.All().Count())
                 ? "the 4-bit layers hold other buffers than the bf16 layers less their projections"
                 : null;
         return new KernelCheckResult("weights_stream_4bit", 14,
             [new OutputError($"projection values differing from the CPU's 4-bit copy ({values} values)", (double)differing / values, 0),
              new OutputError($"embedding, head, norm and bias bytes differing from the bf16 loader ({otherBytes} bytes)", otherBytes == 0 ? 1 : (double)otherDiffering / otherBytes, 0)],
             Deterministic: true, incomplete);
+    }
+
+    /// <summary>
+    /// The fused skinny product (<see cref="Kernels.FourBitKernels.GemmSkinny"/>) against a float64 sum of the
+    /// reference's dequantized bf16 weights times the bf16 inputs, and against the path it replaces (dequantize
+    /// into a buffer, then cuBLASLt), with and without an addend: within 1e-2 of the largest output (bf16 output
+    /// rounding is 2^-9 of a value; sums of up to 4096 fp32 products add far less). Shapes cover a single row,
+    /// partial row tiles (5, 13 rows), outputs not a multiple of a warp's 4 or a block's 32, and inputs that
+    /// leave lanes idle in the last step (192, 320). Two runs give the same bytes.
+    /// </summary>
+    public static KernelCheckResult SkinnyProduct(CudaTrainingContext ctx, FourBitSettings settings, int seed)
+    {
+        var rng = new Random(seed);
+        var errors = new List<OutputError>();
+        var deterministic = true;
+        foreach (var (rows, outF, inF) in new[] { (1, 100, 192), (5, 96, 256), (16, 130, 320), (13, 66, 4096) })
+        {
+            var count = outF * inF;
+            var weights = Values(rng, count, settings.Type);
+            var reference = FourBitQuantizer.Quantize(weights, settings.Type, FourBitSettings.BlockSize, settings.DoubleQuant);
+            var w = new float[count];
+            FourBitQuantizer.Dequantize(reference, w);
+            var x = Enumerable.Range(0, rows * inF).Select(_ => Bf16.ToSingle(Bf16.FromSingle((float)Gaussian(rng)))).ToArray();
+            var add = Enumerable.Range(0, rows * outF).Select(_ => Bf16.ToSingle(Bf16.FromSingle((float)Gaussian(rng)))).ToArray();
+            using var source = ctx.Device.Memory.Allocate(count * 2L);
+            source.Upload<ushort>(weights.Select(Bf16.FromSingle).ToArray());
+            using var quantized = ctx.FourBit.Quantize(source.Pointer, count, settings);
+            using var input = ctx.Device.Memory.Allocate(rows * inF * 2L);
+            input.Upload<ushort>(x.Select(Bf16.FromSingle).ToArray());
+            using var addend = ctx.Device.Memory.Allocate(rows * outF * 2L);
+            addend.Upload<ushort>(add.Select(Bf16.FromSingle).ToArray());
+            using var output = ctx.Device.Memory.Allocate(rows * outF * 2L);
+            using var dequantized = ctx.Device.Memory.Allocate(count * 2L);
+            ctx.FourBit.Dequantize(quantized, dequantized.Pointer);
+            foreach (var withAddend in new[] { false, true })
+            {
+                var expected = new double[rows * outF];
+                for (var r = 0; r < rows; r++)
+                    for (var o = 0; o < outF; o++)
+                    {
+                        var sum = withAddend ? (double)add[r * outF + o] : 0;
+                        for (var k = 0; k < inF; k++) sum += (double)x[r * inF + k] * Bf16.ToSingle(Bf16.FromSingle(w[(long)o * inF + k]));
+                        expected[r * outF + o] = sum;
+                    }
+                ushort[] Fused()
+                {
+                    output.FillBytes(0xFF); // NaN poison: an unwritten value cannot match
+                    ctx.FourBit.GemmSkinny(input.Pointer, rows, quantized, outF, inF, output.Pointer, withAddend ? addend.Pointer : 0, withAddend ? 1f : 0f);
+                    return output.Download<ushort>();
+                }
+                var fused = Fused();
+                deterministic &= fused.AsSpan().SequenceEqual(Fused());
+                ctx.Blas.Gemm(input.Pointer, false, dequantized.Pointer, true, output.Pointer, rows, outF, inF, beta: withAddend ? 1f : 0f, addend: withAddend ? addend.Pointer : 0);
+                var cublas = output.Download<ushort>();
+                var scale = expected.Max(Math.Abs);
+                double Worst(ushort[] got) => got.Select((v, i) => Math.Abs(Bf16.ToSingle(v) - expected[i])).Max() / scale;
+                var shape = $"{rows} x [{outF}, {inF}]{(withAddend ? " + addend" : "")}";
+                errors.Add(new OutputError($"fused vs float64, {shape}", Worst(fused), 1e-2));
+                errors.Add(new OutputError($"dequantize + cuBLASLt vs float64, {shape}", Worst(cublas), 1e-2));
+            }
+        }
+        var name = $"kernel_fourbit_gemm_skinny_{(settings.Type == FourBitType.Nf4 ? "nf4" : "fp4")}{(settings.DoubleQuant ? "_dq" : "")}";
+        return new KernelCheckResult(name, seed, errors, deterministic);
     }
 
     private static float[] Values(Random rng, int n, FourBitType type)

@@ -68,10 +68,17 @@ public sealed class TrainingChecks : IDisposable
         ["kernel_fourbit_nf4_dq"] = () => FourBitChecks.Kernels(Gpu.Context, new FourBitSettings(FourBitType.Nf4, true), Environment.TickCount),
         ["kernel_fourbit_nf4"] = () => FourBitChecks.Kernels(Gpu.Context, new FourBitSettings(FourBitType.Nf4, false), Environment.TickCount),
         ["kernel_fourbit_fp4_dq"] = () => FourBitChecks.Kernels(Gpu.Context, new FourBitSettings(FourBitType.Fp4, true), Environment.TickCount),
+        ["kernel_fourbit_gemm_skinny_nf4_dq"] = () => FourBitChecks.SkinnyProduct(Gpu.Context, new FourBitSettings(FourBitType.Nf4, true), Environment.TickCount),
+        ["kernel_fourbit_gemm_skinny_fp4"] = () => FourBitChecks.SkinnyProduct(Gpu.Context, new FourBitSettings(FourBitType.Fp4, false), Environment.TickCount),
         ["weights_stream_4bit"] = () => FourBitChecks.StreamedWeights(Gpu.Context, Path.Combine(_root, "weights_stream_4bit"), new FourBitSettings(FourBitType.Nf4, true)),
         ["train_parity_llama_4bit"] = () => Parity("train_parity_llama_4bit", TinyConfig("llama"), checkpointing: true, dropout: 0.1, fourBit: true),
         ["train_4bit_tracks_bf16"] = () => FourBitTracksBf16(Gpu, Path.Combine(_root, "train_4bit_tracks_bf16")),
         ["memory_plan_4bit"] = () => MemoryPlan("memory_plan_4bit", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, fourBit: true),
+        // Six layers: checkpoints 0-3 go to host memory and come back (the last two never leave the GPU).
+        ["train_parity_llama_4bit_offload"] = () => Parity("train_parity_llama_4bit_offload", TinyConfig("llama") with { NumLayers = 6 }, checkpointing: true, dropout: 0.1, fourBit: true),
+        // Sandwich norms rewrite a recomputed layer's output: with offloaded checkpoints it goes to its own slot.
+        ["train_parity_gemma3_4bit"] = () => Parity("train_parity_gemma3_4bit", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, checkpointing: true, dropout: 0, fourBit: true),
+        ["memory_plan_4bit_offload"] = () => MemoryPlan("memory_plan_4bit_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000 }, fourBit: true, checkpointing: true),
     };
 
     /// <summary>Runs one check, turning an exception into a failed result.</summary>
@@ -304,7 +311,7 @@ public sealed class TrainingChecks : IDisposable
         using var reference = CudaModelWeights.Upload(Gpu.Context, LlamaWeights.Load(model, files));
         using var streamed = CudaModelWeights.Stream(Gpu.Context, model, files);
         static IEnumerable<Memory.DeviceBuffer> Buffers(CudaModelWeights w) =>
-            new[] { w.Embedding, w.FinalNorm, w.LmHead }.Concat(w.Layers.SelectMany(l => l.All()));
+            new[] { w.Embedding!, w.FinalNorm, w.LmHead }.Concat(w.Layers.SelectMany(l => l.All()));
         long bytes = 0, differing = 0;
         var pairs = Buffers(reference).Zip(Buffers(streamed)).ToList();
         foreach (var (a, b) in pairs)

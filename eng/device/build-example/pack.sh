@@ -4,10 +4,11 @@
 # localisations — a NoTargets model project compiles nothing), the Debug outputs of the in-repo
 # tasks and CLI built from a clean clone of HEAD, the example's restore output, the NoTargets SDK
 # package and the Llama-3 tokenizer for the tiny base model. Everything lands in
-# <repo>/.gpu/build-example (ignored), which the device call carries (64 MiB limit).
+# <repo>/.gpu/build-example (ignored; or the folder given as the first argument), which the device
+# call carries (64 MiB limit).
 set -euo pipefail
 repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
-dest="$repo/.gpu/build-example"
+dest="${1:-$repo/.gpu/build-example}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$dest"

@@ -69,6 +69,12 @@ public sealed class CudaTrainingTests
     public void Fp4_kernels_with_double_quantization_equal_the_reference_bytes() => AssertPasses("kernel_fourbit_fp4_dq");
 
     [CudaFact]
+    public void Fused_4bit_product_of_few_rows_matches_float64_and_the_dequantize_then_cublas_path() => AssertPasses("kernel_fourbit_gemm_skinny_nf4_dq");
+
+    [CudaFact]
+    public void Fused_fp4_product_without_double_quantization_matches_float64() => AssertPasses("kernel_fourbit_gemm_skinny_fp4");
+
+    [CudaFact]
     public void Weights_streamed_in_4bit_dequantize_to_the_cpus_4bit_copy() => AssertPasses("weights_stream_4bit");
 
     [CudaFact]
@@ -79,6 +85,15 @@ public sealed class CudaTrainingTests
 
     [CudaFact]
     public void Memory_plan_of_a_4bit_run_matches_the_peak() => AssertPasses("memory_plan_4bit");
+
+    [CudaFact]
+    public void Llama_in_4bit_with_checkpoints_in_host_memory_matches_cpu_4bit_losses() => AssertPasses("train_parity_llama_4bit_offload");
+
+    [CudaFact]
+    public void Gemma3_in_4bit_with_checkpoints_in_host_memory_matches_cpu_4bit_losses() => AssertPasses("train_parity_gemma3_4bit");
+
+    [CudaFact]
+    public void Memory_plan_with_checkpoints_in_host_memory_matches_the_peak() => AssertPasses("memory_plan_4bit_offload");
 
     private static void AssertPasses(string name)
     {

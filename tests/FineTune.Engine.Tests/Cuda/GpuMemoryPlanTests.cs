@@ -122,10 +122,40 @@ public sealed class GpuMemoryPlanTests
         var fourBit = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: true, QLoRA);
         Assert.Equal("per_device_train_batch_size: 1, max_seq_length: 512", fourBit.Suggest(Llama8B, 16, 7, adapter, shortSeq.Total));
         Assert.Null(plan.Suggest(Llama8B, 16, 7, adapter, qlora.Weights));
-        Assert.Contains("(projections 4-bit nf4, double quantization, bf16 compute)", qlora.Describe("H200", 1L << 40));
+        Assert.Contains("(projections 4-bit nf4, double quantization, bf16 compute; input embedding 0.98 GiB in host memory)", qlora.Describe("H200", 1L << 40));
     }
 
     private static readonly FourBitSettings QLoRA = new(FourBitType.Nf4, DoubleQuant: true);
+
+    /// <summary>
+    /// Llama-3.1-8B in QLoRA at 2 x 2048 tokens with checkpointing: the frozen untied embedding and all but the
+    /// last two residual checkpoints are in pinned host memory, so the GPU plan is under 8 GiB.
+    /// </summary>
+    [Fact]
+    public void Four_bit_keeps_an_untied_embedding_and_the_checkpoints_in_host_memory()
+    {
+        const long adapter = 41_943_040;
+        var plan = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: true, QLoRA);
+        // The embedding, 128256 x 4096 bf16, leaves the GPU; the head (the same size) stays: the weights are the tied model's.
+        Assert.Equal(2L * 128256 * 4096, plan.HostEmbedding);
+        Assert.Equal(CudaModelWeights.Bytes(Llama8B with { TieWordEmbeddings = true }, QLoRA), plan.Weights);
+        // 33 boundaries of 4096 tokens x 4096 bf16: 30 in host memory; the GPU holds two alternating slots, a recomputation slot and the last layer's output.
+        Assert.True(plan.OffloadCheckpoints);
+        Assert.Equal(30L * 4096 * 4096 * 2, plan.HostCheckpoints);
+        Assert.Equal(4L * 4096 * 4096 * 2, plan.Residuals);
+        Assert.Equal(plan.Weights + plan.Dequantized + plan.Adapter + plan.Activations + plan.Residuals + plan.Workspace + GpuMemoryPlan.FixedBytes, plan.Total);
+        Assert.True(plan.Total < 8L << 30, $"the plan is {GpuMemoryPlan.Gib(plan.Total)}");
+        Assert.Contains("input embedding 0.98 GiB in host memory", plan.Describe("H200", 1L << 40));
+        Assert.Contains("residuals 0.13 GiB (checkpoints 0.94 GiB in host memory)", plan.Describe("H200", 1L << 40));
+        // Without checkpointing every layer's activations are on the GPU anyway: the residuals stay there too.
+        var full = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: false, QLoRA);
+        Assert.False(full.OffloadCheckpoints);
+        Assert.Equal(33L * 4096 * 4096 * 2, full.Residuals);
+        // A tied embedding is the head too: it stays on the GPU. bf16 runs keep everything there.
+        Assert.Equal(0, GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true, QLoRA).HostEmbedding);
+        var bf16 = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: true);
+        Assert.Equal((0L, 0L, false), (bf16.HostEmbedding, bf16.HostCheckpoints, bf16.OffloadCheckpoints));
+    }
 
     [Fact]
     public void Four_bit_weights_are_counted_by_hand()

@@ -33,6 +33,12 @@ public static class CudaErrors
     /// <summary>The model's shapes are outside what the CUDA kernels take (dimensions multiple of 8, head_dim multiple of 16 up to 128).</summary>
     public const string UnsupportedShape = "FT3108";
 
+    /// <summary>load_in_4bit keeps an untied input embedding in pinned host memory, and the host could not pin it.</summary>
+    public const string HostEmbeddingNotPinned = "FT3140";
+
+    /// <summary>load_in_4bit with gradient checkpointing keeps the residual checkpoints in pinned host memory, and the host could not pin them.</summary>
+    public const string CheckpointsNotPinned = "FT3141";
+
     /// <summary>NCCL (libnccl), needed to train on several GPUs, could not be loaded.</summary>
     public const string NcclNotFound = "FT3150";
 

@@ -18,6 +18,8 @@ internal sealed unsafe class CuDriver
     public const int CU_EVENT_DEFAULT = 0;
     public const int CUDA_ERROR_OUT_OF_MEMORY = 2;
     public const int CUDA_ERROR_NOT_READY = 600;
+    public const uint CU_MEMHOSTALLOC_PORTABLE = 1;
+    public const uint CU_MEMHOSTALLOC_DEVICEMAP = 2;
 
     private static readonly Lazy<CuDriver> Shared = new(() => new CuDriver(), LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -51,6 +53,9 @@ internal sealed unsafe class CuDriver
     public readonly delegate* unmanaged<ulong*, nuint, int> cuMemAlloc;
     public readonly delegate* unmanaged<ulong, int> cuMemFree;
     public readonly delegate* unmanaged<nuint*, nuint*, int> cuMemGetInfo;
+    public readonly delegate* unmanaged<void**, nuint, uint, int> cuMemHostAlloc;
+    public readonly delegate* unmanaged<ulong*, void*, uint, int> cuMemHostGetDevicePointer;
+    public readonly delegate* unmanaged<void*, int> cuMemFreeHost;
     public readonly delegate* unmanaged<ulong, void*, nuint, IntPtr, int> cuMemcpyHtoDAsync;
     public readonly delegate* unmanaged<void*, ulong, nuint, IntPtr, int> cuMemcpyDtoHAsync;
     public readonly delegate* unmanaged<ulong, ulong, nuint, IntPtr, int> cuMemcpyDtoDAsync;
@@ -96,6 +101,9 @@ internal sealed unsafe class CuDriver
         cuMemAlloc = (delegate* unmanaged<ulong*, nuint, int>)Get(handle, "cuMemAlloc_v2");
         cuMemFree = (delegate* unmanaged<ulong, int>)Get(handle, "cuMemFree_v2");
         cuMemGetInfo = (delegate* unmanaged<nuint*, nuint*, int>)Get(handle, "cuMemGetInfo_v2");
+        cuMemHostAlloc = (delegate* unmanaged<void**, nuint, uint, int>)Get(handle, "cuMemHostAlloc");
+        cuMemHostGetDevicePointer = (delegate* unmanaged<ulong*, void*, uint, int>)Get(handle, "cuMemHostGetDevicePointer_v2");
+        cuMemFreeHost = (delegate* unmanaged<void*, int>)Get(handle, "cuMemFreeHost");
         cuMemcpyHtoDAsync = (delegate* unmanaged<ulong, void*, nuint, IntPtr, int>)Get(handle, "cuMemcpyHtoDAsync_v2");
         cuMemcpyDtoHAsync = (delegate* unmanaged<void*, ulong, nuint, IntPtr, int>)Get(handle, "cuMemcpyDtoHAsync_v2");
         cuMemcpyDtoDAsync = (delegate* unmanaged<ulong, ulong, nuint, IntPtr, int>)Get(handle, "cuMemcpyDtoDAsync_v2");

@@ -75,7 +75,7 @@ public sealed class FourBitKernels : IDisposable
     private readonly CudaDevice _device;
     private readonly KernelCompiler _compiler;
     private readonly DeviceBuffer _tables;
-    private CudaModule? _module;
+    private CudaModule? _module, _gemmModule;
 
     // Layout of _tables: per type (nf4, fp4) 160 bytes: the 15 float midpoints at 0, the 16 codes in
     // ascending order of value at 60, the 16 float code values at 80; then the 256 dynamic-map values
@@ -154,10 +154,29 @@ public sealed class FourBitKernels : IDisposable
             TypeTables(tensor.Settings.Type) + 80, _tables.Pointer + DynamicMapAt, output);
     }
 
+    /// <summary>
+    /// Queues y[rows, out] = x[rows, in] · Wᵀ (+ beta · addend) with W = <paramref name="weight"/> ([out, in], 4-bit)
+    /// dequantized inside the kernel: each weight rounds to the bf16 <see cref="Dequantize"/> writes, products and
+    /// sums are fp32, and nothing the size of W is written. <paramref name="inFeatures"/> must be a multiple of 64.
+    /// Measured on the H200 at Llama-3.1-8B's projections it is slower than <see cref="Dequantize"/> into a buffer
+    /// and a cuBLASLt product at every row count (0.48-0.76x at 8 and 16 rows, worse above), so training does
+    /// not use it; it stays, checked against float64, as the baseline a faster fused kernel must beat
+    /// (bench/train-cuda --fourbit-gemm).
+    /// </summary>
+    public void GemmSkinny(ulong x, int rows, CudaFourBitTensor weight, int outFeatures, int inFeatures, ulong y, ulong addend = 0, float beta = 0)
+    {
+        if (inFeatures % FourBitSettings.BlockSize != 0 || (long)outFeatures * inFeatures != weight.Count || rows <= 0)
+            throw new ArgumentException($"The fused 4-bit product takes [out, in] weights with in a multiple of {FourBitSettings.BlockSize} and at least one row ({rows} x [{outFeatures}, {inFeatures}], {weight.Count} values).");
+        (_gemmModule ??= _compiler.Load("fourbit_gemm.cu")).Kernel("fourbit_gemm_skinny").Launch(((outFeatures + 31) / 32, (rows + 7) / 8, 1), Threads, 0,
+            x, rows, inFeatures, outFeatures, weight.Packed, weight.Absmax, weight.AbsmaxCodes, weight.Absmax2, weight.Offset,
+            TypeTables(weight.Settings.Type) + 80, _tables.Pointer + DynamicMapAt, y, addend, beta);
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
         _module?.Dispose();
+        _gemmModule?.Dispose();
         _tables.Dispose();
     }
 }

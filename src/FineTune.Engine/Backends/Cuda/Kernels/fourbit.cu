@@ -105,3 +105,4 @@ extern "C" __global__ void dequantize_4bit(const u8* __restrict__ packed, long l
         dst[1] = make_uint4(o[4], o[5], o[6], o[7]);
     }
 }
+

@@ -38,26 +38,43 @@ internal sealed class CudaModelWeights : IDisposable
 {
     private readonly DeviceBuffer? _fourBitArena;
 
-    private CudaModelWeights(ModelConfig config, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, CudaLayerWeights[] layers, DeviceBuffer? fourBitArena = null)
+    private CudaModelWeights(ModelConfig config, DeviceBuffer? embedding, MappedHostBuffer? hostEmbedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, CudaLayerWeights[] layers, DeviceBuffer? fourBitArena = null)
     {
         _fourBitArena = fourBitArena;
         Config = config;
         Embedding = embedding;
+        HostEmbedding = hostEmbedding;
         FinalNorm = finalNorm;
         LmHead = lmHead;
         Layers = layers;
     }
 
     public ModelConfig Config { get; }
-    public DeviceBuffer Embedding { get; }
+    /// <summary>The input embedding [vocab, hidden] on the GPU, or null when it is in <see cref="HostEmbedding"/>.</summary>
+    public DeviceBuffer? Embedding { get; }
+    /// <summary>The input embedding in mapped host memory (<see cref="EmbeddingInHostMemory"/>), or null.</summary>
+    public MappedHostBuffer? HostEmbedding { get; }
+    /// <summary>The address the embedding kernel reads the table at, on the GPU or in mapped host memory.</summary>
+    public ulong EmbeddingPointer => Embedding?.Pointer ?? HostEmbedding!.Pointer;
     public DeviceBuffer FinalNorm { get; }
     /// <summary>The head [vocab, hidden]; the embedding buffer itself when tied.</summary>
     public DeviceBuffer LmHead { get; }
     public CudaLayerWeights[] Layers { get; }
 
+    /// <summary>
+    /// Whether the input embedding stays in pinned host memory that the GPU reads over PCIe: with
+    /// load_in_4bit, when it is not also the LM head. It is frozen and a step reads only the batch's
+    /// rows (tokens × hidden × 2 bytes), so the GPU saves the whole table (1 GiB at Llama-3.1-8B) for a
+    /// read that takes well under a millisecond per step.
+    /// </summary>
+    public static bool EmbeddingInHostMemory(ModelConfig c, FourBitSettings? fourBit) => fourBit is not null && !c.TieWordEmbeddings;
+
+    /// <summary>Bytes of pinned host memory the weights hold (the embedding when <see cref="EmbeddingInHostMemory"/>).</summary>
+    public static long HostBytes(ModelConfig c, FourBitSettings? fourBit) => EmbeddingInHostMemory(c, fourBit) ? 2L * c.VocabSize * c.HiddenSize : 0;
+
     private static bool HasBias(ModelConfig c, Projection p) => LlamaTensorLayout.HasBias(c, p);
 
-    /// <summary>Bytes the weights take on the device: bf16, or with <paramref name="fourBit"/> the projections in 4-bit.</summary>
+    /// <summary>Bytes the weights take on the device: bf16, or with <paramref name="fourBit"/> the projections in 4-bit (and an untied embedding in host memory).</summary>
     public static long Bytes(ModelConfig c, FourBitSettings? fourBit = null)
     {
         long perLayer = 2L * c.HiddenSize, quantized = 0;
@@ -71,7 +88,7 @@ internal sealed class CudaModelWeights : IDisposable
         if (c.QkNorm) perLayer += 2L * c.HeadDim;
         if (c.SandwichNorms) perLayer += 2L * c.HiddenSize;
         var embed = (long)c.VocabSize * c.HiddenSize;
-        return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize) + quantized * c.NumLayers;
+        return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize) + quantized * c.NumLayers - HostBytes(c, fourBit);
     }
 
     /// <summary>
@@ -107,7 +124,8 @@ internal sealed class CudaModelWeights : IDisposable
     /// of the float32 model (32 GiB for it). Gives the same bytes as <see cref="Upload"/> of the float32
     /// copy, whose device conversion rounds the same way. With <paramref name="fourBit"/> each projection
     /// goes to one reused device staging buffer and is quantized there (<see cref="FourBitKernels.Quantize"/>):
-    /// the GPU then holds it in 4-bit only.
+    /// the GPU then holds it in 4-bit only, and an untied embedding is read straight into mapped host memory
+    /// (<see cref="EmbeddingInHostMemory"/>).
     /// </summary>
     public static CudaModelWeights Stream(CudaTrainingContext ctx, ModelConfig c, ModelWeights files, Action<LlamaTensor>? onTensor = null, FourBitSettings? fourBit = null)
     {
@@ -121,11 +139,19 @@ internal sealed class CudaModelWeights : IDisposable
         var owned = new List<IDisposable>();
         var arena = fourBit is null ? null : FourBitArena.Allocate(ctx, c, fourBit);
         if (arena is not null) owned.Add(arena.Buffer);
+        var hostEmbedding = EmbeddingInHostMemory(c, fourBit) ? MappedHostBuffer.Allocate(ctx.Device, HostBytes(c, fourBit)) : null;
+        if (hostEmbedding is not null) owned.Add(hostEmbedding);
         using var deviceStaging = fourBit is null ? null : pool.Allocate(LargestProjection(c) * 2);
         try
         {
             foreach (var t in tensors)
             {
+                if (hostEmbedding is not null && t.Kind == LlamaTensorKind.Embedding)
+                {
+                    files.ReadBF16(t.Name, hostEmbedding.AsSpan<ushort>());
+                    onTensor?.Invoke(t);
+                    continue;
+                }
                 var host = staging.AsSpan(0, (int)t.ElementCount);
                 files.ReadBF16(t.Name, host);
                 if (fourBit is not null && t.Kind == LlamaTensorKind.Linear)
@@ -161,7 +187,7 @@ internal sealed class CudaModelWeights : IDisposable
             foreach (var b in owned) b.Dispose();
             throw;
         }
-        var result = new CudaModelWeights(c, embedding!, finalNorm!, c.TieWordEmbeddings ? embedding! : head!, layers.Select(l => l.Build()).ToArray(), arena?.Buffer);
+        var result = new CudaModelWeights(c, embedding, hostEmbedding, finalNorm!, c.TieWordEmbeddings ? embedding! : head!, layers.Select(l => l.Build()).ToArray(), arena?.Buffer);
         ctx.Device.Synchronize();
         return result;
     }
@@ -212,7 +238,7 @@ internal sealed class CudaModelWeights : IDisposable
         }).ToArray();
         var embedding = Put(w.Embedding);
         var head = c.TieWordEmbeddings ? embedding : Put(w.LmHead);
-        var result = new CudaModelWeights(c, embedding, Norm(w.FinalNorm), head, layers);
+        var result = new CudaModelWeights(c, embedding, null, Norm(w.FinalNorm), head, layers);
         ctx.Device.Synchronize();
         return result;
     }
@@ -220,7 +246,8 @@ internal sealed class CudaModelWeights : IDisposable
     /// <summary>
     /// Random weights for benchmarks: projections and embeddings uniform with standard deviation
     /// 0.02 (Hugging Face's initializer_range), norm weights 1, biases 0. Deterministic in <paramref name="seed"/>.
-    /// With <paramref name="fourBit"/> each projection is drawn into one reused buffer and quantized from there.
+    /// With <paramref name="fourBit"/> each projection is drawn into one reused buffer and quantized from there, and an untied
+    /// embedding is drawn into host memory (<see cref="EmbeddingInHostMemory"/>).
     /// </summary>
     public static CudaModelWeights Random(CudaTrainingContext ctx, ModelConfig c, ulong seed, FourBitSettings? fourBit = null)
     {
@@ -260,9 +287,12 @@ internal sealed class CudaModelWeights : IDisposable
             AttentionOutNorm = c.SandwichNorms ? Constant(c.HiddenSize, one) : null,
             MlpOutNorm = c.SandwichNorms ? Constant(c.HiddenSize, one) : null,
         }).ToArray();
-        var embedding = Uniform((long)c.VocabSize * c.HiddenSize);
-        var head = c.TieWordEmbeddings ? embedding : Uniform((long)c.VocabSize * c.HiddenSize);
-        var result = new CudaModelWeights(c, embedding, Constant(c.HiddenSize, one), head, layers, arena?.Buffer);
+        // An embedding in mapped host memory is filled by the same kernel, writing over PCIe: the same values.
+        var hostEmbedding = EmbeddingInHostMemory(c, fourBit) ? MappedHostBuffer.Allocate(ctx.Device, HostBytes(c, fourBit)) : null;
+        if (hostEmbedding is not null) ctx.Kernels.FillUniform(hostEmbedding.Pointer, (long)c.VocabSize * c.HiddenSize, DeterministicRandom.Mix(++stream), scale);
+        var embedding = hostEmbedding is null ? Uniform((long)c.VocabSize * c.HiddenSize) : null;
+        var head = c.TieWordEmbeddings ? embedding! : Uniform((long)c.VocabSize * c.HiddenSize);
+        var result = new CudaModelWeights(c, embedding, hostEmbedding, Constant(c.HiddenSize, one), head, layers, arena?.Buffer);
         ctx.Device.Synchronize();
         return result;
     }
@@ -271,7 +301,8 @@ internal sealed class CudaModelWeights : IDisposable
     {
         _fourBitArena?.Dispose();
         foreach (var b in Layers.SelectMany(l => l.All())) b.Dispose();
-        Embedding.Dispose();
+        Embedding?.Dispose();
+        HostEmbedding?.Dispose();
         FinalNorm.Dispose();
         if (!ReferenceEquals(LmHead, Embedding)) LmHead.Dispose();
     }

@@ -21,7 +21,10 @@ public sealed partial class CudaTrainingModel
         int h = _c.HiddenSize, hd = _c.HeadDim;
         var off = NormOffset;
         var invFreq = InverseFrequencies(l);
-        K.RmsNormForward(a.Norm1, a.Rstd1, _resid[l], w.InputNorm.Pointer, n, h, Eps, off);
+        var input = Resid(l);
+        // A recomputation's output is already known; with checkpoints offloaded its slot is taken, so it goes to a scratch slot.
+        var output = recompute && _offload is not null ? _offload.Recomputed : Resid(l + 1);
+        K.RmsNormForward(a.Norm1, a.Rstd1, input, w.InputNorm.Pointer, n, h, Eps, off);
         Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a);
         Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a);
         Linear(l, Projection.V, a.Norm1, a.V, n, a);
@@ -42,12 +45,12 @@ public sealed partial class CudaTrainingModel
         {
             // x1 = input + norm(o_proj(attention)), the sum in the norm kernel.
             Linear(l, Projection.O, a.Att, a.AttOut, n, a);
-            K.RmsNormForward(a.X1, a.AttOutRstd, a.AttOut, w.AttentionOutNorm!.Pointer, n, h, Eps, off, residual: _resid[l]);
+            K.RmsNormForward(a.X1, a.AttOutRstd, a.AttOut, w.AttentionOutNorm!.Pointer, n, h, Eps, off, residual: input);
         }
         else if (kept)
             LoraHidden(l, Projection.O, a.Att, n, a);
         // x1 = input + o_proj(attention): the residual is the product's addend.
-        else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: _resid[l]);
+        else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: input);
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off);
         Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
         Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
@@ -56,12 +59,12 @@ public sealed partial class CudaTrainingModel
         if (_c.SandwichNorms)
         {
             Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
-            K.RmsNormForward(_resid[l + 1], a.MlpOutRstd, a.MlpOut, w.MlpOutNorm!.Pointer, n, h, Eps, off, residual: a.X1);
+            K.RmsNormForward(output, a.MlpOutRstd, a.MlpOut, w.MlpOutNorm!.Pointer, n, h, Eps, off, residual: a.X1);
         }
         else if (recompute)
             LoraHidden(l, Projection.Down, a.Act, n, a);
         else
-            Linear(l, Projection.Down, a.Act, _resid[l + 1], n, a, addend: a.X1);
+            Linear(l, Projection.Down, a.Act, output, n, a, addend: a.X1);
     }
 
     /// <summary>_ws.DResid holds d(layer output) on entry and d(layer input) on return.</summary>
@@ -109,7 +112,7 @@ public sealed partial class CudaTrainingModel
         LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false);
         LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true);
         LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true);
-        K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[l], w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off);
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off);
     }
 
     /// <summary>The layer's rotary frequencies: sliding-window layers have their own (Gemma 3).</summary>

@@ -46,7 +46,8 @@ public sealed partial class CudaTrainingModel
 
     /// <summary>
     /// The projection's bf16 weight: its own buffer, or (load_in_4bit) the 4-bit codes dequantized into
-    /// the one reused buffer just before the product that reads it. Every launch is on one stream, so the
+    /// the one reused buffer just before the product that reads it. This beat the fused kernel
+    /// (FourBitKernels.GemmSkinny) at every shape measured, 8 to 4096 rows (bench/train-cuda/results/h200-2026-12-02-qlora2.jsonl). Every launch is on one stream, so the
     /// next dequantization cannot overwrite the buffer before this product has read it.
     /// </summary>
     private ulong Weight(int l, Projection p)

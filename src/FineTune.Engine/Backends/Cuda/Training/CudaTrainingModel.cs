@@ -30,7 +30,8 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     private readonly TrainingConfig _cfg;
     private readonly BufferSet _buffers;
     private readonly CudaActivations[] _acts;
-    private readonly ulong[] _resid;
+    private readonly ulong[]? _resid;
+    private readonly OffloadedResiduals? _offload;
     private readonly CudaWorkspace _ws;
     private readonly LmHeadCrossEntropy _head;
     private readonly ulong _invFreq, _invFreqLocal;
@@ -72,8 +73,13 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         {
             for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
         }
-        _resid = new ulong[_c.NumLayers + 1];
-        for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
+        if (plan.OffloadCheckpoints)
+            _offload = new OffloadedResiduals(ctx.Device, _buffers, _c.NumLayers, _capacity, _c.HiddenSize);
+        else
+        {
+            _resid = new ulong[_c.NumLayers + 1];
+            for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
+        }
         _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank);
         _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
         if (plan.FourBit is not null) _dequantized = _buffers.Bf16(CudaModelWeights.LargestProjection(_c));
@@ -153,15 +159,24 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         }
         var shape = b.Segments;
 
-        K.EmbeddingForward(_resid[0], _w.Embedding.Pointer, _ws.Ids, n, _c.HiddenSize, _c.EmbeddingScale);
-        for (var l = 0; l < _c.NumLayers; l++) LayerForward(l, _acts[l], n, shape);
-        K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, _resid[_c.NumLayers], _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps, NormOffset);
+        _offload?.Begin(n, _c.HiddenSize, backward);
+        _offload?.BeforeWrite(0);
+        K.EmbeddingForward(Resid(0), _w.EmbeddingPointer, _ws.Ids, n, _c.HiddenSize, _c.EmbeddingScale);
+        _offload?.Written(0);
+        for (var l = 0; l < _c.NumLayers; l++)
+        {
+            _offload?.BeforeWrite(l + 1);
+            LayerForward(l, _acts[l], n, shape);
+            _offload?.Written(l + 1);
+        }
+        K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, Resid(_c.NumLayers), _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps, NormOffset);
         LossHead(n, lossRows.Length, lossScale);
         if (backward)
         {
-            K.RmsNormBackward(_ws.DResid, _ws.DNorm, _resid[_c.NumLayers], _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
+            K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(_c.NumLayers), _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
             for (var l = _c.NumLayers - 1; l >= 0; l--)
             {
+                _offload?.BeforeBackward(l);
                 if (Plan.GradientCheckpointing) LayerForward(l, _acts[l], n, shape, recompute: true);
                 LayerBackward(l, _acts[l], n, shape);
                 GradientsFinal(l);
@@ -192,10 +207,14 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _ctx.Training.ScatterRows(_ws.DNorm, _ws.Scratch, _ws.LossRows, lossRows, h);
     }
 
+    /// <summary>The residual stream entering layer <paramref name="i"/> (<c>NumLayers</c>: the last layer's output), on the GPU or in an offloading slot.</summary>
+    private ulong Resid(int i) => _offload?[i] ?? _resid![i];
+
     /// <inheritdoc />
     public void Dispose()
     {
         DisposeGradientSum();
+        _offload?.Dispose();
         _head.Dispose();
         _buffers.Dispose();
         _lora.Dispose();

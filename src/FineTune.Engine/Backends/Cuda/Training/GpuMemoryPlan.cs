@@ -25,6 +25,8 @@ public sealed record GpuMemoryPlan
     public required long Weights { get; init; }
     /// <summary>The 4-bit format of the projections (load_in_4bit), or null for bf16.</summary>
     public FourBitSettings? FourBit { get; init; }
+    /// <summary>Pinned host memory the GPU reads instead of holding: an untied input embedding with load_in_4bit (not in <see cref="Total"/>).</summary>
+    public long HostEmbedding { get; init; }
     /// <summary>The bf16 buffer 4-bit projections are dequantized into before each product (the largest projection), 0 without 4-bit.</summary>
     public long Dequantized { get; init; }
     /// <summary>fp32 LoRA values, gradients, AdamW moments, and the bf16 copy.</summary>
@@ -39,8 +41,15 @@ public sealed record GpuMemoryPlan
     public bool KeepsAttention { get; init; }
     /// <summary>Layer activations held at once: every layer's, or with checkpointing one layer's (plus every layer's <see cref="KeptBytes"/> when <see cref="KeepsAttention"/>).</summary>
     public required long Activations { get; init; }
-    /// <summary>The residual stream at every layer boundary (the checkpoints).</summary>
+    /// <summary>The residual stream at every layer boundary (the checkpoints), or with <see cref="OffloadCheckpoints"/> the GPU's four slots for them.</summary>
     public required long Residuals { get; init; }
+    /// <summary>
+    /// Whether the checkpoints live in pinned host memory (<see cref="OffloadedResiduals"/>): with load_in_4bit and
+    /// gradient checkpointing, where they are the largest part left that grows with the model.
+    /// </summary>
+    public bool OffloadCheckpoints { get; init; }
+    /// <summary>Pinned host bytes of the offloaded checkpoints (not in <see cref="Total"/>).</summary>
+    public long HostCheckpoints { get; init; }
     /// <summary>Backward-pass scratch, the batch's ids/positions/targets, and the fused lm-head + loss.</summary>
     public required long Workspace { get; init; }
 
@@ -88,6 +97,7 @@ public sealed record GpuMemoryPlan
         var layer = LayerBytes(c, rank, loraTargets);
         var keeps = gradientCheckpointing && (keepAttention ?? fourBit is null);
         var kept = keeps ? KeptBytes(c) : 0;
+        var offload = fourBit is not null && gradientCheckpointing;
         return new GpuMemoryPlan
         {
             Batch = batch,
@@ -96,11 +106,14 @@ public sealed record GpuMemoryPlan
             KeepsAttention = keeps,
             Weights = CudaModelWeights.Bytes(c, fourBit),
             FourBit = fourBit,
+            HostEmbedding = CudaModelWeights.HostBytes(c, fourBit),
             Dequantized = fourBit is null ? 0 : 2 * CudaModelWeights.LargestProjection(c),
             Adapter = CudaLoraState.BytesFor(adapterParameters),
             LayerBytesPerToken = layer,
             Activations = gradientCheckpointing ? (layer - kept) * tokens + kept * tokens * c.NumLayers : layer * tokens * c.NumLayers,
-            Residuals = 2L * c.HiddenSize * tokens * (c.NumLayers + 1),
+            Residuals = offload ? OffloadedResiduals.DeviceBytes(tokens, c.HiddenSize) : 2L * c.HiddenSize * tokens * (c.NumLayers + 1),
+            OffloadCheckpoints = offload,
+            HostCheckpoints = offload ? OffloadedResiduals.HostBytes(c.NumLayers, tokens, c.HiddenSize) : 0,
             Workspace = WorkspaceBytesPerToken(c, rank) * tokens + LmHeadCrossEntropy.WorkspaceBytesFor((int)Math.Min(int.MaxValue, tokens), c.HiddenSize, c.VocabSize),
         };
     }
@@ -145,9 +158,10 @@ public sealed record GpuMemoryPlan
 
     /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/>.</summary>
     public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
-        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}, workspace {8}, total {9} of {10} free.",
+        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}{12}, workspace {8}, total {9} of {10} free.",
         deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes + Dequantized), Gib(Total), Gib(free),
-        FourBit is { } f ? $" (projections {f})" : "");
+        FourBit is { } f ? $" (projections {f}{(HostEmbedding > 0 ? $"; input embedding {Gib(HostEmbedding)} in host memory" : "")})" : "",
+        OffloadCheckpoints ? $" (checkpoints {Gib(HostCheckpoints)} in host memory)" : "");
 
     /// <summary>Bytes as GiB with two decimals.</summary>
     public static string Gib(long bytes) => (bytes / (double)(1L << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB";
