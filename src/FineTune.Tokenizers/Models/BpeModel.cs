@@ -33,17 +33,37 @@ internal sealed class BpeModel
     private readonly bool _plainSymbols;
     private readonly ConcurrentDictionary<string, int[]> _cache = new();
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private IReadOnlyList<(string Left, string Right)>? _mergeList;
 
-    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options, Func<string, Exception> invalid)
+    private BpeModel(Dictionary<string, int> vocab, BpeOptions options, Dictionary<long, long> merges)
     {
         _vocab = vocab;
         _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         Options = options;
-        Merges = merges;
         _plainSymbols = options.ContinuingSubwordPrefix.Length == 0 && options.EndOfWordSuffix.Length == 0;
+        _merges = merges;
+        for (var b = 0; b < 256; b++)
+        {
+            _byteIds[b] = vocab.TryGetValue(ByteLevelAlphabet.ByteToChar((byte)b).ToString(), out var id) ? id : -1;
+            _fallbackIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out var fid) ? fid : -1;
+        }
+    }
 
-        _merges = new Dictionary<long, long>(merges.Count);
+    /// <summary>
+    /// A model whose merges are given as (left id, right id) → (rank, merged id). Several pairs may
+    /// share a rank: among them the leftmost merges first, which is how SentencePiece orders pairs
+    /// whose merged pieces score the same.
+    /// </summary>
+    public static BpeModel FromPairs(Dictionary<string, int> vocab, Dictionary<long, long> merges, BpeOptions options) => new(vocab, options, merges);
+
+    /// <summary>The key of a (left, right) pair in a <see cref="FromPairs"/> table.</summary>
+    public static long PairKey(int left, int right) => Key(left, right);
+
+    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options, Func<string, Exception> invalid)
+        : this(vocab, options, new Dictionary<long, long>(merges.Count))
+    {
+        _mergeList = merges;
         var prefixLength = options.ContinuingSubwordPrefix.Length;
         for (var rank = 0; rank < merges.Count; rank++)
         {
@@ -55,17 +75,19 @@ internal sealed class BpeModel
                 throw invalid($"merge #{rank} (\"{a}\" \"{b}\") produces \"{mergedText}\", which is not in the vocabulary");
             _merges.TryAdd(Key(left, right), ((long)rank << 32) | (uint)merged);
         }
-
-        for (var b = 0; b < 256; b++)
-        {
-            _byteIds[b] = vocab.TryGetValue(ByteLevelAlphabet.ByteToChar((byte)b).ToString(), out var id) ? id : -1;
-            _fallbackIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out var fid) ? fid : -1;
-        }
     }
 
     public BpeOptions Options { get; }
 
-    public IReadOnlyList<(string Left, string Right)> Merges { get; }
+    /// <summary>The merges in rank order (for a <see cref="FromPairs"/> model, listed from its table).</summary>
+    public IReadOnlyList<(string Left, string Right)> Merges => _mergeList ??= ListPairs();
+
+    private List<(string, string)> ListPairs()
+    {
+        var names = new Dictionary<int, string>(_vocab.Count);
+        foreach (var (text, id) in _vocab) names.TryAdd(id, text);
+        return [.. _merges.OrderBy(m => m.Value >> 32).ThenBy(m => m.Key).Select(m => (names[(int)(m.Key >> 32)], names[(int)m.Key]))];
+    }
 
     private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 
@@ -250,7 +272,8 @@ internal sealed class BpeModel
             var bestRank = long.MaxValue;
             for (var i = 0; i >= 0; i = s.Next[i])
             {
-                // The rank sits in the high half and ranks are unique, so the first minimum is the leftmost best merge.
+                // The rank sits in the high half and the list is walked left to right, so the first minimum is the
+                // leftmost best merge (ranks shared by several pairs included).
                 if (rank[i] < bestRank) { bestRank = rank[i]; best = i; }
             }
             if (best < 0) return;
