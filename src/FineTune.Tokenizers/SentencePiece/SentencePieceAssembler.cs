@@ -18,10 +18,14 @@ internal static class SentencePieceAssembler
 {
     private const string Space = "\u2581";
 
-    // llama.cpp treats these as control tokens (end of generation) whatever type the file gives them.
+    // llama.cpp (the build tests run against, as recent Ollama builds) makes these control tokens, ending
+    // generation, whatever type the file gives them: a user-defined "</s>" (an HTML tag in Gemma's
+    // vocabulary) is then neither cut out of plain text nor printed when special tokens are skipped.
     private static readonly HashSet<string> EndOfGeneration = new(StringComparer.Ordinal)
     {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>",
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+        "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>",
+        "<eos>", "<turn|>", "<|tool_response>",
     };
 
     public static TokenizerParts Assemble(SentencePieceVocabulary v)
@@ -37,6 +41,9 @@ internal static class SentencePieceAssembler
             types[id] = EndOfGeneration.Contains(v.Tokens[id]) ? SentencePieceTokenType.Control : v.Types[id];
             vocab[v.Tokens[id]] = id; // a repeated text names its last id, as in llama.cpp
         }
+        // ... except "</s>" beside Gemma 4's "<|tool_response>", which llama.cpp turns back into a normal token.
+        if (vocab.TryGetValue("<|tool_response>", out _) && vocab.TryGetValue("</s>", out var closing))
+            types[closing] = SentencePieceTokenType.Normal;
 
         var added = new List<AddedToken>();
         for (var id = 0; id < n; id++)
