@@ -18,7 +18,7 @@ public class GemmaProjectTests
             .Replace("tokenizer-llama3", "tokenizer-gemma3")
             .Replace("--seed;42\"", "--seed;42;--architecture;gemma3_text\"")
             .Replace("<ChatTemplate Include=\"llama-3\" />", "")
-            .Replace("<GgufQuantizations>Q8_0;F16</GgufQuantizations>", "<GgufQuantizations>Q4_K_M;F16</GgufQuantizations>"));
+            .Replace("<GgufQuantizations>Q8_0;F16</GgufQuantizations>", "<GgufQuantizations>Q4_K_M;F32</GgufQuantizations>"));
         var build = clone.Dotnet("build");
         Assert.True(build.Succeeded, build.ToString());
 
@@ -55,12 +55,13 @@ public class GemmaProjectTests
         Assert.DoesNotContain("<start_of_turn>", chat.Output);
 
         // `finetune chat <file.gguf>`: Gemma 3's SentencePiece tokenizer rebuilt from the file gives the
-        // gate's reply on those weights (the project's tokenizer), and the F16 file the project's reply.
+        // gate's reply on those weights (the project's tokenizer), and the F32 file (the project's own
+        // weights, merged) the project's reply.
         var (prompt, system, replies) = GgufChatReplies.FirstGateReply(clone);
         var q4 = GgufChatReplies.Chat(clone, "bin/Debug/tweet-caps-1.0.0.Q4_K_M.gguf", system, prompt);
         Assert.Equal(GgufChatReplies.GateReply(replies, "Q4_K_M"), q4);
-        var f16 = GgufChatReplies.Chat(clone, "bin/Debug/tweet-caps-1.0.0.F16.gguf", system, prompt);
-        Assert.Equal(GgufChatReplies.GateReply(replies, "F16"), f16);
-        Assert.Equal(GgufChatReplies.Chat(clone, ".", system, prompt), f16);
+        var f32 = GgufChatReplies.Chat(clone, "bin/Debug/tweet-caps-1.0.0.F32.gguf", system, prompt);
+        Assert.Equal(GgufChatReplies.GateReply(replies, "F32"), f32);
+        Assert.Equal(GgufChatReplies.Chat(clone, ".", system, prompt), f32);
     }
 }

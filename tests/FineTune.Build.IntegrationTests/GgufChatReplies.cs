@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -23,12 +24,18 @@ internal static class GgufChatReplies
     public static string GateReply(JsonElement replies, string quantization) =>
         replies.GetProperty("quantized").EnumerateArray().Single(r => r.GetProperty("quantization").GetString() == quantization).GetProperty("text").GetString()!;
 
-    /// <summary>`finetune chat &lt;target&gt; --prompt` at temperature 0, the reply without the stop note.</summary>
+    /// <summary>`finetune chat &lt;target&gt; --prompt` at temperature 0: the reply (stdout; what was loaded and why it stopped go to stderr).</summary>
     public static string Chat(ModelProjectSandbox clone, string target, string system, string prompt)
     {
-        var chat = ModelProjectSandbox.Run("dotnet",
-            [RepoPaths.CliDll, "chat", target, "--system", system, "--prompt", prompt, "--temperature", "0", "--max-tokens", "48"], clone.ProjectDir);
-        Assert.True(chat.Succeeded, chat.ToString());
-        return Regex.Replace(chat.Output, @"\n\[stopped: [^\]]*\]\s*$", "").TrimEnd('\n');
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = clone.ProjectDir, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { RepoPaths.CliDll, "chat", target, "--system", system, "--prompt", prompt, "--temperature", "0", "--max-tokens", "48" })
+            psi.ArgumentList.Add(a);
+        ModelProjectSandbox.SetBuildEnvironment(psi);
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"finetune chat {target} exited with {process.ExitCode}:\n{stdout}{stderr.Result}");
+        return stdout.TrimEnd('\n');
     }
 }

@@ -55,7 +55,14 @@ internal sealed class BpeModel
     /// share a rank: among them the leftmost merges first, which is how SentencePiece orders pairs
     /// whose merged pieces score the same.
     /// </summary>
-    public static BpeModel FromPairs(Dictionary<string, int> vocab, Dictionary<long, long> merges, BpeOptions options) => new(vocab, options, merges);
+    /// <param name="vocab">The pieces, and placeholders for characters that are no piece themselves but merge into one.</param>
+    /// <param name="merges">(left id, right id) → (rank &lt;&lt; 32 | merged id).</param>
+    /// <param name="options">The model's settings.</param>
+    /// <param name="firstPlaceholderId">Ids from here on are placeholders: one left unmerged falls back to its character's bytes.</param>
+    public static BpeModel FromPairs(Dictionary<string, int> vocab, Dictionary<long, long> merges, BpeOptions options, int firstPlaceholderId = int.MaxValue) =>
+        new(vocab, options, merges) { _firstPlaceholderId = firstPlaceholderId };
+
+    private int _firstPlaceholderId = int.MaxValue;
 
     /// <summary>The key of a (left, right) pair in a <see cref="FromPairs"/> table.</summary>
     public static long PairKey(int left, int right) => Key(left, right);
@@ -137,6 +144,7 @@ internal sealed class BpeModel
         if (s.Count > HeapThreshold) MergeWithHeap(s);
         else MergeByScanning(s);
 
+        if (_firstPlaceholderId != int.MaxValue) return PackWithPlaceholders(piece, s);
         var n = 0;
         for (var i = 0; i >= 0 && s.Count > 0; i = s.Next[i]) n++;
         var packed = new int[3 * n];
@@ -147,6 +155,30 @@ internal sealed class BpeModel
             packed[n + k] = s.Start[i];
             packed[2 * n + k] = s.End[i];
         }
+        return packed;
+    }
+
+    private int[] PackWithPlaceholders(ReadOnlySpan<char> piece, Symbols s)
+    {
+        var symbols = new List<(int Id, int Start, int End)>();
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = 0; i >= 0 && s.Count > 0; i = s.Next[i])
+        {
+            if (s.Id[i] < _firstPlaceholderId)
+            {
+                symbols.Add((s.Id[i], s.Start[i], s.End[i]));
+                continue;
+            }
+            var count = Encoding.UTF8.GetBytes(piece[s.Start[i]..s.End[i]], utf8);
+            foreach (var b in utf8[..count])
+            {
+                if (_fallbackIds[b] >= 0) symbols.Add((_fallbackIds[b], s.Start[i], s.End[i]));
+                else if (Options.UnkId is { } unk) symbols.Add((unk, s.Start[i], s.End[i]));
+            }
+        }
+        var n = symbols.Count;
+        var packed = new int[3 * n];
+        for (var k = 0; k < n; k++) (packed[k], packed[n + k], packed[2 * n + k]) = symbols[k];
         return packed;
     }
 

@@ -55,9 +55,11 @@ internal static class SentencePieceAssembler
         var replace = new ReplaceNormalizer(" ", null, Space);
         int[]? Ids(bool add, int? id) => add && id is { } x ? [x] : [];
         string? Text(int? id) => id is { } x && (uint)x < (uint)n ? v.Tokens[x] : null;
+        var symbols = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        var merges = Merges(v, vocab, symbols);
         return new TokenizerParts
         {
-            Model = BpeModel.FromPairs(vocab, Merges(v, vocab), options),
+            Model = BpeModel.FromPairs(symbols, merges, options, firstPlaceholderId: n),
             Vocab = vocab,
             AddedTokens = added,
             LongestFirstAddedTokens = true,
@@ -76,19 +78,29 @@ internal static class SentencePieceAssembler
 
     /// <summary>
     /// llama.cpp merges the adjacent pair whose concatenation is the highest-scoring piece, the leftmost
-    /// of equals first: the same as BPE with every such pair ranked by the piece's score.
+    /// of equals first: the same as BPE with every such pair ranked by the piece's score. A pair's sides
+    /// are pieces or single characters (what llama.cpp starts from); a character that is no piece gets a
+    /// placeholder id in <paramref name="symbols"/> (from the vocabulary's size on) so it can still merge.
     /// </summary>
-    private static Dictionary<long, long> Merges(SentencePieceVocabulary v, Dictionary<string, int> vocab)
+    private static Dictionary<long, long> Merges(SentencePieceVocabulary v, Dictionary<string, int> vocab, Dictionary<string, int> symbols)
     {
         var ranks = v.Scores.Distinct().OrderByDescending(s => s).Select((score, rank) => (score, rank)).ToDictionary(x => x.score, x => (long)x.rank);
         var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         var merges = new Dictionary<long, long>();
+        int? Side(ReadOnlySpan<char> text)
+        {
+            if (lookup.TryGetValue(text, out var id)) return id;
+            if (text.Length > 2 || (text.Length == 2 && !char.IsSurrogatePair(text[0], text[1]))) return null;
+            var key = text.ToString();
+            if (!symbols.TryGetValue(key, out id)) symbols[key] = id = symbols.Count + v.Tokens.Count - vocab.Count;
+            return id;
+        }
         foreach (var (text, id) in vocab)
         {
             for (var cut = 1; cut < text.Length; cut++)
             {
                 if (char.IsLowSurrogate(text[cut]) && char.IsHighSurrogate(text[cut - 1])) continue;
-                if (lookup.TryGetValue(text.AsSpan(0, cut), out var left) && lookup.TryGetValue(text.AsSpan(cut), out var right))
+                if (Side(text.AsSpan(0, cut)) is { } left && Side(text.AsSpan(cut)) is { } right)
                     merges[BpeModel.PairKey(left, right)] = (ranks[v.Scores[id]] << 32) | (uint)id;
             }
         }

@@ -120,6 +120,53 @@ public sealed class GgufTokenizerTests
     }
 
     [Fact]
+    public void A_handmade_sentencepiece_vocabulary_meets_llama_cpps_rules_the_real_ones_do_not_reach()
+    {
+        LlamaNative.EnsureLoaded();
+        // Overlapping user-defined tokens ("pq", "qrs": llama.cpp cuts the longer first), merges of equal
+        // score (the leftmost wins), a piece whose halves are not pieces, unused and untyped ids, a
+        // character without a piece ('é': bytes), no special ids and flags in the file (llama.cpp's defaults).
+        var pieces = new List<(string Text, float Score, int Type)>
+        {
+            ("<unk>", 0, 2), ("<s>", 0, 3), ("</s>", 0, 3),
+        };
+        for (var b = 0; b < 256; b++) pieces.Add(($"<0x{b:X2}>", 0, 6));
+        pieces.AddRange([
+            ("\u2581", -1, 1), ("a", -2, 1), ("b", -2, 1), ("c", -2, 1), ("d", -2, 1), ("p", -3, 1), ("q", -3, 1), ("r", -3, 1), ("s", -3, 1), ("x", -3, 1),
+            ("ab", -5, 1), ("bc", -5, 1), ("cd", -5, 1), ("\u2581a", -4, 1), ("\u2581ab", -6, 1), ("abcd", -7, 1), ("xyz", -1, 1), ("\u2581\u2581", -8, 1),
+            ("pq", 0, 4), ("qrs", 0, 4), ("<ctl>", 0, 3), ("zz", 0, 5), ("yy", 0, 0),
+        ]);
+        using var dir = new TempDir();
+        var path = new SyntheticLlama
+        {
+            Hidden = 64, Ffn = 128, Layers = 1, Heads = 4, KvHeads = 2, Vocab = pieces.Count,
+            Metadata = w =>
+            {
+                w.Set("tokenizer.ggml.model", GgufValue.Of("llama"));
+                w.Set("tokenizer.ggml.tokens", GgufValue.Of(pieces.Select(p => p.Text).ToArray()));
+                w.Set("tokenizer.ggml.scores", GgufValue.Of(pieces.Select(p => p.Score).ToArray()));
+                w.Set("tokenizer.ggml.token_type", GgufValue.Of(pieces.Select(p => p.Type).ToArray()));
+            },
+        }.Write(dir.File("handmade.gguf"));
+
+        var ours = GgufTokenizer.Load(GgufReader.Read(path));
+        using var llama = new LlamaCppOracle.Vocab(path);
+        foreach (var text in new[] { "abcd", "bcd abc", "pqrs", "xpqrsx <ctl>pq", " ab  ab", "é café", "abc</s><s>x<unk>", "xyz", "zz yy" })
+        {
+            var ids = ours.Encode(text).Ids;
+            Assert.True(llama.Tokenize(text, parseSpecial: true).SequenceEqual(ids),
+                $"\"{text}\": ours [{string.Join(",", ids.Select(ours.IdToToken))}], llama.cpp [{string.Join(",", llama.Tokenize(text, parseSpecial: true).Select(ours.IdToToken))}]");
+            Assert.Equal(llama.Tokenize(text, parseSpecial: false), ours.Encode(text, [new FineTune.Core.Datasets.TextSpan(0, text.Length)]).Ids);
+        }
+        var ab = pieces.FindIndex(p => p.Text == "\u2581ab");
+        for (var id = 0; id < pieces.Count; id++)
+            foreach (var skip in new[] { false, true })
+                foreach (var ids in new int[][] { [id], [1, id, ab], [id, ab, 2], [ab, id] })
+                    Assert.Equal(llama.Detokenize(ids, skip, !skip), ours.Decode(ids, skip));
+        Assert.Equal([1, .. ours.Encode("ab").Ids], ours.Encode("ab", addSpecialTokens: true).Ids);
+    }
+
+    [Fact]
     public void A_tokenizer_model_other_than_byte_level_bpe_and_sentencepiece_is_refused_with_FT4046_naming_it()
     {
         using var dir = new TempDir();
