@@ -7,6 +7,7 @@ using FineTune.Tokenizers.Models;
 using FineTune.Tokenizers.Normalization;
 using FineTune.Tokenizers.PostProcessing;
 using FineTune.Tokenizers.PreTokenization;
+using FineTune.Tokenizers.SentencePiece;
 
 namespace FineTune.Tokenizers;
 
@@ -28,11 +29,13 @@ public sealed class Tokenizer
     private readonly PreTokenizer? _preTokenizer;
     private readonly PostProcessor? _postProcessor;
     private readonly Decoder? _decoder;
+    private readonly SentencePieceDecoder? _pieceDecoder;
     private readonly Dictionary<string, int> _tokenToId;
     private readonly string?[] _idToToken;
     private readonly bool[] _isSpecial;
     private readonly AddedTokenMatcher _rawMatcher;
     private readonly AddedTokenMatcher _normalizedMatcher;
+    private readonly AddedTokenMatcher? _plainMatcher;
 
     private Tokenizer(TokenizerParts parts, string source)
     {
@@ -41,6 +44,7 @@ public sealed class Tokenizer
         _preTokenizer = parts.PreTokenizer;
         _postProcessor = parts.PostProcessor;
         _decoder = parts.Decoder;
+        _pieceDecoder = parts.PieceDecoder;
         _tokenToId = parts.Vocab;
         ModelKind = parts.Kind;
         AddedTokens = parts.AddedTokens;
@@ -52,7 +56,9 @@ public sealed class Tokenizer
         _isSpecial = new bool[VocabSize];
         foreach (var t in AddedTokens) if (t.Special) _isSpecial[t.Id] = true;
 
-        _rawMatcher = new AddedTokenMatcher(AddedTokens.Where(t => !t.Normalized || _normalizer is null).Select(t => (t.Content, t)));
+        _rawMatcher = new AddedTokenMatcher(AddedTokens.Where(t => !t.Normalized || _normalizer is null).Select(t => (t.Content, t)), parts.LongestFirstAddedTokens);
+        if (parts.LongestFirstAddedTokens)
+            _plainMatcher = new AddedTokenMatcher(AddedTokens.Where(t => !t.Special).Select(t => (t.Content, t)), longestFirst: true);
         _normalizedMatcher = new AddedTokenMatcher(AddedTokens.Where(t => t.Normalized && _normalizer is not null).Select(t => (_normalizer!.Normalize(t.Content), t)));
 
         int? Resolve(string? token, string what)
@@ -106,6 +112,15 @@ public sealed class Tokenizer
     /// <param name="configPath">Where the config came from, for error messages.</param>
     public static Tokenizer FromJson(string tokenizerJson, string? tokenizerConfigJson = null, string sourcePath = "tokenizer.json", string configPath = "tokenizer_config.json") =>
         new(TokenizerJsonReader.Read(tokenizerJson, sourcePath, tokenizerConfigJson, configPath), sourcePath);
+
+    /// <summary>
+    /// Builds a tokenizer from a SentencePiece vocabulary of pieces, scores and token types (a GGUF's
+    /// <c>tokenizer.ggml.*</c> with model <c>llama</c>) that encodes and decodes as llama.cpp does.
+    /// </summary>
+    /// <param name="vocabulary">The pieces, scores, types, special ids and flags.</param>
+    /// <param name="sourcePath">Where the vocabulary came from, for error messages.</param>
+    public static Tokenizer FromSentencePiece(SentencePieceVocabulary vocabulary, string sourcePath) =>
+        new(SentencePieceAssembler.Assemble(vocabulary), sourcePath);
 
     /// <summary>Byte-level BPE or SentencePiece-style BPE.</summary>
     public TokenizerModelKind ModelKind { get; }
@@ -166,6 +181,8 @@ public sealed class Tokenizer
     /// <summary>
     /// Encodes <paramref name="text"/>, recognising added (special) tokens only outside
     /// <paramref name="plainTextSpans"/>: text from a dataset can never become a control token.
+    /// (A GGUF SentencePiece vocabulary still cuts its user-defined tokens out of plain text, as
+    /// llama.cpp does without special-token parsing.)
     /// Apart from that the text is tokenized as one string, so ids equal Hugging Face's for
     /// content without special-token look-alikes.
     /// </summary>
@@ -185,6 +202,8 @@ public sealed class Tokenizer
             foreach (var span in spans)
             {
                 if (span.Start > pos) _rawMatcher.FindAll(text, pos, span.Start, matches.Count > 0 ? matches[^1].End : 0, matches);
+                var plainFrom = Math.Max(pos, span.Start);
+                if (_plainMatcher is not null && span.End > plainFrom) _plainMatcher.FindAll(text, plainFrom, span.End, 0, matches);
                 pos = Math.Max(pos, span.End);
                 if (matches.Count > 0) pos = Math.Max(pos, matches[^1].End);
             }
@@ -299,6 +318,7 @@ public sealed class Tokenizer
     /// <exception cref="ArgumentOutOfRangeException">An id is not in the vocabulary.</exception>
     public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false)
     {
+        if (_pieceDecoder is not null) return _pieceDecoder.Decode(ids, skipSpecialTokens);
         var tokens = new List<string>(ids.Count);
         foreach (var id in ids)
         {

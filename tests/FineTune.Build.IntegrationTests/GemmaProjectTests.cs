@@ -6,7 +6,7 @@ namespace FineTune.Build.IntegrationTests;
 /// A Gemma 3 model repository built end to end with `dotnet build`: a tiny gemma3_text base model
 /// made by `finetune new-tiny-model --architecture gemma3_text` with the real Gemma 3 tokenizer,
 /// the model's own Jinja chat template (no ChatTemplate item), LoRA training on the CPU, GGUF as llama.cpp's gemma3, a Modelfile that
-/// stops at &lt;end_of_turn&gt;, and `finetune chat` on the result.
+/// stops at &lt;end_of_turn&gt;, and `finetune chat` on the result, on the project and on each GGUF file alone.
 /// </summary>
 public class GemmaProjectTests
 {
@@ -18,7 +18,7 @@ public class GemmaProjectTests
             .Replace("tokenizer-llama3", "tokenizer-gemma3")
             .Replace("--seed;42\"", "--seed;42;--architecture;gemma3_text\"")
             .Replace("<ChatTemplate Include=\"llama-3\" />", "")
-            .Replace("<GgufQuantizations>Q8_0;F16</GgufQuantizations>", "<GgufQuantizations>Q4_K_M</GgufQuantizations>"));
+            .Replace("<GgufQuantizations>Q8_0;F16</GgufQuantizations>", "<GgufQuantizations>Q4_K_M;F32</GgufQuantizations>"));
         var build = clone.Dotnet("build");
         Assert.True(build.Succeeded, build.ToString());
 
@@ -53,5 +53,15 @@ public class GemmaProjectTests
         Assert.True(chat.Succeeded, chat.ToString());
         Assert.False(string.IsNullOrWhiteSpace(Regex.Replace(chat.Output, @"\[stopped[^\]]*\]", "")), chat.ToString());
         Assert.DoesNotContain("<start_of_turn>", chat.Output);
+
+        // `finetune chat <file.gguf>`: Gemma 3's SentencePiece tokenizer rebuilt from the file gives the
+        // gate's reply on those weights (the project's tokenizer), and the F32 file (the project's own
+        // weights, merged) the project's reply.
+        var (prompt, system, replies) = GgufChatReplies.FirstGateReply(clone);
+        var q4 = GgufChatReplies.Chat(clone, "bin/Debug/tweet-caps-1.0.0.Q4_K_M.gguf", system, prompt);
+        Assert.Equal(GgufChatReplies.GateReply(replies, "Q4_K_M"), q4);
+        var f32 = GgufChatReplies.Chat(clone, "bin/Debug/tweet-caps-1.0.0.F32.gguf", system, prompt);
+        Assert.Equal(GgufChatReplies.GateReply(replies, "F32"), f32);
+        Assert.Equal(GgufChatReplies.Chat(clone, ".", system, prompt), f32);
     }
 }

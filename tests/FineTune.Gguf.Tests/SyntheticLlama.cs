@@ -18,6 +18,9 @@ internal sealed class SyntheticLlama
     public bool TiedEmbeddings { get; init; }
     public int Seed { get; init; } = 1234;
 
+    /// <summary>Further metadata (e.g. a tokenizer), written before the tensors.</summary>
+    public Action<GgufWriter>? Metadata { get; init; }
+
     public Dictionary<string, (long[] Shape, float[] Data)> Tensors { get; } = new(StringComparer.Ordinal);
 
     public string Write(string path)
@@ -70,6 +73,7 @@ internal sealed class SyntheticLlama
         w.Set("llama.rope.dimension_count", GgufValue.Of((uint)headDim));
         w.Set("llama.attention.layer_norm_rms_epsilon", GgufValue.Of(1e-5f));
         w.Set("llama.vocab_size", GgufValue.Of((uint)Vocab));
+        Metadata?.Invoke(w);
         foreach (var (name, (shape, data)) in Tensors)
         {
             var bytes = new byte[data.Length * 4];

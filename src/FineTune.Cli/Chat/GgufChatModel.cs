@@ -29,15 +29,13 @@ public sealed record GgufChatModel(Tokenizer Tokenizer, ChatTemplate Template, I
         if (adapter is not null)
             throw new FineTuneException("FT7007", $"--adapter does not apply to the GGUF file '{path}': the build merged the adapter into it. Chat with the file alone, or with the base model folder and --adapter.", path);
         var gguf = GgufModel.Load(path);
-        var (tokenizerJson, configJson) = GgufTokenizer.ToHuggingFace(gguf.File);
-        // The template code reads a model folder (tokenizer.json, tokenizer_config.json's chat_template): give it one.
+        var tokenizer = GgufTokenizer.Load(gguf.File);
+        // The template code reads a model folder (tokenizer_config.json's chat_template): give it one.
         var folder = Path.Combine(Path.GetTempPath(), $"finetune-gguf-chat-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(folder);
         try
         {
-            File.WriteAllText(Path.Combine(folder, "tokenizer.json"), tokenizerJson);
-            File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), configJson);
-            var tokenizer = Tokenizer.Load(folder);
+            File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), GgufTokenizer.TokenizerConfigJson(gguf.File));
             if (template is null && gguf.ChatTemplate is null)
                 throw new FineTuneException("FT7009", $"The GGUF file '{path}' has no tokenizer.chat_template; pass --chat-template (the template the model was fine-tuned with).", path);
             var chatTemplate = ChatModelLoader.ResolveTemplate(template, tokenizer, folder);

@@ -3,6 +3,7 @@ using FineTune.Tokenizers.Models;
 using FineTune.Tokenizers.Normalization;
 using FineTune.Tokenizers.PostProcessing;
 using FineTune.Tokenizers.PreTokenization;
+using FineTune.Tokenizers.SentencePiece;
 
 namespace FineTune.Tokenizers.Loading;
 
@@ -16,6 +17,10 @@ internal sealed class TokenizerParts
     public PreTokenizer? PreTokenizer { get; init; }
     public PostProcessor? PostProcessor { get; init; }
     public Decoder? Decoder { get; init; }
+    /// <summary>Decodes ids directly (a GGUF SentencePiece vocabulary, whose decoding depends on token types); replaces <see cref="Decoder"/>.</summary>
+    public SentencePieceDecoder? PieceDecoder { get; init; }
+    /// <summary>Match added tokens longest first (llama.cpp) rather than leftmost-longest (Hugging Face).</summary>
+    public bool LongestFirstAddedTokens { get; init; }
     public required TokenizerModelKind Kind { get; init; }
     public string? BosToken { get; init; }
     public string? EosToken { get; init; }

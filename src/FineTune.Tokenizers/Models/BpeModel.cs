@@ -33,17 +33,44 @@ internal sealed class BpeModel
     private readonly bool _plainSymbols;
     private readonly ConcurrentDictionary<string, int[]> _cache = new();
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private IReadOnlyList<(string Left, string Right)>? _mergeList;
 
-    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options, Func<string, Exception> invalid)
+    private BpeModel(Dictionary<string, int> vocab, BpeOptions options, Dictionary<long, long> merges)
     {
         _vocab = vocab;
         _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         Options = options;
-        Merges = merges;
         _plainSymbols = options.ContinuingSubwordPrefix.Length == 0 && options.EndOfWordSuffix.Length == 0;
+        _merges = merges;
+        for (var b = 0; b < 256; b++)
+        {
+            _byteIds[b] = vocab.TryGetValue(ByteLevelAlphabet.ByteToChar((byte)b).ToString(), out var id) ? id : -1;
+            _fallbackIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out var fid) ? fid : -1;
+        }
+    }
 
-        _merges = new Dictionary<long, long>(merges.Count);
+    /// <summary>
+    /// A model whose merges are given as (left id, right id) → (rank, merged id). Several pairs may
+    /// share a rank: among them the leftmost merges first, which is how SentencePiece orders pairs
+    /// whose merged pieces score the same.
+    /// </summary>
+    /// <param name="vocab">The pieces, and placeholders for characters that are no piece themselves but merge into one.</param>
+    /// <param name="merges">(left id, right id) → (rank &lt;&lt; 32 | merged id).</param>
+    /// <param name="options">The model's settings.</param>
+    /// <param name="firstPlaceholderId">Ids from here on are placeholders: one left unmerged falls back to its character's bytes.</param>
+    public static BpeModel FromPairs(Dictionary<string, int> vocab, Dictionary<long, long> merges, BpeOptions options, int firstPlaceholderId = int.MaxValue) =>
+        new(vocab, options, merges) { _firstPlaceholderId = firstPlaceholderId };
+
+    private int _firstPlaceholderId = int.MaxValue;
+
+    /// <summary>The key of a (left, right) pair in a <see cref="FromPairs"/> table.</summary>
+    public static long PairKey(int left, int right) => Key(left, right);
+
+    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options, Func<string, Exception> invalid)
+        : this(vocab, options, new Dictionary<long, long>(merges.Count))
+    {
+        _mergeList = merges;
         var prefixLength = options.ContinuingSubwordPrefix.Length;
         for (var rank = 0; rank < merges.Count; rank++)
         {
@@ -55,17 +82,19 @@ internal sealed class BpeModel
                 throw invalid($"merge #{rank} (\"{a}\" \"{b}\") produces \"{mergedText}\", which is not in the vocabulary");
             _merges.TryAdd(Key(left, right), ((long)rank << 32) | (uint)merged);
         }
-
-        for (var b = 0; b < 256; b++)
-        {
-            _byteIds[b] = vocab.TryGetValue(ByteLevelAlphabet.ByteToChar((byte)b).ToString(), out var id) ? id : -1;
-            _fallbackIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out var fid) ? fid : -1;
-        }
     }
 
     public BpeOptions Options { get; }
 
-    public IReadOnlyList<(string Left, string Right)> Merges { get; }
+    /// <summary>The merges in rank order (for a <see cref="FromPairs"/> model, listed from its table).</summary>
+    public IReadOnlyList<(string Left, string Right)> Merges => _mergeList ??= ListPairs();
+
+    private List<(string, string)> ListPairs()
+    {
+        var names = new Dictionary<int, string>(_vocab.Count);
+        foreach (var (text, id) in _vocab) names.TryAdd(id, text);
+        return [.. _merges.OrderBy(m => m.Value >> 32).ThenBy(m => m.Key).Select(m => (names[(int)(m.Key >> 32)], names[(int)m.Key]))];
+    }
 
     private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 
@@ -115,6 +144,7 @@ internal sealed class BpeModel
         if (s.Count > HeapThreshold) MergeWithHeap(s);
         else MergeByScanning(s);
 
+        if (_firstPlaceholderId != int.MaxValue) return PackWithPlaceholders(piece, s);
         var n = 0;
         for (var i = 0; i >= 0 && s.Count > 0; i = s.Next[i]) n++;
         var packed = new int[3 * n];
@@ -125,6 +155,30 @@ internal sealed class BpeModel
             packed[n + k] = s.Start[i];
             packed[2 * n + k] = s.End[i];
         }
+        return packed;
+    }
+
+    private int[] PackWithPlaceholders(ReadOnlySpan<char> piece, Symbols s)
+    {
+        var symbols = new List<(int Id, int Start, int End)>();
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = 0; i >= 0 && s.Count > 0; i = s.Next[i])
+        {
+            if (s.Id[i] < _firstPlaceholderId)
+            {
+                symbols.Add((s.Id[i], s.Start[i], s.End[i]));
+                continue;
+            }
+            var count = Encoding.UTF8.GetBytes(piece[s.Start[i]..s.End[i]], utf8);
+            foreach (var b in utf8[..count])
+            {
+                if (_fallbackIds[b] >= 0) symbols.Add((_fallbackIds[b], s.Start[i], s.End[i]));
+                else if (Options.UnkId is { } unk) symbols.Add((unk, s.Start[i], s.End[i]));
+            }
+        }
+        var n = symbols.Count;
+        var packed = new int[3 * n];
+        for (var k = 0; k < n; k++) (packed[k], packed[n + k], packed[2 * n + k]) = symbols[k];
         return packed;
     }
 
@@ -250,7 +304,8 @@ internal sealed class BpeModel
             var bestRank = long.MaxValue;
             for (var i = 0; i >= 0; i = s.Next[i])
             {
-                // The rank sits in the high half and ranks are unique, so the first minimum is the leftmost best merge.
+                // The rank sits in the high half and the list is walked left to right, so the first minimum is the
+                // leftmost best merge (ranks shared by several pairs included).
                 if (rank[i] < bestRank) { bestRank = rank[i]; best = i; }
             }
             if (best < 0) return;

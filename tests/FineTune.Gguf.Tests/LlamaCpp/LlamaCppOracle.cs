@@ -78,6 +78,48 @@ internal static unsafe class LlamaCppOracle
         }
     }
 
+    /// <summary>llama.cpp's tokenizer of a GGUF file, loaded once for many calls.</summary>
+    public sealed class Vocab : IDisposable
+    {
+        private readonly IntPtr _model;
+        private readonly IntPtr _vocab;
+
+        public Vocab(string path)
+        {
+            _model = Load(path);
+            _vocab = LlamaNative.llama_model_get_vocab(_model);
+        }
+
+        public int Count => LlamaNative.llama_vocab_n_tokens(_vocab);
+
+        /// <summary>llama_tokenize without BOS/EOS.</summary>
+        public int[] Tokenize(string text, bool parseSpecial)
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
+            var buf = new int[bytes.Length + 8];
+            int n;
+            fixed (byte* t = bytes)
+            fixed (int* b = buf)
+                n = LlamaNative.llama_tokenize(_vocab, t, bytes.Length, b, buf.Length, addSpecial: false, parseSpecial);
+            Assert.True(n >= 0, $"llama_tokenize failed ({n})");
+            return buf.AsSpan(0, n).ToArray();
+        }
+
+        /// <summary>llama_detokenize's bytes (pieces of llama_token_to_piece), as UTF-8 text.</summary>
+        public string Detokenize(int[] ids, bool removeSpecial, bool unparseSpecial)
+        {
+            var buf = new byte[ids.Length * 64 + 64];
+            int n;
+            fixed (int* t = ids)
+            fixed (byte* b = buf)
+                n = LlamaNative.llama_detokenize(_vocab, t, ids.Length, b, buf.Length, removeSpecial, unparseSpecial);
+            Assert.True(n >= 0, $"llama_detokenize failed ({n})");
+            return Encoding.UTF8.GetString(buf, 0, n);
+        }
+
+        public void Dispose() => LlamaNative.llama_model_free(_model);
+    }
+
     /// <summary>llama.cpp's own quantization of the GGUF at <paramref name="input"/> (llama_model_quantize).</summary>
     public static void Quantize(string input, string output, FineTune.Gguf.Quantization.FileType type)
     {

@@ -139,6 +139,7 @@ internal static unsafe class LlamaNative
     [DllImport(Llama)] public static extern IntPtr llama_model_get_vocab(IntPtr model);
     [DllImport(Llama)] public static extern int llama_vocab_n_tokens(IntPtr vocab);
     [DllImport(Llama)] public static extern int llama_tokenize(IntPtr vocab, byte* text, int textLen, int* tokens, int nTokensMax, [MarshalAs(UnmanagedType.U1)] bool addSpecial, [MarshalAs(UnmanagedType.U1)] bool parseSpecial);
+    [DllImport(Llama)] public static extern int llama_detokenize(IntPtr vocab, int* tokens, int nTokens, byte* text, int textLenMax, [MarshalAs(UnmanagedType.U1)] bool removeSpecial, [MarshalAs(UnmanagedType.U1)] bool unparseSpecial);
     [DllImport(Llama)] public static extern Batch llama_batch_init(int nTokens, int embd, int nSeqMax);
     [DllImport(Llama)] public static extern void llama_batch_free(Batch batch);
     [DllImport(Llama)] public static extern int llama_decode(IntPtr ctx, Batch batch);
