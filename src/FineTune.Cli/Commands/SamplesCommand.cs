@@ -39,13 +39,14 @@ internal static class SamplesCommand
             if (!File.Exists(validation))
                 throw new FineTuneException("FT7012", $"'{parse.GetValue(data)}' has no validation.jsonl; pass the output folder of 'finetune format'.", validation);
 
-            var prompts = FormattedDatasetFile.Read(validation).Select(HeldOutPrompt.From).OfType<HeldOutPrompt>().Take(parse.GetValue(count)).ToList();
+            var examples = FormattedDatasetFile.Read(validation).ToList();
+            var prompts = examples.Select(HeldOutPrompt.From).OfType<HeldOutPrompt>().Take(parse.GetValue(count)).ToList();
             var outPath = parse.GetValue(output)!;
             if (prompts.Count == 0)
             {
                 // No held-out data: the report says so rather than showing training prompts as if unseen.
                 SampleSet.Write(outPath, []);
-                Console.WriteLine($"samples: no held-out prompts (validation split is empty) -> {outPath}");
+                Console.WriteLine($"samples: no held-out prompts: {HeldOutPrompt.WhyNone(examples, "validation")} -> {outPath}");
                 return Task.FromResult(0);
             }
             var tokenizer = Tokenizer.Load(modelPath);
