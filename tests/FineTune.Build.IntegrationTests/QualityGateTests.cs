@@ -30,6 +30,8 @@ public sealed class QualityGateTests
         // The example as checked in learns to stop, and its quantizations cost next to nothing.
         Assert.DoesNotContain("FT4044", build.Output);
         Assert.DoesNotContain("FT4043", build.Output);
+        // The trained model's replies come from the samples step, not a second generation.
+        Assert.Contains("replies to 3 held-out prompts: 3 from the samples step, 0 generated", build.Output);
 
         var check = QualityCheck(clone);
         Assert.Equal("validation", check.GetProperty("data").GetString());
@@ -112,5 +114,6 @@ public sealed class QualityGateTests
         Assert.Contains("train_on_responses_only: true", build.Output);
         Assert.DoesNotContain("no held-out prompts", build.Output);
         Assert.Contains("samples: 3 held-out prompts", build.Output);
+        Assert.Contains("replies to 3 held-out prompts: 3 from the samples step, 0 generated", build.Output);
     }
 }

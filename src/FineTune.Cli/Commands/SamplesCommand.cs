@@ -45,7 +45,7 @@ internal static class SamplesCommand
             if (prompts.Count == 0)
             {
                 // No held-out data: the report says so rather than showing training prompts as if unseen.
-                SampleSet.Write(outPath, []);
+                SampleSet.Write(outPath, [], parse.GetValue(maxTokens));
                 Console.WriteLine($"samples: no held-out prompts: {HeldOutPrompt.WhyNone(examples, "validation")} -> {outPath}");
                 return Task.FromResult(0);
             }
@@ -53,7 +53,7 @@ internal static class SamplesCommand
             var chatTemplate = ChatModelLoader.ResolveTemplate(parse.GetValue(template), tokenizer, modelPath);
             var decoder = LlamaDecoder.Load(modelPath, adapterPath);
             var results = new SampleGenerator(decoder, tokenizer, chatTemplate, parse.GetValue(maxTokens)).Run(prompts, cancellationToken);
-            SampleSet.Write(outPath, results);
+            SampleSet.Write(outPath, results, parse.GetValue(maxTokens));
             int Stopped(Func<SampleResult, Reply> reply) => results.Count(r => reply(r).Reason is StopReason.StopToken or StopReason.StopString);
             Console.WriteLine($"samples: {results.Count} held-out prompts; ended at a stop token: before {Stopped(r => r.Before)}/{results.Count}, after {Stopped(r => r.After)}/{results.Count} -> {outPath}");
             return Task.FromResult(0);
