@@ -47,23 +47,26 @@ public static class GateMemory
         var scratch = 2L * c.QDim + 2L * c.KvDim + 5 * big + r;
         var perToken = residuals + layer + scratch;
         const long lossChunkRows = 64;
-        return 4 * (tokens * perToken + squaredLengths * c.NumHeads + 2 * lossChunkRows * c.VocabSize);
+        var floats = tokens * perToken + squaredLengths * c.NumHeads + lossChunkRows * (c.VocabSize + 2 * h);
+        // An eighth more for what the sum leaves out: per-row and per-head vectors, RoPE tables, bookkeeping.
+        return 4 * floats * 9 / 8;
     }
 
     /// <summary>
     /// FT4060 when <paramref name="required"/> bytes do not fit beside what this process already holds
     /// in the memory it may use; <paramref name="weights"/> is the float32 weights' share, for the message.
     /// </summary>
-    public static void Check(ModelConfig c, long weights, long required)
+    public static void Check(long weights, long required)
     {
         var limit = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         var available = limit - GC.GetTotalMemory(forceFullCollection: false);
         if (required <= available) return;
         var parameters = weights / 4;
-        throw new FineTuneException("FT4060", string.Create(CultureInfo.InvariantCulture,
-            $"The quality gate needs about {Gb(required)} of memory to run this model on the CPU ({parameters / 1e9:0.###} billion parameters as float32: {Gb(weights)}, " +
+        var billions = (parameters / 1e9).ToString("0.###", CultureInfo.InvariantCulture);
+        throw new FineTuneException("FT4060",
+            $"The quality gate needs about {Gb(required)} of memory to run this model on the CPU ({billions} billion parameters as float32: {Gb(weights)}, " +
             $"one model at a time; evaluation buffers {Gb(required - weights)}), but this process may use {Gb(available)} more (limit {Gb(limit)}: the host's memory, a container's limit or DOTNET_GCHeapHardLimit). " +
-            "Set FineTuneQuantizationGate=false to skip the gate (the GGUFs are still written, unchecked), or build on a host with more memory."));
+            "Set FineTuneQuantizationGate=false to skip the gate (the GGUFs are still written, unchecked), or build on a host with more memory.");
     }
 
     private static string Gb(long bytes) => bytes >= 1L << 30

@@ -68,7 +68,7 @@ public sealed class QuantizationGate(Tokenizer tokenizer, ChatTemplate template,
     public static void CheckMemory(ModelConfig config, IReadOnlyList<TokenizedExample> examples, int loraRank)
     {
         var weights = GateMemory.WeightBytes(config);
-        GateMemory.Check(config, weights, weights + Batches(Usable(examples, config)).Select(b => GateMemory.ActivationBytes(config, b.Sum(e => (long)e.Length),
+        GateMemory.Check(weights, weights + Batches(Usable(examples, config)).Select(b => GateMemory.ActivationBytes(config, b.Sum(e => (long)e.Length),
             b.Sum(e => (long)e.Length * e.Length), loraRank)).DefaultIfEmpty(0).Max());
     }
 
