@@ -33,6 +33,18 @@ public class GateMemoryTests
         Assert.Equal(arrays.Sum(a => 4L * a.Length), GateMemory.WeightBytes(w.Config));
     }
 
+    [Fact]
+    public void At_Llama_3_1_8B_the_gate_holds_its_8_030_261_248_parameters_as_float32()
+    {
+        // meta-llama/Llama-3.1-8B's config.json; the parameter count is Hugging Face's (model.num_parameters()).
+        var config = new ModelConfig
+        {
+            ModelType = "llama", VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32,
+            NumHeads = 32, NumKvHeads = 8, HeadDim = 128, TieWordEmbeddings = false,
+        };
+        Assert.Equal(4L * 8_030_261_248, GateMemory.WeightBytes(config));
+    }
+
     [Theory]
     [MemberData(nameof(Architectures))]
     public void The_activation_estimate_covers_what_an_evaluation_graph_keeps_after_a_forward_pass(string architecture)
