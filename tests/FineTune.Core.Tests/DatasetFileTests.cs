@@ -73,6 +73,15 @@ public sealed class DatasetFileTests : IDisposable
         Assert.Equal(text, read[0].Text);
         Assert.Equal(example.AssistantSpans, read[0].AssistantSpans);
         Assert.Equal(example.ContentSpans, read[1].ContentSpans);
+        Assert.Null(read[0].LossSpans);
+        Assert.DoesNotContain("loss_spans", lines[0]);
+
+        // Loss on the whole text (train_on_responses_only: false) is written beside the replies, which stay.
+        var whole = example.WithLossOnWholeText();
+        FormattedDatasetFile.Write(path, [whole]);
+        var back = Assert.Single(FormattedDatasetFile.Read(path));
+        Assert.Equal(example.AssistantSpans, back.AssistantSpans);
+        Assert.Equal([new TextSpan(0, text.Length)], back.TargetSpans);
     }
 
     [Fact]

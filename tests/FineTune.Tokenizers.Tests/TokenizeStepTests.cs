@@ -69,6 +69,24 @@ public class TokenizeStepTests : IDisposable
     }
 
     [Fact]
+    public void Loss_spans_when_present_are_the_targets_instead_of_the_replies()
+    {
+        // What the formatter writes for train_on_responses_only: false: the reply stays where it is, the loss is on everything.
+        var text = Chat(out var user, out var reply, out var assistant);
+        var formatted = Path.Combine(_dir, "formatted");
+        Directory.CreateDirectory(formatted);
+        File.WriteAllText(Path.Combine(formatted, "train.jsonl"),
+            Line(text, ("assistant_spans", [assistant]), ("content_spans", [user, reply]), ("loss_spans", [new TextSpan(0, text.Length)])) + "\n");
+        var output = Path.Combine(_dir, "tokens");
+
+        var (train, _) = TokenizeStep.Run(formatted, RepoPaths.NpmTokenizer("llama3"), 4096, output);
+
+        var example = Assert.Single(TokenizedDatasetFile.Read(Path.Combine(output, "train.bin")));
+        Assert.All(example.Targets, Assert.True);
+        Assert.Equal(example.Length, (int)train.TargetTokens);
+    }
+
+    [Fact]
     public void Truncates_long_examples_with_a_warning_naming_file_and_line()
     {
         var formatted = Path.Combine(_dir, "formatted");

@@ -29,10 +29,11 @@ internal static class GgufCheckCommand
         var count = new Option<int>("--count") { Description = "How many held-out prompts to answer (the first ones).", DefaultValueFactory = _ => 3 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens per reply; a reply that reaches it did not stop.", DefaultValueFactory = _ => 48 };
         var maxLoss = new Option<string?>("--max-quantization-loss") { Description = "Largest allowed perplexity increase of a GGUF over the trained model, e.g. 0.05 (5%); above it the check fails. Default: a warning above 10%." };
+        var samples = new Option<string?>("--samples") { Description = "samples.json of 'finetune samples' (same base model, adapter, template and --max-tokens): the trained model's replies it holds for the same prompts are taken from it, not generated again." };
         var output = new Option<string>("--out") { Description = "Where to write quality.json.", Required = true };
         var command = new Command("gguf-check", "Measure each GGUF against the trained model (perplexity on held-out data, greedy replies, stops) and write quality.json.")
         {
-            baseModel, adapter, data, tokens, gguf, template, count, maxTokens, maxLoss, output,
+            baseModel, adapter, data, tokens, gguf, template, count, maxTokens, maxLoss, samples, output,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -50,12 +51,18 @@ internal static class GgufCheckCommand
             var (split, examples, formatted) = Split(parse.GetValue(tokens)!, parse.GetValue(data)!);
             var prompts = FormattedDatasetFile.Read(formatted).Select(HeldOutPrompt.From).OfType<HeldOutPrompt>().Take(parse.GetValue(count)).ToList();
 
+            var config = ModelConfig.Load(modelPath);
+            var lora = LoraAdapter.Load(adapterPath, config);
+            // Before anything large is loaded: a model too big for this host is refused here (FT4060), not by the out-of-memory killer.
+            QuantizationGate.CheckMemory(config, examples, lora.Settings.Rank);
+            var known = parse.GetValue(samples) is { } samplesPath && File.Exists(samplesPath)
+                ? SampleReplies.Match(samplesPath, prompts, parse.GetValue(maxTokens))
+                : new GateReply?[prompts.Count];
+
             var tokenizer = Tokenizer.Load(modelPath);
             var chatTemplate = ChatModelLoader.ResolveTemplate(parse.GetValue(template), tokenizer, modelPath);
-            var weights = LlamaWeights.Load(modelPath);
-            var lora = LoraAdapter.Load(adapterPath, weights.Config);
             var check = new QuantizationGate(tokenizer, chatTemplate, parse.GetValue(maxTokens))
-                .Run(split, weights, lora, examples, prompts, parse.GetValue(gguf)!, Console.WriteLine, cancellationToken);
+                .Run(split, config, () => LlamaWeights.Load(modelPath), lora, examples, prompts, known, parse.GetValue(gguf)!, Console.WriteLine, cancellationToken);
             check.Write(parse.GetValue(output)!);
 
             var findings = QualityVerdict.Judge(check, limit);

@@ -39,20 +39,21 @@ internal static class SamplesCommand
             if (!File.Exists(validation))
                 throw new FineTuneException("FT7012", $"'{parse.GetValue(data)}' has no validation.jsonl; pass the output folder of 'finetune format'.", validation);
 
-            var prompts = FormattedDatasetFile.Read(validation).Select(HeldOutPrompt.From).OfType<HeldOutPrompt>().Take(parse.GetValue(count)).ToList();
+            var examples = FormattedDatasetFile.Read(validation).ToList();
+            var prompts = examples.Select(HeldOutPrompt.From).OfType<HeldOutPrompt>().Take(parse.GetValue(count)).ToList();
             var outPath = parse.GetValue(output)!;
             if (prompts.Count == 0)
             {
                 // No held-out data: the report says so rather than showing training prompts as if unseen.
-                SampleSet.Write(outPath, []);
-                Console.WriteLine($"samples: no held-out prompts (validation split is empty) -> {outPath}");
+                SampleSet.Write(outPath, [], parse.GetValue(maxTokens));
+                Console.WriteLine($"samples: no held-out prompts: {HeldOutPrompt.WhyNone(examples, "validation")} -> {outPath}");
                 return Task.FromResult(0);
             }
             var tokenizer = Tokenizer.Load(modelPath);
             var chatTemplate = ChatModelLoader.ResolveTemplate(parse.GetValue(template), tokenizer, modelPath);
             var decoder = LlamaDecoder.Load(modelPath, adapterPath);
             var results = new SampleGenerator(decoder, tokenizer, chatTemplate, parse.GetValue(maxTokens)).Run(prompts, cancellationToken);
-            SampleSet.Write(outPath, results);
+            SampleSet.Write(outPath, results, parse.GetValue(maxTokens));
             int Stopped(Func<SampleResult, Reply> reply) => results.Count(r => reply(r).Reason is StopReason.StopToken or StopReason.StopString);
             Console.WriteLine($"samples: {results.Count} held-out prompts; ended at a stop token: before {Stopped(r => r.Before)}/{results.Count}, after {Stopped(r => r.After)}/{results.Count} -> {outPath}");
             return Task.FromResult(0);

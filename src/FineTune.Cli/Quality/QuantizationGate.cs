@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FineTune.Cli.Chat;
 using FineTune.Cli.Samples;
 using FineTune.Core.Datasets;
@@ -26,31 +27,31 @@ public sealed class QuantizationGate(Tokenizer tokenizer, ChatTemplate template,
     private const int BatchSize = 4;
     private readonly IComputeBackend _backend = new CpuBackend();
 
-    /// <summary>Runs the check over <paramref name="ggufs"/>; <paramref name="data"/> names the split the examples and prompts come from.</summary>
-    public QualityCheck Run(string data, LlamaWeights baseWeights, LoraAdapter adapter, IReadOnlyList<TokenizedExample> examples,
-        IReadOnlyList<HeldOutPrompt> prompts, IReadOnlyList<string> ggufs, Action<string> log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the check over <paramref name="ggufs"/>; <paramref name="data"/> names the split the examples and
+    /// prompts come from. <paramref name="loadBase"/> is called once and its weights dropped before the first
+    /// GGUF is read, so only one float32 model is held at a time. <paramref name="knownReplies"/> holds, per
+    /// prompt, the trained model's reply already made by the samples step (null: generate it here).
+    /// </summary>
+    public QualityCheck Run(string data, ModelConfig config, Func<LlamaWeights> loadBase, LoraAdapter adapter, IReadOnlyList<TokenizedExample> examples,
+        IReadOnlyList<HeldOutPrompt> prompts, IReadOnlyList<GateReply?> knownReplies, IReadOnlyList<string> ggufs, Action<string> log, CancellationToken cancellationToken)
     {
-        var usable = examples.Select(e => Fit(e, baseWeights.Config.MaxPositionEmbeddings)).Where(e => e.TargetCount > 0).ToList();
-        var trainedLoss = MeanLoss(new LlamaGraph(baseWeights, adapter, _backend), usable, cancellationToken);
-        var trainedReplies = Replies(new LlamaDecoder(baseWeights, adapter, _backend), prompts, cancellationToken);
-        log($"gguf-check: trained model (base + adapter): loss {trainedLoss:F4}, perplexity {Math.Exp(trainedLoss):G5} on {usable.Count} {data} examples");
+        var usable = Usable(examples, config);
+        var (trainedLoss, trainedReplies) = MeasureTrained(loadBase, adapter, usable, prompts, knownReplies, cancellationToken);
+        var reused = knownReplies.Count(r => r is not null);
+        log($"gguf-check: trained model (base + adapter): loss {trainedLoss:F4}, perplexity {Math.Exp(trainedLoss):G5} on {usable.Count} {data} examples" +
+            (prompts.Count == 0 ? "" : $"; replies to {prompts.Count} held-out prompts: {reused} from the samples step, {prompts.Count - reused} generated"));
 
         var results = new List<QuantizationResult>();
         var perGguf = new List<IReadOnlyList<GateReply>>();
         foreach (var path in ggufs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var gguf = GgufModel.Load(path);
-            var name = QuantizationName(gguf, path);
-            var loss = MeanLoss(new LlamaGraph(gguf.Weights, adapter: null, _backend), usable, cancellationToken);
-            var replies = Replies(new LlamaDecoder(gguf.Weights, adapter: null, _backend), prompts, cancellationToken);
-            var gap = Math.Exp(loss - trainedLoss) - 1;
-            var diverged = replies.Zip(trainedReplies).Count(p => p.First.Text != p.Second.Text);
-            results.Add(new QuantizationResult(name, Path.GetFileName(path), loss, Math.Exp(loss), gap,
-                replies.Count(r => r.Stopped), replies.Count, diverged, gguf.Describe()));
+            var (result, replies) = MeasureGguf(path, usable, prompts, trainedLoss, trainedReplies, cancellationToken);
+            results.Add(result);
             perGguf.Add(replies);
-            log($"gguf-check: {name}: loss {loss:F4}, perplexity {Math.Exp(loss):G5} ({gap:+0.00%;-0.00%} vs trained), " +
-                $"{diverged} of {replies.Count} replies differ, {replies.Count(r => r.Stopped)} ended at a stop token");
+            log($"gguf-check: {result.Quantization}: loss {result.Loss:F4}, perplexity {result.Perplexity:G5} ({result.PerplexityGap:+0.00%;-0.00%} vs trained), " +
+                $"{result.RepliesDiverged} of {result.Replies} replies differ, {result.RepliesStopped} ended at a stop token");
         }
 
         var comparisons = prompts.Select((p, i) => new ReplyComparison(p.Question, trainedReplies[i],
@@ -59,6 +60,49 @@ public sealed class QuantizationGate(Tokenizer tokenizer, ChatTemplate template,
         return new QualityCheck(data, usable.Count, usable.Sum(e => (long)e.TargetCount), maxTokens,
             trainedLoss, Math.Exp(trainedLoss), trainedReplies.Count(r => r.Stopped), results, comparisons);
     }
+
+    /// <summary>
+    /// FT4060 when one float32 model and the largest evaluation batch of <paramref name="examples"/> do not fit
+    /// the memory this process may use (see <see cref="GateMemory"/>); call it before loading anything large.
+    /// </summary>
+    public static void CheckMemory(ModelConfig config, IReadOnlyList<TokenizedExample> examples, int loraRank)
+    {
+        var weights = GateMemory.WeightBytes(config);
+        GateMemory.Check(weights, weights + Batches(Usable(examples, config)).Select(b => GateMemory.ActivationBytes(config, b.Sum(e => (long)e.Length),
+            b.Sum(e => (long)e.Length * e.Length), loraRank)).DefaultIfEmpty(0).Max());
+    }
+
+    private static List<TokenizedExample> Usable(IReadOnlyList<TokenizedExample> examples, ModelConfig config) =>
+        examples.Select(e => Fit(e, config.MaxPositionEmbeddings)).Where(e => e.TargetCount > 0).ToList();
+
+    // Each model lives only inside its own method, so its weights can be collected before the next is read.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private (double Loss, List<GateReply> Replies) MeasureTrained(Func<LlamaWeights> loadBase, LoraAdapter adapter, List<TokenizedExample> usable,
+        IReadOnlyList<HeldOutPrompt> prompts, IReadOnlyList<GateReply?> knownReplies, CancellationToken cancellationToken)
+    {
+        var weights = loadBase();
+        var loss = MeanLoss(Graph(weights, adapter), usable, cancellationToken);
+        var missing = prompts.Where((_, i) => knownReplies[i] is null).ToList();
+        var generated = new Queue<GateReply>(Replies(new LlamaDecoder(weights, adapter, _backend), missing, cancellationToken));
+        return (loss, prompts.Select((_, i) => knownReplies[i] ?? generated.Dequeue()).ToList());
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private (QuantizationResult Result, List<GateReply> Replies) MeasureGguf(string path, List<TokenizedExample> usable, IReadOnlyList<HeldOutPrompt> prompts,
+        double trainedLoss, List<GateReply> trainedReplies, CancellationToken cancellationToken)
+    {
+        var gguf = GgufModel.Load(path);
+        var loss = MeanLoss(Graph(gguf.Weights, adapter: null), usable, cancellationToken);
+        var replies = Replies(new LlamaDecoder(gguf.Weights, adapter: null, _backend), prompts, cancellationToken);
+        var gap = Math.Exp(loss - trainedLoss) - 1;
+        var diverged = replies.Zip(trainedReplies).Count(p => p.First.Text != p.Second.Text);
+        return (new QuantizationResult(QuantizationName(gguf, path), Path.GetFileName(path), loss, Math.Exp(loss), gap,
+            replies.Count(r => r.Stopped), replies.Count, diverged, gguf.Describe()), replies);
+    }
+
+    // Forward passes only: one layer's buffers serve every layer, and the weights are used as they are (no packed copies).
+    private LlamaGraph Graph(LlamaWeights weights, LoraAdapter? adapter) =>
+        new(weights, adapter, _backend, gradientCheckpointing: true) { PrepareFrozenWeights = false };
 
     /// <summary>The file type the GGUF says it is (<c>general.file_type</c>), else the name's <c>.TYPE.gguf</c> part.</summary>
     private static string QuantizationName(GgufModel gguf, string path) =>
@@ -69,14 +113,16 @@ public sealed class QuantizationGate(Tokenizer tokenizer, ChatTemplate template,
     private static TokenizedExample Fit(TokenizedExample e, int context) =>
         e.Length <= context ? e : new TokenizedExample(e.Ids[..context], e.Targets[..context]);
 
+    private static IEnumerable<List<TokenizedExample>> Batches(IReadOnlyList<TokenizedExample> examples) => examples.Chunk(BatchSize).Select(c => c.ToList());
+
     private static double MeanLoss(LlamaGraph graph, IReadOnlyList<TokenizedExample> examples, CancellationToken cancellationToken)
     {
         double sum = 0;
         long count = 0;
-        for (var i = 0; i < examples.Count; i += BatchSize)
+        foreach (var examplesOfBatch in Batches(examples))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var batch = PackedBatch.FromExamples(examples.Skip(i).Take(BatchSize).ToList());
+            var batch = PackedBatch.FromExamples(examplesOfBatch);
             if (batch.LossRows.Length == 0) continue;
             sum += graph.ForwardBackward(batch, 0);
             count += batch.LossRows.Length;

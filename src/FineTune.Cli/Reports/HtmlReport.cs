@@ -146,7 +146,7 @@ public static class HtmlReport
         sb.Append("<section id=\"samples\"><h2>Sample generations</h2>");
         if (samples.Count == 0)
         {
-            sb.Append("<p>No held-out prompts: the validation split is empty, and prompts the model was trained on would not show what it learned. ")
+            sb.Append("<p>No held-out prompts: the validation split is empty or has no assistant reply to hold out (the samples step's line in the build log says which), and prompts the model was trained on would not show what it learned. ")
               .Append("Set <code>validation_split</code> in lora.yaml or mark a dataset <code>Split=\"validation\"</code>.</p></section>");
             return;
         }

@@ -26,4 +26,16 @@ public sealed record HeldOutPrompt(string Text, IReadOnlyList<TextSpan> ContentS
         var replyContent = example.ContentSpans.FirstOrDefault(s => s.Overlaps(reply.Start, reply.End), reply);
         return new HeldOutPrompt(example.Text[..cut], content, question, example.Text[replyContent.Start..replyContent.End]);
     }
+
+    /// <summary>
+    /// Why <paramref name="examples"/> (the <paramref name="split"/> split) gave no prompt, in words for
+    /// the build log: the split is empty, or no example has a reply after a prompt to cut at.
+    /// </summary>
+    public static string WhyNone(IReadOnlyList<FormattedExample> examples, string split)
+    {
+        if (examples.Count == 0)
+            return $"the {split} split is empty (set validation_split in lora.yaml or mark a FineTuneDataset Split=\"validation\")";
+        // Raw text is all "reply" (its span starts at 0); a template whose replies cannot be located has none.
+        return $"none of the {examples.Count} {split} examples has an assistant reply after a prompt to hold out (raw text, or a chat template whose replies cannot be located)";
+    }
 }

@@ -8,7 +8,8 @@ namespace FineTune.Core.Datasets;
 /// <summary>
 /// <c>train.jsonl</c> / <c>validation.jsonl</c> written by FineTuneFormat: one object per line,
 /// <c>{"text": ..., "assistant_spans": [[start, end], ...], "content_spans": [[start, end], ...],
-/// "source": {"file": "data/train.csv", "line": 12}}</c> (source optional), offsets in UTF-16 code units of <c>text</c> (what .NET and JavaScript strings index by).
+/// "source": {"file": "data/train.csv", "line": 12}, "loss_spans": [[start, end], ...]}</c> (source optional;
+/// loss_spans only when the loss is not on the replies, e.g. <c>train_on_responses_only: false</c>), offsets in UTF-16 code units of <c>text</c> (what .NET and JavaScript strings index by).
 /// Output is byte-for-byte deterministic so people can diff and inspect it.
 /// </summary>
 public static class FormattedDatasetFile
@@ -61,6 +62,7 @@ public static class FormattedDatasetFile
             w.WriteNumber("line", source.Line);
             w.WriteEndObject();
         }
+        if (e.LossSpans is { } loss) WriteSpans(w, "loss_spans", loss);
         w.WriteEndObject();
     }
 
@@ -68,7 +70,8 @@ public static class FormattedDatasetFile
     internal static FormattedExample ReadExample(JsonElement root)
     {
         var text = root.GetProperty("text").GetString() ?? throw new FormatException("text is null");
-        return new FormattedExample(text, ReadSpans(root, "assistant_spans", text.Length), ReadSpans(root, "content_spans", text.Length), ReadSource(root));
+        return new FormattedExample(text, ReadSpans(root, "assistant_spans", text.Length), ReadSpans(root, "content_spans", text.Length), ReadSource(root),
+            root.TryGetProperty("loss_spans", out _) ? ReadSpans(root, "loss_spans", text.Length) : null);
     }
 
     private static void WriteSpans(Utf8JsonWriter w, string name, IReadOnlyList<TextSpan> spans)

@@ -135,13 +135,14 @@ public sealed class ChatTemplate
     /// <summary>
     /// Renders training text; with <paramref name="lossOnReplies"/> false the whole text is the loss
     /// span (<c>train_on_responses_only: false</c>), which works even for a template whose replies
-    /// cannot be located.
+    /// cannot be located. The replies stay in <see cref="FormattedExample.AssistantSpans"/> either
+    /// way (where they can be located), so held-out prompts are cut at the same place.
     /// </summary>
     public FormattedExample Render(Conversation conversation, bool lossOnReplies)
     {
         if (_jinja is not null) return _jinja.Render(conversation, lossOnReplies);
         var example = TrainingTextRenderer.Render(_layout, conversation);
-        return lossOnReplies || conversation.IsRawText ? example : example with { AssistantSpans = [new TextSpan(0, example.Text.Length)] };
+        return lossOnReplies || conversation.IsRawText ? example : example.WithLossOnWholeText();
     }
 
     /// <summary>

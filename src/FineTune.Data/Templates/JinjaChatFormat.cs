@@ -69,8 +69,18 @@ internal sealed class JinjaChatFormat
             var text = BosText + raw + EosText;
             return new FormattedExample(text, [new TextSpan(0, text.Length)], raw.Length > 0 ? [new TextSpan(start, start + raw.Length)] : []);
         }
-        var example = InRow(conversation, () => RenderWithSpans(conversation.Messages, addGenerationPrompt: false, $"{conversation.SourceFile}({conversation.SourceLine})", lossOnReplies));
-        return lossOnReplies ? example : example with { AssistantSpans = [new TextSpan(0, example.Text.Length)] };
+        var where = $"{conversation.SourceFile}({conversation.SourceLine})";
+        if (lossOnReplies) return InRow(conversation, () => RenderWithSpans(conversation.Messages, addGenerationPrompt: false, where, replies: true));
+        // Loss on the whole text: the replies are still located when they can be (held-out prompts are cut
+        // where the first one begins); a template whose replies cannot be located trains all the same.
+        try
+        {
+            return InRow(conversation, () => RenderWithSpans(conversation.Messages, addGenerationPrompt: false, where, replies: true)).WithLossOnWholeText();
+        }
+        catch (FineTuneException e) when (e.Code == ChatTemplateErrors.Unmaskable)
+        {
+            return InRow(conversation, () => RenderWithSpans(conversation.Messages, addGenerationPrompt: false, where, replies: false)).WithLossOnWholeText();
+        }
     }
 
     /// <summary>The prompt an inference server sends: the conversation so far and the generation prompt.</summary>

@@ -53,9 +53,21 @@ public sealed class LlamaGraph
 
     private int Rank => _lora?.Settings.Rank ?? 0;
 
+    /// <summary>
+    /// False multiplies by the frozen weights as they are, without the backend's prepared (packed) copy
+    /// of each: the same bytes, half the memory, for a graph that runs only a few forward passes (the
+    /// quality gate). True (the default) suits training, which reuses the copies every step.
+    /// </summary>
+    public bool PrepareFrozenWeights { get; init; } = true;
+
     /// <summary>y = x Wᵀ for a frozen weight W[n×k], through the backend's prepared form of W (made once per graph).</summary>
     private void WeightProduct(float[] x, float[] w, float[] y, int m, int n, int k)
     {
+        if (!PrepareFrozenWeights)
+        {
+            _be.MatMulTransposed(x, 0, w, 0, y, 0, m, n, k);
+            return;
+        }
         if (!_prepared.TryGetValue(w, out var prepared)) _prepared[w] = prepared = _be.PrepareTransposedOperand(w, n, k);
         _be.MatMulTransposed(x, 0, w, prepared, y, 0, m, n, k);
     }

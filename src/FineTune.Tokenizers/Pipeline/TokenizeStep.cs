@@ -102,7 +102,7 @@ public static class TokenizeStep
         for (var t = 0; t < n; t++)
         {
             var offset = encoding.Offsets[t];
-            foreach (var span in example.AssistantSpans)
+            foreach (var span in example.TargetSpans)
             {
                 if (!span.Overlaps(offset.Start, offset.End)) continue;
                 targets[t] = true;

@@ -71,10 +71,12 @@ internal static class ChatFixture
     }
 
     /// <summary>Runs the built tool in a child process; stdin is written and then left open.</summary>
-    public static (int ExitCode, string Output) RunTool(string fileName, IEnumerable<string> arguments, string? stdin = null)
+    public static (int ExitCode, string Output) RunTool(string fileName, IEnumerable<string> arguments, string? stdin = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(fileName) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in arguments) psi.ArgumentList.Add(a);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

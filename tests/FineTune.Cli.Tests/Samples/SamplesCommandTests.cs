@@ -62,11 +62,52 @@ public class SamplesCommandTests
         var (code, output) = Run(dir);
         Assert.True(code == 0, output);
         Assert.Equal("[]", File.ReadAllText(dir.File("samples.json")).Trim());
+        Assert.Contains("samples: no held-out prompts: the validation split is empty", output);
 
         Reports.ReportFixture.Write(dir, withSamples: false);
         Assert.Equal(0, (await CliApp.RunAsync(["report", "--train-dir", dir.File("train"), "--stats", dir.File("stats.json"), "--config", dir.File("lora.yaml"),
             "--samples", dir.File("samples.json"), "--out", dir.File("report.html")])));
         Assert.Contains("No held-out prompts: the validation split is empty", File.ReadAllText(dir.File("report.html")));
+    }
+
+    [Fact]
+    public void Loss_on_whole_conversations_leaves_the_same_held_out_prompts_as_loss_on_replies()
+    {
+        using var dir = new TempDir();
+        ChatFixture.WriteWiredModel(dir.File("model"), ChatFixture.SingleToken(" Paris"), ChatFixture.SingleToken("?"));
+        var config = ModelConfig.Load(dir.File("model"));
+        var adapter = new LoraAdapter(config, new LoraSettings(4, 8, 0, false, Projections.All));
+        adapter.Initialize(1);
+        adapter.Save(dir.File("adapter"), "model");
+        var conversation = Conversation("Capital of France?", "Paris.");
+        // What the formatter writes for train_on_responses_only: false.
+        Directory.CreateDirectory(dir.File("formatted"));
+        FormattedDatasetFile.Write(dir.File("formatted/validation.jsonl"), [Llama3.Render(conversation, lossOnReplies: false)]);
+
+        var (code, output) = Run(dir, "--max-tokens", "8");
+        Assert.True(code == 0, output);
+        Assert.Contains("samples: 1 held-out prompts; ended at a stop token: before 1/1, after 1/1", output);
+        using var json = JsonDocument.Parse(File.ReadAllText(dir.File("samples.json")));
+        var item = Assert.Single(json.RootElement.EnumerateArray());
+        Assert.Equal("Capital of France?", item.GetProperty("prompt").GetString());
+        Assert.Equal("Paris.", item.GetProperty("reference").GetString());
+        Assert.EndsWith("<|start_header_id|>assistant<|end_header_id|>\n\n", item.GetProperty("prompt_text").GetString());
+    }
+
+    [Fact]
+    public void Validation_examples_with_no_reply_to_hold_out_are_named_as_the_cause_not_an_empty_split()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("formatted"));
+        FormattedDatasetFile.Write(dir.File("formatted/validation.jsonl"),
+            [Llama3.Render(FineTune.Data.Conversation.FromRawText("Plain text, no turns.")), Llama3.Render(FineTune.Data.Conversation.FromRawText("More."))]);
+        Directory.CreateDirectory(dir.File("model"));
+        Directory.CreateDirectory(dir.File("adapter"));
+        var (code, output) = Run(dir);
+        Assert.True(code == 0, output);
+        Assert.Contains("samples: no held-out prompts: none of the 2 validation examples has an assistant reply after a prompt to hold out", output);
+        Assert.DoesNotContain("split is empty", output);
+        Assert.Equal("[]", File.ReadAllText(dir.File("samples.json")).Trim());
     }
 
     [Theory]

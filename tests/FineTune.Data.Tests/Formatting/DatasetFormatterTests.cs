@@ -40,12 +40,18 @@ public class DatasetFormatterTests : IDisposable
     }
 
     [Fact]
-    public void Train_on_responses_only_false_targets_the_whole_text()
+    public void Train_on_responses_only_false_targets_the_whole_text_and_keeps_the_reply_where_it_is()
     {
         var path = Alpaca("d.jsonl", 1);
-        var e = Assert.Single(DatasetFormatter.Format([Items.Of(path)], ChatMl, new TrainingConfig { TrainOnResponsesOnly = false }).Train);
-        Assert.Equal([new TextSpan(0, e.Text.Length)], e.AssistantSpans);
-        Assert.Equal(2, e.ContentSpans.Count);
+        var whole = Assert.Single(DatasetFormatter.Format([Items.Of(path)], ChatMl, new TrainingConfig { TrainOnResponsesOnly = false }).Train);
+        var replies = Assert.Single(DatasetFormatter.Format([Items.Of(path)], ChatMl, new TrainingConfig { TrainOnResponsesOnly = true }).Train);
+        Assert.Equal([new TextSpan(0, whole.Text.Length)], whole.TargetSpans);
+        Assert.Equal(2, whole.ContentSpans.Count);
+        // The turn boundaries are the same as with the loss on replies only: held-out prompts are cut there.
+        Assert.Equal(replies.Text, whole.Text);
+        Assert.Equal(replies.AssistantSpans, whole.AssistantSpans);
+        Assert.Equal(replies.AssistantSpans, replies.TargetSpans);
+        Assert.EndsWith("<|im_start|>assistant\n", whole.Text[..whole.AssistantSpans[0].Start]);
     }
 
     [Fact]

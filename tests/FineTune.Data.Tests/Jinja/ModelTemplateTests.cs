@@ -30,7 +30,9 @@ public sealed class ModelTemplateTests
         Assert.Contains("train_on_responses_only: false", e.Message);
         Assert.Contains("data/train.jsonl(3)", e.Message);
         var whole = template.Render(conversation, lossOnReplies: false);
-        Assert.Equal([new FineTune.Core.Datasets.TextSpan(0, whole.Text.Length)], whole.AssistantSpans);
+        Assert.Equal([new FineTune.Core.Datasets.TextSpan(0, whole.Text.Length)], whole.TargetSpans);
+        // Its replies cannot be located, so none is claimed (no held-out prompt is cut from it).
+        Assert.Empty(whole.AssistantSpans);
     }
 
     internal static ChatTemplate Resolve(Family f) =>
@@ -70,6 +72,11 @@ public sealed class ModelTemplateTests
             // Content spans are dataset text: each is part of some message.
             foreach (var s in example.ContentSpans)
                 Assert.Contains(c.Messages, m => m.Content.Contains(example.Text[s.Start..s.End], StringComparison.Ordinal));
+            // train_on_responses_only: false moves the loss to the whole text and leaves the replies where they are.
+            var whole = template.Render(conversation, lossOnReplies: false);
+            Assert.Equal(example.Text, whole.Text);
+            Assert.Equal(example.AssistantSpans, whole.AssistantSpans);
+            Assert.Equal([new FineTune.Core.Datasets.TextSpan(0, whole.Text.Length)], whole.TargetSpans);
             checkedCases++;
         }
         Assert.True(checkedCases >= 4 || f.Cases.Count(c => c.Output is not null) < 12, $"{family}: only {checkedCases} training conversations checked");
