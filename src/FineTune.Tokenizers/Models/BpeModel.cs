@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace FineTune.Tokenizers.Models;
@@ -27,12 +28,13 @@ internal sealed class BpeModel
 
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
-    private readonly Dictionary<long, long> _merges; // (left << 32 | right) -> (rank << 32 | merged id)
+    private readonly PairTable _merges; // (left, right) -> (rank << 32 | merged id)
     private readonly int[] _byteIds = new int[256];  // byte-level: id of each single byte, -1 if absent
     private readonly int[] _fallbackIds = new int[256]; // <0xNN> ids, -1 if absent
     private readonly bool _plainSymbols;
     private readonly ConcurrentDictionary<string, int[]> _cache = new();
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private int _cacheCount; // ConcurrentDictionary.Count takes every lock; this is counted on insert instead
 
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options, Func<string, Exception> invalid)
     {
@@ -43,7 +45,7 @@ internal sealed class BpeModel
         Merges = merges;
         _plainSymbols = options.ContinuingSubwordPrefix.Length == 0 && options.EndOfWordSuffix.Length == 0;
 
-        _merges = new Dictionary<long, long>(merges.Count);
+        _merges = new PairTable(merges.Count);
         var prefixLength = options.ContinuingSubwordPrefix.Length;
         for (var rank = 0; rank < merges.Count; rank++)
         {
@@ -53,7 +55,7 @@ internal sealed class BpeModel
             var mergedText = a + (b.Length >= prefixLength ? b[prefixLength..] : b);
             if (!vocab.TryGetValue(mergedText, out var merged))
                 throw invalid($"merge #{rank} (\"{a}\" \"{b}\") produces \"{mergedText}\", which is not in the vocabulary");
-            _merges.TryAdd(Key(left, right), ((long)rank << 32) | (uint)merged);
+            _merges.TryAdd(left, right, ((long)rank << 32) | (uint)merged);
         }
 
         for (var b = 0; b < 256; b++)
@@ -66,8 +68,6 @@ internal sealed class BpeModel
     public BpeOptions Options { get; }
 
     public IReadOnlyList<(string Left, string Right)> Merges { get; }
-
-    private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 
     /// <summary>
     /// Appends the tokens of <paramref name="piece"/>: ids, and for each the [start, end) range of
@@ -85,8 +85,12 @@ internal sealed class BpeModel
         var result = Compute(piece);
         if (piece.Length < MaxCachedLength)
         {
-            if (_cache.Count >= MaxCacheEntries) _cache.Clear();
-            _cache.TryAdd(piece.ToString(), result);
+            if (Volatile.Read(ref _cacheCount) >= MaxCacheEntries)
+            {
+                _cache.Clear();
+                Volatile.Write(ref _cacheCount, 0);
+            }
+            if (_cache.TryAdd(piece.ToString(), result)) Interlocked.Increment(ref _cacheCount);
         }
         Emit(result, ids, starts, ends);
     }
@@ -144,16 +148,44 @@ internal sealed class BpeModel
         Span<byte> utf8 = stackalloc byte[4];
         for (var i = 0; i < piece.Length;)
         {
-            var width = CodePointWidth(piece, i);
-            var count = Encoding.UTF8.GetBytes(piece.Slice(i, width), utf8);
-            for (var b = 0; b < count; b++)
+            int c = piece[i];
+            if (c < 0x80)
             {
-                var id = _byteIds[utf8[b]];
-                if (id < 0) AddUnknown(s, i, i + width);
-                else s.Add(id, i, i + width, false);
+                AddByte(s, (byte)c, i, i + 1);
+                i++;
+                continue;
             }
+            var width = CodePointWidth(piece, i);
+            var count = Utf8(piece, i, width, utf8);
+            for (var b = 0; b < count; b++) AddByte(s, utf8[b], i, i + width);
             i += width;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddByte(Symbols s, byte b, int start, int end)
+    {
+        var id = _byteIds[b];
+        if (id < 0) AddUnknown(s, start, end);
+        else s.Add(id, start, end, false);
+    }
+
+    /// <summary>UTF-8 bytes of the code point at <paramref name="i"/> (a lone surrogate becomes U+FFFD, as Encoding.UTF8 does).</summary>
+    private static int Utf8(ReadOnlySpan<char> piece, int i, int width, Span<byte> utf8)
+    {
+        int c = piece[i];
+        if (width == 2) c = char.ConvertToUtf32(piece[i], piece[i + 1]);
+        else if (c is >= 0xD800 and <= 0xDFFF) c = 0xFFFD;
+        if (c < 0x80) { utf8[0] = (byte)c; return 1; }
+        if (c < 0x800) { utf8[0] = (byte)(0xC0 | (c >> 6)); utf8[1] = (byte)(0x80 | (c & 0x3F)); return 2; }
+        if (c < 0x10000)
+        {
+            utf8[0] = (byte)(0xE0 | (c >> 12)); utf8[1] = (byte)(0x80 | ((c >> 6) & 0x3F)); utf8[2] = (byte)(0x80 | (c & 0x3F));
+            return 3;
+        }
+        utf8[0] = (byte)(0xF0 | (c >> 18)); utf8[1] = (byte)(0x80 | ((c >> 12) & 0x3F));
+        utf8[2] = (byte)(0x80 | ((c >> 6) & 0x3F)); utf8[3] = (byte)(0x80 | (c & 0x3F));
+        return 4;
     }
 
     /// <summary>Character start (SentencePiece-style), with byte fallback, unknown-token fusing and affixes.</summary>
@@ -235,7 +267,7 @@ internal sealed class BpeModel
     {
         var j = s.Next[i];
         if (j < 0 || s.IsUnknown[i] || s.IsUnknown[j]) return long.MaxValue;
-        return _merges.TryGetValue(Key(s.Id[i], s.Id[j]), out var v) ? v : long.MaxValue;
+        return _merges.Get(s.Id[i], s.Id[j]);
     }
 
     /// <summary>Short words: keep each pair's merge and scan for the best; O(n²) but tiny n.</summary>
@@ -260,29 +292,40 @@ internal sealed class BpeModel
         }
     }
 
-    /// <summary>Long words: a priority queue ordered by (rank, position), stale entries skipped.</summary>
+    /// <summary>
+    /// Long words: a min-heap of (rank, position) packed into one long, stale entries skipped. Each
+    /// live symbol keeps the rank of the pair it starts in <c>Rank</c>, so an entry is current when
+    /// its rank still equals that (a rank names exactly one pair) and no hash lookup is needed.
+    /// </summary>
     private void MergeWithHeap(Symbols s)
     {
-        var queue = new PriorityQueue<int, (long Rank, int Pos)>();
+        var heap = s.Heap;
+        heap.Clear();
+        var rank = s.Rank;
         for (var i = 0; i < s.Count; i++)
         {
-            var r = Rank(s, i);
-            if (r != long.MaxValue) queue.Enqueue(i, (r, i));
+            var r = rank[i] = Rank(s, i);
+            if (r != long.MaxValue) heap.Push(Entry(r, i));
         }
-        while (queue.TryDequeue(out var i, out var priority))
+        while (heap.Count > 0)
         {
-            if (s.Removed[i] || s.Next[i] < 0 || Rank(s, i) != priority.Rank) continue;
-            s.Merge(i, (int)(priority.Rank & 0xFFFFFFFF));
-            var r = Rank(s, i);
-            if (r != long.MaxValue) queue.Enqueue(i, (r, i));
+            var e = heap.Pop();
+            var i = (int)(e & 0xFFFFFFFF);
+            var r = (e >> 32) & 0x7FFFFFFF;
+            if (s.Removed[i] || rank[i] == long.MaxValue || (rank[i] >> 32) != r) continue;
+            s.Merge(i, (int)(rank[i] & 0xFFFFFFFF));
+            var nr = rank[i] = Rank(s, i);
+            if (nr != long.MaxValue) heap.Push(Entry(nr, i));
             var p = s.Prev[i];
             if (p >= 0)
             {
-                var pr = Rank(s, p);
-                if (pr != long.MaxValue) queue.Enqueue(p, (pr, p));
+                var pr = rank[p] = Rank(s, p);
+                if (pr != long.MaxValue) heap.Push(Entry(pr, p));
             }
         }
     }
+
+    private static long Entry(long packedRank, int position) => ((packedRank >> 32) << 32) | (uint)position;
 
     /// <summary>A doubly linked list of symbols in parallel arrays, reused between calls.</summary>
     private sealed class Symbols
@@ -291,6 +334,7 @@ internal sealed class BpeModel
         public int[] Id = new int[64], Start = new int[64], End = new int[64], Prev = new int[64], Next = new int[64];
         public long[] Rank = new long[64];
         public bool[] IsUnknown = new bool[64], Removed = new bool[64];
+        public readonly LongMinHeap Heap = new();
 
         public void Clear() => Count = 0;
 
