@@ -56,6 +56,8 @@ public sealed class GgufFile
         return bytes;
     }
 
+    private const int HalfChunk = 1 << 18;
+
     /// <summary>Reads a tensor as 32-bit floats; supports F32, F16 and BF16 data.</summary>
     public float[] ReadTensorAsFloat32(GgufTensorInfo tensor)
     {
@@ -68,7 +70,13 @@ public sealed class GgufFile
                 Buffer.BlockCopy(bytes, 0, result, 0, bytes.Length);
                 break;
             case GgmlType.F16:
-                HalfBits.ToFloat(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan()), result);
+                // In parallel chunks: one thread converting was a third of quantizing an F16 file to Q8_0.
+                Parallel.For(0, (n + HalfChunk - 1) / HalfChunk, c =>
+                {
+                    var start = c * HalfChunk;
+                    var count = Math.Min(HalfChunk, n - start);
+                    HalfBits.ToFloat(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan(2 * start, 2 * count)), result.AsSpan(start, count));
+                });
                 break;
             case GgmlType.BF16:
                 for (var i = 0; i < n; i++) result[i] = BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(bytes, 2 * i) << 16);

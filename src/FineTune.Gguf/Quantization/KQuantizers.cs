@@ -158,6 +158,16 @@ internal static class KQuantizers
     {
         maxScale = 0;
         maxMin = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            KQuantLanes.SubBlockScalesWithMins(xb, nmax, rmin, rdelta, nstep, L, scales, mins);
+            for (var j = 0; j < QK_K / 32; j++)
+            {
+                if (scales[j] > maxScale) maxScale = scales[j];
+                if (mins[j] > maxMin) maxMin = mins[j];
+            }
+            return;
+        }
         for (var j = 0; j < QK_K / 32; j++)
         {
             var xs = xb.Slice(32 * j, 32);
@@ -205,6 +215,11 @@ internal static class KQuantizers
             var dj = d * s;
             if (dj == 0) continue;
             var dm = dmin * m;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                KQuantLanes.Requantize(xb, j, dj, dm, nmax, L);
+                continue;
+            }
             for (var ii = 0; ii < 32; ii++)
             {
                 var l = NearestInt((xb[32 * j + ii] + dm) / dj);
