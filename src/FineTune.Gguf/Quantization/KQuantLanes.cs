@@ -114,6 +114,99 @@ internal static class KQuantLanes
         }
     }
 
+    /// <summary>
+    /// make_qx_quants (rmse_type 1, weights x²) of Q6_K for the sixteen 16-value sub-blocks of a
+    /// super-block, eight sub-blocks per vector: <paramref name="L"/> gets the 256 levels (offset by
+    /// 32) and <paramref name="scales"/> the 16 scales, to the bit as ggml's scalar loop computes them.
+    /// </summary>
+    [SkipLocalsInit]
+    public static void SignedScales16(ReadOnlySpan<float> xb, int nmax, Span<sbyte> L, Span<float> scales)
+    {
+        const int n = 16;
+        Span<Vector256<float>> x = stackalloc Vector256<float>[n];
+        Span<Vector256<float>> lv = stackalloc Vector256<float>[n];
+        Span<Vector256<float>> best = stackalloc Vector256<float>[n];
+        Span<float> t = MemoryMarshal.Cast<Vector256<float>, float>(x);
+        Span<float> levels = MemoryMarshal.Cast<Vector256<float>, float>(best);
+        var low = Vector256.Create(-nmax);
+        var high = Vector256.Create(nmax - 1);
+        for (var g = 0; g < 2; g++)
+        {
+            for (var j = 0; j < Lanes; j++)
+                for (var i = 0; i < n; i++) t[i * Lanes + j] = xb[n * (Lanes * g + j) + i];
+            var max = Vector256<float>.Zero;
+            var amax = Vector256<float>.Zero;
+            for (var i = 0; i < n; i++)
+            {
+                var ax = Vector256.Abs(x[i]);
+                var larger = Vector256.GreaterThan(ax, amax);
+                amax = Vector256.ConditionalSelect(larger, ax, amax);
+                max = Vector256.ConditionalSelect(larger, x[i], max);
+            }
+            var live = ~Vector256.LessThan(amax, Vector256.Create(1e-15f));
+            var iscale = Vector256.Create((float)-nmax) / max;
+            Vector256<float> sumlx = default, suml2 = default;
+            for (var i = 0; i < n; i++)
+            {
+                var l = SignedLevel(iscale * x[i], low, high);
+                best[i] = l;
+                var w = x[i] * x[i];
+                sumlx += w * x[i] * l;
+                suml2 += w * l * l;
+            }
+            var scale = Vector256.ConditionalSelect(Vector256.Equals(suml2, Vector256<float>.Zero), Vector256<float>.Zero, sumlx / suml2);
+            var bestValue = scale * sumlx;
+            for (var @is = -9; @is <= 9; @is++)
+            {
+                if (@is == 0) continue;
+                iscale = Vector256.Create(-(nmax + 0.1f * @is)) / max;
+                sumlx = suml2 = default;
+                for (var i = 0; i < n; i++)
+                {
+                    var l = SignedLevel(iscale * x[i], low, high);
+                    lv[i] = l;
+                    var w = x[i] * x[i];
+                    sumlx += w * x[i] * l;
+                    suml2 += w * l * l;
+                }
+                var better = Vector256.GreaterThan(suml2, Vector256<float>.Zero) & Vector256.GreaterThan(sumlx * sumlx, bestValue * suml2) & live;
+                if (better == Vector256<float>.Zero) continue;
+                for (var i = 0; i < n; i++) best[i] = Vector256.ConditionalSelect(better, lv[i], best[i]);
+                scale = Vector256.ConditionalSelect(better, sumlx / suml2, scale);
+                bestValue = Vector256.ConditionalSelect(better, scale * sumlx, bestValue);
+            }
+            scale = Vector256.ConditionalSelect(live, scale, Vector256<float>.Zero);
+            for (var j = 0; j < Lanes; j++)
+            {
+                var sub = Lanes * g + j;
+                scales[sub] = scale.GetElement(j);
+                var isLive = live.AsInt32().GetElement(j) != 0;
+                for (var i = 0; i < n; i++) L[n * sub + i] = isLive ? (sbyte)(nmax + (int)levels[i * Lanes + j]) : (sbyte)0;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SignedLevel(Vector256<float> v, Vector256<int> low, Vector256<int> high)
+    {
+        var l = ((v + Vector256.Create(12582912f)).AsInt32() & Vector256.Create(0x007fffff)) - Vector256.Create(0x00400000);
+        return Vector256.ConvertToSingle(Vector256.Min(Vector256.Max(l, low), high));
+    }
+
+    /// <summary>The second pass of Q6_K for sub-block <paramref name="j"/>: levels x / dj in [-32, 31], stored offset by 32.</summary>
+    public static void RequantizeSigned16(ReadOnlySpan<float> xb, int j, float dj, Span<sbyte> L)
+    {
+        var djv = Vector256.Create(dj);
+        var low = Vector256.Create(-32);
+        var high = Vector256.Create(31);
+        ref var xr = ref MemoryMarshal.GetReference(xb);
+        for (var c = 0; c < 16; c += Lanes)
+        {
+            var level = SignedLevel(Vector256.LoadUnsafe(ref xr, (nuint)(16 * j + c)) / djv, low, high);
+            for (var k = 0; k < Lanes; k++) L[16 * j + c + k] = (sbyte)((int)level.GetElement(k) + 32);
+        }
+    }
+
     /// <summary>ggml's nearest_int (the integer lands in the mantissa after adding 1.5·2^23), clamped to [0, nmax], as a float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Level(Vector256<float> v, int nmax)
