@@ -49,7 +49,8 @@ public sealed class GgufFile
     /// <summary>Reads the raw bytes of one tensor (bounds were checked when the header was read).</summary>
     public byte[] ReadTensorBytes(GgufTensorInfo tensor)
     {
-        var bytes = new byte[checked((int)tensor.ByteSize)];
+        // Every byte is read over, so the array need not be zeroed first (hundreds of MB for a large model).
+        var bytes = GC.AllocateUninitializedArray<byte>(checked((int)tensor.ByteSize));
         using var fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         fs.Position = DataOffset + (long)tensor.Offset;
         fs.ReadExactly(bytes);
@@ -63,7 +64,7 @@ public sealed class GgufFile
     {
         var bytes = ReadTensorBytes(tensor);
         var n = checked((int)tensor.ElementCount);
-        var result = new float[n];
+        var result = GC.AllocateUninitializedArray<float>(n); // every element is converted into
         switch (tensor.Type)
         {
             case GgmlType.F32:
