@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 
@@ -32,20 +31,22 @@ internal sealed class BpeModel
     private readonly int[] _byteIds = new int[256];  // byte-level: id of each single byte, -1 if absent
     private readonly int[] _fallbackIds = new int[256]; // <0xNN> ids, -1 if absent
     private readonly bool _plainSymbols;
-    private readonly ConcurrentDictionary<string, int[]> _cache = new();
-    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
-    private int _cacheCount; // ConcurrentDictionary.Count takes every lock; this is counted on insert instead
+    private readonly bool _splitBeforeSpaceMarks;
+    private const char SpaceMark = '\u2581'; // SentencePiece's ▁
+    // One word cache per thread: a shared ConcurrentDictionary took a lock on every insert, and on
+    // unseen text most words are inserted (its Count, which takes every lock, was worse still).
+    private readonly ThreadLocal<WordCache> _cache = new(() => new WordCache());
 
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options, Func<string, Exception> invalid)
     {
         _vocab = vocab;
         _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         Options = options;
         Merges = merges;
         _plainSymbols = options.ContinuingSubwordPrefix.Length == 0 && options.EndOfWordSuffix.Length == 0;
 
         _merges = new PairTable(merges.Count);
+        var crossesWordStart = false;
         var prefixLength = options.ContinuingSubwordPrefix.Length;
         for (var rank = 0; rank < merges.Count; rank++)
         {
@@ -56,7 +57,13 @@ internal sealed class BpeModel
             if (!vocab.TryGetValue(mergedText, out var merged))
                 throw invalid($"merge #{rank} (\"{a}\" \"{b}\") produces \"{mergedText}\", which is not in the vocabulary");
             _merges.TryAdd(left, right, ((long)rank << 32) | (uint)merged);
+            crossesWordStart |= CrossesWordStart(mergedText);
         }
+        // A SentencePiece-style model whose merges never join a character to a following ▁ (Llama 2's
+        // do not) cannot merge across the start of a ▁word, so words can be merged one at a time:
+        // each result is the same as merging the whole text, and repeated words come from the cache
+        // instead of one heap over thousands of symbols.
+        _splitBeforeSpaceMarks = !options.ByteLevel && _plainSymbols && !options.IgnoreMerges && !crossesWordStart;
 
         for (var b = 0; b < 256; b++)
         {
@@ -76,33 +83,62 @@ internal sealed class BpeModel
     /// </summary>
     public void Encode(ReadOnlySpan<char> piece, List<int> ids, List<int> starts, List<int> ends)
     {
-        if (piece.Length == 0) return;
-        if (piece.Length < MaxCachedLength && _cacheBySpan.TryGetValue(piece, out var cached))
+        if (!_splitBeforeSpaceMarks)
         {
-            Emit(cached, ids, starts, ends);
+            EncodeWord(piece, 0, ids, starts, ends);
+            return;
+        }
+        var start = 0;
+        for (var from = 1; from < piece.Length;)
+        {
+            var k = piece[from..].IndexOf(SpaceMark);
+            if (k < 0) break;
+            var p = from + k;
+            if (piece[p - 1] != SpaceMark)
+            {
+                // A word starts here (a ▁ after a ▁ continues a run of spaces, which merges together).
+                EncodeWord(piece[start..p], start, ids, starts, ends);
+                start = p;
+            }
+            from = p + 1;
+        }
+        EncodeWord(piece[start..], start, ids, starts, ends);
+    }
+
+    /// <summary>True when <paramref name="token"/> holds a character other than ▁ directly followed by ▁.</summary>
+    private static bool CrossesWordStart(string token)
+    {
+        for (var i = 1; i < token.Length; i++)
+            if (token[i] == SpaceMark && token[i - 1] != SpaceMark) return true;
+        return false;
+    }
+
+    private void EncodeWord(ReadOnlySpan<char> piece, int offset, List<int> ids, List<int> starts, List<int> ends)
+    {
+        if (piece.Length == 0) return;
+        var cache = piece.Length < MaxCachedLength ? _cache.Value! : null;
+        if (cache is not null && cache.BySpan.TryGetValue(piece, out var cached))
+        {
+            Emit(cached, offset, ids, starts, ends);
             return;
         }
         var result = Compute(piece);
-        if (piece.Length < MaxCachedLength)
+        if (cache is not null)
         {
-            if (Volatile.Read(ref _cacheCount) >= MaxCacheEntries)
-            {
-                _cache.Clear();
-                Volatile.Write(ref _cacheCount, 0);
-            }
-            if (_cache.TryAdd(piece.ToString(), result)) Interlocked.Increment(ref _cacheCount);
+            if (cache.Words.Count >= MaxCacheEntries) cache.Words.Clear();
+            cache.Words[piece.ToString()] = result;
         }
-        Emit(result, ids, starts, ends);
+        Emit(result, offset, ids, starts, ends);
     }
 
-    private static void Emit(int[] packed, List<int> ids, List<int> starts, List<int> ends)
+    private static void Emit(int[] packed, int offset, List<int> ids, List<int> starts, List<int> ends)
     {
         var n = packed.Length / 3;
         for (var i = 0; i < n; i++)
         {
             ids.Add(packed[i]);
-            starts.Add(packed[n + i]);
-            ends.Add(packed[2 * n + i]);
+            starts.Add(offset + packed[n + i]);
+            ends.Add(offset + packed[2 * n + i]);
         }
     }
 
@@ -326,6 +362,14 @@ internal sealed class BpeModel
     }
 
     private static long Entry(long packedRank, int position) => ((packedRank >> 32) << 32) | (uint)position;
+
+    private sealed class WordCache
+    {
+        public readonly Dictionary<string, int[]> Words = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> BySpan;
+
+        public WordCache() => BySpan = Words.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     /// <summary>A doubly linked list of symbols in parallel arrays, reused between calls.</summary>
     private sealed class Symbols
