@@ -10,27 +10,30 @@ namespace FineTune.Gguf.Tests;
 /// </summary>
 public sealed unsafe class QuantizeVsLlamaCppTests
 {
-    public static TheoryData<FileType, int, bool> Cases => new()
+    public static TheoryData<FileType, int, bool, bool> Cases => new()
     {
-        { FileType.Q8_0, 256, false },
-        { FileType.Q4_0, 256, false },
-        { FileType.Q4_K_M, 256, false },
-        { FileType.Q5_K_M, 256, false },
-        { FileType.Q6_K, 256, false },
-        { FileType.F16, 256, false },
-        { FileType.BF16, 256, false },
-        { FileType.Q4_K_M, 256, true },   // tied embeddings: token_embd takes the output rule
-        { FileType.Q4_K_M, 64, false },   // rows of 64: K-quant fallbacks to Q5_0 / Q5_1 / Q8_0
-        { FileType.Q5_K_M, 64, true },
+        { FileType.Q8_0, 256, false, false },
+        { FileType.Q4_K_M, 256, false, true },
+        { FileType.Q5_K_M, 256, false, true },
+        { FileType.Q6_K, 256, false, true },
+        { FileType.Q4_0, 256, false, false },
+        { FileType.Q4_K_M, 256, false, false },
+        { FileType.Q5_K_M, 256, false, false },
+        { FileType.Q6_K, 256, false, false },
+        { FileType.F16, 256, false, false },
+        { FileType.BF16, 256, false, false },
+        { FileType.Q4_K_M, 256, true, false },   // tied embeddings: token_embd takes the output rule
+        { FileType.Q4_K_M, 64, false, false },   // rows of 64: K-quant fallbacks to Q5_0 / Q5_1 / Q8_0
+        { FileType.Q5_K_M, 64, true, false },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Matches_llama_model_quantize(FileType fileType, int hidden, bool tied)
+    public void Matches_llama_model_quantize(FileType fileType, int hidden, bool tied, bool awkwardBlocks)
     {
         LlamaNative.EnsureLoaded();
         using var tmp = new TempDir();
-        var model = new SyntheticLlama { Hidden = hidden, Ffn = hidden * 2, Layers = 8, TiedEmbeddings = tied };
+        var model = new SyntheticLlama { Hidden = hidden, Ffn = hidden * 2, Layers = 8, TiedEmbeddings = tied, AwkwardBlocks = awkwardBlocks };
         var input = model.Write(tmp.File("f32.gguf"));
         var output = tmp.File("ref.gguf");
 

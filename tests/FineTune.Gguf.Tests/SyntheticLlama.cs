@@ -21,7 +21,25 @@ internal sealed class SyntheticLlama
     /// <summary>Further metadata (e.g. a tokenizer), written before the tensors.</summary>
     public Action<GgufWriter>? Metadata { get; init; }
 
+    /// <summary>
+    /// Also give every 7th super-block awkward 32-value sub-blocks (constant, all positive, one
+    /// non-zero value, negative zeros, subnormal-sized values), where the K-quant searches take
+    /// their early exits and clamps lane by lane.
+    /// </summary>
+    public bool AwkwardBlocks { get; init; }
+
     public Dictionary<string, (long[] Shape, float[] Data)> Tensors { get; } = new(StringComparer.Ordinal);
+
+    private static void MakeAwkward(Span<float> block, Random rng)
+    {
+        block[..32].Fill(0.0125f);                                                             // max == min
+        for (var i = 32; i < 64; i++) block[i] = 0.01f + 0.03f * (float)rng.NextDouble();      // min > 0 clamps to 0
+        block.Slice(64, 32).Clear();
+        block[64 + rng.Next(32)] = -0.2f;                                                      // one value
+        block.Slice(96, 32).Fill(-0f);                                                         // negative zeros
+        for (var i = 128; i < 160; i++) block[i] = (float)((rng.NextDouble() - 0.5) * 1e-36);  // tiny
+        for (var i = 160; i < 192; i++) block[i] = i % 2 == 0 ? -0f : 0.001f;
+    }
 
     public string Write(string path)
     {
@@ -42,6 +60,8 @@ internal sealed class SyntheticLlama
             }
             if (!isNorm)
                 for (var b = 0; b + 256 <= n; b += 256 * 50) Array.Clear(data, b, 256);
+            if (!isNorm && AwkwardBlocks)
+                for (var b = 256 * 3; b + 256 <= n; b += 256 * 7) MakeAwkward(data.AsSpan(b, 256), rng);
             Tensors[name] = (shape, data);
         }
         Add("token_embd.weight", Hidden, Vocab);

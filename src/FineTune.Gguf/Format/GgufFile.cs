@@ -49,26 +49,35 @@ public sealed class GgufFile
     /// <summary>Reads the raw bytes of one tensor (bounds were checked when the header was read).</summary>
     public byte[] ReadTensorBytes(GgufTensorInfo tensor)
     {
-        var bytes = new byte[checked((int)tensor.ByteSize)];
+        // Every byte is read over, so the array need not be zeroed first (hundreds of MB for a large model).
+        var bytes = GC.AllocateUninitializedArray<byte>(checked((int)tensor.ByteSize));
         using var fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         fs.Position = DataOffset + (long)tensor.Offset;
         fs.ReadExactly(bytes);
         return bytes;
     }
 
+    private const int HalfChunk = 1 << 18;
+
     /// <summary>Reads a tensor as 32-bit floats; supports F32, F16 and BF16 data.</summary>
     public float[] ReadTensorAsFloat32(GgufTensorInfo tensor)
     {
         var bytes = ReadTensorBytes(tensor);
         var n = checked((int)tensor.ElementCount);
-        var result = new float[n];
+        var result = GC.AllocateUninitializedArray<float>(n); // every element is converted into
         switch (tensor.Type)
         {
             case GgmlType.F32:
                 Buffer.BlockCopy(bytes, 0, result, 0, bytes.Length);
                 break;
             case GgmlType.F16:
-                HalfBits.ToFloat(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan()), result);
+                // In parallel chunks: one thread converting was a third of quantizing an F16 file to Q8_0.
+                Parallel.For(0, (n + HalfChunk - 1) / HalfChunk, c =>
+                {
+                    var start = c * HalfChunk;
+                    var count = Math.Min(HalfChunk, n - start);
+                    HalfBits.ToFloat(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan(2 * start, 2 * count)), result.AsSpan(start, count));
+                });
                 break;
             case GgmlType.BF16:
                 for (var i = 0; i < n; i++) result[i] = BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(bytes, 2 * i) << 16);

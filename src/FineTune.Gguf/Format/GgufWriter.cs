@@ -6,9 +6,10 @@ namespace FineTune.Gguf.Format;
 
 /// <summary>
 /// Writes a GGUF v3 file. Metadata and the tensor table are declared first; each tensor's bytes
-/// come from a producer that runs only when the writer reaches that tensor, so at most one
-/// tensor's data is in memory at a time. <see cref="Write"/> goes through a temporary file that is
-/// renamed into place once complete.
+/// come from a producer that runs when the writer reaches the tensor before it, so the next
+/// tensor is read and quantized while this one is written and at most two tensors' data are in
+/// memory at a time. Producers run one at a time, in order. <see cref="Write"/> goes through a
+/// temporary file that is renamed into place once complete.
 /// </summary>
 public sealed class GgufWriter
 {
@@ -85,15 +86,27 @@ public sealed class GgufWriter
         header.CopyTo(output);
 
         long written = 0;
-        foreach (var t in _tensors)
+        Task<ReadOnlyMemory<byte>>? next = _tensors.Count > 0 ? Task.Run(_tensors[0].Produce) : null;
+        try
         {
-            var data = t.Produce();
-            if (data.Length != t.Size)
-                throw new InvalidOperationException($"Tensor '{t.Name}' produced {data.Length} bytes, expected {t.Size}.");
-            output.Write(data.Span);
-            written += data.Length;
-            Pad(output, written);
-            written = GgufReader.AlignUp(written, Alignment);
+            for (var i = 0; i < _tensors.Count; i++)
+            {
+                var t = _tensors[i];
+                var data = next!.GetAwaiter().GetResult();
+                next = i + 1 < _tensors.Count ? Task.Run(_tensors[i + 1].Produce) : null;
+                if (data.Length != t.Size)
+                    throw new InvalidOperationException($"Tensor '{t.Name}' produced {data.Length} bytes, expected {t.Size}.");
+                output.Write(data.Span);
+                written += data.Length;
+                Pad(output, written);
+                written = GgufReader.AlignUp(written, Alignment);
+            }
+        }
+        finally
+        {
+            // A failed write leaves no producer running behind the caller's back.
+            if (next is not null)
+                try { next.Wait(); } catch (AggregateException) { }
         }
     }
 

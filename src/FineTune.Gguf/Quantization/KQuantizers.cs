@@ -104,9 +104,10 @@ internal static class KQuantizers
             var qh = yb.Slice(128, 64);
             var sc = yb.Slice(192, 16);
             float maxScale = 0, maxAbsScale = 0;
+            if (Vector256.IsHardwareAccelerated) KQuantLanes.SignedScales16(xb, 32, L, scales);
             for (var ib = 0; ib < QK_K / 16; ib++)
             {
-                var scale = MakeQxQuants(16, 32, xb.Slice(16 * ib, 16), L.Slice(16 * ib, 16));
+                var scale = Vector256.IsHardwareAccelerated ? scales[ib] : MakeQxQuants(16, 32, xb.Slice(16 * ib, 16), L.Slice(16 * ib, 16));
                 scales[ib] = scale;
                 var abs = MathF.Abs(scale);
                 if (abs > maxAbsScale)
@@ -129,6 +130,11 @@ internal static class KQuantizers
             {
                 var dj = df * (sbyte)sc[j];
                 if (dj == 0) continue;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    KQuantLanes.RequantizeSigned16(xb, j, dj, L);
+                    continue;
+                }
                 for (var ii = 0; ii < 16; ii++)
                 {
                     var l = NearestInt(xb[16 * j + ii] / dj);
@@ -158,6 +164,16 @@ internal static class KQuantizers
     {
         maxScale = 0;
         maxMin = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            KQuantLanes.SubBlockScalesWithMins(xb, nmax, rmin, rdelta, nstep, L, scales, mins);
+            for (var j = 0; j < QK_K / 32; j++)
+            {
+                if (scales[j] > maxScale) maxScale = scales[j];
+                if (mins[j] > maxMin) maxMin = mins[j];
+            }
+            return;
+        }
         for (var j = 0; j < QK_K / 32; j++)
         {
             var xs = xb.Slice(32 * j, 32);
@@ -205,6 +221,11 @@ internal static class KQuantizers
             var dj = d * s;
             if (dj == 0) continue;
             var dm = dmin * m;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                KQuantLanes.Requantize(xb, j, dj, dm, nmax, L);
+                continue;
+            }
             for (var ii = 0; ii < 32; ii++)
             {
                 var l = NearestInt((xb[32 * j + ii] + dm) / dj);

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace FineTune.Tokenizers.Models;
@@ -27,19 +27,20 @@ internal sealed class BpeModel
 
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
-    private readonly Dictionary<long, long> _merges; // (left << 32 | right) -> (rank << 32 | merged id)
+    private readonly PairTable _merges; // (left, right) -> (rank << 32 | merged id)
     private readonly int[] _byteIds = new int[256];  // byte-level: id of each single byte, -1 if absent
     private readonly int[] _fallbackIds = new int[256]; // <0xNN> ids, -1 if absent
     private readonly bool _plainSymbols;
-    private readonly ConcurrentDictionary<string, int[]> _cache = new();
-    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
-    private IReadOnlyList<(string Left, string Right)>? _mergeList;
+    private readonly bool _splitBeforeSpaceMarks;
+    private const char SpaceMark = '\u2581'; // SentencePiece's ▁
+    // One word cache per thread: a shared ConcurrentDictionary took a lock on every insert, and on
+    // unseen text most words are inserted (its Count, which takes every lock, was worse still).
+    private readonly ThreadLocal<WordCache> _cache = new(() => new WordCache());
 
-    private BpeModel(Dictionary<string, int> vocab, BpeOptions options, Dictionary<long, long> merges)
+    private BpeModel(Dictionary<string, int> vocab, BpeOptions options, PairTable merges)
     {
         _vocab = vocab;
         _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         Options = options;
         _plainSymbols = options.ContinuingSubwordPrefix.Length == 0 && options.EndOfWordSuffix.Length == 0;
         _merges = merges;
@@ -59,18 +60,25 @@ internal sealed class BpeModel
     /// <param name="merges">(left id, right id) → (rank &lt;&lt; 32 | merged id).</param>
     /// <param name="options">The model's settings.</param>
     /// <param name="firstPlaceholderId">Ids from here on are placeholders: one left unmerged falls back to its character's bytes.</param>
-    public static BpeModel FromPairs(Dictionary<string, int> vocab, Dictionary<long, long> merges, BpeOptions options, int firstPlaceholderId = int.MaxValue) =>
-        new(vocab, options, merges) { _firstPlaceholderId = firstPlaceholderId };
+    public static BpeModel FromPairs(Dictionary<string, int> vocab, Dictionary<long, long> merges, BpeOptions options, int firstPlaceholderId = int.MaxValue)
+    {
+        var table = new PairTable(merges.Count);
+        foreach (var (key, value) in merges) table.TryAdd((int)(key >> 32), (int)key, value);
+        return new(vocab, options, table) { _firstPlaceholderId = firstPlaceholderId, _pairs = merges };
+    }
 
     private int _firstPlaceholderId = int.MaxValue;
+    private Dictionary<long, long>? _pairs; // a FromPairs model's table, to list its merges
+    private IReadOnlyList<(string Left, string Right)>? _mergeList;
 
     /// <summary>The key of a (left, right) pair in a <see cref="FromPairs"/> table.</summary>
-    public static long PairKey(int left, int right) => Key(left, right);
+    public static long PairKey(int left, int right) => PairTable.Key(left, right);
 
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, BpeOptions options, Func<string, Exception> invalid)
-        : this(vocab, options, new Dictionary<long, long>(merges.Count))
+        : this(vocab, options, new PairTable(merges.Count))
     {
         _mergeList = merges;
+        var crossesWordStart = false;
         var prefixLength = options.ContinuingSubwordPrefix.Length;
         for (var rank = 0; rank < merges.Count; rank++)
         {
@@ -80,8 +88,14 @@ internal sealed class BpeModel
             var mergedText = a + (b.Length >= prefixLength ? b[prefixLength..] : b);
             if (!vocab.TryGetValue(mergedText, out var merged))
                 throw invalid($"merge #{rank} (\"{a}\" \"{b}\") produces \"{mergedText}\", which is not in the vocabulary");
-            _merges.TryAdd(Key(left, right), ((long)rank << 32) | (uint)merged);
+            _merges.TryAdd(left, right, ((long)rank << 32) | (uint)merged);
+            crossesWordStart |= CrossesWordStart(mergedText);
         }
+        // A SentencePiece-style model whose merges never join a character to a following ▁ (Llama 2's
+        // do not) cannot merge across the start of a ▁word, so words can be merged one at a time:
+        // each result is the same as merging the whole text, and repeated words come from the cache
+        // instead of one heap over thousands of symbols.
+        _splitBeforeSpaceMarks = !options.ByteLevel && _plainSymbols && !options.IgnoreMerges && !crossesWordStart;
     }
 
     public BpeOptions Options { get; }
@@ -93,10 +107,8 @@ internal sealed class BpeModel
     {
         var names = new Dictionary<int, string>(_vocab.Count);
         foreach (var (text, id) in _vocab) names.TryAdd(id, text);
-        return [.. _merges.OrderBy(m => m.Value >> 32).ThenBy(m => m.Key).Select(m => (names[(int)(m.Key >> 32)], names[(int)m.Key]))];
+        return [.. _pairs!.OrderBy(m => m.Value >> 32).ThenBy(m => m.Key).Select(m => (names[(int)(m.Key >> 32)], names[(int)m.Key]))];
     }
-
-    private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 
     /// <summary>
     /// Appends the tokens of <paramref name="piece"/>: ids, and for each the [start, end) range of
@@ -105,29 +117,62 @@ internal sealed class BpeModel
     /// </summary>
     public void Encode(ReadOnlySpan<char> piece, List<int> ids, List<int> starts, List<int> ends)
     {
-        if (piece.Length == 0) return;
-        if (piece.Length < MaxCachedLength && _cacheBySpan.TryGetValue(piece, out var cached))
+        if (!_splitBeforeSpaceMarks)
         {
-            Emit(cached, ids, starts, ends);
+            EncodeWord(piece, 0, ids, starts, ends);
+            return;
+        }
+        var start = 0;
+        for (var from = 1; from < piece.Length;)
+        {
+            var k = piece[from..].IndexOf(SpaceMark);
+            if (k < 0) break;
+            var p = from + k;
+            if (piece[p - 1] != SpaceMark)
+            {
+                // A word starts here (a ▁ after a ▁ continues a run of spaces, which merges together).
+                EncodeWord(piece[start..p], start, ids, starts, ends);
+                start = p;
+            }
+            from = p + 1;
+        }
+        EncodeWord(piece[start..], start, ids, starts, ends);
+    }
+
+    /// <summary>True when <paramref name="token"/> holds a character other than ▁ directly followed by ▁.</summary>
+    private static bool CrossesWordStart(string token)
+    {
+        for (var i = 1; i < token.Length; i++)
+            if (token[i] == SpaceMark && token[i - 1] != SpaceMark) return true;
+        return false;
+    }
+
+    private void EncodeWord(ReadOnlySpan<char> piece, int offset, List<int> ids, List<int> starts, List<int> ends)
+    {
+        if (piece.Length == 0) return;
+        var cache = piece.Length < MaxCachedLength ? _cache.Value! : null;
+        if (cache is not null && cache.BySpan.TryGetValue(piece, out var cached))
+        {
+            Emit(cached, offset, ids, starts, ends);
             return;
         }
         var result = Compute(piece);
-        if (piece.Length < MaxCachedLength)
+        if (cache is not null)
         {
-            if (_cache.Count >= MaxCacheEntries) _cache.Clear();
-            _cache.TryAdd(piece.ToString(), result);
+            if (cache.Words.Count >= MaxCacheEntries) cache.Words.Clear();
+            cache.Words[piece.ToString()] = result;
         }
-        Emit(result, ids, starts, ends);
+        Emit(result, offset, ids, starts, ends);
     }
 
-    private static void Emit(int[] packed, List<int> ids, List<int> starts, List<int> ends)
+    private static void Emit(int[] packed, int offset, List<int> ids, List<int> starts, List<int> ends)
     {
         var n = packed.Length / 3;
         for (var i = 0; i < n; i++)
         {
             ids.Add(packed[i]);
-            starts.Add(packed[n + i]);
-            ends.Add(packed[2 * n + i]);
+            starts.Add(offset + packed[n + i]);
+            ends.Add(offset + packed[2 * n + i]);
         }
     }
 
@@ -198,16 +243,44 @@ internal sealed class BpeModel
         Span<byte> utf8 = stackalloc byte[4];
         for (var i = 0; i < piece.Length;)
         {
-            var width = CodePointWidth(piece, i);
-            var count = Encoding.UTF8.GetBytes(piece.Slice(i, width), utf8);
-            for (var b = 0; b < count; b++)
+            int c = piece[i];
+            if (c < 0x80)
             {
-                var id = _byteIds[utf8[b]];
-                if (id < 0) AddUnknown(s, i, i + width);
-                else s.Add(id, i, i + width, false);
+                AddByte(s, (byte)c, i, i + 1);
+                i++;
+                continue;
             }
+            var width = CodePointWidth(piece, i);
+            var count = Utf8(piece, i, width, utf8);
+            for (var b = 0; b < count; b++) AddByte(s, utf8[b], i, i + width);
             i += width;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddByte(Symbols s, byte b, int start, int end)
+    {
+        var id = _byteIds[b];
+        if (id < 0) AddUnknown(s, start, end);
+        else s.Add(id, start, end, false);
+    }
+
+    /// <summary>UTF-8 bytes of the code point at <paramref name="i"/> (a lone surrogate becomes U+FFFD, as Encoding.UTF8 does).</summary>
+    private static int Utf8(ReadOnlySpan<char> piece, int i, int width, Span<byte> utf8)
+    {
+        int c = piece[i];
+        if (width == 2) c = char.ConvertToUtf32(piece[i], piece[i + 1]);
+        else if (c is >= 0xD800 and <= 0xDFFF) c = 0xFFFD;
+        if (c < 0x80) { utf8[0] = (byte)c; return 1; }
+        if (c < 0x800) { utf8[0] = (byte)(0xC0 | (c >> 6)); utf8[1] = (byte)(0x80 | (c & 0x3F)); return 2; }
+        if (c < 0x10000)
+        {
+            utf8[0] = (byte)(0xE0 | (c >> 12)); utf8[1] = (byte)(0x80 | ((c >> 6) & 0x3F)); utf8[2] = (byte)(0x80 | (c & 0x3F));
+            return 3;
+        }
+        utf8[0] = (byte)(0xF0 | (c >> 18)); utf8[1] = (byte)(0x80 | ((c >> 12) & 0x3F));
+        utf8[2] = (byte)(0x80 | ((c >> 6) & 0x3F)); utf8[3] = (byte)(0x80 | (c & 0x3F));
+        return 4;
     }
 
     /// <summary>Character start (SentencePiece-style), with byte fallback, unknown-token fusing and affixes.</summary>
@@ -289,7 +362,7 @@ internal sealed class BpeModel
     {
         var j = s.Next[i];
         if (j < 0 || s.IsUnknown[i] || s.IsUnknown[j]) return long.MaxValue;
-        return _merges.TryGetValue(Key(s.Id[i], s.Id[j]), out var v) ? v : long.MaxValue;
+        return _merges.Get(s.Id[i], s.Id[j]);
     }
 
     /// <summary>Short words: keep each pair's merge and scan for the best; O(n²) but tiny n.</summary>
@@ -315,28 +388,49 @@ internal sealed class BpeModel
         }
     }
 
-    /// <summary>Long words: a priority queue ordered by (rank, position), stale entries skipped.</summary>
+    /// <summary>
+    /// Long words: a min-heap of (rank, position) packed into one long, stale entries skipped. Each
+    /// live symbol keeps the rank and merged id of the pair it starts in <c>Rank</c>, so an entry is
+    /// current when its rank still equals that, and no hash lookup is needed. Where pairs share a rank
+    /// (SentencePiece from GGUF), a matching entry may stand for a newer pair of the same rank at that
+    /// position: merging it is still the leftmost lowest-ranked merge, with the id taken from <c>Rank</c>.
+    /// </summary>
     private void MergeWithHeap(Symbols s)
     {
-        var queue = new PriorityQueue<int, (long Rank, int Pos)>();
+        var heap = s.Heap;
+        heap.Clear();
+        var rank = s.Rank;
         for (var i = 0; i < s.Count; i++)
         {
-            var r = Rank(s, i);
-            if (r != long.MaxValue) queue.Enqueue(i, (r, i));
+            var r = rank[i] = Rank(s, i);
+            if (r != long.MaxValue) heap.Push(Entry(r, i));
         }
-        while (queue.TryDequeue(out var i, out var priority))
+        while (heap.Count > 0)
         {
-            if (s.Removed[i] || s.Next[i] < 0 || Rank(s, i) != priority.Rank) continue;
-            s.Merge(i, (int)(priority.Rank & 0xFFFFFFFF));
-            var r = Rank(s, i);
-            if (r != long.MaxValue) queue.Enqueue(i, (r, i));
+            var e = heap.Pop();
+            var i = (int)(e & 0xFFFFFFFF);
+            var r = (e >> 32) & 0x7FFFFFFF;
+            if (s.Removed[i] || rank[i] == long.MaxValue || (rank[i] >> 32) != r) continue;
+            s.Merge(i, (int)(rank[i] & 0xFFFFFFFF));
+            var nr = rank[i] = Rank(s, i);
+            if (nr != long.MaxValue) heap.Push(Entry(nr, i));
             var p = s.Prev[i];
             if (p >= 0)
             {
-                var pr = Rank(s, p);
-                if (pr != long.MaxValue) queue.Enqueue(p, (pr, p));
+                var pr = rank[p] = Rank(s, p);
+                if (pr != long.MaxValue) heap.Push(Entry(pr, p));
             }
         }
+    }
+
+    private static long Entry(long packedRank, int position) => ((packedRank >> 32) << 32) | (uint)position;
+
+    private sealed class WordCache
+    {
+        public readonly Dictionary<string, int[]> Words = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> BySpan;
+
+        public WordCache() => BySpan = Words.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     /// <summary>A doubly linked list of symbols in parallel arrays, reused between calls.</summary>
@@ -346,6 +440,7 @@ internal sealed class BpeModel
         public int[] Id = new int[64], Start = new int[64], End = new int[64], Prev = new int[64], Next = new int[64];
         public long[] Rank = new long[64];
         public bool[] IsUnknown = new bool[64], Removed = new bool[64];
+        public readonly LongMinHeap Heap = new();
 
         public void Clear() => Count = 0;
 

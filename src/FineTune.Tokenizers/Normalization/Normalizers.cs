@@ -106,6 +106,20 @@ internal sealed class PrependNormalizer(string prefix) : Normalizer
     public override NormalizedText Normalize(NormalizedText input)
     {
         if (input.Text.Length == 0) return input;
+        if (input.Starts is null)
+        {
+            // Unchanged input (Llama 2's first step): the alignment is the prefix at 0, then unit i from i.
+            var n = input.Text.Length;
+            var p = prefix.Length;
+            var starts = new int[n + p];
+            var ends = new int[n + p];
+            for (var i = 0; i < n; i++)
+            {
+                starts[p + i] = i;
+                ends[p + i] = i + 1;
+            }
+            return new NormalizedText(string.Concat(prefix, input.Text), starts, ends, input.InputLength);
+        }
         var b = new AlignedBuilder(input);
         b.Append(prefix, 0, 0);
         b.Copy(0, input.Text.Length);
