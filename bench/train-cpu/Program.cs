@@ -1,18 +1,21 @@
 // CPU LoRA training throughput of FineTune.Engine on the shapes of bench/torch_cpu_lora.py (the
 // PyTorch peer): random-init tied-embedding Llama models, LoRA r=16 alpha=16 on all seven
 // projections, batch 2x256, loss on every token, AdamW; 1 warm-up step then 3 timed steps.
-// Usage: train-cpu-bench <tiny-llama3vocab|smollm2-135m> [threads]. Prints one JSON line.
+// Usage: train-cpu-bench <tiny-llama3vocab|smollm2-135m> [threads] [--profile]. Prints one JSON line;
+// with --profile it also prints where the timed steps' wall time went (a second line, "profile").
 using System.Diagnostics;
 using System.Text.Json;
 using FineTune.Core.Datasets;
 using FineTune.Engine;
+using FineTune.Engine.Backends;
 using FineTune.Engine.Backends.Cpu;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 using FineTune.Engine.Training;
 
 var shape = args.Length > 0 ? args[0] : "tiny-llama3vocab";
-var threads = args.Length > 1 ? int.Parse(args[1]) : Environment.ProcessorCount;
+var threads = args.Length > 1 && !args[1].StartsWith("--") ? int.Parse(args[1]) : Environment.ProcessorCount;
+var profiler = args.Contains("--profile") ? new ProfilingBackend(new CpuBackend(threads)) : null;
 var (vocab, hidden, layers, heads, kv, ff, theta) = shape switch
 {
     "smollm2-135m" => (49152, 576, 30, 9, 3, 1536, 100000.0),
@@ -43,7 +46,7 @@ var weights = new LlamaWeights
 };
 var adapter = new LoraAdapter(config, new LoraSettings(16, 16, 0, false, Projections.All));
 adapter.Initialize(0);
-var graph = new LlamaGraph(weights, adapter, new CpuBackend(threads), gradientCheckpointing: false);
+var graph = new LlamaGraph(weights, adapter, profiler ?? (IComputeBackend)new CpuBackend(threads), gradientCheckpointing: false);
 var optimizer = new AdamW(0.9, 0.999, 1e-8, 0.01);
 const int batch = 2, seq = 256, steps = 3, warmup = 1;
 var examples = Enumerable.Range(0, batch).Select(_ =>
@@ -53,6 +56,7 @@ var watch = new Stopwatch();
 var process = Process.GetCurrentProcess();
 var cpuStart = TimeSpan.Zero;
 double loss = 0;
+var optimizerMs = 0.0;
 for (var i = 0; i < warmup + steps; i++)
 {
     if (i == warmup)
@@ -60,12 +64,15 @@ for (var i = 0; i < warmup + steps; i++)
         process.Refresh();
         cpuStart = process.TotalProcessorTime;
         watch.Start();
+        profiler?.Reset();
     }
     foreach (var t in adapter.Tensors) Array.Clear(t.Grad);
     var scale = 1f / packed.LossRows.Length;
     loss = graph.ForwardBackward(packed, scale) * scale;
+    var optimizerStart = Stopwatch.GetTimestamp();
     AdamW.Clip(adapter.Tensors, AdamW.GradNorm(adapter.Tensors), 1.0);
     optimizer.Step(adapter.Tensors, i + 1, 2e-4);
+    if (i >= warmup) optimizerMs += Stopwatch.GetElapsedTime(optimizerStart).TotalMilliseconds;
 }
 watch.Stop();
 process.Refresh();
@@ -82,3 +89,17 @@ Console.WriteLine(JsonSerializer.Serialize(new
     peak_rss_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
     loss,
 }));
+if (profiler is not null)
+{
+    var sections = profiler.Report(steps).ToList();
+    var stepMs = watch.Elapsed.TotalMilliseconds / steps;
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        profile = shape,
+        threads,
+        step_ms = Math.Round(stepMs, 1),
+        optimizer_ms = Math.Round(optimizerMs / steps, 1),
+        outside_backend_ms = Math.Round(stepMs - optimizerMs / steps - sections.Sum(s => s.MsPerStep), 1),
+        sections = sections.Select(s => new { name = s.Name, ms = s.MsPerStep, calls = s.CallsPerStep }),
+    }));
+}

@@ -14,7 +14,6 @@ namespace FineTune.Engine.Model;
 /// </summary>
 public sealed class LlamaGraph
 {
-    private const int LossChunkRows = 64;
     private readonly LlamaWeights _w;
     private readonly ModelConfig _c;
     private readonly LoraAdapter? _lora;
@@ -26,7 +25,8 @@ public sealed class LlamaGraph
     private float[] _finalNorm = [], _finalRstd = [], _dResid = [], _dNorm = [], _tmpH = [];
     private float[] _dQ = [], _dK = [], _dV = [], _dAtt = [], _dBig1 = [], _dBig2 = [], _dBig3 = [];
     private float[] _tT1 = [], _tR = [], _tDrop = [];
-    private float[] _gather = [], _logits = [], _dGather = [], _dProbs = [];
+    private float[] _gather = [], _dGather = [], _dProbs = [];
+    private readonly HeadCrossEntropy.Workspace _head = new();
     private int _capacityTokens;
     private readonly Dictionary<float[], object> _prepared = new(ReferenceEqualityComparer.Instance);
 
@@ -61,7 +61,10 @@ public sealed class LlamaGraph
     public bool PrepareFrozenWeights { get; init; } = true;
 
     /// <summary>y = x Wᵀ for a frozen weight W[n×k], through the backend's prepared form of W (made once per graph).</summary>
-    private void WeightProduct(float[] x, float[] w, float[] y, int m, int n, int k)
+    private void WeightProduct(float[] x, float[] w, float[] y, int m, int n, int k) =>
+        _be.MatMulTransposed(x, 0, w, Prepared(w, n, k), y, 0, m, n, k);
+
+    private object Prepared(float[] w, int n, int k)
     {
         if (!PrepareFrozenWeights)
         {
@@ -69,7 +72,7 @@ public sealed class LlamaGraph
             return;
         }
         if (!_prepared.TryGetValue(w, out var prepared)) _prepared[w] = prepared = _be.PrepareTransposedOperand(w, n, k);
-        _be.MatMulTransposed(x, 0, w, prepared, y, 0, m, n, k);
+        return prepared;
     }
 
     /// <summary>
@@ -214,8 +217,7 @@ public sealed class LlamaGraph
             CpuOps.RmsNorm(_be, a.AttOut, _tmpH, a.AttOutRstd, lw.AttentionOutNorm!, n, h, eps);
         }
         else Linear(l, Projection.O, a.Att, _tmpH, n, a);
-        TensorPrimitives.Add(input.AsSpan(0, n * h), _tmpH.AsSpan(0, n * h), a.X1.AsSpan(0, n * h));
-        CpuOps.RmsNorm(_be, a.X1, a.Norm2, a.Rstd2, lw.PostNorm, n, h, eps);
+        CpuOps.AddRmsNorm(_be, input, _tmpH, a.X1, a.Norm2, a.Rstd2, lw.PostNorm, n, h, eps);
         Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
         Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
         CpuOps.GatedActivation(_be, _c, a.Gate, a.Up, a.Act, n);
@@ -225,7 +227,7 @@ public sealed class LlamaGraph
             CpuOps.RmsNorm(_be, a.MlpOut, _tmpH, a.MlpOutRstd, lw.MlpOutNorm!, n, h, eps);
         }
         else Linear(l, Projection.Down, a.Act, _tmpH, n, a);
-        TensorPrimitives.Add(a.X1.AsSpan(0, n * h), _tmpH.AsSpan(0, n * h), output.AsSpan(0, n * h));
+        CpuOps.Add(_be, a.X1, _tmpH, output, n, h);
     }
 
     private void LayerBackward(PackedBatch b, int l, LayerActivations a)
@@ -353,6 +355,23 @@ public sealed class LlamaGraph
 
     private const int AttentionBlock = 32;
 
+    private PackedBatch? _tasksFor;
+    private (int Seq, int Head, int Row)[] _queryTasks = [], _keyTasks = [];
+    private long[] _probsOffsets = [];
+
+    /// <summary>The attention tasks and probability offsets of <paramref name="b"/>, made once per batch rather than per layer.</summary>
+    private ((int Seq, int Head, int Row)[] Query, (int Seq, int Head, int Row)[] Key, long[] Offsets) Plan(PackedBatch b)
+    {
+        if (!ReferenceEquals(_tasksFor, b))
+        {
+            _queryTasks = AttentionTasks(b, _c.NumHeads);
+            _keyTasks = AttentionTasks(b, _c.NumKvHeads);
+            _probsOffsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
+            _tasksFor = b;
+        }
+        return (_queryTasks, _keyTasks, _probsOffsets);
+    }
+
     /// <summary>(sequence, head, first row) of every block of <see cref="AttentionBlock"/> rows, longest work first.</summary>
     private static (int Seq, int Head, int Row)[] AttentionTasks(PackedBatch b, int heads) =>
         Enumerable.Range(0, b.SeqStarts.Length)
@@ -372,8 +391,7 @@ public sealed class LlamaGraph
         int nh = _c.NumHeads, hd = _c.HeadDim, group = nh / _c.NumKvHeads, qd = _c.QDim, kvd = _c.KvDim;
         var scale = _c.AttentionScale;
         var window = _c.IsSlidingLayer(l) ? _c.SlidingWindow!.Value : int.MaxValue;
-        var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
-        var tasks = AttentionTasks(b, nh);
+        var (tasks, _, offsets) = Plan(b);
         _be.For(tasks.Length, task =>
         {
             var (s, head, i0) = tasks[task];
@@ -408,10 +426,9 @@ public sealed class LlamaGraph
     {
         int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim, group = nh / nkv, qd = _c.QDim, kvd = _c.KvDim;
         var scale = _c.AttentionScale;
-        var offsets = Enumerable.Range(0, b.SeqStarts.Length).Select(s => ProbsOffset(b, s)).ToArray();
+        var (queryTasks, keyTasks, offsets) = Plan(b);
         LayerActivations.Grow(ref _dProbs, a.Probs.Length);
         var dProbs = _dProbs;
-        var queryTasks = AttentionTasks(b, nh);
         _be.For(queryTasks.Length, task =>
         {
             var (s, head, i0) = queryTasks[task];
@@ -431,7 +448,6 @@ public sealed class LlamaGraph
             Gemm.Serial(new GemmProblem(dProbs, pOff + (long)i0 * T, T, 1, a.K, (long)start * kvd + kvh * hd, 1, kvd,
                 _dQ, (long)(start + i0) * qd + head * hd, qd, i1 - i0, hd, i1, false));
         });
-        var keyTasks = AttentionTasks(b, nkv);
         _be.For(keyTasks.Length, task =>
         {
             var (s, kvh, j0) = keyTasks[task];
@@ -448,46 +464,29 @@ public sealed class LlamaGraph
         });
     }
 
-    /// <summary>Cross-entropy of each loss row in chunks of logits; with per-row scales, also d(final norm) and d(residual).</summary>
+    /// <summary>Cross-entropy of each loss row, a chunk of rows at a time; with per-row scales, also d(final norm) and d(residual).</summary>
     private double[] LossAndHeadGradient(PackedBatch b, float[]? scales)
     {
         int h = _c.HiddenSize, vocab = _c.VocabSize, n = b.TokenCount;
         var rows = b.LossRows;
         var rowLoss = new double[rows.Length];
-        var logitMeans = new double[rows.Length];
-        var gradient = scales is not null;
-        if (gradient) Array.Clear(_dNorm, 0, n * h);
-        LayerActivations.Grow(ref _gather, LossChunkRows * h);
-        LayerActivations.Grow(ref _dGather, LossChunkRows * h);
-        LayerActivations.Grow(ref _logits, LossChunkRows * vocab);
-        for (var c0 = 0; c0 < rows.Length; c0 += LossChunkRows)
+        var logitMeans = scales is null ? new double[rows.Length] : null;
+        if (scales is not null) Array.Clear(_dNorm, 0, n * h);
+        var chunk = HeadCrossEntropy.ChunkRows(vocab);
+        LayerActivations.Grow(ref _gather, chunk * h);
+        LayerActivations.Grow(ref _dGather, chunk * h);
+        var head = (float[])Prepared(_w.LmHead, vocab, h);
+        for (var c0 = 0; c0 < rows.Length; c0 += chunk)
         {
-            var m = Math.Min(LossChunkRows, rows.Length - c0);
+            var m = Math.Min(chunk, rows.Length - c0);
             for (var i = 0; i < m; i++) Array.Copy(_finalNorm, rows[c0 + i] * h, _gather, i * h, h);
-            WeightProduct(_gather, _w.LmHead, _logits, m, vocab, h);
-            _be.For(m, i =>
-            {
-                var logit = _logits.AsSpan(i * vocab, vocab);
-                var target = b.LossTargets[c0 + i];
-                var max = TensorPrimitives.Max(logit);
-                var targetLogit = logit[target];
-                if (!gradient) logitMeans[c0 + i] = TensorPrimitives.Sum(logit) / (double)vocab;
-                TensorPrimitives.Subtract(logit, max, logit);
-                TensorPrimitives.Exp(logit, logit);
-                var sum = TensorPrimitives.Sum(logit);
-                rowLoss[c0 + i] = Math.Log(sum) + max - targetLogit;
-                if (!gradient) return;
-                var scale = scales![c0 + i];
-                TensorPrimitives.Multiply(logit, scale / sum, logit);
-                logit[target] -= scale;
-            });
-            if (!gradient) continue;
-            _be.MatMul(_logits, 0, _w.LmHead, 0, _dGather, 0, m, h, vocab);
+            HeadCrossEntropy.Run(_be, _gather, _w.LmHead, head, m, h, vocab, b.LossTargets, c0, scales, rowLoss, logitMeans, _dGather, _head);
+            if (scales is null) continue;
             for (var i = 0; i < m; i++) Array.Copy(_dGather, i * h, _dNorm, rows[c0 + i] * h, h);
         }
-        if (gradient)
+        if (scales is not null)
             CpuOps.RmsNormBackward(_be, _dNorm, _resid[_c.NumLayers], _finalRstd, _w.FinalNorm, _dResid, n, h, accumulate: false);
-        else LastRowLogitMeans = logitMeans;
+        else LastRowLogitMeans = logitMeans!;
         return rowLoss;
     }
 }

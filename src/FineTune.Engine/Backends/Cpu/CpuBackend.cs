@@ -12,13 +12,11 @@ public sealed class CpuBackend : IComputeBackend
 {
     private const int SmallRows = 2;
     private const int TileCols = 64;
-    private readonly ParallelOptions _parallel;
 
     /// <summary>Creates a backend using up to <paramref name="threads"/> threads (default: all cores).</summary>
     public CpuBackend(int? threads = null)
     {
         Threads = Math.Max(1, threads ?? Environment.ProcessorCount);
-        _parallel = new ParallelOptions { MaxDegreeOfParallelism = Threads };
     }
 
     /// <summary>Threads used by parallel kernels.</summary>
@@ -28,15 +26,7 @@ public sealed class CpuBackend : IComputeBackend
     public string Name => $"cpu ({Threads} threads)";
 
     /// <inheritdoc />
-    public void For(int count, Action<int> body)
-    {
-        if (count == 1 || Threads == 1)
-        {
-            for (var i = 0; i < count; i++) body(i);
-            return;
-        }
-        Parallel.For(0, count, _parallel, body);
-    }
+    public void For(int count, Action<int> body) => WorkerPool.Shared.For(count, Threads, body);
 
     /// <inheritdoc />
     public void Transpose(float[] src, int srcOffset, float[] dst, int dstOffset, int rows, int cols)

@@ -22,6 +22,25 @@ public static class CpuOps
         });
     }
 
+    /// <summary>sum = a + b (a residual connection), then y = RmsNorm(sum) as <see cref="RmsNorm"/>: one pass over each row while it is in cache.</summary>
+    public static void AddRmsNorm(IComputeBackend be, float[] a, float[] b, float[] sum, float[] y, float[] rstd, float[] w, int rows, int dim, float eps)
+    {
+        be.For(rows, r =>
+        {
+            var xr = sum.AsSpan(r * dim, dim);
+            TensorPrimitives.Add(a.AsSpan(r * dim, dim), b.AsSpan(r * dim, dim), xr);
+            var yr = y.AsSpan(r * dim, dim);
+            var inv = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(xr) / dim + eps);
+            rstd[r] = inv;
+            TensorPrimitives.Multiply(xr, inv, yr);
+            TensorPrimitives.Multiply(yr, w, yr);
+        });
+    }
+
+    /// <summary>sum = a + b row by row over the backend's threads.</summary>
+    public static void Add(IComputeBackend be, float[] a, float[] b, float[] sum, int rows, int dim) =>
+        be.For(rows, r => TensorPrimitives.Add(a.AsSpan(r * dim, dim), b.AsSpan(r * dim, dim), sum.AsSpan(r * dim, dim)));
+
     /// <summary>dx (+)= rstd · (dy·w − x̂ · mean(dy·w·x̂)), x̂ = x·rstd; the weight is frozen.</summary>
     public static void RmsNormBackward(IComputeBackend be, float[] dy, float[] x, float[] rstd, float[] w, float[] dx, int rows, int dim, bool accumulate)
     {
@@ -41,34 +60,38 @@ public static class CpuOps
         });
     }
 
-    /// <summary>act = silu(gate) · up.</summary>
+    /// <summary>act = silu(gate) · up, silu(g) = g · sigmoid(g).</summary>
     public static void SwiGlu(IComputeBackend be, float[] gate, float[] up, float[] act, int rows, int dim)
     {
         be.For(rows, r =>
         {
-            var o = r * dim;
-            for (var i = o; i < o + dim; i++)
-            {
-                var g = gate[i];
-                act[i] = g / (1f + MathF.Exp(-g)) * up[i];
-            }
+            var g = gate.AsSpan(r * dim, dim);
+            var y = act.AsSpan(r * dim, dim);
+            TensorPrimitives.Sigmoid(g, y);
+            TensorPrimitives.Multiply(y, g, y);
+            TensorPrimitives.Multiply(y, up.AsSpan(r * dim, dim), y);
         });
     }
 
-    /// <summary>Gradients of <see cref="SwiGlu"/> with respect to gate and up.</summary>
+    /// <summary>Gradients of <see cref="SwiGlu"/> with respect to gate and up: dUp = dAct·silu(g), dGate = dAct·up·σ(g)·(1 + g·(1 − σ(g))).</summary>
     public static void SwiGluBackward(IComputeBackend be, float[] dAct, float[] gate, float[] up, float[] dGate, float[] dUp, int rows, int dim)
     {
         be.For(rows, r =>
         {
-            var o = r * dim;
-            for (var i = o; i < o + dim; i++)
-            {
-                var g = gate[i];
-                var sig = 1f / (1f + MathF.Exp(-g));
-                var silu = g * sig;
-                dUp[i] = dAct[i] * silu;
-                dGate[i] = dAct[i] * up[i] * sig * (1f + g * (1f - sig));
-            }
+            Span<float> sig = dim <= 4096 ? stackalloc float[dim] : new float[dim];
+            var g = gate.AsSpan(r * dim, dim);
+            var da = dAct.AsSpan(r * dim, dim);
+            var dg = dGate.AsSpan(r * dim, dim);
+            var du = dUp.AsSpan(r * dim, dim);
+            TensorPrimitives.Sigmoid(g, sig);
+            TensorPrimitives.Multiply(g, sig, du);
+            TensorPrimitives.Multiply(du, da, du);
+            // dGate = ((((1 − σ)·g + 1)·σ)·up)·dAct, built in place.
+            TensorPrimitives.Subtract(1f, sig, dg);
+            TensorPrimitives.MultiplyAdd(dg, g, 1f, dg);
+            TensorPrimitives.Multiply(dg, sig, dg);
+            TensorPrimitives.Multiply(dg, up.AsSpan(r * dim, dim), dg);
+            TensorPrimitives.Multiply(dg, da, dg);
         });
     }
 

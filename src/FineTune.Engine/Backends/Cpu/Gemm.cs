@@ -70,12 +70,15 @@ internal static class Gemm
     }
 
     /// <summary>The whole product on the calling thread, as one chain per element (no k-segments): for small products inside a parallel task.</summary>
-    public static void Serial(in GemmProblem pr)
+    public static void Serial(in GemmProblem pr) => Serial(pr, 0, pr.N);
+
+    /// <summary>Columns <paramref name="j0"/>..<paramref name="j1"/> of the product on the calling thread; <paramref name="j0"/> is a multiple of <see cref="GemmKernels.PanelWidth"/>.</summary>
+    public static void Serial(in GemmProblem pr, int j0, int j1)
     {
-        if (pr.M == 0 || pr.N == 0) return;
+        if (pr.M == 0 || j1 <= j0) return;
         var step = 4 * GemmKernels.PanelWidth;
-        for (var j0 = 0; j0 < pr.N; j0 += step)
-            Task(pr, pr.COffset, 0, pr.M, j0, Math.Min(pr.N, j0 + step), 0, pr.K);
+        for (var j = j0; j < j1; j += step)
+            Task(pr, pr.COffset, 0, pr.M, j, Math.Min(j1, j + step), 0, pr.K);
     }
 
     /// <summary>
