@@ -60,17 +60,17 @@ public sealed class LlamaGraph
     /// </summary>
     public bool PrepareFrozenWeights { get; init; } = true;
 
-    /// <summary>y = x Wᵀ for a frozen weight W[n×k], through the backend's prepared form of W (made once per graph).</summary>
-    private void WeightProduct(float[] x, float[] w, float[] y, int m, int n, int k) =>
-        _be.MatMulTransposed(x, 0, w, Prepared(w, n, k), y, 0, m, n, k);
-
-    private object Prepared(float[] w, int n, int k)
+    /// <summary>y = x Wᵀ for a frozen weight W[n×k], through the backend's prepared form of W (made once per graph) when there is one.</summary>
+    private void WeightProduct(float[] x, float[] w, float[] y, int m, int n, int k)
     {
-        if (!PrepareFrozenWeights)
-        {
-            _be.MatMulTransposed(x, 0, w, 0, y, 0, m, n, k);
-            return;
-        }
+        if (Prepared(w, n, k) is { } prepared) _be.MatMulTransposed(x, 0, w, prepared, y, 0, m, n, k);
+        else _be.MatMulTransposed(x, 0, w, 0, y, 0, m, n, k);
+    }
+
+    /// <summary>The backend's prepared form of the frozen W[n×k], or null with <see cref="PrepareFrozenWeights"/> off.</summary>
+    private object? Prepared(float[] w, int n, int k)
+    {
+        if (!PrepareFrozenWeights) return null;
         if (!_prepared.TryGetValue(w, out var prepared)) _prepared[w] = prepared = _be.PrepareTransposedOperand(w, n, k);
         return prepared;
     }
@@ -475,7 +475,7 @@ public sealed class LlamaGraph
         var chunk = HeadCrossEntropy.ChunkRows(vocab);
         LayerActivations.Grow(ref _gather, chunk * h);
         LayerActivations.Grow(ref _dGather, chunk * h);
-        var head = (float[])Prepared(_w.LmHead, vocab, h);
+        var head = (float[]?)Prepared(_w.LmHead, vocab, h);
         for (var c0 = 0; c0 < rows.Length; c0 += chunk)
         {
             var m = Math.Min(chunk, rows.Length - c0);
