@@ -5,8 +5,9 @@
 # (results/preference/inputs) with the tiny model regenerated from them, and our CPU engine's hinge run.
 # Then on the GPU machine (device.sh, beside this folder's other files):
 #   cd .gpu/dpocuda && OUT=$OUT bash device.sh
-# which runs the checks, trains DPO sigmoid/ipo/hinge and ORPO with `finetune train --device cuda`,
-# and lets dpo_parity.py compare PyTorch + PEFT with the CPU hinge run and with each CUDA run.
+# which runs the four DPO/ORPO GPU-vs-CPU checks, trains DPO sigmoid/ipo/hinge and ORPO with
+# `finetune train --device cuda`, and lets dpo_parity.py compare PyTorch + PEFT with the CPU hinge run
+# and with each CUDA run. Every other check: `OUT=$OUT bash train-cuda.sh checks` in the same folder.
 set -euo pipefail
 repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 dest="${1:-$(git -C "$repo" worktree list | head -1 | cut -d' ' -f1)/.gpu/dpocuda}"
