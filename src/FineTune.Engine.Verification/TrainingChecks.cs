@@ -73,6 +73,10 @@ public sealed class TrainingChecks : IDisposable
         ["weights_stream_4bit"] = () => FourBitChecks.StreamedWeights(Gpu.Context, Path.Combine(_root, "weights_stream_4bit"), new FourBitSettings(FourBitType.Nf4, true)),
         ["train_parity_llama_4bit"] = () => Parity("train_parity_llama_4bit", TinyConfig("llama"), checkpointing: true, dropout: 0.1, fourBit: true),
         ["train_4bit_tracks_bf16"] = () => FourBitTracksBf16(Gpu, Path.Combine(_root, "train_4bit_tracks_bf16")),
+        ["train_parity_dpo_sigmoid"] = () => PreferenceParity("train_parity_dpo_sigmoid", "dpo", "sigmoid", startAdapter: false, checkpointing: false),
+        ["train_parity_dpo_ipo_start_adapter"] = () => PreferenceParity("train_parity_dpo_ipo_start_adapter", "dpo", "ipo", startAdapter: true, checkpointing: true),
+        ["train_parity_dpo_hinge_4bit"] = () => PreferenceParity("train_parity_dpo_hinge_4bit", "dpo", "hinge", startAdapter: false, checkpointing: true, fourBit: true),
+        ["train_parity_orpo"] = () => PreferenceParity("train_parity_orpo", "orpo", "sigmoid", startAdapter: false, checkpointing: false),
         ["memory_plan_4bit"] = () => MemoryPlan("memory_plan_4bit", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, fourBit: true),
         // Six layers: checkpoints 0-3 go to host memory and come back (the last two never leave the GPU).
         ["train_parity_llama_4bit_offload"] = () => Parity("train_parity_llama_4bit_offload", TinyConfig("llama") with { NumLayers = 6 }, checkpointing: true, dropout: 0.1, fourBit: true),
@@ -132,6 +136,108 @@ public sealed class TrainingChecks : IDisposable
         var losses = string.Join(" ", cpu.Zip(gpu1, (c, g) => FormattableString.Invariant($"{c:0.0000}/{g:0.0000}")));
         return new KernelCheckResult(name, 11, [new OutputError($"per-step loss over {Steps} steps (cpu/gpu: {losses})", worst, LossTolerance)], identical,
             cpu.Count == Steps && gpu1.Count == Steps ? null : "a run did not log every step");
+    }
+
+    /// <summary>Largest gap allowed between a GPU step's preference loss and the CPU step's, relative to the run's largest loss.</summary>
+    public const double PreferenceLossTolerance = 2e-2;
+
+    /// <summary>The summed completion log-probabilities, compared per step as SFT's loss is (<see cref="LossTolerance"/> relative).</summary>
+    private static readonly string[] LogpMetrics = ["logps/chosen", "logps/rejected"];
+
+    /// <summary>TRL's reward metrics, compared per step relative to each one's largest magnitude over the run (<see cref="LossTolerance"/>).</summary>
+    private static readonly string[] RewardMetrics = ["rewards/chosen", "rewards/rejected", "rewards/margins"];
+
+    /// <summary>
+    /// DPO (<paramref name="lossType"/>) or ORPO, 20 steps on the tiny llama, GPU against CPU, and two GPU
+    /// runs writing byte-identical adapters and reference log-probabilities. With
+    /// <paramref name="startAdapter"/> both start from (and are referenced to) a 5-step CPU SFT adapter,
+    /// the SFT-then-DPO build's path; otherwise the reference is the model with the adapter switched off.
+    /// </summary>
+    /// <remarks>
+    /// What the bf16 activations perturb is each token's log-probability, as in SFT, so the summed
+    /// completion log-probabilities (<c>logps/*</c>) get SFT's per-step 1% relative. Rewards and losses
+    /// are functions of their differences: they start at exactly zero (the first policy is the
+    /// reference) or at a constant (log 2, IPO's 1/(2β)², hinge's 1) and DPO drives the loss towards
+    /// zero, so a per-step relative error measures how small the value has become, not the engine: a
+    /// sigmoid loss of 0.0025 moves by 2% when the margin moves by 0.2 nats. They are
+    /// compared relative to their largest magnitude over the run instead. The loss gets 2%: its error
+    /// is its slope times the margin's error, and hinge's slope β is twice sigmoid's at the start; the
+    /// H200 measured 1.1% (hinge, the step the margin first moves: 0.9421 vs 0.9534), 0.3% for sigmoid
+    /// and IPO. A wrong sign, scale or row moves these by tens of percent.
+    /// </remarks>
+    private KernelCheckResult PreferenceParity(string name, string trainer, string lossType, bool startAdapter, bool checkpointing, bool fourBit = false)
+    {
+        var dir = Path.Combine(_root, name);
+        var model = TinyConfig("llama");
+        var modelDir = WriteModel(Path.Combine(dir, "model"), model, seed: 14);
+        string? start = null;
+        if (startAdapter)
+        {
+            start = Path.Combine(dir, "sft");
+            Train(modelDir, start, Config(checkpointing: false, dropout: 0) with { MaxSteps = 5 }, device: null);
+        }
+        var config = Config(checkpointing, dropout: 0) with { Trainer = trainer, LossType = lossType, Beta = 0.1, LoadIn4Bit = fourBit, EvalSteps = 0 };
+        var cpu = TrainPreference(modelDir, Path.Combine(dir, "cpu"), config, start, device: null);
+        var gpu1 = TrainPreference(modelDir, Path.Combine(dir, "gpu1"), config, start, Gpu);
+        var gpu2 = TrainPreference(modelDir, Path.Combine(dir, "gpu2"), config, start, Gpu);
+        static double V(JsonObject o, string key) => (double)o[key]!;
+        string PerStep(string key) => string.Join(" ", cpu.Zip(gpu1, (c, g) => FormattableString.Invariant($"{V(c, key):0.0000}/{V(g, key):0.0000}")));
+        double ScaledGap(string key) => cpu.Zip(gpu1, (c, g) => Math.Abs(V(g, key) - V(c, key))).Max() / Math.Max(cpu.Max(c => Math.Abs(V(c, key))), 1e-12);
+        var errors = new List<OutputError>
+        {
+            new($"per-step {trainer} {lossType} loss relative to the run's largest (cpu/gpu: {PerStep("loss")})", ScaledGap("loss"), PreferenceLossTolerance),
+        };
+        foreach (var metric in LogpMetrics)
+            errors.Add(new OutputError($"per-step {metric} (cpu/gpu: {PerStep(metric)})",
+                cpu.Zip(gpu1, (c, g) => Math.Abs(V(g, metric) - V(c, metric)) / Math.Abs(V(c, metric))).Max(), LossTolerance));
+        foreach (var metric in RewardMetrics)
+            errors.Add(new OutputError(FormattableString.Invariant($"per-step {metric} relative to its largest magnitude (last step cpu/gpu {V(cpu[^1], metric):0.0000}/{V(gpu1[^1], metric):0.0000})"),
+                ScaledGap(metric), LossTolerance));
+        bool Same(string file) => File.ReadAllBytes(Path.Combine(dir, "gpu1", file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, "gpu2", file)));
+        var identical = Same("adapter_model.safetensors") && (trainer != "dpo" || Same(FineTune.Engine.Training.Preference.ReferenceFile.Name));
+        return new KernelCheckResult(name, 14, errors, identical, cpu.Count == Steps && gpu1.Count == Steps ? null : "a run did not log every step");
+    }
+
+    /// <summary>Pairs sharing a random prompt (8..31 tokens): the chosen completion from the lower half of the vocabulary, the rejected from the upper, 4..27 tokens each.</summary>
+    public static List<TokenizedPair> Pairs(int count, int vocab, ulong seed)
+    {
+        var rng = new DeterministicRandom(seed);
+        var result = new List<TokenizedPair>();
+        TokenizedExample Sequence(int[] prompt, int offset)
+        {
+            var completion = Enumerable.Range(0, 4 + rng.NextInt(24)).Select(_ => offset + rng.NextInt(vocab / 2)).ToArray();
+            int[] ids = [.. prompt, .. completion];
+            return new TokenizedExample(ids, ids.Select((_, i) => i >= prompt.Length).ToArray());
+        }
+        for (var p = 0; p < count; p++)
+        {
+            var prompt = Enumerable.Range(0, 8 + rng.NextInt(24)).Select(_ => rng.NextInt(vocab)).ToArray();
+            result.Add(new TokenizedPair(Sequence(prompt, 0), Sequence(prompt, vocab / 2)));
+        }
+        return result;
+    }
+
+    /// <summary>The training steps' lines of metrics.jsonl of one preference run (on the CPU when <paramref name="device"/> is null).</summary>
+    private static List<JsonObject> TrainPreference(string modelDir, string outDir, TrainingConfig config, string? startAdapter, CudaTrainingDevice? device)
+    {
+        var vocab = ModelConfig.Load(modelDir).VocabSize;
+        new Trainer(new TrainerOptions
+        {
+            BaseModelDirectory = modelDir,
+            Config = config,
+            Train = [],
+            PreferenceTrain = Pairs(24, vocab, 8),
+            PreferenceValidation = Pairs(4, vocab, 9),
+            OutDirectory = outDir,
+            CheckpointDirectory = outDir + "-ck",
+            InitAdapterDirectory = startAdapter,
+            Backend = new CpuBackend(),
+            Device = device,
+        }).Run(null, CancellationToken.None);
+        return File.ReadLines(Path.Combine(outDir, "metrics.jsonl"))
+            .Select(l => JsonNode.Parse(l)!.AsObject())
+            .Where(m => m["loss"] is not null)
+            .ToList();
     }
 
     /// <summary>Largest relative gap allowed between a 4-bit run's per-step loss and the bf16 run's on one device (see <see cref="FourBitTracksBf16"/>).</summary>

@@ -8,7 +8,7 @@ using FineTune.Engine.Training;
 namespace FineTune.Engine.Tests;
 
 /// <summary>
-/// DPO (sigmoid, ipo) and ORPO against PyTorch + PEFT: eng/parity/dpo_parity.py wrote TRL's formulas in
+/// DPO (sigmoid, ipo, hinge) and ORPO against PyTorch + PEFT: eng/parity/dpo_parity.py wrote TRL's formulas in
 /// torch and trained, with autograd's gradients, from the same SFT adapter over the same batches on the
 /// H200 (fp32); its per-step loss, grad norm and TRL metrics are committed in
 /// eng/parity/results/preference. This test trains the engine again here on those inputs and the same
@@ -19,6 +19,7 @@ public sealed class PreferenceParityTests
     [Theory]
     [InlineData("dpo-sigmoid")]
     [InlineData("dpo-ipo")]
+    [InlineData("dpo-hinge")]
     [InlineData("orpo-sigmoid")]
     public void Twenty_steps_match_pytorch_with_trls_formulas(string run)
     {

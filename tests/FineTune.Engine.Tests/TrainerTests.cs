@@ -232,6 +232,8 @@ public class TrainerTests
         public ulong? DropoutKey { get => inner.DropoutKey; set => inner.DropoutKey = value; }
         public void ZeroGradients() => inner.ZeroGradients();
         public double ForwardBackward(PackedBatch batch, float lossScale) => inner.ForwardBackward(batch, lossScale);
+        public (double[] RowLoss, double[] RowLogitMeans) ForwardBackwardRows(PackedBatch batch, Func<double[], float[]?> rowScales, bool adapterEnabled = true) =>
+            inner.ForwardBackwardRows(batch, rowScales, adapterEnabled);
         public double GradNorm() => inner.GradNorm();
         public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate) => inner.ClipAndStep(gradNorm, maxGradNorm, step, learningRate);
         public void CopyAdapterTo(Lora.LoraAdapter adapter) => inner.CopyAdapterTo(adapter);

@@ -46,7 +46,10 @@ internal static class TrainCommand
             var backend = new CpuBackend(parse.GetValue(threads));
             var trainingConfig = TrainingConfigLoader.Load(parse.GetValue(config)!);
             var rankEnvironment = RankEnvironment.FromProcess();
-            // Preference training runs in one process on the CPU engine (OpenDevice refuses cuda with FT3122).
+            // Preference training runs in one process, on the CPU or one GPU: its step sums no gradients over ranks.
+            if (rankEnvironment is null && trainingConfig.IsPreference && (parse.GetValue(gpus) is > 1 || parse.GetValue(nnodes) > 1))
+                throw new FineTuneException("FT3122",
+                    $"trainer: {trainingConfig.Trainer} trains on one GPU: --gpus (FineTuneGpuCount) above 1 and --nnodes are for SFT. Leave them unset (or 1).");
             if (rankEnvironment is null && !trainingConfig.IsPreference)
             {
                 var plan = Plan(parse.GetValue(device)!, parse.GetValue(baseModel)!, parse.GetValue(gpus), parse.GetValue(nnodes), parse.GetValue(nodeRank),
@@ -216,17 +219,6 @@ internal static class TrainCommand
     /// </summary>
     private static CudaTrainingDevice? OpenDevice(string device, string baseModel, TrainingConfig config)
     {
-        if (config.IsPreference && device != "cpu")
-        {
-            if (device == "cuda")
-                throw new FineTuneException("FT3122",
-                    $"trainer: {config.Trainer} runs on the CPU engine only; the CUDA engine trains SFT. Use FineTuneDevice=cpu (--device cpu) or auto.");
-            if (device == "auto")
-            {
-                Console.WriteLine($"Training on the CPU: trainer: {config.Trainer} is not in the CUDA engine yet.");
-                return null;
-            }
-        }
         switch (device)
         {
             case "cpu":

@@ -31,9 +31,7 @@ public interface ITrainingModel : IDisposable
     /// (DPO, ORPO) train through this. <paramref name="adapterEnabled"/> false runs the frozen model
     /// alone (the reference model), forward only. Returns the rows' cross-entropy and mean logits.
     /// </summary>
-    (double[] RowLoss, double[] RowLogitMeans) ForwardBackwardRows(PackedBatch batch, Func<double[], float[]?> rowScales, bool adapterEnabled = true) =>
-        throw new Core.Diagnostics.FineTuneException("FT3122",
-            "Preference training (trainer: dpo or orpo) runs on the CPU engine only; the CUDA engine trains SFT. Use FineTuneDevice=cpu (--device cpu) or auto.");
+    (double[] RowLoss, double[] RowLogitMeans) ForwardBackwardRows(PackedBatch batch, Func<double[], float[]?> rowScales, bool adapterEnabled = true);
 
     /// <summary>
     /// Called before this rank's last micro-batch of an optimizer step: from then on a layer's

@@ -44,9 +44,9 @@ public class TrainDeviceTests
         Assert.False(File.Exists(dir.File("out/adapter_model.safetensors")));
     }
 
-    /// <summary>The CUDA engine trains SFT only: a preference run refuses cuda by name, and auto trains it on the CPU saying why.</summary>
+    /// <summary>Preference training runs in one process: asking for several GPUs is FT3122 before anything trains; auto trains it (on the GPU where there is one).</summary>
     [Fact]
-    public void Dpo_refuses_cuda_with_FT3122_and_auto_trains_it_on_the_cpu()
+    public void Dpo_on_several_gpus_is_FT3122_and_auto_trains_it()
     {
         using var dir = new TempDir();
         WriteRun(dir);
@@ -54,12 +54,12 @@ public class TrainDeviceTests
         TokenizedDatasetFile.Write(Path.Combine(dir.File("data"), "train.bin"), []);
         PreferenceDatasetFiles.WriteTokenized(Path.Combine(dir.File("data"), PreferenceDatasetFiles.TrainBin),
             [new TokenizedPair(new TokenizedExample([1, 2, 3, 4], [false, false, true, true]), new TokenizedExample([1, 2, 5, 6], [false, false, true, true]))]);
-        var (code, output) = Train(dir, "cuda");
+        var (code, output) = Train(dir, "cuda", "--gpus", "2");
         Assert.Equal(1, code);
-        Assert.Contains("error FT3122: trainer: dpo runs on the CPU engine only; the CUDA engine trains SFT. Use FineTuneDevice=cpu (--device cpu) or auto.", output);
+        Assert.Contains("error FT3122: trainer: dpo trains on one GPU: --gpus (FineTuneGpuCount) above 1 and --nnodes are for SFT. Leave them unset (or 1).", output);
+        Assert.False(File.Exists(dir.File("out/adapter_model.safetensors")));
         (code, output) = Train(dir, "auto");
         Assert.True(code == 0, output);
-        Assert.Contains("Training on the CPU: trainer: dpo is not in the CUDA engine yet.", output);
         Assert.Matches(@"step 2/2 loss \S+ .* rewards/accuracies \S+", output);
         Assert.Contains("\"rewards/margins\"", File.ReadAllText(dir.File("out/metrics.jsonl")));
     }
@@ -73,7 +73,7 @@ public class TrainDeviceTests
         File.WriteAllText(dir.File("lora.yaml"), "r: 2\nlora_alpha: 4\nmax_steps: 2\nlogging_steps: 1\n");
     }
 
-    private static (int, string) Train(TempDir dir, string device) =>
+    private static (int, string) Train(TempDir dir, string device, params string[] more) =>
         ChatFixture.RunTool("dotnet", [ChatFixture.ToolDll(), "train", "--base-model", dir.File("model"), "--data", dir.File("data"),
-            "--config", dir.File("lora.yaml"), "--out", dir.File("out"), "--checkpoint-dir", dir.File("ckpt"), "--device", device, "--threads", "1"]);
+            "--config", dir.File("lora.yaml"), "--out", dir.File("out"), "--checkpoint-dir", dir.File("ckpt"), "--device", device, "--threads", "1", .. more]);
 }

@@ -51,6 +51,21 @@ public sealed class PreferenceFormatTests : IDisposable
         Assert.Equal("bad<|im_end|>", Loss(pair.Rejected));
     }
 
+    /// <summary>TRL's implicit-prompt form (Anthropic HH style): whole chosen and rejected conversations, the shared leading messages being the prompt.</summary>
+    [Fact]
+    public void Rows_without_a_prompt_take_the_conversations_shared_start_as_the_prompt()
+    {
+        var path = _dir.Write("pairs.jsonl", """
+            {"chosen": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}, {"role": "assistant", "content": "GOOD"}], "rejected": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}, {"role": "assistant", "content": "bad"}]}
+            """ + "\n");
+        var pair = Assert.Single(DatasetFormatter.Format([Items.Of(path, ("Format", "preference"))], ChatMl, Dpo).PreferenceTrain);
+        const string prompt = "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|im_start|>user\nc<|im_end|>\n<|im_start|>assistant\n";
+        Assert.Equal(prompt + "GOOD<|im_end|>\n", pair.Chosen.Text);
+        Assert.Equal(prompt + "bad<|im_end|>\n", pair.Rejected.Text);
+        Assert.Equal("GOOD<|im_end|>", Loss(pair.Chosen));
+        Assert.Equal("bad<|im_end|>", Loss(pair.Rejected));
+    }
+
     [Fact]
     public void Csv_and_xlsx_tables_are_read_by_their_column_names()
     {
@@ -91,6 +106,8 @@ public sealed class PreferenceFormatTests : IDisposable
     [InlineData("{\"prompt\": \"p\", \"chosen\": [{\"role\": \"user\", \"content\": \"x\"}], \"rejected\": \"c\"}", "FT1070", "'chosen' must be one or more assistant messages")]
     [InlineData("{\"prompt\": \"p\", \"chosen\": 3, \"rejected\": \"c\"}", "FT1070", "'chosen' is a JSON number")]
     [InlineData("{\"prompt\": \"p\", \"chosen\": \"C\"}", "FT1005", "no 'rejected' field")]
+    [InlineData("{\"chosen\": [{\"role\": \"user\", \"content\": \"x\"}, {\"role\": \"assistant\", \"content\": \"C\"}], \"rejected\": [{\"role\": \"user\", \"content\": \"y\"}, {\"role\": \"assistant\", \"content\": \"c\"}]}", "FT1070", "do not start with the same messages")]
+    [InlineData("{\"chosen\": [{\"role\": \"user\", \"content\": \"x\"}, {\"role\": \"assistant\", \"content\": \"C\"}], \"rejected\": [{\"role\": \"user\", \"content\": \"x\"}]}", "FT1070", "is the start of the other")]
     public void Bad_rows_are_errors_at_their_line(string row, string code, string message)
     {
         var path = _dir.Write("pairs.jsonl", "{\"prompt\": \"p\", \"chosen\": \"C\", \"rejected\": \"c\"}\n" + row + "\n");

@@ -4,7 +4,7 @@ namespace FineTune.Engine.Tests.Cuda;
 
 /// <summary>
 /// CUDA training end to end through the shared Trainer (see <see cref="TrainingChecks"/>): GPU vs CPU
-/// per-step losses on tiny llama / qwen2 / qwen3 / gemma3_text models, byte-identical adapters over two GPU runs,
+/// per-step losses on tiny llama / qwen2 / qwen3 / gemma3_text models, DPO and ORPO losses and rewards, byte-identical adapters over two GPU runs,
 /// and resumption from a checkpoint. Skipped, with the reason, where there is no GPU.
 /// </summary>
 public sealed class CudaTrainingTests
@@ -82,6 +82,18 @@ public sealed class CudaTrainingTests
 
     [CudaFact]
     public void Four_bit_run_tracks_the_bf16_run_on_the_gpu() => AssertPasses("train_4bit_tracks_bf16");
+
+    [CudaFact]
+    public void Dpo_sigmoid_matches_cpu_losses_and_rewards_and_is_byte_identical() => AssertPasses("train_parity_dpo_sigmoid");
+
+    [CudaFact]
+    public void Dpo_ipo_from_a_start_adapter_matches_cpu_losses_and_rewards() => AssertPasses("train_parity_dpo_ipo_start_adapter");
+
+    [CudaFact]
+    public void Dpo_hinge_in_4bit_matches_cpu_4bit_losses_and_rewards() => AssertPasses("train_parity_dpo_hinge_4bit");
+
+    [CudaFact]
+    public void Orpo_matches_cpu_losses_and_rewards_and_is_byte_identical() => AssertPasses("train_parity_orpo");
 
     [CudaFact]
     public void Memory_plan_of_a_4bit_run_matches_the_peak() => AssertPasses("memory_plan_4bit");

@@ -32,6 +32,21 @@ public sealed class GpuMemoryPlanTests
         Assert.Equal(1480 + 192 + 24 + 256 + 8, GpuMemoryPlan.LayerBytes(Tiny with { ModelType = "gemma3_text", QkNorm = true, SandwichNorms = true }, rank: 8, loraTargets: 7));
     }
 
+    /// <summary>A preference micro-batch holds a chosen and a rejected sequence per pair: the plan must hold twice the tokens of SFT's.</summary>
+    [Fact]
+    public void A_preference_plan_holds_both_sequences_of_each_pair()
+    {
+        var sft = new Core.Config.TrainingConfig { R = 8, PerDeviceTrainBatchSize = 4 };
+        var adapter = new Lora.LoraAdapter(Tiny, Lora.LoraSettings.From(sft));
+        // 100 tokens pad to 112; four pairs are eight sequences of at most 112 rows each.
+        var sftPlan = CudaTrainingDevice.PlanFor(Tiny, adapter, sft, longestSequence: 100);
+        var dpoPlan = CudaTrainingDevice.PlanFor(Tiny, adapter, sft with { Trainer = "dpo" }, longestSequence: 100);
+        Assert.Equal(4 * 112, sftPlan.Tokens);
+        Assert.Equal(8 * 112, dpoPlan.Tokens);
+        // The batch stays the configured pairs, so halving it in a suggestion means per_device_train_batch_size.
+        Assert.Equal(4, dpoPlan.Batch);
+    }
+
     [Fact]
     public void Gemma3_weights_count_the_sandwich_norms()
     {

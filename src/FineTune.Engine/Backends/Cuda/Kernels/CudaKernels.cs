@@ -314,6 +314,12 @@ public sealed class CudaKernels : IDisposable
         int rows, int hidden, float gradScale) =>
         Kernel("cross_entropy.cu", "ce_finalize").Launch((rows, 1, 1), Threads, 0, dh, loss, dhAcc, weight, targets, runMax, runSum, targetLogit, hidden, gradScale);
 
+    internal void CrossEntropyRowSum(ulong sums, ulong logits, int rows, int chunk, bool first) =>
+        Kernel("cross_entropy.cu", "ce_row_sum").Launch((rows, 1, 1), Threads, 0, sums, logits, chunk, first ? 1 : 0);
+
+    internal void CrossEntropyFinalizeRows(ulong dh, ulong dhAcc, ulong weight, ulong targets, ulong runSum, ulong rowScale, int rows, int hidden) =>
+        Kernel("cross_entropy.cu", "ce_finalize_rows").Launch((rows, 1, 1), Threads, 0, dh, dhAcc, weight, targets, runSum, rowScale, hidden);
+
     private static void RequireMultipleOf8(int value, string name)
     {
         if (value <= 0 || value % 8 != 0)

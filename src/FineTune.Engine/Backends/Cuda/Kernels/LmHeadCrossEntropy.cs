@@ -63,8 +63,11 @@ public sealed class LmHeadCrossEntropy : IDisposable
     public void Run(ulong dHidden, ulong loss, ulong hidden, ulong weight, ulong targets, float gradScale) =>
         Run(dHidden, loss, hidden, weight, targets, gradScale, Rows);
 
-    /// <summary>As <see cref="Run(ulong, ulong, ulong, ulong, ulong, float)"/> over the first <paramref name="rows"/> rows (at most <see cref="Rows"/>).</summary>
-    public void Run(ulong dHidden, ulong loss, ulong hidden, ulong weight, ulong targets, float gradScale, int rows)
+    /// <summary>
+    /// As <see cref="Run(ulong, ulong, ulong, ulong, ulong, float)"/> over the first <paramref name="rows"/> rows (at most <see cref="Rows"/>);
+    /// with <paramref name="logitSums"/> (fp32 [rows]) also each row's sum of logits over the vocabulary.
+    /// </summary>
+    public void Run(ulong dHidden, ulong loss, ulong hidden, ulong weight, ulong targets, float gradScale, int rows, ulong logitSums = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, Rows);
@@ -74,11 +77,24 @@ public sealed class LmHeadCrossEntropy : IDisposable
             var width = Math.Min(Chunk, Vocab - v0);
             var weightChunk = weight + (ulong)((long)v0 * Hidden * 2);
             blas.Gemm(hidden, false, weightChunk, true, _logits.Pointer, rows, width, Hidden, float32Output: true);
+            if (logitSums != 0) _kernels.CrossEntropyRowSum(logitSums, _logits.Pointer, rows, width, first: v0 == 0);
             _kernels.CrossEntropyChunk(_exp.Pointer, _dhAcc.Pointer, _runMax.Pointer, _runSum.Pointer, _targetLogit.Pointer, _logits.Pointer, targets,
                 rows, width, v0, Hidden, first: v0 == 0);
             blas.Gemm(_exp.Pointer, false, weightChunk, false, _dhAcc.Pointer, rows, Hidden, width, float32Output: true, beta: 1f);
         }
         _kernels.CrossEntropyFinalize(dHidden, loss, _dhAcc.Pointer, weight, targets, _runMax.Pointer, _runSum.Pointer, _targetLogit.Pointer, rows, Hidden, gradScale);
+    }
+
+    /// <summary>
+    /// dHidden[rows, hidden] (bf16) = rowScale[row] · d(loss of the row)/d(hidden), from the sums the last
+    /// <see cref="Run(ulong, ulong, ulong, ulong, ulong, float, int, ulong)"/> over the same rows left behind: a loss
+    /// over whole sequences (DPO, ORPO) learns each row's scale from every row's loss, after the head has run.
+    /// </summary>
+    public void Gradient(ulong dHidden, ulong weight, ulong targets, ulong rowScale, int rows)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, Rows);
+        _kernels.CrossEntropyFinalizeRows(dHidden, _dhAcc.Pointer, weight, targets, _runSum.Pointer, rowScale, rows, Hidden);
     }
 
     /// <inheritdoc />

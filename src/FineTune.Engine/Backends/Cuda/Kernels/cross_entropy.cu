@@ -77,3 +77,36 @@ extern "C" __global__ void ce_finalize(bf16* __restrict__ dh, float* __restrict_
     for (int i = threadIdx.x; i < D; i += blockDim.x) out[i] = f2bf(grad_scale * (acc[i] * inv - bf2f(w[i])));
     if (threadIdx.x == 0) loss[row] = run_max[row] + logf(run_sum[row]) - target_logit[row];
 }
+
+// Preference training (DPO, ORPO): sums[row] (+)= the row's logits of this chunk, for TRL's logits/*
+// metrics (the mean logit over the vocabulary). One block per row, fixed reduction order.
+extern "C" __global__ void ce_row_sum(float* __restrict__ sums, const float* __restrict__ logits, int chunk, int first)
+{
+    __shared__ float scratch[32];
+    const size_t row = blockIdx.x;
+    const float* z = logits + row * chunk;
+    float s = 0.f;
+    for (int i = threadIdx.x; i < chunk; i += blockDim.x) s += z[i];
+    s = block_sum(s, scratch);
+    if (threadIdx.x == 0) sums[row] = first ? s : sums[row] + s;
+}
+
+// As ce_finalize's gradient with a scale per row (d loss / d cross-entropy of that row, known only
+// once the host has seen every row's loss): reads the chunk loop's dh_acc and run_sum, which stay
+// valid until the head's next run, and leaves the loss alone.
+extern "C" __global__ void ce_finalize_rows(bf16* __restrict__ dh, const float* __restrict__ dh_acc, const bf16* __restrict__ weight,
+    const int* __restrict__ targets, const float* __restrict__ run_sum, const float* __restrict__ row_scale, int D)
+{
+    const size_t row = blockIdx.x;
+    const int t = targets[row];
+    bf16* out = dh + row * D;
+    const float scale = t < 0 ? 0.f : row_scale[row];
+    if (scale == 0.f) {
+        for (int i = threadIdx.x; i < D; i += blockDim.x) out[i] = 0;
+        return;
+    }
+    const float inv = 1.f / run_sum[row];
+    const float* acc = dh_acc + row * D;
+    const bf16* w = weight + (size_t)t * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) out[i] = f2bf(scale * (acc[i] * inv - bf2f(w[i])));
+}

@@ -89,7 +89,7 @@ internal sealed class CudaWorkspace
         Scratch = b.Bf16(n * Math.Max(Math.Max(h, c.QDim), i));
         LoraG = b.Bf16(n * Math.Max(1, rank));
         FinalNorm = b.Bf16(n * h);
-        FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n);
+        FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n); RowScale = b.F32(n); LogitSum = b.F32(n);
         Ids = b.I32(n); Positions = b.I32(n); Targets = b.I32(n); LossRows = b.I32(n);
         if (c.QkNorm)
         {
@@ -99,4 +99,6 @@ internal sealed class CudaWorkspace
     }
 
     public readonly ulong DAct, DResid, DNorm, DQ, DAtt, DK, DV, Scratch, LoraG, FinalNorm, FinalRstd, Delta, Loss, Ids, Positions, Targets, LossRows, DQPre, DKPre;
+    /// <summary>Preference training: each loss row's d(loss)/d(cross-entropy), and its sum of logits (TRL's logits/* metrics).</summary>
+    public readonly ulong RowScale, LogitSum;
 }

@@ -24,9 +24,15 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     public string Name => $"cuda ({_ctx.Device.Name})";
 
     /// <summary>The plan of a run of <paramref name="config"/> whose longest sequence has <paramref name="longestSequence"/> tokens.</summary>
+    /// <remarks>
+    /// A preference micro-batch holds a chosen and a rejected sequence per pair, end to end: the plan counts
+    /// a pair as one sequence of twice the length, so its batch stays per_device_train_batch_size (pairs),
+    /// which is what a suggestion to halve it means.
+    /// </remarks>
     public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence, bool? keepAttention = null)
     {
-        var length = (Math.Max(1, longestSequence) + CudaTrainingModel.SequenceMultiple - 1) / CudaTrainingModel.SequenceMultiple * CudaTrainingModel.SequenceMultiple;
+        var padded = (Math.Max(1, longestSequence) + CudaTrainingModel.SequenceMultiple - 1) / CudaTrainingModel.SequenceMultiple * CudaTrainingModel.SequenceMultiple;
+        var length = config.IsPreference ? 2 * padded : padded;
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
         return GpuMemoryPlan.For(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, config.PerDeviceTrainBatchSize, length, config.GradientCheckpointing,
             FourBitSettings.From(config), keepAttention);

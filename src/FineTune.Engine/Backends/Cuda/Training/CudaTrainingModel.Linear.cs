@@ -18,7 +18,7 @@ public sealed partial class CudaTrainingModel
     /// <summary>a.LoraHidden[p] = scale · drop(x) Aᵀ; false where the projection has no adapter.</summary>
     private bool LoraHidden(int l, Projection p, ulong x, int n, CudaActivations a)
     {
-        if (!_lora.Has(l, p)) return false;
+        if (!_adapterEnabled || !_lora.Has(l, p)) return false;
         var inF = p.InFeatures(_c);
         Blas.Gemm(Dropped(l, p, x, n, inF), false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, _rank, inF, alpha: _scale);
         return true;

@@ -144,7 +144,25 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <inheritdoc />
     public double ForwardBackward(PackedBatch batch, float lossScale)
     {
-        var backward = lossScale != 0;
+        var (n, lossRows, shape) = Forward(batch, backward: lossScale != 0);
+        LossHead(n, lossRows, lossScale);
+        if (lossScale != 0) Backward(n, shape);
+        // Read after the backward pass is queued, so the GPU never waits for the host mid-step.
+        // The sum is in row order, in double, as the CPU graph sums it.
+        var loss = new float[lossRows];
+        if (loss.Length > 0) _ctx.Download<float>(loss, _ws.Loss);
+        var total = 0.0;
+        foreach (var x in loss) total += x;
+        return total;
+    }
+
+    /// <summary>
+    /// Uploads <paramref name="batch"/> (padded, <see cref="PaddedBatch"/>) and runs the forward pass up to the
+    /// final norm. The loss rows are the batch's <see cref="PackedBatch.LossRows"/> in the same order.
+    /// </summary>
+    /// <remarks><paramref name="backward"/>: whether a backward pass may follow (offloaded checkpoints are copied to the host only then).</remarks>
+    private (int Rows, int LossRows, IReadOnlyList<AttentionSegment> Shape) Forward(PackedBatch batch, bool backward)
+    {
         var b = PaddedBatch.From(batch, SequenceMultiple, _c.VocabSize);
         if (b.Rows > _capacity)
             throw new InvalidOperationException($"A batch of {b.Rows} rows exceeds the planned {_capacity} tokens.");
@@ -170,25 +188,20 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             _offload?.Written(l + 1);
         }
         K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, Resid(_c.NumLayers), _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps, NormOffset);
-        LossHead(n, lossRows.Length, lossScale);
-        if (backward)
+        return (n, lossRows.Length, shape);
+    }
+
+    /// <summary>The backward pass from d(final norm) in _ws.DNorm, accumulating the adapter's gradients.</summary>
+    private void Backward(int n, IReadOnlyList<AttentionSegment> shape)
+    {
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(_c.NumLayers), _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
+        for (var l = _c.NumLayers - 1; l >= 0; l--)
         {
-            K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(_c.NumLayers), _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
-            for (var l = _c.NumLayers - 1; l >= 0; l--)
-            {
-                _offload?.BeforeBackward(l);
-                if (Plan.GradientCheckpointing) LayerForward(l, _acts[l], n, shape, recompute: true);
-                LayerBackward(l, _acts[l], n, shape);
-                GradientsFinal(l);
-            }
+            _offload?.BeforeBackward(l);
+            if (Plan.GradientCheckpointing) LayerForward(l, _acts[l], n, shape, recompute: true);
+            LayerBackward(l, _acts[l], n, shape);
+            GradientsFinal(l);
         }
-        // Read after the backward pass is queued, so the GPU never waits for the host mid-step.
-        // The sum is in row order, in double, as the CPU graph sums it.
-        var loss = new float[lossRows.Length];
-        if (loss.Length > 0) _ctx.Download<float>(loss, _ws.Loss);
-        var total = 0.0;
-        foreach (var x in loss) total += x;
-        return total;
     }
 
     /// <summary>
@@ -197,13 +210,14 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// _ws.DResid (free until the final norm's backward), the head's gradient lands in _ws.Scratch
     /// and is scattered into a zeroed _ws.DNorm; the per-row losses are left in _ws.Loss.
     /// </summary>
-    private void LossHead(int rows, int lossRows, float lossScale)
+    /// <remarks>With <paramref name="logitSums"/> (fp32 [lossRows]) each loss row's sum of logits lands there too.</remarks>
+    private void LossHead(int rows, int lossRows, float lossScale, ulong logitSums = 0)
     {
         int h = _c.HiddenSize;
         _ctx.Zero(_ws.DNorm, (long)rows * h * 2);
         if (lossRows == 0) return;
         K.EmbeddingForward(_ws.DResid, _ws.FinalNorm, _ws.LossRows, lossRows, h);
-        _head.Run(_ws.Scratch, _ws.Loss, _ws.DResid, _w.LmHead.Pointer, _ws.Targets, lossScale, lossRows);
+        _head.Run(_ws.Scratch, _ws.Loss, _ws.DResid, _w.LmHead.Pointer, _ws.Targets, lossScale, lossRows, logitSums);
         _ctx.Training.ScatterRows(_ws.DNorm, _ws.Scratch, _ws.LossRows, lossRows, h);
     }
 
