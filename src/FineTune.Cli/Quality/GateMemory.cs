@@ -46,8 +46,10 @@ public static class GateMemory
             + (c.QkNorm ? c.QDim + c.KvDim + c.NumHeads + c.NumKvHeads : 0) + (c.SandwichNorms ? 2 * h + 2 : 0);
         var scratch = 2L * c.QDim + 2L * c.KvDim + 5 * big + r;
         var perToken = residuals + layer + scratch;
-        const long lossChunkRows = 64;
-        var floats = tokens * perToken + squaredLengths * c.NumHeads + lossChunkRows * (c.VocabSize + 2 * h);
+        // The head's chunk: its logits, the gathered rows and their gradient, and per 512-column block a
+        // max, a sum, a factor and a double raw sum (6 floats' worth).
+        long lossChunkRows = LlamaGraph.LossChunkRows(c.VocabSize), blocks = (c.VocabSize + 511) / 512;
+        var floats = tokens * perToken + squaredLengths * c.NumHeads + lossChunkRows * (c.VocabSize + 2 * h + 6 * blocks);
         // An eighth more for what the sum leaves out: per-row and per-head vectors, RoPE tables, bookkeeping.
         return 4 * floats * 9 / 8;
     }

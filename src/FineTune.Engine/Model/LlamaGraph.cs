@@ -464,6 +464,9 @@ public sealed class LlamaGraph
         });
     }
 
+    /// <summary>Loss rows whose logits the CPU head holds at once (for memory estimates such as the quality gate's).</summary>
+    public static int LossChunkRows(int vocab) => HeadCrossEntropy.ChunkRows(vocab);
+
     /// <summary>Cross-entropy of each loss row, a chunk of rows at a time; with per-row scales, also d(final norm) and d(residual).</summary>
     private double[] LossAndHeadGradient(PackedBatch b, float[]? scales)
     {
