@@ -38,11 +38,14 @@ public static partial class TokenizerMetadata
                 types[id] = UserDefined;
                 continue;
             }
-            tokens[id] = text;
             types[id] = added.TryGetValue(id, out var a) ? (a.Special ? Control : UserDefined)
                 : id == tok.UnkTokenId ? Unknown
                 : spm && ByteToken().IsMatch(text) ? Byte
                 : Normal;
+            // llama.cpp matches user-defined pieces against the raw text, before spaces become '▁', and
+            // prints them as stored: Gemma's whitespace runs ("▁▁", "▁▁▁", ...) must be stored as spaces,
+            // or indented replies show "▁▁" in every llama.cpp runner (as convert_hf_to_gguf does).
+            tokens[id] = spm && types[id] == UserDefined ? text.Replace('\u2581', ' ') : text;
         }
         w.Set("tokenizer.ggml.tokens", GgufValue.Of(tokens));
         if (spm)
