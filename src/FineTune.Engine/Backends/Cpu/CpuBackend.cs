@@ -94,6 +94,17 @@ public sealed class CpuBackend : IComputeBackend
 
     internal void ReturnScratch(float[] buffer) => _scratch = buffer;
 
+    private float[]? _panelScratch;
+
+    /// <summary>A buffer for one product's packed B, reused between products (a second one, so k-segment partials can be live at the same time).</summary>
+    internal float[] PanelScratch(long length)
+    {
+        var s = Interlocked.Exchange(ref _panelScratch, null);
+        return s is not null && s.LongLength >= length ? s : new float[length];
+    }
+
+    internal void ReturnPanelScratch(float[] buffer) => _panelScratch = buffer;
+
     private static unsafe void Tile(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset,
         int r0, int r1, int c0, int c1, int n, int k, bool accumulate)
     {

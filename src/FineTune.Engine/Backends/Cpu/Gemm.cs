@@ -37,6 +37,8 @@ internal static class Gemm
 {
     private const int KBlock = 256;
     [ThreadStatic] private static float[]? _panels;
+    // Larger B (a whole vocabulary's head, an 8B model's MLP weight) is packed per task as before, rather than held whole in a scratch buffer.
+    private const long MaxSharedPack = 16L << 20;
 
     /// <summary>How many k-segments a product is summed in; a function of the shape only, so bytes never depend on threads.</summary>
     internal static int Segments(int m, int n, int k) =>
@@ -100,6 +102,14 @@ internal static class Gemm
         var rowBlocks = (rowTiles + tilesPerTask - 1) / tilesPerTask;
         var colBlocks = (panels + panelsPerTask - 1) / panelsPerTask;
         var segLength = (pr.K + segments - 1) / segments;
+        // Several row blocks would each pack the same panels of B: pack all of B once, in parallel, instead.
+        float[]? shared = null;
+        if (pr.PackedB is null && rowBlocks > 1 && (long)panels * nr * pr.K <= MaxSharedPack)
+        {
+            shared = be.PanelScratch((long)panels * nr * pr.K);
+            PackAll(pr, shared, be);
+            pr = pr with { PackedB = shared };
+        }
         be.For(segments * rowBlocks * colBlocks, task =>
         {
             var seg = task / (rowBlocks * colBlocks);
@@ -113,6 +123,19 @@ internal static class Gemm
             var j1 = Math.Min(pr.N, j0 + panelsPerTask * nr);
             var cOffset = pr.COffset + seg * (long)pr.M * pr.N;
             Task(pr, cOffset, i0, i1, j0, j1, k0, k1);
+        });
+        if (shared is not null) be.ReturnPanelScratch(shared);
+    }
+
+    /// <summary>All of B as panels over its whole k (the layout of <see cref="GemmProblem.PackedB"/>), one task per panel.</summary>
+    private static unsafe void PackAll(GemmProblem pr, float[] packed, CpuBackend be)
+    {
+        var nr = GemmKernels.PanelWidth;
+        var panels = (pr.N + nr - 1) / nr;
+        be.For(panels, q =>
+        {
+            fixed (float* pb = pr.B, pp = packed)
+                Pack(pb + pr.BOffset, pr.BColStride, pr.BKStride, q * nr, Math.Min(nr, pr.N - q * nr), pr.K, pp + (long)q * nr * pr.K, nr);
         });
     }
 
@@ -147,16 +170,14 @@ internal static class Gemm
                         Pack(b + pr.BOffset + p0 * pr.BKStride, pr.BColStride, pr.BKStride, jq, Math.Min(nr, j1 - jq), kc, pk + PanelOffset(q), nr);
                     }
                 var load = pr.Accumulate || p0 > k0;
-                for (var i = i0; i < i1; i += GemmKernels.Rows)
+                // One panel of B (kc × nr) stays in L1 while the row tiles of A stream past it from L2.
+                for (var q = 0; q < panelCount; q++)
                 {
-                    var rows = Math.Min(GemmKernels.Rows, i1 - i);
-                    var aRow = a + pr.AOffset + i * pr.ARowStride + p0 * pr.AKStride;
-                    for (var q = 0; q < panelCount; q++)
-                    {
-                        var jq = j0 + q * nr;
-                        GemmKernels.Tile(aRow, pr.ARowStride, pr.AKStride, rows, pk + PanelOffset(q), kc,
-                            c + cOffset + (long)i * pr.Ldc + jq, pr.Ldc, Math.Min(nr, j1 - jq), load);
-                    }
+                    var jq = j0 + q * nr;
+                    var panel = pk + PanelOffset(q);
+                    for (var i = i0; i < i1; i += GemmKernels.Rows)
+                        GemmKernels.Tile(a + pr.AOffset + i * pr.ARowStride + p0 * pr.AKStride, pr.ARowStride, pr.AKStride,
+                            Math.Min(GemmKernels.Rows, i1 - i), panel, kc, c + cOffset + (long)i * pr.Ldc + jq, pr.Ldc, Math.Min(nr, j1 - jq), load);
                 }
             }
         }
