@@ -96,6 +96,7 @@ internal static class Gemm
     /// <summary>Columns <paramref name="j0"/>..<paramref name="j1"/> of the product on the calling thread; <paramref name="j0"/> is a multiple of <see cref="GemmKernels.PanelWidth"/>.</summary>
     public static void Serial(in GemmProblem pr, int j0, int j1)
     {
+        if (pr.Tail is not null) throw new ArgumentException("A fused tail runs through Run, which packs it.", nameof(pr));
         if (pr.M == 0 || j1 <= j0) return;
         var step = 4 * GemmKernels.PanelWidth;
         for (var j = j0; j < j1; j += step)
