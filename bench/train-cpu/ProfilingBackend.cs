@@ -56,6 +56,12 @@ sealed class ProfilingBackend(IComputeBackend inner) : IComputeBackend
     public void MatMulTransposed(float[] a, int aOffset, float[] b, object prepared, float[] c, int cOffset, int m, int n, int k, bool accumulate = false) =>
         Time($"A·Wᵀ {m}x{n}x{k}", () => inner.MatMulTransposed(a, aOffset, b, prepared, c, cOffset, m, n, k, accumulate));
 
+    public void MatMulTransposedThen(float[] a, float[] b, object? prepared, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false) =>
+        Time($"A·{(prepared is null ? "B" : "W")}ᵀ + LoRA {m}x{n}x{k}+{k2}", () => inner.MatMulTransposedThen(a, b, prepared, a2, b2, c, m, n, k, k2, accumulate));
+
+    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false) =>
+        Time($"A·B + LoRA {m}x{n}x{k}+{k2}", () => inner.MatMulThen(a, b, a2, b2, c, m, n, k, k2, accumulate));
+
     public void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false) =>
         Time($"A·B {m}x{n}x{k}", () => inner.MatMul(a, aOffset, b, bOffset, c, cOffset, m, n, k, accumulate));
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine's CPU from the folder eng/device/stage-train-cpu.sh filled. Steps:
 #   bench    ours (bench/train-cpu) on both shapes at THREADS (default 16), then the PyTorch CPU peer
-#            (torch_cpu_lora.py, same thread count) in the same call: train-cpu.jsonl
+#            (torch_cpu_lora.py, same thread count) in the same call: train-cpu.jsonl; a second `bench`
+#            in the same call (`bench bench profile`) writes train-cpu-2.jsonl, and so on, so that the
+#            ratio's spread between runs is visible (the peer moves more than ours on this machine)
 #   profile  ours again with --profile (where each step's wall time goes): profile.jsonl
 #   scaling  ours at 2, 4 and 8 threads: scaling.jsonl
 #   parity   PEFT parity (eng/parity/run.sh): our CPU engine vs PyTorch + PEFT fp32: parity.json
@@ -15,13 +17,15 @@ tar -xJf "$here/bench.tar.xz" -C /tmp/tcb
 export DOTNET_ROOT=/tmp/dotnet PATH="/tmp/dotnet:$PATH" DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 (lscpu; nproc; free -g; python3 -c "import torch; print(torch.__version__, torch.__config__.parallel_info())") > "$out/machine.txt" 2>&1
 bench() { timeout 150 dotnet /tmp/tcb/train-cpu-bench.dll "$@"; }
+runs=0
 for step in "$@"; do
   case "$step" in
     bench)
-      for s in tiny-llama3vocab smollm2-135m; do bench $s "$threads"; done > "$out/train-cpu.jsonl" 2> "$out/train-cpu.err"
+      runs=$((runs + 1)); name="train-cpu$([[ $runs -gt 1 ]] && echo "-$runs")"
+      for s in tiny-llama3vocab smollm2-135m; do bench $s "$threads"; done > "$out/$name.jsonl" 2> "$out/$name.err"
       python3 -c "import resource,subprocess,sys,json; subprocess.run(sys.argv[1:],check=True); print(json.dumps(dict(peer_peak_rss_bytes=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss*1024)))" \
-        python3 "$here/torch_cpu_lora.py" "$threads" >> "$out/train-cpu.jsonl" 2>> "$out/train-cpu.err"
-      cat "$out/train-cpu.jsonl" ;;
+        python3 "$here/torch_cpu_lora.py" "$threads" >> "$out/$name.jsonl" 2>> "$out/$name.err"
+      cat "$out/$name.jsonl" ;;
     profile)
       for s in tiny-llama3vocab smollm2-135m; do bench $s "$threads" --profile; done > "$out/profile.jsonl" 2>&1 ;;
     scaling)

@@ -112,6 +112,36 @@ public class CpuBackendTests
         Assert.True(direct.AsSpan().SequenceEqual(viaPrepared));
     }
 
+    [Theory]
+    [InlineData(50, 70, 600, 16)]
+    [InlineData(2, 40, 300, 8)]     // decoding rows: two products after all
+    [InlineData(64, 40, 9000, 16)]  // the first product in k-segments: the tail runs after it
+    [InlineData(13, 37, 300, 0)]
+    public void A_LoRA_path_fused_after_its_weight_gives_the_bytes_of_two_products(int m, int n, int k, int k2)
+    {
+        var be = new CpuBackend(3);
+        var a = Rand(m * k, 10);
+        var w = Rand(n * k, 11);
+        var a2 = Rand(m * k2, 12);
+        var b2 = Rand(n * k2, 13);
+        foreach (var accumulate in new[] { false, true })
+        {
+            var c0 = Rand(m * n, 14);
+            var twoNT = (float[])c0.Clone();
+            be.MatMulTransposed(a, 0, w, 0, twoNT, 0, m, n, k, accumulate);
+            be.MatMulTransposed(a2, 0, b2, 0, twoNT, 0, m, n, k2, accumulate: true);
+            var fusedNT = (float[])c0.Clone();
+            be.MatMulTransposedThen(a, w, be.PrepareTransposedOperand(w, n, k), a2, b2, fusedNT, m, n, k, k2, accumulate);
+            Assert.True(twoNT.AsSpan().SequenceEqual(fusedNT), $"A·Wᵀ then LoRA, accumulate={accumulate}");
+            var twoNN = (float[])c0.Clone();
+            be.MatMul(a, 0, w, 0, twoNN, 0, m, n, k, accumulate);
+            be.MatMul(a2, 0, b2, 0, twoNN, 0, m, n, k2, accumulate: true);
+            var fusedNN = (float[])c0.Clone();
+            be.MatMulThen(a, w, a2, b2, fusedNN, m, n, k, k2, accumulate);
+            Assert.True(twoNN.AsSpan().SequenceEqual(fusedNN), $"A·B then LoRA, accumulate={accumulate}");
+        }
+    }
+
     [Fact]
     public void Decoding_rows_match_the_blocked_product_closely()
     {

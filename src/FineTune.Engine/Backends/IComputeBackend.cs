@@ -29,6 +29,25 @@ public interface IComputeBackend
     /// <summary>C[m×n] (+)= A[m×k] · B[k×n], all row-major and contiguous.</summary>
     void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
 
+    /// <summary>
+    /// C[m×n] (+)= A[m×k] · B[n×k]ᵀ (B's prepared form when <paramref name="prepared"/> is given), then
+    /// C += A2[m×k2] · B2[n×k2]ᵀ: the same bytes as the two products one after the other (a frozen weight
+    /// and its LoRA path). A backend may do both in one pass over C.
+    /// </summary>
+    void MatMulTransposedThen(float[] a, float[] b, object? prepared, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false)
+    {
+        if (prepared is null) MatMulTransposed(a, 0, b, 0, c, 0, m, n, k, accumulate);
+        else MatMulTransposed(a, 0, b, prepared, c, 0, m, n, k, accumulate);
+        MatMulTransposed(a2, 0, b2, 0, c, 0, m, n, k2, accumulate: true);
+    }
+
+    /// <summary>C[m×n] (+)= A[m×k] · B[k×n], then C += A2[m×k2] · B2[k2×n]: the same bytes as the two products one after the other.</summary>
+    void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false)
+    {
+        MatMul(a, 0, b, 0, c, 0, m, n, k, accumulate);
+        MatMul(a2, 0, b2, 0, c, 0, m, n, k2, accumulate: true);
+    }
+
     /// <summary>C[m×n] (+)= A[k×m]ᵀ · B[k×n], all row-major and contiguous (weight gradients: a sum over tokens).</summary>
     void MatMulTransposedA(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
 

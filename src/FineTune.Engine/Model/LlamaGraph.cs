@@ -275,42 +275,60 @@ public sealed class LlamaGraph
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
+        if (AdapterEnabled && lw.Bias[(int)p] is null && _lora?.A(l, p) is { } fusedA)
+        {
+            // y = x Wᵀ, then the LoRA path continues each element's sum: one pass over y.
+            var w = lw.Linear[(int)p];
+            var h = LoraHidden(l, p, x, n, inF, a, fusedA);
+            _be.MatMulTransposedThen(x, w, Prepared(w, outF, inF), h, _lora.B(l, p)!.Value, y, n, outF, inF, Rank);
+            return;
+        }
         WeightProduct(x, lw.Linear[(int)p], y, n, outF, inF);
         if (lw.Bias[(int)p] is { } bias)
             _be.For(n, t => TensorPrimitives.Add(y.AsSpan(t * outF, outF), bias, y.AsSpan(t * outF, outF)));
         if (!AdapterEnabled || _lora?.A(l, p) is not { } loraA) return;
-        var loraB = _lora.B(l, p)!;
+        var hidden = LoraHidden(l, p, x, n, inF, a, loraA);
+        _be.MatMulTransposed(hidden, 0, _lora.B(l, p)!.Value, 0, y, 0, n, outF, Rank, accumulate: true);
+    }
+
+    /// <summary>scale · drop(x) Aᵀ [n × r], kept for the backward pass.</summary>
+    private float[] LoraHidden(int l, Projection p, float[] x, int n, int inF, LayerActivations a, LoraTensor loraA)
+    {
         var r = Rank;
         var hidden = a.LoraHidden[(int)p];
         var xd = Dropped(l, p, x, n, inF);
         _be.MatMulTransposed(xd, 0, loraA.Value, 0, hidden, 0, n, r, inF);
-        TensorPrimitives.Multiply(hidden.AsSpan(0, n * r), _lora.Settings.Scale, hidden.AsSpan(0, n * r));
-        _be.MatMulTransposed(hidden, 0, loraB.Value, 0, y, 0, n, outF, r, accumulate: true);
+        TensorPrimitives.Multiply(hidden.AsSpan(0, n * r), _lora!.Settings.Scale, hidden.AsSpan(0, n * r));
+        return hidden;
     }
 
     /// <summary>dx (+)= dy W + LoRA path; accumulates the adapter's gradients.</summary>
     private void LinearBackward(int l, Projection p, float[] x, float[] dy, float[] dx, int n, LayerActivations a, bool accumulate)
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
-        _be.MatMul(dy, 0, _w.Layers[l].Linear[(int)p], 0, dx, 0, n, inF, outF, accumulate);
-        if (_lora?.A(l, p) is not { } loraA) return;
+        var w = _w.Layers[l].Linear[(int)p];
+        if (_lora?.A(l, p) is not { } loraA)
+        {
+            _be.MatMul(dy, 0, w, 0, dx, 0, n, inF, outF, accumulate);
+            return;
+        }
         var loraB = _lora.B(l, p)!;
         var r = Rank;
         var scale = _lora.Settings.Scale;
         // g = scale · dy B  [n × r]
         _be.MatMul(dy, 0, loraB.Value, 0, _tR, 0, n, r, outF);
         TensorPrimitives.Multiply(_tR.AsSpan(0, n * r), scale, _tR.AsSpan(0, n * r));
+        var dropout = DropoutKey is not null && _lora.Settings.Dropout != 0;
+        // dx (+)= dy W, then (without dropout) g A continues each element's sum in the same pass.
+        if (dropout) _be.MatMul(dy, 0, w, 0, dx, 0, n, inF, outF, accumulate);
+        else _be.MatMulThen(dy, w, _tR, loraA.Value, dx, n, inF, outF, r, accumulate);
         // dB += dyᵀ · (scale · A x)
         _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
         // dA += gᵀ · drop(x)
         var xd = Dropped(l, p, x, n, inF);
         _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        if (!dropout) return;
         // dx += drop'(g A)
-        if (DropoutKey is null || _lora.Settings.Dropout == 0)
-        {
-            _be.MatMul(_tR, 0, loraA.Value, 0, dx, 0, n, inF, r, accumulate: true);
-            return;
-        }
         _be.MatMul(_tR, 0, loraA.Value, 0, _tT1, 0, n, inF, r);
         ApplyDropout(l, p, _tT1, _tT1, n, inF);
         TensorPrimitives.Add(dx.AsSpan(0, n * inF), _tT1.AsSpan(0, n * inF), dx.AsSpan(0, n * inF));

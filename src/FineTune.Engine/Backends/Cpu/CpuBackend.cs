@@ -76,6 +76,27 @@ public sealed class CpuBackend : IComputeBackend
     }
 
     /// <inheritdoc />
+    public void MatMulTransposedThen(float[] a, float[] b, object? prepared, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false)
+    {
+        if (m <= SmallRows)
+        {
+            // Decoding's dot products are not one chain per element: no tail to continue.
+            MatMulTransposed(a, 0, b, 0, c, 0, m, n, k, accumulate);
+            MatMulTransposed(a2, 0, b2, 0, c, 0, m, n, k2, accumulate: true);
+            return;
+        }
+        Gemm.Run(GemmProblem.NT(a, 0, b, 0, c, 0, m, n, k, accumulate) with
+        {
+            PackedB = (float[]?)prepared,
+            Tail = new GemmTail(a2, 0, k2, 1, b2, 0, k2, 1, k2),
+        }, this);
+    }
+
+    /// <inheritdoc />
+    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false) =>
+        Gemm.Run(GemmProblem.NN(a, 0, b, 0, c, 0, m, n, k, accumulate) with { Tail = new GemmTail(a2, 0, k2, 1, b2, 0, 1, n, k2) }, this);
+
+    /// <inheritdoc />
     public void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false) =>
         Gemm.Run(GemmProblem.NN(a, aOffset, b, bOffset, c, cOffset, m, n, k, accumulate), this);
 
@@ -93,6 +114,28 @@ public sealed class CpuBackend : IComputeBackend
     }
 
     internal void ReturnScratch(float[] buffer) => _scratch = buffer;
+
+    private float[]? _panelScratch;
+
+    /// <summary>A buffer for one product's packed B, reused between products (a second one, so k-segment partials can be live at the same time).</summary>
+    internal float[] PanelScratch(long length)
+    {
+        var s = Interlocked.Exchange(ref _panelScratch, null);
+        return s is not null && s.LongLength >= length ? s : new float[length];
+    }
+
+    internal void ReturnPanelScratch(float[] buffer) => _panelScratch = buffer;
+
+    private float[]? _tailScratch;
+
+    /// <summary>A buffer for a fused tail's packed B (<see cref="GemmTail"/>), reused between products.</summary>
+    internal float[] TailScratch(long length)
+    {
+        var s = Interlocked.Exchange(ref _tailScratch, null);
+        return s is not null && s.LongLength >= length ? s : new float[length];
+    }
+
+    internal void ReturnTailScratch(float[] buffer) => _tailScratch = buffer;
 
     private static unsafe void Tile(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset,
         int r0, int r1, int c0, int c1, int n, int k, bool accumulate)
