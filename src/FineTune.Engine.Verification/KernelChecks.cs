@@ -47,6 +47,16 @@ public sealed class KernelChecks : IDisposable
         ["gemm_input_grad_bf16"] = seed => Gemm("gemm_input_grad_bf16", seed, transA: false, transB: false, f32: false, beta: 0),
         ["gemm_weight_grad_f32"] = seed => Gemm("gemm_weight_grad_f32", seed, transA: true, transB: false, f32: true, beta: 0),
         ["gemm_accumulate_f32"] = seed => Gemm("gemm_accumulate_f32", seed, transA: false, transB: true, f32: true, beta: 1),
+        // The LoRA group products' views (CudaTrainingModel.Linear): one projection's r columns of a
+        // group's [n, 3r] hidden or g buffer as the first operand (plain and transposed), as the
+        // second, and as the output, which must leave the other columns alone.
+        // hidden · Bᵀ added into y (the LoRA up-projection reading its columns of the hidden buffer)
+        ["gemm_strided_first_operand"] = seed => GemmStrided("gemm_strided_first_operand", seed, 264, 328, 16, transA: false, transB: true, f32: false, beta: 1, view: 'A'),
+        // dB += dyᵀ · hidden (fp32 gradient)
+        ["gemm_strided_second_operand"] = seed => GemmStrided("gemm_strided_second_operand", seed, 328, 16, 264, transA: true, transB: false, f32: true, beta: 1, view: 'B'),
+        // hidden = x · Aᵀ and g = dy · B into their columns
+        ["gemm_strided_output"] = seed => GemmStrided("gemm_strided_output", seed, 264, 16, 136, transA: false, transB: true, f32: false, beta: 0, view: 'C'),
+        ["gemm_strided_output_g"] = seed => GemmStrided("gemm_strided_output_g", seed, 264, 16, 136, transA: false, transB: false, f32: false, beta: 0, view: 'C'),
         ["rmsnorm_forward"] = RmsNormForward,
         ["rmsnorm_backward"] = RmsNormBackward,
         ["rmsnorm_forward_gemma"] = RmsNormForwardGemma,
@@ -173,6 +183,56 @@ public sealed class KernelChecks : IDisposable
             beta != 0 ? Array.ConvertAll(c0, x => (double)x) : null, beta);
         var err = f32 ? ErrorMetrics.Relative(AsF32(outs[0]), reference) : ErrorMetrics.Relative(AsBf16(outs[0]), reference);
         return new KernelCheckResult(name, seed, [new OutputError("C", err, f32 ? 1e-5 : Bf16Tolerance)], det);
+    }
+
+    /// <summary>
+    /// <see cref="Gemm"/> with the chosen operands stored as column blocks of wider row-major matrices
+    /// (16 columns at offset 16 of 48, as r = 16 in a q/k/v group). The reference is the same product of
+    /// the dense blocks; an output view's neighbouring columns must keep their bytes.
+    /// </summary>
+    private KernelCheckResult GemmStrided(string name, int seed, int m, int n, int k, bool transA, bool transB, bool f32, float beta, char view)
+    {
+        const int groupWidth = 48, offset = 16;
+        var rng = new Random(seed);
+        var (aRows, aCols) = transA ? (k, m) : (m, k);
+        var (bRows, bCols) = transB ? (n, k) : (k, n);
+        var a = Bf16.Random(rng, (long)aRows * aCols);
+        var b = Bf16.Random(rng, (long)bRows * bCols);
+        // The addend as the output's type holds it (bf16 outputs accumulate into bf16, as y += hidden · Bᵀ does).
+        var c0 = Enumerable.Range(0, m * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).Select(x => f32 ? x : Bf16.ToSingle(Bf16.FromSingle(x))).ToArray();
+        var elem = f32 ? 4 : 2;
+        var da = Upload(view == 'A' ? Widen(a, aRows, aCols, groupWidth, offset, rng) : a);
+        var db = Upload(view == 'B' ? Widen(b, bRows, bCols, groupWidth, offset, rng) : b);
+        var cWidth = view == 'C' ? groupWidth : n;
+        var dc = Alloc((long)m * cWidth * elem);
+        ulong At(DeviceBuffer buffer, char which, int size) => buffer.Pointer + (ulong)(view == which ? offset * size : 0);
+        int Ld(char which) => view == which ? groupWidth : 0;
+        var (outs, det) = Twice(() => { if (beta != 0) { if (f32) dc.Upload<float>(c0); else dc.Upload<ushort>(Array.ConvertAll(c0, Bf16.FromSingle)); } },
+            () => Blas.Gemm(At(da, 'A', 2), transA, At(db, 'B', 2), transB, At(dc, 'C', elem), m, n, k, f32, 1f, beta, lda: Ld('A'), ldb: Ld('B'), ldc: Ld('C')), dc);
+        var reference = CpuReference.Gemm(Bf16.ToDouble(a), transA, Bf16.ToDouble(b), transB, m, n, k,
+            beta != 0 ? Array.ConvertAll(c0, x => (double)x) : null, beta);
+        var bytes = outs[0];
+        var dense = new byte[(long)m * n * elem];
+        var untouched = true;
+        var start = view == 'C' ? offset * elem : 0;
+        for (var r = 0; r < m; r++)
+        {
+            var row = bytes.AsSpan(r * cWidth * elem, cWidth * elem);
+            row.Slice(start, n * elem).CopyTo(dense.AsSpan(r * n * elem));
+            if (view == 'C' && (row[..start].IndexOfAnyExcept((byte)0xFF) >= 0 || row[(start + n * elem)..].IndexOfAnyExcept((byte)0xFF) >= 0)) untouched = false;
+        }
+        var err = f32 ? ErrorMetrics.Relative(AsF32(dense), reference) : ErrorMetrics.Relative(AsBf16(dense), reference);
+        return new KernelCheckResult(name, seed, [new OutputError("C", err, f32 ? F32Tolerance : Bf16Tolerance)], det,
+            untouched ? null : "the output view wrote outside its columns");
+    }
+
+    /// <summary>A dense [rows, cols] matrix placed at column <paramref name="offset"/> of a [rows, width] one whose other columns are random.</summary>
+    private static ushort[] Widen(ushort[] dense, int rows, int cols, int width, int offset, Random rng)
+    {
+        var wide = Bf16.Random(rng, (long)rows * width);
+        for (var r = 0; r < rows; r++)
+            dense.AsSpan(r * cols, cols).CopyTo(wide.AsSpan(r * width + offset));
+        return wide;
     }
 
     private KernelCheckResult RmsNormForward(int seed)

@@ -53,7 +53,18 @@ internal sealed class CudaActivations
             AttOut = b.Bf16(n * h); AttOutRstd = b.F32(n);
             MlpOut = b.Bf16(n * h); MlpOutRstd = b.F32(n);
         }
-        foreach (var p in targets) LoraHidden[(int)p] = b.Bf16(n * rank);
+        foreach (var p in targets)
+        {
+            if (LoraHidden[(int)p] != 0) continue;
+            // A fully targeted group's hidden values share one [n, members · r] buffer (LoraGroups).
+            var group = LoraGroups.AllTargeted(p, targets) ? LoraGroups.Of(p) : [p];
+            var buffer = b.Bf16(n * rank * group.Count);
+            for (var i = 0; i < group.Count; i++)
+            {
+                LoraHidden[(int)group[i]] = buffer + (ulong)(i * rank * 2);
+                LoraHiddenStride[(int)group[i]] = group.Count * rank;
+            }
+        }
     }
 
     /// <summary>One layer's view under checkpointing: its own kept tensors, everything else <paramref name="shared"/>'s.</summary>
@@ -63,6 +74,7 @@ internal sealed class CudaActivations
         (QPre, KPre, QRstd, KRstd) = (shared.QPre, shared.KPre, shared.QRstd, shared.KRstd);
         (AttOut, AttOutRstd, MlpOut, MlpOutRstd) = (shared.AttOut, shared.AttOutRstd, shared.MlpOut, shared.MlpOutRstd);
         LoraHidden = shared.LoraHidden;
+        LoraHiddenStride = shared.LoraHiddenStride;
         (Att, Lse, X1) = Kept(b, c, tokens);
     }
 
@@ -74,6 +86,8 @@ internal sealed class CudaActivations
     public readonly ulong AttOut, AttOutRstd, MlpOut, MlpOutRstd;
     /// <summary>scale · (drop(x) Aᵀ) per targeted projection.</summary>
     public readonly ulong[] LoraHidden = new ulong[Projections.All.Length];
+    /// <summary>The row stride (elements) of each <see cref="LoraHidden"/>: r, or members · r inside a group's buffer.</summary>
+    public readonly int[] LoraHiddenStride = new int[Projections.All.Length];
 }
 
 /// <summary>Scratch shared by all layers (see <see cref="GpuMemoryPlan.WorkspaceBytesPerToken"/>).</summary>
@@ -87,7 +101,7 @@ internal sealed class CudaWorkspace
         DQ = b.Bf16(n * c.QDim); DAtt = b.Bf16(n * c.QDim);
         DK = b.Bf16(n * c.KvDim); DV = b.Bf16(n * c.KvDim);
         Scratch = b.Bf16(n * Math.Max(Math.Max(h, c.QDim), i));
-        LoraG = b.Bf16(n * Math.Max(1, rank));
+        LoraG = b.Bf16(n * Math.Max(1, rank) * LoraGroups.MaxMembers);
         FinalNorm = b.Bf16(n * h);
         FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n); RowScale = b.F32(n); LogitSum = b.F32(n);
         Ids = b.I32(n); Positions = b.I32(n); Targets = b.I32(n); LossRows = b.I32(n);

@@ -12,17 +12,35 @@ public sealed partial class CudaTrainingModel
         Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
         if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
         if (!LoraHidden(l, p, x, n, a)) return;
-        Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f);
+        Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f, lda: a.LoraHiddenStride[(int)p]);
     }
 
-    /// <summary>a.LoraHidden[p] = scale · drop(x) Aᵀ; false where the projection has no adapter.</summary>
+    /// <summary>
+    /// a.LoraHidden[p] = scale · drop(x) Aᵀ; false where the projection has no adapter. In a
+    /// <see cref="Grouped"/> group the first member computes every member's columns in one product
+    /// (the layer runs q before k and v, gate before up, all on the same x).
+    /// </summary>
     private bool LoraHidden(int l, Projection p, ulong x, int n, CudaActivations a)
     {
         if (!_adapterEnabled || !_lora.Has(l, p)) return false;
         var inF = p.InFeatures(_c);
-        Blas.Gemm(Dropped(l, p, x, n, inF), false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, _rank, inF, alpha: _scale);
+        var group = LoraGroups.Of(p);
+        if (Grouped(l, group))
+        {
+            if (p == group[0])
+                Blas.Gemm(x, false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, group.Count * _rank, inF, alpha: _scale);
+            return true;
+        }
+        Blas.Gemm(Dropped(l, p, x, n, inF), false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, _rank, inF, alpha: _scale, ldc: a.LoraHiddenStride[(int)p]);
         return true;
     }
+
+    /// <summary>
+    /// Whether <paramref name="group"/>'s LoRA products run as one (<see cref="LoraGroups"/>): every member
+    /// has an adapter, their A matrices are contiguous, and no dropout gives each member its own input.
+    /// </summary>
+    private bool Grouped(int l, IReadOnlyList<Projection> group) =>
+        group.Count > 1 && Mask(l, group[0]) is null && _lora.HasGroup(l, group, group[0].InFeatures(_c));
 
     /// <summary>dx (+)= dy W + the LoRA path's input gradient; accumulates the adapter's fp32 gradients (beta = 1).</summary>
     private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate)
@@ -30,10 +48,22 @@ public sealed partial class CudaTrainingModel
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         Blas.Gemm(dy, false, Weight(l, p), false, dx, n, inF, outF, beta: accumulate ? 1f : 0f);
         if (!_lora.Has(l, p)) return;
-        var g = _ws.LoraG;
         // g = scale · dy B [n × r]; dB += dyᵀ (scale · drop(x) Aᵀ); dA += gᵀ drop(x); dx += drop'(g A).
-        Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale);
-        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f);
+        var group = LoraGroups.Of(p);
+        var grouped = Grouped(l, group);
+        var width = grouped ? group.Count * _rank : _rank;
+        var g = _ws.LoraG + (grouped ? (ulong)(Index(group, p) * _rank * 2) : 0);
+        Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, ldc: width);
+        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, ldb: a.LoraHiddenStride[(int)p]);
+        if (grouped)
+        {
+            // The group's last member (the layer's backward pass runs q, k, v and gate, up in order):
+            // every member's g is in place, so the A gradients and the input gradient take one product each.
+            if (p != group[^1]) return;
+            Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, group[0]), width, inF, n, float32Output: true, beta: 1f);
+            Blas.Gemm(_ws.LoraG, false, _lora.A(l, group[0]), false, dx, n, inF, width, beta: 1f);
+            return;
+        }
         Blas.Gemm(g, true, Dropped(l, p, x, n, inF), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f);
         if (Mask(l, p) is not { } mask)
         {
@@ -56,6 +86,13 @@ public sealed partial class CudaTrainingModel
         if (lw.Linear[(int)p] is { } bf16) return bf16.Pointer;
         _ctx.FourBit.Dequantize(lw.FourBit[(int)p]!, _dequantized);
         return _dequantized;
+    }
+
+    private static int Index(IReadOnlyList<Projection> group, Projection p)
+    {
+        for (var i = 0; i < group.Count; i++)
+            if (group[i] == p) return i;
+        throw new ArgumentException($"{p} is not in its group.", nameof(p));
     }
 
     private DropoutMask? Mask(int l, Projection p) =>
