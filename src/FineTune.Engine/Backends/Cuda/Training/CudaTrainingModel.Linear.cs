@@ -40,7 +40,14 @@ public sealed partial class CudaTrainingModel
     /// has an adapter, their A matrices are contiguous, and no dropout gives each member its own input.
     /// </summary>
     private bool Grouped(int l, IReadOnlyList<Projection> group) =>
-        group.Count > 1 && Mask(l, group[0]) is null && _lora.HasGroup(l, group, group[0].InFeatures(_c));
+        GroupLoraProducts && group.Count > 1 && Mask(l, group[0]) is null && _lora.HasGroup(l, group, group[0].InFeatures(_c));
+
+    /// <summary>
+    /// Whether q/k/v's and gate/up's LoRA products run as one product per group (<see cref="LoraGroups"/>);
+    /// on by default. Off, each projection runs its own (the benchmark's A/B, bench/train-cuda <c>:ungrouped</c>).
+    /// Set between steps only: a group's products are split between its members' calls.
+    /// </summary>
+    public bool GroupLoraProducts { get; set; } = true;
 
     /// <summary>dx (+)= dy W + the LoRA path's input gradient; accumulates the adapter's fp32 gradients (beta = 1).</summary>
     private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate)
