@@ -4,7 +4,7 @@
 //   train-cuda [--checks-only | --bench-only] [--checks name,...] [--warm N] [--steps N] [--shapes name:batch:seq:ckpt[:rank][:nf4|fp4],...]
 //              a shape ending in :nf4 or :fp4 trains over 4-bit projections (load_in_4bit, double quantization)
 //              a checkpointed shape ending in :full recomputes attention too (selective checkpointing off, the A/B)
-//              a shape with :ungrouped runs each projection's LoRA products on its own (the q/k/v, gate/up grouping's A/B)
+//              a shape with :unfused runs each projection's LoRA products on its own (the A/B of the fused LoRA products)
 //              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
@@ -82,9 +82,9 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "ungrouped")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
-                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("ungrouped")));
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused")));
             }
         }
         catch (Exception e)
@@ -141,7 +141,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     memory.ResetPeak();
     string? planLine = null;
     using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention);
-    m.GroupLoraProducts = groupLora;
+    m.FuseLoraProducts = groupLora;
     var loadSeconds = loadWatch.Elapsed.TotalSeconds;
     double loss = 0;
     var watch = new Stopwatch();
@@ -171,7 +171,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
-        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["lora_groups"] = m.GroupLoraProducts,
+        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts,
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
     };

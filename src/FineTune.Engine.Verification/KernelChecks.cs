@@ -54,11 +54,15 @@ public sealed class KernelChecks : IDisposable
         ["gemm_strided_first_operand"] = seed => GemmStrided("gemm_strided_first_operand", seed, 264, 328, 16, transA: false, transB: true, f32: false, beta: 1, view: 'A'),
         // dB += dyᵀ · hidden (fp32 gradient)
         ["gemm_strided_second_operand"] = seed => GemmStrided("gemm_strided_second_operand", seed, 328, 16, 264, transA: true, transB: false, f32: true, beta: 1, view: 'B'),
+        // dA += gᵀ · x with g in the residual gradient's spare columns (o/down's stacked input gradient)
+        ["gemm_strided_first_transposed"] = seed => GemmStrided("gemm_strided_first_transposed", seed, 16, 328, 264, transA: true, transB: false, f32: true, beta: 1, view: 'A'),
         // hidden = x · Aᵀ and g = dy · B into their columns
         ["gemm_strided_output"] = seed => GemmStrided("gemm_strided_output", seed, 264, 16, 136, transA: false, transB: true, f32: false, beta: 0, view: 'C'),
         ["gemm_strided_output_g"] = seed => GemmStrided("gemm_strided_output_g", seed, 264, 16, 136, transA: false, transB: false, f32: false, beta: 0, view: 'C'),
         ["rmsnorm_forward"] = RmsNormForward,
         ["rmsnorm_backward"] = RmsNormBackward,
+        // The residual gradient with spare columns for LoRA g (CudaTrainingModel's fused input gradients).
+        ["rmsnorm_backward_strided"] = seed => RmsNormBackward(seed, dxStride: 2048 + 16),
         ["rmsnorm_forward_gemma"] = RmsNormForwardGemma,
         ["rmsnorm_backward_gemma"] = RmsNormBackwardGemma,
         ["rope_llama3"] = Rope,
@@ -252,28 +256,41 @@ public sealed class KernelChecks : IDisposable
             [new("y", ErrorMetrics.Relative(AsBf16(outs[0]), ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det);
     }
 
-    private KernelCheckResult RmsNormBackward(int seed)
+    private KernelCheckResult RmsNormBackward(int seed) => RmsNormBackward(seed, dxStride: 0);
+
+    /// <summary>With <paramref name="dxStride"/> &gt; dim, dx is the first dim columns of wider rows whose other columns must keep their bytes.</summary>
+    private KernelCheckResult RmsNormBackward(int seed, int dxStride)
     {
         var rng = new Random(seed);
         const int rows = 64, dim = 2048;
         const float eps = 1e-5f;
+        var stride = dxStride == 0 ? dim : dxStride;
         var x = Bf16.Random(rng, rows * dim, 2f);
         var w = Bf16.Random(rng, dim);
         var dy = Bf16.Random(rng, rows * dim);
-        var residual = Bf16.Random(rng, rows * dim);
+        var residual = Bf16.Random(rng, rows * stride);
         var (_, rstdRef) = CpuReference.RmsNorm(Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
         var rstd = Upload(Array.ConvertAll(rstdRef, r => (float)r));
         var dx = Upload(x);
         var dw = Upload(w);
         var ddy = Upload(dy);
-        var grad = Alloc(rows * dim * 2L);
+        var grad = Alloc(rows * stride * 2L);
         var (outs, det) = Twice(() => grad.Upload<ushort>(residual),
-            () => Kernels.RmsNormBackward(grad.Pointer, ddy.Pointer, dx.Pointer, dw.Pointer, rstd.Pointer, rows, dim, accumulate: true), grad);
+            () => Kernels.RmsNormBackward(grad.Pointer, ddy.Pointer, dx.Pointer, dw.Pointer, rstd.Pointer, rows, dim, accumulate: true, dxStride: dxStride), grad);
         var reference = CpuReference.RmsNormBackward(Bf16.ToDouble(dy), Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
         var res = Bf16.ToDouble(residual);
-        for (var i = 0; i < reference.Length; i++)
-            reference[i] += res[i];
-        return new KernelCheckResult("rmsnorm_backward", seed, [new("dx (accumulated)", ErrorMetrics.Relative(AsBf16(outs[0]), reference), Bf16Tolerance)], det);
+        var all = AsBf16(outs[0]);
+        var got = new ushort[rows * dim];
+        var untouched = true;
+        for (var r = 0; r < rows; r++)
+        {
+            for (var i = 0; i < dim; i++) reference[r * dim + i] += res[r * stride + i];
+            all.AsSpan(r * stride, dim).CopyTo(got.AsSpan(r * dim));
+            if (!all.AsSpan(r * stride + dim, stride - dim).SequenceEqual(residual.AsSpan(r * stride + dim, stride - dim))) untouched = false;
+        }
+        var name = dxStride == 0 ? "rmsnorm_backward" : "rmsnorm_backward_strided";
+        return new KernelCheckResult(name, seed, [new("dx (accumulated)", ErrorMetrics.Relative(got, reference), Bf16Tolerance)], det,
+            untouched ? null : "dx's spare columns were written");
     }
 
     private KernelCheckResult Rope(int seed)

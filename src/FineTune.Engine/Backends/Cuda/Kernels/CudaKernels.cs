@@ -138,11 +138,17 @@ public sealed class CudaKernels : IDisposable
         Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps, weightOffset, residual);
     }
 
-    /// <summary>dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm with weight w + weightOffset.</summary>
-    public void RmsNormBackward(ulong dx, ulong dy, ulong x, ulong weight, ulong rstd, int rows, int dim, bool accumulate, float weightOffset = 0)
+    /// <summary>
+    /// dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm with weight w + weightOffset;
+    /// dx's rows are <paramref name="dxStride"/> elements apart (0: dense), its other columns left alone.
+    /// </summary>
+    public void RmsNormBackward(ulong dx, ulong dy, ulong x, ulong weight, ulong rstd, int rows, int dim, bool accumulate, float weightOffset = 0, int dxStride = 0)
     {
         RequireMultipleOf8(dim, nameof(dim));
-        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0, weightOffset);
+        dxStride = dxStride == 0 ? dim : dxStride;
+        if (dxStride < dim) throw new ArgumentOutOfRangeException(nameof(dxStride), "dx's row stride is shorter than its row.");
+        RequireMultipleOf8(dxStride, nameof(dxStride));
+        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0, weightOffset, dxStride);
     }
 
     /// <summary>

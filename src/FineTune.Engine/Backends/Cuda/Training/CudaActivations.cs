@@ -93,11 +93,12 @@ internal sealed class CudaActivations
 /// <summary>Scratch shared by all layers (see <see cref="GpuMemoryPlan.WorkspaceBytesPerToken"/>).</summary>
 internal sealed class CudaWorkspace
 {
-    public CudaWorkspace(BufferSet b, ModelConfig c, int tokens, int rank)
+    /// <remarks><paramref name="residStride"/>: DResid's row stride, hidden + r when o/down's input gradients are fused (spare columns for their g).</remarks>
+    public CudaWorkspace(BufferSet b, ModelConfig c, int tokens, int rank, int residStride)
     {
         long n = tokens, h = c.HiddenSize, i = c.IntermediateSize;
         DAct = b.Bf16(n * i);
-        DResid = b.Bf16(n * h); DNorm = b.Bf16(n * h);
+        DResid = b.Bf16(n * residStride); DNorm = b.Bf16(n * h);
         DQ = b.Bf16(n * c.QDim); DAtt = b.Bf16(n * c.QDim);
         DK = b.Bf16(n * c.KvDim); DV = b.Bf16(n * c.KvDim);
         Scratch = b.Bf16(n * Math.Max(Math.Max(h, c.QDim), i));

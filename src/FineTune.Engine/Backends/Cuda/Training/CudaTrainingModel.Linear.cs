@@ -40,28 +40,35 @@ public sealed partial class CudaTrainingModel
     /// has an adapter, their A matrices are contiguous, and no dropout gives each member its own input.
     /// </summary>
     private bool Grouped(int l, IReadOnlyList<Projection> group) =>
-        GroupLoraProducts && group.Count > 1 && Mask(l, group[0]) is null && _lora.HasGroup(l, group, group[0].InFeatures(_c));
+        FuseLoraProducts && group.Count > 1 && Mask(l, group[0]) is null && _lora.HasGroup(l, group, group[0].InFeatures(_c));
 
     /// <summary>
-    /// Whether q/k/v's and gate/up's LoRA products run as one product per group (<see cref="LoraGroups"/>);
-    /// on by default. Off, each projection runs its own (the benchmark's A/B, bench/train-cuda <c>:ungrouped</c>).
-    /// Set between steps only: a group's products are split between its members' calls.
+    /// Whether the fused LoRA products run: q/k/v's and gate/up's as one product per group
+    /// (<see cref="LoraGroups"/>), o/down's input gradient inside the base product (<see cref="StackedLinearBackward"/>).
+    /// On by default; off, each projection runs its own products as before (the benchmark's A/B,
+    /// bench/train-cuda <c>:unfused</c>). Set between steps only: a group's products are split between its members' calls.
     /// </summary>
-    public bool GroupLoraProducts { get; set; } = true;
+    public bool FuseLoraProducts { get; set; } = true;
 
     /// <summary>dx (+)= dy W + the LoRA path's input gradient; accumulates the adapter's fp32 gradients (beta = 1).</summary>
-    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate)
+    /// <remarks><paramref name="dyStride"/>: dy's row stride when it is the residual gradient with spare columns (0: dense).</remarks>
+    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, int dyStride = 0)
     {
+        if (FuseLoraProducts && _stackedA[l, (int)p] && dyStride == _dResidStride)
+        {
+            StackedLinearBackward(l, p, x, dy, dx, n, a, accumulate);
+            return;
+        }
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
-        Blas.Gemm(dy, false, Weight(l, p), false, dx, n, inF, outF, beta: accumulate ? 1f : 0f);
+        Blas.Gemm(dy, false, Weight(l, p), false, dx, n, inF, outF, beta: accumulate ? 1f : 0f, lda: dyStride);
         if (!_lora.Has(l, p)) return;
         // g = scale · dy B [n × r]; dB += dyᵀ (scale · drop(x) Aᵀ); dA += gᵀ drop(x); dx += drop'(g A).
         var group = LoraGroups.Of(p);
         var grouped = Grouped(l, group);
         var width = grouped ? group.Count * _rank : _rank;
         var g = _ws.LoraG + (grouped ? (ulong)(Index(group, p) * _rank * 2) : 0);
-        Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, ldc: width);
-        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, ldb: a.LoraHiddenStride[(int)p]);
+        Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, lda: dyStride, ldc: width);
+        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, lda: dyStride, ldb: a.LoraHiddenStride[(int)p]);
         if (grouped)
         {
             // The group's last member (the layer's backward pass runs q, k, v and gate, up in order):

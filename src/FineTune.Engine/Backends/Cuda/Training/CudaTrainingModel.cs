@@ -57,6 +57,8 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _rank = adapter.Settings.Rank;
         _scale = adapter.Settings.Scale;
         _capacity = (int)plan.Tokens;
+        StackA(adapter.Settings, plan.FourBit is not null);
+        RefreshStackedA();
         _buffers = new BufferSet(ctx.Device.Memory);
         _acts = new CudaActivations[_c.NumLayers];
         if (plan.KeepsAttention)
@@ -80,7 +82,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             _resid = new ulong[_c.NumLayers + 1];
             for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
         }
-        _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank);
+        _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank, _dResidStride);
         _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
         if (plan.FourBit is not null) _dequantized = _buffers.Bf16(CudaModelWeights.LargestProjection(_c));
         _invFreq = UploadFrequencies(new RopeTable(_c));
@@ -129,14 +131,21 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     public double GradNorm() => _lora.GradNorm();
 
     /// <inheritdoc />
-    public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate) =>
+    public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate)
+    {
         _lora.ClipAndStep(gradNorm, maxGradNorm, step, learningRate, _cfg);
+        RefreshStackedA();
+    }
 
     /// <inheritdoc />
     public void CopyAdapterTo(LoraAdapter adapter) => _lora.CopyTo(adapter);
 
     /// <inheritdoc />
-    public void LoadAdapter(LoraAdapter adapter) => _lora.Load(adapter);
+    public void LoadAdapter(LoraAdapter adapter)
+    {
+        _lora.Load(adapter);
+        RefreshStackedA();
+    }
 
     /// <inheritdoc />
     public long PeakMemoryBytes => _ctx.Device.Memory.PeakBytesInUse;
@@ -194,7 +203,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <summary>The backward pass from d(final norm) in _ws.DNorm, accumulating the adapter's gradients.</summary>
     private void Backward(int n, IReadOnlyList<AttentionSegment> shape)
     {
-        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(_c.NumLayers), _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(_c.NumLayers), _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset, _dResidStride);
         for (var l = _c.NumLayers - 1; l >= 0; l--)
         {
             _offload?.BeforeBackward(l);
