@@ -13,8 +13,10 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 /// master weights with AdamW state, bf16 activations. The same explicit forward/backward as the
 /// CPU <see cref="LlamaGraph"/> (the reference it is tested against), over device buffers allocated
 /// once for the largest batch (<see cref="GpuMemoryPlan"/>). Matrix products run on cuBLASLt with
-/// fp32 accumulation; LoRA products accumulate into the base product's output (beta = 1) and
-/// residual connections ride in the products' addend, so no full-size copy is made. Every
+/// fp32 accumulation; LoRA products accumulate into the base product's output (beta = 1), run as one
+/// product per group of projections sharing an input (<see cref="LoraGroups"/>), and o/down's LoRA
+/// input gradient rides in the base product (<see cref="StackedLinearBackward"/>); residual
+/// connections ride in the products' addend, so no full-size copy is made. Every
 /// reduction has a fixed order: two runs give the same bits.
 /// </summary>
 public sealed partial class CudaTrainingModel : ITrainingModel
