@@ -60,6 +60,8 @@ public sealed class KernelChecks : IDisposable
         ["gemm_strided_output"] = seed => GemmStrided("gemm_strided_output", seed, 264, 16, 136, transA: false, transB: true, f32: false, beta: 0, view: 'C'),
         ["gemm_strided_output_g"] = seed => GemmStrided("gemm_strided_output_g", seed, 264, 16, 136, transA: false, transB: false, f32: false, beta: 0, view: 'C'),
         ["rmsnorm_forward"] = RmsNormForward,
+        // A projection input with spare columns for the LoRA hidden values (the fused gate/up product [x | h]·[W | B]ᵀ).
+        ["rmsnorm_forward_strided"] = seed => RmsNormForward(seed, yStride: 2048 + 32),
         ["rmsnorm_backward"] = RmsNormBackward,
         // The residual gradient with spare columns for LoRA g (CudaTrainingModel's fused input gradients).
         ["rmsnorm_backward_strided"] = seed => RmsNormBackward(seed, dxStride: 2048 + 16),
@@ -239,21 +241,34 @@ public sealed class KernelChecks : IDisposable
         return wide;
     }
 
-    private KernelCheckResult RmsNormForward(int seed)
+    private KernelCheckResult RmsNormForward(int seed) => RmsNormForward(seed, yStride: 0);
+
+    /// <summary>With <paramref name="yStride"/> &gt; dim, y is the first dim columns of wider rows whose other columns must stay unwritten.</summary>
+    private KernelCheckResult RmsNormForward(int seed, int yStride)
     {
         var rng = new Random(seed);
         const int rows = 64, dim = 2048;
         const float eps = 1e-5f;
+        var stride = yStride == 0 ? dim : yStride;
         var x = Bf16.Random(rng, rows * dim, 2f);
         var w = Bf16.Random(rng, dim);
         var dx = Upload(x);
         var dw = Upload(w);
-        var y = Alloc(rows * dim * 2L);
+        var y = Alloc(rows * stride * 2L);
         var rstd = Alloc(rows * 4L);
-        var (outs, det) = Twice(() => { }, () => Kernels.RmsNormForward(y.Pointer, rstd.Pointer, dx.Pointer, dw.Pointer, rows, dim, eps), y, rstd);
+        var (outs, det) = Twice(() => { }, () => Kernels.RmsNormForward(y.Pointer, rstd.Pointer, dx.Pointer, dw.Pointer, rows, dim, eps, yStride: yStride), y, rstd);
         var (ry, rr) = CpuReference.RmsNorm(Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
-        return new KernelCheckResult("rmsnorm_forward", seed,
-            [new("y", ErrorMetrics.Relative(AsBf16(outs[0]), ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det);
+        var all = AsBf16(outs[0]);
+        var got = new ushort[rows * dim];
+        var untouched = true;
+        for (var r = 0; r < rows; r++)
+        {
+            all.AsSpan(r * stride, dim).CopyTo(got.AsSpan(r * dim));
+            if (all.AsSpan(r * stride + dim, stride - dim).IndexOfAnyExcept((ushort)0xFFFF) >= 0) untouched = false;
+        }
+        return new KernelCheckResult(yStride == 0 ? "rmsnorm_forward" : "rmsnorm_forward_strided", seed,
+            [new("y", ErrorMetrics.Relative(got, ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det,
+            untouched ? null : "y's spare columns were written");
     }
 
     private KernelCheckResult RmsNormBackward(int seed) => RmsNormBackward(seed, dxStride: 0);

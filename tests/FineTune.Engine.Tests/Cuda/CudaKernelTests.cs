@@ -39,6 +39,7 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Gemm_writes_only_its_columns_of_a_lora_group_buffer() => Check("gemm_strided_output");
     [CudaFact] public void Gemm_writes_g_into_its_columns_of_a_lora_group_buffer() => Check("gemm_strided_output_g");
     [CudaFact] public void RmsNorm_forward() => Check("rmsnorm_forward");
+    [CudaFact] public void RmsNorm_forward_writes_only_its_columns_of_a_strided_input() => Check("rmsnorm_forward_strided");
     [CudaFact] public void RmsNorm_backward_accumulates() => Check("rmsnorm_backward");
     [CudaFact] public void RmsNorm_backward_writes_only_its_columns_of_a_strided_gradient() => Check("rmsnorm_backward_strided");
     [CudaFact] public void RmsNorm_forward_with_gemma_offset_weights_adds_the_residual() => Check("rmsnorm_forward_gemma");

@@ -5,14 +5,15 @@
 
 // With a residual (Gemma's norms of the attention and MLP outputs), y = residual + the norm,
 // summed in fp32 and rounded once (residual may be null).
+// y's rows are y_stride apart (>= D, a multiple of 8): a projection input with spare columns for the LoRA hidden values.
 extern "C" __global__ void rmsnorm_forward(bf16* __restrict__ y, float* __restrict__ rstd_out,
-    const bf16* __restrict__ x, const bf16* __restrict__ w, int D, float eps, float w_offset, const bf16* __restrict__ residual)
+    const bf16* __restrict__ x, const bf16* __restrict__ w, int D, float eps, float w_offset, const bf16* __restrict__ residual, int y_stride)
 {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const uint4* xr = (const uint4*)(x + row * D);
     const uint4* wr = (const uint4*)w;
-    uint4* yr = (uint4*)(y + row * D);
+    uint4* yr = (uint4*)(y + row * y_stride);
     const int vecs = D / 8;
 
     float ss = 0.f;

@@ -5,13 +5,19 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 public sealed partial class CudaTrainingModel
 {
     /// <summary>y = x Wᵀ (+ addend) + bias + scale · (drop(x) Aᵀ) Bᵀ; the LoRA term accumulates into y (beta = 1).</summary>
-    private void Linear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a, ulong addend = 0)
+    /// <remarks><paramref name="xStride"/>: x's row stride when it has spare columns for LoRA hidden values (0: dense).</remarks>
+    private void Linear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a, ulong addend = 0, int xStride = 0)
     {
+        if (FuseLoraProducts && addend == 0 && WeightStride(p) != 0 && xStride == _norm2Stride)
+        {
+            SpareColumnLinear(l, p, x, y, n, a);
+            return;
+        }
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
-        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend);
+        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend, lda: xStride, ldb: WeightStride(p));
         if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
-        if (!LoraHidden(l, p, x, n, a)) return;
+        if (!LoraHidden(l, p, x, n, a, xStride)) return;
         Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f, lda: a.LoraHiddenStride[(int)p]);
     }
 
@@ -20,7 +26,7 @@ public sealed partial class CudaTrainingModel
     /// <see cref="Grouped"/> group the first member computes every member's columns in one product
     /// (the layer runs q before k and v, gate before up, all on the same x).
     /// </summary>
-    private bool LoraHidden(int l, Projection p, ulong x, int n, CudaActivations a)
+    private bool LoraHidden(int l, Projection p, ulong x, int n, CudaActivations a, int xStride = 0)
     {
         if (!_adapterEnabled || !_lora.Has(l, p)) return false;
         var inF = p.InFeatures(_c);
@@ -28,10 +34,10 @@ public sealed partial class CudaTrainingModel
         if (Grouped(l, group))
         {
             if (p == group[0])
-                Blas.Gemm(x, false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, group.Count * _rank, inF, alpha: _scale);
+                Blas.Gemm(x, false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, group.Count * _rank, inF, alpha: _scale, lda: xStride, ldc: a.LoraHiddenStride[(int)p]);
             return true;
         }
-        Blas.Gemm(Dropped(l, p, x, n, inF), false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, _rank, inF, alpha: _scale, ldc: a.LoraHiddenStride[(int)p]);
+        Blas.Gemm(Dropped(l, p, x, n, inF, xStride), false, _lora.A(l, p), true, a.LoraHidden[(int)p], n, _rank, inF, alpha: _scale, lda: xStride, ldc: a.LoraHiddenStride[(int)p]);
         return true;
     }
 
@@ -52,7 +58,8 @@ public sealed partial class CudaTrainingModel
 
     /// <summary>dx (+)= dy W + the LoRA path's input gradient; accumulates the adapter's fp32 gradients (beta = 1).</summary>
     /// <remarks><paramref name="dyStride"/>: dy's row stride when it is the residual gradient with spare columns (0: dense).</remarks>
-    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, int dyStride = 0)
+    /// <remarks><paramref name="xStride"/>: x's row stride when it has spare columns (0: dense).</remarks>
+    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, int dyStride = 0, int xStride = 0)
     {
         if (FuseLoraProducts && _stackedA[l, (int)p] && dyStride == _dResidStride)
         {
@@ -60,7 +67,7 @@ public sealed partial class CudaTrainingModel
             return;
         }
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
-        Blas.Gemm(dy, false, Weight(l, p), false, dx, n, inF, outF, beta: accumulate ? 1f : 0f, lda: dyStride);
+        Blas.Gemm(dy, false, Weight(l, p), false, dx, n, inF, outF, beta: accumulate ? 1f : 0f, lda: dyStride, ldb: WeightStride(p));
         if (!_lora.Has(l, p)) return;
         // g = scale · dy B [n × r]; dB += dyᵀ (scale · drop(x) Aᵀ); dA += gᵀ drop(x); dx += drop'(g A).
         var group = LoraGroups.Of(p);
@@ -74,11 +81,11 @@ public sealed partial class CudaTrainingModel
             // The group's last member (the layer's backward pass runs q, k, v and gate, up in order):
             // every member's g is in place, so the A gradients and the input gradient take one product each.
             if (p != group[^1]) return;
-            Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, group[0]), width, inF, n, float32Output: true, beta: 1f);
+            Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, group[0]), width, inF, n, float32Output: true, beta: 1f, ldb: xStride);
             Blas.Gemm(_ws.LoraG, false, _lora.A(l, group[0]), false, dx, n, inF, width, beta: 1f);
             return;
         }
-        Blas.Gemm(g, true, Dropped(l, p, x, n, inF), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f);
+        Blas.Gemm(g, true, Dropped(l, p, x, n, inF, xStride), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f, ldb: xStride);
         if (Mask(l, p) is not { } mask)
         {
             Blas.Gemm(g, false, _lora.A(l, p), false, dx, n, inF, _rank, beta: 1f);
@@ -113,9 +120,11 @@ public sealed partial class CudaTrainingModel
         DropoutKey is { } key && _lora.Settings.Dropout > 0 ? DropoutMask.For(key, l, p, _lora.Settings.Dropout) : null;
 
     /// <summary>x itself, or its dropped copy in the scratch buffer.</summary>
-    private ulong Dropped(int l, Projection p, ulong x, int n, int inF)
+    private ulong Dropped(int l, Projection p, ulong x, int n, int inF, int xStride = 0)
     {
         if (Mask(l, p) is not { } mask) return x;
+        // Strided inputs exist only without dropout (AddSpareColumns).
+        if (xStride != 0 && xStride != inF) throw new InvalidOperationException("Dropout of a strided projection input.");
         _ctx.Training.Dropout(_ws.Scratch, x, (long)n * inF, mask);
         return _ws.Scratch;
     }

@@ -43,6 +43,13 @@ public sealed partial class CudaTrainingModel
             }
     }
 
+    /// <summary>Refreshes the bf16 adapter values kept inside weight buffers (stacked A, B in spare columns).</summary>
+    private void RefreshAdapterCopies()
+    {
+        RefreshStackedA();
+        RefreshSpareColumns();
+    }
+
     /// <summary>Copies A's bf16 values into the rows after W (after loading and after every optimizer step).</summary>
     private void RefreshStackedA()
     {

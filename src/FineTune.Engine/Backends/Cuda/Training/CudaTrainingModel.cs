@@ -14,8 +14,9 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 /// CPU <see cref="LlamaGraph"/> (the reference it is tested against), over device buffers allocated
 /// once for the largest batch (<see cref="GpuMemoryPlan"/>). Matrix products run on cuBLASLt with
 /// fp32 accumulation; LoRA products accumulate into the base product's output (beta = 1), run as one
-/// product per group of projections sharing an input (<see cref="LoraGroups"/>), and o/down's LoRA
-/// input gradient rides in the base product (<see cref="StackedLinearBackward"/>); residual
+/// product per group of projections sharing an input (<see cref="LoraGroups"/>), gate/up's up-projection
+/// and o/down's LoRA input gradient ride in the base product (<see cref="SpareColumnLinear"/>,
+/// <see cref="StackedLinearBackward"/>); residual
 /// connections ride in the products' addend, so no full-size copy is made. Every
 /// reduction has a fixed order: two runs give the same bits.
 /// </summary>
@@ -60,22 +61,23 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _scale = adapter.Settings.Scale;
         _capacity = (int)plan.Tokens;
         StackA(adapter.Settings, plan.FourBit is not null);
-        RefreshStackedA();
+        AddSpareColumns(adapter.Settings, plan.FourBit is not null);
+        RefreshAdapterCopies();
         _buffers = new BufferSet(ctx.Device.Memory);
         _acts = new CudaActivations[_c.NumLayers];
         if (plan.KeepsAttention)
         {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, kept: false);
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride, kept: false);
             for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(shared, _buffers, _c, _capacity);
         }
         else if (plan.GradientCheckpointing)
         {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride);
             Array.Fill(_acts, shared);
         }
         else
         {
-            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride);
         }
         if (plan.OffloadCheckpoints)
             _offload = new OffloadedResiduals(ctx.Device, _buffers, _c.NumLayers, _capacity, _c.HiddenSize);
@@ -136,7 +138,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate)
     {
         _lora.ClipAndStep(gradNorm, maxGradNorm, step, learningRate, _cfg);
-        RefreshStackedA();
+        RefreshAdapterCopies();
     }
 
     /// <inheritdoc />
@@ -146,7 +148,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     public void LoadAdapter(LoraAdapter adapter)
     {
         _lora.Load(adapter);
-        RefreshStackedA();
+        RefreshAdapterCopies();
     }
 
     /// <inheritdoc />
