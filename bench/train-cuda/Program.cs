@@ -4,6 +4,7 @@
 //   train-cuda [--checks-only | --bench-only] [--checks name,...] [--warm N] [--steps N] [--shapes name:batch:seq:ckpt[:rank][:nf4|fp4],...]
 //              a shape ending in :nf4 or :fp4 trains over 4-bit projections (load_in_4bit, double quantization)
 //              a checkpointed shape ending in :full recomputes attention too (selective checkpointing off, the A/B)
+//              a shape with :unfused runs each projection's LoRA products on its own (the A/B of the fused LoRA products)
 //              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
@@ -81,9 +82,9 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
-                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts[^1] == "full" ? false : null));
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused")));
             }
         }
         catch (Exception e)
@@ -97,7 +98,7 @@ if (!argList.Contains("--checks-only"))
 return failed == 0 ? 0 : 1;
 
 // rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null)
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true)
 {
     var model = Shapes.Get(shape);
     // Random tokens, every position a target (the peer's labels = input_ids): T-1 loss rows per sequence.
@@ -106,7 +107,7 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
         .Select(_ => new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Repeat(true, seq).ToArray()))
         .ToList();
     var packed = PackedBatch.FromExamples(examples);
-    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention);
+    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora);
     result["seq"] = seq;
     return result;
 }
@@ -126,7 +127,7 @@ static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftL
     return result;
 }
 
-static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null)
+static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true)
 {
     var config = new TrainingConfig
     {
@@ -140,6 +141,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     memory.ResetPeak();
     string? planLine = null;
     using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention);
+    m.FuseLoraProducts = groupLora;
     var loadSeconds = loadWatch.Elapsed.TotalSeconds;
     double loss = 0;
     var watch = new Stopwatch();
@@ -169,7 +171,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
-        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention,
+        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts,
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
     };

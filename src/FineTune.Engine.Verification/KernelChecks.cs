@@ -47,8 +47,24 @@ public sealed class KernelChecks : IDisposable
         ["gemm_input_grad_bf16"] = seed => Gemm("gemm_input_grad_bf16", seed, transA: false, transB: false, f32: false, beta: 0),
         ["gemm_weight_grad_f32"] = seed => Gemm("gemm_weight_grad_f32", seed, transA: true, transB: false, f32: true, beta: 0),
         ["gemm_accumulate_f32"] = seed => Gemm("gemm_accumulate_f32", seed, transA: false, transB: true, f32: true, beta: 1),
+        // The LoRA group products' views (CudaTrainingModel.Linear): one projection's r columns of a
+        // group's [n, 3r] hidden or g buffer as the first operand (plain and transposed), as the
+        // second, and as the output, which must leave the other columns alone.
+        // hidden · Bᵀ added into y (the LoRA up-projection reading its columns of the hidden buffer)
+        ["gemm_strided_first_operand"] = seed => GemmStrided("gemm_strided_first_operand", seed, 264, 328, 16, transA: false, transB: true, f32: false, beta: 1, view: 'A'),
+        // dB += dyᵀ · hidden (fp32 gradient)
+        ["gemm_strided_second_operand"] = seed => GemmStrided("gemm_strided_second_operand", seed, 328, 16, 264, transA: true, transB: false, f32: true, beta: 1, view: 'B'),
+        // dA += gᵀ · x with g in the residual gradient's spare columns (o/down's stacked input gradient)
+        ["gemm_strided_first_transposed"] = seed => GemmStrided("gemm_strided_first_transposed", seed, 16, 328, 264, transA: true, transB: false, f32: true, beta: 1, view: 'A'),
+        // hidden = x · Aᵀ and g = dy · B into their columns
+        ["gemm_strided_output"] = seed => GemmStrided("gemm_strided_output", seed, 264, 16, 136, transA: false, transB: true, f32: false, beta: 0, view: 'C'),
+        ["gemm_strided_output_g"] = seed => GemmStrided("gemm_strided_output_g", seed, 264, 16, 136, transA: false, transB: false, f32: false, beta: 0, view: 'C'),
         ["rmsnorm_forward"] = RmsNormForward,
+        // A projection input with spare columns for the LoRA hidden values (the fused gate/up product [x | h]·[W | B]ᵀ).
+        ["rmsnorm_forward_strided"] = seed => RmsNormForward(seed, yStride: 2048 + 32),
         ["rmsnorm_backward"] = RmsNormBackward,
+        // The residual gradient with spare columns for LoRA g (CudaTrainingModel's fused input gradients).
+        ["rmsnorm_backward_strided"] = seed => RmsNormBackward(seed, dxStride: 2048 + 16),
         ["rmsnorm_forward_gemma"] = RmsNormForwardGemma,
         ["rmsnorm_backward_gemma"] = RmsNormBackwardGemma,
         ["rope_llama3"] = Rope,
@@ -175,45 +191,121 @@ public sealed class KernelChecks : IDisposable
         return new KernelCheckResult(name, seed, [new OutputError("C", err, f32 ? 1e-5 : Bf16Tolerance)], det);
     }
 
-    private KernelCheckResult RmsNormForward(int seed)
+    /// <summary>
+    /// <see cref="Gemm"/> with the chosen operands stored as column blocks of wider row-major matrices
+    /// (16 columns at offset 16 of 48, as r = 16 in a q/k/v group). The reference is the same product of
+    /// the dense blocks; an output view's neighbouring columns must keep their bytes.
+    /// </summary>
+    private KernelCheckResult GemmStrided(string name, int seed, int m, int n, int k, bool transA, bool transB, bool f32, float beta, char view)
+    {
+        const int groupWidth = 48, offset = 16;
+        var rng = new Random(seed);
+        var (aRows, aCols) = transA ? (k, m) : (m, k);
+        var (bRows, bCols) = transB ? (n, k) : (k, n);
+        var a = Bf16.Random(rng, (long)aRows * aCols);
+        var b = Bf16.Random(rng, (long)bRows * bCols);
+        // The addend as the output's type holds it (bf16 outputs accumulate into bf16, as y += hidden · Bᵀ does).
+        var c0 = Enumerable.Range(0, m * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).Select(x => f32 ? x : Bf16.ToSingle(Bf16.FromSingle(x))).ToArray();
+        var elem = f32 ? 4 : 2;
+        var da = Upload(view == 'A' ? Widen(a, aRows, aCols, groupWidth, offset, rng) : a);
+        var db = Upload(view == 'B' ? Widen(b, bRows, bCols, groupWidth, offset, rng) : b);
+        var cWidth = view == 'C' ? groupWidth : n;
+        var dc = Alloc((long)m * cWidth * elem);
+        ulong At(DeviceBuffer buffer, char which, int size) => buffer.Pointer + (ulong)(view == which ? offset * size : 0);
+        int Ld(char which) => view == which ? groupWidth : 0;
+        var (outs, det) = Twice(() => { if (beta != 0) { if (f32) dc.Upload<float>(c0); else dc.Upload<ushort>(Array.ConvertAll(c0, Bf16.FromSingle)); } },
+            () => Blas.Gemm(At(da, 'A', 2), transA, At(db, 'B', 2), transB, At(dc, 'C', elem), m, n, k, f32, 1f, beta, lda: Ld('A'), ldb: Ld('B'), ldc: Ld('C')), dc);
+        var reference = CpuReference.Gemm(Bf16.ToDouble(a), transA, Bf16.ToDouble(b), transB, m, n, k,
+            beta != 0 ? Array.ConvertAll(c0, x => (double)x) : null, beta);
+        var bytes = outs[0];
+        var dense = new byte[(long)m * n * elem];
+        var untouched = true;
+        var start = view == 'C' ? offset * elem : 0;
+        for (var r = 0; r < m; r++)
+        {
+            var row = bytes.AsSpan(r * cWidth * elem, cWidth * elem);
+            row.Slice(start, n * elem).CopyTo(dense.AsSpan(r * n * elem));
+            if (view == 'C' && (row[..start].IndexOfAnyExcept((byte)0xFF) >= 0 || row[(start + n * elem)..].IndexOfAnyExcept((byte)0xFF) >= 0)) untouched = false;
+        }
+        var err = f32 ? ErrorMetrics.Relative(AsF32(dense), reference) : ErrorMetrics.Relative(AsBf16(dense), reference);
+        return new KernelCheckResult(name, seed, [new OutputError("C", err, f32 ? F32Tolerance : Bf16Tolerance)], det,
+            untouched ? null : "the output view wrote outside its columns");
+    }
+
+    /// <summary>A dense [rows, cols] matrix placed at column <paramref name="offset"/> of a [rows, width] one whose other columns are random.</summary>
+    private static ushort[] Widen(ushort[] dense, int rows, int cols, int width, int offset, Random rng)
+    {
+        var wide = Bf16.Random(rng, (long)rows * width);
+        for (var r = 0; r < rows; r++)
+            dense.AsSpan(r * cols, cols).CopyTo(wide.AsSpan(r * width + offset));
+        return wide;
+    }
+
+    private KernelCheckResult RmsNormForward(int seed) => RmsNormForward(seed, yStride: 0);
+
+    /// <summary>With <paramref name="yStride"/> &gt; dim, y is the first dim columns of wider rows whose other columns must stay unwritten.</summary>
+    private KernelCheckResult RmsNormForward(int seed, int yStride)
     {
         var rng = new Random(seed);
         const int rows = 64, dim = 2048;
         const float eps = 1e-5f;
+        var stride = yStride == 0 ? dim : yStride;
         var x = Bf16.Random(rng, rows * dim, 2f);
         var w = Bf16.Random(rng, dim);
         var dx = Upload(x);
         var dw = Upload(w);
-        var y = Alloc(rows * dim * 2L);
+        var y = Alloc(rows * stride * 2L);
         var rstd = Alloc(rows * 4L);
-        var (outs, det) = Twice(() => { }, () => Kernels.RmsNormForward(y.Pointer, rstd.Pointer, dx.Pointer, dw.Pointer, rows, dim, eps), y, rstd);
+        var (outs, det) = Twice(() => { }, () => Kernels.RmsNormForward(y.Pointer, rstd.Pointer, dx.Pointer, dw.Pointer, rows, dim, eps, yStride: yStride), y, rstd);
         var (ry, rr) = CpuReference.RmsNorm(Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
-        return new KernelCheckResult("rmsnorm_forward", seed,
-            [new("y", ErrorMetrics.Relative(AsBf16(outs[0]), ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det);
+        var all = AsBf16(outs[0]);
+        var got = new ushort[rows * dim];
+        var untouched = true;
+        for (var r = 0; r < rows; r++)
+        {
+            all.AsSpan(r * stride, dim).CopyTo(got.AsSpan(r * dim));
+            if (all.AsSpan(r * stride + dim, stride - dim).IndexOfAnyExcept((ushort)0xFFFF) >= 0) untouched = false;
+        }
+        return new KernelCheckResult(yStride == 0 ? "rmsnorm_forward" : "rmsnorm_forward_strided", seed,
+            [new("y", ErrorMetrics.Relative(got, ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det,
+            untouched ? null : "y's spare columns were written");
     }
 
-    private KernelCheckResult RmsNormBackward(int seed)
+    private KernelCheckResult RmsNormBackward(int seed) => RmsNormBackward(seed, dxStride: 0);
+
+    /// <summary>With <paramref name="dxStride"/> &gt; dim, dx is the first dim columns of wider rows whose other columns must keep their bytes.</summary>
+    private KernelCheckResult RmsNormBackward(int seed, int dxStride)
     {
         var rng = new Random(seed);
         const int rows = 64, dim = 2048;
         const float eps = 1e-5f;
+        var stride = dxStride == 0 ? dim : dxStride;
         var x = Bf16.Random(rng, rows * dim, 2f);
         var w = Bf16.Random(rng, dim);
         var dy = Bf16.Random(rng, rows * dim);
-        var residual = Bf16.Random(rng, rows * dim);
+        var residual = Bf16.Random(rng, rows * stride);
         var (_, rstdRef) = CpuReference.RmsNorm(Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
         var rstd = Upload(Array.ConvertAll(rstdRef, r => (float)r));
         var dx = Upload(x);
         var dw = Upload(w);
         var ddy = Upload(dy);
-        var grad = Alloc(rows * dim * 2L);
+        var grad = Alloc(rows * stride * 2L);
         var (outs, det) = Twice(() => grad.Upload<ushort>(residual),
-            () => Kernels.RmsNormBackward(grad.Pointer, ddy.Pointer, dx.Pointer, dw.Pointer, rstd.Pointer, rows, dim, accumulate: true), grad);
+            () => Kernels.RmsNormBackward(grad.Pointer, ddy.Pointer, dx.Pointer, dw.Pointer, rstd.Pointer, rows, dim, accumulate: true, dxStride: dxStride), grad);
         var reference = CpuReference.RmsNormBackward(Bf16.ToDouble(dy), Bf16.ToDouble(x), Bf16.ToDouble(w), rows, dim, eps);
         var res = Bf16.ToDouble(residual);
-        for (var i = 0; i < reference.Length; i++)
-            reference[i] += res[i];
-        return new KernelCheckResult("rmsnorm_backward", seed, [new("dx (accumulated)", ErrorMetrics.Relative(AsBf16(outs[0]), reference), Bf16Tolerance)], det);
+        var all = AsBf16(outs[0]);
+        var got = new ushort[rows * dim];
+        var untouched = true;
+        for (var r = 0; r < rows; r++)
+        {
+            for (var i = 0; i < dim; i++) reference[r * dim + i] += res[r * stride + i];
+            all.AsSpan(r * stride, dim).CopyTo(got.AsSpan(r * dim));
+            if (!all.AsSpan(r * stride + dim, stride - dim).SequenceEqual(residual.AsSpan(r * stride + dim, stride - dim))) untouched = false;
+        }
+        var name = dxStride == 0 ? "rmsnorm_backward" : "rmsnorm_backward_strided";
+        return new KernelCheckResult(name, seed, [new("dx (accumulated)", ErrorMetrics.Relative(got, reference), Bf16Tolerance)], det,
+            untouched ? null : "dx's spare columns were written");
     }
 
     private KernelCheckResult Rope(int seed)

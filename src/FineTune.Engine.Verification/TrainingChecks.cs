@@ -48,6 +48,7 @@ public sealed class TrainingChecks : IDisposable
     {
         ["kernel_add_bias"] = () => TrainingKernelChecks.AddBias(Gpu.Context, Environment.TickCount),
         ["kernel_dropout"] = () => TrainingKernelChecks.Dropout(Gpu.Context, Environment.TickCount),
+        ["kernel_copy_columns"] = () => TrainingKernelChecks.CopyColumns(Gpu.Context, Environment.TickCount),
         ["train_parity_llama"] = () => Parity("train_parity_llama", TinyConfig("llama"), checkpointing: false, dropout: 0.1),
         ["train_parity_llama_checkpointing"] = () => Parity("train_parity_llama_checkpointing", TinyConfig("llama"), checkpointing: true, dropout: 0),
         ["train_parity_qwen2_bias"] = () => Parity("train_parity_qwen2_bias", TinyConfig("qwen2") with { AttentionBias = true }, checkpointing: true, dropout: 0.05),
@@ -176,7 +177,14 @@ public sealed class TrainingChecks : IDisposable
             start = Path.Combine(dir, "sft");
             Train(modelDir, start, Config(checkpointing: false, dropout: 0) with { MaxSteps = 5 }, device: null);
         }
-        var config = Config(checkpointing, dropout: 0) with { Trainer = trainer, LossType = lossType, Beta = 0.1, LoadIn4Bit = fourBit, EvalSteps = 0 };
+        // The hinge's gradient jumps from -beta to 0 when a pair's reward margin passes 1: at beta 0.1 every
+        // pair passed it by step 6 (margins of 10 nats), after which a last-bit difference between the engines
+        // decides whether a pair still pulls with a full -beta gradient, and the comparison measured that
+        // coin flip rather than the engines (2026-12-02: rewards 12% apart after loss 0 on both). At 0.001 the
+        // hinge is at 1,000 nats, far beyond the margins 20 steps reach (about 40 at beta 0.1), so every pair
+        // keeps its -beta gradient and the engines are compared on the same smooth path.
+        var beta = lossType == "hinge" ? 0.001 : 0.1;
+        var config = Config(checkpointing, dropout: 0) with { Trainer = trainer, LossType = lossType, Beta = beta, LoadIn4Bit = fourBit, EvalSteps = 0 };
         var cpu = TrainPreference(modelDir, Path.Combine(dir, "cpu"), config, start, device: null);
         var gpu1 = TrainPreference(modelDir, Path.Combine(dir, "gpu1"), config, start, Gpu);
         var gpu2 = TrainPreference(modelDir, Path.Combine(dir, "gpu2"), config, start, Gpu);

@@ -27,6 +27,27 @@ internal static class TrainingKernelChecks
         return new KernelCheckResult("kernel_add_bias", seed, [new("y + bias", ErrorMetrics.Relative(Bf16.ToDouble(outs[0]), reference), Bf16Tolerance)], det);
     }
 
+    /// <summary>copy_columns_bf16: a block of columns between matrices of different row strides, exact, the destination's other columns untouched.</summary>
+    public static KernelCheckResult CopyColumns(CudaTrainingContext ctx, int seed)
+    {
+        const int rows = 37, cols = 16, srcStride = 24, dstStride = 2080, dstOffset = 2048;
+        var rng = new Random(seed);
+        var src = Bf16.Random(rng, rows * srcStride);
+        var dst = Bf16.Random(rng, rows * dstStride);
+        using var dSrc = Alloc(ctx, src.Length * 2L);
+        using var dDst = Alloc(ctx, dst.Length * 2L);
+        dSrc.Upload<ushort>(src);
+        var (outs, det) = Twice(ctx, () => dDst.Upload<ushort>(dst),
+            () => ctx.Training.CopyColumns(dDst.Pointer + dstOffset * 2, dstStride, dSrc.Pointer, srcStride, rows, cols), dDst);
+        var expected = (ushort[])dst.Clone();
+        for (var r = 0; r < rows; r++)
+            for (var c = 0; c < cols; c++) expected[r * dstStride + dstOffset + c] = src[r * srcStride + c];
+        var got = outs[0];
+        var mismatches = 0;
+        for (var i = 0; i < expected.Length; i++) if (got[i] != expected[i]) mismatches++;
+        return new KernelCheckResult("kernel_copy_columns", seed, [new("mismatched values", mismatches, 0)], det);
+    }
+
     /// <summary>dropout_apply and dropout_add against the CPU graph's mask: element i dropped when (Mix(key + i) >> 11) · 2⁻⁵³ &lt; rate.</summary>
     public static KernelCheckResult Dropout(CudaTrainingContext ctx, int seed)
     {

@@ -33,8 +33,15 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Gemm_input_gradient_bf16() => Check("gemm_input_grad_bf16");
     [CudaFact] public void Gemm_weight_gradient_f32() => Check("gemm_weight_grad_f32");
     [CudaFact] public void Gemm_accumulates_into_f32() => Check("gemm_accumulate_f32");
+    [CudaFact] public void Gemm_reads_a_lora_group_column_view_as_first_operand() => Check("gemm_strided_first_operand");
+    [CudaFact] public void Gemm_reads_g_in_spare_columns_as_transposed_first_operand() => Check("gemm_strided_first_transposed");
+    [CudaFact] public void Gemm_reads_a_lora_group_column_view_as_second_operand() => Check("gemm_strided_second_operand");
+    [CudaFact] public void Gemm_writes_only_its_columns_of_a_lora_group_buffer() => Check("gemm_strided_output");
+    [CudaFact] public void Gemm_writes_g_into_its_columns_of_a_lora_group_buffer() => Check("gemm_strided_output_g");
     [CudaFact] public void RmsNorm_forward() => Check("rmsnorm_forward");
+    [CudaFact] public void RmsNorm_forward_writes_only_its_columns_of_a_strided_input() => Check("rmsnorm_forward_strided");
     [CudaFact] public void RmsNorm_backward_accumulates() => Check("rmsnorm_backward");
+    [CudaFact] public void RmsNorm_backward_writes_only_its_columns_of_a_strided_gradient() => Check("rmsnorm_backward_strided");
     [CudaFact] public void RmsNorm_forward_with_gemma_offset_weights_adds_the_residual() => Check("rmsnorm_forward_gemma");
     [CudaFact] public void RmsNorm_backward_with_gemma_offset_weights() => Check("rmsnorm_backward_gemma");
     [CudaFact] public void Rope_with_llama3_frequencies() => Check("rope_llama3");

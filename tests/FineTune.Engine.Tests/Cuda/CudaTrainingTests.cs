@@ -18,6 +18,9 @@ public sealed class CudaTrainingTests
     public void Dropout_kernels_draw_the_cpu_graphs_mask() => AssertPasses("kernel_dropout");
 
     [CudaFact]
+    public void Strided_copy_puts_lora_b_into_a_weights_spare_columns_only() => AssertPasses("kernel_copy_columns");
+
+    [CudaFact]
     public void Llama_with_dropout_matches_cpu_losses_and_is_byte_identical() => AssertPasses("train_parity_llama");
 
     [CudaFact]

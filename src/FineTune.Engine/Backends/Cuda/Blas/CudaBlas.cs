@@ -43,14 +43,23 @@ public sealed unsafe class CudaBlas : IDisposable
     /// Queues <c>C = alpha·op(A)·op(B) + beta·C</c> (see the class summary for the layouts). With an
     /// <paramref name="addend"/> (a device address of C's shape and type) the product is added to it
     /// instead of to C: <c>C = alpha·op(A)·op(B) + beta·addend</c>, a residual connection in the same pass.
+    /// <paramref name="lda"/>, <paramref name="ldb"/>, <paramref name="ldc"/>: the row strides (elements) of the
+    /// stored row-major matrices when they are views into wider ones (0: dense), e.g. one projection's
+    /// LoRA columns in a group's <c>[n, 3r]</c> buffer.
     /// </summary>
     public void Gemm(ulong a, bool transposeA, ulong b, bool transposeB, ulong c, int m, int n, int k,
-        bool float32Output = false, float alpha = 1f, float beta = 0f, ulong addend = 0)
+        bool float32Output = false, float alpha = 1f, float beta = 0f, ulong addend = 0, int lda = 0, int ldb = 0, int ldc = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(m);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
-        var key = new PlanKey(m, n, k, transposeA, transposeB, float32Output);
+        // Dense strides: the stored row lengths.
+        int denseA = transposeA ? m : k, denseB = transposeB ? k : n;
+        lda = lda == 0 ? denseA : lda;
+        ldb = ldb == 0 ? denseB : ldb;
+        ldc = ldc == 0 ? n : ldc;
+        if (lda < denseA || ldb < denseB || ldc < n) throw new ArgumentOutOfRangeException(nameof(lda), "A row stride is shorter than its row.");
+        var key = new PlanKey(m, n, k, transposeA, transposeB, float32Output, lda, ldb, ldc);
         if (!_plans.TryGetValue(key, out var plan))
             _plans[key] = plan = CreatePlan(key);
 
@@ -78,16 +87,16 @@ public sealed unsafe class CudaBlas : IDisposable
 
         // First operand: row-major B is [K,N] (column-major N x K) or, transposed, [N,K] (column-major K x N).
         if (key.TransposeB)
-            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&la, CublasLt.CUDA_R_16BF, (ulong)key.K, (ulong)key.N, key.K), "cublasLtMatrixLayoutCreate(A)");
+            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&la, CublasLt.CUDA_R_16BF, (ulong)key.K, (ulong)key.N, key.Ldb), "cublasLtMatrixLayoutCreate(A)");
         else
-            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&la, CublasLt.CUDA_R_16BF, (ulong)key.N, (ulong)key.K, key.N), "cublasLtMatrixLayoutCreate(A)");
+            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&la, CublasLt.CUDA_R_16BF, (ulong)key.N, (ulong)key.K, key.Ldb), "cublasLtMatrixLayoutCreate(A)");
         // Second operand: row-major A is [M,K] (column-major K x M) or, transposed, [K,M] (column-major M x K).
         if (key.TransposeA)
-            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&lb, CublasLt.CUDA_R_16BF, (ulong)key.M, (ulong)key.K, key.M), "cublasLtMatrixLayoutCreate(B)");
+            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&lb, CublasLt.CUDA_R_16BF, (ulong)key.M, (ulong)key.K, key.Lda), "cublasLtMatrixLayoutCreate(B)");
         else
-            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&lb, CublasLt.CUDA_R_16BF, (ulong)key.K, (ulong)key.M, key.K), "cublasLtMatrixLayoutCreate(B)");
+            _lt.Check(_lt.cublasLtMatrixLayoutCreate(&lb, CublasLt.CUDA_R_16BF, (ulong)key.K, (ulong)key.M, key.Lda), "cublasLtMatrixLayoutCreate(B)");
         var outType = key.Float32Output ? CublasLt.CUDA_R_32F : CublasLt.CUDA_R_16BF;
-        _lt.Check(_lt.cublasLtMatrixLayoutCreate(&lc, outType, (ulong)key.N, (ulong)key.M, key.N), "cublasLtMatrixLayoutCreate(C)");
+        _lt.Check(_lt.cublasLtMatrixLayoutCreate(&lc, outType, (ulong)key.N, (ulong)key.M, key.Ldc), "cublasLtMatrixLayoutCreate(C)");
         plan.LayoutA = la;
         plan.LayoutB = lb;
         plan.LayoutC = lc;
@@ -128,7 +137,7 @@ public sealed unsafe class CudaBlas : IDisposable
         _lt.Check(_lt.cublasLtDestroy(_handle), "cublasLtDestroy");
     }
 
-    private readonly record struct PlanKey(int M, int N, int K, bool TransposeA, bool TransposeB, bool Float32Output);
+    private readonly record struct PlanKey(int M, int N, int K, bool TransposeA, bool TransposeB, bool Float32Output, int Lda, int Ldb, int Ldc);
 
     private sealed class Plan
     {

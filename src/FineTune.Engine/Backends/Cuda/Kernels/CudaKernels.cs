@@ -131,18 +131,28 @@ public sealed class CudaKernels : IDisposable
     /// <summary>
     /// y[rows,dim] = residual + x * rstd * (w + weightOffset); rstd[rows] (fp32) is kept for the backward pass.
     /// dim % 8 == 0. weightOffset is 1 for Gemma's stored offsets; residual 0 adds nothing.
+    /// y's rows are <paramref name="yStride"/> elements apart (0: dense), its other columns left alone.
     /// </summary>
-    public void RmsNormForward(ulong y, ulong rstd, ulong x, ulong weight, int rows, int dim, float eps, float weightOffset = 0, ulong residual = 0)
+    public void RmsNormForward(ulong y, ulong rstd, ulong x, ulong weight, int rows, int dim, float eps, float weightOffset = 0, ulong residual = 0, int yStride = 0)
     {
         RequireMultipleOf8(dim, nameof(dim));
-        Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps, weightOffset, residual);
+        yStride = yStride == 0 ? dim : yStride;
+        if (yStride < dim) throw new ArgumentOutOfRangeException(nameof(yStride), "y's row stride is shorter than its row.");
+        RequireMultipleOf8(yStride, nameof(yStride));
+        Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps, weightOffset, residual, yStride);
     }
 
-    /// <summary>dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm with weight w + weightOffset.</summary>
-    public void RmsNormBackward(ulong dx, ulong dy, ulong x, ulong weight, ulong rstd, int rows, int dim, bool accumulate, float weightOffset = 0)
+    /// <summary>
+    /// dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm with weight w + weightOffset;
+    /// dx's rows are <paramref name="dxStride"/> elements apart (0: dense), its other columns left alone.
+    /// </summary>
+    public void RmsNormBackward(ulong dx, ulong dy, ulong x, ulong weight, ulong rstd, int rows, int dim, bool accumulate, float weightOffset = 0, int dxStride = 0)
     {
         RequireMultipleOf8(dim, nameof(dim));
-        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0, weightOffset);
+        dxStride = dxStride == 0 ? dim : dxStride;
+        if (dxStride < dim) throw new ArgumentOutOfRangeException(nameof(dxStride), "dx's row stride is shorter than its row.");
+        RequireMultipleOf8(dxStride, nameof(dxStride));
+        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0, weightOffset, dxStride);
     }
 
     /// <summary>

@@ -5,14 +5,15 @@
 
 // With a residual (Gemma's norms of the attention and MLP outputs), y = residual + the norm,
 // summed in fp32 and rounded once (residual may be null).
+// y's rows are y_stride apart (>= D, a multiple of 8): a projection input with spare columns for the LoRA hidden values.
 extern "C" __global__ void rmsnorm_forward(bf16* __restrict__ y, float* __restrict__ rstd_out,
-    const bf16* __restrict__ x, const bf16* __restrict__ w, int D, float eps, float w_offset, const bf16* __restrict__ residual)
+    const bf16* __restrict__ x, const bf16* __restrict__ w, int D, float eps, float w_offset, const bf16* __restrict__ residual, int y_stride)
 {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const uint4* xr = (const uint4*)(x + row * D);
     const uint4* wr = (const uint4*)w;
-    uint4* yr = (uint4*)(y + row * D);
+    uint4* yr = (uint4*)(y + row * y_stride);
     const int vecs = D / 8;
 
     float ss = 0.f;
@@ -40,16 +41,17 @@ extern "C" __global__ void rmsnorm_forward(bf16* __restrict__ y, float* __restri
 
 // dx_j = rstd * w_j * dy_j - x_j * rstd^3 / D * sum_i(dy_i * w_i * x_i), w_j = stored + w_offset.
 // The norm weight is a frozen base weight under LoRA, so no weight gradient. With accumulate != 0,
-// dx += result (the residual stream's gradient).
+// dx += result (the residual stream's gradient). dx's rows are dx_stride apart (>= D, a multiple of
+// 8): the residual gradient keeps spare columns for the LoRA g of the products that read it.
 extern "C" __global__ void rmsnorm_backward(bf16* __restrict__ dx, const bf16* __restrict__ dy,
-    const bf16* __restrict__ x, const bf16* __restrict__ w, const float* __restrict__ rstd, int D, int accumulate, float w_offset)
+    const bf16* __restrict__ x, const bf16* __restrict__ w, const float* __restrict__ rstd, int D, int accumulate, float w_offset, int dx_stride)
 {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const uint4* xr = (const uint4*)(x + row * D);
     const uint4* dyr = (const uint4*)(dy + row * D);
     const uint4* wr = (const uint4*)w;
-    uint4* dxr = (uint4*)(dx + row * D);
+    uint4* dxr = (uint4*)(dx + row * dx_stride);
     const int vecs = D / 8;
     const float r = rstd[row];
 

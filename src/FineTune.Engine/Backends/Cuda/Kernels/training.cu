@@ -1,5 +1,6 @@
 // Small element-wise kernels of the training model: bias addition, LoRA-input dropout with a
-// counter-based mask, and constant fills for random-initialised benchmark models.
+// counter-based mask, constant fills for random-initialised benchmark models, and a strided copy
+// (a weight's columns, LoRA B into a weight's spare columns).
 #include "common.cuh"
 
 // y[rows, cols] += bias[cols] (q/k/v biases of qwen2, llama's attention_bias). cols % 8 == 0.
@@ -68,5 +69,17 @@ extern "C" __global__ void sum_rank_slices(float* __restrict__ dst, const float*
         float s = src[i];
         for (int r = 1; r < ranks; r++) s += src[(long long)r * n + i];
         dst[i] = s;
+    }
+}
+
+// dst[r, c] = src[r, c] for rows x cols values of row-major matrices whose rows are dst_stride and
+// src_stride elements apart: the other columns of dst are left alone.
+extern "C" __global__ void copy_columns_bf16(bf16* __restrict__ dst, long long dst_stride, const bf16* __restrict__ src, long long src_stride,
+    long long rows, int cols)
+{
+    const long long n = rows * cols;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const long long r = i / cols, c = i % cols;
+        dst[r * dst_stride + c] = src[r * src_stride + c];
     }
 }

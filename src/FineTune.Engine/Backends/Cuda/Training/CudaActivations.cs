@@ -35,13 +35,20 @@ internal sealed class BufferSet(CudaMemoryPool pool) : IDisposable
 internal sealed class CudaActivations
 {
     // kept: false for the shared set under checkpointing, whose Att, Lse and X1 come from each layer's view.
-    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, bool kept = true)
+    /// <remarks><paramref name="norm2Stride"/>: the second norm's row stride; above hidden, gate/up's hidden values live in its spare columns (CudaTrainingModel.SpareColumns).</remarks>
+    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm2Stride, bool kept = true)
     {
         long n = tokens, h = c.HiddenSize;
         Norm1 = b.Bf16(n * h); Rstd1 = b.F32(n);
         Q = b.Bf16(n * c.QDim); K = b.Bf16(n * c.KvDim); V = b.Bf16(n * c.KvDim);
         if (kept) (Att, Lse, X1) = Kept(b, c, n);
-        Norm2 = b.Bf16(n * h); Rstd2 = b.F32(n);
+        Norm2 = b.Bf16(n * norm2Stride); Rstd2 = b.F32(n);
+        if (norm2Stride > h)
+            foreach (var (p, i) in new[] { (Projection.Gate, 0), (Projection.Up, 1) })
+            {
+                LoraHidden[(int)p] = Norm2 + (ulong)((h + i * rank) * 2);
+                LoraHiddenStride[(int)p] = norm2Stride;
+            }
         Gate = b.Bf16(n * c.IntermediateSize); Up = b.Bf16(n * c.IntermediateSize); Act = b.Bf16(n * c.IntermediateSize);
         if (c.QkNorm)
         {
@@ -53,7 +60,18 @@ internal sealed class CudaActivations
             AttOut = b.Bf16(n * h); AttOutRstd = b.F32(n);
             MlpOut = b.Bf16(n * h); MlpOutRstd = b.F32(n);
         }
-        foreach (var p in targets) LoraHidden[(int)p] = b.Bf16(n * rank);
+        foreach (var p in targets)
+        {
+            if (LoraHidden[(int)p] != 0) continue;
+            // A fully targeted group's hidden values share one [n, members · r] buffer (LoraGroups).
+            var group = LoraGroups.AllTargeted(p, targets) ? LoraGroups.Of(p) : [p];
+            var buffer = b.Bf16(n * rank * group.Count);
+            for (var i = 0; i < group.Count; i++)
+            {
+                LoraHidden[(int)group[i]] = buffer + (ulong)(i * rank * 2);
+                LoraHiddenStride[(int)group[i]] = group.Count * rank;
+            }
+        }
     }
 
     /// <summary>One layer's view under checkpointing: its own kept tensors, everything else <paramref name="shared"/>'s.</summary>
@@ -63,6 +81,7 @@ internal sealed class CudaActivations
         (QPre, KPre, QRstd, KRstd) = (shared.QPre, shared.KPre, shared.QRstd, shared.KRstd);
         (AttOut, AttOutRstd, MlpOut, MlpOutRstd) = (shared.AttOut, shared.AttOutRstd, shared.MlpOut, shared.MlpOutRstd);
         LoraHidden = shared.LoraHidden;
+        LoraHiddenStride = shared.LoraHiddenStride;
         (Att, Lse, X1) = Kept(b, c, tokens);
     }
 
@@ -74,20 +93,23 @@ internal sealed class CudaActivations
     public readonly ulong AttOut, AttOutRstd, MlpOut, MlpOutRstd;
     /// <summary>scale · (drop(x) Aᵀ) per targeted projection.</summary>
     public readonly ulong[] LoraHidden = new ulong[Projections.All.Length];
+    /// <summary>The row stride (elements) of each <see cref="LoraHidden"/>: r, or members · r inside a group's buffer.</summary>
+    public readonly int[] LoraHiddenStride = new int[Projections.All.Length];
 }
 
 /// <summary>Scratch shared by all layers (see <see cref="GpuMemoryPlan.WorkspaceBytesPerToken"/>).</summary>
 internal sealed class CudaWorkspace
 {
-    public CudaWorkspace(BufferSet b, ModelConfig c, int tokens, int rank)
+    /// <remarks><paramref name="residStride"/>: DResid's row stride, hidden + r when o/down's input gradients are fused (spare columns for their g).</remarks>
+    public CudaWorkspace(BufferSet b, ModelConfig c, int tokens, int rank, int residStride)
     {
         long n = tokens, h = c.HiddenSize, i = c.IntermediateSize;
         DAct = b.Bf16(n * i);
-        DResid = b.Bf16(n * h); DNorm = b.Bf16(n * h);
+        DResid = b.Bf16(n * residStride); DNorm = b.Bf16(n * h);
         DQ = b.Bf16(n * c.QDim); DAtt = b.Bf16(n * c.QDim);
         DK = b.Bf16(n * c.KvDim); DV = b.Bf16(n * c.KvDim);
         Scratch = b.Bf16(n * Math.Max(Math.Max(h, c.QDim), i));
-        LoraG = b.Bf16(n * Math.Max(1, rank));
+        LoraG = b.Bf16(n * Math.Max(1, rank) * LoraGroups.MaxMembers);
         FinalNorm = b.Bf16(n * h);
         FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n); RowScale = b.F32(n); LogitSum = b.F32(n);
         Ids = b.I32(n); Positions = b.I32(n); Targets = b.I32(n); LossRows = b.I32(n);

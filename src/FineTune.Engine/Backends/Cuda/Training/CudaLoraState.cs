@@ -34,10 +34,23 @@ internal sealed class CudaLoraState : IDisposable
                 _aIndex[l, (int)p] = index[adapter.A(l, p)!];
                 _bIndex[l, (int)p] = index[adapter.B(l, p)!];
             }
+        // Each layer's A tensors first, then its B tensors (targets in projection order): q/k/v's A
+        // are one [3r, hidden] matrix and gate/up's one [2r, hidden], so their LoRA down-projections,
+        // input gradients and A gradients run as one product each (r · in is a multiple of the
+        // alignment at every supported shape, so no padding splits them; HasGroup checks). The
+        // layer's first adapter tensor still starts its region, which gradient buckets rely on.
         _offsets = new long[adapter.Tensors.Count + 1];
-        for (var i = 0; i < adapter.Tensors.Count; i++)
-            _offsets[i + 1] = _offsets[i] + (adapter.Tensors[i].Value.LongLength + Align - 1) / Align * Align;
-        Count = _offsets[^1];
+        long next = 0;
+        for (var l = 0; l < layers; l++)
+            foreach (var matrices in new[] { _aIndex, _bIndex })
+                foreach (var p in Settings.Targets)
+                {
+                    var i = matrices[l, (int)p];
+                    _offsets[i] = next;
+                    next += (adapter.Tensors[i].Value.LongLength + Align - 1) / Align * Align;
+                }
+        _offsets[^1] = next;
+        Count = next;
         if (Count > int.MaxValue) throw new InvalidOperationException("The adapter has more than 2^31 values.");
         var pool = ctx.Device.Memory;
         Values = pool.Allocate(Count * 4);
@@ -52,7 +65,7 @@ internal sealed class CudaLoraState : IDisposable
     }
 
     public LoraSettings Settings { get; }
-    /// <summary>Where each adapter tensor starts in the buffers (elements), and the buffers' length last.</summary>
+    /// <summary>Where each adapter tensor starts in the buffers (elements; layer by layer, A tensors before B), and the buffers' length last.</summary>
     public IReadOnlyList<long> Offsets => _offsets;
     /// <summary>Values in each buffer, padding included.</summary>
     public long Count { get; }
@@ -67,6 +80,19 @@ internal sealed class CudaLoraState : IDisposable
     public static long BytesFor(long parameters) => parameters * 18;
 
     public bool Has(int layer, Projection p) => _aIndex[layer, (int)p] >= 0;
+
+    /// <summary>
+    /// Whether every one of <paramref name="members"/> has an adapter in <paramref name="layer"/> and their
+    /// A matrices lie back to back, so they form one <c>[members · r, in]</c> matrix (values, bf16 copy and gradients).
+    /// </summary>
+    public bool HasGroup(int layer, IReadOnlyList<Projection> members, int inFeatures)
+    {
+        if (members.Count < 2 || !members.All(p => Has(layer, p))) return false;
+        var size = (long)Settings.Rank * inFeatures;
+        for (var i = 1; i < members.Count; i++)
+            if (_offsets[_aIndex[layer, (int)members[i]]] != _offsets[_aIndex[layer, (int)members[0]]] + i * size) return false;
+        return true;
+    }
     public ulong A(int layer, Projection p) => ValuesBf16.Pointer + (ulong)(_offsets[_aIndex[layer, (int)p]] * 2);
     public ulong B(int layer, Projection p) => ValuesBf16.Pointer + (ulong)(_offsets[_bIndex[layer, (int)p]] * 2);
     public ulong GradA(int layer, Projection p) => Grads.Pointer + (ulong)(_offsets[_aIndex[layer, (int)p]] * 4);

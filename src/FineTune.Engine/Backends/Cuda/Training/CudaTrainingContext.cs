@@ -57,6 +57,13 @@ public sealed class CudaTrainingContext : IDisposable
         cu.Check(cu.cuMemsetD8Async(destination, 0, (nuint)bytes, Device.Stream.Handle), "cuMemsetD8Async");
     }
 
+    /// <summary>Queues a device-to-device copy of <paramref name="bytes"/> bytes.</summary>
+    public unsafe void Copy(ulong destination, ulong source, long bytes)
+    {
+        var cu = Device.Driver;
+        cu.Check(cu.cuMemcpyDtoDAsync(destination, source, (nuint)bytes, Device.Stream.Handle), "cuMemcpyDtoDAsync");
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -51,9 +51,9 @@ public sealed partial class CudaTrainingModel
             LoraHidden(l, Projection.O, a.Att, n, a);
         // x1 = input + o_proj(attention): the residual is the product's addend.
         else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: input);
-        K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off);
-        Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
-        Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
+        K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off, yStride: _norm2Stride);
+        Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a, xStride: _norm2Stride);
+        Linear(l, Projection.Up, a.Norm2, a.Up, n, a, xStride: _norm2Stride);
         if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
         else K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
         if (_c.SandwichNorms)
@@ -67,7 +67,7 @@ public sealed partial class CudaTrainingModel
             Linear(l, Projection.Down, a.Act, output, n, a, addend: a.X1);
     }
 
-    /// <summary>_ws.DResid holds d(layer output) on entry and d(layer input) on return.</summary>
+    /// <summary>_ws.DResid holds d(layer output) on entry and d(layer input) on return (rows _dResidStride apart).</summary>
     private void LayerBackward(int l, CudaActivations a, int n, IReadOnlyList<AttentionSegment> shape)
     {
         var w = _w.Layers[l];
@@ -83,20 +83,20 @@ public sealed partial class CudaTrainingModel
             K.RmsNormBackward(_ws.DNorm, _ws.DResid, a.MlpOut, w.MlpOutNorm!.Pointer, a.MlpOutRstd, n, h, accumulate: false, off);
             dDown = _ws.DNorm;
         }
-        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false);
+        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
         else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
-        LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false);
-        LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true);
-        K.RmsNormBackward(_ws.DResid, _ws.DNorm, a.X1, w.PostNorm.Pointer, a.Rstd2, n, h, accumulate: true, off);
+        LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false, xStride: _norm2Stride);
+        LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true, xStride: _norm2Stride);
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, a.X1, w.PostNorm.Pointer, a.Rstd2, n, h, accumulate: true, off, _dResidStride);
         var dO = _ws.DResid;
         if (_c.SandwichNorms)
         {
             K.RmsNormBackward(_ws.DNorm, _ws.DResid, a.AttOut, w.AttentionOutNorm!.Pointer, a.AttOutRstd, n, h, accumulate: false, off);
             dO = _ws.DNorm;
         }
-        LinearBackward(l, Projection.O, a.Att, dO, _ws.DAtt, n, a, accumulate: false);
+        LinearBackward(l, Projection.O, a.Att, dO, _ws.DAtt, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
         foreach (var (seg, qOff, kvOff, lseOff) in Segments(l, shape))
             K.AttentionBackward(_ws.DQ + qOff, _ws.DK + kvOff, _ws.DV + kvOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, a.Att + qOff, _ws.DAtt + qOff,
                 a.Lse + lseOff, _ws.Delta + lseOff, seg);
@@ -112,7 +112,7 @@ public sealed partial class CudaTrainingModel
         LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false);
         LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true);
         LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true);
-        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off);
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off, _dResidStride);
     }
 
     /// <summary>The layer's rotary frequencies: sliding-window layers have their own (Gemma 3).</summary>

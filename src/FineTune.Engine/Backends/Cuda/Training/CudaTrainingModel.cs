@@ -13,8 +13,11 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 /// master weights with AdamW state, bf16 activations. The same explicit forward/backward as the
 /// CPU <see cref="LlamaGraph"/> (the reference it is tested against), over device buffers allocated
 /// once for the largest batch (<see cref="GpuMemoryPlan"/>). Matrix products run on cuBLASLt with
-/// fp32 accumulation; LoRA products accumulate into the base product's output (beta = 1) and
-/// residual connections ride in the products' addend, so no full-size copy is made. Every
+/// fp32 accumulation; LoRA products accumulate into the base product's output (beta = 1), run as one
+/// product per group of projections sharing an input (<see cref="LoraGroups"/>), gate/up's up-projection
+/// and o/down's LoRA input gradient ride in the base product (<see cref="SpareColumnLinear"/>,
+/// <see cref="StackedLinearBackward"/>); residual
+/// connections ride in the products' addend, so no full-size copy is made. Every
 /// reduction has a fixed order: two runs give the same bits.
 /// </summary>
 public sealed partial class CudaTrainingModel : ITrainingModel
@@ -57,21 +60,24 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _rank = adapter.Settings.Rank;
         _scale = adapter.Settings.Scale;
         _capacity = (int)plan.Tokens;
+        StackA(adapter.Settings, plan.FourBit is not null);
+        AddSpareColumns(adapter.Settings, plan.FourBit is not null);
+        RefreshAdapterCopies();
         _buffers = new BufferSet(ctx.Device.Memory);
         _acts = new CudaActivations[_c.NumLayers];
         if (plan.KeepsAttention)
         {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, kept: false);
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride, kept: false);
             for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(shared, _buffers, _c, _capacity);
         }
         else if (plan.GradientCheckpointing)
         {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride);
             Array.Fill(_acts, shared);
         }
         else
         {
-            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets);
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride);
         }
         if (plan.OffloadCheckpoints)
             _offload = new OffloadedResiduals(ctx.Device, _buffers, _c.NumLayers, _capacity, _c.HiddenSize);
@@ -80,7 +86,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             _resid = new ulong[_c.NumLayers + 1];
             for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
         }
-        _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank);
+        _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank, _dResidStride);
         _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
         if (plan.FourBit is not null) _dequantized = _buffers.Bf16(CudaModelWeights.LargestProjection(_c));
         _invFreq = UploadFrequencies(new RopeTable(_c));
@@ -129,14 +135,21 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     public double GradNorm() => _lora.GradNorm();
 
     /// <inheritdoc />
-    public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate) =>
+    public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate)
+    {
         _lora.ClipAndStep(gradNorm, maxGradNorm, step, learningRate, _cfg);
+        RefreshAdapterCopies();
+    }
 
     /// <inheritdoc />
     public void CopyAdapterTo(LoraAdapter adapter) => _lora.CopyTo(adapter);
 
     /// <inheritdoc />
-    public void LoadAdapter(LoraAdapter adapter) => _lora.Load(adapter);
+    public void LoadAdapter(LoraAdapter adapter)
+    {
+        _lora.Load(adapter);
+        RefreshAdapterCopies();
+    }
 
     /// <inheritdoc />
     public long PeakMemoryBytes => _ctx.Device.Memory.PeakBytesInUse;
@@ -194,7 +207,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <summary>The backward pass from d(final norm) in _ws.DNorm, accumulating the adapter's gradients.</summary>
     private void Backward(int n, IReadOnlyList<AttentionSegment> shape)
     {
-        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(_c.NumLayers), _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset);
+        K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(_c.NumLayers), _w.FinalNorm.Pointer, _ws.FinalRstd, n, _c.HiddenSize, accumulate: false, NormOffset, _dResidStride);
         for (var l = _c.NumLayers - 1; l >= 0; l--)
         {
             _offload?.BeforeBackward(l);

@@ -83,7 +83,7 @@ public sealed record GpuMemoryPlan
     {
         long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, i = c.IntermediateSize;
         var widest = Math.Max(Math.Max(h, q), i);
-        var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h /*d resid, d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + widest /*dropout scratch*/ + rank /*lora g*/ + h /*final norm*/)
+        var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h + rank /*d resid (with spare columns for o/down's LoRA g), d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + widest /*dropout scratch*/ + LoraGroups.MaxMembers * rank /*lora g, a q/k/v group's*/ + h /*final norm*/)
                     + 4 * (1 /*final rstd*/ + (long)c.NumHeads /*attention delta*/ + 1 /*loss*/ + 2 /*row scales, logit sums (preference)*/) + 4 * 4 /*ids, positions, targets, loss rows*/;
         if (c.QkNorm) bytes += 2 * (q + kv);
         return bytes;

@@ -2,7 +2,7 @@ using FineTune.Engine.Backends.Cuda.Compilation;
 
 namespace FineTune.Engine.Backends.Cuda.Training;
 
-/// <summary>Launchers for <c>training.cu</c>: bias addition, LoRA-input dropout, constant fills, the gradient sum over ranks.</summary>
+/// <summary>Launchers for <c>training.cu</c>: bias addition, LoRA-input dropout, constant fills, strided copies, the gradient sum over ranks.</summary>
 internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler) : IDisposable
 {
     private const int Threads = 256;
@@ -27,6 +27,13 @@ internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler
     /// <summary>dst[rows[i]] = src[i] for <paramref name="count"/> rows of <paramref name="dim"/> bf16 values (int32 row indices).</summary>
     public void ScatterRows(ulong dst, ulong src, ulong rows, int count, int dim) =>
         Kernel("scatter_rows").Launch((count, 1, 1), Threads, 0, dst, src, rows, dim);
+
+    /// <summary>
+    /// Copies <paramref name="rows"/> × <paramref name="cols"/> bf16 values between row-major matrices whose rows are
+    /// <paramref name="dstStride"/> and <paramref name="srcStride"/> elements apart; dst's other columns are left alone.
+    /// </summary>
+    public void CopyColumns(ulong dst, long dstStride, ulong src, long srcStride, long rows, int cols) =>
+        Kernel("copy_columns_bf16").Launch((Grid(rows * cols), 1, 1), Threads, 0, dst, KernelArg.Int64(dstStride), src, KernelArg.Int64(srcStride), KernelArg.Int64(rows), cols);
 
     /// <summary>Sets <paramref name="count"/> bf16 values to <paramref name="value"/>.</summary>
     public void Fill(ulong dst, long count, float value) =>
