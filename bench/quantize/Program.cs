@@ -76,13 +76,16 @@ static void QuantizeOurs(string input, string output, FileType type, int threads
     var f = GgufReader.Read(input);
     var heads = hidden / 64;
     var types = TensorTypePolicy.Choose(f.Tensors.Select(t => (t.Name, t.Shape)), type, new ModelFacts(layers, heads, heads / 2));
+    // The input is mapped and each chunk of F16 rows converted just before it is quantized (as
+    // llama.cpp maps its input; it converts a whole tensor to F32 first).
+    using var data = f.MapData();
     var w = new GgufWriter();
     foreach (var (k, v) in f.Metadata) w.Set(k, v);
     w.Set("general.file_type", GgufValue.Of((uint)type));
     foreach (var t in f.Tensors)
     {
         var tensor = t;
-        w.AddTensor(t.Name, t.Shape, types[t.Name], () => Quantizer.Quantize(types[tensor.Name], f.ReadTensorAsFloat32(tensor), tensor.Shape[0], threads));
+        w.AddTensor(t.Name, t.Shape, types[t.Name], () => Quantizer.Quantize(types[tensor.Name], data.TensorBytes(tensor), tensor.Type, tensor.Shape[0], threads));
     }
     w.Write(output);
 }
