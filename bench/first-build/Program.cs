@@ -5,9 +5,10 @@ using FineTune.Bench.FirstBuild;
 
 // The example's first build as a user runs it: a fresh clone of HEAD (no bin/, obj/, node_modules
 // or generated base model), then the README's first command, `dotnet build example-project`.
-// Prints one JSON line per run: wall seconds, CPU seconds of the whole process tree (plus the
-// compiler server's when this build started it), and the time of each part from the build's own
-// binary log: restore, compilation of the tasks and the CLI, npm, and each pipeline step.
+// Prints one JSON line per run: wall seconds, CPU seconds of every process the build started
+// (this process reaps orphaned MSBuild nodes and a compiler server the build started, so their CPU
+// is counted), and the time of each part from the build's own binary log: restore, compilation of
+// the tasks and the CLI, npm, and each pipeline step.
 // Usage: first-build-bench [--repo DIR] [--repeat N] [--link-node-modules]
 //   --link-node-modules  link the repository's node_modules into the clone (a machine without
 //                        network); npm then does not run, so the number leaves out its cost.
@@ -15,6 +16,7 @@ var repo = Path.GetFullPath(Arg("--repo") ?? FindRepo(Directory.GetCurrentDirect
 var repeat = int.Parse(Arg("--repeat") ?? "1", CultureInfo.InvariantCulture);
 var linkNodeModules = args.Contains("--link-node-modules");
 var commit = Capture("git", repo, "rev-parse", "HEAD").Trim();
+Orphans.BecomeReaper();
 
 for (var run = 0; run < repeat; run++)
 {
@@ -25,15 +27,13 @@ for (var run = 0; run < repeat; run++)
         Capture("git", dir, "clone", "--quiet", repo, clone);
         if (linkNodeModules) Directory.CreateSymbolicLink(Path.Combine(clone, "node_modules"), Path.Combine(repo, "node_modules"));
         var binlog = Path.Combine(dir, "build.binlog");
-        var marker = Guid.NewGuid().ToString("N");
-        var serversBefore = CompilerServers.Running();
         var load1 = LoadAverage();
         var cpu0 = ChildUsage.Seconds();
         var clock = Stopwatch.StartNew();
-        var (code, output) = Run(clone, marker, "build", "example-project", "-bl:" + binlog);
+        var (code, output) = Run(clone, "build", "example-project", "-bl:" + binlog);
         var wall = clock.Elapsed.TotalSeconds;
+        var startedServer = Orphans.ReapAll(TimeSpan.FromMinutes(2));
         var cpu1 = ChildUsage.Seconds();
-        var server = CompilerServers.StartedBy(marker, serversBefore);
         var targets = PerformanceSummary.Targets(clone, binlog);
         var tasks = PerformanceSummary.Tasks(clone, binlog);
         double Target(string name) => Math.Round(targets.GetValueOrDefault(name) / 1000.0, 2);
@@ -51,10 +51,10 @@ for (var run = 0; run < repeat; run++)
             load_average_1m = load1,
             node_modules = linkNodeModules ? "linked (npm not run)" : "none (fresh clone)",
             wall_s = Math.Round(wall, 2),
-            cpu_s = Math.Round(cpu1.User + cpu1.System - cpu0.User - cpu0.System + (server?.CpuSeconds ?? 0), 2),
-            compiler_server = server is null
-                ? "already running (its compile CPU is not counted)"
-                : $"started by this build ({server.CpuSeconds:F1} CPU s, counted)",
+            cpu_s = Math.Round(cpu1.User + cpu1.System - cpu0.User - cpu0.System, 2),
+            compiler_server = startedServer
+                ? "started by this build (its CPU is counted; stopped after the build)"
+                : "already running (the compile's CPU is in that server, not counted)",
             restore_s = Target("Restore"),
             compile_sum_s = Target("CoreCompile"),
             before_pipeline_s = Math.Round(wall - pipeline, 2),
@@ -64,7 +64,6 @@ for (var run = 0; run < repeat; run++)
             pipeline_s = Math.Round(pipeline, 2),
         }));
         if (code != 0) Console.Error.WriteLine(output);
-        server?.Stop();
     }
     finally
     {
@@ -101,14 +100,13 @@ static string Capture(string file, string cwd, params string[] arguments)
 }
 
 // The user's command, unchanged, except that MSBuild's worker nodes exit with the build (so their CPU
-// time is counted and nothing is left running) and a marker finds the compiler server it starts.
-static (int Code, string Output) Run(string cwd, string marker, params string[] arguments)
+// time is counted and nothing is left running).
+static (int Code, string Output) Run(string cwd, params string[] arguments)
 {
     var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
     foreach (var a in arguments) psi.ArgumentList.Add(a);
     psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
     psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-    psi.Environment["FIRST_BUILD_BENCH_MARKER"] = marker;
     using var p = Process.Start(psi)!;
     var stdout = p.StandardOutput.ReadToEndAsync();
     var stderr = p.StandardError.ReadToEnd();
