@@ -23,8 +23,12 @@ public static class Quantizer
     /// Quantizes <paramref name="data"/> (rows of <paramref name="rowLength"/> floats) to <paramref name="type"/>
     /// using up to <paramref name="threads"/> threads (0 = all processors).
     /// </summary>
-    public static byte[] Quantize(GgmlType type, ReadOnlySpan<float> data, long rowLength, int threads = 0) =>
-        Quantize(type, MemoryMarshal.AsBytes(data), GgmlType.F32, rowLength, threads);
+    public static unsafe byte[] Quantize(GgmlType type, ReadOnlySpan<float> data, long rowLength, int threads = 0)
+    {
+        // Not through the byte overload: a tensor of more than 2^29 floats (a 70B model's embedding)
+        // has more bytes than a span can count.
+        fixed (float* src = data) return Quantize(type, (byte*)src, data.Length, GgmlType.F32, rowLength, threads);
+    }
 
     /// <summary>
     /// Quantizes rows stored as <paramref name="sourceType"/> (F32, F16 or BF16, little-endian, as in a
@@ -35,16 +39,23 @@ public static class Quantizer
     /// </summary>
     public static unsafe byte[] Quantize(GgmlType type, ReadOnlySpan<byte> source, GgmlType sourceType, long rowLength, int threads = 0)
     {
-        if (!SupportedTypes.Contains(type)) throw new ArgumentException($"Quantizing to {type} is not supported.", nameof(type));
         var sourceSize = sourceType switch
         {
             GgmlType.F32 => 4,
             GgmlType.F16 or GgmlType.BF16 => 2,
             _ => throw new ArgumentException($"Quantizing from {sourceType} is not supported; the source must be F32, F16 or BF16.", nameof(sourceType)),
         };
-        var values = source.Length / sourceSize;
-        if (rowLength <= 0 || source.Length % sourceSize != 0 || values % rowLength != 0)
-            throw new ArgumentException($"{source.Length} bytes of {sourceType} are not whole rows of {rowLength}.", nameof(rowLength));
+        if (source.Length % sourceSize != 0)
+            throw new ArgumentException($"{source.Length} bytes are not whole {sourceType} values.", nameof(source));
+        fixed (byte* src = source) return Quantize(type, src, source.Length / sourceSize, sourceType, rowLength, threads);
+    }
+
+    private static unsafe byte[] Quantize(GgmlType type, byte* src, long values, GgmlType sourceType, long rowLength, int threads)
+    {
+        if (!SupportedTypes.Contains(type)) throw new ArgumentException($"Quantizing to {type} is not supported.", nameof(type));
+        var sourceSize = sourceType == GgmlType.F32 ? 4 : 2;
+        if (rowLength <= 0 || values % rowLength != 0)
+            throw new ArgumentException($"{values} values are not whole rows of {rowLength}.", nameof(rowLength));
         var rows = values / rowLength;
         var rowBytes = GgmlTypeInfo.RowSize(type, rowLength);
         // Types whose kernels write every byte need no zeroing (hundreds of MB for a large model).
@@ -58,35 +69,32 @@ public static class Quantizer
         // a converted chunk (256 KB) in cache between conversion and quantization.
         var rowsPerChunk = Math.Max(1, (int)(65536 / rowLength));
         var chunks = (int)((rows + rowsPerChunk - 1) / rowsPerChunk);
-        fixed (byte* src = source)
+        var srcPtr = (IntPtr)src;
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
         {
-            var srcPtr = (IntPtr)src;
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+            var first = (long)c * rowsPerChunk;
+            var count = Math.Min(rowsPerChunk, rows - first);
+            var n = checked((int)(count * rowLength));
+            var dst = output.AsSpan(checked((int)(first * rowBytes)), checked((int)(count * rowBytes)));
+            var at = (byte*)srcPtr + first * rowLength * sourceSize;
+            if (sourceType == GgmlType.F32)
             {
-                var first = (long)c * rowsPerChunk;
-                var count = Math.Min(rowsPerChunk, rows - first);
-                var n = checked((int)(count * rowLength));
-                var dst = output.AsSpan(checked((int)(first * rowBytes)), checked((int)(count * rowBytes)));
-                var at = (byte*)srcPtr + first * rowLength * sourceSize;
-                if (sourceType == GgmlType.F32)
-                {
-                    kernel(new ReadOnlySpan<float>(at, n), dst);
-                    return;
-                }
-                var buffer = ArrayPool<float>.Shared.Rent(n);
-                try
-                {
-                    var halves = new ReadOnlySpan<ushort>(at, n);
-                    if (sourceType == GgmlType.F16) HalfBits.ToFloat(halves, buffer);
-                    else for (var i = 0; i < n; i++) buffer[i] = HalfBits.BFloat16ToFloat(halves[i]);
-                    kernel(buffer.AsSpan(0, n), dst);
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(buffer);
-                }
-            });
-        }
+                kernel(new ReadOnlySpan<float>(at, n), dst);
+                return;
+            }
+            var buffer = ArrayPool<float>.Shared.Rent(n);
+            try
+            {
+                var halves = new ReadOnlySpan<ushort>(at, n);
+                if (sourceType == GgmlType.F16) HalfBits.ToFloat(halves, buffer);
+                else for (var i = 0; i < n; i++) buffer[i] = HalfBits.BFloat16ToFloat(halves[i]);
+                kernel(buffer.AsSpan(0, n), dst);
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        });
         return output;
     }
 
