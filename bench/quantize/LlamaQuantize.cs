@@ -12,6 +12,15 @@ internal static unsafe class LlamaQuantize
         public int FType;
     }
 
+    private static string? _dir;
+
+    /// <summary>The version in the npm package's package.json.</summary>
+    public static string PackageVersion()
+    {
+        var json = Path.Combine(_dir!, "..", "..", "package.json");
+        return File.Exists(json) ? System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("version").GetString()! : "unknown";
+    }
+
     public static void Load()
     {
         string? dir = null;
@@ -21,6 +30,7 @@ internal static unsafe class LlamaQuantize
             if (Directory.Exists(c)) dir = c;
         }
         if (dir is null) throw new InvalidOperationException("node_modules/@node-llama-cpp/linux-x64 not found: run npm ci.");
+        _dir = dir;
         NativeLibrary.SetDllImportResolver(typeof(LlamaQuantize).Assembly, (name, _, _) =>
             name == "llama" ? NativeLibrary.Load(Directory.GetFiles(dir, "libllama.v*.so").Single()) : IntPtr.Zero);
         llama_log_set(&Silent, null);

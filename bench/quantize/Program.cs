@@ -7,11 +7,14 @@ using FineTune.Gguf.Quantization;
 // Times quantizing one F16 llama-architecture GGUF to Q8_0 and Q4_K_M, file to file: ours
 // (read, convert, quantize with the llama.cpp type policy, write) against llama_model_quantize,
 // in the same process with the same thread count. Prints one JSON line per measurement.
-// Usage: quantize-bench [--threads N] [--hidden H] [--layers L] [--repeat R]
+// Usage: quantize-bench [--threads N] [--hidden H] [--layers L] [--repeat R] [--types Q8_0,Q4_K_M]
+// After the R runs of a type, a "quantize-median" line gives the medians and their ratio.
 var threads = Arg("--threads", Environment.ProcessorCount);
 var hidden = Arg("--hidden", 1024);
 var layers = Arg("--layers", 8);
 var repeat = Arg("--repeat", 2);
+var typesArg = Array.IndexOf(args, "--types") is var ti and >= 0 && ti + 1 < args.Length ? args[ti + 1] : "Q8_0,Q4_K_M";
+var types = typesArg.Split(',').Select(Enum.Parse<FileType>).ToArray();
 var vocab = 16384;
 var ffn = hidden * 3;
 
@@ -21,20 +24,43 @@ try
     var input = Path.Combine(dir, "f16.gguf");
     var parameters = WriteF16Model(input, hidden, ffn, layers, vocab);
     LlamaQuantize.Load();
-    foreach (var type in new[] { FileType.Q8_0, FileType.Q4_K_M })
+    foreach (var type in types)
     {
+        var ours = new List<double>();
+        var theirs = new List<double>();
+        var allIdentical = true;
         for (var r = 0; r < repeat; r++)
         {
-            var ours = Time(() => QuantizeOurs(input, Path.Combine(dir, "ours.gguf"), type, threads, layers, hidden));
-            var theirs = Time(() => QuantizeLlama(input, Path.Combine(dir, "llama.gguf"), type, threads));
+            // Alternating which runs first keeps the page cache and the other's leftovers from favouring one side.
+            double o, t;
+            if (r % 2 == 0)
+            {
+                o = Time(() => QuantizeOurs(input, Path.Combine(dir, "ours.gguf"), type, threads, layers, hidden));
+                t = Time(() => QuantizeLlama(input, Path.Combine(dir, "llama.gguf"), type, threads));
+            }
+            else
+            {
+                t = Time(() => QuantizeLlama(input, Path.Combine(dir, "llama.gguf"), type, threads));
+                o = Time(() => QuantizeOurs(input, Path.Combine(dir, "ours.gguf"), type, threads, layers, hidden));
+            }
             var identical = SameTensors(Path.Combine(dir, "ours.gguf"), Path.Combine(dir, "llama.gguf"));
+            allIdentical &= identical;
+            ours.Add(o);
+            theirs.Add(t);
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 bench = "quantize", type = type.ToString(), threads, parameters, run = r,
-                ours_s = Math.Round(ours, 3), llama_cpp_s = Math.Round(theirs, 3),
-                ratio_ours_over_llama = Math.Round(ours / theirs, 3), tensors_identical = identical,
+                ours_s = Math.Round(o, 3), llama_cpp_s = Math.Round(t, 3),
+                ratio_ours_over_llama = Math.Round(o / t, 3), tensors_identical = identical,
             }));
         }
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            bench = "quantize-median", type = type.ToString(), threads, parameters, repeats = repeat,
+            ours_median_s = Math.Round(Median(ours), 3), llama_cpp_median_s = Math.Round(Median(theirs), 3),
+            ratio_of_medians = Math.Round(Median(ours) / Median(theirs), 3), tensors_identical = allIdentical,
+            peer = "llama_model_quantize (npm @node-llama-cpp/linux-x64 " + LlamaQuantize.PackageVersion() + "), default params, same nthread",
+        }));
     }
 }
 finally
@@ -54,6 +80,12 @@ static bool SameTensors(string a, string b)
     var fb = GgufReader.Read(b);
     return fa.Tensors.Count == fb.Tensors.Count && fa.Tensors.All(t =>
         fb.Tensor(t.Name) is { } u && u.Type == t.Type && fa.ReadTensorBytes(t).AsSpan().SequenceEqual(fb.ReadTensorBytes(u)));
+}
+
+static double Median(List<double> xs)
+{
+    var s = xs.Order().ToList();
+    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
 }
 
 static double Time(Action a)
@@ -76,13 +108,16 @@ static void QuantizeOurs(string input, string output, FileType type, int threads
     var f = GgufReader.Read(input);
     var heads = hidden / 64;
     var types = TensorTypePolicy.Choose(f.Tensors.Select(t => (t.Name, t.Shape)), type, new ModelFacts(layers, heads, heads / 2));
+    // The input is mapped and each chunk of F16 rows converted just before it is quantized (as
+    // llama.cpp maps its input; it converts a whole tensor to F32 first).
+    using var data = f.MapData();
     var w = new GgufWriter();
     foreach (var (k, v) in f.Metadata) w.Set(k, v);
     w.Set("general.file_type", GgufValue.Of((uint)type));
     foreach (var t in f.Tensors)
     {
         var tensor = t;
-        w.AddTensor(t.Name, t.Shape, types[t.Name], () => Quantizer.Quantize(types[tensor.Name], f.ReadTensorAsFloat32(tensor), tensor.Shape[0], threads));
+        w.AddTensor(t.Name, t.Shape, types[t.Name], () => Quantizer.Quantize(types[tensor.Name], data.TensorBytes(tensor), tensor.Type, tensor.Shape[0], threads));
     }
     w.Write(output);
 }

@@ -18,6 +18,9 @@ internal sealed class SyntheticLlama
     public bool TiedEmbeddings { get; init; }
     public int Seed { get; init; } = 1234;
 
+    /// <summary>How matrices are stored (F32, F16 or BF16); norms stay F32 as convert_hf_to_gguf writes them.</summary>
+    public GgmlType MatrixType { get; init; } = GgmlType.F32;
+
     /// <summary>Further metadata (e.g. a tokenizer), written before the tensors.</summary>
     public Action<GgufWriter>? Metadata { get; init; }
 
@@ -96,9 +99,9 @@ internal sealed class SyntheticLlama
         Metadata?.Invoke(w);
         foreach (var (name, (shape, data)) in Tensors)
         {
-            var bytes = new byte[data.Length * 4];
-            Buffer.BlockCopy(data, 0, bytes, 0, bytes.Length);
-            w.AddTensor(name, shape, GgmlType.F32, () => bytes);
+            var type = shape.Length == 1 ? GgmlType.F32 : MatrixType;
+            var bytes = Quantization.Quantizer.Quantize(type, data, shape[0]);
+            w.AddTensor(name, shape, type, () => bytes);
         }
         w.Write(path);
         return path;

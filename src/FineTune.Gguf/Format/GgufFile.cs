@@ -57,6 +57,12 @@ public sealed class GgufFile
         return bytes;
     }
 
+    /// <summary>
+    /// Maps the file's tensor data read-only, for reading tensors in place (e.g. quantizing an F16 file
+    /// with <see cref="Quantizer.Quantize(GgmlType, ReadOnlySpan{byte}, GgmlType, long, int)"/>).
+    /// </summary>
+    public GgufDataMap MapData() => new(this);
+
     private const int HalfChunk = 1 << 18;
 
     /// <summary>Reads a tensor as 32-bit floats; supports F32, F16 and BF16 data.</summary>

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FineTune.Gguf.Quantization;
 
@@ -14,6 +16,11 @@ internal static class BlockQuantizers
 
     public static void Q8_0(ReadOnlySpan<float> x, Span<byte> y)
     {
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            Q8_0Vector512(x, y);
+            return;
+        }
         if (Vector256.IsHardwareAccelerated)
         {
             Q8_0Vector(x, y);
@@ -42,10 +49,11 @@ internal static class BlockQuantizers
     private static void Q8_0Vector(ReadOnlySpan<float> x, Span<byte> y)
     {
         var nb = x.Length / QK;
+        if (y.Length < nb * 34) throw new ArgumentException("The destination is too short.", nameof(y));
         ref var src = ref MemoryMarshal.GetReference(x);
+        ref var dst = ref MemoryMarshal.GetReference(y);
         var half = Vector256.Create(0.5f);
         var one = Vector256.Create(1f);
-        Span<sbyte> q = stackalloc sbyte[QK];
         for (var i = 0; i < nb; i++)
         {
             var v0 = Vector256.LoadUnsafe(ref src, (nuint)(i * QK));
@@ -53,12 +61,11 @@ internal static class BlockQuantizers
             var v2 = Vector256.LoadUnsafe(ref src, (nuint)(i * QK + 16));
             var v3 = Vector256.LoadUnsafe(ref src, (nuint)(i * QK + 24));
             var m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
-            var amax = 0f;
-            for (var k = 0; k < 8; k++) amax = MathF.Max(amax, m.GetElement(k));
+            var amax = HorizontalMax(Vector128.Max(m.GetLower(), m.GetUpper()));
             var d = amax / ((1 << 7) - 1);
             var id = d != 0 ? 1.0f / d : 0.0f;
-            var yb = y.Slice(i * 34, 34);
-            BinaryPrimitives.WriteUInt16LittleEndian(yb, HalfBits.FromFloat(d));
+            ref var yb = ref Unsafe.Add(ref dst, i * 34);
+            Unsafe.WriteUnaligned(ref yb, HalfBits.FromFloat(d));
             var idv = Vector256.Create(id);
             var r0 = RoundAway(v0 * idv, half, one);
             var r1 = RoundAway(v1 * idv, half, one);
@@ -66,9 +73,47 @@ internal static class BlockQuantizers
             var r3 = RoundAway(v3 * idv, half, one);
             var s01 = Vector256.Narrow(Vector256.ConvertToInt32(r0), Vector256.ConvertToInt32(r1));
             var s23 = Vector256.Narrow(Vector256.ConvertToInt32(r2), Vector256.ConvertToInt32(r3));
-            Vector256.Narrow(s01, s23).AsSByte().CopyTo(q);
-            MemoryMarshal.AsBytes(q).CopyTo(yb[2..]);
+            Vector256.Narrow(s01, s23).AsByte().StoreUnsafe(ref Unsafe.Add(ref yb, 2));
         }
+    }
+
+    /// <summary>
+    /// <see cref="Q8_0"/> sixteen lanes at a time: a block is two vectors, and each vector of rounded
+    /// values narrows to 16 bytes in one instruction. Same operations per value as the reference.
+    /// </summary>
+    private static void Q8_0Vector512(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        var nb = x.Length / QK;
+        if (y.Length < nb * 34) throw new ArgumentException("The destination is too short.", nameof(y));
+        ref var src = ref MemoryMarshal.GetReference(x);
+        ref var dst = ref MemoryMarshal.GetReference(y);
+        var half = Vector512.Create(0.5f);
+        var one = Vector512.Create(1f);
+        for (var i = 0; i < nb; i++)
+        {
+            var v0 = Vector512.LoadUnsafe(ref src, (nuint)(i * QK));
+            var v1 = Vector512.LoadUnsafe(ref src, (nuint)(i * QK + 16));
+            var m = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
+            var m256 = Vector256.Max(m.GetLower(), m.GetUpper());
+            var amax = HorizontalMax(Vector128.Max(m256.GetLower(), m256.GetUpper()));
+            var d = amax / ((1 << 7) - 1);
+            var id = d != 0 ? 1.0f / d : 0.0f;
+            ref var yb = ref Unsafe.Add(ref dst, i * 34);
+            Unsafe.WriteUnaligned(ref yb, HalfBits.FromFloat(d));
+            var idv = Vector512.Create(id);
+            var q0 = Avx512F.ConvertToVector128SByte(Vector512.ConvertToInt32(RoundAway(v0 * idv, half, one)));
+            var q1 = Avx512F.ConvertToVector128SByte(Vector512.ConvertToInt32(RoundAway(v1 * idv, half, one)));
+            q0.AsByte().StoreUnsafe(ref Unsafe.Add(ref yb, 2));
+            q1.AsByte().StoreUnsafe(ref Unsafe.Add(ref yb, 18));
+        }
+    }
+
+    /// <summary>The largest of four non-negative floats (the |x| maxima), as a scalar max over them would give.</summary>
+    private static float HorizontalMax(Vector128<float> m)
+    {
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2)));
+        return m.ToScalar();
     }
 
     private static Vector256<float> RoundAway(Vector256<float> v, Vector256<float> half, Vector256<float> one)
@@ -76,6 +121,13 @@ internal static class BlockQuantizers
         var t = Vector256.Truncate(v);
         var up = Vector256.GreaterThanOrEqual(Vector256.Abs(v - t), half);
         return t + (up & Vector256.CopySign(one, v));
+    }
+
+    private static Vector512<float> RoundAway(Vector512<float> v, Vector512<float> half, Vector512<float> one)
+    {
+        var t = Vector512.Truncate(v);
+        var up = Vector512.GreaterThanOrEqual(Vector512.Abs(v - t), half);
+        return t + (up & Vector512.CopySign(one, v));
     }
 
     public static void Q4_0(ReadOnlySpan<float> x, Span<byte> y)
