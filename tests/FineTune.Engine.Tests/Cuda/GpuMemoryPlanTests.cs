@@ -168,6 +168,12 @@ public sealed class GpuMemoryPlanTests
         // Less than the default by the embedding, 30 checkpoints less 3 slots, and the kept attention tensors.
         Assert.Equal(onGpu.Total - plan.Total,
             2L * 128256 * 4096 + (33L - 4) * 4096 * 4096 * 2 + GpuMemoryPlan.KeptBytes(Llama8B) * 4096 * 32 - GpuMemoryPlan.KeptBytes(Llama8B) * 4096);
+        // A bf16 run that fits only this way is told so, before a smaller batch or 4-bit weights.
+        var off = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: false);
+        Assert.Equal("gradient_checkpointing: offload", off.Suggest(Llama8B, 16, 7, adapter, 17L << 30));
+        Assert.Equal("gradient_checkpointing: offload", onGpu.Suggest(Llama8B, 16, 7, adapter, plan.Total));
+        // Just under it even one sequence in bf16 does not fit (the weights are 14 GiB): 4-bit is next.
+        Assert.Equal("gradient_checkpointing: true, load_in_4bit: true", off.Suggest(Llama8B, 16, 7, adapter, plan.Total - 1));
         // Without checkpointing nothing is offloaded; a tied embedding (the head) stays on the GPU.
         Assert.False(GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: false, offloadCheckpoints: true).OffloadCheckpoints);
         Assert.Equal(0, GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true, offloadCheckpoints: true).HostEmbedding);

@@ -54,6 +54,7 @@ public sealed class VarlenAttentionTests
         var layout = VarlenAttention.For([80, 16]);
         int[]? sent = null;
         var device = layout.Upload(0x1000, (p, data) => { Assert.Equal(0x1000UL, p); sent = data; });
+        Assert.NotNull(sent);
         Assert.Equal([.. layout.Tiles64, .. layout.Tiles128, .. layout.Starts], sent);
         Assert.Equal((3, 2, 2, 96), (device.Count64, device.Count128, device.Sequences, device.Rows));
         Assert.Equal(0x1000UL + 3 * 16, device.Tiles128);
