@@ -5,7 +5,10 @@
 //              a shape ending in :nf4 or :fp4 trains over 4-bit projections (load_in_4bit, double quantization)
 //              a checkpointed shape ending in :full recomputes attention too (selective checkpointing off, the A/B)
 //              a shape with :unfused runs each projection's LoRA products on its own (the A/B of the fused LoRA products)
-//              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json)
+//              ckpt 1 is gradient_checkpointing: true, offload is gradient_checkpointing: offload (checkpoints and an
+//              untied input embedding in pinned host memory)
+//              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json); ending in
+//              :runs it launches attention once per run of equal-length examples instead of once per batch (the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -71,12 +74,13 @@ if (!argList.Contains("--checks-only"))
     {
         var parts = spec.Split(':');
         var sft = parts[0] == "sft";
-        var (shape, ckpt) = sft ? (parts[1], parts[2] == "1") : (parts[0], parts[3] == "1");
+        var ckptValue = sft ? parts[2] : parts[3];
+        var (shape, ckpt, offload) = (sft ? parts[1] : parts[0], ckptValue is "1" or "offload", ckptValue == "offload");
         try
         {
             if (sft)
             {
-                Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3])));
+                Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3]), offload, perRun: parts[^1] == "runs"));
             }
             else
             {
@@ -84,7 +88,7 @@ if (!argList.Contains("--checks-only"))
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
                 var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
-                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused")));
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload));
             }
         }
         catch (Exception e)
@@ -98,7 +102,7 @@ if (!argList.Contains("--checks-only"))
 return failed == 0 ? 0 : 1;
 
 // rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true)
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false)
 {
     var model = Shapes.Get(shape);
     // Random tokens, every position a target (the peer's labels = input_ids): T-1 loss rows per sequence.
@@ -107,31 +111,31 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
         .Select(_ => new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Repeat(true, seq).ToArray()))
         .ToList();
     var packed = PackedBatch.FromExamples(examples);
-    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora);
+    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload);
     result["seq"] = seq;
     return result;
 }
 
 // The realistic-length workload: batches of variable-length examples (random tokens), loss on the
 // reply tokens only, planned like the trainer plans a run (batch size x the longest example).
-static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftLengths lengths)
+static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftLengths lengths, bool offload = false, bool perRun = false)
 {
     var model = Shapes.Get(shape);
     var rng = new FineTune.Engine.DeterministicRandom(3);
     var batches = lengths.Batches.Select(b => PackedBatch.FromExamples(b.Select(e =>
         new TokenizedExample(Enumerable.Range(0, e.Length).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Range(0, e.Length).Select(t => t >= e.Prompt).ToArray())).ToList())).ToList();
     var longest = lengths.Batches.SelectMany(b => b).Max(e => e.Length);
-    var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm);
+    var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm, offload: offload, perRun: perRun);
     result["seq"] = "sft";
     result["padded_rows_per_real_token"] = Math.Round(batches.Skip(lengths.Warm).Sum(b => (double)b.SeqLengths.Sum(l => (l + 15) / 16 * 16)) / batches.Skip(lengths.Warm).Sum(b => b.TokenCount), 4);
     return result;
 }
 
-static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true)
+static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false)
 {
     var config = new TrainingConfig
     {
-        R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, MaxGradNorm = 1.0,
+        R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, OffloadCheckpoints = offload, MaxGradNorm = 1.0,
         LoadIn4Bit = fourBit is not null, Bnb4BitQuantType = fourBit?.Type == FineTune.Engine.Weights.FourBit.FourBitType.Fp4 ? "fp4" : "nf4",
     };
     var loadWatch = Stopwatch.StartNew();
@@ -142,6 +146,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     string? planLine = null;
     using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention);
     m.FuseLoraProducts = groupLora;
+    m.SingleAttentionLaunch = !perRun;
     var loadSeconds = loadWatch.Elapsed.TotalSeconds;
     double loss = 0;
     var watch = new Stopwatch();
@@ -165,13 +170,13 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     var peak = Flops.PeakBf16(gpu.Context.Device.Name);
     return new JsonObject
     {
-        ["impl"] = "finetune", ["shape"] = CanonicalName(model), ["batch"] = batch, ["grad_ckpt"] = ckpt, ["rank"] = rank,
+        ["impl"] = "finetune", ["shape"] = CanonicalName(model), ["batch"] = batch, ["grad_ckpt"] = ckpt, ["offload"] = m.Plan.OffloadCheckpoints, ["rank"] = rank,
         ["tokens_per_s"] = Math.Round(tokens / seconds), ["step_ms"] = Math.Round(seconds * 1000 / timed.Count, 2),
         ["peak_gib"] = Math.Round(memory.PeakBytesInUse / (double)(1L << 30), 2), ["plan_gib"] = Math.Round(m.Plan.Total / (double)(1L << 30), 2),
         ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
-        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts,
+        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
     };

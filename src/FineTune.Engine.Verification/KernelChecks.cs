@@ -12,7 +12,7 @@ namespace FineTune.Engine.Backends.Cuda.Verification;
 /// the relative error must be within bf16 tolerance, and a second run must give the same bytes.
 /// Shared by the GPU tests and the bench program so both run the same checks.
 /// </summary>
-public sealed class KernelChecks : IDisposable
+public sealed partial class KernelChecks : IDisposable
 {
     private readonly List<DeviceBuffer> _buffers = [];
 
@@ -98,6 +98,11 @@ public sealed class KernelChecks : IDisposable
         ["attention_hd64_window_separate_launches"] = seed => Attention("attention_hd64_window_separate_launches", seed, new AttentionShape(1, 300, 4, 2, 64) { Window = 33 }, AttentionForwardTiling.Auto, separateLaunches: true),
         ["attention_hd128_window"] = seed => Attention("attention_hd128_window", seed, new AttentionShape(1, 259, 8, 4, 128) { Window = 20, SoftmaxScale = 0.1f }, AttentionForwardTiling.Auto),
         ["attention_hd128_window_rows128"] = seed => Attention("attention_hd128_window_rows128", seed, new AttentionShape(1, 259, 8, 4, 128) { Window = 129 }, AttentionForwardTiling.Rows128),
+        // One launch over a variable-length batch (a realistic SFT batch's lengths, multiples of 16).
+        ["attention_varlen_hd64"] = seed => AttentionVarlen("attention_varlen_hd64", seed, [208, 16, 16, 64, 400, 48, 128, 16], 8, 2, 64),
+        ["attention_varlen_hd64_rows64"] = seed => AttentionVarlen("attention_varlen_hd64_rows64", seed, [144, 32, 16, 272], 8, 2, 64, rows64: true),
+        ["attention_varlen_hd128"] = seed => AttentionVarlen("attention_varlen_hd128", seed, [96, 16, 272, 32, 32, 160], 8, 2, 128),
+        ["attention_varlen_hd256_window"] = seed => AttentionVarlen("attention_varlen_hd256_window", seed, [48, 320, 16, 144], 4, 1, 256, window: 100, scale: 0.0625f),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,

@@ -83,6 +83,12 @@ public sealed class TrainingChecks : IDisposable
         ["train_parity_llama_4bit_offload"] = () => Parity("train_parity_llama_4bit_offload", TinyConfig("llama") with { NumLayers = 6 }, checkpointing: true, dropout: 0.1, fourBit: true),
         // Sandwich norms rewrite a recomputed layer's output: with offloaded checkpoints it goes to its own slot.
         ["train_parity_gemma3_4bit"] = () => Parity("train_parity_gemma3_4bit", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, checkpointing: true, dropout: 0, fourBit: true),
+        // gradient_checkpointing: offload on a bf16 base: checkpoints 0-3 and the untied input embedding in host memory.
+        ["train_parity_llama_offload"] = () => Parity("train_parity_llama_offload", TinyConfig("llama") with { NumLayers = 6, TieWordEmbeddings = false }, checkpointing: true, dropout: 0.1, offload: true),
+        ["memory_plan_offload"] = () => MemoryPlan("memory_plan_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000, TieWordEmbeddings = false }, checkpointing: true, offload: true),
+        // Variable-length batches: attention as one launch over the batch and as one launch per run give the same adapter, byte for byte.
+        ["train_single_attention_launch_equals_per_run"] = () => SingleLaunchEqualsPerRun("train_single_attention_launch_equals_per_run", TinyConfig("llama")),
+        ["train_single_attention_launch_equals_per_run_gemma3"] = () => SingleLaunchEqualsPerRun("train_single_attention_launch_equals_per_run_gemma3", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }),
         ["memory_plan_4bit_offload"] = () => MemoryPlan("memory_plan_4bit_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000 }, fourBit: true, checkpointing: true),
     };
 
@@ -123,11 +129,11 @@ public sealed class TrainingChecks : IDisposable
     /// GPU quantizes them on load and dequantizes them per product; <c>weights_stream_4bit</c> shows
     /// those bf16 values are the CPU's bit for bit, so the same tolerance holds as for bf16 weights.
     /// </remarks>
-    private KernelCheckResult Parity(string name, ModelConfig model, bool checkpointing, double dropout, bool fourBit = false)
+    private KernelCheckResult Parity(string name, ModelConfig model, bool checkpointing, double dropout, bool fourBit = false, bool offload = false)
     {
         var dir = Path.Combine(_root, name);
         var modelDir = WriteModel(Path.Combine(dir, "model"), model, seed: 11);
-        var config = Config(checkpointing, dropout) with { LoadIn4Bit = fourBit };
+        var config = Config(checkpointing, dropout) with { LoadIn4Bit = fourBit, OffloadCheckpoints = offload };
         var cpu = Train(modelDir, Path.Combine(dir, "cpu"), config, device: null);
         var gpu1 = Train(modelDir, Path.Combine(dir, "gpu1"), config, Gpu);
         var gpu2 = Train(modelDir, Path.Combine(dir, "gpu2"), config, Gpu);
@@ -323,9 +329,9 @@ public sealed class TrainingChecks : IDisposable
     /// larger than the GPU stops with FT3107 and a suggestion before allocating.
     /// </summary>
     /// <remarks>With <paramref name="fourBit"/>, the same over NF4 projections quantized on the device: the 4-bit weights and the dequantization buffer are counted.</remarks>
-    private KernelCheckResult MemoryPlan(string name, ModelConfig model, bool fourBit = false, bool checkpointing = false)
+    private KernelCheckResult MemoryPlan(string name, ModelConfig model, bool fourBit = false, bool checkpointing = false, bool offload = false)
     {
-        var config = Config(checkpointing, dropout: 0) with { PerDeviceTrainBatchSize = 4, R = 16, LoadIn4Bit = fourBit };
+        var config = Config(checkpointing, dropout: 0) with { PerDeviceTrainBatchSize = 4, R = 16, LoadIn4Bit = fourBit, OffloadCheckpoints = offload };
         var adapter = new LoraAdapter(model, LoraSettings.From(config));
         adapter.Initialize(1);
         var memory = Gpu.Context.Device.Memory;
@@ -363,6 +369,47 @@ public sealed class TrainingChecks : IDisposable
             [new OutputError($"pool peak above the plan ({held} vs {planned} bytes, {allocations} allocations), relative to the plan", (held - planned) / (double)planned, 0.1)],
             true, failure);
     }
+
+    /// <summary>
+    /// Three steps on variable-length batches (several runs of equal padded length each), with attention as
+    /// one launch over the batch and as one launch per run: the adapters must be equal byte for byte, since
+    /// each block of the single launch computes exactly what the per-run launch computed for its sequence.
+    /// </summary>
+    private KernelCheckResult SingleLaunchEqualsPerRun(string name, ModelConfig model)
+    {
+        var config = Config(checkpointing: true, dropout: 0) with { PerDeviceTrainBatchSize = 8 };
+        var data = Data(24, model.VocabSize, 9);
+        var batches = data.Chunk(8).Select(b => PackedBatch.FromExamples(b.ToList())).ToList();
+        var runs = batches.Select(b => PaddedRuns(b.SeqLengths)).ToArray();
+        float[] Train(bool single)
+        {
+            var adapter = new LoraAdapter(model, LoraSettings.From(config));
+            adapter.Initialize(1);
+            using (var m = Gpu.CreateRandomModel(model, adapter, config, 96, seed: 2, log: null))
+            {
+                m.SingleAttentionLaunch = single;
+                for (var i = 0; i < batches.Count; i++)
+                {
+                    m.ZeroGradients();
+                    m.ForwardBackward(batches[i], 1f / batches[i].LossRows.Length);
+                    m.ClipAndStep(m.GradNorm(), 1, i + 1, 1e-3);
+                }
+                m.CopyAdapterTo(adapter);
+            }
+            return [.. adapter.Tensors.SelectMany(t => t.Value)];
+        }
+        var one = Train(single: true);
+        var perRun = Train(single: false);
+        var same = one.AsSpan().SequenceEqual(perRun);
+        var moved = one.Zip(perRun, (a, b) => Math.Abs(a - b)).Max();
+        return new KernelCheckResult(name, 9,
+            [new OutputError($"largest adapter difference, one launch vs one per run ({string.Join(", ", runs)} runs of equal length per batch)", moved, 0)], same,
+            runs.All(r => r > 1) ? null : "a batch had a single run of equal lengths: the single launch was not exercised");
+    }
+
+    /// <summary>Runs of consecutive sequences with the same length padded to 16 (<c>PaddedBatch</c>'s segments).</summary>
+    private static int PaddedRuns(int[] lengths) =>
+        lengths.Select(l => (l + 15) / 16).Where((p, i) => i == 0 || p != (lengths[i - 1] + 15) / 16).Count();
 
     private static TrainingConfig Config(bool checkpointing, double dropout) => new()
     {

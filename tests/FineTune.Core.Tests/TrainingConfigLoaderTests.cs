@@ -123,6 +123,30 @@ public sealed class TrainingConfigLoaderTests
         Assert.Equal(7, d["seed"]);
     }
 
+    /// <summary>gradient_checkpointing: offload turns checkpointing on and asks for the host-memory offload; the manifest says offload.</summary>
+    [Theory]
+    [InlineData("gradient_checkpointing: offload", true, true, "offload")]
+    [InlineData("gradient_checkpointing: unsloth", true, true, "offload")]
+    [InlineData("gradient_checkpointing: true", true, false, true)]
+    [InlineData("gradient_checkpointing: false", false, false, false)]
+    [InlineData("r: 4", true, false, true)]
+    public void Gradient_checkpointing_reads_true_false_and_offload(string yaml, bool checkpointing, bool offload, object described)
+    {
+        var config = TrainingConfigLoader.Parse(yaml, "lora.yaml");
+        Assert.Equal(checkpointing, config.GradientCheckpointing);
+        Assert.Equal(offload, config.OffloadCheckpoints);
+        Assert.Equal(described, TrainingConfigDescription.Describe(config).Single(p => p.Key == "gradient_checkpointing").Value);
+    }
+
+    [Theory]
+    [InlineData("gradient_checkpointing: cpu", "lora.yaml(2,25): error FT3180: gradient_checkpointing: expected true, false or offload, found 'cpu'.")]
+    [InlineData("gradient_checkpointing: 1", "lora.yaml(2,25): error FT3180: gradient_checkpointing: expected true, false or offload, found '1'.")]
+    public void Wrong_gradient_checkpointing_value_is_ft3180_at_its_position(string line, string expected)
+    {
+        var e = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("r: 8\n" + line + "\n", "lora.yaml"));
+        Assert.StartsWith(expected, e.ToCanonicalString());
+    }
+
     /// <summary>QLoRA's keys as a BitsAndBytesConfig from a notebook is written in lora.yaml.</summary>
     [Fact]
     public void Reads_the_bitsandbytes_4bit_keys()

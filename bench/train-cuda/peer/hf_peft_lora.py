@@ -4,13 +4,15 @@
 #   autocast  - bf16 base, fp32 adapters, products under torch.autocast(bf16): what TRL/HF Trainer do with bf16=True
 #   bf16      - bf16 base and bf16 adapters (PEFT autocast_adapter_dtype=False): the fastest plain HF setup
 #   compile   - bf16, with torch.compile(model) (inductor + triton); compile time is spent in the warm-up steps
+#   compile-layers - bf16, each decoder layer compiled (torch.compile regional compilation: one graph for
+#               the identical layers, what PyTorch recommends to cut compile time); the rest eager
 #   fp32-lora - bf16 base, fp32 adapters, no autocast (PEFT's default without a Trainer; the slowest)
 # Shapes: shape:batch:seq:ckpt (random tokens, every position a target), or sft:shape:ckpt:LENGTHS.json
 # (bench/train-cuda/sft-lengths.json: batches of variable-length examples right-padded to the longest in
 # each batch with an attention mask, loss on the reply tokens only, what TRL does without packing and
 # flash-attn; tokens/s counts real tokens).
 # Usage: hf_peft_lora.py [precision,... (default autocast,bf16)] [shape,...]
-import json, sys, time, torch
+import json, os, sys, time, torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from peft import LoraConfig, get_peft_model
 SHAPES = {
@@ -59,7 +61,13 @@ def run(precision, shape, batch, seq, gc, lengths=None, steps=8, warm=3):
     lora = LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, bias="none", target_modules=["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"], task_type="CAUSAL_LM")
     model = get_peft_model(model, lora, autocast_adapter_dtype=(precision == "autocast" or precision == "fp32-lora"))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
+    if precision.startswith("compile"):
+        # No KV cache in training: with it each layer guards on its own cache entry, so regional compilation
+        # recompiles per layer and falls back to eager after torch._dynamo's recompile limit (8 layers).
+        model.config.use_cache = False
     fwd = torch.compile(model) if precision == "compile" else model
+    if precision == "compile-layers":
+        for layer in model.get_base_model().model.layers: layer.compile()
     if lengths is None:
         data, timed_tokens = batches_random(cfg, batch, seq, warm + steps)
         timed_tokens *= steps
@@ -69,7 +77,12 @@ def run(precision, shape, batch, seq, gc, lengths=None, steps=8, warm=3):
     torch.cuda.reset_peak_memory_stats(); torch.cuda.synchronize()
     c0 = time.perf_counter()
     for i in range(warm + steps):
-        if i == warm: torch.cuda.synchronize(); t0 = time.perf_counter()
+        if i == warm:
+            torch.cuda.synchronize(); warmed = time.perf_counter()
+            # FT_TIMED_AFTER: a file whose existence starts the timed steps (the compile setup compiles while our checks run).
+            while os.environ.get("FT_TIMED_AFTER") and not os.path.exists(os.environ["FT_TIMED_AFTER"]): time.sleep(0.5)
+            t0 = time.perf_counter()
+        if i < warm: print(json.dumps(dict(progress=precision, shape=shape, warmup_step=i, s=round(time.perf_counter() - c0, 1))), file=sys.stderr, flush=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=(precision == "autocast")):
             out = fwd(**data[i])
         out.loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
@@ -77,7 +90,11 @@ def run(precision, shape, batch, seq, gc, lengths=None, steps=8, warm=3):
     adapter_dtype = str(next(p for p in model.parameters() if p.requires_grad).dtype)
     r = dict(peer="hf-peft", precision=precision, adapter_dtype=adapter_dtype, shape=shape, batch=batch, seq=seq if lengths is None else "sft", grad_ckpt=gc,
              tokens_per_s=round(timed_tokens / dt), peak_gib=round(torch.cuda.max_memory_allocated()/2**30, 2), loss=float(out.loss.detach()),
-             warmup_s=round(t0 - c0, 1), device=torch.cuda.get_device_name())
+             warmup_s=round(warmed - c0, 1), torch=torch.__version__, device=torch.cuda.get_device_name())
+    if precision.startswith("compile"):
+        # What was compiled: graphs and whether any frame hit the recompile limit (it then runs eager).
+        from torch._dynamo.utils import counters
+        r["dynamo"] = {k: dict(v) for k, v in counters.items() if k in ("stats", "frames", "recompile_limit") or "limit" in k}
     print(json.dumps(r), flush=True)
     del model, opt, fwd, data; torch.cuda.empty_cache()
 

@@ -48,6 +48,12 @@ public sealed record TrainingConfig
     public int Seed { get; init; } = 3407;
     /// <summary><c>gradient_checkpointing</c>: recompute activations per block in the backward pass.</summary>
     public bool GradientCheckpointing { get; init; } = true;
+    /// <summary>
+    /// <c>gradient_checkpointing: offload</c>: checkpointing, and on the GPU the residual checkpoints and an
+    /// untied input embedding in pinned host memory (what load_in_4bit always does), for the lowest GPU
+    /// memory a bf16 base allows. Changes where tensors live, not what is computed.
+    /// </summary>
+    public bool OffloadCheckpoints { get; init; }
     /// <summary><c>eval_steps</c>: validation loss every N optimizer steps (0: only at the end).</summary>
     public int EvalSteps { get; init; }
     /// <summary><c>save_steps</c>: checkpoint every N optimizer steps (0: only at the end or on cancellation).</summary>

@@ -28,7 +28,7 @@ public static class TrainingConfigDescription
         ("num_train_epochs", c => c.NumTrainEpochs),
         ("max_seq_length", c => c.MaxSeqLength),
         ("seed", c => c.Seed),
-        ("gradient_checkpointing", c => c.GradientCheckpointing),
+        ("gradient_checkpointing", c => c.GradientCheckpointing && c.OffloadCheckpoints ? "offload" : c.GradientCheckpointing),
         ("eval_steps", c => c.EvalSteps),
         ("save_steps", c => c.SaveSteps),
         ("logging_steps", c => c.LoggingSteps),

@@ -35,7 +35,11 @@ public static class TrainingConfigLoader
         ["num_train_epochs"] = (c, v, r) => c with { NumTrainEpochs = r.Double(v, min: 0) },
         ["max_seq_length"] = (c, v, r) => c with { MaxSeqLength = r.Int(v, min: 2) },
         ["seed"] = (c, v, r) => c with { Seed = r.Int(v, min: 0) },
-        ["gradient_checkpointing"] = (c, v, r) => c with { GradientCheckpointing = r.Bool(v) },
+        ["gradient_checkpointing"] = (c, v, r) => r.Checkpointing(v) switch
+        {
+            "offload" => c with { GradientCheckpointing = true, OffloadCheckpoints = true },
+            var on => c with { GradientCheckpointing = on == "true", OffloadCheckpoints = false },
+        },
         ["eval_steps"] = (c, v, r) => c with { EvalSteps = r.Int(v, min: 0) },
         ["save_steps"] = (c, v, r) => c with { SaveSteps = r.Int(v, min: 0) },
         ["logging_steps"] = (c, v, r) => c with { LoggingSteps = r.Int(v, min: 1) },
@@ -232,6 +236,24 @@ public static class TrainingConfigLoader
                 "true" or "yes" or "on" => true,
                 "false" or "no" or "off" => false,
                 _ => throw Error(v, $"Expected true or false, found '{s}'."),
+            };
+        }
+
+        /// <summary>
+        /// true, false, or offload (Unsloth's <c>use_gradient_checkpointing="unsloth"</c> is read as offload):
+        /// a value of its own code (FT3180), since a typo here silently costing GPU memory is the usual mistake.
+        /// </summary>
+        public string Checkpointing(YamlNode v)
+        {
+            var s = Scalar(v, "true, false or offload");
+            return s.ToLowerInvariant() switch
+            {
+                "true" or "yes" or "on" => "true",
+                "false" or "no" or "off" => "false",
+                "offload" or "unsloth" => "offload",
+                _ => throw new FineTuneException("FT3180",
+                    $"{Key}: expected true, false or offload, found '{s}'. offload checkpoints like true and also keeps the checkpoints (and an untied input embedding) in pinned host memory on the GPU.",
+                    file, Line(v), Col(v)),
             };
         }
 

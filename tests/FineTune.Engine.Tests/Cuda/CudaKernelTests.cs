@@ -72,6 +72,10 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Attention_head_dim_64_sliding_window_in_separate_launches() => Check("attention_hd64_window_separate_launches");
     [CudaFact] public void Attention_head_dim_128_window_shorter_than_a_tile() => Check("attention_hd128_window");
     [CudaFact] public void Attention_head_dim_128_window_with_128_row_tiles() => Check("attention_hd128_window_rows128");
+    [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_64() => Check("attention_varlen_hd64");
+    [CudaFact] public void Attention_one_launch_over_variable_length_sequences_with_64_row_tiles() => Check("attention_varlen_hd64_rows64");
+    [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_128() => Check("attention_varlen_hd128");
+    [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_256_sliding_window() => Check("attention_varlen_hd256_window");
     [CudaFact] public void LmHead_cross_entropy() => Check("lm_head_cross_entropy");
     [CudaFact] public void AdamW_step() => Check("adamw");
     [CudaFact] public void Sum_of_squares() => Check("sum_squares");

@@ -110,6 +110,18 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void Memory_plan_with_checkpoints_in_host_memory_matches_the_peak() => AssertPasses("memory_plan_4bit_offload");
 
+    [CudaFact]
+    public void Bf16_llama_with_offloaded_checkpoints_and_embedding_matches_cpu_losses_and_is_byte_identical() => AssertPasses("train_parity_llama_offload");
+
+    [CudaFact]
+    public void Memory_plan_of_gradient_checkpointing_offload_matches_the_peak() => AssertPasses("memory_plan_offload");
+
+    [CudaFact]
+    public void One_attention_launch_per_batch_trains_the_same_adapter_as_one_per_run() => AssertPasses("train_single_attention_launch_equals_per_run");
+
+    [CudaFact]
+    public void One_attention_launch_per_batch_with_sliding_windows_trains_the_same_adapter_as_one_per_run() => AssertPasses("train_single_attention_launch_equals_per_run_gemma3");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);

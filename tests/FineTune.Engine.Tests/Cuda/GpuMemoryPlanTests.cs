@@ -143,6 +143,43 @@ public sealed class GpuMemoryPlanTests
     private static readonly FourBitSettings QLoRA = new(FourBitType.Nf4, DoubleQuant: true);
 
     /// <summary>
+    /// gradient_checkpointing: offload on a bf16 Llama-3.1-8B at 2 x 2048 tokens: the untied embedding and 30 of the
+    /// 33 checkpoints in pinned host memory, no kept attention tensors; what is left on the GPU is the bf16 weights
+    /// without the embedding, LoRA + AdamW, one layer's activations, four checkpoint slots and the workspace.
+    /// </summary>
+    [Fact]
+    public void Offloaded_checkpointing_keeps_a_bf16_runs_untied_embedding_and_checkpoints_in_host_memory()
+    {
+        const long adapter = 41_943_040;
+        var plan = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: true, offloadCheckpoints: true);
+        var onGpu = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: true);
+        Assert.True(plan.OffloadCheckpoints);
+        Assert.False(plan.KeepsAttention);
+        Assert.True(onGpu.KeepsAttention);
+        Assert.Equal(2L * 128256 * 4096, plan.HostEmbedding);
+        Assert.Equal(onGpu.Weights - 2L * 128256 * 4096, plan.Weights);
+        Assert.Equal(CudaModelWeights.Bytes(Llama8B with { TieWordEmbeddings = true }), plan.Weights);
+        Assert.Equal(30L * 4096 * 4096 * 2, plan.HostCheckpoints);
+        Assert.Equal(4L * 4096 * 4096 * 2, plan.Residuals);
+        Assert.Equal(GpuMemoryPlan.LayerBytes(Llama8B, 16, 7) * 4096, plan.Activations);
+        Assert.Equal(plan.Weights + plan.Adapter + plan.Activations + plan.Residuals + plan.Workspace + GpuMemoryPlan.FixedBytes, plan.Total);
+        Assert.Contains("(input embedding 0.98 GiB in host memory)", plan.Describe("H200", 1L << 40));
+        Assert.Contains("(checkpoints 0.94 GiB in host memory)", plan.Describe("H200", 1L << 40));
+        // Less than the default by the embedding, 30 checkpoints less 3 slots, and the kept attention tensors.
+        Assert.Equal(onGpu.Total - plan.Total,
+            2L * 128256 * 4096 + (33L - 4) * 4096 * 4096 * 2 + GpuMemoryPlan.KeptBytes(Llama8B) * 4096 * 32 - GpuMemoryPlan.KeptBytes(Llama8B) * 4096);
+        // A bf16 run that fits only this way is told so, before a smaller batch or 4-bit weights.
+        var off = GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: false);
+        Assert.Equal("gradient_checkpointing: offload", off.Suggest(Llama8B, 16, 7, adapter, 17L << 30));
+        Assert.Equal("gradient_checkpointing: offload", onGpu.Suggest(Llama8B, 16, 7, adapter, plan.Total));
+        // Just under it even one sequence in bf16 does not fit (the weights are 14 GiB): 4-bit is next.
+        Assert.Equal("gradient_checkpointing: true, load_in_4bit: true", off.Suggest(Llama8B, 16, 7, adapter, plan.Total - 1));
+        // Without checkpointing nothing is offloaded; a tied embedding (the head) stays on the GPU.
+        Assert.False(GpuMemoryPlan.For(Llama8B, 16, 7, adapter, 2, 2048, gradientCheckpointing: false, offloadCheckpoints: true).OffloadCheckpoints);
+        Assert.Equal(0, GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true, offloadCheckpoints: true).HostEmbedding);
+    }
+
+    /// <summary>
     /// Llama-3.1-8B in QLoRA at 2 x 2048 tokens with checkpointing: the frozen untied embedding and all but the
     /// last two residual checkpoints are in pinned host memory, so the GPU plan is under 8 GiB.
     /// </summary>

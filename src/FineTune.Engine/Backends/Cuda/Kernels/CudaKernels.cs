@@ -89,7 +89,7 @@ public enum AttentionBackwardStages
 /// addresses; layouts are row-major and given per method. Modules compile on first use and are
 /// cached on disk by <see cref="KernelCompiler"/>.
 /// </summary>
-public sealed class CudaKernels : IDisposable
+public sealed partial class CudaKernels : IDisposable
 {
     private const int Threads = 256;
     private const int AttentionThreads = 128;

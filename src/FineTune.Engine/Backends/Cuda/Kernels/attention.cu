@@ -291,15 +291,16 @@ __device__ __forceinline__ void softmax_tile(float (&s)[M][NTILES][4], float (&m
 // before the block's sliding window (window = T when there is none) are never loaded.
 template <int M, bool QREG>
 __device__ __forceinline__ void attention_forward_body(bf16* smem, bf16* __restrict__ out, float* __restrict__ lse,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window,
+    int bx, int by)
 {
     constexpr int QROWS = 64 * M;
     bf16* sQ = smem;                 // QROWS rows
     bf16* sKV = smem + QROWS * LDS;  // 2 x (K, V) tiles of 64 rows
 
     const int tiles = (T + QROWS - 1) / QROWS;
-    const int qt = tiles - 1 - blockIdx.y;  // the longest (last) tiles first
-    const int chunk = blockIdx.x % CHUNKS, bh = blockIdx.x / CHUNKS, c0 = chunk * DCHUNK;
+    const int qt = tiles - 1 - by;  // the longest (last) tiles first
+    const int chunk = bx % CHUNKS, bh = bx / CHUNKS, c0 = chunk * DCHUNK;
     const int h = bh % Hq, b = bh / Hq, hk = h / (Hq / Hkv);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
@@ -381,7 +382,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_forward(bf16* __
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    attention_forward_body<1, HEAD_DIM <= 128>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window);
+    attention_forward_body<1, HEAD_DIM <= 128>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y);
 }
 
 // grid (B * Hq * CHUNKS, ceil(T/128)), 128 threads: 128 query rows per block, 32 per warp, sharing
@@ -390,7 +391,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_forward_wide(bf1
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
 {
     extern __shared__ __align__(16) bf16 smem[];
-    attention_forward_body<2, HEAD_DIM <= 64>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window);
+    attention_forward_body<2, HEAD_DIM <= 64>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y);
 }
 
 // delta[b,h,t] = sum_d dO[b,t,h,d] * O[b,t,h,d]. Each thread reads 16 bytes of both (8 values);
@@ -997,4 +998,80 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused_w
     if (bid < kvBlocks) backward_dkv_wide_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
     else backward_dq_wide_body(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
+#endif
+
+// ---- Variable-length batches: one launch over every sequence of a batch ----------------------------
+// Sequences lie end to end (row `start`, `len` rows each, len a multiple of 16); lse and delta are
+// [Hq, len] per sequence at start * Hq, the layout of the per-run launches. A tile table (int4: start,
+// len, tile index `by` as the uniform kernels number it, unused) names each block's sequence and tile,
+// ordered by work, the most first; a block runs the uniform body on its sequence alone (batch 1, T = len),
+// so attention never crosses examples and every value equals the per-run launches' bit for bit.
+// window 0: none; a window of at least the sequence's length masks nothing and becomes the length.
+__device__ __forceinline__ int varlen_window(int window, int len) { return window > 0 && window < len ? window : len; }
+
+// grid (Hq * CHUNKS, table entries for 64 * M-row tiles), 128 threads.
+#define FORWARD_VARLEN(NAME, M, QREG) \
+extern "C" __global__ void __launch_bounds__(THREADS) NAME(bf16* __restrict__ out, float* __restrict__ lse, \
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window) \
+{ \
+    extern __shared__ __align__(16) bf16 smem[]; \
+    const int4 t = tiles[blockIdx.y]; \
+    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM; \
+    attention_forward_body<M, QREG>(smem, out + qo, lse + (size_t)t.x * Hq, q + qo, k + ko, v + ko, t.y, Hq, Hkv, scale, varlen_window(window, t.y), blockIdx.x, t.z); \
+}
+FORWARD_VARLEN(attention_forward_varlen, 1, HEAD_DIM <= 128)
+FORWARD_VARLEN(attention_forward_wide_varlen, 2, HEAD_DIM <= 64)
+
+// delta over `rows` rows of a batch whose sequences start at starts[0..S) (starts[S] = rows): each row
+// finds its sequence by binary search; the sum is the uniform kernel's, in the same order.
+extern "C" __global__ void attention_backward_delta_varlen(float* __restrict__ delta, const bf16* __restrict__ dout,
+    const bf16* __restrict__ out, const int* __restrict__ starts, int S, int rows, int Hq)
+{
+    constexpr int LPR = HEAD_DIM / 8;
+    const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t row = gid / LPR, all = (size_t)rows * Hq;
+    const int part = (int)(gid % LPR);
+    float s = 0.f;
+    if (row < all) {
+        const uint4 d = *(const uint4*)(dout + row * HEAD_DIM + part * 8);
+        const uint4 o = *(const uint4*)(out + row * HEAD_DIM + part * 8);
+        s = lo_f(d.x) * lo_f(o.x);
+        s = fmaf(hi_f(d.x), hi_f(o.x), s);
+        s = fmaf(lo_f(d.y), lo_f(o.y), s);
+        s = fmaf(hi_f(d.y), hi_f(o.y), s);
+        s = fmaf(lo_f(d.z), lo_f(o.z), s);
+        s = fmaf(hi_f(d.z), hi_f(o.z), s);
+        s = fmaf(lo_f(d.w), lo_f(o.w), s);
+        s = fmaf(hi_f(d.w), hi_f(o.w), s);
+    }
+    #pragma unroll
+    for (int off = LPR / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (row < all && part == 0) {
+        const int r = (int)(row / Hq), h = (int)(row % Hq);
+        int lo = 0, hi = S - 1;  // the last sequence starting at or before r
+        while (lo < hi) { const int mid = (lo + hi + 1) >> 1; if (starts[mid] <= r) lo = mid; else hi = mid - 1; }
+        const int st = starts[lo], len = starts[lo + 1] - st;
+        delta[(size_t)st * Hq + (size_t)h * len + (r - st)] = s;
+    }
+}
+
+// The fused backward pass over a tile table: the first kvX * n blocks are dK/dV blocks (table entry
+// bid / kvX, key tile t.z), the rest dQ blocks (entry (bid - kvX * n) / qX); kvX = Hkv * CHUNKS,
+// qX = Hq * CHUNKS. The table holds the 64-row tiles, or with the _wide kernels the 128-row ones.
+#define BACKWARD_VARLEN(NAME, DKV, DQ) \
+extern "C" __global__ void __launch_bounds__(THREADS) NAME(bf16* __restrict__ dq, bf16* __restrict__ dk, bf16* __restrict__ dv, \
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout, \
+    const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int n, int Hq, int Hkv, float scale, int window, int kvX, int qX) \
+{ \
+    extern __shared__ __align__(16) bf16 smem[]; \
+    const int bid = blockIdx.x, kvBlocks = kvX * n; \
+    const int4 t = tiles[bid < kvBlocks ? bid / kvX : (bid - kvBlocks) / qX]; \
+    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq; \
+    const int w = varlen_window(window, t.y); \
+    if (bid < kvBlocks) DKV(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
+    else DQ(smem, (bid - kvBlocks) % qX, t.z, dq + qo, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
+}
+BACKWARD_VARLEN(attention_backward_fused_varlen, backward_dkv_body, backward_dq_body)
+#if HEAD_DIM <= 64
+BACKWARD_VARLEN(attention_backward_fused_wide_varlen, backward_dkv_wide_body, backward_dq_wide_body)
 #endif

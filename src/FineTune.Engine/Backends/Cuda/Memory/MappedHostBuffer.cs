@@ -23,7 +23,7 @@ public sealed unsafe class MappedHostBuffer : IDisposable
     }
 
     /// <summary>Allocates <paramref name="bytes"/> bytes (contents undefined); FT3140 when the host cannot pin them.</summary>
-    internal static MappedHostBuffer Allocate(CudaDevice device, long bytes, string what = "the input embedding (load_in_4bit keeps an untied embedding in host memory)", string code = CudaErrors.HostEmbeddingNotPinned)
+    internal static MappedHostBuffer Allocate(CudaDevice device, long bytes, string what = "the input embedding (load_in_4bit and gradient_checkpointing: offload keep an untied embedding in host memory)", string code = CudaErrors.HostEmbeddingNotPinned)
     {
         var cu = device.Driver;
         void* host;

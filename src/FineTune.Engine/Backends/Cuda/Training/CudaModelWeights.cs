@@ -63,19 +63,19 @@ internal sealed class CudaModelWeights : IDisposable
 
     /// <summary>
     /// Whether the input embedding stays in pinned host memory that the GPU reads over PCIe: with
-    /// load_in_4bit, when it is not also the LM head. It is frozen and a step reads only the batch's
+    /// load_in_4bit or gradient_checkpointing: offload (<paramref name="offload"/>), when it is not also the LM head. It is frozen and a step reads only the batch's
     /// rows (tokens × hidden × 2 bytes), so the GPU saves the whole table (1 GiB at Llama-3.1-8B) for a
     /// read that takes well under a millisecond per step.
     /// </summary>
-    public static bool EmbeddingInHostMemory(ModelConfig c, FourBitSettings? fourBit) => fourBit is not null && !c.TieWordEmbeddings;
+    public static bool EmbeddingInHostMemory(ModelConfig c, FourBitSettings? fourBit, bool offload = false) => (fourBit is not null || offload) && !c.TieWordEmbeddings;
 
     /// <summary>Bytes of pinned host memory the weights hold (the embedding when <see cref="EmbeddingInHostMemory"/>).</summary>
-    public static long HostBytes(ModelConfig c, FourBitSettings? fourBit) => EmbeddingInHostMemory(c, fourBit) ? 2L * c.VocabSize * c.HiddenSize : 0;
+    public static long HostBytes(ModelConfig c, FourBitSettings? fourBit, bool offload = false) => EmbeddingInHostMemory(c, fourBit, offload) ? 2L * c.VocabSize * c.HiddenSize : 0;
 
     private static bool HasBias(ModelConfig c, Projection p) => LlamaTensorLayout.HasBias(c, p);
 
     /// <summary>Bytes the weights take on the device: bf16, or with <paramref name="fourBit"/> the projections in 4-bit (and an untied embedding in host memory).</summary>
-    public static long Bytes(ModelConfig c, FourBitSettings? fourBit = null)
+    public static long Bytes(ModelConfig c, FourBitSettings? fourBit = null, bool offload = false)
     {
         long perLayer = 2L * c.HiddenSize, quantized = 0;
         foreach (var p in Projections.All)
@@ -88,7 +88,7 @@ internal sealed class CudaModelWeights : IDisposable
         if (c.QkNorm) perLayer += 2L * c.HeadDim;
         if (c.SandwichNorms) perLayer += 2L * c.HiddenSize;
         var embed = (long)c.VocabSize * c.HiddenSize;
-        return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize) + quantized * c.NumLayers - HostBytes(c, fourBit);
+        return 2 * (perLayer * c.NumLayers + embed * (c.TieWordEmbeddings ? 1 : 2) + c.HiddenSize) + quantized * c.NumLayers - HostBytes(c, fourBit, offload);
     }
 
     /// <summary>
@@ -127,7 +127,7 @@ internal sealed class CudaModelWeights : IDisposable
     /// the GPU then holds it in 4-bit only, and an untied embedding is read straight into mapped host memory
     /// (<see cref="EmbeddingInHostMemory"/>).
     /// </summary>
-    public static CudaModelWeights Stream(CudaTrainingContext ctx, ModelConfig c, ModelWeights files, Action<LlamaTensor>? onTensor = null, FourBitSettings? fourBit = null)
+    public static CudaModelWeights Stream(CudaTrainingContext ctx, ModelConfig c, ModelWeights files, Action<LlamaTensor>? onTensor = null, FourBitSettings? fourBit = null, bool offload = false)
     {
         var pool = ctx.Device.Memory;
         var tensors = LlamaTensorLayout.For(c);
@@ -139,7 +139,7 @@ internal sealed class CudaModelWeights : IDisposable
         var owned = new List<IDisposable>();
         var arena = fourBit is null ? null : FourBitArena.Allocate(ctx, c, fourBit);
         if (arena is not null) owned.Add(arena.Buffer);
-        var hostEmbedding = EmbeddingInHostMemory(c, fourBit) ? MappedHostBuffer.Allocate(ctx.Device, HostBytes(c, fourBit)) : null;
+        var hostEmbedding = EmbeddingInHostMemory(c, fourBit, offload) ? MappedHostBuffer.Allocate(ctx.Device, HostBytes(c, fourBit, offload)) : null;
         if (hostEmbedding is not null) owned.Add(hostEmbedding);
         using var deviceStaging = fourBit is null ? null : pool.Allocate(LargestProjection(c) * 2);
         try
@@ -249,7 +249,7 @@ internal sealed class CudaModelWeights : IDisposable
     /// With <paramref name="fourBit"/> each projection is drawn into one reused buffer and quantized from there, and an untied
     /// embedding is drawn into host memory (<see cref="EmbeddingInHostMemory"/>).
     /// </summary>
-    public static CudaModelWeights Random(CudaTrainingContext ctx, ModelConfig c, ulong seed, FourBitSettings? fourBit = null)
+    public static CudaModelWeights Random(CudaTrainingContext ctx, ModelConfig c, ulong seed, FourBitSettings? fourBit = null, bool offload = false)
     {
         var pool = ctx.Device.Memory;
         var scale = 0.02f * MathF.Sqrt(3);
@@ -288,7 +288,7 @@ internal sealed class CudaModelWeights : IDisposable
             MlpOutNorm = c.SandwichNorms ? Constant(c.HiddenSize, one) : null,
         }).ToArray();
         // An embedding in mapped host memory is filled by the same kernel, writing over PCIe: the same values.
-        var hostEmbedding = EmbeddingInHostMemory(c, fourBit) ? MappedHostBuffer.Allocate(ctx.Device, HostBytes(c, fourBit)) : null;
+        var hostEmbedding = EmbeddingInHostMemory(c, fourBit, offload) ? MappedHostBuffer.Allocate(ctx.Device, HostBytes(c, fourBit, offload)) : null;
         if (hostEmbedding is not null) ctx.Kernels.FillUniform(hostEmbedding.Pointer, (long)c.VocabSize * c.HiddenSize, DeterministicRandom.Mix(++stream), scale);
         var embedding = hostEmbedding is null ? Uniform((long)c.VocabSize * c.HiddenSize) : null;
         var head = c.TieWordEmbeddings ? embedding! : Uniform((long)c.VocabSize * c.HiddenSize);

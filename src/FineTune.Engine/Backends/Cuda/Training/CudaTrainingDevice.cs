@@ -35,7 +35,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
         var length = config.IsPreference ? 2 * padded : padded;
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
         return GpuMemoryPlan.For(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, config.PerDeviceTrainBatchSize, length, config.GradientCheckpointing,
-            FourBitSettings.From(config), keepAttention);
+            FourBitSettings.From(config), keepAttention, config.OffloadCheckpoints);
     }
 
     /// <inheritdoc />
@@ -44,7 +44,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     {
         var plan = PlanFor(baseModel.Config, adapter, config, longestSequence);
         Check(plan, baseModel.Config, adapter, log);
-        var deviceWeights = CudaModelWeights.Stream(_ctx, baseModel.Config, baseModel.Files, fourBit: plan.FourBit);
+        var deviceWeights = CudaModelWeights.Stream(_ctx, baseModel.Config, baseModel.Files, fourBit: plan.FourBit, offload: plan.OffloadCheckpoints);
         try
         {
             return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
@@ -61,7 +61,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     {
         var plan = PlanFor(model, adapter, config, sequenceLength, keepAttention);
         Check(plan, model, adapter, log);
-        var deviceWeights = CudaModelWeights.Random(_ctx, model, seed, plan.FourBit);
+        var deviceWeights = CudaModelWeights.Random(_ctx, model, seed, plan.FourBit, plan.OffloadCheckpoints);
         return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
     }
 

@@ -36,11 +36,7 @@ public sealed partial class CudaTrainingModel
         K.Rope(a.Q, _ws.Positions, invFreq, n, _c.NumHeads, hd, inverse: false);
         K.Rope(a.K, _ws.Positions, invFreq, n, _c.NumKvHeads, hd, inverse: false);
         var kept = recompute && Plan.KeepsAttention;
-        if (!kept)
-        {
-            foreach (var (seg, qOff, kvOff, lseOff) in Segments(l, shape))
-                K.AttentionForward(a.Att + qOff, a.Lse + lseOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, seg);
-        }
+        if (!kept) AttentionForward(l, a, shape);
         if (_c.SandwichNorms)
         {
             // x1 = input + norm(o_proj(attention)), the sum in the norm kernel.
@@ -97,9 +93,7 @@ public sealed partial class CudaTrainingModel
             dO = _ws.DNorm;
         }
         LinearBackward(l, Projection.O, a.Att, dO, _ws.DAtt, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
-        foreach (var (seg, qOff, kvOff, lseOff) in Segments(l, shape))
-            K.AttentionBackward(_ws.DQ + qOff, _ws.DK + kvOff, _ws.DV + kvOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, a.Att + qOff, _ws.DAtt + qOff,
-                a.Lse + lseOff, _ws.Delta + lseOff, seg);
+        AttentionBackward(l, a, shape);
         K.Rope(_ws.DQ, _ws.Positions, invFreq, n, _c.NumHeads, hd, inverse: true);
         K.Rope(_ws.DK, _ws.Positions, invFreq, n, _c.NumKvHeads, hd, inverse: true);
         ulong dq = _ws.DQ, dk = _ws.DK;

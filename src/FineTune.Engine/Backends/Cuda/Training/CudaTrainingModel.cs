@@ -87,6 +87,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
         }
         _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank, _dResidStride);
+        _varlenTables = _buffers.I32((VarlenAttention.BytesFor(_capacity) + 3) / 4);
         _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
         if (plan.FourBit is not null) _dequantized = _buffers.Bf16(CudaModelWeights.LargestProjection(_c));
         _invFreq = UploadFrequencies(new RopeTable(_c));
@@ -189,6 +190,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             _ctx.Upload<int>(_ws.Targets, lossRows.Select(r => b.Targets[r]).ToArray());
         }
         var shape = b.Segments;
+        PrepareAttention(shape);
 
         _offload?.Begin(n, _c.HiddenSize, backward);
         _offload?.BeforeWrite(0);

@@ -35,8 +35,8 @@ public sealed record GpuMemoryPlan
     public required long LayerBytesPerToken { get; init; }
     /// <summary>
     /// Whether checkpointing keeps each layer's <see cref="KeptBytes"/> (selective checkpointing).
-    /// Not with 4-bit projections: QLoRA is chosen for memory, and the kept tensors would add a
-    /// quarter to an 8B run's 8 GiB for a few percent of speed.
+    /// Not with 4-bit projections or offloaded checkpoints: both are chosen for memory, and the kept tensors
+    /// would add a quarter to an 8B 4-bit run's 8 GiB (2 GiB to a bf16 one's 16) for a few percent of speed.
     /// </summary>
     public bool KeepsAttention { get; init; }
     /// <summary>Layer activations held at once: every layer's, or with checkpointing one layer's (plus every layer's <see cref="KeptBytes"/> when <see cref="KeepsAttention"/>).</summary>
@@ -44,8 +44,9 @@ public sealed record GpuMemoryPlan
     /// <summary>The residual stream at every layer boundary (the checkpoints), or with <see cref="OffloadCheckpoints"/> the GPU's four slots for them.</summary>
     public required long Residuals { get; init; }
     /// <summary>
-    /// Whether the checkpoints live in pinned host memory (<see cref="OffloadedResiduals"/>): with load_in_4bit and
-    /// gradient checkpointing, where they are the largest part left that grows with the model.
+    /// Whether the checkpoints live in pinned host memory (<see cref="OffloadedResiduals"/>): with
+    /// gradient_checkpointing: offload, and with load_in_4bit and gradient checkpointing, where they are the
+    /// largest part left that grows with the model.
     /// </summary>
     public bool OffloadCheckpoints { get; init; }
     /// <summary>Pinned host bytes of the offloaded checkpoints (not in <see cref="Total"/>).</summary>
@@ -84,29 +85,33 @@ public sealed record GpuMemoryPlan
         long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, i = c.IntermediateSize;
         var widest = Math.Max(Math.Max(h, q), i);
         var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h + rank /*d resid (with spare columns for o/down's LoRA g), d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + widest /*dropout scratch*/ + LoraGroups.MaxMembers * rank /*lora g, a q/k/v group's*/ + h /*final norm*/)
-                    + 4 * (1 /*final rstd*/ + (long)c.NumHeads /*attention delta*/ + 1 /*loss*/ + 2 /*row scales, logit sums (preference)*/) + 4 * 4 /*ids, positions, targets, loss rows*/;
+                    + 4 * (1 /*final rstd*/ + (long)c.NumHeads /*attention delta*/ + 1 /*loss*/ + 2 /*row scales, logit sums (preference)*/) + 4 * 4 /*ids, positions, targets, loss rows*/
+                    + 3 /*the single attention launch's tile tables, VarlenAttention.BytesFor*/;
         if (c.QkNorm) bytes += 2 * (q + kv);
         return bytes;
     }
 
     /// <summary>The plan for a run of <paramref name="batch"/> × <paramref name="sequenceLength"/> tokens.</summary>
     /// <remarks><paramref name="keepAttention"/> overrides <see cref="KeepsAttention"/>'s rule (the benchmark's A/B of the two recomputations).</remarks>
-    public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null, bool? keepAttention = null)
+    /// <remarks><paramref name="offloadCheckpoints"/> is gradient_checkpointing: offload (checkpoints and an untied input embedding in host memory).</remarks>
+    public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null, bool? keepAttention = null,
+        bool offloadCheckpoints = false)
     {
         var tokens = (long)batch * sequenceLength;
         var layer = LayerBytes(c, rank, loraTargets);
-        var keeps = gradientCheckpointing && (keepAttention ?? fourBit is null);
+        var offload = gradientCheckpointing && (fourBit is not null || offloadCheckpoints);
+        var keeps = gradientCheckpointing && (keepAttention ?? !offload);
         var kept = keeps ? KeptBytes(c) : 0;
-        var offload = fourBit is not null && gradientCheckpointing;
+        var hostEmbedding = fourBit is not null || offload;
         return new GpuMemoryPlan
         {
             Batch = batch,
             SequenceLength = sequenceLength,
             GradientCheckpointing = gradientCheckpointing,
             KeepsAttention = keeps,
-            Weights = CudaModelWeights.Bytes(c, fourBit),
+            Weights = CudaModelWeights.Bytes(c, fourBit, hostEmbedding),
             FourBit = fourBit,
-            HostEmbedding = CudaModelWeights.HostBytes(c, fourBit),
+            HostEmbedding = CudaModelWeights.HostBytes(c, fourBit, hostEmbedding),
             Dequantized = fourBit is null ? 0 : 2 * CudaModelWeights.LargestProjection(c),
             Adapter = CudaLoraState.BytesFor(adapterParameters),
             LayerBytesPerToken = layer,
@@ -124,7 +129,9 @@ public sealed record GpuMemoryPlan
 
     /// <summary>
     /// The first change that makes the run fit in <paramref name="free"/> bytes, as lora.yaml settings:
-    /// gradient checkpointing, then halving the batch size (the same training, in more micro-batches),
+    /// gradient checkpointing, then checkpointing with the checkpoints and an untied embedding in host memory
+    /// (gradient_checkpointing: offload, bf16 runs: the same training, about 5% slower), then halving the batch
+    /// size (the same training, in more micro-batches),
     /// then 4-bit base weights (QLoRA; at the configured batch, then halved), then halving the sequence
     /// length (which truncates data); null when nothing does.
     /// </summary>
@@ -133,6 +140,9 @@ public sealed record GpuMemoryPlan
         var ckpt = GradientCheckpointing;
         if (!ckpt && With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true).Total <= free)
             return "gradient_checkpointing: true";
+        if (FourBit is null && !OffloadCheckpoints
+            && For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, gradientCheckpointing: true, offloadCheckpoints: true).Total <= free)
+            return "gradient_checkpointing: offload";
         var checkpointing = ckpt ? "" : "gradient_checkpointing: true, ";
         string Halved(int b) => $"per_device_train_batch_size: {b} (with gradient_accumulation_steps multiplied by {Batch / b} to keep the effective batch)";
         for (var b = Batch / 2; b >= 1; b /= 2)
@@ -160,7 +170,7 @@ public sealed record GpuMemoryPlan
     public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
         "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}{12}, workspace {8}, total {9} of {10} free.",
         deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes + Dequantized), Gib(Total), Gib(free),
-        FourBit is { } f ? $" (projections {f}{(HostEmbedding > 0 ? $"; input embedding {Gib(HostEmbedding)} in host memory" : "")})" : "",
+        FourBit is { } f ? $" (projections {f}{(HostEmbedding > 0 ? $"; input embedding {Gib(HostEmbedding)} in host memory" : "")})" : HostEmbedding > 0 ? $" (input embedding {Gib(HostEmbedding)} in host memory)" : "",
         OffloadCheckpoints ? $" (checkpoints {Gib(HostCheckpoints)} in host memory)" : "");
 
     /// <summary>Bytes as GiB with two decimals.</summary>

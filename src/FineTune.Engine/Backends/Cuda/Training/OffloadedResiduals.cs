@@ -5,8 +5,8 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 
 /// <summary>
 /// The residual stream at the layer boundaries (gradient checkpointing's checkpoints) kept in pinned host
-/// memory instead of on the GPU, as Unsloth's "unsloth" gradient checkpointing does: under load_in_4bit with
-/// checkpointing they are the largest thing left that grows with the model (1 GiB at Llama-3.1-8B, 5 GiB at
+/// memory instead of on the GPU, as Unsloth's "unsloth" gradient checkpointing does (gradient_checkpointing:
+/// offload, and always under load_in_4bit with checkpointing): there they are the largest thing left that grows with the model (1 GiB at Llama-3.1-8B, 5 GiB at
 /// Llama-3.3-70B for 2 x 2048 tokens). The GPU keeps two alternating slots, a write-only slot for a
 /// recomputation's output, and the last layer's output. Copies run on a side stream, ordered against the
 /// compute stream by events only, so they overlap the layers: in the forward pass checkpoint i goes to the
@@ -38,7 +38,7 @@ internal sealed unsafe class OffloadedResiduals : IDisposable
         Recomputed = buffers.Bf16(tokens * hidden);
         Final = buffers.Bf16(tokens * hidden);
         _host = MappedHostBuffer.Allocate(device, HostBytes(layers, tokens, hidden),
-            "the residual checkpoints (load_in_4bit with gradient checkpointing keeps them in host memory; lower per_device_train_batch_size or max_seq_length to need less)",
+            "the residual checkpoints (gradient_checkpointing: offload, and load_in_4bit with checkpointing, keep them in host memory; lower per_device_train_batch_size or max_seq_length to need less)",
             CudaErrors.CheckpointsNotPinned);
         _side = new CudaStream(_cu);
         CudaEvent[] Events() => [new CudaEvent(device), new CudaEvent(device)];
