@@ -28,20 +28,10 @@ public class GgufCheckCommandTests
     public async Task An_F32_gguf_matches_the_trained_model_and_a_4_bit_one_is_measured_against_it()
     {
         using var dir = new TempDir();
-        var model = dir.File("model");
-        TinyModelFactory.Create(ChatFixture.TokenizerDir(), model, new TinyModelShape(Hidden: 64, Seed: 9));
         // PEFT's initialisation (B = 0): base + adapter is the base model, and the merged F32 file holds its very weights.
-        var adapter = new LoraAdapter(ModelConfig.Load(model), new LoraSettings(4, 8, 0, false, Projections.All));
-        adapter.Initialize(1);
-        adapter.Save(dir.File("adapter"), "model");
-        var formatted = dir.File("formatted");
-        Directory.CreateDirectory(formatted);
-        var conversations = new[] { Conversation("Capital of France?", "Paris."), Conversation("Two plus two?", "Four."), Conversation("Say hi.", "Hi!") };
-        FormattedDatasetFile.Write(Path.Combine(formatted, "train.jsonl"), conversations.Select(Llama3.Render));
-        FormattedDatasetFile.Write(Path.Combine(formatted, "validation.jsonl"), conversations.Select(Llama3.Render));
-        TokenizeStep.Run(formatted, model, 256, dir.File("tokens"));
-        foreach (var type in new[] { FileType.F32, FileType.Q4_0 })
-            GgufExporter.Export(new ExportOptions { BaseModel = model, Adapter = dir.File("adapter"), Type = type, Name = "m", Version = "1.0.0", Output = dir.File($"m.{type}.gguf") });
+        var (model, formatted) = Project(dir, export: true,
+            [Conversation("Capital of France?", "Paris."), Conversation("Two plus two?", "Four."), Conversation("Say hi.", "Hi!")]);
+        GgufExporter.Export(new ExportOptions { BaseModel = model, Adapter = dir.File("adapter"), Type = FileType.Q4_0, Name = "m", Version = "1.0.0", Output = dir.File("m.Q4_0.gguf") });
 
         var (code, output) = ChatFixture.RunTool("dotnet", [ChatFixture.ToolDll(), "gguf-check", "--base-model", model, "--adapter", dir.File("adapter"),
             "--data", formatted, "--tokens", dir.File("tokens"), "--chat-template", "llama-3", "--count", "2", "--max-tokens", "6",
@@ -74,7 +64,7 @@ public class GgufCheckCommandTests
     }
 
     /// <summary>A tiny trained project: base model, adapter (B = 0), formatted and tokenized data, and, when asked, an F32 GGUF.</summary>
-    private static (string Model, string Formatted) Project(TempDir dir, bool export)
+    private static (string Model, string Formatted) Project(TempDir dir, bool export, Conversation[]? conversations = null)
     {
         var model = dir.File("model");
         TinyModelFactory.Create(ChatFixture.TokenizerDir(), model, new TinyModelShape(Hidden: 64, Seed: 9));
@@ -83,7 +73,7 @@ public class GgufCheckCommandTests
         adapter.Save(dir.File("adapter"), "model");
         var formatted = dir.File("formatted");
         Directory.CreateDirectory(formatted);
-        var conversations = new[] { Conversation("Capital of France?", "Paris."), Conversation("Two plus two?", "Four.") };
+        conversations ??= [Conversation("Capital of France?", "Paris."), Conversation("Two plus two?", "Four.")];
         FormattedDatasetFile.Write(Path.Combine(formatted, "train.jsonl"), conversations.Select(Llama3.Render));
         FormattedDatasetFile.Write(Path.Combine(formatted, "validation.jsonl"), conversations.Select(Llama3.Render));
         TokenizeStep.Run(formatted, model, 256, dir.File("tokens"));

@@ -59,23 +59,8 @@ internal static unsafe class LlamaCppOracle
     /// <summary>llama.cpp's token ids for <paramref name="text"/>, without BOS/EOS.</summary>
     public static int[] Tokenize(string path, string text, bool parseSpecial)
     {
-        var model = Load(path);
-        try
-        {
-            var vocab = LlamaNative.llama_model_get_vocab(model);
-            var bytes = Encoding.UTF8.GetBytes(text);
-            var buf = new int[bytes.Length + 8];
-            int n;
-            fixed (byte* t = bytes)
-            fixed (int* b = buf)
-                n = LlamaNative.llama_tokenize(vocab, t, bytes.Length, b, buf.Length, addSpecial: false, parseSpecial);
-            Assert.True(n >= 0, $"llama_tokenize failed ({n})");
-            return buf.AsSpan(0, n).ToArray();
-        }
-        finally
-        {
-            LlamaNative.llama_model_free(model);
-        }
+        using var vocab = new Vocab(path);
+        return vocab.Tokenize(text, parseSpecial);
     }
 
     /// <summary>llama.cpp's tokenizer of a GGUF file, loaded once for many calls.</summary>
