@@ -27,7 +27,7 @@ namespace FineTune.Engine.Backends.Cuda.Verification;
 /// different gradients. 1% relative per step leaves ~3x margin over that estimate while still
 /// failing on any real bug (a wrong mask, scale or transposition moves the loss by tens of percent).
 /// </remarks>
-public sealed class TrainingChecks : IDisposable
+public sealed partial class TrainingChecks : IDisposable
 {
     /// <summary>Largest relative difference allowed between a GPU step's loss and the CPU step's.</summary>
     public const double LossTolerance = 1e-2;
@@ -89,6 +89,9 @@ public sealed class TrainingChecks : IDisposable
         // Variable-length batches: attention as one launch over the batch and as one launch per run give the same adapter, byte for byte.
         ["train_single_attention_launch_equals_per_run"] = () => SingleLaunchEqualsPerRun("train_single_attention_launch_equals_per_run", TinyConfig("llama")),
         ["train_single_attention_launch_equals_per_run_gemma3"] = () => SingleLaunchEqualsPerRun("train_single_attention_launch_equals_per_run_gemma3", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }),
+        ["train_graph_replay_equals_eager"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager", TinyConfig("llama"), checkpointing: false),
+        ["train_graph_replay_equals_eager_checkpointing"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_checkpointing", TinyConfig("llama"), checkpointing: true),
+        ["train_graph_replay_equals_eager_gemma3_4bit"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_gemma3_4bit", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, checkpointing: true, fourBit: true),
         ["memory_plan_4bit_offload"] = () => MemoryPlan("memory_plan_4bit_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000 }, fourBit: true, checkpointing: true),
     };
 

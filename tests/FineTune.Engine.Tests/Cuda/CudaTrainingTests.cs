@@ -122,6 +122,15 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void One_attention_launch_per_batch_with_sliding_windows_trains_the_same_adapter_as_one_per_run() => AssertPasses("train_single_attention_launch_equals_per_run_gemma3");
 
+    [CudaFact]
+    public void Steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager");
+
+    [CudaFact]
+    public void Checkpointed_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_checkpointing");
+
+    [CudaFact]
+    public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);

@@ -66,6 +66,15 @@ internal sealed unsafe class CuDriver
     public readonly delegate* unmanaged<IntPtr*, IntPtr, byte*, int> cuModuleGetFunction;
     public readonly delegate* unmanaged<IntPtr, int, int, int> cuFuncSetAttribute;
     public readonly delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int> cuLaunchKernel;
+    // CUDA graphs (CudaGraph): stream capture, instantiation, replay.
+    public const int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+    public readonly delegate* unmanaged<IntPtr, int, int> cuStreamBeginCapture;
+    public readonly delegate* unmanaged<IntPtr, IntPtr*, int> cuStreamEndCapture;
+    public readonly delegate* unmanaged<IntPtr*, IntPtr, ulong, int> cuGraphInstantiateWithFlags;
+    public readonly delegate* unmanaged<IntPtr, IntPtr, int> cuGraphLaunch;
+    public readonly delegate* unmanaged<IntPtr, IntPtr*, nuint*, int> cuGraphGetNodes;
+    public readonly delegate* unmanaged<IntPtr, int> cuGraphExecDestroy;
+    public readonly delegate* unmanaged<IntPtr, int> cuGraphDestroy;
 
     private CuDriver()
     {
@@ -114,6 +123,13 @@ internal sealed unsafe class CuDriver
         cuModuleGetFunction = (delegate* unmanaged<IntPtr*, IntPtr, byte*, int>)Get(handle, "cuModuleGetFunction");
         cuFuncSetAttribute = (delegate* unmanaged<IntPtr, int, int, int>)Get(handle, "cuFuncSetAttribute");
         cuLaunchKernel = (delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int>)Get(handle, "cuLaunchKernel");
+        cuStreamBeginCapture = (delegate* unmanaged<IntPtr, int, int>)Get(handle, "cuStreamBeginCapture_v2");
+        cuStreamEndCapture = (delegate* unmanaged<IntPtr, IntPtr*, int>)Get(handle, "cuStreamEndCapture");
+        cuGraphInstantiateWithFlags = (delegate* unmanaged<IntPtr*, IntPtr, ulong, int>)Get(handle, "cuGraphInstantiateWithFlags");
+        cuGraphLaunch = (delegate* unmanaged<IntPtr, IntPtr, int>)Get(handle, "cuGraphLaunch");
+        cuGraphGetNodes = (delegate* unmanaged<IntPtr, IntPtr*, nuint*, int>)Get(handle, "cuGraphGetNodes");
+        cuGraphExecDestroy = (delegate* unmanaged<IntPtr, int>)Get(handle, "cuGraphExecDestroy");
+        cuGraphDestroy = (delegate* unmanaged<IntPtr, int>)Get(handle, "cuGraphDestroy");
     }
 
     private static IntPtr Get(IntPtr handle, string name) =>

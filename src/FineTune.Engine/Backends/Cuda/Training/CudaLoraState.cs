@@ -145,17 +145,17 @@ internal sealed class CudaLoraState : IDisposable
         return Math.Sqrt(sum[0]);
     }
 
-    /// <summary>Clips (as torch.nn.utils.clip_grad_norm_) inside the AdamW launch, then refreshes the bf16 copy.</summary>
+    /// <summary>Clips (as torch.nn.utils.clip_grad_norm_) inside the AdamW launch; the bf16 copy is the caller's to refresh (<see cref="RefreshBf16"/>).</summary>
     public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double lr, Core.Config.TrainingConfig cfg)
     {
         var coef = maxGradNorm > 0 ? maxGradNorm / (gradNorm + 1e-6) : 1;
         var scale = coef < 1 ? (float)coef : 1f;
         _ctx.Kernels.AdamW(Values.Pointer, Grads.Pointer, M.Pointer, V.Pointer, (int)Count, step, (float)lr,
             (float)cfg.AdamBeta1, (float)cfg.AdamBeta2, (float)cfg.AdamEpsilon, (float)cfg.WeightDecay, scale);
-        RefreshBf16();
     }
 
-    private void RefreshBf16() => _ctx.Kernels.Float32ToBFloat16(ValuesBf16.Pointer, Values.Pointer, Count);
+    /// <summary>Rewrites the bf16 copy the products read from the fp32 values (after loading and after every optimizer step).</summary>
+    public void RefreshBf16() => _ctx.Kernels.Float32ToBFloat16(ValuesBf16.Pointer, Values.Pointer, Count);
 
     public void Dispose()
     {

@@ -139,7 +139,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     public void ClipAndStep(double gradNorm, double maxGradNorm, int step, double learningRate)
     {
         _lora.ClipAndStep(gradNorm, maxGradNorm, step, learningRate, _cfg);
-        RefreshAdapterCopies();
+        RefreshCopies();
     }
 
     /// <inheritdoc />
@@ -149,7 +149,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     public void LoadAdapter(LoraAdapter adapter)
     {
         _lora.Load(adapter);
-        RefreshAdapterCopies();
+        RefreshCopies();
     }
 
     /// <inheritdoc />
@@ -158,9 +158,15 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <inheritdoc />
     public double ForwardBackward(PackedBatch batch, float lossScale)
     {
-        var (n, lossRows, shape) = Forward(batch, backward: lossScale != 0);
-        LossHead(n, lossRows, lossScale);
-        if (lossScale != 0) Backward(n, shape);
+        var backward = lossScale != 0;
+        var (n, lossRows, shape) = Stage(batch);
+        // The step's launches, replayed as one CUDA graph once the shape repeats (CudaTrainingModel.Graphs.cs).
+        RunStep(new StepShape(n, lossRows, lossScale, backward, shape), () =>
+        {
+            ForwardLayers(n, shape, backward);
+            LossHead(n, lossRows, lossScale);
+            if (backward) Backward(n, shape);
+        });
         // Read after the backward pass is queued, so the GPU never waits for the host mid-step.
         // The sum is in row order, in double, as the CPU graph sums it.
         var loss = new float[lossRows];
@@ -177,6 +183,14 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <remarks><paramref name="backward"/>: whether a backward pass may follow (offloaded checkpoints are copied to the host only then).</remarks>
     private (int Rows, int LossRows, IReadOnlyList<AttentionSegment> Shape) Forward(PackedBatch batch, bool backward)
     {
+        var staged = Stage(batch);
+        ForwardLayers(staged.Rows, staged.Shape, backward);
+        return staged;
+    }
+
+    /// <summary>Uploads <paramref name="batch"/> (padded) into the step's input buffers: ids, positions, loss rows, targets, the attention tables.</summary>
+    private (int Rows, int LossRows, IReadOnlyList<AttentionSegment> Shape) Stage(PackedBatch batch)
+    {
         var b = PaddedBatch.From(batch, SequenceMultiple, _c.VocabSize);
         if (b.Rows > _capacity)
             throw new InvalidOperationException($"A batch of {b.Rows} rows exceeds the planned {_capacity} tokens.");
@@ -191,7 +205,12 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         }
         var shape = b.Segments;
         PrepareAttention(shape);
+        return (n, lossRows.Length, shape);
+    }
 
+    /// <summary>The forward pass over the staged batch up to the final norm (only device work: it may be captured).</summary>
+    private void ForwardLayers(int n, IReadOnlyList<AttentionSegment> shape, bool backward)
+    {
         _offload?.Begin(n, _c.HiddenSize, backward);
         _offload?.BeforeWrite(0);
         K.EmbeddingForward(Resid(0), _w.EmbeddingPointer, _ws.Ids, n, _c.HiddenSize, _c.EmbeddingScale);
@@ -203,7 +222,6 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             _offload?.Written(l + 1);
         }
         K.RmsNormForward(_ws.FinalNorm, _ws.FinalRstd, Resid(_c.NumLayers), _w.FinalNorm.Pointer, n, _c.HiddenSize, Eps, NormOffset);
-        return (n, lossRows.Length, shape);
     }
 
     /// <summary>The backward pass from d(final norm) in _ws.DNorm, accumulating the adapter's gradients.</summary>
@@ -242,6 +260,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     /// <inheritdoc />
     public void Dispose()
     {
+        DisposeGraphs();
         DisposeGradientSum();
         _offload?.Dispose();
         _head.Dispose();
