@@ -9,6 +9,7 @@
 //              untied input embedding in pinned host memory)
 //              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json); ending in
 //              :runs it launches attention once per run of equal-length examples instead of once per batch (the A/B)
+//              any shape ending in :nograph queues every launch eagerly (no CUDA-graph replay of repeated step shapes: the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -80,15 +81,15 @@ if (!argList.Contains("--checks-only"))
         {
             if (sft)
             {
-                Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3]), offload, perRun: parts[^1] == "runs"));
+                Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3]), offload, perRun: parts.Contains("runs"), graphs: !parts.Contains("nograph")));
             }
             else
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
-                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload));
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph")));
             }
         }
         catch (Exception e)
@@ -102,7 +103,7 @@ if (!argList.Contains("--checks-only"))
 return failed == 0 ? 0 : 1;
 
 // rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false)
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool graphs = true)
 {
     var model = Shapes.Get(shape);
     // Random tokens, every position a target (the peer's labels = input_ids): T-1 loss rows per sequence.
@@ -111,27 +112,27 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
         .Select(_ => new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Repeat(true, seq).ToArray()))
         .ToList();
     var packed = PackedBatch.FromExamples(examples);
-    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload);
+    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload, graphs: graphs);
     result["seq"] = seq;
     return result;
 }
 
 // The realistic-length workload: batches of variable-length examples (random tokens), loss on the
 // reply tokens only, planned like the trainer plans a run (batch size x the longest example).
-static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftLengths lengths, bool offload = false, bool perRun = false)
+static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftLengths lengths, bool offload = false, bool perRun = false, bool graphs = true)
 {
     var model = Shapes.Get(shape);
     var rng = new FineTune.Engine.DeterministicRandom(3);
     var batches = lengths.Batches.Select(b => PackedBatch.FromExamples(b.Select(e =>
         new TokenizedExample(Enumerable.Range(0, e.Length).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Range(0, e.Length).Select(t => t >= e.Prompt).ToArray())).ToList())).ToList();
     var longest = lengths.Batches.SelectMany(b => b).Max(e => e.Length);
-    var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm, offload: offload, perRun: perRun);
+    var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm, offload: offload, perRun: perRun, graphs: graphs);
     result["seq"] = "sft";
     result["padded_rows_per_real_token"] = Math.Round(batches.Skip(lengths.Warm).Sum(b => (double)b.SeqLengths.Sum(l => (l + 15) / 16 * 16)) / batches.Skip(lengths.Warm).Sum(b => b.TokenCount), 4);
     return result;
 }
 
-static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false)
+static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false, bool graphs = true)
 {
     var config = new TrainingConfig
     {
@@ -147,6 +148,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention);
     m.FuseLoraProducts = groupLora;
     m.SingleAttentionLaunch = !perRun;
+    m.StepGraphs = graphs;
     var loadSeconds = loadWatch.Elapsed.TotalSeconds;
     double loss = 0;
     var watch = new Stopwatch();
@@ -179,6 +181,8 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
+        // CUDA-graph replay: on or off (the A/B), steps that ran as a graph (warm-up included), graphs captured, nodes in the last.
+        ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
     };
 }
 

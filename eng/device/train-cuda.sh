@@ -21,6 +21,10 @@ for i in "${!steps[@]}"; do if [[ "${steps[$i]}" == "--" ]]; then extra=("${step
 want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 shapes="${SHAPES:-smollm2-135m:8:2048:0,llama3.2-1b:4:2048:0,llama3.2-1b:4:2048:1,llama3.1-8b:2:2048:1,llama3.1-8b:2:2048:0}"
 sft="${SFT:-sft:llama3.2-1b:0:$here/sft-lengths.json,sft:llama3.2-1b:1:$here/sft-lengths.json,sft:llama3.1-8b:1:$here/sft-lengths.json}"
+# SFT=none: the shapes alone (a call short of device time); $all is what the peer and ours run.
+if [[ "$sft" == "none" ]]; then all="$shapes"; else all="$shapes,$sft"; fi
+# The peer runs each shape once: our A/B variants (a shape ending in :nograph, graph replay off) are ours only.
+peer_shapes="$(tr , '\n' <<< "$all" | grep -v ':nograph$' | paste -sd, -)"
 site=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
 export LD_LIBRARY_PATH="$site/cu13/lib:$site/cudnn/lib:$site/nccl/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"
 export FINETUNE_CUDA_CACHE_DIR=/tmp/finetune-kernel-cache
@@ -29,7 +33,7 @@ export DOTNET_ROOT=/tmp/dotnet PATH="/tmp/dotnet:$PATH"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,memory.used --format=csv >> "$out/nvidia-smi.txt" 2>&1
 rc=0
 if want peer; then
-  PYTHONUNBUFFERED=1 timeout "${PEER_S:-420}" python3 "$here/hf_peft_lora.py" autocast,bf16 "$shapes,$sft" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
+  PYTHONUNBUFFERED=1 timeout "${PEER_S:-420}" python3 "$here/hf_peft_lora.py" autocast,bf16 "$peer_shapes" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
   echo "peer rc=$?"
 fi
 if want compile; then
@@ -42,7 +46,7 @@ if want checks; then
   dotnet "$here/kernels/cuda-kernels.dll" --skip-timings 2>&1 | tee -a "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0]))
 fi
 if want bench; then
-  dotnet "$here/bench/train-cuda.dll" --bench-only --shapes "$shapes,$sft" "${extra[@]}" 2>&1 | tee -a "$out/train-cuda.jsonl"; rc=$((rc | PIPESTATUS[0]))
+  dotnet "$here/bench/train-cuda.dll" --bench-only --shapes "$all" "${extra[@]}" 2>&1 | tee -a "$out/train-cuda.jsonl"; rc=$((rc | PIPESTATUS[0]))
 fi
 if [[ -f "$out/hf-peft.jsonl" && -f "$out/train-cuda.jsonl" ]]; then
   python3 "$here/train-cuda-ratios.py" "$out/train-cuda.jsonl" "$out/hf-peft.jsonl" | tee "$out/ratios.jsonl"
