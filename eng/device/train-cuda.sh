@@ -4,7 +4,7 @@
 #   bench/            bench/train-cuda, framework-dependent;  kernels/  bench/cuda-kernels
 #   hf_peft_lora.py   the peer (bench/train-cuda/peer), sft-lengths.json the realistic-length workload
 # Usage: train-cuda.sh [peer] [compile] [checks] [bench] [profile] [-- extra train-cuda arguments]
-#   peer     HF + PEFT, setups autocast and bf16, at every shape (SHAPES) and the SFT workload, stopped after PEER_S seconds (default 420)
+#   peer     HF + PEFT, setups autocast and bf16 (PEER_SETUPS), at every shape (SHAPES) and the SFT workload, stopped after PEER_S seconds (default 420)
 #   compile  the same with torch.compile at COMPILE_SHAPES (default SHAPES), stopped after COMPILE_S seconds (default 300)
 #   checks   the [CudaFact] tests' code: TrainingChecks (GPU vs CPU training, byte-identical reruns,
 #            resume) and KernelChecks (each kernel against float64)
@@ -33,7 +33,7 @@ export DOTNET_ROOT=/tmp/dotnet PATH="/tmp/dotnet:$PATH"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,memory.used --format=csv >> "$out/nvidia-smi.txt" 2>&1
 rc=0
 if want peer; then
-  PYTHONUNBUFFERED=1 timeout "${PEER_S:-420}" python3 "$here/hf_peft_lora.py" autocast,bf16 "$peer_shapes" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
+  PYTHONUNBUFFERED=1 timeout "${PEER_S:-420}" python3 "$here/hf_peft_lora.py" "${PEER_SETUPS:-autocast,bf16}" "$peer_shapes" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
   echo "peer rc=$?"
 fi
 if want compile; then
@@ -42,8 +42,9 @@ if want compile; then
 fi
 [[ -f "$out/hf-peft.jsonl" ]] && cat "$out/hf-peft.jsonl"
 if want checks; then
-  dotnet "$here/bench/train-cuda.dll" --checks-only 2>&1 | tee -a "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0]))
-  dotnet "$here/kernels/cuda-kernels.dll" --skip-timings 2>&1 | tee -a "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0]))
+  # CHECKS=name,...: those training checks only (no kernel checks), for a call short of device time.
+  dotnet "$here/bench/train-cuda.dll" --checks-only ${CHECKS:+--checks "$CHECKS"} 2>&1 | tee -a "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0]))
+  if [[ -z "${CHECKS:-}" ]]; then dotnet "$here/kernels/cuda-kernels.dll" --skip-timings 2>&1 | tee -a "$out/checks.jsonl"; rc=$((rc | PIPESTATUS[0])); fi
 fi
 if want bench; then
   dotnet "$here/bench/train-cuda.dll" --bench-only --shapes "$all" "${extra[@]}" 2>&1 | tee -a "$out/train-cuda.jsonl"; rc=$((rc | PIPESTATUS[0]))

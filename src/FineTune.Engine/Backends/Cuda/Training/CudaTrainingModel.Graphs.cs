@@ -36,7 +36,7 @@ public sealed partial class CudaTrainingModel
     }
     private bool _stepGraphsOn = !GraphsSwitchedOff;
 
-    /// <summary>Steps that ran as a captured graph (captures included), steps captured, and the last capture's nodes.</summary>
+    /// <summary>Steps that ran as a graph (captures included), step graphs captured, and the nodes of the last one captured.</summary>
     public (long Replayed, int Captured, int Nodes) GraphStats => (_replayed, _captured, _lastNodes);
     private long _replayed;
     private int _captured, _lastNodes;
@@ -62,7 +62,14 @@ public sealed partial class CudaTrainingModel
             return;
         }
         var key = shape with { Switches = (FuseLoraProducts ? 1 : 0) | (SingleAttentionLaunch ? 2 : 0) | (_adapterEnabled ? 4 : 0) };
-        if (RunAsGraph(_stepGraphs, key, launches)) _replayed++;
+        var ran = RunAsGraph(_stepGraphs, key, launches, out var graph);
+        if (ran == StepGraphAction.Eager) return;
+        _replayed++;
+        if (ran == StepGraphAction.Capture)
+        {
+            _captured++;
+            _lastNodes = graph!.Nodes;
+        }
     }
 
     /// <summary>The bf16 copies of the adapter the products read: the values' copy, then the copies inside weight buffers.</summary>
@@ -75,17 +82,17 @@ public sealed partial class CudaTrainingModel
         }
         // Nothing here depends on the step: only the switch and a synchronising device keep it eager.
         if (!_stepGraphsOn || _ctx.Device.SynchronizeAfterLaunch) Launches();
-        else RunAsGraph(_refreshGraph, 0, Launches);
+        else RunAsGraph(_refreshGraph, 0, Launches, out _);
     }
 
-    /// <summary>Whether <paramref name="launches"/> ran as a graph (else eagerly).</summary>
-    private bool RunAsGraph<TKey>(StepGraphCache<TKey, CudaGraph> cache, TKey key, Action launches) where TKey : notnull
+    /// <summary>How <paramref name="launches"/> ran: eagerly, captured and launched, or replayed (<paramref name="graph"/>: the graph).</summary>
+    private StepGraphAction RunAsGraph<TKey>(StepGraphCache<TKey, CudaGraph> cache, TKey key, Action launches, out CudaGraph? graph) where TKey : notnull
     {
-        switch (cache.Decide(key, out var graph))
+        switch (cache.Decide(key, out graph))
         {
             case StepGraphAction.Replay:
                 graph!.Launch();
-                return true;
+                return StepGraphAction.Replay;
             case StepGraphAction.Capture:
                 var pool = _ctx.Device.Memory;
                 var allocations = pool.DriverAllocations + pool.CacheHits;
@@ -102,16 +109,15 @@ public sealed partial class CudaTrainingModel
                     GraphFailure = failure;
                     cache.Refuse(key);
                     launches();
-                    return false;
+                    return StepGraphAction.Eager;
                 }
                 cache.Add(key, captured);
-                _captured++;
-                _lastNodes = captured.Nodes;
                 captured.Launch();
-                return true;
+                graph = captured;
+                return StepGraphAction.Capture;
             default:
                 launches();
-                return false;
+                return StepGraphAction.Eager;
         }
     }
 
