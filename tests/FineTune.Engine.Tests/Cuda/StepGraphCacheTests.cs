@@ -4,7 +4,7 @@ using FineTune.Engine.Backends.Cuda.Training;
 
 namespace FineTune.Engine.Tests.Cuda;
 
-/// <summary>Which training steps replay a captured CUDA graph, and which run eagerly (no GPU needed).</summary>
+/// <summary>Which training steps replay a captured CUDA graph, and which run eagerly (no GPU needed; the GPU side is <c>train_graph_replay_equals_eager*</c>).</summary>
 public sealed class StepGraphCacheTests
 {
     private sealed class FakeGraph : IDisposable
@@ -77,6 +77,31 @@ public sealed class StepGraphCacheTests
         Assert.Equal(StepGraphAction.Eager, cache.Decide("s", out _));
         cache.Dispose();
     }
+
+    [Theory]
+    [InlineData(false, false, false, false, false, "switched off")]
+    [InlineData(true, true, false, false, false, "dropout")]
+    [InlineData(true, true, true, true, true, "dropout")]
+    [InlineData(true, false, true, false, false, "offloaded")]
+    [InlineData(true, false, false, true, false, "NCCL")]
+    [InlineData(true, false, false, false, true, "synchronises")]
+    [InlineData(true, false, false, false, false, null)]
+    public void Steps_whose_launches_change_from_step_to_step_run_eagerly(bool on, bool dropout, bool offload, bool nccl, bool sync, string? reason)
+    {
+        var why = StepGraphPolicy.Blocker(on, dropout, offload, nccl, sync);
+        if (reason is null) Assert.Null(why);
+        else Assert.Contains(reason, why);
+    }
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("1", false)]
+    [InlineData("0", true)]
+    [InlineData("false", true)]
+    [InlineData(" Off ", true)]
+    public void The_environment_switch_turns_graph_replay_off(string? value, bool off) =>
+        Assert.Equal(off, StepGraphPolicy.SwitchedOff(value));
 
     [Fact]
     public void Batches_with_the_same_padded_layout_share_a_step_key_and_other_layouts_do_not()

@@ -12,14 +12,14 @@ namespace FineTune.Engine.Backends.Cuda.Training;
 /// Steps run eagerly when their launches depend on more than the shape: LoRA dropout (each step's
 /// mask seed is a launch argument), offloaded checkpoints (copies to host memory paced by the host),
 /// the NCCL gradient sum (launched from the host as buckets complete), a device set to synchronise
-/// after every launch, and <c>FINETUNE_CUDA_GRAPHS=0</c>. Variable-length SFT batches are captured only when
+/// after every launch, and <c>FINETUNE_CUDA_GRAPHS=0</c> (<see cref="StepGraphPolicy"/>). Variable-length SFT batches are captured only when
 /// a shape comes back (<see cref="StepGraphCache{TKey, TGraph}"/>), so they mostly run eagerly.
 /// After the optimizer step, the refresh of the bf16 adapter copies (the values' copy, stacked A
 /// rows, B in spare columns: two launches per fused projection and layer) is one graph too.
 /// </remarks>
 public sealed partial class CudaTrainingModel
 {
-    private static readonly bool GraphsSwitchedOff = Environment.GetEnvironmentVariable("FINETUNE_CUDA_GRAPHS") == "0";
+    private static readonly bool GraphsSwitchedOff = StepGraphPolicy.SwitchedOff(Environment.GetEnvironmentVariable(StepGraphPolicy.EnvironmentVariable));
 
     private readonly StepGraphCache<StepShape, CudaGraph> _stepGraphs = new();
     private readonly StepGraphCache<int, CudaGraph> _refreshGraph = new(capacity: 1);
@@ -45,13 +45,8 @@ public sealed partial class CudaTrainingModel
     public string? GraphFailure { get; private set; }
 
     /// <summary>Why a step cannot be a graph now (null: it can).</summary>
-    private string? GraphBlocker =>
-        !_stepGraphsOn ? "switched off"
-        : DropoutKey is not null && _lora.Settings.Dropout > 0 ? "LoRA dropout draws a new mask each step"
-        : _offload is not null ? "offloaded checkpoints"
-        : _summing is not null ? "the NCCL gradient sum"
-        : _ctx.Device.SynchronizeAfterLaunch ? "the device synchronises after every launch"
-        : null;
+    private string? GraphBlocker => StepGraphPolicy.Blocker(_stepGraphsOn, dropoutMasks: DropoutKey is not null && _lora.Settings.Dropout > 0,
+        offloadedCheckpoints: _offload is not null, ncclGradientSum: _summing is not null, synchronizesAfterLaunch: _ctx.Device.SynchronizeAfterLaunch);
 
     /// <summary>Runs <paramref name="launches"/> (device work only, over the staged batch) eagerly, or as a captured or replayed graph of <paramref name="shape"/>.</summary>
     private void RunStep(StepShape shape, Action launches)
