@@ -122,6 +122,9 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void One_attention_launch_per_batch_with_sliding_windows_trains_the_same_adapter_as_one_per_run() => AssertPasses("train_single_attention_launch_equals_per_run_gemma3");
 
+    [CudaFact]
+    public void LoRA_up_projections_inside_the_base_products_give_the_gradients_of_separate_products() => AssertPasses("train_spare_columns_match_separate_products");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);

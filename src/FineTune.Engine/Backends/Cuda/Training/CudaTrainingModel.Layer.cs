@@ -24,10 +24,10 @@ public sealed partial class CudaTrainingModel
         var input = Resid(l);
         // A recomputation's output is already known; with checkpoints offloaded its slot is taken, so it goes to a scratch slot.
         var output = recompute && _offload is not null ? _offload.Recomputed : Resid(l + 1);
-        K.RmsNormForward(a.Norm1, a.Rstd1, input, w.InputNorm.Pointer, n, h, Eps, off);
-        Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a);
-        Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a);
-        Linear(l, Projection.V, a.Norm1, a.V, n, a);
+        K.RmsNormForward(a.Norm1, a.Rstd1, input, w.InputNorm.Pointer, n, h, Eps, off, yStride: _norm1Stride);
+        Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a, xStride: _norm1Stride);
+        Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a, xStride: _norm1Stride);
+        Linear(l, Projection.V, a.Norm1, a.V, n, a, xStride: _norm1Stride);
         if (_c.QkNorm)
         {
             K.RmsNormForward(a.Q, a.QRstd, a.QPre, w.QNorm!.Pointer, n * _c.NumHeads, hd, Eps, off);
@@ -103,9 +103,9 @@ public sealed partial class CudaTrainingModel
             K.RmsNormBackward(_ws.DKPre, _ws.DK, a.KPre, w.KNorm!.Pointer, a.KRstd, n * _c.NumKvHeads, hd, accumulate: false, off);
             (dq, dk) = (_ws.DQPre, _ws.DKPre);
         }
-        LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false);
-        LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true);
-        LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true);
+        LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false, xStride: _norm1Stride);
+        LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
+        LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off, _dResidStride);
     }
 

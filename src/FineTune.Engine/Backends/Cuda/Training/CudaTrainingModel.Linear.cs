@@ -8,7 +8,7 @@ public sealed partial class CudaTrainingModel
     /// <remarks><paramref name="xStride"/>: x's row stride when it has spare columns for LoRA hidden values (0: dense).</remarks>
     private void Linear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a, ulong addend = 0, int xStride = 0)
     {
-        if (FuseLoraProducts && addend == 0 && WeightStride(p) != 0 && xStride == _norm2Stride)
+        if (FuseLoraProducts && addend == 0 && WeightStride(p) != 0 && xStride == WeightStride(p))
         {
             SpareColumnLinear(l, p, x, y, n, a);
             return;
