@@ -6,7 +6,7 @@
 //              a checkpointed shape ending in :full recomputes attention too (selective checkpointing off, the A/B)
 //              a shape with :unfused runs each projection's LoRA products on its own (the A/B of the fused LoRA products)
 //              a shape with :unpadded runs the spare-column products (LoRA up-projection along K) only up to the member's own B,
-//              K not a multiple of 64 (the A/B of the padding)
+//              K not a multiple of 64 (the A/B of the padding); with :twoproducts gate and up run one product each (the A/B of their fusion)
 //              ckpt 1 is gradient_checkpointing: true, offload is gradient_checkpointing: offload (checkpoints and an
 //              untied input embedding in pinned host memory)
 //              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json); ending in
@@ -88,9 +88,9 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "unpadded")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "unpadded" or "twoproducts")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
-                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, padK: !parts.Contains("unpadded")));
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts")));
             }
         }
         catch (Exception e)
@@ -104,7 +104,7 @@ if (!argList.Contains("--checks-only"))
 return failed == 0 ? 0 : 1;
 
 // rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool padK = true)
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool padK = true, bool gateUpAsOne = true)
 {
     var model = Shapes.Get(shape);
     // Random tokens, every position a target (the peer's labels = input_ids): T-1 loss rows per sequence.
@@ -113,7 +113,7 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
         .Select(_ => new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Repeat(true, seq).ToArray()))
         .ToList();
     var packed = PackedBatch.FromExamples(examples);
-    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload, padK: padK);
+    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload, padK: padK, gateUpAsOne: gateUpAsOne);
     result["seq"] = seq;
     return result;
 }
@@ -133,7 +133,7 @@ static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftL
     return result;
 }
 
-static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false, bool padK = true)
+static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false, bool padK = true, bool gateUpAsOne = true)
 {
     var config = new TrainingConfig
     {
@@ -150,6 +150,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     m.FuseLoraProducts = groupLora;
     m.SingleAttentionLaunch = !perRun;
     m.PadSpareColumnK = padK;
+    m.FuseGateUp = gateUpAsOne;
     var loadSeconds = loadWatch.Elapsed.TotalSeconds;
     double loss = 0;
     var watch = new Stopwatch();
@@ -179,7 +180,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
-        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts, ["padded_k"] = m.PadSpareColumnK, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
+        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts, ["padded_k"] = m.PadSpareColumnK, ["gate_up_one_product"] = m.FuseGateUp, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
     };

@@ -416,7 +416,8 @@ public sealed class TrainingChecks : IDisposable
     /// adapter's B is zero, which would hide a B read from the wrong columns) must give the same loss
     /// and the same gradient of every adapter tensor (read back as AdamW's first moment, 0.1 · g
     /// after one unclipped step), up to bf16 rounding: the separate products round the base output to
-    /// bf16 before adding h·Bᵀ. The padded and unpadded K are both compared.
+    /// bf16 before adding h·Bᵀ. The padded and unpadded K are both compared, and gate/up as one product
+    /// each way (their weights in one buffer, [gate | up] rows) as well as two.
     /// </summary>
     private KernelCheckResult SpareColumnsMatchSeparateProducts(string name, ModelConfig model)
     {
@@ -427,13 +428,14 @@ public sealed class TrainingChecks : IDisposable
         start.Initialize(1);
         foreach (var t in start.Tensors.Where(t => t.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal)))
             for (var i = 0; i < t.Value.Length; i++) t.Value[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
-        (double Loss, float[][] Grad) Step(bool fused, bool padded)
+        (double Loss, float[][] Grad) Step(bool fused, bool padded, bool gateUpAsOne = true)
         {
             var adapter = new LoraAdapter(model, LoraSettings.From(config));
             for (var i = 0; i < adapter.Tensors.Count; i++) start.Tensors[i].Value.CopyTo(adapter.Tensors[i].Value);
             using var m = Gpu.CreateRandomModel(model, adapter, config, 96, seed: 2, log: null);
             m.FuseLoraProducts = fused;
             m.PadSpareColumnK = padded;
+            m.FuseGateUp = gateUpAsOne;
             m.LoadAdapter(adapter);
             m.ZeroGradients();
             var loss = m.ForwardBackward(batch, 1f / batch.LossRows.Length);
@@ -443,7 +445,7 @@ public sealed class TrainingChecks : IDisposable
         }
         var separate = Step(fused: false, padded: false);
         var errors = new List<OutputError>();
-        foreach (var (label, run) in new[] { ("padded K", Step(fused: true, padded: true)), ("unpadded K", Step(fused: true, padded: false)) })
+        foreach (var (label, run) in new[] { ("padded K", Step(fused: true, padded: true)), ("unpadded K", Step(fused: true, padded: false)), ("gate/up as two products", Step(fused: true, padded: true, gateUpAsOne: false)) })
         {
             errors.Add(new OutputError($"loss, {label} vs separate products, relative", Math.Abs(run.Loss - separate.Loss) / Math.Abs(separate.Loss), 1e-3));
             // Per tensor: the largest difference relative to the tensor's largest gradient.

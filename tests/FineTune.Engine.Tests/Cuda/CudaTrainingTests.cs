@@ -123,7 +123,7 @@ public sealed class CudaTrainingTests
     public void One_attention_launch_per_batch_with_sliding_windows_trains_the_same_adapter_as_one_per_run() => AssertPasses("train_single_attention_launch_equals_per_run_gemma3");
 
     [CudaFact]
-    public void LoRA_up_projections_inside_the_base_products_give_the_gradients_of_separate_products() => AssertPasses("train_spare_columns_match_separate_products");
+    public void LoRA_up_projections_inside_the_base_products_and_one_gate_up_product_give_the_gradients_of_separate_products() => AssertPasses("train_spare_columns_match_separate_products");
 
     private static void AssertPasses(string name)
     {

@@ -53,7 +53,11 @@ internal sealed class CudaActivations
                 LoraHiddenStride[(int)group[i]] = stride;
             }
         }
-        Gate = b.Bf16(n * c.IntermediateSize); Up = b.Bf16(n * c.IntermediateSize); Act = b.Bf16(n * c.IntermediateSize);
+        // With gate/up's weights in one buffer (spare columns on), one product writes [gate | up] rows.
+        if (norm2Stride > h) (Gate, Up) = (b.Bf16(2 * n * c.IntermediateSize), 0);
+        else (Gate, Up) = (b.Bf16(n * c.IntermediateSize), b.Bf16(n * c.IntermediateSize));
+        if (Up == 0) Up = Gate + (ulong)(c.IntermediateSize * 2);
+        Act = b.Bf16(n * c.IntermediateSize);
         if (c.QkNorm)
         {
             QPre = b.Bf16(n * c.QDim); KPre = b.Bf16(n * c.KvDim);

@@ -48,10 +48,15 @@ public sealed partial class CudaTrainingModel
         // x1 = input + o_proj(attention): the residual is the product's addend.
         else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: input);
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off, yStride: _norm2Stride);
-        Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a, xStride: _norm2Stride);
-        Linear(l, Projection.Up, a.Norm2, a.Up, n, a, xStride: _norm2Stride);
-        if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
-        else K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
+        int inter = _c.IntermediateSize, gu = GateUpStride;
+        if (GateUpAsOne) FusedGateUpLinear(l, a.Norm2, n, a);
+        else
+        {
+            Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a, xStride: _norm2Stride, yStride: gu);
+            Linear(l, Projection.Up, a.Norm2, a.Up, n, a, xStride: _norm2Stride, yStride: gu);
+        }
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, (long)n * inter, inter, gu);
+        else K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * inter, inter, gu);
         if (_c.SandwichNorms)
         {
             Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
@@ -81,10 +86,15 @@ public sealed partial class CudaTrainingModel
         }
         LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
-        if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
-        else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
-        LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false, xStride: _norm2Stride);
-        LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true, xStride: _norm2Stride);
+        int gu = GateUpStride;
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu);
+        else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu);
+        if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
+        else
+        {
+            LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false, dyStride: gu, xStride: _norm2Stride);
+            LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true, dyStride: gu, xStride: _norm2Stride);
+        }
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, a.X1, w.PostNorm.Pointer, a.Rstd2, n, h, accumulate: true, off, _dResidStride);
         var dO = _ws.DResid;
         if (_c.SandwichNorms)

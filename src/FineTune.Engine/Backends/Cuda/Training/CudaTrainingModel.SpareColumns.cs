@@ -27,6 +27,21 @@ public sealed partial class CudaTrainingModel
     /// <summary>Whether a group's weights carry B in spare columns and its norm's output has the hidden columns, per <see cref="SpareColumnGroups"/>.</summary>
     private readonly bool[] _spareColumns = new bool[2];
 
+    /// <summary>Byte offset of each projection's rows in its group's shared weight buffer (0 outside the spare-column groups).</summary>
+    private readonly long[] _spareRowOffset = new long[Projections.All.Length];
+
+    /// <summary>Row stride (elements) of gate's and up's outputs: the intermediate size, or twice it when one buffer holds [gate | up] rows.</summary>
+    private int GateUpStride => _spareColumns[1] ? 2 * _c.IntermediateSize : _c.IntermediateSize;
+
+    /// <summary>
+    /// Whether gate and up run as one product each way when their weights share a buffer (on by default): forward
+    /// <c>[gate | up] = [x | h_gate | h_up]·[W_gate | B_gate | 0; W_up | 0 | B_up]ᵀ</c> (N = 2 · intermediate), backward
+    /// <c>dx = [dgate | dup]·[W_gate; W_up]</c> (K = 2 · intermediate) and both members' LoRA g from the same
+    /// weights' spare columns, <c>[g_gate | g_up] = s·[dgate | dup]·[B_gate 0; 0 B_up]</c>. Off: one product per
+    /// member over the same layout (the benchmark's A/B, bench/train-cuda <c>:twoproducts</c>). Set between steps only.
+    /// </summary>
+    public bool FuseGateUp { get; set; } = true;
+
     /// <summary>Row stride of the first norm's output and q/k/v's weights (hidden, or hidden + 3r rounded up).</summary>
     private int _norm1Stride;
 
@@ -53,17 +68,26 @@ public sealed partial class CudaTrainingModel
             if (!Enumerable.Range(0, _c.NumLayers).All(l => _lora.HasGroup(l, group, h) && group.All(p => _w.Layers[l].Linear[(int)p] is not null))) continue;
             var stride = (h + group.Length * _rank + SpareStrideMultiple - 1) / SpareStrideMultiple * SpareStrideMultiple;
             var pool = _ctx.Device.Memory;
+            // The members' rows back to back in one buffer (each member's slot holds it; disposing twice is a no-op),
+            // so gate/up's product can run as one (FusedGateUpLinear).
+            long rows = 0;
+            foreach (var p in group)
+            {
+                _spareRowOffset[(int)p] = rows * stride * 2;
+                rows += p.OutFeatures(_c);
+            }
             for (var l = 0; l < _c.NumLayers; l++)
+            {
+                var grown = pool.Allocate(rows * stride * 2);
+                grown.FillBytes(0);
                 foreach (var p in group)
                 {
                     var weight = _w.Layers[l].Linear[(int)p]!;
-                    var outF = p.OutFeatures(_c);
-                    var grown = pool.Allocate((long)outF * stride * 2);
-                    grown.FillBytes(0);
-                    _ctx.Training.CopyColumns(grown.Pointer, stride, weight.Pointer, h, outF, h);
+                    _ctx.Training.CopyColumns(grown.Pointer + (ulong)_spareRowOffset[(int)p], stride, weight.Pointer, h, p.OutFeatures(_c), h);
                     weight.Dispose();
                     _w.Layers[l].Linear[(int)p] = grown;
                 }
+            }
             _spareColumns[g] = true;
             if (g == 0) _norm1Stride = stride;
             else _norm2Stride = stride;
@@ -93,7 +117,7 @@ public sealed partial class CudaTrainingModel
                 for (var i = 0; i < SpareColumnGroups[g].Length; i++)
                 {
                     var p = SpareColumnGroups[g][i];
-                    _ctx.Training.CopyColumns(_w.Layers[l].Linear[(int)p]!.Pointer + (ulong)((h + i * _rank) * 2), stride, _lora.B(l, p), _rank, p.OutFeatures(_c), _rank);
+                    _ctx.Training.CopyColumns(Weight(l, p) + (ulong)((h + i * _rank) * 2), stride, _lora.B(l, p), _rank, p.OutFeatures(_c), _rank);
                 }
         }
     }
@@ -113,13 +137,43 @@ public sealed partial class CudaTrainingModel
     /// values land in x's spare columns (the first member computes them all), then
     /// <c>y = [x | h₁ | h₂ …]·[W | B₁ | 0 …]ᵀ</c> over the padded stride (or up to the member's own B).
     /// </summary>
-    private void SpareColumnLinear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a)
+    private void SpareColumnLinear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a, int yStride)
     {
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c), stride = WeightStride(p);
         var k = inF;
         if (LoraHidden(l, p, x, n, a, stride))
             k = PadSpareColumnK ? stride : inF + (Index(SpareColumnGroups[SpareGroup(p)], p) + 1) * _rank;
-        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, k, lda: stride, ldb: stride);
+        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, k, lda: stride, ldb: stride, ldc: yStride);
         if (_w.Layers[l].Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
+    }
+
+    /// <summary>Whether gate/up run as one product (<see cref="FuseGateUp"/>) in this layout.</summary>
+    private bool GateUpAsOne => FuseGateUp && FuseLoraProducts && _spareColumns[1];
+
+    /// <summary>Gate's and up's forward products as one: <c>a.Gate</c> gets [gate | up] rows (see <see cref="FuseGateUp"/>).</summary>
+    private void FusedGateUpLinear(int l, ulong x, int n, CudaActivations a)
+    {
+        int h = _c.HiddenSize, stride = _norm2Stride;
+        var k = LoraHidden(l, Projection.Gate, x, n, a, stride) ? PadSpareColumnK ? stride : h + 2 * _rank : h;
+        Blas.Gemm(x, false, Weight(l, Projection.Gate), true, a.Gate, n, GateUpStride, k, lda: stride, ldb: stride);
+    }
+
+    /// <summary>
+    /// Gate's and up's backward products as one (<paramref name="dy"/>: the [dgate | dup] rows): dx = dY·[W_gate; W_up],
+    /// [g_gate | g_up] from the weights' spare columns, each member's dB, then the group's dA and dx += g·A.
+    /// </summary>
+    private void FusedGateUpBackward(int l, ulong x, ulong dy, ulong dx, int n, CudaActivations a)
+    {
+        int h = _c.HiddenSize, inter = _c.IntermediateSize, stride = _norm2Stride, ld = GateUpStride, width = 2 * _rank;
+        var weight = Weight(l, Projection.Gate);
+        Blas.Gemm(dy, false, weight, false, dx, n, h, ld, lda: ld, ldb: stride);
+        Blas.Gemm(dy, false, weight + (ulong)(h * 2), false, _ws.LoraG, n, width, ld, alpha: _scale, lda: ld, ldb: stride);
+        for (var i = 0; i < 2; i++)
+        {
+            var p = SpareColumnGroups[1][i];
+            Blas.Gemm(dy + (ulong)(i * inter * 2), true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), inter, _rank, n, float32Output: true, beta: 1f, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
+        }
+        Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, Projection.Gate), width, h, n, float32Output: true, beta: 1f, ldb: stride);
+        Blas.Gemm(_ws.LoraG, false, _lora.A(l, Projection.Gate), false, dx, n, h, width, beta: 1f);
     }
 }
