@@ -15,7 +15,7 @@ public sealed partial class CudaTrainingModel
     /// launches disappear. Not with dropout (each member's hidden comes from its own dropped input
     /// while the base product reads x), 4-bit weights or a rank that is not a multiple of 8.
     /// </summary>
-    private static readonly Projection[][] SpareColumnGroups = [[Projection.Q, Projection.K, Projection.V], [Projection.Gate, Projection.Up]];
+    internal static readonly Projection[][] SpareColumnGroups = [[Projection.Q, Projection.K, Projection.V], [Projection.Gate, Projection.Up]];
 
     /// <summary>
     /// The spare columns' row stride is rounded up to this many elements, the zero columns past the
@@ -23,6 +23,9 @@ public sealed partial class CudaTrainingModel
     /// (hidden + r = 2,064 at 1B is not), and every row starts 128-byte aligned.
     /// </summary>
     internal const int SpareStrideMultiple = 64;
+
+    /// <summary>The row stride of a group's norm output and weights: hidden + members · r, rounded up to <see cref="SpareStrideMultiple"/>.</summary>
+    internal static int SpareStride(int hidden, int members, int rank) => (hidden + members * rank + SpareStrideMultiple - 1) / SpareStrideMultiple * SpareStrideMultiple;
 
     /// <summary>Whether a group's weights carry B in spare columns and its norm's output has the hidden columns, per <see cref="SpareColumnGroups"/>.</summary>
     private readonly bool[] _spareColumns = new bool[2];
@@ -66,7 +69,7 @@ public sealed partial class CudaTrainingModel
         {
             var group = SpareColumnGroups[g];
             if (!Enumerable.Range(0, _c.NumLayers).All(l => _lora.HasGroup(l, group, h) && group.All(p => _w.Layers[l].Linear[(int)p] is not null))) continue;
-            var stride = (h + group.Length * _rank + SpareStrideMultiple - 1) / SpareStrideMultiple * SpareStrideMultiple;
+            var stride = SpareStride(h, group.Length, _rank);
             var pool = _ctx.Device.Memory;
             // The members' rows back to back in one buffer (each member's slot holds it; disposing twice is a no-op),
             // so gate/up's product can run as one (FusedGateUpLinear).
