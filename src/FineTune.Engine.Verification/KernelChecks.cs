@@ -176,7 +176,7 @@ public sealed partial class KernelChecks : IDisposable
     private static float[] AsF32(byte[] bytes) => MemoryMarshal.Cast<byte, float>(bytes).ToArray();
 
     private const double Bf16Tolerance = 1e-2;
-    private const double Bf16GradTolerance = 2e-2;
+    internal const double Bf16GradTolerance = 2e-2;
     private const double F32Tolerance = 1e-5;
 
     // ---- checks ----------------------------------------------------------------------------

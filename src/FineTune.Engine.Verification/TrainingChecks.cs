@@ -448,9 +448,11 @@ public sealed class TrainingChecks : IDisposable
         foreach (var (label, run) in new[] { ("padded K", Step(fused: true, padded: true)), ("unpadded K", Step(fused: true, padded: false)), ("gate/up as two products", Step(fused: true, padded: true, gateUpAsOne: false)) })
         {
             errors.Add(new OutputError($"loss, {label} vs separate products, relative", Math.Abs(run.Loss - separate.Loss) / Math.Abs(separate.Loss), 1e-3));
-            // Per tensor, the relative L2 difference (a B read from the wrong columns moves it by order one).
+            // Per tensor, the relative L2 difference, within the kernel checks' bf16 gradient tolerance: one bf16 rounding
+            // of each projection output (2⁻⁹) more or less, carried through two layers and back, left the worst tensor
+            // 1.4e-2 apart on an H200 (2026-12-02), the loss 1.1e-5; a B read from the wrong columns would move both far more.
             var worst = run.Grad.Zip(separate.Grad, (a, b) => ErrorMetrics.Relative(a, Array.ConvertAll(b, x => (double)x))).Max();
-            errors.Add(new OutputError($"adapter gradients, {label} vs separate products, worst tensor's relative L2 difference", worst, 1e-2));
+            errors.Add(new OutputError($"adapter gradients, {label} vs separate products, worst tensor's relative L2 difference", worst, KernelChecks.Bf16GradTolerance));
         }
         return new KernelCheckResult(name, 8, errors, true, null);
     }
