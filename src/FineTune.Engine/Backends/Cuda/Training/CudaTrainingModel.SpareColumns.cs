@@ -20,7 +20,9 @@ public sealed partial class CudaTrainingModel
     /// <summary>
     /// The spare columns' row stride is rounded up to this many elements, the zero columns past the
     /// members' B included in every member's product: K stays a multiple of cuBLASLt's 64-wide K tiles
-    /// (hidden + r = 2,064 at 1B is not), and every row starts 128-byte aligned.
+    /// (hidden + r = 2,064 at 1B is not), and every row starts 128-byte aligned. On an H200 this made
+    /// no difference the benchmark could show at 1B or 8B (bench/train-cuda's README, <c>:unpadded</c>);
+    /// it costs 2% more FLOPs in those products at 1B and 0.02 GiB.
     /// </summary>
     internal const int SpareStrideMultiple = 64;
 
