@@ -92,6 +92,8 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_graph_replay_equals_eager"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager", TinyConfig("llama"), checkpointing: false),
         ["train_graph_replay_equals_eager_checkpointing"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_checkpointing", TinyConfig("llama"), checkpointing: true),
         ["train_graph_replay_equals_eager_gemma3_4bit"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_gemma3_4bit", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, checkpointing: false, fourBit: true),
+        // q/k/v's and gate/up's LoRA up-projections along K (padded and not) against each projection's own products.
+        ["train_spare_columns_match_separate_products"] = () => SpareColumnsMatchSeparateProducts("train_spare_columns_match_separate_products", TinyConfig("llama")),
         ["memory_plan_4bit_offload"] = () => MemoryPlan("memory_plan_4bit_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000 }, fourBit: true, checkpointing: true),
     };
 
@@ -408,6 +410,54 @@ public sealed partial class TrainingChecks : IDisposable
         return new KernelCheckResult(name, 9,
             [new OutputError($"largest adapter difference, one launch vs one per run ({string.Join(", ", runs)} runs of equal length per batch)", moved, 0)], same,
             runs.All(r => r > 1) ? null : "a batch had a single run of equal lengths: the single launch was not exercised");
+    }
+
+    /// <summary>
+    /// The LoRA up-projections that ride in the base products along K (q/k/v and gate/up, B in the
+    /// weights' spare columns, K padded to a multiple of 64 over zero columns) against each projection's
+    /// own products (the fused products off): one step from an adapter whose B is random (a fresh
+    /// adapter's B is zero, which would hide a B read from the wrong columns) must give the same loss
+    /// and the same gradient of every adapter tensor (read back as AdamW's first moment, 0.1 · g
+    /// after one unclipped step), up to bf16 rounding: the separate products round the base output to
+    /// bf16 before adding h·Bᵀ. The padded and unpadded K are both compared, and gate/up as one product
+    /// each way (their weights in one buffer, [gate | up] rows) as well as two.
+    /// </summary>
+    private KernelCheckResult SpareColumnsMatchSeparateProducts(string name, ModelConfig model)
+    {
+        var config = Config(checkpointing: false, dropout: 0);
+        var batch = PackedBatch.FromExamples(Data(4, model.VocabSize, 5));
+        var rng = new DeterministicRandom(8);
+        var start = new LoraAdapter(model, LoraSettings.From(config));
+        start.Initialize(1);
+        foreach (var t in start.Tensors.Where(t => t.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal)))
+            for (var i = 0; i < t.Value.Length; i++) t.Value[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
+        (double Loss, float[][] Grad) Step(bool fused, bool padded, bool gateUpAsOne = true)
+        {
+            var adapter = new LoraAdapter(model, LoraSettings.From(config));
+            for (var i = 0; i < adapter.Tensors.Count; i++) start.Tensors[i].Value.CopyTo(adapter.Tensors[i].Value);
+            using var m = Gpu.CreateRandomModel(model, adapter, config, 96, seed: 2, log: null);
+            m.FuseLoraProducts = fused;
+            m.PadSpareColumnK = padded;
+            m.FuseGateUp = gateUpAsOne;
+            m.LoadAdapter(adapter);
+            m.ZeroGradients();
+            var loss = m.ForwardBackward(batch, 1f / batch.LossRows.Length);
+            m.ClipAndStep(m.GradNorm(), 1e30, 1, 1e-3);
+            m.CopyAdapterTo(adapter);
+            return (loss, adapter.Tensors.Select(t => t.M.ToArray()).ToArray());
+        }
+        var separate = Step(fused: false, padded: false);
+        var errors = new List<OutputError>();
+        foreach (var (label, run) in new[] { ("padded K", Step(fused: true, padded: true)), ("unpadded K", Step(fused: true, padded: false)), ("gate/up as two products", Step(fused: true, padded: true, gateUpAsOne: false)) })
+        {
+            errors.Add(new OutputError($"loss, {label} vs separate products, relative", Math.Abs(run.Loss - separate.Loss) / Math.Abs(separate.Loss), 1e-3));
+            // Per tensor, the relative L2 difference, within the kernel checks' bf16 gradient tolerance: one bf16 rounding
+            // of each projection output (2⁻⁹) more or less, carried through two layers and back, left the worst tensor
+            // 1.4e-2 apart on an H200 (2026-12-02), the loss 1.1e-5; a B read from the wrong columns would move both far more.
+            var worst = run.Grad.Zip(separate.Grad, (a, b) => ErrorMetrics.Relative(a, Array.ConvertAll(b, x => (double)x))).Max();
+            errors.Add(new OutputError($"adapter gradients, {label} vs separate products, worst tensor's relative L2 difference", worst, KernelChecks.Bf16GradTolerance));
+        }
+        return new KernelCheckResult(name, 8, errors, true, null);
     }
 
     /// <summary>Runs of consecutive sequences with the same length padded to 16 (<c>PaddedBatch</c>'s segments).</summary>

@@ -49,6 +49,8 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void SwiGlu_backward() => Check("swiglu_backward");
     [CudaFact] public void GeGlu_tanh_forward() => Check("geglu_forward");
     [CudaFact] public void GeGlu_tanh_backward() => Check("geglu_backward");
+    [CudaFact] public void SwiGlu_over_one_products_gate_up_rows_forward_and_in_place_backward() => Check("swiglu_gate_up_rows");
+    [CudaFact] public void GeGlu_over_one_products_gate_up_rows_forward_and_in_place_backward() => Check("geglu_gate_up_rows");
     [CudaFact] public void Attention_head_dim_64() => Check("attention_hd64");
     [CudaFact] public void Attention_head_dim_64_with_64_row_tiles() => Check("attention_hd64_rows64");
     [CudaFact] public void Attention_head_dim_128() => Check("attention_hd128");

@@ -131,6 +131,9 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
+    [CudaFact]
+    public void LoRA_up_projections_inside_the_base_products_and_one_gate_up_product_give_the_gradients_of_separate_products() => AssertPasses("train_spare_columns_match_separate_products");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);

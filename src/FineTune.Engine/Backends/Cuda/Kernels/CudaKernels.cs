@@ -166,20 +166,38 @@ public sealed partial class CudaKernels : IDisposable
     }
 
     /// <summary>h = silu(gate) * up over <paramref name="count"/> elements.</summary>
-    public void SwiGluForward(ulong h, ulong gate, ulong up, long count) =>
-        Kernel("swiglu.cu", "swiglu_forward").Launch((GridFor(count, 8), 1, 1), Threads, 0, h, gate, up, KernelArg.Int64(count));
+    /// <remarks>
+    /// With <paramref name="ld"/> (the GLU kernels): gate and up (and dgate, dup) are rows of <paramref name="width"/> values
+    /// <paramref name="ld"/> apart, e.g. [gate | up] rows written by one product (ld = 2 · width); h and dh stay dense. 0: dense.
+    /// </remarks>
+    public void SwiGluForward(ulong h, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
+        Glu("swiglu_forward", count, width, ld, h, gate, up);
 
     /// <summary>dgate, dup from dh; the outputs may alias gate and up.</summary>
-    public void SwiGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count) =>
-        Kernel("swiglu.cu", "swiglu_backward").Launch((GridFor(count, 8), 1, 1), Threads, 0, dgate, dup, dh, gate, up, KernelArg.Int64(count));
+    public void SwiGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
+        Glu("swiglu_backward", count, width, ld, dgate, dup, dh, gate, up);
 
     /// <summary>h = gelu_tanh(gate) * up over <paramref name="count"/> elements (GeGLU, Gemma).</summary>
-    public void GeGluForward(ulong h, ulong gate, ulong up, long count) =>
-        Kernel("swiglu.cu", "geglu_forward").Launch((GridFor(count, 8), 1, 1), Threads, 0, h, gate, up, KernelArg.Int64(count));
+    public void GeGluForward(ulong h, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
+        Glu("geglu_forward", count, width, ld, h, gate, up);
 
     /// <summary>dgate, dup of GeGLU from dh; the outputs may alias gate and up.</summary>
-    public void GeGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count) =>
-        Kernel("swiglu.cu", "geglu_backward").Launch((GridFor(count, 8), 1, 1), Threads, 0, dgate, dup, dh, gate, up, KernelArg.Int64(count));
+    public void GeGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
+        Glu("geglu_backward", count, width, ld, dgate, dup, dh, gate, up);
+
+    private void Glu(string name, long count, int width, int ld, params ulong[] pointers)
+    {
+        if (ld == 0) width = 0;
+        else
+        {
+            // A 16-byte access must not straddle two rows, and every row must start 16-byte aligned.
+            RequireMultipleOf8(width, nameof(width));
+            RequireMultipleOf8(ld, nameof(ld));
+            if (ld < width || count % width != 0) throw new ArgumentOutOfRangeException(nameof(ld), "The GLU rows must be whole rows no wider than their stride.");
+        }
+        KernelArg[] args = [.. pointers.Select(p => (KernelArg)p), KernelArg.Int64(count), width, ld];
+        Kernel("swiglu.cu", name).Launch((GridFor(count, 8), 1, 1), Threads, 0, args);
+    }
 
     /// <summary>out = bf16(in) over <paramref name="count"/> fp32 values.</summary>
     public void Float32ToBFloat16(ulong output, ulong input, long count) =>

@@ -394,17 +394,14 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_forward_wide(bf1
     attention_forward_body<2, HEAD_DIM <= 64>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y);
 }
 
-// delta[b,h,t] = sum_d dO[b,t,h,d] * O[b,t,h,d]. Each thread reads 16 bytes of both (8 values);
-// the HEAD_DIM/8 threads of a row sum in a fixed butterfly order.
-extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, const bf16* __restrict__ dout,
-    const bf16* __restrict__ out, int B, int T, int Hq)
+// One row's sum_d dO * O over HEAD_DIM/8 lanes of a warp: each lane's 8 values in a fixed FMA chain,
+// then a butterfly over the lanes, the same order in every kernel that needs delta. Lanes of a row
+// past the end (!valid) take part in the shuffle with 0.
+__device__ __forceinline__ float delta_row_sum(const bf16* __restrict__ dout, const bf16* __restrict__ out, size_t row, int part, bool valid)
 {
     constexpr int LPR = HEAD_DIM / 8;
-    const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const size_t row = gid / LPR, rows = (size_t)B * T * Hq;
-    const int part = (int)(gid % LPR);
     float s = 0.f;
-    if (row < rows) {
+    if (valid) {
         const uint4 d = *(const uint4*)(dout + row * HEAD_DIM + part * 8);
         const uint4 o = *(const uint4*)(out + row * HEAD_DIM + part * 8);
         s = lo_f(d.x) * lo_f(o.x);
@@ -418,6 +415,19 @@ extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, c
     }
     #pragma unroll
     for (int off = LPR / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    return s;
+}
+
+// delta[b,h,t] = sum_d dO[b,t,h,d] * O[b,t,h,d]. Each thread reads 16 bytes of both (8 values);
+// the HEAD_DIM/8 threads of a row sum in a fixed butterfly order.
+extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, const bf16* __restrict__ dout,
+    const bf16* __restrict__ out, int B, int T, int Hq)
+{
+    constexpr int LPR = HEAD_DIM / 8;
+    const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t row = gid / LPR, rows = (size_t)B * T * Hq;
+    const int part = (int)(gid % LPR);
+    const float s = delta_row_sum(dout, out, row, part, row < rows);
     if (row < rows && part == 0) {
         const size_t h = row % Hq, t = (row / Hq) % T, bb = row / ((size_t)Hq * T);
         delta[(bb * Hq + h) * T + t] = s;
@@ -1031,21 +1041,7 @@ extern "C" __global__ void attention_backward_delta_varlen(float* __restrict__ d
     const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     const size_t row = gid / LPR, all = (size_t)rows * Hq;
     const int part = (int)(gid % LPR);
-    float s = 0.f;
-    if (row < all) {
-        const uint4 d = *(const uint4*)(dout + row * HEAD_DIM + part * 8);
-        const uint4 o = *(const uint4*)(out + row * HEAD_DIM + part * 8);
-        s = lo_f(d.x) * lo_f(o.x);
-        s = fmaf(hi_f(d.x), hi_f(o.x), s);
-        s = fmaf(lo_f(d.y), lo_f(o.y), s);
-        s = fmaf(hi_f(d.y), hi_f(o.y), s);
-        s = fmaf(lo_f(d.z), lo_f(o.z), s);
-        s = fmaf(hi_f(d.z), hi_f(o.z), s);
-        s = fmaf(lo_f(d.w), lo_f(o.w), s);
-        s = fmaf(hi_f(d.w), hi_f(o.w), s);
-    }
-    #pragma unroll
-    for (int off = LPR / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    const float s = delta_row_sum(dout, out, row, part, row < all);
     if (row < all && part == 0) {
         const int r = (int)(row / Hq), h = (int)(row % Hq);
         int lo = 0, hi = S - 1;  // the last sequence starting at or before r

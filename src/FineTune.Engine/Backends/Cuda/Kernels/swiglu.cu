@@ -1,22 +1,31 @@
 // SwiGLU: h = silu(gate) * up (and GeGLU below), elementwise over n values (gate and up are separate
 // projections, so LoRA can sit on each). 16-byte accesses with a scalar tail.
+// gate and up (and dgate, dup) are rows of `width` values `ld` apart: ld == width when they are
+// separate buffers, 2 * width when one product wrote [gate | up] per row; h and dh are dense.
 #include "common.cuh"
+
+// The offset (elements) of dense element i in a [rows, width] view whose rows are ld apart.
+__device__ __forceinline__ long long glu_at(long long i, int width, int ld)
+{
+    return ld == width ? i : (i / width) * ld + i % width;
+}
 
 __device__ __forceinline__ float silu_f(float g) { return g / (1.f + __expf(-g)); }
 
-extern "C" __global__ void swiglu_forward(bf16* __restrict__ h, const bf16* __restrict__ gate, const bf16* __restrict__ up, long long n)
+extern "C" __global__ void swiglu_forward(bf16* __restrict__ h, const bf16* __restrict__ gate, const bf16* __restrict__ up, long long n, int width, int ld)
 {
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
-        uint4 g = ((const uint4*)gate)[i], u = ((const uint4*)up)[i];
+        const long long at = glu_at(i * 8, width, ld) / 8;
+        uint4 g = ((const uint4*)gate)[at], u = ((const uint4*)up)[at];
         u32 gp[4] = {g.x, g.y, g.z, g.w}, upp[4] = {u.x, u.y, u.z, u.w}, o[4];
         #pragma unroll
         for (int j = 0; j < 4; j++) o[j] = pack_bf16x2(silu_f(lo_f(gp[j])) * lo_f(upp[j]), silu_f(hi_f(gp[j])) * hi_f(upp[j]));
         ((uint4*)h)[i] = make_uint4(o[0], o[1], o[2], o[3]);
     }
     for (long long i = vecs * 8 + blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += stride)
-        h[i] = f2bf(silu_f(bf2f(gate[i])) * bf2f(up[i]));
+        { const long long at = glu_at(i, width, ld); h[i] = f2bf(silu_f(bf2f(gate[at])) * bf2f(up[at])); }
 }
 
 // dgate = dh * up * silu'(gate), dup = dh * silu(gate), silu'(g) = s * (1 + g * (1 - s)) with
@@ -28,12 +37,13 @@ __device__ __forceinline__ void swiglu_grad(float g, float u, float d, float& dg
     dg = d * u * s * (1.f + g * (1.f - s));
 }
 
-extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n)
+extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n, int width, int ld)
 {
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
-        uint4 g = ((const uint4*)gate)[i], u = ((const uint4*)up)[i], d = ((const uint4*)dh)[i];
+        const long long at = glu_at(i * 8, width, ld) / 8;
+        uint4 g = ((const uint4*)gate)[at], u = ((const uint4*)up)[at], d = ((const uint4*)dh)[i];
         u32 gp[4] = {g.x, g.y, g.z, g.w}, upp[4] = {u.x, u.y, u.z, u.w}, dp[4] = {d.x, d.y, d.z, d.w}, og[4], ou[4];
         #pragma unroll
         for (int j = 0; j < 4; j++) {
@@ -43,14 +53,15 @@ extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* d
             og[j] = pack_bf16x2(dg0, dg1);
             ou[j] = pack_bf16x2(du0, du1);
         }
-        ((uint4*)dgate)[i] = make_uint4(og[0], og[1], og[2], og[3]);
-        ((uint4*)dup)[i] = make_uint4(ou[0], ou[1], ou[2], ou[3]);
+        ((uint4*)dgate)[at] = make_uint4(og[0], og[1], og[2], og[3]);
+        ((uint4*)dup)[at] = make_uint4(ou[0], ou[1], ou[2], ou[3]);
     }
     for (long long i = vecs * 8 + blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += stride) {
         float dg, du;
-        swiglu_grad(bf2f(gate[i]), bf2f(up[i]), bf2f(dh[i]), dg, du);
-        dgate[i] = f2bf(dg);
-        dup[i] = f2bf(du);
+        const long long at = glu_at(i, width, ld);
+        swiglu_grad(bf2f(gate[at]), bf2f(up[at]), bf2f(dh[i]), dg, du);
+        dgate[at] = f2bf(dg);
+        dup[at] = f2bf(du);
     }
 }
 
@@ -62,19 +73,20 @@ extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* d
 
 __device__ __forceinline__ float gelu_tanh_f(float g) { return 0.5f * g * (1.f + tanhf(GELU_BETA * (g + GELU_KAPPA * g * g * g))); }
 
-extern "C" __global__ void geglu_forward(bf16* __restrict__ h, const bf16* __restrict__ gate, const bf16* __restrict__ up, long long n)
+extern "C" __global__ void geglu_forward(bf16* __restrict__ h, const bf16* __restrict__ gate, const bf16* __restrict__ up, long long n, int width, int ld)
 {
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
-        uint4 g = ((const uint4*)gate)[i], u = ((const uint4*)up)[i];
+        const long long at = glu_at(i * 8, width, ld) / 8;
+        uint4 g = ((const uint4*)gate)[at], u = ((const uint4*)up)[at];
         u32 gp[4] = {g.x, g.y, g.z, g.w}, upp[4] = {u.x, u.y, u.z, u.w}, o[4];
         #pragma unroll
         for (int j = 0; j < 4; j++) o[j] = pack_bf16x2(gelu_tanh_f(lo_f(gp[j])) * lo_f(upp[j]), gelu_tanh_f(hi_f(gp[j])) * hi_f(upp[j]));
         ((uint4*)h)[i] = make_uint4(o[0], o[1], o[2], o[3]);
     }
     for (long long i = vecs * 8 + blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += stride)
-        h[i] = f2bf(gelu_tanh_f(bf2f(gate[i])) * bf2f(up[i]));
+        { const long long at = glu_at(i, width, ld); h[i] = f2bf(gelu_tanh_f(bf2f(gate[at])) * bf2f(up[at])); }
 }
 
 // dgate = dh * up * gelu'(gate), dup = dh * gelu(gate) with
@@ -86,12 +98,13 @@ __device__ __forceinline__ void geglu_grad(float g, float u, float d, float& dg,
     dg = d * u * (0.5f * (1.f + t) + 0.5f * g * (1.f - t * t) * GELU_BETA * (1.f + 3.f * GELU_KAPPA * g * g));
 }
 
-extern "C" __global__ void geglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n)
+extern "C" __global__ void geglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n, int width, int ld)
 {
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
-        uint4 g = ((const uint4*)gate)[i], u = ((const uint4*)up)[i], d = ((const uint4*)dh)[i];
+        const long long at = glu_at(i * 8, width, ld) / 8;
+        uint4 g = ((const uint4*)gate)[at], u = ((const uint4*)up)[at], d = ((const uint4*)dh)[i];
         u32 gp[4] = {g.x, g.y, g.z, g.w}, upp[4] = {u.x, u.y, u.z, u.w}, dp[4] = {d.x, d.y, d.z, d.w}, og[4], ou[4];
         #pragma unroll
         for (int j = 0; j < 4; j++) {
@@ -101,13 +114,14 @@ extern "C" __global__ void geglu_backward(bf16* dgate, bf16* dup, const bf16* dh
             og[j] = pack_bf16x2(dg0, dg1);
             ou[j] = pack_bf16x2(du0, du1);
         }
-        ((uint4*)dgate)[i] = make_uint4(og[0], og[1], og[2], og[3]);
-        ((uint4*)dup)[i] = make_uint4(ou[0], ou[1], ou[2], ou[3]);
+        ((uint4*)dgate)[at] = make_uint4(og[0], og[1], og[2], og[3]);
+        ((uint4*)dup)[at] = make_uint4(ou[0], ou[1], ou[2], ou[3]);
     }
     for (long long i = vecs * 8 + blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += stride) {
         float dg, du;
-        geglu_grad(bf2f(gate[i]), bf2f(up[i]), bf2f(dh[i]), dg, du);
-        dgate[i] = f2bf(dg);
-        dup[i] = f2bf(du);
+        const long long at = glu_at(i, width, ld);
+        geglu_grad(bf2f(gate[at]), bf2f(up[at]), bf2f(dh[i]), dg, du);
+        dgate[at] = f2bf(dg);
+        dup[at] = f2bf(du);
     }
 }

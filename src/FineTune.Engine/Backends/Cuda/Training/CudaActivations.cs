@@ -35,21 +35,29 @@ internal sealed class BufferSet(CudaMemoryPool pool) : IDisposable
 internal sealed class CudaActivations
 {
     // kept: false for the shared set under checkpointing, whose Att, Lse and X1 come from each layer's view.
-    /// <remarks><paramref name="norm2Stride"/>: the second norm's row stride; above hidden, gate/up's hidden values live in its spare columns (CudaTrainingModel.SpareColumns).</remarks>
-    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm2Stride, bool kept = true)
+    /// <remarks><paramref name="norm1Stride"/>, <paramref name="norm2Stride"/>: the norms' row strides; above hidden, q/k/v's and gate/up's
+    /// hidden values live in their spare columns (CudaTrainingModel.SpareColumns), the columns after them zero.</remarks>
+    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm1Stride, int norm2Stride, bool kept = true)
     {
         long n = tokens, h = c.HiddenSize;
-        Norm1 = b.Bf16(n * h); Rstd1 = b.F32(n);
+        Norm1 = b.Bf16(n * norm1Stride); Rstd1 = b.F32(n);
         Q = b.Bf16(n * c.QDim); K = b.Bf16(n * c.KvDim); V = b.Bf16(n * c.KvDim);
         if (kept) (Att, Lse, X1) = Kept(b, c, n);
         Norm2 = b.Bf16(n * norm2Stride); Rstd2 = b.F32(n);
-        if (norm2Stride > h)
-            foreach (var (p, i) in new[] { (Projection.Gate, 0), (Projection.Up, 1) })
+        foreach (var (x, stride, group) in new[] { (Norm1, norm1Stride, new[] { Projection.Q, Projection.K, Projection.V }), (Norm2, norm2Stride, new[] { Projection.Gate, Projection.Up }) })
+        {
+            if (stride == h) continue;
+            for (var i = 0; i < group.Length; i++)
             {
-                LoraHidden[(int)p] = Norm2 + (ulong)((h + i * rank) * 2);
-                LoraHiddenStride[(int)p] = norm2Stride;
+                LoraHidden[(int)group[i]] = x + (ulong)((h + i * rank) * 2);
+                LoraHiddenStride[(int)group[i]] = stride;
             }
-        Gate = b.Bf16(n * c.IntermediateSize); Up = b.Bf16(n * c.IntermediateSize); Act = b.Bf16(n * c.IntermediateSize);
+        }
+        // With gate/up's weights in one buffer (spare columns on), one product writes [gate | up] rows.
+        if (norm2Stride > h) (Gate, Up) = (b.Bf16(2 * n * c.IntermediateSize), 0);
+        else (Gate, Up) = (b.Bf16(n * c.IntermediateSize), b.Bf16(n * c.IntermediateSize));
+        if (Up == 0) Up = Gate + (ulong)(c.IntermediateSize * 2);
+        Act = b.Bf16(n * c.IntermediateSize);
         if (c.QkNorm)
         {
             QPre = b.Bf16(n * c.QDim); KPre = b.Bf16(n * c.KvDim);

@@ -35,7 +35,9 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
         var length = config.IsPreference ? 2 * padded : padded;
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
         return GpuMemoryPlan.For(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, config.PerDeviceTrainBatchSize, length, config.GradientCheckpointing,
-            FourBitSettings.From(config), keepAttention, config.OffloadCheckpoints);
+            FourBitSettings.From(config), keepAttention, config.OffloadCheckpoints,
+            // As CudaTrainingModel.AddSpareColumns decides (the per-group check there is per layer).
+            spareColumnTargets: adapter.Settings.Dropout == 0 && adapter.Settings.Rank % 8 == 0 && adapter.TensorLayers.Distinct().Count() == model.NumLayers ? adapter.Settings.Targets : null);
     }
 
     /// <inheritdoc />

@@ -24,10 +24,10 @@ public sealed partial class CudaTrainingModel
         var input = Resid(l);
         // A recomputation's output is already known; with checkpoints offloaded its slot is taken, so it goes to a scratch slot.
         var output = recompute && _offload is not null ? _offload.Recomputed : Resid(l + 1);
-        K.RmsNormForward(a.Norm1, a.Rstd1, input, w.InputNorm.Pointer, n, h, Eps, off);
-        Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a);
-        Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a);
-        Linear(l, Projection.V, a.Norm1, a.V, n, a);
+        K.RmsNormForward(a.Norm1, a.Rstd1, input, w.InputNorm.Pointer, n, h, Eps, off, yStride: _norm1Stride);
+        Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a, xStride: _norm1Stride);
+        Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a, xStride: _norm1Stride);
+        Linear(l, Projection.V, a.Norm1, a.V, n, a, xStride: _norm1Stride);
         if (_c.QkNorm)
         {
             K.RmsNormForward(a.Q, a.QRstd, a.QPre, w.QNorm!.Pointer, n * _c.NumHeads, hd, Eps, off);
@@ -48,10 +48,15 @@ public sealed partial class CudaTrainingModel
         // x1 = input + o_proj(attention): the residual is the product's addend.
         else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: input);
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off, yStride: _norm2Stride);
-        Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a, xStride: _norm2Stride);
-        Linear(l, Projection.Up, a.Norm2, a.Up, n, a, xStride: _norm2Stride);
-        if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
-        else K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * _c.IntermediateSize);
+        int inter = _c.IntermediateSize, gu = GateUpStride;
+        if (GateUpAsOne) FusedGateUpLinear(l, a.Norm2, n, a);
+        else
+        {
+            Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a, xStride: _norm2Stride, yStride: gu);
+            Linear(l, Projection.Up, a.Norm2, a.Up, n, a, xStride: _norm2Stride, yStride: gu);
+        }
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, (long)n * inter, inter, gu);
+        else K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * inter, inter, gu);
         if (_c.SandwichNorms)
         {
             Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
@@ -81,10 +86,15 @@ public sealed partial class CudaTrainingModel
         }
         LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
-        if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
-        else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter);
-        LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false, xStride: _norm2Stride);
-        LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true, xStride: _norm2Stride);
+        int gu = GateUpStride;
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu);
+        else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu);
+        if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
+        else
+        {
+            LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false, dyStride: gu, xStride: _norm2Stride);
+            LinearBackward(l, Projection.Up, a.Norm2, a.Up, _ws.DNorm, n, a, accumulate: true, dyStride: gu, xStride: _norm2Stride);
+        }
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, a.X1, w.PostNorm.Pointer, a.Rstd2, n, h, accumulate: true, off, _dResidStride);
         var dO = _ws.DResid;
         if (_c.SandwichNorms)
@@ -103,9 +113,9 @@ public sealed partial class CudaTrainingModel
             K.RmsNormBackward(_ws.DKPre, _ws.DK, a.KPre, w.KNorm!.Pointer, a.KRstd, n * _c.NumKvHeads, hd, accumulate: false, off);
             (dq, dk) = (_ws.DQPre, _ws.DKPre);
         }
-        LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false);
-        LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true);
-        LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true);
+        LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false, xStride: _norm1Stride);
+        LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
+        LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off, _dResidStride);
     }
 

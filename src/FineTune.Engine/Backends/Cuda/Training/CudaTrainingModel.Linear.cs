@@ -6,19 +6,20 @@ public sealed partial class CudaTrainingModel
 {
     /// <summary>y = x Wᵀ (+ addend) + bias + scale · (drop(x) Aᵀ) Bᵀ; the LoRA term accumulates into y (beta = 1).</summary>
     /// <remarks><paramref name="xStride"/>: x's row stride when it has spare columns for LoRA hidden values (0: dense).</remarks>
-    private void Linear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a, ulong addend = 0, int xStride = 0)
+    /// <remarks><paramref name="yStride"/>: y's row stride when it is one member's columns of [gate | up] rows (0: dense).</remarks>
+    private void Linear(int l, Projection p, ulong x, ulong y, int n, CudaActivations a, ulong addend = 0, int xStride = 0, int yStride = 0)
     {
-        if (FuseLoraProducts && addend == 0 && WeightStride(p) != 0 && xStride == _norm2Stride)
+        if (FuseLoraProducts && addend == 0 && WeightStride(p) != 0 && xStride == WeightStride(p))
         {
-            SpareColumnLinear(l, p, x, y, n, a);
+            SpareColumnLinear(l, p, x, y, n, a, yStride);
             return;
         }
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
         var lw = _w.Layers[l];
-        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend, lda: xStride, ldb: WeightStride(p));
+        Blas.Gemm(x, false, Weight(l, p), true, y, n, outF, inF, beta: addend != 0 ? 1f : 0f, addend: addend, lda: xStride, ldb: WeightStride(p), ldc: yStride);
         if (lw.Bias[(int)p] is { } bias) _ctx.Training.AddBias(y, bias.Pointer, n, outF);
         if (!LoraHidden(l, p, x, n, a, xStride)) return;
-        Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f, lda: a.LoraHiddenStride[(int)p]);
+        Blas.Gemm(a.LoraHidden[(int)p], false, _lora.B(l, p), true, y, n, outF, _rank, beta: 1f, lda: a.LoraHiddenStride[(int)p], ldc: yStride);
     }
 
     /// <summary>
@@ -104,7 +105,7 @@ public sealed partial class CudaTrainingModel
     private ulong Weight(int l, Projection p)
     {
         var lw = _w.Layers[l];
-        if (lw.Linear[(int)p] is { } bf16) return bf16.Pointer;
+        if (lw.Linear[(int)p] is { } bf16) return bf16.Pointer + (ulong)_spareRowOffset[(int)p];
         _ctx.FourBit.Dequantize(lw.FourBit[(int)p]!, _dequantized);
         return _dequantized;
     }

@@ -67,18 +67,19 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _acts = new CudaActivations[_c.NumLayers];
         if (plan.KeepsAttention)
         {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride, kept: false);
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, kept: false);
             for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(shared, _buffers, _c, _capacity);
         }
         else if (plan.GradientCheckpointing)
         {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride);
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride);
             Array.Fill(_acts, shared);
         }
         else
         {
-            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm2Stride);
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride);
         }
+        ZeroSpareColumns();
         if (plan.OffloadCheckpoints)
             _offload = new OffloadedResiduals(ctx.Device, _buffers, _c.NumLayers, _capacity, _c.HiddenSize);
         else

@@ -51,6 +51,8 @@ public sealed record GpuMemoryPlan
     public bool OffloadCheckpoints { get; init; }
     /// <summary>Pinned host bytes of the offloaded checkpoints (not in <see cref="Total"/>).</summary>
     public long HostCheckpoints { get; init; }
+    /// <summary>The LoRA targets the spare weight columns were counted for (see <see cref="SpareColumnBytes"/>), or null.</summary>
+    public IReadOnlyCollection<Projection>? SpareColumnTargets { get; init; }
     /// <summary>Backward-pass scratch, the batch's ids/positions/targets, and the fused lm-head + loss.</summary>
     public required long Workspace { get; init; }
 
@@ -91,14 +93,34 @@ public sealed record GpuMemoryPlan
         return bytes;
     }
 
+    /// <summary>
+    /// What the spare columns add (CudaTrainingModel.SpareColumns) for each group that <paramref name="targets"/> covers whole:
+    /// per layer the weights' extra columns (B's copy and the zero padding), and per token per layer the norm output's
+    /// padding columns (the hidden values in front of them are counted with the LoRA hidden values).
+    /// </summary>
+    public static (long WeightsPerLayer, long PerToken) SpareColumnBytes(ModelConfig c, int rank, IReadOnlyCollection<Projection> targets)
+    {
+        long weights = 0, perToken = 0;
+        foreach (var group in CudaTrainingModel.SpareColumnGroups)
+        {
+            if (!group.All(targets.Contains)) continue;
+            var pad = CudaTrainingModel.SpareStride(c.HiddenSize, group.Length, rank) - c.HiddenSize;
+            weights += 2L * pad * group.Sum(p => (long)p.OutFeatures(c));
+            perToken += 2L * (pad - group.Length * rank);
+        }
+        return (weights, perToken);
+    }
+
     /// <summary>The plan for a run of <paramref name="batch"/> × <paramref name="sequenceLength"/> tokens.</summary>
+    /// <remarks><paramref name="spareColumnTargets"/>: the LoRA targets when the model keeps B in spare weight columns (every layer adapted, no dropout, a rank that is a multiple of 8), else null.</remarks>
     /// <remarks><paramref name="keepAttention"/> overrides <see cref="KeepsAttention"/>'s rule (the benchmark's A/B of the two recomputations).</remarks>
     /// <remarks><paramref name="offloadCheckpoints"/> is gradient_checkpointing: offload (checkpoints and an untied input embedding in host memory).</remarks>
     public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null, bool? keepAttention = null,
-        bool offloadCheckpoints = false)
+        bool offloadCheckpoints = false, IReadOnlyCollection<Projection>? spareColumnTargets = null)
     {
         var tokens = (long)batch * sequenceLength;
-        var layer = LayerBytes(c, rank, loraTargets);
+        var spare = fourBit is null && spareColumnTargets is not null ? SpareColumnBytes(c, rank, spareColumnTargets) : (0, 0);
+        var layer = LayerBytes(c, rank, loraTargets) + spare.PerToken;
         var offload = gradientCheckpointing && (fourBit is not null || offloadCheckpoints);
         var keeps = gradientCheckpointing && (keepAttention ?? !offload);
         var kept = keeps ? KeptBytes(c) : 0;
@@ -109,7 +131,7 @@ public sealed record GpuMemoryPlan
             SequenceLength = sequenceLength,
             GradientCheckpointing = gradientCheckpointing,
             KeepsAttention = keeps,
-            Weights = CudaModelWeights.Bytes(c, fourBit, hostEmbedding),
+            Weights = CudaModelWeights.Bytes(c, fourBit, hostEmbedding) + spare.WeightsPerLayer * c.NumLayers,
             FourBit = fourBit,
             HostEmbedding = CudaModelWeights.HostBytes(c, fourBit, hostEmbedding),
             Dequantized = fourBit is null ? 0 : 2 * CudaModelWeights.LargestProjection(c),
@@ -118,6 +140,7 @@ public sealed record GpuMemoryPlan
             Activations = gradientCheckpointing ? (layer - kept) * tokens + kept * tokens * c.NumLayers : layer * tokens * c.NumLayers,
             Residuals = offload ? OffloadedResiduals.DeviceBytes(tokens, c.HiddenSize) : 2L * c.HiddenSize * tokens * (c.NumLayers + 1),
             OffloadCheckpoints = offload,
+            SpareColumnTargets = spareColumnTargets,
             HostCheckpoints = offload ? OffloadedResiduals.HostBytes(c.NumLayers, tokens, c.HiddenSize) : 0,
             Workspace = WorkspaceBytesPerToken(c, rank) * tokens + LmHeadCrossEntropy.WorkspaceBytesFor((int)Math.Min(int.MaxValue, tokens), c.HiddenSize, c.VocabSize),
         };
@@ -125,7 +148,7 @@ public sealed record GpuMemoryPlan
 
     /// <summary>The same run with other settings.</summary>
     public GpuMemoryPlan With(ModelConfig c, int rank, int loraTargets, long adapterParameters, int? batch = null, int? sequenceLength = null, bool? gradientCheckpointing = null, FourBitSettings? fourBit = null) =>
-        For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing, fourBit ?? FourBit);
+        For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing, fourBit ?? FourBit, spareColumnTargets: SpareColumnTargets);
 
     /// <summary>
     /// The first change that makes the run fit in <paramref name="free"/> bytes, as lora.yaml settings:
@@ -141,7 +164,7 @@ public sealed record GpuMemoryPlan
         if (!ckpt && With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true).Total <= free)
             return "gradient_checkpointing: true";
         if (FourBit is null && !OffloadCheckpoints
-            && For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, gradientCheckpointing: true, offloadCheckpoints: true).Total <= free)
+            && For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, gradientCheckpointing: true, offloadCheckpoints: true, spareColumnTargets: SpareColumnTargets).Total <= free)
             return "gradient_checkpointing: offload";
         var checkpointing = ckpt ? "" : "gradient_checkpointing: true, ";
         string Halved(int b) => $"per_device_train_batch_size: {b} (with gradient_accumulation_steps multiplied by {Batch / b} to keep the effective batch)";
