@@ -93,6 +93,7 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_graph_replay_equals_eager_checkpointing"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_checkpointing", TinyConfig("llama"), checkpointing: true),
         ["train_graph_replay_equals_eager_gemma3_4bit"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_gemma3_4bit", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, checkpointing: false, fourBit: true),
         ["memory_plan_4bit_offload"] = () => MemoryPlan("memory_plan_4bit_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000 }, fourBit: true, checkpointing: true),
+        ["train_varlen_bucketed_plans_rerun_identical"] = () => VarlenBucketedPlansRerunIdentical("train_varlen_bucketed_plans_rerun_identical", TinyConfig("llama")),
     };
 
     /// <summary>Runs one check, turning an exception into a failed result.</summary>

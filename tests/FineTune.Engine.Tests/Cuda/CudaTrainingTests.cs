@@ -131,6 +131,9 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
+    [CudaFact]
+    public void Variable_length_batches_sharing_bucketed_cublas_plans_rerun_byte_identically() => AssertPasses("train_varlen_bucketed_plans_rerun_identical");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);
