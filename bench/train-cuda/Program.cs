@@ -12,6 +12,8 @@
 //              a shape sft:name:ckpt:LENGTHS.json is the realistic-length SFT workload (sft-lengths.json); ending in
 //              :runs it launches attention once per run of equal-length examples instead of once per batch (the A/B)
 //              any shape ending in :nograph queues every launch eagerly (no CUDA-graph replay of repeated step shapes: the A/B)
+//              any shape with :exactplan runs cuBLASLt's heuristic for every exact product shape instead of once per bucket
+//              of token rows (CudaBlas.BucketedPlans, the A/B); every run starts from no cuBLASLt plans either way
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -83,14 +85,16 @@ if (!argList.Contains("--checks-only"))
         {
             if (sft)
             {
+                gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
                 Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3]), offload, perRun: parts.Contains("runs"), graphs: !parts.Contains("nograph")));
             }
             else
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
+                gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
                 Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts")));
             }
         }
@@ -100,6 +104,7 @@ if (!argList.Contains("--checks-only"))
             Emit(new JsonObject { ["impl"] = "finetune", ["shape"] = shape, ["spec"] = spec, ["grad_ckpt"] = ckpt, ["error"] = e.GetType().Name + ": " + e.Message });
         }
         gpu.Context.Device.Memory.ReleaseCached();
+        gpu.Context.Blas.BucketedPlans = true;
     }
 }
 return failed == 0 ? 0 : 1;
@@ -130,6 +135,7 @@ static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftL
     var longest = lengths.Batches.SelectMany(b => b).Max(e => e.Length);
     var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm, offload: offload, perRun: perRun, graphs: graphs);
     result["seq"] = "sft";
+    result["sft_batches"] = lengths.Batches.Count;
     result["padded_rows_per_real_token"] = Math.Round(batches.Skip(lengths.Warm).Sum(b => (double)b.SeqLengths.Sum(l => (l + 15) / 16 * 16)) / batches.Skip(lengths.Warm).Sum(b => b.TokenCount), 4);
     return result;
 }
@@ -141,6 +147,10 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, OffloadCheckpoints = offload, MaxGradNorm = 1.0,
         LoadIn4Bit = fourBit is not null, Bnb4BitQuantType = fourBit?.Type == FineTune.Engine.Weights.FourBit.FourBitType.Fp4 ? "fp4" : "nf4",
     };
+    // Each run plans its products from scratch, as a training process does (the A/B of CudaBlas.BucketedPlans).
+    var blas = gpu.Context.Blas;
+    blas.ForgetPlans();
+    var plansAtStart = blas.PlanStats;
     var loadWatch = Stopwatch.StartNew();
     var adapter = new LoraAdapter(model, LoraSettings.From(config));
     adapter.Initialize(0);
@@ -158,7 +168,11 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     var watch = new Stopwatch();
     for (var i = 0; i < batches.Count; i++)
     {
-        if (i == warm) watch.Start();
+        if (i == warm)
+        {
+            watch.Start();
+            plansAtStart = blas.PlanStats;
+        }
         var packed = batches[i];
         var scale = 1f / packed.LossRows.Length;
         m.ZeroGradients();
@@ -186,6 +200,10 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
         // CUDA-graph replay: on or off (the A/B), steps that ran as a graph (warm-up included), graphs captured, nodes in the last.
+        // cuBLASLt plans: per bucket of token rows or per exact shape (the A/B); made in the timed steps by the
+        // heuristic, adopted from a bucket's bound, refused by cublasLtMatmulAlgoCheck (planned fresh); all made in the run.
+        ["bucketed_plans"] = blas.BucketedPlans, ["timed_plans_fresh"] = blas.PlanStats.Fresh - plansAtStart.Fresh, ["timed_plans_adopted"] = blas.PlanStats.Adopted - plansAtStart.Adopted,
+        ["timed_plans_refused"] = blas.PlanStats.Refused - plansAtStart.Refused, ["plans_fresh"] = blas.PlanStats.Fresh, ["plans_adopted"] = blas.PlanStats.Adopted,
         ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
     };
 }

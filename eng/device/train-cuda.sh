@@ -23,8 +23,10 @@ shapes="${SHAPES:-smollm2-135m:8:2048:0,llama3.2-1b:4:2048:0,llama3.2-1b:4:2048:
 sft="${SFT:-sft:llama3.2-1b:0:$here/sft-lengths.json,sft:llama3.2-1b:1:$here/sft-lengths.json,sft:llama3.1-8b:1:$here/sft-lengths.json}"
 # SFT=none: the shapes alone (a call short of device time); $all is what the peer and ours run.
 if [[ "$sft" == "none" ]]; then all="$shapes"; else all="$shapes,$sft"; fi
-# The peer runs each shape once: our A/B variants (a shape ending in :nograph, graph replay off) are ours only.
-peer_shapes="$(tr , '\n' <<< "$all" | grep -v ':nograph$' | paste -sd, -)"
+# The peer runs each shape once: our A/B variants (a shape ending in :nograph, graph replay off, or
+# :exactplan, cuBLASLt's heuristic per exact shape) are ours only, and so are OURS_ONLY's shapes.
+peer_shapes="$(tr , '\n' <<< "$all" | grep -vE ':(nograph|exactplan|unpadded|twoproducts)$' | paste -sd, -)"
+if [[ -n "${OURS_ONLY:-}" ]]; then all="$all,$OURS_ONLY"; fi
 site=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
 export LD_LIBRARY_PATH="$site/cu13/lib:$site/cudnn/lib:$site/nccl/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"
 export FINETUNE_CUDA_CACHE_DIR=/tmp/finetune-kernel-cache

@@ -134,6 +134,9 @@ public sealed class CudaTrainingTests
     [CudaFact]
     public void LoRA_up_projections_inside_the_base_products_and_one_gate_up_product_give_the_gradients_of_separate_products() => AssertPasses("train_spare_columns_match_separate_products");
 
+    [CudaFact]
+    public void Variable_length_batches_sharing_bucketed_cublas_plans_rerun_byte_identically() => AssertPasses("train_varlen_bucketed_plans_rerun_identical");
+
     private static void AssertPasses(string name)
     {
         var result = Checks.Value.Run(name);

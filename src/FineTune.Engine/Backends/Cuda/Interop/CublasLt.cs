@@ -40,6 +40,7 @@ internal sealed unsafe class CublasLt
     public readonly delegate* unmanaged<IntPtr, int> cublasLtMatmulPreferenceDestroy;
     public readonly delegate* unmanaged<IntPtr, int, void*, nuint, int> cublasLtMatmulPreferenceSetAttribute;
     public readonly delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, HeuristicResult*, int*, int> cublasLtMatmulAlgoGetHeuristic;
+    public readonly delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, void*, HeuristicResult*, int> cublasLtMatmulAlgoCheck;
     public readonly delegate* unmanaged<IntPtr, IntPtr, void*, ulong, IntPtr, ulong, IntPtr, void*, ulong, IntPtr, ulong, IntPtr, void*, ulong, nuint, IntPtr, int> cublasLtMatmul;
 
     public CublasLt(int driverVersion)
@@ -62,6 +63,7 @@ internal sealed unsafe class CublasLt
         cublasLtMatmulPreferenceDestroy = (delegate* unmanaged<IntPtr, int>)Get(handle, "cublasLtMatmulPreferenceDestroy");
         cublasLtMatmulPreferenceSetAttribute = (delegate* unmanaged<IntPtr, int, void*, nuint, int>)Get(handle, "cublasLtMatmulPreferenceSetAttribute");
         cublasLtMatmulAlgoGetHeuristic = (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, HeuristicResult*, int*, int>)Get(handle, "cublasLtMatmulAlgoGetHeuristic");
+        cublasLtMatmulAlgoCheck = (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, void*, HeuristicResult*, int>)Get(handle, "cublasLtMatmulAlgoCheck");
         cublasLtMatmul = (delegate* unmanaged<IntPtr, IntPtr, void*, ulong, IntPtr, ulong, IntPtr, void*, ulong, IntPtr, ulong, IntPtr, void*, ulong, nuint, IntPtr, int>)Get(handle, "cublasLtMatmul");
         Version = (ulong)((delegate* unmanaged<nuint>)Get(handle, "cublasLtGetVersion"))();
     }
