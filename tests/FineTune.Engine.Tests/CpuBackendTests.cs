@@ -66,6 +66,8 @@ public class CpuBackendTests
         { 48, 64, 64 },      // whole tiles
         { 16, 40, 9000 },    // long k, small C: summed in k-segments
         { 64, 33, 4096 },
+        { 70, 16, 600 },     // the LoRA rank's width: 8-row tiles over one vector with AVX-512, ragged last tile
+        { 21, 9, 300 },      // narrower still: columns past n dropped from the one-vector tile
     };
 
     [Theory]

@@ -496,7 +496,7 @@ public sealed class LlamaGraph
         var chunk = HeadCrossEntropy.ChunkRows(vocab);
         LayerActivations.Grow(ref _gather, chunk * h);
         LayerActivations.Grow(ref _dGather, chunk * h);
-        var head = (float[]?)Prepared(_w.LmHead, vocab, h);
+        var head = Prepared(_w.LmHead, vocab, h) as PackedPanels;
         for (var c0 = 0; c0 < rows.Length; c0 += chunk)
         {
             var m = Math.Min(chunk, rows.Length - c0);

@@ -72,7 +72,7 @@ public sealed class CpuBackend : IComputeBackend
     public void MatMulTransposed(float[] a, int aOffset, float[] b, object prepared, float[] c, int cOffset, int m, int n, int k, bool accumulate = false)
     {
         if (m <= SmallRows) MatMulTransposed(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate);
-        else Gemm.Run(GemmProblem.NT(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate) with { PackedB = (float[])prepared }, this);
+        else Gemm.Run(GemmProblem.NT(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate) with { PackedB = (PackedPanels)prepared }, this);
     }
 
     /// <inheritdoc />
@@ -87,7 +87,7 @@ public sealed class CpuBackend : IComputeBackend
         }
         Gemm.Run(GemmProblem.NT(a, 0, b, 0, c, 0, m, n, k, accumulate) with
         {
-            PackedB = (float[]?)prepared,
+            PackedB = (PackedPanels?)prepared,
             Tail = new GemmTail(a2, 0, k2, 1, b2, 0, k2, 1, k2),
         }, this);
     }
@@ -115,27 +115,27 @@ public sealed class CpuBackend : IComputeBackend
 
     internal void ReturnScratch(float[] buffer) => _scratch = buffer;
 
-    private float[]? _panelScratch;
+    private PackedPanels? _panelScratch;
 
     /// <summary>A buffer for one product's packed B, reused between products (a second one, so k-segment partials can be live at the same time).</summary>
-    internal float[] PanelScratch(long length)
+    internal PackedPanels PanelScratch(long length)
     {
         var s = Interlocked.Exchange(ref _panelScratch, null);
-        return s is not null && s.LongLength >= length ? s : new float[length];
+        return s is not null && s.Length >= length ? s : PackedPanels.Allocate(length);
     }
 
-    internal void ReturnPanelScratch(float[] buffer) => _panelScratch = buffer;
+    internal void ReturnPanelScratch(PackedPanels buffer) => _panelScratch = buffer;
 
-    private float[]? _tailScratch;
+    private PackedPanels? _tailScratch;
 
     /// <summary>A buffer for a fused tail's packed B (<see cref="GemmTail"/>), reused between products.</summary>
-    internal float[] TailScratch(long length)
+    internal PackedPanels TailScratch(long length)
     {
         var s = Interlocked.Exchange(ref _tailScratch, null);
-        return s is not null && s.LongLength >= length ? s : new float[length];
+        return s is not null && s.Length >= length ? s : PackedPanels.Allocate(length);
     }
 
-    internal void ReturnTailScratch(float[] buffer) => _tailScratch = buffer;
+    internal void ReturnTailScratch(PackedPanels buffer) => _tailScratch = buffer;
 
     private static unsafe void Tile(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset,
         int r0, int r1, int c0, int c1, int n, int k, bool accumulate)

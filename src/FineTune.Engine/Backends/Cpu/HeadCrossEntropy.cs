@@ -32,7 +32,7 @@ internal static class HeadCrossEntropy
     /// given, its mean logit; with <paramref name="scales"/> (d(loss)/d(cross-entropy) of each row) also
     /// dx[m×h].
     /// </summary>
-    public static void Run(IComputeBackend be, float[] x, float[] head, float[]? packedHead, int m, int h, int vocab,
+    public static void Run(IComputeBackend be, float[] x, float[] head, PackedPanels? packedHead, int m, int h, int vocab,
         int[] targets, int t0, float[]? scales, double[] loss, double[]? means, float[] dx, Workspace ws)
     {
         var blocks = (vocab + Block - 1) / Block;
