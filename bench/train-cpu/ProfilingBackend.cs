@@ -19,8 +19,35 @@ sealed class ProfilingBackend(IComputeBackend inner) : IComputeBackend
 
     public void Reset() => _sections.Clear();
 
+    private List<string>? _together;
+
+    /// <summary>Products started inside are timed together when the scope ends, as one section named by all of them.</summary>
+    public IDisposable Together()
+    {
+        if (_together is not null) return NoScope.Instance;
+        _together = [];
+        return new TogetherScope(this, inner.Together());
+    }
+
+    private sealed class TogetherScope(ProfilingBackend owner, IDisposable inner) : IDisposable
+    {
+        public void Dispose()
+        {
+            var names = owner._together!;
+            owner._together = null;
+            owner.Time($"together: {string.Join(" | ", names)}", inner.Dispose);
+        }
+    }
+
     private void Time(string name, Action run)
     {
+        if (_together is not null && _depth == 0)
+        {
+            // Deferred by the inner backend until the scope ends; timed there.
+            _together.Add(name);
+            run();
+            return;
+        }
         if (_depth++ > 0)
         {
             run();

@@ -51,9 +51,29 @@ public interface IComputeBackend
     /// <summary>C[m×n] (+)= A[k×m]ᵀ · B[k×n], all row-major and contiguous (weight gradients: a sum over tokens).</summary>
     void MatMulTransposedA(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false);
 
+    /// <summary>
+    /// Products started until the returned scope is disposed may run together, in one parallel pass, when
+    /// it is disposed: the caller promises that none of them reads what another writes, and reads none of
+    /// their results before then. The bytes are those of running them one after the other. A backend
+    /// without this runs each product when it is started.
+    /// </summary>
+    IDisposable Together() => NoScope.Instance;
+
     /// <summary>dst[cols×rows] = src[rows×cols]ᵀ.</summary>
     void Transpose(float[] src, int srcOffset, float[] dst, int dstOffset, int rows, int cols);
 
     /// <summary>Runs <paramref name="body"/> for 0..count-1 over the backend's threads; each index must write disjoint outputs.</summary>
     void For(int count, Action<int> body);
+}
+
+/// <summary>A scope with nothing to do at its end.</summary>
+public sealed class NoScope : IDisposable
+{
+    /// <summary>The one instance.</summary>
+    public static readonly NoScope Instance = new();
+
+    private NoScope() { }
+
+    /// <inheritdoc />
+    public void Dispose() { }
 }

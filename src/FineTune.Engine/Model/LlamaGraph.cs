@@ -197,9 +197,7 @@ public sealed class LlamaGraph
         var input = _resid[l];
         var output = _resid[l + 1];
         CpuOps.RmsNorm(_be, input, a.Norm1, a.Rstd1, lw.InputNorm, n, h, (float)_c.RmsNormEps);
-        Linear(l, Projection.Q, a.Norm1, a.Q, n, a);
-        Linear(l, Projection.K, a.Norm1, a.K, n, a);
-        Linear(l, Projection.V, a.Norm1, a.V, n, a);
+        Linears(l, QkvProjections, a.Norm1, [a.Q, a.K, a.V], n, a);
         if (_c.QkNorm)
         {
             Array.Copy(a.Q, a.QPre, n * _c.QDim);
@@ -218,8 +216,7 @@ public sealed class LlamaGraph
         }
         else Linear(l, Projection.O, a.Att, _tmpH, n, a);
         CpuOps.AddRmsNorm(_be, input, _tmpH, a.X1, a.Norm2, a.Rstd2, lw.PostNorm, n, h, eps);
-        Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
-        Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
+        Linears(l, GateUpProjections, a.Norm2, [a.Gate, a.Up], n, a);
         CpuOps.GatedActivation(_be, _c, a.Gate, a.Up, a.Act, n);
         if (_c.SandwichNorms)
         {
@@ -270,6 +267,38 @@ public sealed class LlamaGraph
         return _tmpH;
     }
 
+    private static readonly Projection[] QkvProjections = [Projection.Q, Projection.K, Projection.V];
+    private static readonly Projection[] GateUpProjections = [Projection.Gate, Projection.Up];
+
+    /// <summary>
+    /// <see cref="Linear"/> for projections of the same input (q, k, v; gate, up): their LoRA hiddens in one
+    /// parallel pass, then their weights with the LoRA paths fused in another, instead of two passes each.
+    /// </summary>
+    private void Linears(int l, Projection[] projections, float[] x, float[][] ys, int n, LayerActivations a)
+    {
+        var lw = _w.Layers[l];
+        var dropout = DropoutKey is not null && _lora?.Settings.Dropout != 0;
+        if (!AdapterEnabled || _lora is null || dropout || projections.Any(p => lw.Bias[(int)p] is not null || _lora.A(l, p) is null))
+        {
+            for (var i = 0; i < projections.Length; i++) Linear(l, projections[i], x, ys[i], n, a);
+            return;
+        }
+        int r = Rank, inF = projections[0].InFeatures(_c);
+        using (_be.Together())
+            foreach (var p in projections)
+                _be.MatMulTransposed(x, 0, _lora.A(l, p)!.Value, 0, a.LoraHidden[(int)p], 0, n, r, inF);
+        foreach (var p in projections)
+            TensorPrimitives.Multiply(a.LoraHidden[(int)p].AsSpan(0, n * r), _lora.Settings.Scale, a.LoraHidden[(int)p].AsSpan(0, n * r));
+        using (_be.Together())
+            for (var i = 0; i < projections.Length; i++)
+            {
+                var p = projections[i];
+                var w = lw.Linear[(int)p];
+                var outF = p.OutFeatures(_c);
+                _be.MatMulTransposedThen(x, w, Prepared(w, outF, inF), a.LoraHidden[(int)p], _lora.B(l, p)!.Value, ys[i], n, outF, inF, r);
+            }
+    }
+
     /// <summary>y = x Wᵀ + bias + scale · (drop(x) Aᵀ) Bᵀ.</summary>
     private void Linear(int l, Projection p, float[] x, float[] y, int n, LayerActivations a)
     {
@@ -315,18 +344,25 @@ public sealed class LlamaGraph
         var loraB = _lora.B(l, p)!;
         var r = Rank;
         var scale = _lora.Settings.Scale;
-        // g = scale · dy B  [n × r]
-        _be.MatMul(dy, 0, loraB.Value, 0, _tR, 0, n, r, outF);
+        // Two parallel passes of two independent products each (rather than four passes).
+        using (_be.Together())
+        {
+            // g = scale · dy B  [n × r]
+            _be.MatMul(dy, 0, loraB.Value, 0, _tR, 0, n, r, outF);
+            // dB += dyᵀ · (scale · A x)
+            _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
+        }
         TensorPrimitives.Multiply(_tR.AsSpan(0, n * r), scale, _tR.AsSpan(0, n * r));
         var dropout = DropoutKey is not null && _lora.Settings.Dropout != 0;
-        // dx (+)= dy W, then (without dropout) g A continues each element's sum in the same pass.
-        if (dropout) _be.MatMul(dy, 0, w, 0, dx, 0, n, inF, outF, accumulate);
-        else _be.MatMulThen(dy, w, _tR, loraA.Value, dx, n, inF, outF, r, accumulate);
-        // dB += dyᵀ · (scale · A x)
-        _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
-        // dA += gᵀ · drop(x)
         var xd = Dropped(l, p, x, n, inF);
-        _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        using (_be.Together())
+        {
+            // dx (+)= dy W, then (without dropout) g A continues each element's sum in the same pass.
+            if (dropout) _be.MatMul(dy, 0, w, 0, dx, 0, n, inF, outF, accumulate);
+            else _be.MatMulThen(dy, w, _tR, loraA.Value, dx, n, inF, outF, r, accumulate);
+            // dA += gᵀ · drop(x)
+            _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        }
         if (!dropout) return;
         // dx += drop'(g A)
         _be.MatMul(_tR, 0, loraA.Value, 0, _tT1, 0, n, inF, r);

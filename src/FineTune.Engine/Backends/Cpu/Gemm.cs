@@ -37,6 +37,9 @@ internal sealed class PackedPanels
     public int Offset { get; }
     public long Length { get; }
 
+    /// <summary>Floats of <paramref name="data"/> already in panel layout, read in place (not aligned).</summary>
+    public static PackedPanels View(float[] data, long offset, long length) => new(data, checked((int)offset), length);
+
     /// <summary>Zeroed room for <paramref name="length"/> floats.</summary>
     public static unsafe PackedPanels Allocate(long length)
     {
@@ -93,7 +96,7 @@ internal static class Gemm
         }
         if (segments == 1)
         {
-            Blocked(pr, be, 1);
+            if (!be.Defer(pr)) Blocked(pr, be, 1);
             return;
         }
         var size = (long)pr.M * pr.N;
@@ -134,30 +137,127 @@ internal static class Gemm
     /// </summary>
     private static void Blocked(GemmProblem pr, CpuBackend be, int segments)
     {
+        var plan = Plan(pr, be, segments, out var packJobs);
+        if (packJobs > 0) be.For(packJobs, q => PackAll(plan.Problem, plan.Shape, plan.Problem.PackedB!, q, q + 1));
+        be.For(plan.Tasks, plan.Run);
+        plan.Release(be);
+    }
+
+    /// <summary>
+    /// Independent products (none reads what another writes) in one parallel loop: their packing in
+    /// one loop (if any B is large), then all their tasks in another, rather than two loops each.
+    /// Every product's tasks are the ones it would run alone, so the bytes are the same.
+    /// </summary>
+    public static void Together(IReadOnlyList<GemmProblem> problems, CpuBackend be)
+    {
+        if (problems.Count == 1)
+        {
+            Blocked(problems[0], be, 1);
+            return;
+        }
+        var plans = new BlockPlan[problems.Count];
+        var packStarts = new int[plans.Length + 1];
+        var taskStarts = new int[plans.Length + 1];
+        for (var i = 0; i < plans.Length; i++)
+        {
+            plans[i] = Plan(problems[i], be, 1, out var packJobs);
+            packStarts[i + 1] = packStarts[i] + packJobs;
+            taskStarts[i + 1] = taskStarts[i] + plans[i].Tasks;
+        }
+        if (packStarts[^1] > 0)
+            be.For(packStarts[^1], job =>
+            {
+                var i = Owner(packStarts, job);
+                var q = job - packStarts[i];
+                PackAll(plans[i].Problem, plans[i].Shape, plans[i].Problem.PackedB!, q, q + 1);
+            });
+        be.For(taskStarts[^1], task =>
+        {
+            var i = Owner(taskStarts, task);
+            plans[i].Run(task - taskStarts[i]);
+        });
+        foreach (var plan in plans) plan.Release(be);
+    }
+
+    /// <summary>The product whose range of <paramref name="starts"/> holds <paramref name="index"/>.</summary>
+    private static int Owner(int[] starts, int index)
+    {
+        var i = Array.BinarySearch(starts, index);
+        if (i < 0) return ~i - 1;
+        // Products with no jobs share a start: the owner is the last of them.
+        while (i + 1 < starts.Length - 1 && starts[i + 1] == index) i++;
+        return i;
+    }
+
+    /// <summary>How one product is split into tasks, and the packed B its tasks read.</summary>
+    private sealed class BlockPlan(GemmProblem problem, GemmKernels.Shape shape, int segments, int tilesPerTask, int panelsPerTask,
+        int rowBlocks, int colBlocks, PackedPanels? shared, PackedPanels? tailPanels)
+    {
+        public GemmProblem Problem { get; } = problem;
+        public GemmKernels.Shape Shape { get; } = shape;
+        public int Tasks => segments * rowBlocks * colBlocks;
+
+        public void Run(int task)
+        {
+            var pr = Problem;
+            var seg = task / (rowBlocks * colBlocks);
+            var rb = task % (rowBlocks * colBlocks) / colBlocks;
+            var cb = task % colBlocks;
+            var segLength = (pr.K + segments - 1) / segments;
+            var k0 = seg * segLength;
+            var k1 = Math.Min(pr.K, k0 + segLength);
+            var i0 = rb * tilesPerTask * Shape.Rows;
+            var i1 = Math.Min(pr.M, i0 + tilesPerTask * Shape.Rows);
+            var j0 = cb * panelsPerTask * Shape.Width;
+            var j1 = Math.Min(pr.N, j0 + panelsPerTask * Shape.Width);
+            var cOffset = pr.COffset + seg * (long)pr.M * pr.N;
+            Task(pr, Shape, cOffset, i0, i1, j0, j1, k0, k1, tailPanels);
+        }
+
+        public void Release(CpuBackend be)
+        {
+            if (shared is not null) be.ReturnPanels(shared);
+            if (tailPanels is not null) be.ReturnPanels(tailPanels);
+        }
+    }
+
+    /// <summary>
+    /// Partitions <paramref name="pr"/> and packs what its tasks share: B when several row blocks would
+    /// each pack the same panels (on this thread when small; otherwise <paramref name="packJobs"/> panels
+    /// are left for a parallel loop to pack), and a tail's B.
+    /// </summary>
+    private static BlockPlan Plan(GemmProblem pr, CpuBackend be, int segments, out int packJobs)
+    {
+        packJobs = 0;
         var shape = GemmKernels.ShapeFor(pr.N, pr.PackedB is not null);
         var nr = shape.Width;
         var rowTiles = (pr.M + shape.Rows - 1) / shape.Rows;
         var panels = (pr.N + nr - 1) / nr;
         var (tilesPerTask, panelsPerTask) = Partition(rowTiles, panels, segments, be.Threads);
+        // A few rows (a LoRA factor's gradient, 16 × features): one row block, so that each task packs only
+        // its own panels of B and no loop packs all of B first.
+        if (rowTiles <= 4 && pr.PackedB is null) (tilesPerTask, panelsPerTask) = (rowTiles, Partition(1, panels, segments, be.Threads).PanelsPerTask);
         var rowBlocks = (rowTiles + tilesPerTask - 1) / tilesPerTask;
         var colBlocks = (panels + panelsPerTask - 1) / panelsPerTask;
-        var segLength = (pr.K + segments - 1) / segments;
-        // Several row blocks would each pack the same panels of B: pack all of B once instead — in
-        // parallel, or on this thread when B is small (a LoRA factor), which saves a parallel loop.
         PackedPanels? shared = null;
         var packSize = (long)panels * nr * pr.K;
-        if (pr.PackedB is null && rowBlocks > 1 && packSize <= MaxSharedPack)
+        if (pr.PackedB is null && pr.N == nr && pr.BColStride == 1 && pr.BKStride == nr)
         {
-            shared = be.PanelScratch(packSize);
-            if (packSize <= SerialPack) PackAll(pr, shape, shared, 0, panels);
-            else be.For(panels, q => PackAll(pr, shape, shared, q, q + 1));
+            // B is already one panel (a rank-wide LoRA factor or hidden state, row-major): read in place.
+            pr = pr with { PackedB = PackedPanels.View(pr.B, pr.BOffset, packSize) };
+        }
+        else if (pr.PackedB is null && rowBlocks > 1 && packSize <= MaxSharedPack)
+        {
+            shared = be.RentPanels(packSize);
             pr = pr with { PackedB = shared };
+            if (packSize <= SerialPack) PackAll(pr, shape, shared, 0, panels);
+            else packJobs = panels;
         }
         // The tail's B is small (a LoRA factor): packed once here, on the calling thread.
         PackedPanels? tailPanels = null;
         if (pr.Tail is { } tail)
         {
-            tailPanels = be.TailScratch((long)panels * nr * tail.K);
+            tailPanels = be.RentPanels((long)panels * nr * tail.K);
             unsafe
             {
                 fixed (float* tb = tail.B, tpData = tailPanels.Data)
@@ -168,22 +268,7 @@ internal static class Gemm
                 }
             }
         }
-        be.For(segments * rowBlocks * colBlocks, task =>
-        {
-            var seg = task / (rowBlocks * colBlocks);
-            var rb = task % (rowBlocks * colBlocks) / colBlocks;
-            var cb = task % colBlocks;
-            var k0 = seg * segLength;
-            var k1 = Math.Min(pr.K, k0 + segLength);
-            var i0 = rb * tilesPerTask * shape.Rows;
-            var i1 = Math.Min(pr.M, i0 + tilesPerTask * shape.Rows);
-            var j0 = cb * panelsPerTask * nr;
-            var j1 = Math.Min(pr.N, j0 + panelsPerTask * nr);
-            var cOffset = pr.COffset + seg * (long)pr.M * pr.N;
-            Task(pr, shape, cOffset, i0, i1, j0, j1, k0, k1, tailPanels);
-        });
-        if (shared is not null) be.ReturnPanelScratch(shared);
-        if (tailPanels is not null) be.ReturnTailScratch(tailPanels);
+        return new BlockPlan(pr, shape, segments, tilesPerTask, panelsPerTask, rowBlocks, colBlocks, shared, tailPanels);
     }
 
     // B up to this many floats (128 KiB) is packed on the calling thread rather than in a parallel loop of its own.
