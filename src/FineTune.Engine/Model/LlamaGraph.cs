@@ -288,7 +288,7 @@ public sealed class LlamaGraph
             foreach (var p in projections)
                 _be.MatMulTransposed(x, 0, _lora.A(l, p)!.Value, 0, a.LoraHidden[(int)p], 0, n, r, inF);
         foreach (var p in projections)
-            TensorPrimitives.Multiply(a.LoraHidden[(int)p].AsSpan(0, n * r), _lora.Settings.Scale, a.LoraHidden[(int)p].AsSpan(0, n * r));
+            Scale(a.LoraHidden[(int)p], n * r);
         using (_be.Together())
             for (var i = 0; i < projections.Length; i++)
             {
@@ -327,8 +327,15 @@ public sealed class LlamaGraph
         var hidden = a.LoraHidden[(int)p];
         var xd = Dropped(l, p, x, n, inF);
         _be.MatMulTransposed(xd, 0, loraA.Value, 0, hidden, 0, n, r, inF);
-        TensorPrimitives.Multiply(hidden.AsSpan(0, n * r), _lora!.Settings.Scale, hidden.AsSpan(0, n * r));
+        Scale(hidden, n * r);
         return hidden;
+    }
+
+    /// <summary>x[..count] *= the LoRA scale (alpha / rank), on this thread between two parallel passes; nothing to do at 1.</summary>
+    private void Scale(float[] x, int count)
+    {
+        var scale = _lora!.Settings.Scale;
+        if (scale != 1f) TensorPrimitives.Multiply(x.AsSpan(0, count), scale, x.AsSpan(0, count));
     }
 
     /// <summary>dx (+)= dy W + LoRA path; accumulates the adapter's gradients.</summary>
@@ -343,7 +350,6 @@ public sealed class LlamaGraph
         }
         var loraB = _lora.B(l, p)!;
         var r = Rank;
-        var scale = _lora.Settings.Scale;
         // Two parallel passes of two independent products each (rather than four passes).
         using (_be.Together())
         {
@@ -352,7 +358,7 @@ public sealed class LlamaGraph
             // dB += dyᵀ · (scale · A x)
             _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
         }
-        TensorPrimitives.Multiply(_tR.AsSpan(0, n * r), scale, _tR.AsSpan(0, n * r));
+        Scale(_tR, n * r);
         var dropout = DropoutKey is not null && _lora.Settings.Dropout != 0;
         var xd = Dropped(l, p, x, n, inF);
         using (_be.Together())
@@ -530,6 +536,11 @@ public sealed class LlamaGraph
         var logitMeans = scales is null ? new double[rows.Length] : null;
         if (scales is not null) Array.Clear(_dNorm, 0, n * h);
         var chunk = HeadCrossEntropy.ChunkRows(vocab);
+        // Chunks of equal size (whole register tiles) rather than full ones and a short last one: each
+        // chunk makes three parallel passes over the whole vocabulary. A row's bytes do not depend on its chunk.
+        var chunks = Math.Max(1, (rows.Length + chunk - 1) / chunk);
+        var tile = GemmKernels.Rows;
+        chunk = Math.Min(chunk, ((rows.Length + chunks - 1) / chunks + tile - 1) / tile * tile);
         LayerActivations.Grow(ref _gather, chunk * h);
         LayerActivations.Grow(ref _dGather, chunk * h);
         var head = Prepared(_w.LmHead, vocab, h) as PackedPanels;
