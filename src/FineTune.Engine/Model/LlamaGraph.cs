@@ -205,8 +205,7 @@ public sealed class LlamaGraph
             CpuOps.RmsNorm(_be, a.QPre, a.Q, a.QRstd, lw.QNorm!, n * _c.NumHeads, _c.HeadDim, (float)_c.RmsNormEps);
             CpuOps.RmsNorm(_be, a.KPre, a.K, a.KRstd, lw.KNorm!, n * _c.NumKvHeads, _c.HeadDim, (float)_c.RmsNormEps);
         }
-        Rope(b, l, a.Q, _c.NumHeads, inverse: false);
-        Rope(b, l, a.K, _c.NumKvHeads, inverse: false);
+        Rope(b, l, a.Q, a.K, inverse: false);
         Attention(b, l, a);
         var eps = (float)_c.RmsNormEps;
         if (_c.SandwichNorms)
@@ -245,8 +244,7 @@ public sealed class LlamaGraph
         var dAttOut = _c.SandwichNorms ? NormBackward(_dResid, a.AttOut, a.AttOutRstd, lw.AttentionOutNorm!, n) : _dResid;
         LinearBackward(l, Projection.O, a.Att, dAttOut, _dAtt, n, a, accumulate: false);
         AttentionBackward(b, a);
-        Rope(b, l, _dQ, _c.NumHeads, inverse: true);
-        Rope(b, l, _dK, _c.NumKvHeads, inverse: true);
+        Rope(b, l, _dQ, _dK, inverse: true);
         if (_c.QkNorm)
         {
             Array.Copy(_dQ, _dBig1, n * _c.QDim);
@@ -399,14 +397,17 @@ public sealed class LlamaGraph
         });
     }
 
-    private void Rope(PackedBatch b, int l, float[] x, int heads, bool inverse)
+    /// <summary>Rotates q's and k's heads (or their gradients) in one parallel pass over the tokens.</summary>
+    private void Rope(PackedBatch b, int l, float[] q, float[] k, bool inverse)
     {
-        var hd = _c.HeadDim;
+        int hd = _c.HeadDim, nh = _c.NumHeads, nkv = _c.NumKvHeads;
         var rope = _ropes[l];
         _be.For(b.TokenCount, t =>
         {
-            for (var hh = 0; hh < heads; hh++)
-                rope.Apply(x.AsSpan((t * heads + hh) * hd, hd), b.Positions[t], inverse);
+            for (var hh = 0; hh < nh; hh++)
+                rope.Apply(q.AsSpan((t * nh + hh) * hd, hd), b.Positions[t], inverse);
+            for (var hh = 0; hh < nkv; hh++)
+                rope.Apply(k.AsSpan((t * nkv + hh) * hd, hd), b.Positions[t], inverse);
         });
     }
 

@@ -277,12 +277,12 @@ internal static class Gemm
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int, int, int), (int, int)> Partitions = new();
 
     /// <summary>
-    /// Register tiles of A and panels of B per task. All threads start a loop together and take tasks
-    /// in turn, so a loop lasts about ⌈tasks / threads⌉ tasks: the task count should fill whole waves
-    /// (64 tasks on 16 threads, not 55) without making tasks so small that re-reading A and B per task
-    /// and the per-task overhead dominate. The cost of a choice, in register tiles × panels:
-    /// ⌈tasks / threads⌉ × (largest task + (its tiles + its panels) / 4 + 1). Depends on the shape
-    /// and the thread count only; results depend on neither.
+    /// Register tiles of A and panels of B per task. Threads take tasks in turn as they come free, so a
+    /// loop ends at most one task after the work divided by the threads: the cost of a choice, in register
+    /// tiles × panels, is (all the work + every task's overhead) / threads + the largest task, where a
+    /// task's overhead is (its tiles + its panels) / 4 + 1 (re-reading A and B, taking the task). Small
+    /// tasks also keep a loop short when one thread is held up (a shared or busy machine), which whole
+    /// waves of large tasks do not. Depends on the shape and the thread count only; results depend on neither.
     /// </summary>
     internal static (int TilesPerTask, int PanelsPerTask) Partition(int rowTiles, int panels, int segments, int threads) =>
         Partitions.GetOrAdd((rowTiles, panels, segments, threads), key =>
@@ -300,8 +300,8 @@ internal static class Gemm
                     var colBlocks = (q + width - 1) / width;
                     if (width > 1 && (q + width - 2) / (width - 1) == colBlocks) continue;
                     var tasks = (long)s * rowBlocks * colBlocks;
-                    var waves = (tasks + t - 1) / t;
-                    var cost = waves * (tiles * width + (tiles + width) / 4.0 + 1);
+                    var overhead = (tiles + width) / 4.0 + 1;
+                    var cost = ((double)s * r * q + tasks * overhead) / t + tiles * width + overhead;
                     if (cost < bestCost - 1e-9) (bestCost, best) = (cost, (tiles, width));
                 }
             }
