@@ -141,6 +141,10 @@ public class CpuBackendTests
             var fusedNN = (float[])c0.Clone();
             be.MatMulThen(a, w, a2, b2, fusedNN, m, n, k, k2, accumulate);
             Assert.True(twoNN.AsSpan().SequenceEqual(fusedNN), $"A·B then LoRA, accumulate={accumulate}");
+            // The backward pass's dy·W with W prepared once (packed as the B of A·B).
+            var preparedNN = (float[])c0.Clone();
+            be.MatMulThen(a, w, a2, b2, preparedNN, m, n, k, k2, accumulate, be.PrepareOperand(w, k, n));
+            Assert.True(twoNN.AsSpan().SequenceEqual(preparedNN), $"A·W then LoRA, W prepared, accumulate={accumulate}");
         }
     }
 

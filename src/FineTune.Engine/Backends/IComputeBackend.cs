@@ -41,8 +41,17 @@ public interface IComputeBackend
         MatMulTransposed(a2, 0, b2, 0, c, 0, m, n, k2, accumulate: true);
     }
 
-    /// <summary>C[m×n] (+)= A[m×k] · B[k×n], then C += A2[m×k2] · B2[k2×n]: the same bytes as the two products one after the other.</summary>
-    void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false)
+    /// <summary>
+    /// A form of the frozen B[k×n] that <see cref="MatMulThen"/> multiplies with directly (the backward
+    /// pass's dy·W), or null when the backend has none. B must not change while the result is in use.
+    /// </summary>
+    object? PrepareOperand(float[] b, int k, int n) => null;
+
+    /// <summary>
+    /// C[m×n] (+)= A[m×k] · B[k×n] (B's <see cref="PrepareOperand"/> form when <paramref name="prepared"/> is
+    /// given), then C += A2[m×k2] · B2[k2×n]: the same bytes as the two products one after the other.
+    /// </summary>
+    void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false, object? prepared = null)
     {
         MatMul(a, 0, b, 0, c, 0, m, n, k, accumulate);
         MatMul(a2, 0, b2, 0, c, 0, m, n, k2, accumulate: true);

@@ -67,6 +67,26 @@ public sealed class LlamaGraph
         else _be.MatMulTransposed(x, 0, w, 0, y, 0, m, n, k);
     }
 
+    private readonly Dictionary<float[], object?> _preparedBackward = new(ReferenceEqualityComparer.Instance);
+    private long _preparedBackwardFloats;
+
+    // The backward pass's forms (W[out×in] as the B of dy·W) are a second copy of the frozen projections:
+    // kept only while they add at most 1 GiB, so a larger model packs W per product instead.
+    private const long MaxPreparedBackwardFloats = 256L << 20;
+
+    /// <summary>The backend's prepared form of W[n×k] for dx = dy·W, or null (see <see cref="MaxPreparedBackwardFloats"/>).</summary>
+    private object? PreparedBackward(float[] w, int n, int k)
+    {
+        if (!PrepareFrozenWeights) return null;
+        if (_preparedBackward.TryGetValue(w, out var prepared)) return prepared;
+        if (_preparedBackwardFloats + (long)n * k <= MaxPreparedBackwardFloats)
+        {
+            prepared = _be.PrepareOperand(w, n, k);
+            _preparedBackwardFloats += (long)n * k;
+        }
+        return _preparedBackward[w] = prepared;
+    }
+
     /// <summary>The backend's prepared form of the frozen W[n×k], or null with <see cref="PrepareFrozenWeights"/> off.</summary>
     private object? Prepared(float[] w, int n, int k)
     {
@@ -363,7 +383,7 @@ public sealed class LlamaGraph
         {
             // dx (+)= dy W, then (without dropout) g A continues each element's sum in the same pass.
             if (dropout) _be.MatMul(dy, 0, w, 0, dx, 0, n, inF, outF, accumulate);
-            else _be.MatMulThen(dy, w, _tR, loraA.Value, dx, n, inF, outF, r, accumulate);
+            else _be.MatMulThen(dy, w, _tR, loraA.Value, dx, n, inF, outF, r, accumulate, PreparedBackward(w, outF, inF));
             // dA += gᵀ · drop(x)
             _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
         }

@@ -94,7 +94,7 @@ public sealed class CpuBackend : IComputeBackend
     }
 
     /// <inheritdoc />
-    public object PrepareTransposedOperand(float[] b, int n, int k) => Gemm.PackWhole(b, n, k, this);
+    public object PrepareTransposedOperand(float[] b, int n, int k) => Gemm.PackWhole(b, n, k, k, 1, this);
 
     /// <inheritdoc />
     public void MatMulTransposed(float[] a, int aOffset, float[] b, object prepared, float[] c, int cOffset, int m, int n, int k, bool accumulate = false)
@@ -121,8 +121,15 @@ public sealed class CpuBackend : IComputeBackend
     }
 
     /// <inheritdoc />
-    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false) =>
-        Gemm.Run(GemmProblem.NN(a, 0, b, 0, c, 0, m, n, k, accumulate) with { Tail = new GemmTail(a2, 0, k2, 1, b2, 0, 1, n, k2) }, this);
+    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false, object? prepared = null) =>
+        Gemm.Run(GemmProblem.NN(a, 0, b, 0, c, 0, m, n, k, accumulate) with
+        {
+            Tail = new GemmTail(a2, 0, k2, 1, b2, 0, 1, n, k2),
+            PackedB = (PackedPanels?)prepared,
+        }, this);
+
+    /// <inheritdoc />
+    public object? PrepareOperand(float[] b, int k, int n) => Gemm.PackWhole(b, n, k, 1, n, this);
 
     /// <inheritdoc />
     public void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false) =>

@@ -387,8 +387,12 @@ internal static class Gemm
         }
     }
 
-    /// <summary>B[n×k] (the B of <see cref="GemmProblem.NT"/>) as panels over its whole k, for products that reuse it.</summary>
-    public static unsafe PackedPanels PackWhole(float[] b, int n, int k, CpuBackend be)
+    /// <summary>
+    /// B(p, j) = b[j·colStride + p·kStride] (n columns, k deep: B[n×k] of <see cref="GemmProblem.NT"/> with
+    /// colStride k, B[k×n] of <see cref="GemmProblem.NN"/> with kStride n) as panels over its whole k, for
+    /// products that reuse it.
+    /// </summary>
+    public static unsafe PackedPanels PackWhole(float[] b, int n, int k, long colStride, long kStride, CpuBackend be)
     {
         var nr = GemmKernels.PanelWidth;
         var panels = (n + nr - 1) / nr;
@@ -396,7 +400,7 @@ internal static class Gemm
         be.For(panels, q =>
         {
             fixed (float* pb = b, data = packed.Data)
-                Pack(pb, k, 1, q * nr, Math.Min(nr, n - q * nr), k, data + packed.Offset + (long)q * nr * k, nr);
+                Pack(pb, colStride, kStride, q * nr, Math.Min(nr, n - q * nr), k, data + packed.Offset + (long)q * nr * k, nr);
         });
         return packed;
     }

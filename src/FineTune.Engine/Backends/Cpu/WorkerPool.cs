@@ -88,7 +88,12 @@ internal sealed class WorkerPool
             // Spin on the counter first (the other threads' last indices finish within microseconds);
             // the event's own spinning backs off exponentially and noticed the end late.
             var start = Stopwatch.GetTimestamp();
-            while (Volatile.Read(ref loop.Remaining.Value) != 0 && Stopwatch.GetTimestamp() - start < SpinTicks) Thread.SpinWait(1);
+            for (var spins = 1; Volatile.Read(ref loop.Remaining.Value) != 0 && Stopwatch.GetTimestamp() - start < SpinTicks; spins++)
+            {
+                // Yield now and then so that an oversubscribed machine still runs the threads doing the work.
+                if (spins % 256 == 0) Thread.Yield();
+                else Thread.SpinWait(1);
+            }
             if (Volatile.Read(ref loop.Remaining.Value) != 0) loop.Done.Wait();
             Interlocked.Exchange(ref _loop, null);
             if (loop.Error is { } error) throw new AggregateException(error);
