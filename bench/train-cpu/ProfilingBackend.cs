@@ -19,8 +19,35 @@ sealed class ProfilingBackend(IComputeBackend inner) : IComputeBackend
 
     public void Reset() => _sections.Clear();
 
+    private List<string>? _together;
+
+    /// <summary>Products started inside are timed together when the scope ends, as one section named by all of them.</summary>
+    public IDisposable Together()
+    {
+        if (_together is not null) return NoScope.Instance;
+        _together = [];
+        return new TogetherScope(this, inner.Together());
+    }
+
+    private sealed class TogetherScope(ProfilingBackend owner, IDisposable inner) : IDisposable
+    {
+        public void Dispose()
+        {
+            var names = owner._together!;
+            owner._together = null;
+            owner.Time($"together: {string.Join(" | ", names)}", inner.Dispose);
+        }
+    }
+
     private void Time(string name, Action run)
     {
+        if (_together is not null && _depth == 0)
+        {
+            // Deferred by the inner backend until the scope ends; timed there.
+            _together.Add(name);
+            run();
+            return;
+        }
         if (_depth++ > 0)
         {
             run();
@@ -59,8 +86,10 @@ sealed class ProfilingBackend(IComputeBackend inner) : IComputeBackend
     public void MatMulTransposedThen(float[] a, float[] b, object? prepared, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false) =>
         Time($"A·{(prepared is null ? "B" : "W")}ᵀ + LoRA {m}x{n}x{k}+{k2}", () => inner.MatMulTransposedThen(a, b, prepared, a2, b2, c, m, n, k, k2, accumulate));
 
-    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false) =>
-        Time($"A·B + LoRA {m}x{n}x{k}+{k2}", () => inner.MatMulThen(a, b, a2, b2, c, m, n, k, k2, accumulate));
+    public object? PrepareOperand(float[] b, int k, int n) => inner.PrepareOperand(b, k, n);
+
+    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false, object? prepared = null) =>
+        Time($"A·{(prepared is null ? "B" : "W")} + LoRA {m}x{n}x{k}+{k2}", () => inner.MatMulThen(a, b, a2, b2, c, m, n, k, k2, accumulate, prepared));
 
     public void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false) =>
         Time($"A·B {m}x{n}x{k}", () => inner.MatMul(a, aOffset, b, bOffset, c, cOffset, m, n, k, accumulate));

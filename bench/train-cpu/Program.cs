@@ -76,9 +76,13 @@ for (var i = 0; i < warmup + steps; i++)
 }
 watch.Stop();
 process.Refresh();
+// Which register tiles the products ran on (see GemmKernels): the JIT may turn 512-bit vectors off.
+var simd = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "avx512"
+    : System.Runtime.Intrinsics.X86.Fma.IsSupported && System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "avx2+fma" : "scalar";
 Console.WriteLine(JsonSerializer.Serialize(new
 {
     engine = "finetune-cpu",
+    simd,
     shape,
     threads,
     batch,
@@ -93,12 +97,20 @@ if (profiler is not null)
 {
     var sections = profiler.Report(steps).ToList();
     var stepMs = watch.Elapsed.TotalMilliseconds / steps;
+    // What one parallel loop costs with nothing to do (a step runs over a thousand): 4 indices per thread.
+    var backend = new CpuBackend(threads);
+    for (var i = 0; i < 200; i++) backend.For(4 * threads, _ => { });
+    var loopWatch = Stopwatch.StartNew();
+    const int emptyLoops = 5000;
+    for (var i = 0; i < emptyLoops; i++) backend.For(4 * threads, _ => { });
+    var emptyLoopUs = loopWatch.Elapsed.TotalMilliseconds * 1000 / emptyLoops;
     Console.WriteLine(JsonSerializer.Serialize(new
     {
         profile = shape,
         threads,
         step_ms = Math.Round(stepMs, 1),
         optimizer_ms = Math.Round(optimizerMs / steps, 1),
+        empty_loop_us = Math.Round(emptyLoopUs, 2),
         outside_backend_ms = Math.Round(stepMs - optimizerMs / steps - sections.Sum(s => s.MsPerStep), 1),
         sections = sections.Select(s => new { name = s.Name, ms = s.MsPerStep, calls = s.CallsPerStep }),
     }));

@@ -66,6 +66,8 @@ public class CpuBackendTests
         { 48, 64, 64 },      // whole tiles
         { 16, 40, 9000 },    // long k, small C: summed in k-segments
         { 64, 33, 4096 },
+        { 70, 16, 600 },     // the LoRA rank's width: 8-row tiles over one vector with AVX-512, ragged last tile
+        { 21, 9, 300 },      // narrower still: columns past n dropped from the one-vector tile
     };
 
     [Theory]
@@ -139,6 +141,50 @@ public class CpuBackendTests
             var fusedNN = (float[])c0.Clone();
             be.MatMulThen(a, w, a2, b2, fusedNN, m, n, k, k2, accumulate);
             Assert.True(twoNN.AsSpan().SequenceEqual(fusedNN), $"A·B then LoRA, accumulate={accumulate}");
+            // The backward pass's dy·W with W prepared once (packed as the B of A·B).
+            var preparedNN = (float[])c0.Clone();
+            be.MatMulThen(a, w, a2, b2, preparedNN, m, n, k, k2, accumulate, be.PrepareOperand(w, k, n));
+            Assert.True(twoNN.AsSpan().SequenceEqual(preparedNN), $"A·W then LoRA, W prepared, accumulate={accumulate}");
+        }
+    }
+
+    [Fact]
+    public void Products_run_together_give_the_bytes_of_one_after_the_other()
+    {
+        // A LoRA backward's pairs (g = dy·B beside dB += dyᵀ·h; dx = dy·W + g·A beside dA += gᵀ·x), a
+        // product summed in k-segments and decoding rows (both run at once), and a B packed by a parallel loop.
+        const int n = 70, outF = 150, inF = 90, r = 16;
+        var dy = Rand(n * outF, 20);
+        var loraB = Rand(outF * r, 21);
+        var hidden = Rand(n * r, 22);
+        var w = Rand(outF * inF, 23);
+        var g = Rand(n * r, 24);
+        var loraA = Rand(r * inF, 25);
+        var x = Rand(n * inF, 26);
+        var longA = Rand(16 * 9000, 27);
+        var longB = Rand(40 * 9000, 28);
+        var wide = Rand(n * 200, 33);
+        var big = Rand(300 * 200, 29);
+        foreach (var threads in new[] { 1, 3 })
+        {
+            float[][] Outputs() => [new float[n * r], Rand(outF * r, 30), Rand(n * inF, 31), Rand(r * inF, 32), new float[16 * 40], new float[2 * 40], new float[n * 300]];
+            void All(CpuBackend be, float[][] o)
+            {
+                be.MatMul(dy, 0, loraB, 0, o[0], 0, n, r, outF);
+                be.MatMulTransposedA(dy, 0, hidden, 0, o[1], 0, outF, r, n, accumulate: true);
+                be.MatMulThen(dy, w, g, loraA, o[2], n, inF, outF, r, accumulate: true);
+                be.MatMulTransposedA(g, 0, x, 0, o[3], 0, r, inF, n, accumulate: true);
+                be.MatMulTransposed(longA, 0, longB, 0, o[4], 0, 16, 40, 9000);
+                be.MatMulTransposed(longA, 0, longB, 0, o[5], 0, 2, 40, 9000);
+                be.MatMulTransposed(wide, 0, big, 0, o[6], 0, n, 300, 200);
+            }
+            var be = new CpuBackend(threads);
+            var apart = Outputs();
+            All(be, apart);
+            var together = Outputs();
+            using (be.Together()) All(be, together);
+            for (var i = 0; i < apart.Length; i++)
+                Assert.True(apart[i].AsSpan().SequenceEqual(together[i]), $"product {i}, {threads} threads");
         }
     }
 

@@ -23,7 +23,7 @@ public class HeadCrossEntropyTests
         var loss = new double[Rows];
         var means = scales is null ? new double[Rows] : null;
         var dx = new float[Rows * Hidden];
-        HeadCrossEntropy.Run(be, x, head, (float[])be.PrepareTransposedOperand(head, Vocab, Hidden), Rows, Hidden, Vocab,
+        HeadCrossEntropy.Run(be, x, head, (PackedPanels)be.PrepareTransposedOperand(head, Vocab, Hidden), Rows, Hidden, Vocab,
             targets, 0, scales, loss, means, dx, new HeadCrossEntropy.Workspace());
         return (loss, means ?? [], dx);
     }

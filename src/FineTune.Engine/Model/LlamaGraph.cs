@@ -67,6 +67,26 @@ public sealed class LlamaGraph
         else _be.MatMulTransposed(x, 0, w, 0, y, 0, m, n, k);
     }
 
+    private readonly Dictionary<float[], object?> _preparedBackward = new(ReferenceEqualityComparer.Instance);
+    private long _preparedBackwardFloats;
+
+    // The backward pass's forms (W[out×in] as the B of dy·W) are a second copy of the frozen projections:
+    // kept only while they add at most 1 GiB, so a larger model packs W per product instead.
+    private const long MaxPreparedBackwardFloats = 256L << 20;
+
+    /// <summary>The backend's prepared form of W[n×k] for dx = dy·W, or null (see <see cref="MaxPreparedBackwardFloats"/>).</summary>
+    private object? PreparedBackward(float[] w, int n, int k)
+    {
+        if (!PrepareFrozenWeights) return null;
+        if (_preparedBackward.TryGetValue(w, out var prepared)) return prepared;
+        if (_preparedBackwardFloats + (long)n * k <= MaxPreparedBackwardFloats)
+        {
+            prepared = _be.PrepareOperand(w, n, k);
+            _preparedBackwardFloats += (long)n * k;
+        }
+        return _preparedBackward[w] = prepared;
+    }
+
     /// <summary>The backend's prepared form of the frozen W[n×k], or null with <see cref="PrepareFrozenWeights"/> off.</summary>
     private object? Prepared(float[] w, int n, int k)
     {
@@ -197,9 +217,7 @@ public sealed class LlamaGraph
         var input = _resid[l];
         var output = _resid[l + 1];
         CpuOps.RmsNorm(_be, input, a.Norm1, a.Rstd1, lw.InputNorm, n, h, (float)_c.RmsNormEps);
-        Linear(l, Projection.Q, a.Norm1, a.Q, n, a);
-        Linear(l, Projection.K, a.Norm1, a.K, n, a);
-        Linear(l, Projection.V, a.Norm1, a.V, n, a);
+        Linears(l, QkvProjections, a.Norm1, [a.Q, a.K, a.V], n, a);
         if (_c.QkNorm)
         {
             Array.Copy(a.Q, a.QPre, n * _c.QDim);
@@ -207,8 +225,7 @@ public sealed class LlamaGraph
             CpuOps.RmsNorm(_be, a.QPre, a.Q, a.QRstd, lw.QNorm!, n * _c.NumHeads, _c.HeadDim, (float)_c.RmsNormEps);
             CpuOps.RmsNorm(_be, a.KPre, a.K, a.KRstd, lw.KNorm!, n * _c.NumKvHeads, _c.HeadDim, (float)_c.RmsNormEps);
         }
-        Rope(b, l, a.Q, _c.NumHeads, inverse: false);
-        Rope(b, l, a.K, _c.NumKvHeads, inverse: false);
+        Rope(b, l, a.Q, a.K, inverse: false);
         Attention(b, l, a);
         var eps = (float)_c.RmsNormEps;
         if (_c.SandwichNorms)
@@ -218,8 +235,7 @@ public sealed class LlamaGraph
         }
         else Linear(l, Projection.O, a.Att, _tmpH, n, a);
         CpuOps.AddRmsNorm(_be, input, _tmpH, a.X1, a.Norm2, a.Rstd2, lw.PostNorm, n, h, eps);
-        Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a);
-        Linear(l, Projection.Up, a.Norm2, a.Up, n, a);
+        Linears(l, GateUpProjections, a.Norm2, [a.Gate, a.Up], n, a);
         CpuOps.GatedActivation(_be, _c, a.Gate, a.Up, a.Act, n);
         if (_c.SandwichNorms)
         {
@@ -248,8 +264,7 @@ public sealed class LlamaGraph
         var dAttOut = _c.SandwichNorms ? NormBackward(_dResid, a.AttOut, a.AttOutRstd, lw.AttentionOutNorm!, n) : _dResid;
         LinearBackward(l, Projection.O, a.Att, dAttOut, _dAtt, n, a, accumulate: false);
         AttentionBackward(b, a);
-        Rope(b, l, _dQ, _c.NumHeads, inverse: true);
-        Rope(b, l, _dK, _c.NumKvHeads, inverse: true);
+        Rope(b, l, _dQ, _dK, inverse: true);
         if (_c.QkNorm)
         {
             Array.Copy(_dQ, _dBig1, n * _c.QDim);
@@ -268,6 +283,38 @@ public sealed class LlamaGraph
     {
         CpuOps.RmsNormBackward(_be, dy, x, rstd, w, _tmpH, n, _c.HiddenSize, accumulate: false);
         return _tmpH;
+    }
+
+    private static readonly Projection[] QkvProjections = [Projection.Q, Projection.K, Projection.V];
+    private static readonly Projection[] GateUpProjections = [Projection.Gate, Projection.Up];
+
+    /// <summary>
+    /// <see cref="Linear"/> for projections of the same input (q, k, v; gate, up): their LoRA hiddens in one
+    /// parallel pass, then their weights with the LoRA paths fused in another, instead of two passes each.
+    /// </summary>
+    private void Linears(int l, Projection[] projections, float[] x, float[][] ys, int n, LayerActivations a)
+    {
+        var lw = _w.Layers[l];
+        var dropout = DropoutKey is not null && _lora?.Settings.Dropout != 0;
+        if (!AdapterEnabled || _lora is null || dropout || projections.Any(p => lw.Bias[(int)p] is not null || _lora.A(l, p) is null))
+        {
+            for (var i = 0; i < projections.Length; i++) Linear(l, projections[i], x, ys[i], n, a);
+            return;
+        }
+        int r = Rank, inF = projections[0].InFeatures(_c);
+        using (_be.Together())
+            foreach (var p in projections)
+                _be.MatMulTransposed(x, 0, _lora.A(l, p)!.Value, 0, a.LoraHidden[(int)p], 0, n, r, inF);
+        foreach (var p in projections)
+            Scale(a.LoraHidden[(int)p], n * r);
+        using (_be.Together())
+            for (var i = 0; i < projections.Length; i++)
+            {
+                var p = projections[i];
+                var w = lw.Linear[(int)p];
+                var outF = p.OutFeatures(_c);
+                _be.MatMulTransposedThen(x, w, Prepared(w, outF, inF), a.LoraHidden[(int)p], _lora.B(l, p)!.Value, ys[i], n, outF, inF, r);
+            }
     }
 
     /// <summary>y = x Wᵀ + bias + scale · (drop(x) Aᵀ) Bᵀ.</summary>
@@ -298,8 +345,15 @@ public sealed class LlamaGraph
         var hidden = a.LoraHidden[(int)p];
         var xd = Dropped(l, p, x, n, inF);
         _be.MatMulTransposed(xd, 0, loraA.Value, 0, hidden, 0, n, r, inF);
-        TensorPrimitives.Multiply(hidden.AsSpan(0, n * r), _lora!.Settings.Scale, hidden.AsSpan(0, n * r));
+        Scale(hidden, n * r);
         return hidden;
+    }
+
+    /// <summary>x[..count] *= the LoRA scale (alpha / rank), on this thread between two parallel passes; nothing to do at 1.</summary>
+    private void Scale(float[] x, int count)
+    {
+        var scale = _lora!.Settings.Scale;
+        if (scale != 1f) TensorPrimitives.Multiply(x.AsSpan(0, count), scale, x.AsSpan(0, count));
     }
 
     /// <summary>dx (+)= dy W + LoRA path; accumulates the adapter's gradients.</summary>
@@ -314,19 +368,25 @@ public sealed class LlamaGraph
         }
         var loraB = _lora.B(l, p)!;
         var r = Rank;
-        var scale = _lora.Settings.Scale;
-        // g = scale · dy B  [n × r]
-        _be.MatMul(dy, 0, loraB.Value, 0, _tR, 0, n, r, outF);
-        TensorPrimitives.Multiply(_tR.AsSpan(0, n * r), scale, _tR.AsSpan(0, n * r));
+        // Two parallel passes of two independent products each (rather than four passes).
+        using (_be.Together())
+        {
+            // g = scale · dy B  [n × r]
+            _be.MatMul(dy, 0, loraB.Value, 0, _tR, 0, n, r, outF);
+            // dB += dyᵀ · (scale · A x)
+            _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
+        }
+        Scale(_tR, n * r);
         var dropout = DropoutKey is not null && _lora.Settings.Dropout != 0;
-        // dx (+)= dy W, then (without dropout) g A continues each element's sum in the same pass.
-        if (dropout) _be.MatMul(dy, 0, w, 0, dx, 0, n, inF, outF, accumulate);
-        else _be.MatMulThen(dy, w, _tR, loraA.Value, dx, n, inF, outF, r, accumulate);
-        // dB += dyᵀ · (scale · A x)
-        _be.MatMulTransposedA(dy, 0, a.LoraHidden[(int)p], 0, loraB.Grad, 0, outF, r, n, accumulate: true);
-        // dA += gᵀ · drop(x)
         var xd = Dropped(l, p, x, n, inF);
-        _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        using (_be.Together())
+        {
+            // dx (+)= dy W, then (without dropout) g A continues each element's sum in the same pass.
+            if (dropout) _be.MatMul(dy, 0, w, 0, dx, 0, n, inF, outF, accumulate);
+            else _be.MatMulThen(dy, w, _tR, loraA.Value, dx, n, inF, outF, r, accumulate, PreparedBackward(w, outF, inF));
+            // dA += gᵀ · drop(x)
+            _be.MatMulTransposedA(_tR, 0, xd, 0, loraA.Grad, 0, r, inF, n, accumulate: true);
+        }
         if (!dropout) return;
         // dx += drop'(g A)
         _be.MatMul(_tR, 0, loraA.Value, 0, _tT1, 0, n, inF, r);
@@ -357,14 +417,17 @@ public sealed class LlamaGraph
         });
     }
 
-    private void Rope(PackedBatch b, int l, float[] x, int heads, bool inverse)
+    /// <summary>Rotates q's and k's heads (or their gradients) in one parallel pass over the tokens.</summary>
+    private void Rope(PackedBatch b, int l, float[] q, float[] k, bool inverse)
     {
-        var hd = _c.HeadDim;
+        int hd = _c.HeadDim, nh = _c.NumHeads, nkv = _c.NumKvHeads;
         var rope = _ropes[l];
         _be.For(b.TokenCount, t =>
         {
-            for (var hh = 0; hh < heads; hh++)
-                rope.Apply(x.AsSpan((t * heads + hh) * hd, hd), b.Positions[t], inverse);
+            for (var hh = 0; hh < nh; hh++)
+                rope.Apply(q.AsSpan((t * nh + hh) * hd, hd), b.Positions[t], inverse);
+            for (var hh = 0; hh < nkv; hh++)
+                rope.Apply(k.AsSpan((t * nkv + hh) * hd, hd), b.Positions[t], inverse);
         });
     }
 
@@ -494,9 +557,14 @@ public sealed class LlamaGraph
         var logitMeans = scales is null ? new double[rows.Length] : null;
         if (scales is not null) Array.Clear(_dNorm, 0, n * h);
         var chunk = HeadCrossEntropy.ChunkRows(vocab);
+        // Chunks of equal size (whole register tiles) rather than full ones and a short last one: each
+        // chunk makes three parallel passes over the whole vocabulary. A row's bytes do not depend on its chunk.
+        var chunks = Math.Max(1, (rows.Length + chunk - 1) / chunk);
+        var tile = GemmKernels.Rows;
+        chunk = Math.Min(chunk, ((rows.Length + chunks - 1) / chunks + tile - 1) / tile * tile);
         LayerActivations.Grow(ref _gather, chunk * h);
         LayerActivations.Grow(ref _dGather, chunk * h);
-        var head = (float[]?)Prepared(_w.LmHead, vocab, h);
+        var head = Prepared(_w.LmHead, vocab, h) as PackedPanels;
         for (var c0 = 0; c0 < rows.Length; c0 += chunk)
         {
             var m = Math.Min(chunk, rows.Length - c0);

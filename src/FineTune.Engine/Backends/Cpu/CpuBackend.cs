@@ -28,6 +28,34 @@ public sealed class CpuBackend : IComputeBackend
     /// <inheritdoc />
     public void For(int count, Action<int> body) => WorkerPool.Shared.For(count, Threads, body);
 
+    private List<GemmProblem>? _together;
+
+    /// <inheritdoc />
+    public IDisposable Together()
+    {
+        if (_together is not null) return NoScope.Instance;
+        _together = [];
+        return new TogetherScope(this);
+    }
+
+    /// <summary>Keeps <paramref name="problem"/> for the open <see cref="Together"/> scope, if there is one.</summary>
+    internal bool Defer(in GemmProblem problem)
+    {
+        if (_together is null) return false;
+        _together.Add(problem);
+        return true;
+    }
+
+    private sealed class TogetherScope(CpuBackend be) : IDisposable
+    {
+        public void Dispose()
+        {
+            var problems = be._together;
+            be._together = null;
+            if (problems is { Count: > 0 }) Gemm.Together(problems, be);
+        }
+    }
+
     /// <inheritdoc />
     public void Transpose(float[] src, int srcOffset, float[] dst, int dstOffset, int rows, int cols)
     {
@@ -66,13 +94,13 @@ public sealed class CpuBackend : IComputeBackend
     }
 
     /// <inheritdoc />
-    public object PrepareTransposedOperand(float[] b, int n, int k) => Gemm.PackWhole(b, n, k, this);
+    public object PrepareTransposedOperand(float[] b, int n, int k) => Gemm.PackWhole(b, n, k, k, 1, this);
 
     /// <inheritdoc />
     public void MatMulTransposed(float[] a, int aOffset, float[] b, object prepared, float[] c, int cOffset, int m, int n, int k, bool accumulate = false)
     {
         if (m <= SmallRows) MatMulTransposed(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate);
-        else Gemm.Run(GemmProblem.NT(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate) with { PackedB = (float[])prepared }, this);
+        else Gemm.Run(GemmProblem.NT(a, aOffset, b, 0, c, cOffset, m, n, k, accumulate) with { PackedB = (PackedPanels)prepared }, this);
     }
 
     /// <inheritdoc />
@@ -87,14 +115,21 @@ public sealed class CpuBackend : IComputeBackend
         }
         Gemm.Run(GemmProblem.NT(a, 0, b, 0, c, 0, m, n, k, accumulate) with
         {
-            PackedB = (float[]?)prepared,
+            PackedB = (PackedPanels?)prepared,
             Tail = new GemmTail(a2, 0, k2, 1, b2, 0, k2, 1, k2),
         }, this);
     }
 
     /// <inheritdoc />
-    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false) =>
-        Gemm.Run(GemmProblem.NN(a, 0, b, 0, c, 0, m, n, k, accumulate) with { Tail = new GemmTail(a2, 0, k2, 1, b2, 0, 1, n, k2) }, this);
+    public void MatMulThen(float[] a, float[] b, float[] a2, float[] b2, float[] c, int m, int n, int k, int k2, bool accumulate = false, object? prepared = null) =>
+        Gemm.Run(GemmProblem.NN(a, 0, b, 0, c, 0, m, n, k, accumulate) with
+        {
+            Tail = new GemmTail(a2, 0, k2, 1, b2, 0, 1, n, k2),
+            PackedB = (PackedPanels?)prepared,
+        }, this);
+
+    /// <inheritdoc />
+    public object? PrepareOperand(float[] b, int k, int n) => Gemm.PackWhole(b, n, k, 1, n, this);
 
     /// <inheritdoc />
     public void MatMul(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate = false) =>
@@ -115,27 +150,27 @@ public sealed class CpuBackend : IComputeBackend
 
     internal void ReturnScratch(float[] buffer) => _scratch = buffer;
 
-    private float[]? _panelScratch;
+    private readonly List<PackedPanels> _freePanels = [];
 
-    /// <summary>A buffer for one product's packed B, reused between products (a second one, so k-segment partials can be live at the same time).</summary>
-    internal float[] PanelScratch(long length)
+    /// <summary>A buffer for packed panels of B, reused between products (products run together each hold one).</summary>
+    internal PackedPanels RentPanels(long length)
     {
-        var s = Interlocked.Exchange(ref _panelScratch, null);
-        return s is not null && s.LongLength >= length ? s : new float[length];
+        lock (_freePanels)
+        {
+            var best = -1;
+            for (var i = 0; i < _freePanels.Count; i++)
+                if (_freePanels[i].Length >= length && (best < 0 || _freePanels[i].Length < _freePanels[best].Length)) best = i;
+            if (best < 0) return PackedPanels.Allocate(length);
+            var found = _freePanels[best];
+            _freePanels.RemoveAt(best);
+            return found;
+        }
     }
 
-    internal void ReturnPanelScratch(float[] buffer) => _panelScratch = buffer;
-
-    private float[]? _tailScratch;
-
-    /// <summary>A buffer for a fused tail's packed B (<see cref="GemmTail"/>), reused between products.</summary>
-    internal float[] TailScratch(long length)
+    internal void ReturnPanels(PackedPanels buffer)
     {
-        var s = Interlocked.Exchange(ref _tailScratch, null);
-        return s is not null && s.LongLength >= length ? s : new float[length];
+        lock (_freePanels) _freePanels.Add(buffer);
     }
-
-    internal void ReturnTailScratch(float[] buffer) => _tailScratch = buffer;
 
     private static unsafe void Tile(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset,
         int r0, int r1, int c0, int c1, int n, int k, bool accumulate)

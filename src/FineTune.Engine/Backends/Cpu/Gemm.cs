@@ -9,7 +9,7 @@ internal readonly record struct GemmProblem(
     float[] A, long AOffset, long ARowStride, long AKStride,
     float[] B, long BOffset, long BColStride, long BKStride,
     float[] C, long COffset, int Ldc,
-    int M, int N, int K, bool Accumulate, float[]? PackedB = null, GemmTail? Tail = null)
+    int M, int N, int K, bool Accumulate, PackedPanels? PackedB = null, GemmTail? Tail = null)
 {
     /// <summary>A·Bᵀ with A[m×k] and B[n×k] row-major.</summary>
     public static GemmProblem NT(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate) =>
@@ -22,6 +22,32 @@ internal readonly record struct GemmProblem(
     /// <summary>Aᵀ·B with A[k×m] and B[k×n] row-major.</summary>
     public static GemmProblem TN(float[] a, int aOffset, float[] b, int bOffset, float[] c, int cOffset, int m, int n, int k, bool accumulate) =>
         new(a, aOffset, 1, m, b, bOffset, 1, n, c, cOffset, n, m, n, k, accumulate);
+}
+
+/// <summary>
+/// B packed into panels (<see cref="Gemm"/>): <see cref="Length"/> floats from <see cref="Offset"/> of a
+/// pinned array, the first on a 64-byte boundary so that the kernels' vector loads of a panel never
+/// straddle two cache lines (misaligned, a 6×32 tile ran 13% slower on one core).
+/// </summary>
+internal sealed class PackedPanels
+{
+    private PackedPanels(float[] data, int offset, long length) => (Data, Offset, Length) = (data, offset, length);
+
+    public float[] Data { get; }
+    public int Offset { get; }
+    public long Length { get; }
+
+    /// <summary>Floats of <paramref name="data"/> already in panel layout, read in place (not aligned).</summary>
+    public static PackedPanels View(float[] data, long offset, long length) => new(data, checked((int)offset), length);
+
+    /// <summary>Zeroed room for <paramref name="length"/> floats.</summary>
+    public static unsafe PackedPanels Allocate(long length)
+    {
+        // Pinned: the object heap for pinned arrays never moves them, so the offset stays right.
+        var data = GC.AllocateArray<float>(checked((int)(length + 16)), pinned: true);
+        var address = (nuint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(data));
+        return new PackedPanels(data, (int)((64 - address % 64) % 64 / sizeof(float)), length);
+    }
 }
 
 /// <summary>
@@ -48,7 +74,7 @@ internal sealed record GemmTail(float[] A, long AOffset, long ARowStride, long A
 internal static class Gemm
 {
     private const int KBlock = 256;
-    [ThreadStatic] private static float[]? _panels;
+    [ThreadStatic] private static PackedPanels? _panels;
     // Larger B (a whole vocabulary's head, an 8B model's MLP weight) is packed per task as before, rather than held whole in a scratch buffer.
     private const long MaxSharedPack = 16L << 20;
 
@@ -70,7 +96,7 @@ internal static class Gemm
         }
         if (segments == 1)
         {
-            Blocked(pr, be, 1);
+            if (!be.Defer(pr)) Blocked(pr, be, 1);
             return;
         }
         var size = (long)pr.M * pr.N;
@@ -98,89 +124,212 @@ internal static class Gemm
     {
         if (pr.Tail is not null) throw new ArgumentException("A fused tail runs through Run, which packs it.", nameof(pr));
         if (pr.M == 0 || j1 <= j0) return;
-        var step = 4 * GemmKernels.PanelWidth;
+        var shape = GemmKernels.ShapeFor(pr.N, pr.PackedB is not null);
+        var step = 4 * shape.Width;
         for (var j = j0; j < j1; j += step)
-            Task(pr, pr.COffset, 0, pr.M, j, Math.Min(j1, j + step), 0, pr.K);
+            Task(pr, shape, pr.COffset, 0, pr.M, j, Math.Min(j1, j + step), 0, pr.K);
     }
 
     /// <summary>
     /// The product split into tasks of row blocks × column blocks (× k-segments, each writing its own
-    /// m×n slab of C). Task sizes follow the thread count for load balance; results do not.
+    /// m×n slab of C). Task sizes follow the thread count for load balance (<see cref="Partition"/>);
+    /// results do not.
     /// </summary>
     private static void Blocked(GemmProblem pr, CpuBackend be, int segments)
     {
-        var nr = GemmKernels.PanelWidth;
-        var rowTiles = (pr.M + GemmKernels.Rows - 1) / GemmKernels.Rows;
-        var panels = (pr.N + nr - 1) / nr;
-        int tilesPerTask = 8, panelsPerTask = 4;
-        long Tasks() => (long)segments * ((rowTiles + tilesPerTask - 1) / tilesPerTask) * ((panels + panelsPerTask - 1) / panelsPerTask);
-        while (Tasks() < 3L * be.Threads && (tilesPerTask > 1 || panelsPerTask > 1))
+        var plan = Plan(pr, be, segments, out var packJobs);
+        if (packJobs > 0) be.For(packJobs, q => PackAll(plan.Problem, plan.Shape, plan.Problem.PackedB!, q, q + 1));
+        be.For(plan.Tasks, plan.Run);
+        plan.Release(be);
+    }
+
+    /// <summary>
+    /// Independent products (none reads what another writes) in one parallel loop: their packing in
+    /// one loop (if any B is large), then all their tasks in another, rather than two loops each.
+    /// Every product's tasks are the ones it would run alone, so the bytes are the same.
+    /// </summary>
+    public static void Together(IReadOnlyList<GemmProblem> problems, CpuBackend be)
+    {
+        if (problems.Count == 1)
         {
-            if (tilesPerTask >= panelsPerTask && tilesPerTask > 1) tilesPerTask /= 2;
-            else panelsPerTask /= 2;
+            Blocked(problems[0], be, 1);
+            return;
         }
-        var rowBlocks = (rowTiles + tilesPerTask - 1) / tilesPerTask;
-        var colBlocks = (panels + panelsPerTask - 1) / panelsPerTask;
-        var segLength = (pr.K + segments - 1) / segments;
-        // Several row blocks would each pack the same panels of B: pack all of B once, in parallel, instead.
-        float[]? shared = null;
-        if (pr.PackedB is null && rowBlocks > 1 && (long)panels * nr * pr.K <= MaxSharedPack)
+        var plans = new BlockPlan[problems.Count];
+        var packStarts = new int[plans.Length + 1];
+        var taskStarts = new int[plans.Length + 1];
+        for (var i = 0; i < plans.Length; i++)
         {
-            shared = be.PanelScratch((long)panels * nr * pr.K);
-            PackAll(pr, shared, be);
-            pr = pr with { PackedB = shared };
+            plans[i] = Plan(problems[i], be, 1, out var packJobs);
+            packStarts[i + 1] = packStarts[i] + packJobs;
+            taskStarts[i + 1] = taskStarts[i] + plans[i].Tasks;
         }
-        // The tail's B is small (a LoRA factor): packed once here, on the calling thread.
-        float[]? tailPanels = null;
-        if (pr.Tail is { } tail)
-        {
-            tailPanels = be.TailScratch((long)panels * nr * tail.K);
-            unsafe
+        if (packStarts[^1] > 0)
+            be.For(packStarts[^1], job =>
             {
-                fixed (float* tb = tail.B, tp = tailPanels)
-                    for (var q = 0; q < panels; q++)
-                        Pack(tb + tail.BOffset, tail.BColStride, tail.BKStride, q * nr, Math.Min(nr, pr.N - q * nr), tail.K, tp + (long)q * nr * tail.K, nr);
-            }
-        }
-        be.For(segments * rowBlocks * colBlocks, task =>
+                var i = Owner(packStarts, job);
+                var q = job - packStarts[i];
+                PackAll(plans[i].Problem, plans[i].Shape, plans[i].Problem.PackedB!, q, q + 1);
+            });
+        be.For(taskStarts[^1], task =>
         {
+            var i = Owner(taskStarts, task);
+            plans[i].Run(task - taskStarts[i]);
+        });
+        foreach (var plan in plans) plan.Release(be);
+    }
+
+    /// <summary>The product whose range of <paramref name="starts"/> holds <paramref name="index"/>.</summary>
+    private static int Owner(int[] starts, int index)
+    {
+        var i = Array.BinarySearch(starts, index);
+        if (i < 0) return ~i - 1;
+        // Products with no jobs share a start: the owner is the last of them.
+        while (i + 1 < starts.Length - 1 && starts[i + 1] == index) i++;
+        return i;
+    }
+
+    /// <summary>How one product is split into tasks, and the packed B its tasks read.</summary>
+    private sealed class BlockPlan(GemmProblem problem, GemmKernels.Shape shape, int segments, int tilesPerTask, int panelsPerTask,
+        int rowBlocks, int colBlocks, PackedPanels? shared, PackedPanels? tailPanels)
+    {
+        public GemmProblem Problem { get; } = problem;
+        public GemmKernels.Shape Shape { get; } = shape;
+        public int Tasks => segments * rowBlocks * colBlocks;
+
+        public void Run(int task)
+        {
+            var pr = Problem;
             var seg = task / (rowBlocks * colBlocks);
             var rb = task % (rowBlocks * colBlocks) / colBlocks;
             var cb = task % colBlocks;
+            var segLength = (pr.K + segments - 1) / segments;
             var k0 = seg * segLength;
             var k1 = Math.Min(pr.K, k0 + segLength);
-            var i0 = rb * tilesPerTask * GemmKernels.Rows;
-            var i1 = Math.Min(pr.M, i0 + tilesPerTask * GemmKernels.Rows);
-            var j0 = cb * panelsPerTask * nr;
-            var j1 = Math.Min(pr.N, j0 + panelsPerTask * nr);
+            var i0 = rb * tilesPerTask * Shape.Rows;
+            var i1 = Math.Min(pr.M, i0 + tilesPerTask * Shape.Rows);
+            var j0 = cb * panelsPerTask * Shape.Width;
+            var j1 = Math.Min(pr.N, j0 + panelsPerTask * Shape.Width);
             var cOffset = pr.COffset + seg * (long)pr.M * pr.N;
-            Task(pr, cOffset, i0, i1, j0, j1, k0, k1, tailPanels);
-        });
-        if (shared is not null) be.ReturnPanelScratch(shared);
-        if (tailPanels is not null) be.ReturnTailScratch(tailPanels);
-    }
+            Task(pr, Shape, cOffset, i0, i1, j0, j1, k0, k1, tailPanels);
+        }
 
-    /// <summary>All of B as panels over its whole k (the layout of <see cref="GemmProblem.PackedB"/>), one task per panel.</summary>
-    private static unsafe void PackAll(GemmProblem pr, float[] packed, CpuBackend be)
-    {
-        var nr = GemmKernels.PanelWidth;
-        var panels = (pr.N + nr - 1) / nr;
-        be.For(panels, q =>
+        public void Release(CpuBackend be)
         {
-            fixed (float* pb = pr.B, pp = packed)
-                Pack(pb + pr.BOffset, pr.BColStride, pr.BKStride, q * nr, Math.Min(nr, pr.N - q * nr), pr.K, pp + (long)q * nr * pr.K, nr);
-        });
+            if (shared is not null) be.ReturnPanels(shared);
+            if (tailPanels is not null) be.ReturnPanels(tailPanels);
+        }
     }
 
-    private static unsafe void Task(in GemmProblem pr, long cOffset, int i0, int i1, int j0, int j1, int k0, int k1, float[]? tailPanels = null)
+    /// <summary>
+    /// Partitions <paramref name="pr"/> and packs what its tasks share: B when several row blocks would
+    /// each pack the same panels (on this thread when small; otherwise <paramref name="packJobs"/> panels
+    /// are left for a parallel loop to pack), and a tail's B.
+    /// </summary>
+    private static BlockPlan Plan(GemmProblem pr, CpuBackend be, int segments, out int packJobs)
     {
-        var nr = GemmKernels.PanelWidth;
+        packJobs = 0;
+        var shape = GemmKernels.ShapeFor(pr.N, pr.PackedB is not null);
+        var nr = shape.Width;
+        var rowTiles = (pr.M + shape.Rows - 1) / shape.Rows;
+        var panels = (pr.N + nr - 1) / nr;
+        var (tilesPerTask, panelsPerTask) = Partition(rowTiles, panels, segments, be.Threads);
+        // A few rows (a LoRA factor's gradient, 16 × features): one row block, so that each task packs only
+        // its own panels of B and no loop packs all of B first.
+        if (rowTiles <= 4 && pr.PackedB is null) (tilesPerTask, panelsPerTask) = (rowTiles, Partition(1, panels, segments, be.Threads).PanelsPerTask);
+        var rowBlocks = (rowTiles + tilesPerTask - 1) / tilesPerTask;
+        var colBlocks = (panels + panelsPerTask - 1) / panelsPerTask;
+        PackedPanels? shared = null;
+        var packSize = (long)panels * nr * pr.K;
+        if (pr.PackedB is null && pr.N == nr && pr.BColStride == 1 && pr.BKStride == nr)
+        {
+            // B is already one panel (a rank-wide LoRA factor or hidden state, row-major): read in place.
+            pr = pr with { PackedB = PackedPanels.View(pr.B, pr.BOffset, packSize) };
+        }
+        else if (pr.PackedB is null && rowBlocks > 1 && packSize <= MaxSharedPack)
+        {
+            shared = be.RentPanels(packSize);
+            pr = pr with { PackedB = shared };
+            if (packSize <= SerialPack) PackAll(pr, shape, shared, 0, panels);
+            else packJobs = panels;
+        }
+        // The tail's B is small (a LoRA factor): packed once here, on the calling thread.
+        PackedPanels? tailPanels = null;
+        if (pr.Tail is { } tail)
+        {
+            tailPanels = be.RentPanels((long)panels * nr * tail.K);
+            unsafe
+            {
+                fixed (float* tb = tail.B, tpData = tailPanels.Data)
+                {
+                    var tp = tpData + tailPanels.Offset;
+                    for (var q = 0; q < panels; q++)
+                        Pack(tb + tail.BOffset, tail.BColStride, tail.BKStride, q * nr, Math.Min(nr, pr.N - q * nr), tail.K, tp + (long)q * nr * tail.K, nr);
+                }
+            }
+        }
+        return new BlockPlan(pr, shape, segments, tilesPerTask, panelsPerTask, rowBlocks, colBlocks, shared, tailPanels);
+    }
+
+    // B up to this many floats (128 KiB) is packed on the calling thread rather than in a parallel loop of its own.
+    private const long SerialPack = 32 * 1024;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int, int, int), (int, int)> Partitions = new();
+
+    /// <summary>
+    /// Register tiles of A and panels of B per task. Threads take tasks in turn as they come free, so a
+    /// loop ends at most one task after the work divided by the threads: the cost of a choice, in register
+    /// tiles × panels, is (all the work + every task's overhead) / threads + the largest task, where a
+    /// task's overhead is (its tiles + its panels) / 4 + 1 (re-reading A and B, taking the task). Small
+    /// tasks also keep a loop short when one thread is held up (a shared or busy machine), which whole
+    /// waves of large tasks do not. Depends on the shape and the thread count only; results depend on neither.
+    /// </summary>
+    internal static (int TilesPerTask, int PanelsPerTask) Partition(int rowTiles, int panels, int segments, int threads) =>
+        Partitions.GetOrAdd((rowTiles, panels, segments, threads), key =>
+        {
+            var (r, q, s, t) = key;
+            (int, int) best = (1, 1);
+            var bestCost = double.MaxValue;
+            for (var tiles = 1; tiles <= Math.Min(r, 16); tiles++)
+            {
+                var rowBlocks = (r + tiles - 1) / tiles;
+                // Equal row blocks only: a larger count with the same blocks is never better.
+                if (tiles > 1 && (r + tiles - 2) / (tiles - 1) == rowBlocks) continue;
+                for (var width = 1; width <= Math.Min(q, 8); width++)
+                {
+                    var colBlocks = (q + width - 1) / width;
+                    if (width > 1 && (q + width - 2) / (width - 1) == colBlocks) continue;
+                    var tasks = (long)s * rowBlocks * colBlocks;
+                    var overhead = (tiles + width) / 4.0 + 1;
+                    var cost = ((double)s * r * q + tasks * overhead) / t + tiles * width + overhead;
+                    if (cost < bestCost - 1e-9) (bestCost, best) = (cost, (tiles, width));
+                }
+            }
+            return best;
+        });
+
+    /// <summary>Panels <paramref name="q0"/>..<paramref name="q1"/> of B over its whole k (the layout of <see cref="GemmProblem.PackedB"/>).</summary>
+    private static unsafe void PackAll(in GemmProblem pr, GemmKernels.Shape shape, PackedPanels packed, int q0, int q1)
+    {
+        var nr = shape.Width;
+        fixed (float* pb = pr.B, data = packed.Data)
+        {
+            var pp = data + packed.Offset;
+            for (var q = q0; q < q1; q++)
+                Pack(pb + pr.BOffset, pr.BColStride, pr.BKStride, q * nr, Math.Min(nr, pr.N - q * nr), pr.K, pp + (long)q * nr * pr.K, nr);
+        }
+    }
+
+    private static unsafe void Task(in GemmProblem pr, GemmKernels.Shape shape, long cOffset, int i0, int i1, int j0, int j1, int k0, int k1, PackedPanels? tailPanels = null)
+    {
+        var nr = shape.Width;
         var panelCount = (j1 - j0 + nr - 1) / nr;
         var need = panelCount * nr * KBlock;
-        if (pr.PackedB is null && (_panels is null || _panels.Length < need)) _panels = new float[need];
+        if (pr.PackedB is null && (_panels is null || _panels.Length < need)) _panels = PackedPanels.Allocate(need);
         var packed = pr.PackedB ?? _panels!;
-        fixed (float* a = pr.A, b = pr.B, c = pr.C, pk = packed)
+        fixed (float* a = pr.A, b = pr.B, c = pr.C, data = packed.Data)
         {
+            var pk = data + packed.Offset;
             if (k1 <= k0)
             {
                 // Empty k-range: C is zero (or unchanged when accumulating).
@@ -208,45 +357,50 @@ internal static class Gemm
                 {
                     var jq = j0 + q * nr;
                     var panel = pk + PanelOffset(q);
-                    for (var i = i0; i < i1; i += GemmKernels.Rows)
-                        GemmKernels.Tile(a + pr.AOffset + i * pr.ARowStride + p0 * pr.AKStride, pr.ARowStride, pr.AKStride,
-                            Math.Min(GemmKernels.Rows, i1 - i), panel, kc, c + cOffset + (long)i * pr.Ldc + jq, pr.Ldc, Math.Min(nr, j1 - jq), load);
+                    for (var i = i0; i < i1; i += shape.Rows)
+                        GemmKernels.Tile(shape, a + pr.AOffset + i * pr.ARowStride + p0 * pr.AKStride, pr.ARowStride, pr.AKStride,
+                            Math.Min(shape.Rows, i1 - i), panel, kc, c + cOffset + (long)i * pr.Ldc + jq, pr.Ldc, Math.Min(nr, j1 - jq), load);
                 }
             }
         }
-        if (pr.Tail is { } t && tailPanels is not null) TailTask(t, tailPanels, pr, i0, i1, j0, j1);
+        if (pr.Tail is { } t && tailPanels is not null) TailTask(t, shape, tailPanels, pr, i0, i1, j0, j1);
     }
 
     /// <summary>The tail's chains continued from C over this task's tiles (tail panels packed over the tail's whole k).</summary>
-    private static unsafe void TailTask(GemmTail t, float[] tailPanels, in GemmProblem pr, int i0, int i1, int j0, int j1)
+    private static unsafe void TailTask(GemmTail t, GemmKernels.Shape shape, PackedPanels tailPanels, in GemmProblem pr, int i0, int i1, int j0, int j1)
     {
-        var nr = GemmKernels.PanelWidth;
-        fixed (float* a = t.A, pk = tailPanels, c = pr.C)
+        var nr = shape.Width;
+        fixed (float* a = t.A, data = tailPanels.Data, c = pr.C)
         {
+            var pk = data + tailPanels.Offset;
             for (var p0 = 0; p0 < t.K; p0 += KBlock)
             {
                 var kc = Math.Min(KBlock, t.K - p0);
                 for (var jq = j0; jq < j1; jq += nr)
                 {
                     var panel = pk + ((long)(jq / nr) * t.K + p0) * nr;
-                    for (var i = i0; i < i1; i += GemmKernels.Rows)
-                        GemmKernels.Tile(a + t.AOffset + i * t.ARowStride + p0 * t.AKStride, t.ARowStride, t.AKStride,
-                            Math.Min(GemmKernels.Rows, i1 - i), panel, kc, c + pr.COffset + (long)i * pr.Ldc + jq, pr.Ldc, Math.Min(nr, j1 - jq), true);
+                    for (var i = i0; i < i1; i += shape.Rows)
+                        GemmKernels.Tile(shape, a + t.AOffset + i * t.ARowStride + p0 * t.AKStride, t.ARowStride, t.AKStride,
+                            Math.Min(shape.Rows, i1 - i), panel, kc, c + pr.COffset + (long)i * pr.Ldc + jq, pr.Ldc, Math.Min(nr, j1 - jq), true);
                 }
             }
         }
     }
 
-    /// <summary>B[n×k] (the B of <see cref="GemmProblem.NT"/>) as panels over its whole k, for products that reuse it.</summary>
-    public static unsafe float[] PackWhole(float[] b, int n, int k, CpuBackend be)
+    /// <summary>
+    /// B(p, j) = b[j·colStride + p·kStride] (n columns, k deep: B[n×k] of <see cref="GemmProblem.NT"/> with
+    /// colStride k, B[k×n] of <see cref="GemmProblem.NN"/> with kStride n) as panels over its whole k, for
+    /// products that reuse it.
+    /// </summary>
+    public static unsafe PackedPanels PackWhole(float[] b, int n, int k, long colStride, long kStride, CpuBackend be)
     {
         var nr = GemmKernels.PanelWidth;
         var panels = (n + nr - 1) / nr;
-        var packed = new float[(long)panels * nr * k];
+        var packed = PackedPanels.Allocate((long)panels * nr * k);
         be.For(panels, q =>
         {
-            fixed (float* pb = b, pp = packed)
-                Pack(pb, k, 1, q * nr, Math.Min(nr, n - q * nr), k, pp + (long)q * nr * k, nr);
+            fixed (float* pb = b, data = packed.Data)
+                Pack(pb, colStride, kStride, q * nr, Math.Min(nr, n - q * nr), k, data + packed.Offset + (long)q * nr * k, nr);
         });
         return packed;
     }

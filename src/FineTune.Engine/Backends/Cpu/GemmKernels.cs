@@ -5,9 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace FineTune.Engine.Backends.Cpu;
 
 /// <summary>
-/// The register tile of <see cref="Gemm"/>: 6 rows of C × one packed panel of B (two vectors wide),
-/// twelve accumulators, one fused multiply-add per element per k step. AVX-512, AVX2+FMA and a scalar
-/// fallback compute the same chain per element, so they give the same bytes.
+/// The register tiles of <see cref="Gemm"/>: 6 rows of C × one packed panel of B (two vectors wide),
+/// twelve accumulators, one fused multiply-add per element per k step; and, with AVX-512, for products
+/// at most 16 columns wide (the LoRA rank: x·Aᵀ, dy·B, dB), 8 rows × one vector, which does not spend
+/// half of every multiply-add on a panel's empty second vector. AVX-512, AVX2+FMA and a scalar fallback
+/// compute the same chain per element, so every tile gives the same bytes.
 /// </summary>
 internal static unsafe class GemmKernels
 {
@@ -20,15 +22,27 @@ internal static unsafe class GemmKernels
     /// <summary>Columns of B per packed panel: two vectors.</summary>
     public static readonly int PanelWidth = Use512 ? 32 : 16;
 
+    /// <summary>Rows of C per register tile and columns of B per packed panel.</summary>
+    public readonly record struct Shape(int Rows, int Width);
+
+    /// <summary>The 6-row tile over two vectors (the layout of prepared operands).</summary>
+    public static readonly Shape Wide = new(Rows, PanelWidth);
+
+    /// <summary>8 rows over one 16-lane vector (AVX-512 only).</summary>
+    public static readonly Shape Narrow = new(8, 16);
+
+    /// <summary>The tile for a product <paramref name="n"/> columns wide; a prepared B is always in the wide layout.</summary>
+    public static Shape ShapeFor(int n, bool prepared) => Use512 && n <= Narrow.Width && !prepared ? Narrow : Wide;
+
     /// <summary>
     /// C[rows × cols] (+)= A[rows × kc] · panel[kc × PanelWidth] for one tile. Rows beyond
     /// <paramref name="rows"/> and columns beyond <paramref name="cols"/> are computed into a scratch
     /// tile and dropped; <paramref name="load"/> continues the chains from C instead of from zero.
     /// </summary>
-    public static void Tile(float* a, long aRowStride, long aKStride, int rows, float* panel, int kc, float* c, int ldc, int cols, bool load)
+    public static void Tile(Shape shape, float* a, long aRowStride, long aKStride, int rows, float* panel, int kc, float* c, int ldc, int cols, bool load)
     {
-        var nr = PanelWidth;
-        var full = rows == Rows && cols == nr;
+        var nr = shape.Width;
+        var full = rows == shape.Rows && cols == nr;
         var tmp = stackalloc float[Rows * 32];
         var dst = c;
         var ld = ldc;
@@ -41,6 +55,14 @@ internal static unsafe class GemmKernels
                     for (var j = 0; j < cols; j++) tmp[i * nr + j] = c[(long)i * ldc + j];
         }
         // Rows past the end read the last real row again; their results land in the scratch tile only.
+        if (shape.Width != PanelWidth)
+        {
+            KernelNarrow512(a, aRowStride, rows, aKStride, panel, kc, dst, ld, load);
+            if (!full)
+                for (var i = 0; i < rows; i++)
+                    for (var j = 0; j < cols; j++) c[(long)i * ldc + j] = tmp[i * nr + j];
+            return;
+        }
         var a0 = a;
         var a1 = a + Math.Min(1, rows - 1) * aRowStride;
         var a2 = a + Math.Min(2, rows - 1) * aRowStride;
@@ -135,6 +157,45 @@ internal static unsafe class GemmKernels
         c30.Store(r3); c31.Store(r3 + 16);
         c40.Store(r4); c41.Store(r4 + 16);
         c50.Store(r5); c51.Store(r5 + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelNarrow512(float* a, long rowStride, int rows, long ks, float* b, int kc, float* c, int ldc, bool load)
+    {
+        var a0 = a;
+        var a1 = a + Math.Min(1, rows - 1) * rowStride;
+        var a2 = a + Math.Min(2, rows - 1) * rowStride;
+        var a3 = a + Math.Min(3, rows - 1) * rowStride;
+        var a4 = a + Math.Min(4, rows - 1) * rowStride;
+        var a5 = a + Math.Min(5, rows - 1) * rowStride;
+        var a6 = a + Math.Min(6, rows - 1) * rowStride;
+        var a7 = a + Math.Min(7, rows - 1) * rowStride;
+        Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
+        if (load)
+        {
+            c0 = Vector512.Load(c); c1 = Vector512.Load(c + ldc);
+            c2 = Vector512.Load(c + 2 * ldc); c3 = Vector512.Load(c + 3 * ldc);
+            c4 = Vector512.Load(c + 4 * ldc); c5 = Vector512.Load(c + 5 * ldc);
+            c6 = Vector512.Load(c + 6 * ldc); c7 = Vector512.Load(c + 7 * ldc);
+        }
+        else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = Vector512<float>.Zero;
+        long o = 0;
+        for (var p = 0; p < kc; p++, o += ks, b += 16)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a0[o]), b0, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a1[o]), b0, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(a2[o]), b0, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a3[o]), b0, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a4[o]), b0, c4);
+            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a5[o]), b0, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(a6[o]), b0, c6);
+            c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(a7[o]), b0, c7);
+        }
+        c0.Store(c); c1.Store(c + ldc);
+        c2.Store(c + 2 * ldc); c3.Store(c + 3 * ldc);
+        c4.Store(c + 4 * ldc); c5.Store(c + 5 * ldc);
+        c6.Store(c + 6 * ldc); c7.Store(c + 7 * ldc);
     }
 
     private static void KernelScalar(float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, long ks, float* b, int kc, float* c, int ldc, bool load)

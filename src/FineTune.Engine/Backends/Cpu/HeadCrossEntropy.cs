@@ -15,9 +15,13 @@ internal static class HeadCrossEntropy
     /// <summary>Vocabulary columns per task: a multiple of every panel width.</summary>
     public const int Block = 512;
 
-    /// <summary>Rows per chunk: whole register tiles, with the chunk's logits kept near 24M floats.</summary>
+    /// <summary>
+    /// Rows per chunk: whole register tiles, with the chunk's logits kept near 24M floats. Each chunk reads
+    /// the whole head twice (logits, then gradient), so fewer, larger chunks read it less often; 256 rows
+    /// keep a block's logits (256 × 512) in L2 while its softmax runs.
+    /// </summary>
     public static int ChunkRows(int vocab) =>
-        Math.Clamp((24 << 20) / vocab / GemmKernels.Rows * GemmKernels.Rows, GemmKernels.Rows, 96);
+        Math.Clamp((24 << 20) / vocab / GemmKernels.Rows * GemmKernels.Rows, GemmKernels.Rows, 256);
 
     /// <summary>Buffers reused from chunk to chunk.</summary>
     public sealed class Workspace
@@ -32,7 +36,7 @@ internal static class HeadCrossEntropy
     /// given, its mean logit; with <paramref name="scales"/> (d(loss)/d(cross-entropy) of each row) also
     /// dx[m×h].
     /// </summary>
-    public static void Run(IComputeBackend be, float[] x, float[] head, float[]? packedHead, int m, int h, int vocab,
+    public static void Run(IComputeBackend be, float[] x, float[] head, PackedPanels? packedHead, int m, int h, int vocab,
         int[] targets, int t0, float[]? scales, double[] loss, double[]? means, float[] dx, Workspace ws)
     {
         var blocks = (vocab + Block - 1) / Block;
@@ -60,7 +64,8 @@ internal static class HeadCrossEntropy
                 ws.BlockSum[i * blocks + blk] = TensorPrimitives.Sum(row);
             }
         });
-        for (var i = 0; i < m; i++)
+        // Rows are independent: combined in parallel (each row's blocks in block order).
+        be.For(m, i =>
         {
             var stats = i * blocks;
             var max = TensorPrimitives.Max(ws.BlockMax.AsSpan(stats, blocks));
@@ -73,10 +78,10 @@ internal static class HeadCrossEntropy
                 for (var b = 0; b < blocks; b++) raw += ws.BlockRaw[stats + b];
                 means[t0 + i] = raw / vocab;
             }
-            if (scales is null) continue;
+            if (scales is null) return;
             for (var b = 0; b < blocks; b++)
                 ws.Factor[stats + b] = (float)(scales[t0 + i] * Math.Exp(ws.BlockMax[stats + b] - max) / sum);
-        }
+        });
         if (scales is null) return;
         Grow(ref ws.Partials, (long)blocks * m * h);
         var partials = ws.Partials;

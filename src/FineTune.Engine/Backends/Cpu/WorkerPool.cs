@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace FineTune.Engine.Backends.Cpu;
 
@@ -20,17 +21,35 @@ internal sealed class WorkerPool
     // gaps between a step's loops, short enough not to hold cores while the caller does other work.
     private static readonly long SpinTicks = Stopwatch.Frequency / 2000; // 0.5 ms
 
-    private sealed class Loop(Action<int> body, int count, int helpers)
+    /// <summary>A counter alone on its cache line (64 bytes either side): sixteen cores taking indices
+    /// from one counter should not also bounce the line holding the other counters.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    private struct Counter
     {
-        public readonly Action<int> Body = body;
-        public readonly int Count = count;
+        [FieldOffset(64)] public int Value;
+    }
+
+    private sealed class Loop
+    {
+        public Loop(Action<int> body, int count, int helpers)
+        {
+            Body = body;
+            Count = count;
+            Chunk = Math.Max(1, count / (4 * (helpers + 1)));
+            Remaining.Value = count;
+            Slots.Value = helpers;
+        }
+
+        public readonly Action<int> Body;
+        public readonly int Count;
         // Indices are taken a few at a time so that loops over many short rows do not contend on the counter.
-        public readonly int Chunk = Math.Max(1, count / (4 * (helpers + 1)));
-        public int Next;
-        public int Remaining = count;
-        public int Slots = helpers;
+        public readonly int Chunk;
+        public Counter Next;
+        // Indices not yet run: each thread subtracts all it ran once, when the loop has no more to take.
+        public Counter Remaining;
+        public Counter Slots;
         public Exception? Error;
-        public readonly ManualResetEventSlim Done = new(false, 2000);
+        public readonly ManualResetEventSlim Done = new(false, 0);
     }
 
     private readonly object _dispatch = new();
@@ -66,7 +85,16 @@ internal sealed class WorkerPool
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (_sleep) Monitor.PulseAll(_sleep);
             Work(loop);
-            loop.Done.Wait();
+            // Spin on the counter first (the other threads' last indices finish within microseconds);
+            // the event's own spinning backs off exponentially and noticed the end late.
+            var start = Stopwatch.GetTimestamp();
+            for (var spins = 1; Volatile.Read(ref loop.Remaining.Value) != 0 && Stopwatch.GetTimestamp() - start < SpinTicks; spins++)
+            {
+                // Yield now and then so that an oversubscribed machine still runs the threads doing the work.
+                if (spins % 256 == 0) Thread.Yield();
+                else Thread.SpinWait(1);
+            }
+            if (Volatile.Read(ref loop.Remaining.Value) != 0) loop.Done.Wait();
             Interlocked.Exchange(ref _loop, null);
             if (loop.Error is { } error) throw new AggregateException(error);
         }
@@ -81,8 +109,8 @@ internal sealed class WorkerPool
         _inLoop = true;
         try
         {
-            int first;
-            while ((first = Interlocked.Add(ref loop.Next, loop.Chunk) - loop.Chunk) < loop.Count)
+            int first, taken = 0;
+            while ((first = Interlocked.Add(ref loop.Next.Value, loop.Chunk) - loop.Chunk) < loop.Count)
             {
                 var end = Math.Min(loop.Count, first + loop.Chunk);
                 try
@@ -93,8 +121,9 @@ internal sealed class WorkerPool
                 {
                     Interlocked.CompareExchange(ref loop.Error, e, null);
                 }
-                if (Interlocked.Add(ref loop.Remaining, first - end) == 0) loop.Done.Set();
+                taken += end - first;
             }
+            if (taken > 0 && Interlocked.Add(ref loop.Remaining.Value, -taken) == 0) loop.Done.Set();
         }
         finally
         {
@@ -120,7 +149,7 @@ internal sealed class WorkerPool
             var loop = WaitForLoop(last);
             last = loop;
             // Slots keep a loop to the caller's thread count even when more workers are awake.
-            if (Interlocked.Decrement(ref loop.Slots) >= 0) Work(loop);
+            if (Interlocked.Decrement(ref loop.Slots.Value) >= 0) Work(loop);
         }
     }
 
