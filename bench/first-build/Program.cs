@@ -63,7 +63,9 @@ for (var run = 0; run < repeat; run++)
             cpu_s = Math.Round(cpu1.User + cpu1.System - cpu0.User - cpu0.System, 2),
             compiler_server = startedServer
                 ? "started by this build (its CPU is counted; stopped after the build)"
-                : "already running (the compile's CPU is in that server, not counted)",
+                : machineCompilerSetting && string.Equals(machineSharedCompilation, "false", StringComparison.OrdinalIgnoreCase)
+                    ? "not used (UseSharedCompilation=false: each csc ran as a child process, its CPU is counted)"
+                    : "already running (the compile's CPU is in that server, not counted)",
             restore_s = Target("Restore"),
             compile_sum_s = Target("CoreCompile"),
             before_pipeline_s = Math.Round(wall - pipeline, 2),
