@@ -9,12 +9,18 @@ using FineTune.Bench.FirstBuild;
 // (this process reaps orphaned MSBuild nodes and a compiler server the build started, so their CPU
 // is counted), and the time of each part from the build's own binary log: restore, compilation of
 // the tasks and the CLI, npm, and each pipeline step.
-// Usage: first-build-bench [--repo DIR] [--repeat N] [--link-node-modules]
+// Usage: first-build-bench [--repo DIR] [--repeat N] [--link-node-modules] [--machine-compiler-setting]
 //   --link-node-modules  link the repository's node_modules into the clone (a machine without
 //                        network); npm then does not run, so the number leaves out its cost.
+//   --machine-compiler-setting  keep this machine's UseSharedCompilation environment variable. By
+//                        default the build gets a user's default (the variable removed): the shared
+//                        compiler server, which this machine's environment turns off (UseSharedCompilation=false
+//                        makes every project start its own csc: ~50% more compile CPU).
 var repo = Path.GetFullPath(Arg("--repo") ?? FindRepo(Directory.GetCurrentDirectory()));
 var repeat = int.Parse(Arg("--repeat") ?? "1", CultureInfo.InvariantCulture);
 var linkNodeModules = args.Contains("--link-node-modules");
+var machineCompilerSetting = args.Contains("--machine-compiler-setting");
+var machineSharedCompilation = Environment.GetEnvironmentVariable("UseSharedCompilation");
 var commit = Capture("git", repo, "rev-parse", "HEAD").Trim();
 Orphans.BecomeReaper();
 
@@ -30,7 +36,7 @@ for (var run = 0; run < repeat; run++)
         var load1 = LoadAverage();
         var cpu0 = ChildUsage.Seconds();
         var clock = Stopwatch.StartNew();
-        var (code, output) = Run(clone, "build", "example-project", "-bl:" + binlog);
+        var (code, output) = Run(clone, machineCompilerSetting, "build", "example-project", "-bl:" + binlog);
         var wall = clock.Elapsed.TotalSeconds;
         var startedServer = Orphans.ReapAll(TimeSpan.FromMinutes(2));
         var cpu1 = ChildUsage.Seconds();
@@ -50,11 +56,16 @@ for (var run = 0; run < repeat; run++)
             cores = Environment.ProcessorCount,
             load_average_1m = load1,
             node_modules = linkNodeModules ? "linked (npm not run)" : "none (fresh clone)",
+            use_shared_compilation = machineCompilerSetting
+                ? $"machine's environment ({machineSharedCompilation ?? "unset"})"
+                : "user default (variable removed)",
             wall_s = Math.Round(wall, 2),
             cpu_s = Math.Round(cpu1.User + cpu1.System - cpu0.User - cpu0.System, 2),
             compiler_server = startedServer
                 ? "started by this build (its CPU is counted; stopped after the build)"
-                : "already running (the compile's CPU is in that server, not counted)",
+                : machineCompilerSetting && string.Equals(machineSharedCompilation, "false", StringComparison.OrdinalIgnoreCase)
+                    ? "not used (UseSharedCompilation=false: each csc ran as a child process, its CPU is counted)"
+                    : "already running (the compile's CPU is in that server, not counted)",
             restore_s = Target("Restore"),
             compile_sum_s = Target("CoreCompile"),
             before_pipeline_s = Math.Round(wall - pipeline, 2),
@@ -100,13 +111,15 @@ static string Capture(string file, string cwd, params string[] arguments)
 }
 
 // The user's command, unchanged, except that MSBuild's worker nodes exit with the build (so their CPU
-// time is counted and nothing is left running).
-static (int Code, string Output) Run(string cwd, params string[] arguments)
+// time is counted and nothing is left running). Unless asked to keep the machine's setting, the
+// compiler setting is a user's default: this machine's environment sets UseSharedCompilation=false.
+static (int Code, string Output) Run(string cwd, bool machineCompilerSetting, params string[] arguments)
 {
     var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
     foreach (var a in arguments) psi.ArgumentList.Add(a);
     psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
     psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+    if (!machineCompilerSetting) psi.Environment.Remove("UseSharedCompilation");
     using var p = Process.Start(psi)!;
     var stdout = p.StandardOutput.ReadToEndAsync();
     var stderr = p.StandardError.ReadToEnd();

@@ -147,7 +147,7 @@ public sealed class CacheIntegrityTests(TrainedExampleFixture fixture) : IClassF
             // The list an older version wrote (absolute paths into the original), and paths that escape the output folder.
             File.AppendAllLines(list, [.. originals.Keys, "../../../example-project/data/tweets.jsonl", Path.Combine(fixture.Trained.ProjectDir, "lora.yaml")]);
 
-            var clean = ModelProjectSandbox.Run("dotnet", ["clean", Path.Combine(copyProject, "example-project.csproj"), "-nodeReuse:false", "-tl:off", "-v:m", "-p:BuildProjectReferences=false"], copyProject);
+            var clean = ModelProjectSandbox.Run("dotnet", ["clean", Path.Combine(copyProject, "example-project.csproj"), "-nodeReuse:false", "-tl:off", "-v:m", ModelProjectSandbox.InRepoToolsPrebuilt], copyProject);
             Assert.True(clean.Succeeded, clean.ToString());
             Assert.Empty(Directory.GetFiles(copyOutput, "*.gguf"));
             Assert.False(File.Exists(Path.Combine(copyOutput, "Modelfile")), clean.ToString());
@@ -187,8 +187,8 @@ public sealed class CacheIntegrityTests(TrainedExampleFixture fixture) : IClassF
     [Fact]
     public void Two_concurrent_builds_on_one_cache_both_succeed_with_identical_outputs()
     {
-        using var a = ModelProjectSandbox.CreateFromExample(maxSteps: null);
-        using var b = ModelProjectSandbox.CreateFromExample(maxSteps: null);
+        using var a = ModelProjectSandbox.CreateFromExample(maxSteps: null, withTinyBaseModel: true);
+        using var b = ModelProjectSandbox.CreateFromExample(maxSteps: null, withTinyBaseModel: true);
         var shared = Path.Combine(a.Root, "shared-cache");
         ModelProjectSandbox.CopyAll(fixture.Trained.CacheDir, shared);
         Directory.Delete(Path.Combine(shared, "train"), recursive: true);
@@ -280,7 +280,7 @@ public sealed class CacheIntegrityTests(TrainedExampleFixture fixture) : IClassF
     [SmallDiskFact]
     public void A_full_disk_while_exporting_is_a_clear_error_with_no_partial_file_and_the_next_build_succeeds()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null);
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null, withTinyBaseModel: true);
         File.Copy(Path.Combine(fixture.Trained.ProjectDir, "lora.yaml"), Path.Combine(clone.ProjectDir, "lora.yaml"), overwrite: true);
         var cache = Path.Combine(clone.Root, "small-cache");
         using var disk = SmallDisk.Mount(cache, "10m");

@@ -25,7 +25,7 @@ public sealed partial class CancellationTests(ITestOutputHelper output)
     public void Interrupted_builds_stop_cleanly_and_the_next_build_resumes_to_the_uninterrupted_adapter()
     {
         var clock = Stopwatch.StartNew();
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: MaxSteps);
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: MaxSteps, withTinyBaseModel: true);
         // A progress line per step and a checkpoint every 2 steps (save_steps: 2 from the sandbox).
         clone.SetLoraValue("logging_steps", "1");
 

@@ -7,7 +7,7 @@ namespace FineTune.Build.IntegrationTests;
 /// </summary>
 public sealed class GpuCountBuildTests : IDisposable
 {
-    private readonly ModelProjectSandbox _sandbox = ModelProjectSandbox.CreateFromExample(maxSteps: 2);
+    private readonly ModelProjectSandbox _sandbox = ModelProjectSandbox.CreateFromExample(maxSteps: 2, withTinyBaseModel: true);
 
     [Fact]
     public void Several_gpus_with_the_cpu_device_fail_the_training_step_with_FT7031()

@@ -26,7 +26,7 @@ public sealed class HubBaseModelTests
     public async Task A_base_model_by_hub_id_builds_from_the_cache_and_offline_too()
     {
         await using var hub = await HubTestServer.StartAsync();
-        using var clone = ModelProjectSandbox.CreateFromExample();
+        using var clone = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         var commit = PublishTinyModel(hub, clone.Root);
         var cache = Path.Combine(clone.Root, "hf-cache");
         clone.Environment["HF_ENDPOINT"] = hub.Endpoint;
@@ -64,7 +64,7 @@ public sealed class HubBaseModelTests
         Assert.Equal(requests, hub.Requests.Count);
 
         // Another project naming the same id downloads nothing.
-        using var other = ModelProjectSandbox.CreateFromExample();
+        using var other = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         other.Environment["HF_ENDPOINT"] = hub.Endpoint;
         other.Environment["HF_HUB_CACHE"] = cache;
         other.SetProperty("BaseModel", Id);
@@ -78,7 +78,7 @@ public sealed class HubBaseModelTests
     public async Task Offline_without_the_model_in_the_cache_fails_with_FT3047()
     {
         await using var hub = await HubTestServer.StartAsync();
-        using var clone = ModelProjectSandbox.CreateFromExample();
+        using var clone = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         clone.Environment["HF_ENDPOINT"] = hub.Endpoint;
         clone.Environment["HF_HUB_CACHE"] = Path.Combine(clone.Root, "empty-cache");
         clone.Environment["HF_HUB_OFFLINE"] = "1";

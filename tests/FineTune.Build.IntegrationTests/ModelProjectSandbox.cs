@@ -24,12 +24,18 @@ internal sealed class ModelProjectSandbox : IDisposable
     public string OutputDir => Path.Combine(ProjectDir, "bin", "Debug");
     public string CacheDir => Path.Combine(ProjectDir, "obj", "finetune", "cache");
 
-    /// <summary>Copies the example; <paramref name="maxSteps"/> shortens training to keep the suite fast.</summary>
-    public static ModelProjectSandbox CreateFromExample(int? maxSteps = 4)
+    /// <summary>
+    /// Copies the example; <paramref name="maxSteps"/> shortens training to keep the suite fast.
+    /// <paramref name="withTinyBaseModel"/> puts the tiny base model the example generates on its first
+    /// build in place up front (<see cref="TinyBaseModel"/>, the same bytes), for tests that are not
+    /// about that generation.
+    /// </summary>
+    public static ModelProjectSandbox CreateFromExample(int? maxSteps = 4, bool withTinyBaseModel = false)
     {
         var sandbox = new ModelProjectSandbox(NewRoot());
         CopyTree(RepoPaths.ExampleProject, sandbox.ProjectDir);
         WireInRepoTasks(sandbox.Root, "");
+        if (withTinyBaseModel) TinyBaseModel.Write(Path.Combine(sandbox.ProjectDir, "models", "base"), sandbox.Root);
         if (maxSteps is { } steps)
             sandbox.EditFile("lora.yaml", text => ReplaceYamlValue(ReplaceYamlValue(ReplaceYamlValue(text, "max_steps", steps.ToString()), "eval_steps", "0"), "save_steps", "2"));
         return sandbox;
@@ -91,8 +97,12 @@ internal sealed class ModelProjectSandbox : IDisposable
     public InterruptibleBuild StartDotnet(string verb, params string[] extraArgs) => InterruptibleBuild.Start(DotnetArguments(verb, extraArgs), ProjectDir);
 
     private string[] DotnetArguments(string verb, string[] extraArgs) =>
-        // The tasks and the CLI were built with the test project; plain console logger for parseable lines.
-        [verb, ProjectFile, "-nodeReuse:false", "-tl:off", "-v:m", "-p:BuildProjectReferences=false", .. extraArgs];
+        // The tasks and the CLI were built with the test project, so the build leaves out its references to
+        // them (no restore walk or evaluation of the tool projects); plain console logger for parseable lines.
+        [verb, ProjectFile, "-nodeReuse:false", "-tl:off", "-v:m", InRepoToolsPrebuilt, .. extraArgs];
+
+    /// <summary>The property that leaves the in-repo tool references out of a model build (Directory.Build.targets).</summary>
+    public const string InRepoToolsPrebuilt = "-p:FineTuneInRepoToolReferences=false";
 
     public static BuildResult Run(string file, IEnumerable<string> args, string workingDirectory, IReadOnlyDictionary<string, string>? environment = null)
     {

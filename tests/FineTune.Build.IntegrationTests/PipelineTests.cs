@@ -102,11 +102,11 @@ public sealed class PipelineTests
     [Fact]
     public void Shared_cache_restores_without_training_and_only_changed_steps_rerun()
     {
-        using var first = ModelProjectSandbox.CreateFromExample();
+        using var first = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         Assert.True(first.Dotnet("build").Succeeded);
 
         // A fresh clone (new folder, new timestamps) with the cache directory copied in.
-        using var clone = ModelProjectSandbox.CreateFromExample();
+        using var clone = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         ModelProjectSandbox.CopyAll(first.CacheDir, clone.CacheDir);
         var restored = clone.Dotnet("build");
         Assert.True(restored.Succeeded, restored.ToString());

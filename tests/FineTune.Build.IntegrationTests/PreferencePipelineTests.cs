@@ -14,7 +14,7 @@ public sealed class PreferencePipelineTests
     [Fact]
     public void Sft_then_dpo_builds_the_model_and_a_preference_edit_reruns_only_the_dpo_stage()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 12);
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 12, withTinyBaseModel: true);
         WritePairs(clone, 48);
         // The items exactly as docs/configuration.md shows them, in place of the example's dataset item.
         var items = FineTune.Build.IntegrationTests.Docs.DocSnippets.Single("docs/configuration.md", "Preference training (DPO and ORPO)", "xml").Text;

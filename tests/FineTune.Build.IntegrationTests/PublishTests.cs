@@ -15,7 +15,7 @@ public sealed class PublishTests
     public async Task Publish_creates_the_versioned_model_and_a_second_publish_uploads_nothing()
     {
         await using var server = await OllamaTestServer.StartAsync();
-        using var clone = ModelProjectSandbox.CreateFromExample();
+        using var clone = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         // `dotnet publish` defaults to Release; Debug keeps the artifacts where OutputDir looks.
 
         var first = clone.Dotnet("publish", "-c", "Debug", "-p:OllamaHost=" + server.BaseUrl);
@@ -58,7 +58,7 @@ public sealed class PublishTests
     [Fact]
     public void Unreachable_host_fails_with_one_clear_error_and_keeps_the_outputs()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample();
+        using var clone = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         Assert.True(clone.Dotnet("build").Succeeded);
         var started = DateTime.UtcNow;
         var result = clone.Dotnet("publish", "-c", "Debug", "-p:OllamaHost=http://127.0.0.1:9");

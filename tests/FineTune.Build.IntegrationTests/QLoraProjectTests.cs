@@ -12,7 +12,7 @@ public class QLoraProjectTests
     [Fact]
     public void A_load_in_4bit_project_builds_gguf_and_modelfile_and_records_4bit_training()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 3);
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 3, withTinyBaseModel: true);
         clone.EditFile("lora.yaml", text => text + "\nload_in_4bit: true\nbnb_4bit_quant_type: nf4\nbnb_4bit_use_double_quant: true\nbnb_4bit_compute_dtype: bfloat16\n");
         var first = clone.Dotnet("build");
         Assert.True(first.Succeeded, first.ToString());
@@ -38,7 +38,7 @@ public class QLoraProjectTests
     [Fact]
     public void A_misspelt_4bit_value_fails_the_build_at_its_line()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 3);
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 3, withTinyBaseModel: true);
         clone.EditFile("lora.yaml", text => text + "\nbnb_4bit_quant_type: int4\n");
         var build = clone.Dotnet("build");
         Assert.False(build.Succeeded, build.ToString());

@@ -23,7 +23,7 @@ public sealed class QualityGateTests
     [Fact]
     public void The_example_reports_each_gguf_against_the_trained_model_chats_with_the_gguf_and_a_damaged_gguf_fails_the_build()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null);
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null, withTinyBaseModel: true);
         var build = clone.Dotnet("build");
         Assert.True(build.Succeeded, build.ToString());
         Assert.True(build.Ran("FineTuneGgufCheck"), build.ToString());
@@ -104,7 +104,7 @@ public sealed class QualityGateTests
     {
         // One step (of warmup): the end-of-turn marker, frequent in whole conversations, is not learned
         // yet. (At three steps it already is: the loss on every turn's marker teaches it fast.)
-        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 1);
+        using var clone = ModelProjectSandbox.CreateFromExample(maxSteps: 1, withTinyBaseModel: true);
         clone.SetLoraValue("train_on_responses_only", "false");
         clone.SetProperty("GgufQuantizations", "Q8_0");
         var build = clone.Dotnet("build");

@@ -13,7 +13,7 @@ public sealed class SymlinkedBaseModelTests
     [Fact]
     public void A_base_model_folder_of_relative_symlinks_into_blobs_builds_end_to_end()
     {
-        using var clone = ModelProjectSandbox.CreateFromExample();
+        using var clone = ModelProjectSandbox.CreateFromExample(withTinyBaseModel: true);
         var generated = Path.Combine(clone.Root, "generated");
         TinyBaseModel.Write(generated, clone.Root);
 

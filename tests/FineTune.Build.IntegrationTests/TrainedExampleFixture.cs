@@ -13,7 +13,7 @@ public sealed class TrainedExampleFixture : IDisposable
 
     public TrainedExampleFixture()
     {
-        Trained = ModelProjectSandbox.CreateFromExample(maxSteps: MaxSteps);
+        Trained = ModelProjectSandbox.CreateFromExample(maxSteps: MaxSteps, withTinyBaseModel: true);
         // A progress line per step, so a test can act while training runs.
         Trained.SetLoraValue("logging_steps", "1");
         var build = Trained.Dotnet("build");
@@ -23,7 +23,7 @@ public sealed class TrainedExampleFixture : IDisposable
     /// <summary>A fresh copy of the example with the same lora.yaml and a copy of the trained cache.</summary>
     internal ModelProjectSandbox CopyWithCache()
     {
-        var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null);
+        var clone = ModelProjectSandbox.CreateFromExample(maxSteps: null, withTinyBaseModel: true);
         File.Copy(Path.Combine(Trained.ProjectDir, "lora.yaml"), Path.Combine(clone.ProjectDir, "lora.yaml"), overwrite: true);
         ModelProjectSandbox.CopyAll(Trained.CacheDir, clone.CacheDir);
         return clone;
