@@ -42,7 +42,10 @@ public abstract class FineTuneToolTask : ToolTask
         }
         // Progress goes to MSBuild as plain lines, never as a live terminal display.
         EnvironmentVariables = [.. EnvironmentVariables ?? [], "FINETUNE_PLAIN_PROGRESS=1"];
-        return base.Execute() && !Log.HasLoggedErrors;
+        var succeeded = base.Execute() && !Log.HasLoggedErrors;
+        // ToolTask returns false without a word when its cancellation wins the race with the tool's exit.
+        if (!succeeded && _cancelRequested && !Log.HasLoggedErrors) LogCancelled(stoppedInTime: false);
+        return succeeded;
     }
 
     /// <inheritdoc />
@@ -69,9 +72,25 @@ public abstract class FineTuneToolTask : ToolTask
     /// <inheritdoc />
     public override void Cancel()
     {
-        // Let training checkpoint first; the CLI exits with 130 after its current step.
-        GracefulCancellation.StopChildren(CliPath, TimeSpan.FromSeconds(60));
+        _cancelRequested = true;
+        // Let training checkpoint first; the CLI exits with 130 after its current step. Once it has
+        // exited, ToolTask's own cancellation must not run: it would win the race with the exit
+        // notification and drop the tool's last lines and exit code ("Stopped at step ...", FT6013).
+        if (GracefulCancellation.StopChildren(CliPath, StopTimeout)) return;
         base.Cancel();
+    }
+
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
+    private volatile bool _cancelRequested;
+
+    private string NextBuild => CliArguments.Any(a => a.Contains("{checkpoint}", StringComparison.Ordinal))
+        ? "The next build resumes training from its last checkpoint."
+        : "The next build runs it again.";
+
+    private void LogCancelled(bool stoppedInTime)
+    {
+        var how = stoppedInTime ? "" : $" (it had not stopped {StopTimeout.TotalSeconds:F0} s after being asked, or had not started, and was ended)";
+        Log.LogError(null, "FT6013", null, ProjectFile, 0, 0, 0, 0, $"{StepName} was cancelled{how}. {NextBuild}");
     }
 
     /// <inheritdoc />
@@ -86,12 +105,10 @@ public abstract class FineTuneToolTask : ToolTask
         // The CLI already printed a canonical FTnnnn error; a second generic "exited with code 1" adds nothing.
         if (Log.HasLoggedErrors) return false;
         // Only training keeps partial work (its checkpoint); any other step simply runs again.
-        var next = CliArguments.Any(a => a.Contains("{checkpoint}", StringComparison.Ordinal))
-            ? "The next build resumes training from its last checkpoint."
-            : "The next build runs it again.";
+        var next = NextBuild;
         if (ExitCode == 130)
         {
-            Log.LogError(null, "FT6013", null, ProjectFile, 0, 0, 0, 0, $"{StepName} was cancelled. {next}");
+            LogCancelled(stoppedInTime: true);
             return false;
         }
         // A process ended by a signal reports 128 + the signal's number (kill -9 -> 137).

@@ -21,15 +21,19 @@ internal static partial class GracefulCancellation
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
-    /// <summary>Signals every child whose command line mentions <paramref name="cliPath"/>; waits up to <paramref name="timeout"/> for all to exit.</summary>
-    public static void StopChildren(string cliPath, TimeSpan timeout)
+    /// <summary>
+    /// Signals every child whose command line mentions <paramref name="cliPath"/>; waits up to
+    /// <paramref name="timeout"/> for all to exit. True when there was a child and every one exited.
+    /// </summary>
+    public static bool StopChildren(string cliPath, TimeSpan timeout)
     {
-        if (!OperatingSystem.IsLinux()) return;
+        if (!OperatingSystem.IsLinux()) return false;
         var children = FindChildren(Environment.ProcessId, Path.GetFileName(cliPath));
         foreach (var pid in children) Kill(pid, SIGTERM);
         var deadline = DateTime.UtcNow + timeout;
         while (children.Any(p => Directory.Exists($"/proc/{p}")) && DateTime.UtcNow < deadline)
             Thread.Sleep(100);
+        return children.Count > 0 && !children.Any(p => Directory.Exists($"/proc/{p}"));
     }
 
     private static List<int> FindChildren(int parent, string marker)

@@ -1,0 +1,109 @@
+using System.Collections;
+using System.Collections.Concurrent;
+using FineTune.Build.Tasks;
+using Microsoft.Build.Framework;
+
+namespace FineTune.Build.Tests;
+
+/// <summary>
+/// What a user sees when a build is cancelled while a finetune step runs: the tool's last lines
+/// ("Stopped at step ...") and exactly one FT6013 saying what the next build does — also when MSBuild
+/// is slow to log the tool's output, which is when ToolTask's own cancellation used to win the race
+/// with the tool's exit and the build ended with no error at all (a CI run saw it).
+/// </summary>
+public sealed class ToolCancellationTests
+{
+    [Fact]
+    public void A_cancelled_step_that_stops_in_time_logs_its_last_lines_and_one_FT6013()
+    {
+        if (!OperatingSystem.IsLinux()) return; // the graceful stop signals children through /proc
+        using var dir = new TempDir();
+        // Stands in for the finetune CLI: on SIGTERM it checkpoints and exits 130, as the CLI does.
+        var cli = Path.Combine(dir.Path, "finetune-stand-in.sh");
+        File.WriteAllText(cli, """
+            trap 'echo "Checkpoint saved at step 3/12"; echo "Stopped at step 3/12"; exit 130' TERM
+            echo "training started"
+            while true; do sleep 0.05; done
+            """);
+        var engine = new RecordingEngine(slowLine: "Checkpoint saved", delay: TimeSpan.FromMilliseconds(700));
+        var task = new ShellStep { BuildEngine = engine, CliPath = cli, CliArguments = [], StepName = "FineTuneTrain", ProjectPath = "model.ftproj" };
+
+        var run = Task.Run(task.Execute);
+        Assert.True(engine.WaitForMessage("training started", TimeSpan.FromSeconds(20)), string.Join('\n', engine.Messages));
+        task.Cancel();
+        Assert.True(run.Wait(TimeSpan.FromSeconds(30)), "the step did not end after Cancel");
+
+        Assert.False(run.Result);
+        Assert.Contains(engine.Messages, m => m.Contains("Stopped at step 3/12", StringComparison.Ordinal));
+        var error = Assert.Single(engine.Errors);
+        Assert.Equal("FT6013", error.Code);
+        Assert.Equal("model.ftproj", error.File);
+        Assert.Equal("FineTuneTrain was cancelled. The next build runs it again.", error.Message);
+    }
+
+    [Fact]
+    public void A_step_cancelled_before_its_tool_runs_still_says_it_was_cancelled()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var dir = new TempDir();
+        var cli = Path.Combine(dir.Path, "finetune-stand-in.sh");
+        File.WriteAllText(cli, "while true; do sleep 0.05; done\n");
+        var engine = new RecordingEngine(slowLine: null, delay: TimeSpan.Zero);
+        var task = new ShellStep { BuildEngine = engine, CliPath = cli, CliArguments = [], StepName = "FineTuneTokenize", ProjectPath = "model.ftproj" };
+
+        task.Cancel(); // no child yet: ToolTask ends the tool as soon as it starts
+        Assert.False(task.Execute());
+
+        var error = Assert.Single(engine.Errors);
+        Assert.Equal("FT6013", error.Code);
+        Assert.StartsWith("FineTuneTokenize was cancelled (", error.Message, StringComparison.Ordinal);
+        Assert.EndsWith("The next build runs it again.", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A finetune step whose "CLI" is a shell script.</summary>
+    private sealed class ShellStep : FineTuneToolTask
+    {
+        public override bool Execute() => RunTool();
+        protected override string GenerateFullPathToTool() => "/bin/sh";
+    }
+
+    private sealed class TempDir : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("ft-cancel-").FullName;
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+
+    /// <summary>Records what the task logs; logging one chosen line takes a while, as a busy console logger does.</summary>
+    private sealed class RecordingEngine(string? slowLine, TimeSpan delay) : IBuildEngine
+    {
+        private readonly ConcurrentQueue<string> _messages = new();
+        public ConcurrentQueue<BuildErrorEventArgs> Errors { get; } = new();
+        public IReadOnlyList<string> Messages => [.. _messages];
+
+        public bool WaitForMessage(string text, TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (DateTime.UtcNow < deadline)
+            {
+                if (_messages.Any(m => m.Contains(text, StringComparison.Ordinal))) return true;
+                Thread.Sleep(20);
+            }
+            return false;
+        }
+
+        public void LogMessageEvent(BuildMessageEventArgs e)
+        {
+            if (slowLine is not null && e.Message?.Contains(slowLine, StringComparison.Ordinal) == true) Thread.Sleep(delay);
+            _messages.Enqueue(e.Message ?? "");
+        }
+
+        public void LogErrorEvent(BuildErrorEventArgs e) => Errors.Enqueue(e);
+        public void LogWarningEvent(BuildWarningEventArgs e) => _messages.Enqueue("warning: " + e.Message);
+        public void LogCustomEvent(CustomBuildEventArgs e) { }
+        public bool BuildProjectFile(string projectFileName, string[] targetNames, IDictionary globalProperties, IDictionary targetOutputs) => false;
+        public bool ContinueOnError => false;
+        public int LineNumberOfTaskNode => 0;
+        public int ColumnNumberOfTaskNode => 0;
+        public string ProjectFileOfTaskNode => "model.ftproj";
+    }
+}
