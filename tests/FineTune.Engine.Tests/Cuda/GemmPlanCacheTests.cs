@@ -125,6 +125,46 @@ public sealed class GemmPlanCacheTests
     }
 
     [Fact]
+    public void A_full_cache_gives_back_the_least_recently_used_plan_and_never_holds_more_than_its_capacity()
+    {
+        var planner = new FakePlanner();
+        using var cache = new GemmPlanCache<FakePlan>(planner, capacity: 3) { Bucketed = false };
+        var first = cache.Get(Forward(100));
+        cache.Get(Forward(200));
+        cache.Get(Forward(300));
+        Assert.Same(first, cache.Get(Forward(100))); // used again: now the most recent
+        cache.Get(Forward(400));                     // evicts 200, the least recently used
+        Assert.Equal(3, cache.Count);
+        Assert.Equal([Forward(200)], planner.Released.Select(p => p.Shape));
+        Assert.Same(first, cache.Get(Forward(100)));
+        Assert.Equal(4, planner.HeuristicCalls.Count);
+        cache.Get(Forward(200));                     // planned again, evicting 300
+        Assert.Equal([Forward(200), Forward(300)], planner.Released.Select(p => p.Shape));
+        Assert.Equal(new GemmPlanStats(Fresh: 5, Adopted: 0, Refused: 0, Evicted: 2), cache.Stats);
+        Assert.Equal(3, cache.Count);
+    }
+
+    [Fact]
+    public void Eviction_never_changes_which_algorithm_a_shape_runs()
+    {
+        // A varlen SFT run: many distinct row counts, a small cache that evicts all the time.
+        var rows = Enumerable.Range(0, 400).Select(i => 48 + (i * 7919) % 16_000).ToArray();
+        string Run(int capacity)
+        {
+            using var cache = new GemmPlanCache<FakePlan>(new FakePlanner(), capacity);
+            var seen = rows.Select(r => cache.Get(Forward(r)).Algorithm + "|" + cache.Get(WeightGradient(r)).Algorithm).ToList();
+            Assert.True(cache.Count <= capacity);
+            return string.Join(",", seen);
+        }
+        Assert.Equal(Run(GemmPlanCache<FakePlan>.DefaultCapacity), Run(2));
+        Assert.Equal(Run(GemmPlanCache<FakePlan>.DefaultCapacity), Run(17));
+    }
+
+    [Fact]
+    public void A_cache_needs_room_for_a_bound_and_the_shape_adopting_from_it() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GemmPlanCache<FakePlan>(new FakePlanner(), capacity: 1));
+
+    [Fact]
     public void Forgetting_gives_every_plan_back_and_plans_again()
     {
         var planner = new FakePlanner();
