@@ -83,8 +83,8 @@ public sealed class FineTuneStep : FineTuneToolTask
         // One build computes a given entry at a time; a second one waits and then uses its result.
         using var entryLock = EntryLock.Acquire(ResultDirectory + ".lock",
             () => Log.LogMessage(MessageImportance.High, $"{StepName}: waiting for another build that is computing the same result ({ResultDirectory}.lock)."),
-            () => _cancelled);
-        if (_cancelled) return false;
+            () => CancelRequested);
+        if (CancelRequested) return false;
         if (UseCached(hasher, fingerprint, inputs, previous, lastInputsFile)) return true;
 
         var reason = _damaged
@@ -199,15 +199,7 @@ public sealed class FineTuneStep : FineTuneToolTask
         }
     }
 
-    private volatile bool _cancelled;
     private bool _damaged;
-
-    /// <inheritdoc />
-    public override void Cancel()
-    {
-        _cancelled = true;
-        base.Cancel();
-    }
 
     private StepInputs CollectInputs(ContentHasher hasher)
     {

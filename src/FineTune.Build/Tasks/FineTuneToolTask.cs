@@ -57,7 +57,7 @@ public abstract class FineTuneToolTask : ToolTask
         EnvironmentVariables = [.. environment];
         var succeeded = base.Execute() && !Log.HasLoggedErrors;
         // ToolTask returns false without a word when its cancellation wins the race with the tool's exit.
-        if (!succeeded && _cancelRequested && !Log.HasLoggedErrors) LogCancelled(stoppedInTime: false);
+        if (!succeeded && CancelRequested && !Log.HasLoggedErrors) LogCancelled(stoppedInTime: false);
         return succeeded;
     }
 
@@ -99,6 +99,9 @@ public abstract class FineTuneToolTask : ToolTask
 
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
     private volatile bool _cancelRequested;
+
+    /// <summary>True once MSBuild has asked the step to stop (a derived task stops waiting for anything else).</summary>
+    protected bool CancelRequested => _cancelRequested;
 
     private string NextBuild => CliArguments.Any(a => a.Contains("{checkpoint}", StringComparison.Ordinal))
         ? "The next build resumes training from its last checkpoint."
