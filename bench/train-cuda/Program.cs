@@ -14,7 +14,6 @@
 //              any shape ending in :nograph queues every launch eagerly (no CUDA-graph replay of repeated step shapes: the A/B)
 //              any shape with :exactplan runs cuBLASLt's heuristic for every exact product shape instead of once per bucket
 //              of token rows (CudaBlas.BucketedPlans, the A/B); every run starts from no cuBLASLt plans either way
-//              any shape with :nopdl launches kernels the ordinary way instead of as programmatic dependents (the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -76,14 +75,12 @@ if (!argList.Contains("--bench-only"))
 if (!argList.Contains("--checks-only"))
 {
     using var gpu = CudaTrainingDevice.Open();
-    var pdlDefault = gpu.Context.Device.ProgrammaticDependentLaunch;
     foreach (var spec in shapes)
     {
         var parts = spec.Split(':');
         var sft = parts[0] == "sft";
         var ckptValue = sft ? parts[2] : parts[3];
         var (shape, ckpt, offload) = (sft ? parts[1] : parts[0], ckptValue is "1" or "offload", ckptValue == "offload");
-        gpu.Context.Device.ProgrammaticDependentLaunch = pdlDefault && !parts.Contains("nopdl");
         try
         {
             if (sft)
@@ -95,7 +92,7 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "nopdl")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
                 Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts")));
@@ -108,7 +105,6 @@ if (!argList.Contains("--checks-only"))
         }
         gpu.Context.Device.Memory.ReleaseCached();
         gpu.Context.Blas.BucketedPlans = true;
-        gpu.Context.Device.ProgrammaticDependentLaunch = pdlDefault;
     }
 }
 return failed == 0 ? 0 : 1;
@@ -208,7 +204,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         // heuristic, adopted from a bucket's bound, refused by cublasLtMatmulAlgoCheck (planned fresh); all made in the run.
         ["bucketed_plans"] = blas.BucketedPlans, ["timed_plans_fresh"] = blas.PlanStats.Fresh - plansAtStart.Fresh, ["timed_plans_adopted"] = blas.PlanStats.Adopted - plansAtStart.Adopted,
         ["timed_plans_refused"] = blas.PlanStats.Refused - plansAtStart.Refused, ["plans_fresh"] = blas.PlanStats.Fresh, ["plans_adopted"] = blas.PlanStats.Adopted,
-        ["pdl"] = gpu.Context.Device.ProgrammaticDependentLaunch, ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
+        ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
     };
 }
 

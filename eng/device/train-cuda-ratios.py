@@ -27,7 +27,7 @@ for o in lines(ours_path):
     if not setups:
         continue
     p = max(setups, key=lambda s: s["tokens_per_s"])
-    row = dict(kind="ratio", shape=o["shape"], batch=o["batch"], seq=o["seq"], grad_ckpt=o["grad_ckpt"], ours_base_weights=o.get("base_weights", "bf16"), ours_offload=o.get("offload", False), ours_attention_launches=o.get("attention_launches"), ours_graphs=o.get("graphs"), ours_pdl=o.get("pdl"), ours_bucketed_plans=o.get("bucketed_plans"),
+    row = dict(kind="ratio", shape=o["shape"], batch=o["batch"], seq=o["seq"], grad_ckpt=o["grad_ckpt"], ours_base_weights=o.get("base_weights", "bf16"), ours_offload=o.get("offload", False), ours_attention_launches=o.get("attention_launches"), ours_graphs=o.get("graphs"), ours_bucketed_plans=o.get("bucketed_plans"),
                ours_tokens_per_s=o["tokens_per_s"], fastest_peer=p["precision"], peer_tokens_per_s=p["tokens_per_s"],
                speed_ratio=round(o["tokens_per_s"] / p["tokens_per_s"], 3),
                ours_peak_gib=o["peak_gib"], peer_peak_gib=p["peak_gib"], memory_ratio=round(o["peak_gib"] / p["peak_gib"], 3),

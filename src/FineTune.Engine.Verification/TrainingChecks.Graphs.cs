@@ -34,8 +34,28 @@ public sealed partial class TrainingChecks
         // From each shape's second sighting on: steps 3..10.
         const int graphSteps = 8;
 
-        (float[] Values, double[] Losses, (long Replayed, int Captured, int Nodes) Stats, string? Failure) Train(bool graphs) =>
-            TrainSteps(model, config, steps, graphs, Gpu.Context.Device.ProgrammaticDependentLaunch);
+        (float[] Values, double[] Losses, (long Replayed, int Captured, int Nodes) Stats, string? Failure) Train(bool graphs)
+        {
+            var adapter = new LoraAdapter(model, LoraSettings.From(config));
+            adapter.Initialize(1);
+            var losses = new double[steps.Length];
+            (long, int, int) stats;
+            string? failure;
+            using (var m = Gpu.CreateRandomModel(model, adapter, config, 96, seed: 2, log: null))
+            {
+                m.StepGraphs = graphs;
+                for (var i = 0; i < steps.Length; i++)
+                {
+                    m.ZeroGradients();
+                    losses[i] = m.ForwardBackward(steps[i], 1f / steps[i].LossRows.Length);
+                    m.ClipAndStep(m.GradNorm(), 1, i + 1, 1e-3);
+                }
+                m.CopyAdapterTo(adapter);
+                stats = m.GraphStats;
+                failure = m.GraphFailure;
+            }
+            return ([.. adapter.Tensors.SelectMany(t => t.Value)], losses, stats, failure);
+        }
         var eager = Train(graphs: false);
         var graph = Train(graphs: true);
         var again = Train(graphs: true);
@@ -52,74 +72,5 @@ public sealed partial class TrainingChecks
             new OutputError($"largest adapter difference, graphs ({graph.Stats.Captured} captured, {graph.Stats.Nodes} nodes in the last) vs eager launches", moved, 0),
             new OutputError("largest relative per-step loss difference", lossMoved, 0),
         ], same, failed);
-    }
-
-    /// <summary>
-    /// The same steps as <see cref="GraphReplayEqualsEager"/> with kernels launched as programmatic
-    /// dependents (each kernel's blocks start while the previous kernel finishes, and wait in
-    /// <c>grid_dependency_sync()</c>) and the ordinary way, both replayed from graphs and queued
-    /// eagerly: the losses and adapters must be equal bit for bit. A kernel that read its inputs before
-    /// the wait would differ here (or only sometimes: the reruns compare too).
-    /// </summary>
-    private KernelCheckResult ProgrammaticLaunchEqualsOrdinary(string name, ModelConfig model)
-    {
-        var device = Gpu.Context.Device;
-        var supported = device.ProgrammaticDependentLaunch;
-        var config = Config(checkpointing: false, dropout: 0) with { PerDeviceTrainBatchSize = 6 };
-        var rng = new DeterministicRandom(19);
-        PackedBatch Batch(int[] lengths) => PackedBatch.FromExamples(lengths.Select(length =>
-        {
-            var ids = Enumerable.Range(0, length).Select(_ => rng.NextInt(model.VocabSize)).ToArray();
-            return new TokenizedExample(ids, ids.Select((_, i) => i >= length / 3).ToArray());
-        }).ToList());
-        PackedBatch a = Batch([70, 40, 40, 23, 23, 23]), b = Batch([90, 90, 33, 17, 17, 60]);
-        PackedBatch[] steps = [a, b, a, b, a, b];
-        try
-        {
-            var ordinary = TrainSteps(model, config, steps, graphs: true, pdl: false);
-            var graphs = TrainSteps(model, config, steps, graphs: true, pdl: supported);
-            var eager = TrainSteps(model, config, steps, graphs: false, pdl: supported);
-            var again = TrainSteps(model, config, steps, graphs: true, pdl: supported);
-            var same = graphs.Values.AsSpan().SequenceEqual(ordinary.Values) && graphs.Losses.AsSpan().SequenceEqual(ordinary.Losses)
-                && eager.Values.AsSpan().SequenceEqual(ordinary.Values) && again.Values.AsSpan().SequenceEqual(ordinary.Values);
-            var moved = new[] { graphs, eager, again }.Max(r => r.Values.Zip(ordinary.Values, (x, y) => (double)Math.Abs(x - y)).Max());
-            string? failed = graphs.Failure is { } f ? "a capture failed: " + f
-                : graphs.Stats.Replayed == 0 ? "no step ran as a graph"
-                : null;
-            return new KernelCheckResult(name, 19,
-            [
-                new OutputError(supported ? "largest adapter difference, programmatic launches (graphs, eager, a rerun) vs ordinary launches"
-                    : $"largest adapter difference between reruns ({device.Name} launches the ordinary way only: compute {device.ComputeMajor}.{device.ComputeMinor}, driver {device.DriverVersion})", moved, 0),
-            ], same, failed);
-        }
-        finally
-        {
-            device.ProgrammaticDependentLaunch = supported;
-        }
-    }
-
-    private (float[] Values, double[] Losses, (long Replayed, int Captured, int Nodes) Stats, string? Failure) TrainSteps(
-        ModelConfig model, TrainingConfig config, PackedBatch[] steps, bool graphs, bool pdl)
-    {
-        Gpu.Context.Device.ProgrammaticDependentLaunch = pdl;
-        var adapter = new LoraAdapter(model, LoraSettings.From(config));
-        adapter.Initialize(1);
-        var losses = new double[steps.Length];
-        (long, int, int) stats;
-        string? failure;
-        using (var m = Gpu.CreateRandomModel(model, adapter, config, 96, seed: 2, log: null))
-        {
-            m.StepGraphs = graphs;
-            for (var i = 0; i < steps.Length; i++)
-            {
-                m.ZeroGradients();
-                losses[i] = m.ForwardBackward(steps[i], 1f / steps[i].LossRows.Length);
-                m.ClipAndStep(m.GradNorm(), 1, i + 1, 1e-3);
-            }
-            m.CopyAdapterTo(adapter);
-            stats = m.GraphStats;
-            failure = m.GraphFailure;
-        }
-        return ([.. adapter.Tensors.SelectMany(t => t.Value)], losses, stats, failure);
     }
 }

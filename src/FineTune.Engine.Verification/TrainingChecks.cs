@@ -91,7 +91,6 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_single_attention_launch_equals_per_run_gemma3"] = () => SingleLaunchEqualsPerRun("train_single_attention_launch_equals_per_run_gemma3", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }),
         ["train_graph_replay_equals_eager"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager", TinyConfig("llama"), checkpointing: false),
         ["train_graph_replay_equals_eager_checkpointing"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_checkpointing", TinyConfig("llama"), checkpointing: true),
-        ["train_pdl_equals_ordinary_launch"] = () => ProgrammaticLaunchEqualsOrdinary("train_pdl_equals_ordinary_launch", TinyConfig("llama")),
         ["train_graph_replay_equals_eager_gemma3_4bit"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_gemma3_4bit", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, checkpointing: false, fourBit: true),
         // q/k/v's and gate/up's LoRA up-projections along K (padded and not) against each projection's own products.
         ["train_spare_columns_match_separate_products"] = () => SpareColumnsMatchSeparateProducts("train_spare_columns_match_separate_products", TinyConfig("llama")),

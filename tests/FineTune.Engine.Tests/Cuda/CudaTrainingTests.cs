@@ -129,9 +129,6 @@ public sealed class CudaTrainingTests
     public void Checkpointed_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_checkpointing");
 
     [CudaFact]
-    public void Kernels_launched_as_programmatic_dependents_train_the_same_bytes_as_ordinary_launches() => AssertPasses("train_pdl_equals_ordinary_launch");
-
-    [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
     [CudaFact]

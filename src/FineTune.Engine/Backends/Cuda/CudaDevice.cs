@@ -41,9 +41,6 @@ public sealed unsafe class CudaDevice : IDisposable
             throw new FineTuneException(CudaErrors.DeviceTooOld,
                 $"GPU {ordinal} ({Name}) has compute capability {ComputeMajor}.{ComputeMinor}; the CUDA backend needs 8.0 or newer (bf16 tensor cores). Use --device cpu.");
 
-        ProgrammaticDependentLaunch = ComputeMajor >= 9 && DriverVersion >= 12030 && cu.cuLaunchKernelEx != null
-            && !EnvironmentSwitch.IsOff(Environment.GetEnvironmentVariable(ProgrammaticLaunchVariable));
-
         IntPtr context;
         cu.Check(cu.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
         _context = context;
@@ -164,18 +161,6 @@ public sealed unsafe class CudaDevice : IDisposable
     /// reported at the kernel that caused it (tests and benchmarks' correctness pass).
     /// </summary>
     public bool SynchronizeAfterLaunch { get; set; }
-
-    /// <summary>The environment variable that switches programmatic dependent launch off (<c>0</c>, <c>false</c> or <c>off</c>).</summary>
-    public const string ProgrammaticLaunchVariable = "FINETUNE_CUDA_PDL";
-
-    /// <summary>
-    /// Whether kernels are launched as programmatic dependents of the kernel before them (Hopper or
-    /// newer, a CUDA 12.3+ driver, not switched off): a kernel's blocks are scheduled while the previous
-    /// kernel's last blocks still run, and wait in <c>grid_dependency_sync()</c> (common.cuh) until its
-    /// writes are visible, so the launch latency between two kernels is hidden. The kernels compute the
-    /// same bytes either way. Settable for A/B measurements.
-    /// </summary>
-    public bool ProgrammaticDependentLaunch { get; set; }
 
     /// <summary>Binds this device's context to the calling thread.</summary>
     public void MakeCurrent() => _cu.Check(_cu.cuCtxSetCurrent(_context), "cuCtxSetCurrent");

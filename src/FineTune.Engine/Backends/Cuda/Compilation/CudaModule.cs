@@ -108,21 +108,8 @@ public sealed unsafe class CudaKernel
             slots[i] = args[i].Bits;
             pointers[i] = &slots[i];
         }
-        if (_device.ProgrammaticDependentLaunch)
-        {
-            var attribute = new LaunchAttribute { Id = CuDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, Value = 1 };
-            var config = new LaunchConfig
-            {
-                GridX = (uint)grid.X, GridY = (uint)grid.Y, GridZ = (uint)grid.Z, BlockX = (uint)blockThreads, BlockY = 1, BlockZ = 1,
-                SharedBytes = (uint)sharedBytes, Stream = _device.Stream.Handle, Attributes = &attribute, AttributeCount = 1,
-            };
-            cu.Check(cu.cuLaunchKernelEx(&config, _function, pointers, null), $"cuLaunchKernelEx({Name})");
-        }
-        else
-        {
-            cu.Check(cu.cuLaunchKernel(_function, (uint)grid.X, (uint)grid.Y, (uint)grid.Z, (uint)blockThreads, 1, 1, (uint)sharedBytes,
-                _device.Stream.Handle, pointers, null), $"cuLaunchKernel({Name})");
-        }
+        cu.Check(cu.cuLaunchKernel(_function, (uint)grid.X, (uint)grid.Y, (uint)grid.Z, (uint)blockThreads, 1, 1, (uint)sharedBytes,
+            _device.Stream.Handle, pointers, null), $"cuLaunchKernel({Name})");
         if (_device.SynchronizeAfterLaunch)
         {
             try

@@ -66,9 +66,6 @@ internal sealed unsafe class CuDriver
     public readonly delegate* unmanaged<IntPtr*, IntPtr, byte*, int> cuModuleGetFunction;
     public readonly delegate* unmanaged<IntPtr, int, int, int> cuFuncSetAttribute;
     public readonly delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int> cuLaunchKernel;
-    // Launches with attributes (CUDA 12.0+); null when the driver lacks it.
-    public const int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
-    public readonly delegate* unmanaged<LaunchConfig*, IntPtr, void**, void**, int> cuLaunchKernelEx;
     // CUDA graphs (CudaGraph): stream capture, instantiation, replay.
     public const int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
     public readonly delegate* unmanaged<IntPtr, int, int> cuStreamBeginCapture;
@@ -126,7 +123,6 @@ internal sealed unsafe class CuDriver
         cuModuleGetFunction = (delegate* unmanaged<IntPtr*, IntPtr, byte*, int>)Get(handle, "cuModuleGetFunction");
         cuFuncSetAttribute = (delegate* unmanaged<IntPtr, int, int, int>)Get(handle, "cuFuncSetAttribute");
         cuLaunchKernel = (delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int>)Get(handle, "cuLaunchKernel");
-        cuLaunchKernelEx = NativeLibrary.TryGetExport(handle, "cuLaunchKernelEx", out var launchEx) ? (delegate* unmanaged<LaunchConfig*, IntPtr, void**, void**, int>)launchEx : null;
         cuStreamBeginCapture = (delegate* unmanaged<IntPtr, int, int>)Get(handle, "cuStreamBeginCapture_v2");
         cuStreamEndCapture = (delegate* unmanaged<IntPtr, IntPtr*, int>)Get(handle, "cuStreamEndCapture");
         cuGraphInstantiateWithFlags = (delegate* unmanaged<IntPtr*, IntPtr, ulong, int>)Get(handle, "cuGraphInstantiateWithFlags");

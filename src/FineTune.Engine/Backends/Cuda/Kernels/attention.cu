@@ -381,7 +381,6 @@ __device__ __forceinline__ void attention_forward_body(bf16* smem, bf16* __restr
 extern "C" __global__ void __launch_bounds__(THREADS) attention_forward(bf16* __restrict__ out, float* __restrict__ lse,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     attention_forward_body<1, HEAD_DIM <= 128>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y);
 }
@@ -391,7 +390,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_forward(bf16* __
 extern "C" __global__ void __launch_bounds__(THREADS) attention_forward_wide(bf16* __restrict__ out, float* __restrict__ lse,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     attention_forward_body<2, HEAD_DIM <= 64>(smem, out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y);
 }
@@ -425,7 +423,6 @@ __device__ __forceinline__ float delta_row_sum(const bf16* __restrict__ dout, co
 extern "C" __global__ void attention_backward_delta(float* __restrict__ delta, const bf16* __restrict__ dout,
     const bf16* __restrict__ out, int B, int T, int Hq)
 {
-    grid_dependency_sync();
     constexpr int LPR = HEAD_DIM / 8;
     const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     const size_t row = gid / LPR, rows = (size_t)B * T * Hq;
@@ -962,7 +959,6 @@ __device__ __forceinline__ void backward_dkv_wide_body(bf16* smem, int bx, int b
 
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(BACKWARD_DKV_PARAMS)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     backward_dkv_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
@@ -970,7 +966,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv(BAC
 #if HEAD_DIM <= 64
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wide(BACKWARD_DKV_PARAMS)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     backward_dkv_wide_body(smem, blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
@@ -978,7 +973,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dkv_wid
 
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(BACKWARD_DQ_PARAMS)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     backward_dq_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
@@ -986,7 +980,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq(BACK
 #if HEAD_DIM <= 64
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide(BACKWARD_DQ_PARAMS)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     backward_dq_wide_body(smem, blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
 }
@@ -1000,7 +993,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_dq_wide
 // larger of the two kinds' needs.
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     const int bid = blockIdx.x, kvBlocks = kvX * kvY;
     if (bid < kvBlocks) backward_dkv_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
@@ -1011,7 +1003,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused(b
 // The same with the 128-row kernels (head_dim <= 64).
 extern "C" __global__ void __launch_bounds__(THREADS) attention_backward_fused_wide(bf16* __restrict__ dq, BACKWARD_DKV_PARAMS, int kvX, int kvY, int qX)
 {
-    grid_dependency_sync();
     extern __shared__ __align__(16) bf16 smem[];
     const int bid = blockIdx.x, kvBlocks = kvX * kvY;
     if (bid < kvBlocks) backward_dkv_wide_body(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
@@ -1033,7 +1024,6 @@ __device__ __forceinline__ int varlen_window(int window, int len) { return windo
 extern "C" __global__ void __launch_bounds__(THREADS) NAME(bf16* __restrict__ out, float* __restrict__ lse, \
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window) \
 { \
-    grid_dependency_sync(); \
     extern __shared__ __align__(16) bf16 smem[]; \
     const int4 t = tiles[blockIdx.y]; \
     const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM; \
@@ -1047,7 +1037,6 @@ FORWARD_VARLEN(attention_forward_wide_varlen, 2, HEAD_DIM <= 64)
 extern "C" __global__ void attention_backward_delta_varlen(float* __restrict__ delta, const bf16* __restrict__ dout,
     const bf16* __restrict__ out, const int* __restrict__ starts, int S, int rows, int Hq)
 {
-    grid_dependency_sync();
     constexpr int LPR = HEAD_DIM / 8;
     const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     const size_t row = gid / LPR, all = (size_t)rows * Hq;
@@ -1070,7 +1059,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) NAME(bf16* __restrict__ dq
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout, \
     const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int n, int Hq, int Hkv, float scale, int window, int kvX, int qX) \
 { \
-    grid_dependency_sync(); \
     extern __shared__ __align__(16) bf16 smem[]; \
     const int bid = blockIdx.x, kvBlocks = kvX * n; \
     const int4 t = tiles[bid < kvBlocks ? bid / kvX : (bid - kvBlocks) / qX]; \

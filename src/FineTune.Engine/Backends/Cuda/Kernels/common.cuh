@@ -7,21 +7,6 @@ typedef unsigned int u32;
 
 #define FT_NEG_INF (-__int_as_float(0x7f800000))
 
-// Every kernel calls this first, before it touches global memory. The launcher may start a kernel as
-// a programmatic dependent of the one before it in the stream (CudaDevice.ProgrammaticDependentLaunch):
-// its blocks are then scheduled while that kernel's last blocks still run. launch_dependents lets the
-// next kernel be scheduled the same way once all of this grid's blocks are running (they already hold
-// their multiprocessors, so the early blocks only take what this grid leaves idle); wait blocks until
-// the previous grid has completed and its writes are visible. Launched the ordinary way, both do
-// nothing. (Hopper's PTX; older devices never get the launch attribute.)
-__device__ __forceinline__ void grid_dependency_sync()
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
 __device__ __forceinline__ float bf2f(bf16 h) { return __uint_as_float(((u32)h) << 16); }
 
 __device__ __forceinline__ bf16 f2bf(float f)

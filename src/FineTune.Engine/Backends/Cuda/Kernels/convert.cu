@@ -3,7 +3,6 @@
 
 extern "C" __global__ void f32_to_bf16(bf16* __restrict__ out, const float* __restrict__ in, long long n)
 {
-    grid_dependency_sync();
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long vecs = n / 4;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
@@ -16,7 +15,6 @@ extern "C" __global__ void f32_to_bf16(bf16* __restrict__ out, const float* __re
 
 extern "C" __global__ void bf16_to_f32(float* __restrict__ out, const bf16* __restrict__ in, long long n)
 {
-    grid_dependency_sync();
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long vecs = n / 4;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
@@ -31,7 +29,6 @@ extern "C" __global__ void bf16_to_f32(float* __restrict__ out, const bf16* __re
 // host validates ids against the vocabulary before upload.
 extern "C" __global__ void embedding_forward(bf16* __restrict__ out, const bf16* __restrict__ table, const int* __restrict__ ids, int D)
 {
-    grid_dependency_sync();
     const size_t row = blockIdx.x;
     const uint4* src = (const uint4*)(table + (size_t)ids[row] * D);
     uint4* dst = (uint4*)(out + row * D);
@@ -41,7 +38,6 @@ extern "C" __global__ void embedding_forward(bf16* __restrict__ out, const bf16*
 // The same times a factor (Gemma's sqrt(hidden_size)), computed in fp32 and rounded once.
 extern "C" __global__ void embedding_forward_scaled(bf16* __restrict__ out, const bf16* __restrict__ table, const int* __restrict__ ids, int D, float scale)
 {
-    grid_dependency_sync();
     const size_t row = blockIdx.x;
     const uint4* src = (const uint4*)(table + (size_t)ids[row] * D);
     uint4* dst = (uint4*)(out + row * D);
@@ -65,14 +61,12 @@ __device__ __forceinline__ float uniform_hash(unsigned long long i, unsigned lon
 
 extern "C" __global__ void fill_uniform_bf16(bf16* __restrict__ out, long long n, unsigned long long seed, float scale)
 {
-    grid_dependency_sync();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         out[i] = f2bf((uniform_hash((unsigned long long)i, seed) * 2.f - 1.f) * scale);
 }
 
 extern "C" __global__ void fill_uniform_f32(float* __restrict__ out, long long n, unsigned long long seed, float scale)
 {
-    grid_dependency_sync();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         out[i] = (uniform_hash((unsigned long long)i, seed) * 2.f - 1.f) * scale;
 }

@@ -14,7 +14,6 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS) ce_chunk(bf16* __restri
     float* __restrict__ run_sum, float* __restrict__ target_logit, const float* __restrict__ logits,
     const int* __restrict__ targets, int chunk, int v0, int D, int first)
 {
-    grid_dependency_sync();
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const float* z = logits + row * chunk;
@@ -64,7 +63,6 @@ extern "C" __global__ void ce_finalize(bf16* __restrict__ dh, float* __restrict_
     const bf16* __restrict__ weight, const int* __restrict__ targets, const float* __restrict__ run_max,
     const float* __restrict__ run_sum, const float* __restrict__ target_logit, int D, float grad_scale)
 {
-    grid_dependency_sync();
     const size_t row = blockIdx.x;
     const int t = targets[row];
     bf16* out = dh + row * D;
@@ -84,7 +82,6 @@ extern "C" __global__ void ce_finalize(bf16* __restrict__ dh, float* __restrict_
 // metrics (the mean logit over the vocabulary). One block per row, fixed reduction order.
 extern "C" __global__ void ce_row_sum(float* __restrict__ sums, const float* __restrict__ logits, int chunk, int first)
 {
-    grid_dependency_sync();
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const float* z = logits + row * chunk;
@@ -100,7 +97,6 @@ extern "C" __global__ void ce_row_sum(float* __restrict__ sums, const float* __r
 extern "C" __global__ void ce_finalize_rows(bf16* __restrict__ dh, const float* __restrict__ dh_acc, const bf16* __restrict__ weight,
     const int* __restrict__ targets, const float* __restrict__ run_sum, const float* __restrict__ row_scale, int D)
 {
-    grid_dependency_sync();
     const size_t row = blockIdx.x;
     const int t = targets[row];
     bf16* out = dh + row * D;

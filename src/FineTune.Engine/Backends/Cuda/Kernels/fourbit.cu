@@ -26,7 +26,6 @@ __device__ __forceinline__ float clamp1(float v) { return fminf(fmaxf(v, -1.f), 
 extern "C" __global__ void quantize_4bit(const bf16* __restrict__ x, long long n, u8* __restrict__ packed, float* __restrict__ absmax,
     const float* __restrict__ tables, long long blocks)
 {
-    grid_dependency_sync();
     __shared__ float bounds[15];
     __shared__ u8 order[16];
     if (threadIdx.x < 15) bounds[threadIdx.x] = tables[threadIdx.x];
@@ -56,7 +55,6 @@ extern "C" __global__ void quantize_4bit(const bf16* __restrict__ x, long long n
 extern "C" __global__ void quantize_absmax(const float* __restrict__ absmax, int count, float offset, u8* __restrict__ codes,
     float* __restrict__ absmax2, const float* __restrict__ bounds)
 {
-    grid_dependency_sync();
     __shared__ float scratch[32];
     __shared__ float b[255];
     if (threadIdx.x < 255) b[threadIdx.x] = bounds[threadIdx.x];
@@ -83,7 +81,6 @@ extern "C" __global__ void dequantize_4bit(const u8* __restrict__ packed, long l
     const u8* __restrict__ codes, const float* __restrict__ absmax2, float offset, const float* __restrict__ code16,
     const float* __restrict__ dmap, bf16* __restrict__ out)
 {
-    grid_dependency_sync();
     __shared__ float code[16];
     __shared__ float map[256];
     if (threadIdx.x < 16) code[threadIdx.x] = code16[threadIdx.x];

@@ -17,7 +17,6 @@ extern "C" __global__ void fourbit_gemm_skinny(const bf16* __restrict__ x, int n
     const u8* __restrict__ packed, const float* __restrict__ absmax, const u8* __restrict__ codes, const float* __restrict__ absmax2,
     float offset, const float* __restrict__ code16, const float* __restrict__ dmap, bf16* __restrict__ y, const bf16* __restrict__ addend, float beta)
 {
-    grid_dependency_sync();
     __shared__ float code[16];
     __shared__ float map[256];
     if (threadIdx.x < 16) code[threadIdx.x] = code16[threadIdx.x];

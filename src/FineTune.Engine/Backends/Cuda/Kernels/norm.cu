@@ -9,7 +9,6 @@
 extern "C" __global__ void rmsnorm_forward(bf16* __restrict__ y, float* __restrict__ rstd_out,
     const bf16* __restrict__ x, const bf16* __restrict__ w, int D, float eps, float w_offset, const bf16* __restrict__ residual, int y_stride)
 {
-    grid_dependency_sync();
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const uint4* xr = (const uint4*)(x + row * D);
@@ -47,7 +46,6 @@ extern "C" __global__ void rmsnorm_forward(bf16* __restrict__ y, float* __restri
 extern "C" __global__ void rmsnorm_backward(bf16* __restrict__ dx, const bf16* __restrict__ dy,
     const bf16* __restrict__ x, const bf16* __restrict__ w, const float* __restrict__ rstd, int D, int accumulate, float w_offset, int dx_stride)
 {
-    grid_dependency_sync();
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const uint4* xr = (const uint4*)(x + row * D);

@@ -7,7 +7,6 @@
 extern "C" __global__ void adamw_step(float* __restrict__ p, const float* __restrict__ grad, float* __restrict__ m, float* __restrict__ v,
     int n, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2_sqrt, float grad_scale)
 {
-    grid_dependency_sync();
     const float step = lr / bias_correction1;
     const float decay = 1.f - lr * weight_decay;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
@@ -24,7 +23,6 @@ extern "C" __global__ void adamw_step(float* __restrict__ p, const float* __rest
 // partials in one block. Same grid, same bits.
 extern "C" __global__ void sum_squares_partial(float* __restrict__ partial, const float* __restrict__ x, int n)
 {
-    grid_dependency_sync();
     __shared__ float scratch[32];
     float s = 0.f;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) s += x[i] * x[i];
@@ -34,7 +32,6 @@ extern "C" __global__ void sum_squares_partial(float* __restrict__ partial, cons
 
 extern "C" __global__ void sum_partials(float* __restrict__ out, const float* __restrict__ partial, int count)
 {
-    grid_dependency_sync();
     __shared__ float scratch[32];
     float s = 0.f;
     for (int i = threadIdx.x; i < count; i += blockDim.x) s += partial[i];

@@ -9,7 +9,6 @@
 extern "C" __global__ void rope_apply(bf16* __restrict__ x, const int* __restrict__ positions,
     const float* __restrict__ inv_freq, int rows, int heads, int head_dim, float direction)
 {
-    grid_dependency_sync();
     const int half = head_dim / 2;
     const size_t total = (size_t)rows * half;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {

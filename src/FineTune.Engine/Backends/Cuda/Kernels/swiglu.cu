@@ -14,7 +14,6 @@ __device__ __forceinline__ float silu_f(float g) { return g / (1.f + __expf(-g))
 
 extern "C" __global__ void swiglu_forward(bf16* __restrict__ h, const bf16* __restrict__ gate, const bf16* __restrict__ up, long long n, int width, int ld)
 {
-    grid_dependency_sync();
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
@@ -40,7 +39,6 @@ __device__ __forceinline__ void swiglu_grad(float g, float u, float d, float& dg
 
 extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n, int width, int ld)
 {
-    grid_dependency_sync();
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
@@ -77,7 +75,6 @@ __device__ __forceinline__ float gelu_tanh_f(float g) { return 0.5f * g * (1.f +
 
 extern "C" __global__ void geglu_forward(bf16* __restrict__ h, const bf16* __restrict__ gate, const bf16* __restrict__ up, long long n, int width, int ld)
 {
-    grid_dependency_sync();
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {
@@ -103,7 +100,6 @@ __device__ __forceinline__ void geglu_grad(float g, float u, float d, float& dg,
 
 extern "C" __global__ void geglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n, int width, int ld)
 {
-    grid_dependency_sync();
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += stride) {

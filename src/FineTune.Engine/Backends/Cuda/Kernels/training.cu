@@ -6,7 +6,6 @@
 // y[rows, cols] += bias[cols] (q/k/v biases of qwen2, llama's attention_bias). cols % 8 == 0.
 extern "C" __global__ void add_bias(bf16* __restrict__ y, const bf16* __restrict__ bias, long long rows, int cols)
 {
-    grid_dependency_sync();
     const long long vecs = rows * (cols / 8);
     const int per_row = cols / 8;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs; i += (long long)gridDim.x * blockDim.x) {
@@ -34,7 +33,6 @@ __device__ __forceinline__ bool dropped(unsigned long long key, unsigned long lo
 extern "C" __global__ void dropout_apply(bf16* __restrict__ dst, const bf16* __restrict__ src, long long n,
     unsigned long long key, unsigned long long threshold, float keep_scale)
 {
-    grid_dependency_sync();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         dst[i] = dropped(key, (unsigned long long)i, threshold) ? (bf16)0 : f2bf(bf2f(src[i]) * keep_scale);
 }
@@ -43,14 +41,12 @@ extern "C" __global__ void dropout_apply(bf16* __restrict__ dst, const bf16* __r
 extern "C" __global__ void dropout_add(bf16* __restrict__ dx, const bf16* __restrict__ t, long long n,
     unsigned long long key, unsigned long long threshold, float keep_scale)
 {
-    grid_dependency_sync();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         if (!dropped(key, (unsigned long long)i, threshold)) dx[i] = f2bf(bf2f(dx[i]) + bf2f(t[i]) * keep_scale);
 }
 
 extern "C" __global__ void fill_bf16(bf16* __restrict__ out, long long n, float value)
 {
-    grid_dependency_sync();
     const bf16 v = f2bf(value);
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) out[i] = v;
 }
@@ -59,7 +55,6 @@ extern "C" __global__ void fill_bf16(bf16* __restrict__ out, long long n, float 
 // the target rows only (gathered with embedding_forward); this puts their gradient back in place.
 extern "C" __global__ void scatter_rows(bf16* __restrict__ dst, const bf16* __restrict__ src, const int* __restrict__ rows, int D)
 {
-    grid_dependency_sync();
     const uint4* s = (const uint4*)(src + (size_t)blockIdx.x * D);
     uint4* d = (uint4*)(dst + (size_t)rows[blockIdx.x] * D);
     for (int i = threadIdx.x; i < D / 8; i += blockDim.x) d[i] = s[i];
@@ -70,7 +65,6 @@ extern "C" __global__ void scatter_rows(bf16* __restrict__ dst, const bf16* __re
 // same as RankOrder.Sum on the host. Plain float adds: nothing to contract into an FMA.
 extern "C" __global__ void sum_rank_slices(float* __restrict__ dst, const float* __restrict__ src, long long n, int ranks)
 {
-    grid_dependency_sync();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         float s = src[i];
         for (int r = 1; r < ranks; r++) s += src[(long long)r * n + i];
@@ -83,7 +77,6 @@ extern "C" __global__ void sum_rank_slices(float* __restrict__ dst, const float*
 extern "C" __global__ void copy_columns_bf16(bf16* __restrict__ dst, long long dst_stride, const bf16* __restrict__ src, long long src_stride,
     long long rows, int cols)
 {
-    grid_dependency_sync();
     const long long n = rows * cols;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const long long r = i / cols, c = i % cols;

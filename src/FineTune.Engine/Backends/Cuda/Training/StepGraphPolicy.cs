@@ -10,7 +10,8 @@ internal static class StepGraphPolicy
     public const string EnvironmentVariable = "FINETUNE_CUDA_GRAPHS";
 
     /// <summary>Whether <paramref name="value"/> (the variable's value, null when unset) switches graphs off.</summary>
-    public static bool SwitchedOff(string? value) => EnvironmentSwitch.IsOff(value);
+    public static bool SwitchedOff(string? value) =>
+        value is not null && (value.Trim() == "0" || value.Trim().Equals("false", StringComparison.OrdinalIgnoreCase) || value.Trim().Equals("off", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Why a step cannot be a graph (null: it can).</summary>
     /// <param name="switchedOn">Graph replay is on (the model's switch, the environment).</param>
