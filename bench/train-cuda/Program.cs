@@ -14,6 +14,7 @@
 //              any shape ending in :nograph queues every launch eagerly (no CUDA-graph replay of repeated step shapes: the A/B)
 //              any shape with :exactplan runs cuBLASLt's heuristic for every exact product shape instead of once per bucket
 //              of token rows (CudaBlas.BucketedPlans, the A/B); every run starts from no cuBLASLt plans either way
+//              any shape with :keepglu has each layer keep its own SwiGLU output instead of one shared h (GpuMemoryPlan.SharesGluOutput, the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -86,16 +87,16 @@ if (!argList.Contains("--checks-only"))
             if (sft)
             {
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
-                Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3]), offload, perRun: parts.Contains("runs"), graphs: !parts.Contains("nograph")));
+                Emit(BenchSft(gpu, shape, ckpt, SftLengths.Load(parts[3]), offload, perRun: parts.Contains("runs"), graphs: !parts.Contains("nograph"), shareGlu: parts.Contains("keepglu") ? false : null));
             }
             else
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
-                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts")));
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts"), shareGlu: parts.Contains("keepglu") ? false : null));
             }
         }
         catch (Exception e)
@@ -110,7 +111,7 @@ if (!argList.Contains("--checks-only"))
 return failed == 0 ? 0 : 1;
 
 // rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true)
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true, bool? shareGlu = null)
 {
     var model = Shapes.Get(shape);
     // Random tokens, every position a target (the peer's labels = input_ids): T-1 loss rows per sequence.
@@ -119,28 +120,28 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
         .Select(_ => new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Repeat(true, seq).ToArray()))
         .ToList();
     var packed = PackedBatch.FromExamples(examples);
-    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload, graphs: graphs, padK: padK, gateUpAsOne: gateUpAsOne);
+    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload, graphs: graphs, padK: padK, gateUpAsOne: gateUpAsOne, shareGlu: shareGlu);
     result["seq"] = seq;
     return result;
 }
 
 // The realistic-length workload: batches of variable-length examples (random tokens), loss on the
 // reply tokens only, planned like the trainer plans a run (batch size x the longest example).
-static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftLengths lengths, bool offload = false, bool perRun = false, bool graphs = true)
+static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftLengths lengths, bool offload = false, bool perRun = false, bool graphs = true, bool? shareGlu = null)
 {
     var model = Shapes.Get(shape);
     var rng = new FineTune.Engine.DeterministicRandom(3);
     var batches = lengths.Batches.Select(b => PackedBatch.FromExamples(b.Select(e =>
         new TokenizedExample(Enumerable.Range(0, e.Length).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Range(0, e.Length).Select(t => t >= e.Prompt).ToArray())).ToList())).ToList();
     var longest = lengths.Batches.SelectMany(b => b).Max(e => e.Length);
-    var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm, offload: offload, perRun: perRun, graphs: graphs);
+    var result = Run(gpu, model, lengths.Batch, longest, ckpt, 16, batches, lengths.Warm, offload: offload, perRun: perRun, graphs: graphs, shareGlu: shareGlu);
     result["seq"] = "sft";
     result["sft_batches"] = lengths.Batches.Count;
     result["padded_rows_per_real_token"] = Math.Round(batches.Skip(lengths.Warm).Sum(b => (double)b.SeqLengths.Sum(l => (l + 15) / 16 * 16)) / batches.Skip(lengths.Warm).Sum(b => b.TokenCount), 4);
     return result;
 }
 
-static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true)
+static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true, bool? shareGlu = null)
 {
     var config = new TrainingConfig
     {
@@ -157,7 +158,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     var memory = gpu.Context.Device.Memory;
     memory.ResetPeak();
     string? planLine = null;
-    using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention);
+    using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention, shareGlu);
     m.FuseLoraProducts = groupLora;
     m.SingleAttentionLaunch = !perRun;
     m.StepGraphs = graphs;
@@ -196,7 +197,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
-        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["fused_lora"] = m.FuseLoraProducts, ["padded_k"] = m.PadSpareColumnK, ["gate_up_one_product"] = m.FuseGateUp, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
+        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["shares_glu_output"] = m.Plan.SharesGluOutput, ["fused_lora"] = m.FuseLoraProducts, ["padded_k"] = m.PadSpareColumnK, ["gate_up_one_product"] = m.FuseGateUp, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
         // CUDA-graph replay: on or off (the A/B), steps that ran as a graph (warm-up included), graphs captured, nodes in the last.

@@ -388,6 +388,7 @@ public sealed partial class KernelChecks : IDisposable
         DeviceBuffer dBoth = Upload(both), ddh = Upload(dh);
         var h = Alloc((long)rows * width * 2);
         var grads = Alloc((long)rows * ld * 2);
+        var hAgain = Alloc((long)rows * width * 2);
         long count = (long)rows * width;
         var (fwd, det1) = Twice(() => { }, () =>
         {
@@ -397,9 +398,10 @@ public sealed partial class KernelChecks : IDisposable
         // In place, as the model runs it: dgate and dup overwrite gate and up.
         var (bwd, det2) = Twice(() => grads.CopyFrom(dBoth, (long)rows * ld * 2), () =>
         {
-            if (gelu) Kernels.GeGluBackward(grads.Pointer, grads.Pointer + width * 2, ddh.Pointer, grads.Pointer, grads.Pointer + width * 2, count, width, ld);
-            else Kernels.SwiGluBackward(grads.Pointer, grads.Pointer + width * 2, ddh.Pointer, grads.Pointer, grads.Pointer + width * 2, count, width, ld);
-        }, grads);
+            // With h: the backward pass also writes the forward pass's output again (GpuMemoryPlan.SharesGluOutput).
+            if (gelu) Kernels.GeGluBackward(grads.Pointer, grads.Pointer + width * 2, ddh.Pointer, grads.Pointer, grads.Pointer + width * 2, count, width, ld, hAgain.Pointer);
+            else Kernels.SwiGluBackward(grads.Pointer, grads.Pointer + width * 2, ddh.Pointer, grads.Pointer, grads.Pointer + width * 2, count, width, ld, hAgain.Pointer);
+        }, grads, hAgain);
         double[] g = Bf16.ToDouble(gate), u = Bf16.ToDouble(up), d = Bf16.ToDouble(dh);
         var rh = gelu ? CpuReference.GeGlu(g, u) : CpuReference.SwiGlu(g, u);
         var (rg, ru) = gelu ? CpuReference.GeGluBackward(d, g, u) : CpuReference.SwiGluBackward(d, g, u);
@@ -416,6 +418,7 @@ public sealed partial class KernelChecks : IDisposable
             new("h", ErrorMetrics.Relative(AsBf16(fwd[0]), rh), Bf16Tolerance),
             new("dgate", ErrorMetrics.Relative(outG, rg), Bf16Tolerance),
             new("dup", ErrorMetrics.Relative(outU, ru), Bf16Tolerance),
+            new("h written by the backward pass: values whose bits differ from the forward pass's", AsBf16(bwd[1]).Zip(AsBf16(fwd[0]), (x, y) => x == y ? 0 : 1).Sum(), 0),
         ], det1 && det2);
     }
 

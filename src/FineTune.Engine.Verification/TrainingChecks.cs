@@ -95,6 +95,9 @@ public sealed partial class TrainingChecks : IDisposable
         // q/k/v's and gate/up's LoRA up-projections along K (padded and not) against each projection's own products.
         ["train_spare_columns_match_separate_products"] = () => SpareColumnsMatchSeparateProducts("train_spare_columns_match_separate_products", TinyConfig("llama")),
         ["memory_plan_4bit_offload"] = () => MemoryPlan("memory_plan_4bit_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000 }, fourBit: true, checkpointing: true),
+        ["train_shared_glu_output_equals_kept"] = () => SharedGluOutputEqualsKept("train_shared_glu_output_equals_kept", TinyConfig("llama"), dropout: 0),
+        ["train_shared_glu_output_equals_kept_dropout_setting"] = () => SharedGluOutputEqualsKept("train_shared_glu_output_equals_kept_dropout_setting", TinyConfig("llama"), dropout: 0.1),
+        ["train_shared_glu_output_equals_kept_gemma3"] = () => SharedGluOutputEqualsKept("train_shared_glu_output_equals_kept_gemma3", TinyGemmaConfig(), dropout: 0),
         ["train_varlen_bucketed_plans_rerun_identical"] = () => VarlenBucketedPlansRerunIdentical("train_varlen_bucketed_plans_rerun_identical", TinyConfig("llama")),
     };
 

@@ -129,6 +129,15 @@ public sealed class CudaTrainingTests
     public void Checkpointed_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_checkpointing");
 
     [CudaFact]
+    public void Layers_sharing_one_swiglu_output_train_the_same_bytes_as_layers_keeping_their_own() => AssertPasses("train_shared_glu_output_equals_kept");
+
+    [CudaFact]
+    public void Layers_sharing_one_swiglu_output_refilled_by_the_forward_kernel_train_the_same_bytes() => AssertPasses("train_shared_glu_output_equals_kept_dropout_setting");
+
+    [CudaFact]
+    public void Gemma3_layers_sharing_one_geglu_output_train_the_same_bytes_as_layers_keeping_their_own() => AssertPasses("train_shared_glu_output_equals_kept_gemma3");
+
+    [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
     [CudaFact]

@@ -69,11 +69,17 @@ public sealed class GpuMemoryPlanTests
     {
         var full = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false);
         var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true);
-        Assert.Equal(72040L * 8192 * 16, full.Activations);
+        // Without checkpointing the layers share one buffer for SwiGLU's output (8192 bf16 a token), refilled in the backward pass.
+        Assert.True(full.SharesGluOutput);
+        Assert.Equal((72040L - 2 * 8192) * 8192 * 16 + 2L * 8192 * 8192, full.Activations);
+        var ownH = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false, shareGluOutput: false);
+        Assert.Equal(72040L * 8192 * 16, ownH.Activations);
+        Assert.Equal(15L * 8192 * 8192 * 2, ownH.Total - full.Total);
         // Each layer keeps attention out (2048) and x1 (2048) bf16 and lse (32 heads) fp32: 8320 bytes a token.
         Assert.Equal(8320, GpuMemoryPlan.KeptBytes(Llama1B));
         Assert.Equal((72040L - 8320) * 8192 + 8320L * 8192 * 16, ckpt.Activations);
         Assert.True(ckpt.KeepsAttention);
+        Assert.False(ckpt.SharesGluOutput);
         // Without the kept tensors (the benchmark's A/B): one layer's activations, recomputed whole.
         var plain = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true, keepAttention: false);
         Assert.Equal(72040L * 8192, plain.Activations);

@@ -173,17 +173,17 @@ public sealed partial class CudaKernels : IDisposable
     public void SwiGluForward(ulong h, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
         Glu("swiglu_forward", count, width, ld, h, gate, up);
 
-    /// <summary>dgate, dup from dh; the outputs may alias gate and up.</summary>
-    public void SwiGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
-        Glu("swiglu_backward", count, width, ld, dgate, dup, dh, gate, up);
+    /// <summary>dgate, dup from dh; the outputs may alias gate and up. With <paramref name="h"/> (not 0) also h = silu(gate) * up, the forward pass's bits.</summary>
+    public void SwiGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count, int width = 0, int ld = 0, ulong h = 0) =>
+        Glu("swiglu_backward", count, width, ld, dgate, dup, dh, gate, up, h);
 
     /// <summary>h = gelu_tanh(gate) * up over <paramref name="count"/> elements (GeGLU, Gemma).</summary>
     public void GeGluForward(ulong h, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
         Glu("geglu_forward", count, width, ld, h, gate, up);
 
     /// <summary>dgate, dup of GeGLU from dh; the outputs may alias gate and up.</summary>
-    public void GeGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count, int width = 0, int ld = 0) =>
-        Glu("geglu_backward", count, width, ld, dgate, dup, dh, gate, up);
+    public void GeGluBackward(ulong dgate, ulong dup, ulong dh, ulong gate, ulong up, long count, int width = 0, int ld = 0, ulong h = 0) =>
+        Glu("geglu_backward", count, width, ld, dgate, dup, dh, gate, up, h);
 
     private void Glu(string name, long count, int width, int ld, params ulong[] pointers)
     {

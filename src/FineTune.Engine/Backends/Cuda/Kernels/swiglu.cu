@@ -29,7 +29,8 @@ extern "C" __global__ void swiglu_forward(bf16* __restrict__ h, const bf16* __re
 }
 
 // dgate = dh * up * silu'(gate), dup = dh * silu(gate), silu'(g) = s * (1 + g * (1 - s)) with
-// s = sigmoid(g). dgate/dup may alias gate/up: each element is read before it is written.
+// s = sigmoid(g). dgate/dup may alias gate/up: each element is read before it is written. With h
+// (not null) the kernel also writes h = silu(gate) * up, for a layer that did not keep it.
 __device__ __forceinline__ void swiglu_grad(float g, float u, float d, float& dg, float& du)
 {
     const float s = 1.f / (1.f + __expf(-g));
@@ -37,7 +38,8 @@ __device__ __forceinline__ void swiglu_grad(float g, float u, float d, float& dg
     dg = d * u * s * (1.f + g * (1.f - s));
 }
 
-extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n, int width, int ld)
+extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, bf16* __restrict__ h,
+    long long n, int width, int ld)
 {
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
@@ -53,13 +55,22 @@ extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* d
             og[j] = pack_bf16x2(dg0, dg1);
             ou[j] = pack_bf16x2(du0, du1);
         }
+        if (h) {
+            // The forward kernel's expression, so h has its bits (GpuMemoryPlan.SharesGluOutput).
+            u32 oh[4];
+            #pragma unroll
+            for (int j = 0; j < 4; j++) oh[j] = pack_bf16x2(silu_f(lo_f(gp[j])) * lo_f(upp[j]), silu_f(hi_f(gp[j])) * hi_f(upp[j]));
+            ((uint4*)h)[i] = make_uint4(oh[0], oh[1], oh[2], oh[3]);
+        }
         ((uint4*)dgate)[at] = make_uint4(og[0], og[1], og[2], og[3]);
         ((uint4*)dup)[at] = make_uint4(ou[0], ou[1], ou[2], ou[3]);
     }
     for (long long i = vecs * 8 + blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += stride) {
         float dg, du;
         const long long at = glu_at(i, width, ld);
-        swiglu_grad(bf2f(gate[at]), bf2f(up[at]), bf2f(dh[i]), dg, du);
+        const float g = bf2f(gate[at]), u = bf2f(up[at]);
+        swiglu_grad(g, u, bf2f(dh[i]), dg, du);
+        if (h) h[i] = f2bf(silu_f(g) * u);
         dgate[at] = f2bf(dg);
         dup[at] = f2bf(du);
     }
@@ -98,7 +109,8 @@ __device__ __forceinline__ void geglu_grad(float g, float u, float d, float& dg,
     dg = d * u * (0.5f * (1.f + t) + 0.5f * g * (1.f - t * t) * GELU_BETA * (1.f + 3.f * GELU_KAPPA * g * g));
 }
 
-extern "C" __global__ void geglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, long long n, int width, int ld)
+extern "C" __global__ void geglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, bf16* __restrict__ h,
+    long long n, int width, int ld)
 {
     const long long vecs = n / 8;
     const long long stride = (long long)gridDim.x * blockDim.x;
@@ -114,13 +126,22 @@ extern "C" __global__ void geglu_backward(bf16* dgate, bf16* dup, const bf16* dh
             og[j] = pack_bf16x2(dg0, dg1);
             ou[j] = pack_bf16x2(du0, du1);
         }
+        if (h) {
+            // The forward kernel's expression, so h has its bits (GpuMemoryPlan.SharesGluOutput).
+            u32 oh[4];
+            #pragma unroll
+            for (int j = 0; j < 4; j++) oh[j] = pack_bf16x2(gelu_tanh_f(lo_f(gp[j])) * lo_f(upp[j]), gelu_tanh_f(hi_f(gp[j])) * hi_f(upp[j]));
+            ((uint4*)h)[i] = make_uint4(oh[0], oh[1], oh[2], oh[3]);
+        }
         ((uint4*)dgate)[at] = make_uint4(og[0], og[1], og[2], og[3]);
         ((uint4*)dup)[at] = make_uint4(ou[0], ou[1], ou[2], ou[3]);
     }
     for (long long i = vecs * 8 + blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += stride) {
         float dg, du;
         const long long at = glu_at(i, width, ld);
-        geglu_grad(bf2f(gate[at]), bf2f(up[at]), bf2f(dh[i]), dg, du);
+        const float g = bf2f(gate[at]), u = bf2f(up[at]);
+        geglu_grad(g, u, bf2f(dh[i]), dg, du);
+        if (h) h[i] = f2bf(gelu_tanh_f(g) * u);
         dgate[at] = f2bf(dg);
         dup[at] = f2bf(du);
     }

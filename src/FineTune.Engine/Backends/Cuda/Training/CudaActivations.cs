@@ -37,7 +37,8 @@ internal sealed class CudaActivations
     // kept: false for the shared set under checkpointing, whose Att, Lse and X1 come from each layer's view.
     /// <remarks><paramref name="norm1Stride"/>, <paramref name="norm2Stride"/>: the norms' row strides; above hidden, q/k/v's and gate/up's
     /// hidden values live in their spare columns (CudaTrainingModel.SpareColumns), the columns after them zero.</remarks>
-    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm1Stride, int norm2Stride, bool kept = true)
+    /// <remarks><paramref name="sharedGluOutput"/>: the one h buffer every layer writes (<see cref="GpuMemoryPlan.SharesGluOutput"/>), 0 to allocate this layer's own.</remarks>
+    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm1Stride, int norm2Stride, bool kept = true, ulong sharedGluOutput = 0)
     {
         long n = tokens, h = c.HiddenSize;
         Norm1 = b.Bf16(n * norm1Stride); Rstd1 = b.F32(n);
@@ -57,7 +58,7 @@ internal sealed class CudaActivations
         if (norm2Stride > h) (Gate, Up) = (b.Bf16(2 * n * c.IntermediateSize), 0);
         else (Gate, Up) = (b.Bf16(n * c.IntermediateSize), b.Bf16(n * c.IntermediateSize));
         if (Up == 0) Up = Gate + (ulong)(c.IntermediateSize * 2);
-        Act = b.Bf16(n * c.IntermediateSize);
+        Act = sharedGluOutput != 0 ? sharedGluOutput : b.Bf16(n * c.IntermediateSize);
         if (c.QkNorm)
         {
             QPre = b.Bf16(n * c.QDim); KPre = b.Bf16(n * c.KvDim);

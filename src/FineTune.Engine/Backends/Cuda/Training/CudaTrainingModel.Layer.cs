@@ -55,8 +55,7 @@ public sealed partial class CudaTrainingModel
             Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a, xStride: _norm2Stride, yStride: gu);
             Linear(l, Projection.Up, a.Norm2, a.Up, n, a, xStride: _norm2Stride, yStride: gu);
         }
-        if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, (long)n * inter, inter, gu);
-        else K.SwiGluForward(a.Act, a.Gate, a.Up, (long)n * inter, inter, gu);
+        GluForward(a, (long)n * inter, gu);
         if (_c.SandwichNorms)
         {
             Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
@@ -84,11 +83,17 @@ public sealed partial class CudaTrainingModel
             K.RmsNormBackward(_ws.DNorm, _ws.DResid, a.MlpOut, w.MlpOutNorm!.Pointer, a.MlpOutRstd, n, h, accumulate: false, off);
             dDown = _ws.DNorm;
         }
-        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
-        // d gate and d up overwrite gate and up, which nothing reads afterwards.
         int gu = GateUpStride;
-        if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu);
-        else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu);
+        var dDownStride = _c.SandwichNorms ? 0 : _dResidStride;
+        // Without its own h (GpuMemoryPlan.SharesGluOutput) the layer gets it back from its gate and up in the GLU
+        // backward kernel, and down_proj's A gradient, the one product that reads h, waits for it.
+        var refillH = Plan.SharesGluOutput && _lora.Has(l, Projection.Down);
+        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH);
+        // d gate and d up overwrite gate and up, which nothing reads afterwards.
+        var hOut = refillH ? a.Act : 0UL;
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
+        else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
+        if (refillH) DeferredGradA(l, Projection.Down, a.Act, dDown, n, dDownStride);
         if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
         else
         {
@@ -117,6 +122,13 @@ public sealed partial class CudaTrainingModel
         LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
         LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off, _dResidStride);
+    }
+
+    /// <summary>h = act(gate) · up over <paramref name="count"/> values, gate and up <paramref name="gu"/> apart per row.</summary>
+    private void GluForward(CudaActivations a, long count, int gu)
+    {
+        if (_c.Activation == GateActivation.GeluTanh) K.GeGluForward(a.Act, a.Gate, a.Up, count, _c.IntermediateSize, gu);
+        else K.SwiGluForward(a.Act, a.Gate, a.Up, count, _c.IntermediateSize, gu);
     }
 
     /// <summary>The layer's rotary frequencies: sliding-window layers have their own (Gemma 3).</summary>

@@ -60,11 +60,15 @@ public sealed partial class CudaTrainingModel
     /// <summary>dx (+)= dy W + the LoRA path's input gradient; accumulates the adapter's fp32 gradients (beta = 1).</summary>
     /// <remarks><paramref name="dyStride"/>: dy's row stride when it is the residual gradient with spare columns (0: dense).</remarks>
     /// <remarks><paramref name="xStride"/>: x's row stride when it has spare columns (0: dense).</remarks>
-    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, int dyStride = 0, int xStride = 0)
+    /// <remarks>
+    /// <paramref name="deferGradA"/>: dA is left for <see cref="DeferredGradA"/>, for an x written only after dx (down_proj's
+    /// input when the layer did not keep it, <see cref="GpuMemoryPlan.SharesGluOutput"/>); a projection outside a group only.
+    /// </remarks>
+    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, int dyStride = 0, int xStride = 0, bool deferGradA = false)
     {
-        if (FuseLoraProducts && _stackedA[l, (int)p] && dyStride == _dResidStride)
+        if (StacksA(l, p, dyStride))
         {
-            StackedLinearBackward(l, p, x, dy, dx, n, a, accumulate);
+            StackedLinearBackward(l, p, x, dy, dx, n, a, accumulate, deferGradA);
             return;
         }
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
@@ -86,7 +90,7 @@ public sealed partial class CudaTrainingModel
             Blas.Gemm(_ws.LoraG, false, _lora.A(l, group[0]), false, dx, n, inF, width, beta: 1f);
             return;
         }
-        Blas.Gemm(g, true, Dropped(l, p, x, n, inF, xStride), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f, ldb: xStride);
+        if (!deferGradA) Blas.Gemm(g, true, Dropped(l, p, x, n, inF, xStride), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f, ldb: xStride);
         if (Mask(l, p) is not { } mask)
         {
             Blas.Gemm(g, false, _lora.A(l, p), false, dx, n, inF, _rank, beta: 1f);
@@ -95,6 +99,25 @@ public sealed partial class CudaTrainingModel
         Blas.Gemm(g, false, _lora.A(l, p), false, _ws.Scratch, n, inF, _rank);
         _ctx.Training.DropoutAdd(dx, _ws.Scratch, (long)n * inF, mask);
     }
+
+    /// <summary>
+    /// dA += gᵀ·drop(x) of a <see cref="LinearBackward"/> called with deferGradA, before anything else writes its g
+    /// (dY's spare columns when stacked, else the LoRA g buffer) or the dropout scratch.
+    /// </summary>
+    private void DeferredGradA(int l, Projection p, ulong x, ulong dy, int n, int dyStride = 0)
+    {
+        if (StacksA(l, p, dyStride))
+        {
+            StackedGradA(l, p, dy, x, n);
+            return;
+        }
+        if (Grouped(l, LoraGroups.Of(p))) throw new InvalidOperationException($"{p}'s A gradient is one product with its group's.");
+        var inF = p.InFeatures(_c);
+        Blas.Gemm(_ws.LoraG, true, Dropped(l, p, x, n, inF), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f);
+    }
+
+    /// <summary>Whether <see cref="LinearBackward"/> of <paramref name="p"/> runs as <see cref="StackedLinearBackward"/>.</summary>
+    private bool StacksA(int l, Projection p, int dyStride) => FuseLoraProducts && _stackedA[l, (int)p] && dyStride == _dResidStride;
 
     /// <summary>
     /// The projection's bf16 weight: its own buffer, or (load_in_4bit) the 4-bit codes dequantized into

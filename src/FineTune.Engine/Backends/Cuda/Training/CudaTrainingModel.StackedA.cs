@@ -64,15 +64,24 @@ public sealed partial class CudaTrainingModel
 
     /// <summary>
     /// o/down's backward pass with A stacked under W: g = scale · dY·B into dY's spare columns,
-    /// dB += dYᵀ·hidden, dA += gᵀ·x, then dx (+)= [dY | g]·[W; A] in one product.
+    /// dB += dYᵀ·hidden, dA += gᵀ·x, then dx (+)= [dY | g]·[W; A] in one product. With
+    /// <paramref name="deferGradA"/> dA is left for <see cref="StackedGradA"/> (x is written after dx: down_proj's
+    /// input when the layer did not keep it); g stays in dY's spare columns until then.
     /// </summary>
-    private void StackedLinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate)
+    private void StackedLinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, bool deferGradA = false)
     {
-        int inF = p.InFeatures(_c), outF = p.OutFeatures(_c), ld = _dResidStride;
+        int outF = p.OutFeatures(_c), ld = _dResidStride;
         var g = dy + (ulong)(outF * 2);
         Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, lda: ld, ldc: ld);
         Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
-        Blas.Gemm(g, true, x, false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f, lda: ld);
-        Blas.Gemm(dy, false, _w.Layers[l].Linear[(int)p]!.Pointer, false, dx, n, inF, outF + _rank, beta: accumulate ? 1f : 0f, lda: ld);
+        if (!deferGradA) StackedGradA(l, p, dy, x, n);
+        Blas.Gemm(dy, false, _w.Layers[l].Linear[(int)p]!.Pointer, false, dx, n, p.InFeatures(_c), outF + _rank, beta: accumulate ? 1f : 0f, lda: ld);
+    }
+
+    /// <summary>dA += gᵀ·x, g in <paramref name="dy"/>'s spare columns (<see cref="StackedLinearBackward"/>).</summary>
+    private void StackedGradA(int l, Projection p, ulong dy, ulong x, int n)
+    {
+        var g = dy + (ulong)(p.OutFeatures(_c) * 2);
+        Blas.Gemm(g, true, x, false, _lora.GradA(l, p), _rank, p.InFeatures(_c), n, float32Output: true, beta: 1f, lda: _dResidStride);
     }
 }

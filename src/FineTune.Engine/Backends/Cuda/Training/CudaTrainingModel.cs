@@ -77,7 +77,8 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         }
         else
         {
-            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride);
+            var h = plan.SharesGluOutput ? _buffers.Bf16((long)_capacity * _c.IntermediateSize) : 0;
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, sharedGluOutput: h);
         }
         ZeroSpareColumns();
         if (plan.OffloadCheckpoints)
