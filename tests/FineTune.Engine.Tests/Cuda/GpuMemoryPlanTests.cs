@@ -92,6 +92,22 @@ public sealed class GpuMemoryPlanTests
     }
 
     [Fact]
+    public void A_checkpointed_run_that_fits_without_checkpointing_says_so()
+    {
+        var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true);
+        var plain = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false);
+        var hint = ckpt.FasterFit(Llama1B, 16, 7, 11_272_192, free: 139L << 30);
+        Assert.NotNull(hint);
+        Assert.Contains("gradient_checkpointing: false", hint);
+        Assert.Contains(GpuMemoryPlan.Gib(plain.Total), hint);
+        // A tenth of the free memory stays spare: just enough for the plain run is not enough for the hint.
+        Assert.Null(ckpt.FasterFit(Llama1B, 16, 7, 11_272_192, free: plain.Total + plain.Total / 20));
+        Assert.NotNull(ckpt.FasterFit(Llama1B, 16, 7, 11_272_192, free: plain.Total + plain.Total / 8));
+        // Nothing to say when checkpointing is already off.
+        Assert.Null(plain.FasterFit(Llama1B, 16, 7, 11_272_192, free: 139L << 30));
+    }
+
+    [Fact]
     public void Workspace_includes_the_chunked_head_not_full_logits()
     {
         var plan = GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: false);

@@ -75,8 +75,12 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
         // What this process already holds in the pool is reusable by the run.
         var available = free + (_ctx.Device.Memory.BytesReserved - _ctx.Device.Memory.BytesInUse);
         log?.Invoke(plan.Describe(_ctx.Device.Name, available));
-        if (plan.Total <= available) return;
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
+        if (plan.Total <= available)
+        {
+            if (plan.FasterFit(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available) is { } hint) log?.Invoke(hint);
+            return;
+        }
         var suggestion = plan.Suggest(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available);
         throw new FineTuneException(CudaErrors.PlanDoesNotFit,
             $"This run needs {GpuMemoryPlan.Gib(plan.Total)} of GPU memory but {_ctx.Device.Name} has {GpuMemoryPlan.Gib(available)} free. " +

@@ -203,6 +203,20 @@ public sealed record GpuMemoryPlan
         return null;
     }
 
+    /// <summary>
+    /// With gradient checkpointing on, a line saying that the same run fits without it, leaving a tenth of
+    /// <paramref name="free"/> spare (null when it does not, or checkpointing is off): recomputing every layer
+    /// costs a fifth of the speed at Llama sizes, and users turn it on by habit (the Unsloth notebooks do).
+    /// </summary>
+    public string? FasterFit(ModelConfig c, int rank, int loraTargets, long adapterParameters, long free)
+    {
+        if (!GradientCheckpointing) return null;
+        var plain = With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: false);
+        if (plain.Total > free - free / 10) return null;
+        return $"This run also fits without gradient checkpointing ({Gib(plain.Total)} of {Gib(free)} free): gradient_checkpointing: false in lora.yaml " +
+               "skips recomputing each layer in the backward pass (Llama-3.1-8B at 2 x 2048 tokens on an H200: 16,210 instead of 12,949 tokens/s).";
+    }
+
     /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/>.</summary>
     public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
         "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}{12}, workspace {8}, total {9} of {10} free.",
