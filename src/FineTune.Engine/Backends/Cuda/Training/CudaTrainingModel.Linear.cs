@@ -83,6 +83,7 @@ public sealed partial class CudaTrainingModel
         Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, lda: dyStride, ldb: a.LoraHiddenStride[(int)p]);
         if (grouped)
         {
+            if (deferGradA) throw new InvalidOperationException($"{p}'s A gradient is one product with its group's and cannot wait.");
             // The group's last member (the layer's backward pass runs q, k, v and gate, up in order):
             // every member's g is in place, so the A gradients and the input gradient take one product each.
             if (p != group[^1]) return;
