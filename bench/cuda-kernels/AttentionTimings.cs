@@ -64,7 +64,8 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
             void Forward() => _k.AttentionForward(o.Pointer, lse.Pointer, q.Pointer, k.Pointer, v.Pointer, s);
             void Backward() => _k.AttentionBackward(dq.Pointer, dk.Pointer, dv.Pointer, q.Pointer, k.Pointer, v.Pointer, o.Pointer, dout.Pointer, lse.Pointer, delta.Pointer, s);
 
-            foreach (var tiling in new[] { AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128 })
+            foreach (var tiling in _k.HasHopperAttention(s.HeadDim) ? [AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128, AttentionForwardTiling.Hopper]
+                         : new[] { AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128 })
             {
                 _k.ForwardTiling = tiling;
                 Emit(model, s, "forward", tiling.ToString().ToLowerInvariant(), timer.MedianMs(_ => Forward()), ForwardFlops(s));
@@ -79,6 +80,8 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
             _k.BackwardStages = AttentionBackwardStages.Delta;
             Emit(model, s, "backward_stage", "delta", timer.MedianMs(_ => Backward()), 0);
             var tilings = s.HeadDim <= 64 ? new[] { AttentionBackwardTiling.Rows64, AttentionBackwardTiling.Rows128 } : [AttentionBackwardTiling.Rows64];
+            if (_k.HasHopperAttention(s.HeadDim))
+                tilings = [.. tilings, AttentionBackwardTiling.Hopper];
             foreach (var tiling in tilings)
             {
                 _k.BackwardTiling = tiling;
@@ -98,6 +101,12 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
                 Backward();
             }), BackwardFlops(s));
             _k.BackwardStages = AttentionBackwardStages.All;
+            if (_k.HasHopperAttention(s.HeadDim))
+            {
+                _k.BackwardTiling = AttentionBackwardTiling.Hopper;
+                Emit(model, s, "backward", "all_hopper", timer.MedianMs(_ => Backward()), BackwardFlops(s));
+                _k.BackwardTiling = AttentionBackwardTiling.Auto;
+            }
             var bwd = timer.MedianMs(_ => Backward());
             Emit(model, s, "backward", "all", bwd, BackwardFlops(s));
             _ours[(model, "backward")] = bwd;

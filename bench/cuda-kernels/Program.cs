@@ -69,6 +69,11 @@ using (checks)
     {
         foreach (var name in checks.All.Keys.Where(n => !attentionOnly || n.StartsWith("attention", StringComparison.Ordinal)))
         {
+            if (!checks.Applies(name))
+            {
+                output.Emit(new JsonObject { ["kind"] = "check", ["name"] = name, ["skipped"] = $"no such kernel on {device.Architecture}" });
+                continue;
+            }
             var result = checks.Run(name);
             var errors = new JsonObject();
             foreach (var e in result.Errors)

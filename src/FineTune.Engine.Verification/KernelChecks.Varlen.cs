@@ -10,7 +10,7 @@ public sealed partial class KernelChecks
     /// and backward: against float64 attention of each sequence alone (so nothing crosses examples), and
     /// byte for byte against one uniform launch per sequence (what training did before).
     /// </summary>
-    private KernelCheckResult AttentionVarlen(string name, int seed, int[] lengths, int hq, int hkv, int dim, bool rows64 = false, int window = 0, float? scale = null)
+    private KernelCheckResult AttentionVarlen(string name, int seed, int[] lengths, int hq, int hkv, int dim, bool rows64 = false, int window = 0, float? scale = null, bool hopper = false)
     {
         var rng = new Random(seed);
         var layout = VarlenAttention.For(lengths);
@@ -29,8 +29,8 @@ public sealed partial class KernelChecks
         DeviceBuffer gq = Alloc(qn * 2), gk = Alloc(kn * 2), gv = Alloc(kn * 2);
         void Tiled(Action launch)
         {
-            Kernels.ForwardTiling = rows64 ? AttentionForwardTiling.Rows64 : AttentionForwardTiling.Auto;
-            Kernels.BackwardTiling = rows64 ? AttentionBackwardTiling.Rows64 : AttentionBackwardTiling.Auto;
+            Kernels.ForwardTiling = hopper ? AttentionForwardTiling.Hopper : rows64 ? AttentionForwardTiling.Rows64 : AttentionForwardTiling.Auto;
+            Kernels.BackwardTiling = hopper ? AttentionBackwardTiling.Hopper : rows64 ? AttentionBackwardTiling.Rows64 : AttentionBackwardTiling.Auto;
             try { launch(); }
             finally
             {

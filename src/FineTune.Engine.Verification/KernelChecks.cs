@@ -106,6 +106,15 @@ public sealed partial class KernelChecks : IDisposable
         ["attention_varlen_hd64_rows64"] = seed => AttentionVarlen("attention_varlen_hd64_rows64", seed, [144, 32, 16, 272], 8, 2, 64, rows64: true),
         ["attention_varlen_hd128"] = seed => AttentionVarlen("attention_varlen_hd128", seed, [96, 16, 272, 32, 32, 160], 8, 2, 128),
         ["attention_varlen_hd256_window"] = seed => AttentionVarlen("attention_varlen_hd256_window", seed, [48, 320, 16, 144], 4, 1, 256, window: 100, scale: 0.0625f),
+        // The Hopper (wgmma) kernels, compute capability 9.0 only (HopperChecks), at the shapes of the
+        // checks above; the backward pass consumes the Hopper forward's output, as in training.
+        ["attention_hd64_hopper"] = seed => Attention("attention_hd64_hopper", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_llama1b_heads_hopper"] = seed => Attention("attention_llama1b_heads_hopper", seed, new AttentionShape(1, 257, 32, 8, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_smollm2_heads_hopper"] = seed => Attention("attention_smollm2_heads_hopper", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_short_sequences_hopper"] = seed => Attention("attention_short_sequences_hopper", seed, new AttentionShape(3, 37, 4, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_hd64_window_hopper"] = seed => Attention("attention_hd64_window_hopper", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_hd64_hopper_separate_launches"] = seed => Attention("attention_hd64_hopper_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true),
+        ["attention_varlen_hd64_hopper"] = seed => AttentionVarlen("attention_varlen_hd64_hopper", seed, [208, 16, 16, 64, 400, 48, 128, 16], 8, 2, 64, hopper: true),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,
@@ -116,6 +125,16 @@ public sealed partial class KernelChecks : IDisposable
         ["memory_pool"] = MemoryPool,
         ["kernel_cache"] = KernelCache,
     };
+
+    /// <summary>The checks of kernels that exist only on compute capability 9.0 (attention_hopper.cu).</summary>
+    public static IReadOnlySet<string> HopperChecks { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "attention_hd64_hopper", "attention_llama1b_heads_hopper", "attention_smollm2_heads_hopper",
+        "attention_short_sequences_hopper", "attention_hd64_window_hopper", "attention_hd64_hopper_separate_launches", "attention_varlen_hd64_hopper",
+    };
+
+    /// <summary>Whether check <paramref name="name"/> has a kernel to check on this device.</summary>
+    public bool Applies(string name) => !HopperChecks.Contains(name) || Kernels.HasHopperAttention(64);
 
     /// <summary>Runs one check with a fresh seed (or the given one, to reproduce a failure).</summary>
     public KernelCheckResult Run(string name, int? seed = null)

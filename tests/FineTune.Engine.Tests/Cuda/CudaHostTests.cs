@@ -99,8 +99,9 @@ public sealed class CudaHostTests
     [Fact]
     public void Kernel_sources_are_embedded()
     {
-        Assert.Equal(["attention.cu", "convert.cu", "cross_entropy.cu", "fourbit.cu", "fourbit_gemm.cu", "norm.cu", "optimizer.cu", "rope.cu", "swiglu.cu", "training.cu"], KernelSources.KernelFiles.ToArray());
+        Assert.Equal(["attention.cu", "attention_hopper.cu", "convert.cu", "cross_entropy.cu", "fourbit.cu", "fourbit_gemm.cu", "norm.cu", "optimizer.cu", "rope.cu", "swiglu.cu", "training.cu"], KernelSources.KernelFiles.ToArray());
         Assert.Contains(KernelSources.Headers, h => h.Key == "common.cuh");
+        Assert.Contains(KernelSources.Headers, h => h.Key == "attention.cuh");
         Assert.Contains("attention_backward_dkv", KernelSources.Get("attention.cu"));
     }
 }

@@ -75,6 +75,13 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Attention_head_dim_128_window_shorter_than_a_tile() => Check("attention_hd128_window");
     [CudaFact] public void Attention_head_dim_128_window_with_128_row_tiles() => Check("attention_hd128_window_rows128");
     [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_64() => Check("attention_varlen_hd64");
+    [HopperFact] public void Attention_hopper_head_dim_64() => Check("attention_hd64_hopper");
+    [HopperFact] public void Attention_hopper_llama_3_2_1b_heads_odd_length() => Check("attention_llama1b_heads_hopper");
+    [HopperFact] public void Attention_hopper_smollm2_135m_heads_odd_length() => Check("attention_smollm2_heads_hopper");
+    [HopperFact] public void Attention_hopper_short_sequences() => Check("attention_short_sequences_hopper");
+    [HopperFact] public void Attention_hopper_sliding_window() => Check("attention_hd64_window_hopper");
+    [HopperFact] public void Attention_hopper_backward_stages_in_separate_launches() => Check("attention_hd64_hopper_separate_launches");
+    [HopperFact] public void Attention_hopper_one_launch_over_variable_length_sequences() => Check("attention_varlen_hd64_hopper");
     [CudaFact] public void Attention_one_launch_over_variable_length_sequences_with_64_row_tiles() => Check("attention_varlen_hd64_rows64");
     [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_128() => Check("attention_varlen_hd128");
     [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_256_sliding_window() => Check("attention_varlen_hd256_window");
@@ -91,7 +98,8 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact]
     public void Every_check_has_a_test()
     {
-        var tested = typeof(CudaKernelTests).GetMethods().Count(m => m.GetCustomAttributes(typeof(CudaFactAttribute), false).Length > 0) - 2; // this test and the compile test
+        var tested = typeof(CudaKernelTests).GetMethods().Count(m => m.GetCustomAttributes(typeof(CudaFactAttribute), false).Length > 0
+            || m.GetCustomAttributes(typeof(HopperFactAttribute), false).Length > 0) - 2; // this test and the compile test
         Assert.Equal(fixture.Checks.All.Count, tested);
     }
 

@@ -47,7 +47,7 @@ public sealed unsafe class KernelCompiler
     /// </summary>
     public CudaModule Load(string fileName, params string[] defines)
     {
-        var options = Options(defines);
+        var options = Options(fileName, defines);
         var source = KernelSources.Get(fileName);
         var headers = KernelSources.Headers.ToArray();
         var key = CacheKey(source, headers, options);
@@ -84,20 +84,27 @@ public sealed unsafe class KernelCompiler
     /// </summary>
     public IReadOnlyList<(string File, bool Ok, string Log)> CompileAll(params string[] defines)
     {
-        var options = Options(defines);
         var headers = KernelSources.Headers.ToArray();
         var results = new List<(string, bool, string)>();
         foreach (var file in KernelSources.KernelFiles)
         {
-            var cubin = Compile(file, KernelSources.Get(file), headers, options, out var log);
+            var cubin = Compile(file, KernelSources.Get(file), headers, Options(file, defines), out var log);
             results.Add((file, cubin is not null, log));
         }
         return results;
     }
 
-    private string[] Options(string[] defines) =>
+    /// <summary>
+    /// The target for one file: the device's architecture, except that files named <c>*_hopper.cu</c>
+    /// (warpgroup products, wgmma) compile for <c>sm_90a</c> on compute capability 9.0, the only
+    /// target that has those instructions; elsewhere their kernels compile to nothing.
+    /// </summary>
+    public string ArchitectureFor(string fileName) =>
+        fileName.EndsWith("_hopper.cu", StringComparison.Ordinal) && _device.Architecture == "sm_90" ? "sm_90a" : _device.Architecture;
+
+    private string[] Options(string fileName, string[] defines) =>
     [
-        $"--gpu-architecture={_device.Architecture}",
+        $"--gpu-architecture={ArchitectureFor(fileName)}",
         "--std=c++17",
         "--device-as-default-execution-space",
         .. defines.Order(StringComparer.Ordinal).Select(d => "-D" + d),

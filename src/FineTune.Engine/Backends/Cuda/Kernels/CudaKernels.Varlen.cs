@@ -11,6 +11,13 @@ public sealed partial class CudaKernels
     public void AttentionForwardVarlen(ulong output, ulong lse, ulong q, ulong k, ulong v, AttentionShape heads, VarlenAttentionDevice batch)
     {
         heads.Validate();
+        if (UsesHopperForward(heads.HeadDim))
+        {
+            Kernel("attention_hopper.cu", "attention_forward_hopper_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
+                (heads.QueryHeads, batch.Count128, 1), HopperThreads, HopperForwardSharedBytes,
+                output, lse, q, k, v, batch.Tiles128, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window);
+            return;
+        }
         var wide = ForwardTiling != AttentionForwardTiling.Rows64;
         var (table, count) = wide ? (batch.Tiles128, batch.Count128) : (batch.Tiles64, batch.Count64);
         Kernel("attention.cu", wide ? "attention_forward_wide_varlen" : "attention_forward_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
@@ -23,6 +30,16 @@ public sealed partial class CudaKernels
         AttentionShape heads, VarlenAttentionDevice batch)
     {
         heads.Validate();
+        if (UsesHopperBackward(heads.HeadDim))
+        {
+            Kernel("attention.cu", "attention_backward_delta_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
+                ((int)(((long)batch.Rows * heads.QueryHeads * (heads.HeadDim / 8) + Threads - 1) / Threads), 1, 1), Threads, 0,
+                delta, dout, output, batch.Starts, batch.Sequences, batch.Rows, heads.QueryHeads);
+            Kernel("attention_hopper.cu", "attention_backward_fused_hopper_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
+                ((heads.KvHeads + heads.QueryHeads) * batch.Count128, 1, 1), HopperThreads, HopperBackwardSharedBytes,
+                dq, dk, dv, q, k, v, dout, lse, delta, batch.Tiles128, batch.Count128, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window, heads.KvHeads, heads.QueryHeads);
+            return;
+        }
         var wide = BackwardTiling switch
         {
             AttentionBackwardTiling.Rows128 when heads.HeadDim > 64 => throw new ArgumentException("128-row backward tiles need head_dim <= 64."),

@@ -52,6 +52,12 @@ public enum AttentionForwardTiling
 
     /// <summary>128 query rows per block, 32 per warp (above head dimension 64 the query fragments are re-read from shared memory).</summary>
     Rows128,
+
+    /// <summary>
+    /// 128 query rows per block, 64 per Hopper warpgroup issuing wgmma products (attention_hopper.cu):
+    /// compute capability 9.0 and head dimension 64 only (<see cref="CudaKernels.HasHopperAttention"/>).
+    /// </summary>
+    Hopper,
 }
 
 /// <summary>How many rows (keys for dK/dV, queries for dQ) one block of the attention backward kernels owns.</summary>
@@ -65,6 +71,9 @@ public enum AttentionBackwardTiling
 
     /// <summary>128 rows per block, 32 per warp (head dimension at most 64).</summary>
     Rows128,
+
+    /// <summary>128 rows per block, 64 per Hopper warpgroup issuing wgmma products (attention_hopper.cu): compute capability 9.0 and head dimension 64 only.</summary>
+    Hopper,
 }
 
 /// <summary>The kernels of the attention backward pass, to time them one at a time (dK/dV and dQ together run as one launch).</summary>
@@ -257,6 +266,14 @@ public sealed partial class CudaKernels : IDisposable
     public void AttentionForward(ulong output, ulong lse, ulong q, ulong k, ulong v, AttentionShape shape)
     {
         shape.Validate();
+        if (UsesHopperForward(shape.HeadDim))
+        {
+            // Grid and tile order as the 128-row kernel's; 256 threads, 6 swizzled tiles + 1 KiB of alignment.
+            Kernel("attention_hopper.cu", "attention_forward_hopper", $"HEAD_DIM={shape.HeadDim}").Launch(
+                (shape.Batch * shape.QueryHeads, (shape.SeqLen + 2 * AttentionTile - 1) / (2 * AttentionTile), 1), HopperThreads, HopperForwardSharedBytes,
+                output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
+            return;
+        }
         var wide = ForwardTiling switch
         {
             AttentionForwardTiling.Rows128 => true,
@@ -273,6 +290,21 @@ public sealed partial class CudaKernels : IDisposable
             AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
+    private const int HopperThreads = 256;
+    private const int HopperForwardSharedBytes = 1024 + 6 * AttentionTile * 128;
+
+    /// <summary>Whether the Hopper forward kernel (<see cref="AttentionForwardTiling.Hopper"/>) exists for this device and head dimension.</summary>
+    public bool HasHopperAttention(int headDim) => _device.Architecture == "sm_90" && headDim == 64;
+
+    private bool UsesHopperForward(int headDim)
+    {
+        if (ForwardTiling != AttentionForwardTiling.Hopper)
+            return false;
+        if (!HasHopperAttention(headDim))
+            throw new ArgumentException($"The Hopper attention forward needs compute capability 9.0 and head dimension 64 (this is {_device.Architecture}, head dimension {headDim}).");
+        return true;
+    }
+
     /// <summary>The backward kernels <see cref="AttentionBackward"/> runs; <see cref="AttentionBackwardStages.All"/> unless a benchmark times one.</summary>
     public AttentionBackwardStages BackwardStages { get; set; } = AttentionBackwardStages.All;
 
@@ -286,6 +318,11 @@ public sealed partial class CudaKernels : IDisposable
     public void AttentionBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
     {
         shape.Validate();
+        if (UsesHopperBackward(shape.HeadDim))
+        {
+            HopperBackward(dq, dk, dv, q, k, v, output, dout, lse, delta, shape);
+            return;
+        }
         var wide = BackwardTiling switch
         {
             AttentionBackwardTiling.Rows128 when shape.HeadDim > 64 => throw new ArgumentException("128-row backward tiles need head_dim <= 64."),
@@ -329,6 +366,41 @@ public sealed partial class CudaKernels : IDisposable
         if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
             Kernel("attention.cu", "attention_backward_dq" + suffix, define).Launch((qX, rowTiles, 1), AttentionThreads,
                 qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
+    }
+
+    private const int HopperBackwardSharedBytes = 1024 + 8 * AttentionTile * 128 + 4 * AttentionTile * 4;
+
+    private bool UsesHopperBackward(int headDim)
+    {
+        if (BackwardTiling != AttentionBackwardTiling.Hopper)
+            return false;
+        if (!HasHopperAttention(headDim))
+            throw new ArgumentException($"The Hopper attention backward needs compute capability 9.0 and head dimension 64 (this is {_device.Architecture}, head dimension {headDim}).");
+        return true;
+    }
+
+    private void HopperBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
+    {
+        var define = $"HEAD_DIM={shape.HeadDim}";
+        var deltaThreads = (long)shape.Batch * shape.SeqLen * shape.QueryHeads * (shape.HeadDim / 8);
+        if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
+            Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
+                delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
+        // Grids and order as the 128-row kernels'; 256 threads.
+        int kvX = shape.Batch * shape.KvHeads, qX = shape.Batch * shape.QueryHeads;
+        var rowTiles = (shape.SeqLen + 2 * AttentionTile - 1) / (2 * AttentionTile);
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
+        {
+            Kernel("attention_hopper.cu", "attention_backward_fused_hopper", define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), HopperThreads,
+                HopperBackwardSharedBytes, dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow, kvX, rowTiles, qX);
+            return;
+        }
+        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
+            Kernel("attention_hopper.cu", "attention_backward_dkv_hopper", define).Launch((kvX, rowTiles, 1), HopperThreads,
+                HopperBackwardSharedBytes, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
+        if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
+            Kernel("attention_hopper.cu", "attention_backward_dq_hopper", define).Launch((qX, rowTiles, 1), HopperThreads,
+                HopperBackwardSharedBytes, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
     /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>

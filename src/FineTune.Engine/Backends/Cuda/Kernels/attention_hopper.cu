@@ -1,0 +1,523 @@
+// Causal grouped-query attention forward on Hopper's warpgroup products (wgmma, sm_90a), head_dim 64.
+// Same algorithm, layouts and results contract as attention.cu's forward (online softmax in fp32,
+// lse kept for the backward pass, the longest tiles first, the sliding window); what changes is who
+// feeds the tensor cores. attention.cu's warps load every operand fragment with ldmatrix and issue
+// one mma.sync per 16x8x16 product, which on Hopper caps the products near two thirds of the peak and
+// spends issue slots on shared-memory reads. Here a warpgroup (4 warps, 64 query rows) issues one
+// asynchronous 64x64x16 product per k-step and the tensor cores read Q, K and V straight from shared
+// memory through matrix descriptors; only the probabilities come from registers (their accumulator
+// layout is the A-fragment layout, as with mma.sync).
+//
+// Shared-memory tiles use the 128-byte swizzle the descriptors name: a tile row is 64 bf16 (128
+// bytes), 16-byte chunk c of row r lives at chunk c ^ (r % 8), and tiles start on 1024-byte
+// boundaries (one swizzle atom is 8 rows). Q and K are "K-major" operands (the head dimension is
+// the reduction and is contiguous); V in P.V is "MN-major" (its contiguous head dimension is the
+// output's column), which the product's transpose flag takes.
+//
+// Only compiled for sm_90a (KernelCompiler picks the architecture-specific target for this file on
+// compute capability 9.0); CudaKernels uses it only there and only at head_dim 64.
+#include "attention.cuh"
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) && HEAD_DIM == 64
+
+#define WG_ROWS 64                  // query rows per warpgroup (the product's M)
+#define SW_TILE_BYTES (TILE * 128)  // one 64-row tile of 128-byte rows
+
+// Byte offset of 16-byte chunk c of row r in a 128-byte-swizzled tile.
+__device__ __forceinline__ int sw128(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
+
+// Queues the copy of rows [row0, row0 + ROWS) of a [T, stride] matrix into a swizzled tile (zeros past T).
+template <int ROWS, int NT>
+__device__ __forceinline__ void load_tile_sw(char* s, const bf16* base, size_t stride, int row0, int T)
+{
+    static_assert((ROWS * 8) % NT == 0, "tile copy must split evenly over the block");
+    #pragma unroll
+    for (int it = 0; it < ROWS * 8 / NT; it++) {
+        const int i = threadIdx.x + it * NT;
+        const int r = i >> 3, c = i & 7;
+        const bool ok = row0 + r < T;
+        cp_async16((bf16*)(s + sw128(r, c)), ok ? base + (size_t)(row0 + r) * stride + c * 8 : base, ok);
+    }
+}
+
+// A shared-memory matrix descriptor (PTX ISA, wgmma "matrix descriptor"): start address, leading and
+// stride byte offsets (16-byte units), 128-byte swizzle. For both majors here the 8-row groups are
+// 1024 bytes apart and a 64-wide operand has a single atom along its contiguous dimension, so the
+// other offset is never used; it is given the same value.
+__device__ __forceinline__ unsigned long long sw_desc(const char* p)
+{
+    const unsigned long long a = ((u32)__cvta_generic_to_shared(p) & 0x3FFFF) >> 4;
+    return a | (64ull << 16) | (64ull << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Copies into shared memory (cp.async, the generic proxy) must be made visible to the products'
+// operand reads (the async proxy).
+__device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// Keeps the compiler from moving accumulator reads or writes across the asynchronous products.
+__device__ __forceinline__ void pin(float (&d)[NTILES][4])
+{
+    #pragma unroll
+    for (int n = 0; n < NTILES; n++)
+        #pragma unroll
+        for (int e = 0; e < 4; e++) asm volatile("" : "+f"(d[n][e]) :: "memory");
+}
+
+#define WG_D32(d) "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
+    "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
+    "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
+    "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+#define WG_D32_LIST "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+
+// d (64 x 64, the accumulator layout of mma.m16n8 per warp and 8-column block: d[n][e] is row
+// 16*warp + g + 8*(e/2), column 8n + 2*t4 + e%2) = or += A (64 x 16) . B^T (B: 64 x 16), both
+// K-major in shared memory.
+__device__ __forceinline__ void wgmma_ss(float (&d)[NTILES][4], unsigned long long a, unsigned long long b, int accumulate)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WG_D32_LIST ", %32, %33, p, 1, 1, 0, 0;\n}\n"
+        : WG_D32(d) : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// d += A (64 x 16, the mma.m16n8k16 A fragments of each warp's 16 rows) . B (16 x 64, MN-major in
+// shared memory: its 16 rows are tile rows, its columns the contiguous head dimension).
+__device__ __forceinline__ void wgmma_rs_mn(float (&d)[NTILES][4], const u32 (&a)[4], unsigned long long b)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WG_D32_LIST ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+        : WG_D32(d) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
+// The forward pass for 64 * WG query rows, one warpgroup per 64 rows sharing the double-buffered
+// K/V tiles; arguments as attention_forward_body. A tile the warpgroup's rows cannot see is
+// skipped by the whole warpgroup (the products are warpgroup-wide); within a processed tile the
+// mask works per warp as in attention.cu.
+template <int WG>
+__device__ __forceinline__ void attention_forward_hopper_body(char* smem, bf16* __restrict__ out, float* __restrict__ lse,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window,
+    int bx, int by)
+{
+    constexpr int QROWS = WG_ROWS * WG, NT = 128 * WG;
+    char* sQ = smem;                              // WG tiles
+    char* sKV = smem + WG * SW_TILE_BYTES;        // 2 x (K, V)
+
+    const int tiles = (T + QROWS - 1) / QROWS;
+    const int qt = tiles - 1 - by;  // the longest (last) tiles first
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
+    const bf16* qb = q + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
+    const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const int q0 = qt * QROWS;
+    const int wgFirst = q0 + wg * WG_ROWS, wgLast = wgFirst + WG_ROWS - 1;
+    const int first = wgFirst + warp * 16, last = first + 15;
+
+    const int j0 = max(0, q0 - window + 1) / TILE;
+    load_tile_sw<QROWS, NT>(sQ, qb, qs, q0, T);
+    load_tile_sw<TILE, NT>(sKV, kb, ks, j0 * TILE, T);
+    load_tile_sw<TILE, NT>(sKV + SW_TILE_BYTES, vb, ks, j0 * TILE, T);
+    cp_async_commit();
+
+    float o[1][OTILES][4];
+    float mrow[1][2] = {{FT_NEG_INF, FT_NEG_INF}}, lrow[1][2] = {{0.f, 0.f}};
+    #pragma unroll
+    for (int n = 0; n < OTILES; n++) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.f;
+    const float sl2 = scale * LOG2E;
+    const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
+    const char* sQw = sQ + wg * SW_TILE_BYTES;
+
+    for (int j = j0; j < kv_tiles; j++) {
+        const int k0 = j * TILE, buf = (j - j0) & 1;
+        const char* sK = sKV + buf * 2 * SW_TILE_BYTES;
+        const char* sV = sK + SW_TILE_BYTES;
+        if (j + 1 < kv_tiles) {
+            char* nK = sKV + (buf ^ 1) * 2 * SW_TILE_BYTES;
+            load_tile_sw<TILE, NT>(nK, kb, ks, k0 + TILE, T);
+            load_tile_sw<TILE, NT>(nK + SW_TILE_BYTES, vb, ks, k0 + TILE, T);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        fence_async_smem();
+        __syncthreads();
+
+        if (k0 <= wgLast && k0 + TILE - 1 > wgFirst - window) {
+            float s[1][NTILES][4];
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(s[0], sw_desc(sQw + kk * 32), sw_desc(sK + kk * 32), kk > 0);
+            wg_commit();
+            wg_wait0();
+            pin(s[0]);
+            if (k0 + TILE - 1 > first || k0 + TILE > T || last - k0 >= window) softmax_tile<1, true>(s, mrow, lrow, o, k0, first + g, t4, T, window, sl2);
+            else softmax_tile<1, false>(s, mrow, lrow, o, k0, first + g, t4, T, window, sl2);
+            pin(o[0]);
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < TILE / 16; kk++) {
+                const u32 a[4] = { pack2(s[0][2 * kk][0], s[0][2 * kk][1]), pack2(s[0][2 * kk][2], s[0][2 * kk][3]),
+                                   pack2(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]), pack2(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]) };
+                wgmma_rs_mn(o[0], a, sw_desc(sV + kk * 16 * 128));
+            }
+            wg_commit();
+            wg_wait0();
+            pin(o[0]);
+        }
+        __syncthreads();  // this buffer is refilled two tiles on
+    }
+
+    bf16* ob = out + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
+    float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float l0 = quad_sum(lrow[0][0]), l1 = quad_sum(lrow[0][1]);
+    const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+    const int row0 = first + g, row1 = row0 + 8;
+    #pragma unroll
+    for (int n = 0; n < OTILES; n++) {
+        if (row0 < T) *(u32*)(ob + (size_t)row0 * qs + n * 8 + 2 * t4) = pack2(o[0][n][0] * inv0, o[0][n][1] * inv0);
+        if (row1 < T) *(u32*)(ob + (size_t)row1 * qs + n * 8 + 2 * t4) = pack2(o[0][n][2] * inv1, o[0][n][3] * inv1);
+    }
+    if (t4 == 0) {
+        if (row0 < T) lb[row0] = (mrow[0][0] * sl2 + log2f(l0)) * LN2;
+        if (row1 < T) lb[row1] = (mrow[0][1] * sl2 + log2f(l1)) * LN2;
+    }
+}
+
+// dQ for 64 * WG query rows of one head, one warpgroup per 64 rows; grid and order as
+// attention.cu's backward_dq_wide_body, whose algorithm this is: Q and dO resident, the key tiles
+// double-buffered, S = Q K^T and dP = dO V^T as shared-memory products, P = exp(S - lse) and
+// dS = P (dP - delta) in registers, dQ += dS K with dS as the register operand.
+template <int WG>
+__device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int by, bf16* __restrict__ dq,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
+{
+    constexpr int QROWS = WG_ROWS * WG, NT = 128 * WG;
+    char* sQ = smem;                              // WG tiles
+    char* sD = smem + WG * SW_TILE_BYTES;         // WG tiles
+    char* sKV = smem + 2 * WG * SW_TILE_BYTES;    // 2 x (K, V)
+    const int tiles = (T + QROWS - 1) / QROWS;
+    const int qt = tiles - 1 - by;
+    const int h = bx % Hq, b = bx / Hq, hk = h / (Hq / Hkv);
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t qs = (size_t)Hq * HEAD_DIM, ks = (size_t)Hkv * HEAD_DIM;
+    const int q0 = qt * QROWS;
+    const int wgFirst = q0 + wg * WG_ROWS, wgLast = wgFirst + WG_ROWS - 1;
+    const int first = wgFirst + warp * 16, last = first + 15;
+    const float sl2 = scale * LOG2E;
+    const bf16* kb = k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const bf16* vb = v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+
+    const int j0 = max(0, q0 - window + 1) / TILE;
+    load_tile_sw<QROWS, NT>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_sw<QROWS, NT>(sD, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_sw<TILE, NT>(sKV, kb, ks, j0 * TILE, T);
+    load_tile_sw<TILE, NT>(sKV + SW_TILE_BYTES, vb, ks, j0 * TILE, T);
+    cp_async_commit();
+
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    // Rows past the sequence end have zero Q and dO, so with lse = delta = 0 they give dS = 0.
+    float nl[2], dl[2];
+    #pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const int row = first + i * 8 + g;
+        nl[i] = row < T ? -lb[row] * LOG2E : 0.f;
+        dl[i] = row < T ? deb[row] : 0.f;
+    }
+    float dqa[NTILES][4];
+    #pragma unroll
+    for (int n = 0; n < NTILES; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
+    const char* sQw = sQ + wg * SW_TILE_BYTES;
+    const char* sDw = sD + wg * SW_TILE_BYTES;
+
+    const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
+    for (int j = j0; j < kv_tiles; j++) {
+        const int k0 = j * TILE, buf = (j - j0) & 1;
+        const char* sK = sKV + buf * 2 * SW_TILE_BYTES;
+        const char* sV = sK + SW_TILE_BYTES;
+        if (j + 1 < kv_tiles) {
+            char* nK = sKV + (buf ^ 1) * 2 * SW_TILE_BYTES;
+            load_tile_sw<TILE, NT>(nK, kb, ks, k0 + TILE, T);
+            load_tile_sw<TILE, NT>(nK + SW_TILE_BYTES, vb, ks, k0 + TILE, T);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        fence_async_smem();
+        __syncthreads();
+
+        if (k0 <= wgLast && k0 + TILE - 1 > wgFirst - window) {
+            float p[NTILES][4], dp[NTILES][4];
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(p, sw_desc(sQw + kk * 32), sw_desc(sK + kk * 32), kk > 0);
+            #pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(dp, sw_desc(sDw + kk * 32), sw_desc(sV + kk * 32), kk > 0);
+            wg_commit();
+            wg_wait0();
+            pin(p);
+            pin(dp);
+            if (k0 + TILE - 1 > first || k0 + TILE > T || last - k0 >= window) {
+                #pragma unroll
+                for (int n = 0; n < NTILES; n++)
+                    #pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int key = k0 + n * 8 + 2 * t4 + (e & 1);
+                        const int row = first + (e >> 1) * 8 + g;
+                        p[n][e] = (row < T && key < T && key <= row && row - key < window) ? ex2(fmaf(p[n][e], sl2, nl[e >> 1])) : 0.f;
+                    }
+            } else {
+                #pragma unroll
+                for (int n = 0; n < NTILES; n++)
+                    #pragma unroll
+                    for (int e = 0; e < 4; e++) p[n][e] = ex2(fmaf(p[n][e], sl2, nl[e >> 1]));
+            }
+            #pragma unroll
+            for (int n = 0; n < NTILES; n++)
+                #pragma unroll
+                for (int e = 0; e < 4; e++) dp[n][e] = p[n][e] * (dp[n][e] - dl[e >> 1]);
+            pin(dqa);
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < TILE / 16; kk++) {
+                const u32 a[4] = { pack2(dp[2 * kk][0], dp[2 * kk][1]), pack2(dp[2 * kk][2], dp[2 * kk][3]),
+                                   pack2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]), pack2(dp[2 * kk + 1][2], dp[2 * kk + 1][3]) };
+                wgmma_rs_mn(dqa, a, sw_desc(sK + kk * 16 * 128));
+            }
+            wg_commit();
+            wg_wait0();
+            pin(dqa);
+        }
+        __syncthreads();
+    }
+
+    bf16* dqb = dq + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
+    const int row0 = first + g, row1 = row0 + 8;
+    #pragma unroll
+    for (int n = 0; n < NTILES; n++) {
+        const int c = n * 8 + 2 * t4;
+        if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack2(dqa[n][0] * scale, dqa[n][1] * scale);
+        if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[n][2] * scale, dqa[n][3] * scale);
+    }
+}
+
+// Queues step `it` of a dK/dV block into buffer it & 1 (2 x (Q, dO) swizzled tiles, then 2 x
+// (lse, delta) rows at sStat), as attention.cu's dkv_issue: the group's query heads from h0, and
+// within a head the nq query tiles from qt0.
+template <int NT>
+__device__ __forceinline__ void dkv_issue_sw(char* smem, float* sStat, int it, int nq, int qt0, int h0, int b,
+    const bf16* __restrict__ q, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq)
+{
+    const size_t qs = (size_t)Hq * HEAD_DIM;
+    const int buf = it & 1;
+    const int h = h0 + it / nq, q0 = (qt0 + it % nq) * TILE;
+    char* sQ = smem + buf * 2 * SW_TILE_BYTES;
+    load_tile_sw<TILE, NT>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    load_tile_sw<TILE, NT>(sQ + SW_TILE_BYTES, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    float* st = sStat + buf * 2 * TILE;
+    if (threadIdx.x < TILE) {
+        const int i = threadIdx.x;
+        const bool ok = q0 + i < T;
+        cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
+        cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
+    }
+}
+
+// dK, dV for 64 * WG keys of one kv head, one warpgroup per 64 keys; grid and order as
+// attention.cu's backward_dkv_wide_body, whose algorithm this is: K and V resident, the group's
+// (Q, dO, lse, delta) query tiles double-buffered, S^T = K Q^T and dP^T = V dO^T as shared-memory
+// products, then dV += P^T dO and dK += dS^T Q with P^T and dS^T as the register operands.
+template <int WG>
+__device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
+{
+    constexpr int KROWS = WG_ROWS * WG, NT = 128 * WG;
+    // 2 x (Q, dO) tiles, K and V (WG tiles each), then 2 x (lse, delta) rows
+    char* sK = smem + 4 * SW_TILE_BYTES;
+    char* sV = sK + WG * SW_TILE_BYTES;
+    float* sStat = (float*)(sV + WG * SW_TILE_BYTES);
+
+    const int kt = by, hk = bx % Hkv, b = bx / Hkv;
+    const int group = Hq / Hkv;
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const size_t ks = (size_t)Hkv * HEAD_DIM;
+    const int k0 = kt * KROWS;
+    const int wgKey = k0 + wg * WG_ROWS;      // the warpgroup's first key
+    const int wkey = wgKey + warp * 16;       // the warp's first key
+    const float sl2 = scale * LOG2E;
+    const int qt0 = k0 / TILE;
+    const int nq = min(T - 1, k0 + KROWS - 2 + window) / TILE - qt0 + 1;
+    const int steps = group * nq;
+
+    load_tile_sw<KROWS, NT>(sK, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    load_tile_sw<KROWS, NT>(sV, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
+    dkv_issue_sw<NT>(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
+    cp_async_commit();
+    const char* sKw = sK + wg * SW_TILE_BYTES;
+    const char* sVw = sV + wg * SW_TILE_BYTES;
+
+    float dka[NTILES][4], dva[NTILES][4];
+    #pragma unroll
+    for (int n = 0; n < NTILES; n++)
+        #pragma unroll
+        for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.f;
+
+    for (int it = 0; it < steps; it++) {
+        if (it + 1 < steps) dkv_issue_sw<NT>(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
+        cp_async_commit();
+        cp_async_wait<1>();
+        fence_async_smem();
+        __syncthreads();
+
+        const int q0 = (qt0 + it % nq) * TILE;
+        const char* sQ = smem + (it & 1) * 2 * SW_TILE_BYTES;
+        const char* sD = sQ + SW_TILE_BYTES;
+        const float* sLse = sStat + (it & 1) * 2 * TILE;
+        const float* sDelta = sLse + TILE;
+        // Warpgroup-uniform: every query of the tile is before every key of the warpgroup, or past the window of all of them.
+        if (!(q0 + TILE - 1 < wgKey || q0 - (wgKey + WG_ROWS - 1) >= window)) {
+            const bool mask = q0 < wgKey + WG_ROWS - 1 || q0 + TILE > T || q0 + TILE - 1 - wgKey >= window;
+            float p[NTILES][4], dp[NTILES][4];
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(p, sw_desc(sKw + kk * 32), sw_desc(sQ + kk * 32), kk > 0);
+            #pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(dp, sw_desc(sVw + kk * 32), sw_desc(sD + kk * 32), kk > 0);
+            wg_commit();
+            wg_wait0();
+            pin(p);
+            pin(dp);
+            #pragma unroll
+            for (int n = 0; n < NTILES; n++) {
+                const float2 l2 = *(const float2*)(sLse + n * 8 + 2 * t4);
+                const float2 d2 = *(const float2*)(sDelta + n * 8 + 2 * t4);
+                const float nl[2] = { -l2.x * LOG2E, -l2.y * LOG2E }, dl[2] = { d2.x, d2.y };
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float pr;
+                    if (mask) {
+                        const int query = q0 + n * 8 + 2 * t4 + (e & 1);
+                        const int key = wkey + (e >> 1) * 8 + g;
+                        pr = (query < T && key <= query && query - key < window) ? ex2(fmaf(p[n][e], sl2, nl[e & 1])) : 0.f;
+                    } else {
+                        pr = ex2(fmaf(p[n][e], sl2, nl[e & 1]));
+                    }
+                    p[n][e] = pr;
+                    dp[n][e] = pr * (dp[n][e] - dl[e & 1]);
+                }
+            }
+            pin(dva);
+            pin(dka);
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < TILE / 16; kk++) {
+                const u32 a[4] = { pack2(p[2 * kk][0], p[2 * kk][1]), pack2(p[2 * kk][2], p[2 * kk][3]),
+                                   pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]), pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]) };
+                wgmma_rs_mn(dva, a, sw_desc(sD + kk * 16 * 128));
+            }
+            #pragma unroll
+            for (int kk = 0; kk < TILE / 16; kk++) {
+                const u32 a[4] = { pack2(dp[2 * kk][0], dp[2 * kk][1]), pack2(dp[2 * kk][2], dp[2 * kk][3]),
+                                   pack2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]), pack2(dp[2 * kk + 1][2], dp[2 * kk + 1][3]) };
+                wgmma_rs_mn(dka, a, sw_desc(sQ + kk * 16 * 128));
+            }
+            wg_commit();
+            wg_wait0();
+            pin(dva);
+            pin(dka);
+        }
+        __syncthreads();  // this buffer is refilled two steps on
+    }
+
+    bf16* dkb = dk + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    bf16* dvb = dv + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
+    const int key0 = wkey + g, key1 = key0 + 8;
+    #pragma unroll
+    for (int n = 0; n < NTILES; n++) {
+        const int c = n * 8 + 2 * t4;
+        if (key0 < T) {
+            *(u32*)(dkb + (size_t)key0 * ks + c) = pack2(dka[n][0] * scale, dka[n][1] * scale);
+            *(u32*)(dvb + (size_t)key0 * ks + c) = pack2(dva[n][0], dva[n][1]);
+        }
+        if (key1 < T) {
+            *(u32*)(dkb + (size_t)key1 * ks + c) = pack2(dka[n][2] * scale, dka[n][3] * scale);
+            *(u32*)(dvb + (size_t)key1 * ks + c) = pack2(dva[n][2], dva[n][3]);
+        }
+    }
+}
+
+// Dynamic shared memory starts 16-byte aligned; the swizzled tiles need 1024 (the launcher adds 1 KiB).
+__device__ __forceinline__ char* align1024(char* p) { return (char*)(((size_t)p + 1023) & ~(size_t)1023); }
+
+// grid (B * Hq, ceil(T/128)), 256 threads (two warpgroups): 128 query rows per block.
+// Shared memory: 1 KiB of alignment, the two query tiles and two (K, V) buffers, 6 swizzled tiles.
+extern "C" __global__ void __launch_bounds__(256) attention_forward_hopper(bf16* __restrict__ out, float* __restrict__ lse,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
+{
+    extern __shared__ __align__(16) char smem_raw[];
+    attention_forward_hopper_body<2>(align1024(smem_raw), out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y);
+}
+
+// The same over a variable-length batch's table of 128-row tiles (attention.cu's varlen launches).
+extern "C" __global__ void __launch_bounds__(256) attention_forward_hopper_varlen(bf16* __restrict__ out, float* __restrict__ lse,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window)
+{
+    extern __shared__ __align__(16) char smem_raw[];
+    const int4 t = tiles[blockIdx.y];
+    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM;
+    attention_forward_hopper_body<2>(align1024(smem_raw), out + qo, lse + (size_t)t.x * Hq, q + qo, k + ko, v + ko, t.y, Hq, Hkv, scale,
+        varlen_window(window, t.y), blockIdx.x, t.z);
+}
+
+#define HOPPER_DKV_PARAMS bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, \
+    const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
+    int T, int Hq, int Hkv, float scale, int window
+
+// The backward stages alone (the benchmark times each), grids as attention.cu's _wide kernels;
+// 256 threads. Shared memory: 1 KiB of alignment and 8 swizzled tiles (+ 1 KiB of lse/delta rows
+// for dK/dV).
+extern "C" __global__ void __launch_bounds__(256) attention_backward_dkv_hopper(HOPPER_DKV_PARAMS)
+{
+    extern __shared__ __align__(16) char smem_raw[];
+    backward_dkv_hopper_body<2>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
+}
+
+extern "C" __global__ void __launch_bounds__(256) attention_backward_dq_hopper(bf16* __restrict__ dq, const bf16* __restrict__ q,
+    const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse,
+    const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
+{
+    extern __shared__ __align__(16) char smem_raw[];
+    backward_dq_hopper_body<2>(align1024(smem_raw), blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
+}
+
+// dK/dV blocks then dQ blocks in one launch, as attention_backward_fused_wide.
+extern "C" __global__ void __launch_bounds__(256) attention_backward_fused_hopper(bf16* __restrict__ dq, HOPPER_DKV_PARAMS, int kvX, int kvY, int qX)
+{
+    extern __shared__ __align__(16) char smem_raw[];
+    char* smem = align1024(smem_raw);
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
+    if (bid < kvBlocks) backward_dkv_hopper_body<2>(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
+    else backward_dq_hopper_body<2>(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
+}
+
+// The same over a variable-length batch's table of 128-row tiles, as attention.cu's BACKWARD_VARLEN.
+extern "C" __global__ void __launch_bounds__(256) attention_backward_fused_hopper_varlen(bf16* __restrict__ dq, bf16* __restrict__ dk, bf16* __restrict__ dv,
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int n, int Hq, int Hkv, float scale, int window, int kvX, int qX)
+{
+    extern __shared__ __align__(16) char smem_raw[];
+    char* smem = align1024(smem_raw);
+    const int bid = blockIdx.x, kvBlocks = kvX * n;
+    const int4 t = tiles[bid < kvBlocks ? bid / kvX : (bid - kvBlocks) / qX];
+    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq;
+    const int w = varlen_window(window, t.y);
+    if (bid < kvBlocks) backward_dkv_hopper_body<2>(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w);
+    else backward_dq_hopper_body<2>(smem, (bid - kvBlocks) % qX, t.z, dq + qo, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w);
+}
+
+#endif
