@@ -44,7 +44,7 @@ public readonly record struct AttentionShape(int Batch, int SeqLen, int QueryHea
 /// <summary>How many query rows one block of the attention forward kernel owns.</summary>
 public enum AttentionForwardTiling
 {
-    /// <summary>128 rows (the faster tiling measured at head dimensions 64 and 128).</summary>
+    /// <summary><see cref="Hopper"/> where it exists (compute capability 9.0, head dimension 64), else 128 rows (the faster mma.sync tiling measured at head dimensions 64 and 128).</summary>
     Auto,
 
     /// <summary>64 query rows per block, 16 per warp.</summary>
@@ -298,6 +298,9 @@ public sealed partial class CudaKernels : IDisposable
 
     private bool UsesHopperForward(int headDim)
     {
+        // Auto takes it where it exists: measured faster than the 128-row kernel (bench/cuda-kernels/README.md).
+        if (ForwardTiling == AttentionForwardTiling.Auto)
+            return HasHopperAttention(headDim);
         if (ForwardTiling != AttentionForwardTiling.Hopper)
             return false;
         if (!HasHopperAttention(headDim))
