@@ -52,7 +52,7 @@ __device__ __forceinline__ unsigned long long sw_desc(const char* p)
 
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory"); }
 // Copies into shared memory (cp.async, the generic proxy) must be made visible to the products'
 // operand reads (the async proxy).
 __device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -64,6 +64,29 @@ __device__ __forceinline__ void pin(float (&d)[NTILES][4])
     for (int n = 0; n < NTILES; n++)
         #pragma unroll
         for (int e = 0; e < 4; e++) asm volatile("" : "+f"(d[n][e]) :: "memory");
+}
+
+// A product with a register operand reads it asynchronously too: the fragments must stay in their
+// registers until the wait, so every k-step gets its own and keep() uses them after the wait.
+__device__ __forceinline__ void keep(const u32 (&a)[TILE / 16][4])
+{
+    #pragma unroll
+    for (int kk = 0; kk < TILE / 16; kk++)
+        #pragma unroll
+        for (int i = 0; i < 4; i++) asm volatile("" :: "r"(a[kk][i]) : "memory");
+}
+
+// The register operands of P (64 x 64, accumulator layout) . B over its 64 columns: k-step kk takes
+// the 8-column blocks 2kk and 2kk+1, packed to bf16 (the mma.m16n8k16 A-fragment layout).
+__device__ __forceinline__ void pack_a(u32 (&a)[TILE / 16][4], const float (&p)[NTILES][4])
+{
+    #pragma unroll
+    for (int kk = 0; kk < TILE / 16; kk++) {
+        a[kk][0] = pack2(p[2 * kk][0], p[2 * kk][1]);
+        a[kk][1] = pack2(p[2 * kk][2], p[2 * kk][3]);
+        a[kk][2] = pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+        a[kk][3] = pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+    }
 }
 
 #define WG_D32(d) "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
@@ -150,20 +173,19 @@ __device__ __forceinline__ void attention_forward_hopper_body(char* smem, bf16* 
             #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(s[0], sw_desc(sQw + kk * 32), sw_desc(sK + kk * 32), kk > 0);
             wg_commit();
-            wg_wait0();
+            wg_wait<0>();
             pin(s[0]);
             if (k0 + TILE - 1 > first || k0 + TILE > T || last - k0 >= window) softmax_tile<1, true>(s, mrow, lrow, o, k0, first + g, t4, T, window, sl2);
             else softmax_tile<1, false>(s, mrow, lrow, o, k0, first + g, t4, T, window, sl2);
+            u32 a[TILE / 16][4];
+            pack_a(a, s[0]);
             pin(o[0]);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) {
-                const u32 a[4] = { pack2(s[0][2 * kk][0], s[0][2 * kk][1]), pack2(s[0][2 * kk][2], s[0][2 * kk][3]),
-                                   pack2(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]), pack2(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]) };
-                wgmma_rs_mn(o[0], a, sw_desc(sV + kk * 16 * 128));
-            }
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(o[0], a[kk], sw_desc(sV + kk * 16 * 128));
             wg_commit();
-            wg_wait0();
+            wg_wait<0>();
+            keep(a);
             pin(o[0]);
         }
         __syncthreads();  // this buffer is refilled two tiles on
@@ -253,12 +275,12 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
             wg_fence();
             #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(p, sw_desc(sQw + kk * 32), sw_desc(sK + kk * 32), kk > 0);
+            wg_commit();
             #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(dp, sw_desc(sDw + kk * 32), sw_desc(sV + kk * 32), kk > 0);
             wg_commit();
-            wg_wait0();
+            wg_wait<1>();  // S is ready; dP = dO V^T runs on while P is computed
             pin(p);
-            pin(dp);
             if (k0 + TILE - 1 > first || k0 + TILE > T || last - k0 >= window) {
                 #pragma unroll
                 for (int n = 0; n < NTILES; n++)
@@ -274,20 +296,21 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
                     #pragma unroll
                     for (int e = 0; e < 4; e++) p[n][e] = ex2(fmaf(p[n][e], sl2, nl[e >> 1]));
             }
+            wg_wait<0>();
+            pin(dp);
             #pragma unroll
             for (int n = 0; n < NTILES; n++)
                 #pragma unroll
                 for (int e = 0; e < 4; e++) dp[n][e] = p[n][e] * (dp[n][e] - dl[e >> 1]);
+            u32 a[TILE / 16][4];
+            pack_a(a, dp);
             pin(dqa);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) {
-                const u32 a[4] = { pack2(dp[2 * kk][0], dp[2 * kk][1]), pack2(dp[2 * kk][2], dp[2 * kk][3]),
-                                   pack2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]), pack2(dp[2 * kk + 1][2], dp[2 * kk + 1][3]) };
-                wgmma_rs_mn(dqa, a, sw_desc(sK + kk * 16 * 128));
-            }
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dqa, a[kk], sw_desc(sK + kk * 16 * 128));
             wg_commit();
-            wg_wait0();
+            wg_wait<0>();
+            keep(a);
             pin(dqa);
         }
         __syncthreads();
@@ -386,48 +409,52 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
             wg_fence();
             #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(p, sw_desc(sKw + kk * 32), sw_desc(sQ + kk * 32), kk > 0);
+            wg_commit();
             #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(dp, sw_desc(sVw + kk * 32), sw_desc(sD + kk * 32), kk > 0);
             wg_commit();
-            wg_wait0();
+            wg_wait<1>();  // S^T is ready; dP^T = V dO^T runs on while P^T is computed
             pin(p);
-            pin(dp);
             #pragma unroll
             for (int n = 0; n < NTILES; n++) {
                 const float2 l2 = *(const float2*)(sLse + n * 8 + 2 * t4);
-                const float2 d2 = *(const float2*)(sDelta + n * 8 + 2 * t4);
-                const float nl[2] = { -l2.x * LOG2E, -l2.y * LOG2E }, dl[2] = { d2.x, d2.y };
+                const float nl[2] = { -l2.x * LOG2E, -l2.y * LOG2E };
                 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    float pr;
                     if (mask) {
                         const int query = q0 + n * 8 + 2 * t4 + (e & 1);
                         const int key = wkey + (e >> 1) * 8 + g;
-                        pr = (query < T && key <= query && query - key < window) ? ex2(fmaf(p[n][e], sl2, nl[e & 1])) : 0.f;
+                        p[n][e] = (query < T && key <= query && query - key < window) ? ex2(fmaf(p[n][e], sl2, nl[e & 1])) : 0.f;
                     } else {
-                        pr = ex2(fmaf(p[n][e], sl2, nl[e & 1]));
+                        p[n][e] = ex2(fmaf(p[n][e], sl2, nl[e & 1]));
                     }
-                    p[n][e] = pr;
-                    dp[n][e] = pr * (dp[n][e] - dl[e & 1]);
                 }
             }
+            u32 pa[TILE / 16][4], da[TILE / 16][4];
+            pack_a(pa, p);
             pin(dva);
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dva, pa[kk], sw_desc(sD + kk * 16 * 128));
+            wg_commit();
+            wg_wait<1>();  // dP^T is ready; dV += P^T dO runs on while dS^T is computed
+            pin(dp);
+            #pragma unroll
+            for (int n = 0; n < NTILES; n++) {
+                const float2 d2 = *(const float2*)(sDelta + n * 8 + 2 * t4);
+                const float dl[2] = { d2.x, d2.y };
+                #pragma unroll
+                for (int e = 0; e < 4; e++) dp[n][e] = p[n][e] * (dp[n][e] - dl[e & 1]);
+            }
+            pack_a(da, dp);
             pin(dka);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) {
-                const u32 a[4] = { pack2(p[2 * kk][0], p[2 * kk][1]), pack2(p[2 * kk][2], p[2 * kk][3]),
-                                   pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]), pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]) };
-                wgmma_rs_mn(dva, a, sw_desc(sD + kk * 16 * 128));
-            }
-            #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) {
-                const u32 a[4] = { pack2(dp[2 * kk][0], dp[2 * kk][1]), pack2(dp[2 * kk][2], dp[2 * kk][3]),
-                                   pack2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]), pack2(dp[2 * kk + 1][2], dp[2 * kk + 1][3]) };
-                wgmma_rs_mn(dka, a, sw_desc(sQ + kk * 16 * 128));
-            }
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dka, da[kk], sw_desc(sQ + kk * 16 * 128));
             wg_commit();
-            wg_wait0();
+            wg_wait<0>();
+            keep(pa);
+            keep(da);
             pin(dva);
             pin(dka);
         }
