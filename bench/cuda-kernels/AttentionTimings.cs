@@ -70,6 +70,13 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
                 _k.ForwardTiling = tiling;
                 Emit(model, s, "forward", tiling.ToString().ToLowerInvariant(), timer.MedianMs(_ => Forward()), ForwardFlops(s));
             }
+            if (_k.HasHopperAttention(s.HeadDim))
+            {
+                _k.ForwardTiling = AttentionForwardTiling.Hopper;
+                _k.HopperWarpgroups = 2;
+                Emit(model, s, "forward", "hopper_rows128", timer.MedianMs(_ => Forward()), ForwardFlops(s));
+                _k.HopperWarpgroups = 1;
+            }
             _k.ForwardTiling = AttentionForwardTiling.Auto;
             var fwd = timer.MedianMs(_ => Forward());
             Emit(model, s, "forward", "auto", fwd, ForwardFlops(s));
@@ -104,7 +111,18 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
             if (_k.HasHopperAttention(s.HeadDim))
             {
                 _k.BackwardTiling = AttentionBackwardTiling.Hopper;
-                Emit(model, s, "backward", "all_hopper", timer.MedianMs(_ => Backward()), BackwardFlops(s));
+                _k.HopperWarpgroups = 2;
+                foreach (var stage in new[] { AttentionBackwardStages.KeyValue, AttentionBackwardStages.Query })
+                {
+                    _k.BackwardStages = stage;
+                    Emit(model, s, "backward_stage", $"{stage.ToString().ToLowerInvariant()}_hopper_rows128", timer.MedianMs(_ => Backward()), 0);
+                }
+                _k.BackwardStages = AttentionBackwardStages.All;
+                Emit(model, s, "backward", "all_hopper_rows128", timer.MedianMs(_ => Backward()), BackwardFlops(s));
+                _k.HopperWarpgroups = 1;
+                // The mma.sync kernels' one launch (the previous default), against Auto below.
+                _k.BackwardTiling = AttentionBackwardTiling.Rows128;
+                Emit(model, s, "backward", "all_rows128", timer.MedianMs(_ => Backward()), BackwardFlops(s));
                 _k.BackwardTiling = AttentionBackwardTiling.Auto;
             }
             var bwd = timer.MedianMs(_ => Backward());
@@ -116,6 +134,7 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
             _k.ForwardTiling = AttentionForwardTiling.Auto;
             _k.BackwardTiling = AttentionBackwardTiling.Auto;
             _k.BackwardStages = AttentionBackwardStages.All;
+            _k.HopperWarpgroups = 1;
             _device.Synchronize();
             foreach (var b in buffers)
                 b.Dispose();

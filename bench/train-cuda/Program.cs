@@ -15,8 +15,8 @@
 //              any shape with :exactplan runs cuBLASLt's heuristic for every exact product shape instead of once per bucket
 //              of token rows (CudaBlas.BucketedPlans, the A/B); every run starts from no cuBLASLt plans either way
 //              any shape with :keepglu has each layer keep its own SwiGLU output instead of one shared h (GpuMemoryPlan.SharesGluOutput, the A/B)
-//              any shape with :mmaattn runs the mma.sync attention forward (128-row tiles) where the Hopper (wgmma) one is the default;
-//              :hopperbwd runs the Hopper attention backward kernels instead of the mma.sync ones (the A/Bs)
+//              any shape with :mmaattn runs the mma.sync attention kernels (128-row tiles) where the Hopper (wgmma) ones are the
+//              default (compute capability 9.0, head_dim 64: the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -87,9 +87,10 @@ if (!argList.Contains("--checks-only"))
         try
         {
             if (parts.Contains("mmaattn"))
+            {
                 gpu.Context.Kernels.ForwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionForwardTiling.Rows128;
-            if (parts.Contains("hopperbwd"))
-                gpu.Context.Kernels.BackwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionBackwardTiling.Hopper;
+                gpu.Context.Kernels.BackwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionBackwardTiling.Rows128;
+            }
             if (sft)
             {
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
@@ -99,7 +100,7 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn" or "hopperbwd")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
                 Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts"), shareGlu: parts.Contains("keepglu") ? false : null));

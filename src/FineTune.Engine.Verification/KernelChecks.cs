@@ -115,6 +115,10 @@ public sealed partial class KernelChecks : IDisposable
         ["attention_hd64_window_hopper"] = seed => Attention("attention_hd64_window_hopper", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
         ["attention_hd64_hopper_separate_launches"] = seed => Attention("attention_hd64_hopper_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true),
         ["attention_varlen_hd64_hopper"] = seed => AttentionVarlen("attention_varlen_hd64_hopper", seed, [208, 16, 16, 64, 400, 48, 128, 16], 8, 2, 64, hopper: true),
+        // Two warpgroups per block (128 rows): the same kernels with the 128-row grids and tables.
+        ["attention_smollm2_heads_hopper_rows128"] = seed => TwoWarpgroups(() => Attention("attention_smollm2_heads_hopper_rows128", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper)),
+        ["attention_hd64_window_hopper_rows128"] = seed => TwoWarpgroups(() => Attention("attention_hd64_window_hopper_rows128", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true)),
+        ["attention_varlen_hd64_hopper_rows128"] = seed => TwoWarpgroups(() => AttentionVarlen("attention_varlen_hd64_hopper_rows128", seed, [144, 32, 16, 272], 8, 2, 64, hopper: true)),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,
@@ -131,7 +135,21 @@ public sealed partial class KernelChecks : IDisposable
     {
         "attention_hd64_hopper", "attention_llama1b_heads_hopper", "attention_smollm2_heads_hopper",
         "attention_short_sequences_hopper", "attention_hd64_window_hopper", "attention_hd64_hopper_separate_launches", "attention_varlen_hd64_hopper",
+        "attention_smollm2_heads_hopper_rows128", "attention_hd64_window_hopper_rows128", "attention_varlen_hd64_hopper_rows128",
     };
+
+    private KernelCheckResult TwoWarpgroups(Func<KernelCheckResult> check)
+    {
+        Kernels.HopperWarpgroups = 2;
+        try
+        {
+            return check();
+        }
+        finally
+        {
+            Kernels.HopperWarpgroups = 1;
+        }
+    }
 
     /// <summary>Whether check <paramref name="name"/> has a kernel to check on this device.</summary>
     public bool Applies(string name) => !HopperChecks.Contains(name) || Kernels.HasHopperAttention(64);

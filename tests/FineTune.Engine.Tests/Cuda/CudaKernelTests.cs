@@ -82,6 +82,9 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [HopperFact] public void Attention_hopper_sliding_window() => Check("attention_hd64_window_hopper");
     [HopperFact] public void Attention_hopper_backward_stages_in_separate_launches() => Check("attention_hd64_hopper_separate_launches");
     [HopperFact] public void Attention_hopper_one_launch_over_variable_length_sequences() => Check("attention_varlen_hd64_hopper");
+    [HopperFact] public void Attention_hopper_two_warpgroups_per_block_smollm2_135m_heads() => Check("attention_smollm2_heads_hopper_rows128");
+    [HopperFact] public void Attention_hopper_two_warpgroups_per_block_sliding_window_separate_launches() => Check("attention_hd64_window_hopper_rows128");
+    [HopperFact] public void Attention_hopper_two_warpgroups_per_block_variable_length_sequences() => Check("attention_varlen_hd64_hopper_rows128");
     [CudaFact] public void Attention_one_launch_over_variable_length_sequences_with_64_row_tiles() => Check("attention_varlen_hd64_rows64");
     [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_128() => Check("attention_varlen_hd128");
     [CudaFact] public void Attention_one_launch_over_variable_length_sequences_head_dim_256_sliding_window() => Check("attention_varlen_hd256_window");

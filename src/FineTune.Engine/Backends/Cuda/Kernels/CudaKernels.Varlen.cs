@@ -13,9 +13,10 @@ public sealed partial class CudaKernels
         heads.Validate();
         if (UsesHopperForward(heads.HeadDim))
         {
-            Kernel("attention_hopper.cu", "attention_forward_hopper_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
-                (heads.QueryHeads, batch.Count128, 1), HopperThreads, HopperForwardSharedBytes,
-                output, lse, q, k, v, batch.Tiles128, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window);
+            var (hTable, hCount) = HopperWarpgroups == 2 ? (batch.Tiles128, batch.Count128) : (batch.Tiles64, batch.Count64);
+            Kernel("attention_hopper.cu", "attention_forward_hopper" + HopperSuffix + "_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
+                (heads.QueryHeads, hCount, 1), HopperThreads, HopperForwardSharedBytes,
+                output, lse, q, k, v, hTable, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window);
             return;
         }
         var wide = ForwardTiling != AttentionForwardTiling.Rows64;
@@ -35,9 +36,10 @@ public sealed partial class CudaKernels
             Kernel("attention.cu", "attention_backward_delta_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
                 ((int)(((long)batch.Rows * heads.QueryHeads * (heads.HeadDim / 8) + Threads - 1) / Threads), 1, 1), Threads, 0,
                 delta, dout, output, batch.Starts, batch.Sequences, batch.Rows, heads.QueryHeads);
-            Kernel("attention_hopper.cu", "attention_backward_fused_hopper_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
-                ((heads.KvHeads + heads.QueryHeads) * batch.Count128, 1, 1), HopperThreads, HopperBackwardSharedBytes,
-                dq, dk, dv, q, k, v, dout, lse, delta, batch.Tiles128, batch.Count128, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window, heads.KvHeads, heads.QueryHeads);
+            var (hTable, hCount) = HopperWarpgroups == 2 ? (batch.Tiles128, batch.Count128) : (batch.Tiles64, batch.Count64);
+            Kernel("attention_hopper.cu", "attention_backward_fused_hopper" + HopperSuffix + "_varlen", $"HEAD_DIM={heads.HeadDim}").Launch(
+                ((heads.KvHeads + heads.QueryHeads) * hCount, 1, 1), HopperThreads, HopperBackwardSharedBytes,
+                dq, dk, dv, q, k, v, dout, lse, delta, hTable, hCount, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window, heads.KvHeads, heads.QueryHeads);
             return;
         }
         var wide = BackwardTiling switch

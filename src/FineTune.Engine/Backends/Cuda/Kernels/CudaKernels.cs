@@ -63,7 +63,7 @@ public enum AttentionForwardTiling
 /// <summary>How many rows (keys for dK/dV, queries for dQ) one block of the attention backward kernels owns.</summary>
 public enum AttentionBackwardTiling
 {
-    /// <summary>128 rows where the head dimension allows it (at most 64), else 64.</summary>
+    /// <summary><see cref="Hopper"/> where it exists (compute capability 9.0, head dimension 64), else 128 rows where the head dimension allows it (at most 64), else 64.</summary>
     Auto,
 
     /// <summary>64 rows per block, 16 per warp.</summary>
@@ -268,9 +268,10 @@ public sealed partial class CudaKernels : IDisposable
         shape.Validate();
         if (UsesHopperForward(shape.HeadDim))
         {
-            // Grid and tile order as the 128-row kernel's; 256 threads, 6 swizzled tiles + 1 KiB of alignment.
-            Kernel("attention_hopper.cu", "attention_forward_hopper", $"HEAD_DIM={shape.HeadDim}").Launch(
-                (shape.Batch * shape.QueryHeads, (shape.SeqLen + 2 * AttentionTile - 1) / (2 * AttentionTile), 1), HopperThreads, HopperForwardSharedBytes,
+            // Grid and tile order as the mma.sync kernel with as many rows per block.
+            var hopperRows = HopperWarpgroups * AttentionTile;
+            Kernel("attention_hopper.cu", "attention_forward_hopper" + HopperSuffix, $"HEAD_DIM={shape.HeadDim}").Launch(
+                (shape.Batch * shape.QueryHeads, (shape.SeqLen + hopperRows - 1) / hopperRows, 1), HopperThreads, HopperForwardSharedBytes,
                 output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
             return;
         }
@@ -290,8 +291,24 @@ public sealed partial class CudaKernels : IDisposable
             AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
-    private const int HopperThreads = 256;
-    private const int HopperForwardSharedBytes = 1024 + 6 * AttentionTile * 128;
+    /// <summary>
+    /// Warpgroups (64 rows each) per block of the Hopper kernels: 1 (64-row blocks, 128 threads; two
+    /// such blocks per multiprocessor run out of step, so one's products overlap the other's
+    /// softmax: measured faster) unless a benchmark pins 2 (128-row blocks, 256 threads).
+    /// </summary>
+    public int HopperWarpgroups
+    {
+        get => _hopperWarpgroups;
+        set => _hopperWarpgroups = value is 1 or 2 ? value : throw new ArgumentOutOfRangeException(nameof(value), "1 or 2 warpgroups.");
+    }
+
+    private int _hopperWarpgroups = 1;
+    private string HopperSuffix => HopperWarpgroups == 2 ? "" : "_rows64";
+    private int HopperThreads => 128 * HopperWarpgroups;
+    private const int SwizzledTileBytes = AttentionTile * 128;
+
+    // 1 KiB of alignment, then the 8 KiB swizzled tiles: the query tiles and two (K, V) buffers.
+    private int HopperForwardSharedBytes => 1024 + (HopperWarpgroups + 4) * SwizzledTileBytes;
 
     /// <summary>Whether the Hopper forward kernel (<see cref="AttentionForwardTiling.Hopper"/>) exists for this device and head dimension.</summary>
     public bool HasHopperAttention(int headDim) => _device.Architecture == "sm_90" && headDim == 64;
@@ -371,10 +388,15 @@ public sealed partial class CudaKernels : IDisposable
                 qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
-    private const int HopperBackwardSharedBytes = 1024 + 8 * AttentionTile * 128 + 4 * AttentionTile * 4;
+    // 1 KiB of alignment, the resident tiles (Q and dO, or K and V), two buffers of the streamed pair, and two lse/delta rows.
+    private int HopperBackwardSharedBytes => 1024 + (2 * HopperWarpgroups + 4) * SwizzledTileBytes + 4 * AttentionTile * 4;
 
     private bool UsesHopperBackward(int headDim)
     {
+        // Auto takes it where it exists: with one warpgroup per block measured faster than the
+        // mma.sync kernels (bench/cuda-kernels/README.md).
+        if (BackwardTiling == AttentionBackwardTiling.Auto)
+            return HasHopperAttention(headDim);
         if (BackwardTiling != AttentionBackwardTiling.Hopper)
             return false;
         if (!HasHopperAttention(headDim))
@@ -389,20 +411,20 @@ public sealed partial class CudaKernels : IDisposable
         if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
             Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
                 delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
-        // Grids and order as the 128-row kernels'; 256 threads.
-        int kvX = shape.Batch * shape.KvHeads, qX = shape.Batch * shape.QueryHeads;
-        var rowTiles = (shape.SeqLen + 2 * AttentionTile - 1) / (2 * AttentionTile);
+        // Grids and order as the mma.sync kernels with as many rows per block.
+        int kvX = shape.Batch * shape.KvHeads, qX = shape.Batch * shape.QueryHeads, rows = HopperWarpgroups * AttentionTile;
+        var rowTiles = (shape.SeqLen + rows - 1) / rows;
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
         {
-            Kernel("attention_hopper.cu", "attention_backward_fused_hopper", define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), HopperThreads,
+            Kernel("attention_hopper.cu", "attention_backward_fused_hopper" + HopperSuffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), HopperThreads,
                 HopperBackwardSharedBytes, dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow, kvX, rowTiles, qX);
             return;
         }
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
-            Kernel("attention_hopper.cu", "attention_backward_dkv_hopper", define).Launch((kvX, rowTiles, 1), HopperThreads,
+            Kernel("attention_hopper.cu", "attention_backward_dkv_hopper" + HopperSuffix, define).Launch((kvX, rowTiles, 1), HopperThreads,
                 HopperBackwardSharedBytes, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
         if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
-            Kernel("attention_hopper.cu", "attention_backward_dq_hopper", define).Launch((qX, rowTiles, 1), HopperThreads,
+            Kernel("attention_hopper.cu", "attention_backward_dq_hopper" + HopperSuffix, define).Launch((qX, rowTiles, 1), HopperThreads,
                 HopperBackwardSharedBytes, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 

@@ -481,70 +481,68 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
 // Dynamic shared memory starts 16-byte aligned; the swizzled tiles need 1024 (the launcher adds 1 KiB).
 __device__ __forceinline__ char* align1024(char* p) { return (char*)(((size_t)p + 1023) & ~(size_t)1023); }
 
-// grid (B * Hq, ceil(T/128)), 256 threads (two warpgroups): 128 query rows per block.
-// Shared memory: 1 KiB of alignment, the two query tiles and two (K, V) buffers, 6 swizzled tiles.
-extern "C" __global__ void __launch_bounds__(256) attention_forward_hopper(bf16* __restrict__ out, float* __restrict__ lse,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    attention_forward_hopper_body<2>(align1024(smem_raw), out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y);
-}
-
-// The same over a variable-length batch's table of 128-row tiles (attention.cu's varlen launches).
-extern "C" __global__ void __launch_bounds__(256) attention_forward_hopper_varlen(bf16* __restrict__ out, float* __restrict__ lse,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    const int4 t = tiles[blockIdx.y];
-    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM;
-    attention_forward_hopper_body<2>(align1024(smem_raw), out + qo, lse + (size_t)t.x * Hq, q + qo, k + ko, v + ko, t.y, Hq, Hkv, scale,
-        varlen_window(window, t.y), blockIdx.x, t.z);
-}
-
 #define HOPPER_DKV_PARAMS bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, \
     const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, \
     int T, int Hq, int Hkv, float scale, int window
+#define HOPPER_DQ_PARAMS bf16* __restrict__ dq, const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, \
+    const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window
 
-// The backward stages alone (the benchmark times each), grids as attention.cu's _wide kernels;
-// 256 threads. Shared memory: 1 KiB of alignment and 8 swizzled tiles (+ 1 KiB of lse/delta rows
-// for dK/dV).
-extern "C" __global__ void __launch_bounds__(256) attention_backward_dkv_hopper(HOPPER_DKV_PARAMS)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    backward_dkv_hopper_body<2>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
+// Each kernel in two sizes: SUFFIX "" has two warpgroups (128 rows, 256 threads, the grids of
+// attention.cu's _wide kernels and the 128-row varlen tables), "_rows64" one (64 rows, 128 threads,
+// the grids of its 64-row kernels and tables). Shared memory: 1 KiB of alignment, then the
+// swizzled 8 KiB tiles each body lays out: forward WG + 4, dQ 2 WG + 4, dK/dV 2 WG + 4 and 1 KiB
+// of lse/delta rows.
+#define HOPPER_KERNELS(SUFFIX, WG) \
+extern "C" __global__ void __launch_bounds__(128 * WG) attention_forward_hopper##SUFFIX(bf16* __restrict__ out, float* __restrict__ lse, \
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window) \
+{ \
+    extern __shared__ __align__(16) char smem_raw[]; \
+    attention_forward_hopper_body<WG>(align1024(smem_raw), out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y); \
+} \
+extern "C" __global__ void __launch_bounds__(128 * WG) attention_forward_hopper##SUFFIX##_varlen(bf16* __restrict__ out, float* __restrict__ lse, \
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window) \
+{ \
+    extern __shared__ __align__(16) char smem_raw[]; \
+    const int4 t = tiles[blockIdx.y]; \
+    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM; \
+    attention_forward_hopper_body<WG>(align1024(smem_raw), out + qo, lse + (size_t)t.x * Hq, q + qo, k + ko, v + ko, t.y, Hq, Hkv, scale, \
+        varlen_window(window, t.y), blockIdx.x, t.z); \
+} \
+extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_dkv_hopper##SUFFIX(HOPPER_DKV_PARAMS) \
+{ \
+    extern __shared__ __align__(16) char smem_raw[]; \
+    backward_dkv_hopper_body<WG>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
+} \
+extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_dq_hopper##SUFFIX(HOPPER_DQ_PARAMS) \
+{ \
+    extern __shared__ __align__(16) char smem_raw[]; \
+    backward_dq_hopper_body<WG>(align1024(smem_raw), blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
+} \
+/* dK/dV blocks then dQ blocks in one launch, as attention_backward_fused_wide. */ \
+extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_fused_hopper##SUFFIX(bf16* __restrict__ dq, HOPPER_DKV_PARAMS, int kvX, int kvY, int qX) \
+{ \
+    extern __shared__ __align__(16) char smem_raw[]; \
+    char* smem = align1024(smem_raw); \
+    const int bid = blockIdx.x, kvBlocks = kvX * kvY; \
+    if (bid < kvBlocks) backward_dkv_hopper_body<WG>(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
+    else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
+} \
+/* The same over a variable-length batch's tile table, as attention.cu's BACKWARD_VARLEN. */ \
+extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_fused_hopper##SUFFIX##_varlen(bf16* __restrict__ dq, bf16* __restrict__ dk, \
+    bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout, \
+    const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int n, int Hq, int Hkv, float scale, int window, int kvX, int qX) \
+{ \
+    extern __shared__ __align__(16) char smem_raw[]; \
+    char* smem = align1024(smem_raw); \
+    const int bid = blockIdx.x, kvBlocks = kvX * n; \
+    const int4 t = tiles[bid < kvBlocks ? bid / kvX : (bid - kvBlocks) / qX]; \
+    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq; \
+    const int w = varlen_window(window, t.y); \
+    if (bid < kvBlocks) backward_dkv_hopper_body<WG>(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
+    else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, t.z, dq + qo, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
 }
 
-extern "C" __global__ void __launch_bounds__(256) attention_backward_dq_hopper(bf16* __restrict__ dq, const bf16* __restrict__ q,
-    const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout, const float* __restrict__ lse,
-    const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    backward_dq_hopper_body<2>(align1024(smem_raw), blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
-}
-
-// dK/dV blocks then dQ blocks in one launch, as attention_backward_fused_wide.
-extern "C" __global__ void __launch_bounds__(256) attention_backward_fused_hopper(bf16* __restrict__ dq, HOPPER_DKV_PARAMS, int kvX, int kvY, int qX)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    char* smem = align1024(smem_raw);
-    const int bid = blockIdx.x, kvBlocks = kvX * kvY;
-    if (bid < kvBlocks) backward_dkv_hopper_body<2>(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
-    else backward_dq_hopper_body<2>(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window);
-}
-
-// The same over a variable-length batch's table of 128-row tiles, as attention.cu's BACKWARD_VARLEN.
-extern "C" __global__ void __launch_bounds__(256) attention_backward_fused_hopper_varlen(bf16* __restrict__ dq, bf16* __restrict__ dk, bf16* __restrict__ dv,
-    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int n, int Hq, int Hkv, float scale, int window, int kvX, int qX)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    char* smem = align1024(smem_raw);
-    const int bid = blockIdx.x, kvBlocks = kvX * n;
-    const int4 t = tiles[bid < kvBlocks ? bid / kvX : (bid - kvBlocks) / qX];
-    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq;
-    const int w = varlen_window(window, t.y);
-    if (bid < kvBlocks) backward_dkv_hopper_body<2>(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w);
-    else backward_dq_hopper_body<2>(smem, (bid - kvBlocks) % qX, t.z, dq + qo, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w);
-}
+HOPPER_KERNELS(, 2)
+HOPPER_KERNELS(_rows64, 1)
 
 #endif
