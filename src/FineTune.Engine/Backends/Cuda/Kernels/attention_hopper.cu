@@ -489,17 +489,18 @@ __device__ __forceinline__ char* align1024(char* p) { return (char*)(((size_t)p 
 
 // Each kernel in two sizes: SUFFIX "" has two warpgroups (128 rows, 256 threads, the grids of
 // attention.cu's _wide kernels and the 128-row varlen tables), "_rows64" one (64 rows, 128 threads,
-// the grids of its 64-row kernels and tables). Shared memory: 1 KiB of alignment, then the
+// the grids of its 64-row kernels and tables). MINB blocks per multiprocessor: three one-warpgroup
+// blocks need at most 168 registers a thread (the dK/dV body wants 186 unbounded). Shared memory: 1 KiB of alignment, then the
 // swizzled 8 KiB tiles each body lays out: forward WG + 4, dQ 2 WG + 4, dK/dV 2 WG + 4 and 1 KiB
 // of lse/delta rows.
-#define HOPPER_KERNELS(SUFFIX, WG) \
-extern "C" __global__ void __launch_bounds__(128 * WG) attention_forward_hopper##SUFFIX(bf16* __restrict__ out, float* __restrict__ lse, \
+#define HOPPER_KERNELS(SUFFIX, WG, MINB) \
+extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_forward_hopper##SUFFIX(bf16* __restrict__ out, float* __restrict__ lse, \
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window) \
 { \
     extern __shared__ __align__(16) char smem_raw[]; \
     attention_forward_hopper_body<WG>(align1024(smem_raw), out, lse, q, k, v, T, Hq, Hkv, scale, window, blockIdx.x, blockIdx.y); \
 } \
-extern "C" __global__ void __launch_bounds__(128 * WG) attention_forward_hopper##SUFFIX##_varlen(bf16* __restrict__ out, float* __restrict__ lse, \
+extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_forward_hopper##SUFFIX##_varlen(bf16* __restrict__ out, float* __restrict__ lse, \
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window) \
 { \
     extern __shared__ __align__(16) char smem_raw[]; \
@@ -508,18 +509,18 @@ extern "C" __global__ void __launch_bounds__(128 * WG) attention_forward_hopper#
     attention_forward_hopper_body<WG>(align1024(smem_raw), out + qo, lse + (size_t)t.x * Hq, q + qo, k + ko, v + ko, t.y, Hq, Hkv, scale, \
         varlen_window(window, t.y), blockIdx.x, t.z); \
 } \
-extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_dkv_hopper##SUFFIX(HOPPER_DKV_PARAMS) \
+extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_dkv_hopper##SUFFIX(HOPPER_DKV_PARAMS) \
 { \
     extern __shared__ __align__(16) char smem_raw[]; \
     backward_dkv_hopper_body<WG>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
 } \
-extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_dq_hopper##SUFFIX(HOPPER_DQ_PARAMS) \
+extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_dq_hopper##SUFFIX(HOPPER_DQ_PARAMS) \
 { \
     extern __shared__ __align__(16) char smem_raw[]; \
     backward_dq_hopper_body<WG>(align1024(smem_raw), blockIdx.x, blockIdx.y, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
 } \
 /* dK/dV blocks then dQ blocks in one launch, as attention_backward_fused_wide. */ \
-extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_fused_hopper##SUFFIX(bf16* __restrict__ dq, HOPPER_DKV_PARAMS, int kvX, int kvY, int qX) \
+extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_fused_hopper##SUFFIX(bf16* __restrict__ dq, HOPPER_DKV_PARAMS, int kvX, int kvY, int qX) \
 { \
     extern __shared__ __align__(16) char smem_raw[]; \
     char* smem = align1024(smem_raw); \
@@ -528,7 +529,7 @@ extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_fused_
     else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
 } \
 /* The same over a variable-length batch's tile table, as attention.cu's BACKWARD_VARLEN. */ \
-extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_fused_hopper##SUFFIX##_varlen(bf16* __restrict__ dq, bf16* __restrict__ dk, \
+extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_fused_hopper##SUFFIX##_varlen(bf16* __restrict__ dq, bf16* __restrict__ dk, \
     bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout, \
     const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int n, int Hq, int Hkv, float scale, int window, int kvX, int qX) \
 { \
@@ -542,7 +543,7 @@ extern "C" __global__ void __launch_bounds__(128 * WG) attention_backward_fused_
     else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, t.z, dq + qo, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
 }
 
-HOPPER_KERNELS(, 2)
-HOPPER_KERNELS(_rows64, 1)
+HOPPER_KERNELS(, 2, 1)
+HOPPER_KERNELS(_rows64, 1, 3)
 
 #endif
