@@ -266,34 +266,28 @@ public sealed partial class CudaKernels : IDisposable
     public void AttentionForward(ulong output, ulong lse, ulong q, ulong k, ulong v, AttentionShape shape)
     {
         shape.Validate();
-        if (UsesHopperForward(shape.HeadDim))
-        {
-            // Grid and tile order as the mma.sync kernel with as many rows per block.
-            var hopperRows = HopperWarpgroups * AttentionTile;
-            Kernel("attention_hopper.cu", "attention_forward_hopper" + HopperSuffix, $"HEAD_DIM={shape.HeadDim}").Launch(
-                (shape.Batch * shape.QueryHeads, (shape.SeqLen + hopperRows - 1) / hopperRows, 1), HopperThreads, HopperForwardSharedBytes,
-                output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
-            return;
-        }
-        var wide = ForwardTiling switch
-        {
-            AttentionForwardTiling.Rows128 => true,
-            AttentionForwardTiling.Rows64 => false,
-            // Measured faster at head_dim 64 and 128 alike (bench/cuda-kernels/README.md).
-            _ => true,
-        };
-        var rows = wide ? 2 * AttentionTile : AttentionTile;
-        var tiles = (shape.SeqLen + rows - 1) / rows;
+        var (file, suffix, threads, rows, shared) = ForwardKernels(shape.HeadDim);
         // Grid x over (batch, head), y over query tiles: blocks start in linear order, and the
         // kernel maps y = 0 to the last (longest) tile, so the long causal rows go first.
+        Kernel(file, "attention_forward" + suffix, $"HEAD_DIM={shape.HeadDim}").Launch((shape.Batch * shape.QueryHeads * shape.Chunks, (shape.SeqLen + rows - 1) / rows, 1), threads,
+            shared, output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
+    }
+
+    /// <summary>The forward kernel for <see cref="ForwardTiling"/>: its file, name suffix, block size, rows per block and shared memory.</summary>
+    private (string File, string Suffix, int Threads, int Rows, int Shared) ForwardKernels(int headDim)
+    {
+        // 1 KiB of alignment, then the 8 KiB swizzled tiles: the query tiles and two (K, V) buffers.
+        if (UsesHopperForward(headDim))
+            return ("attention_hopper.cu", "_hopper" + HopperSuffix, HopperThreads, HopperWarpgroups * AttentionTile, 1024 + (HopperWarpgroups + 4) * SwizzledTileBytes);
+        // 128 rows measured faster at head_dim 64 and 128 alike (bench/cuda-kernels/README.md).
         // Shared memory: the query tile plus two (K, V) buffers of 64 rows.
-        Kernel("attention.cu", wide ? "attention_forward_wide" : "attention_forward", $"HEAD_DIM={shape.HeadDim}").Launch((shape.Batch * shape.QueryHeads * shape.Chunks, tiles, 1), AttentionThreads,
-            AttentionSharedBytes(shape.HeadDim, wide ? 6 : 5, 0), output, lse, q, k, v, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
+        var wide = ForwardTiling != AttentionForwardTiling.Rows64;
+        return ("attention.cu", wide ? "_wide" : "", AttentionThreads, wide ? 2 * AttentionTile : AttentionTile, AttentionSharedBytes(headDim, wide ? 6 : 5, 0));
     }
 
     /// <summary>
-    /// Warpgroups (64 rows each) per block of the Hopper kernels: 1 (64-row blocks, 128 threads; two
-    /// such blocks per multiprocessor run out of step, so one's products overlap the other's
+    /// Warpgroups (64 rows each) per block of the Hopper kernels: 1 (64-row blocks, 128 threads, three
+    /// per multiprocessor; separate blocks run out of step, so one's products overlap another's
     /// softmax: measured faster) unless a benchmark pins 2 (128-row blocks, 256 threads).
     /// </summary>
     public int HopperWarpgroups
@@ -307,22 +301,24 @@ public sealed partial class CudaKernels : IDisposable
     private int HopperThreads => 128 * HopperWarpgroups;
     private const int SwizzledTileBytes = AttentionTile * 128;
 
-    // 1 KiB of alignment, then the 8 KiB swizzled tiles: the query tiles and two (K, V) buffers.
-    private int HopperForwardSharedBytes => 1024 + (HopperWarpgroups + 4) * SwizzledTileBytes;
-
-    /// <summary>Whether the Hopper forward kernel (<see cref="AttentionForwardTiling.Hopper"/>) exists for this device and head dimension.</summary>
+    /// <summary>Whether the Hopper attention kernels (<see cref="AttentionForwardTiling.Hopper"/>, <see cref="AttentionBackwardTiling.Hopper"/>) exist for this device and head dimension.</summary>
     public bool HasHopperAttention(int headDim) => _device.Architecture == "sm_90" && headDim == 64;
 
-    private bool UsesHopperForward(int headDim)
+    // Auto takes the Hopper kernels where they exist: measured faster than the mma.sync ones in both
+    // passes (bench/cuda-kernels/README.md).
+    private bool UsesHopperForward(int headDim) =>
+        UsesHopper(ForwardTiling == AttentionForwardTiling.Auto, ForwardTiling == AttentionForwardTiling.Hopper, headDim, "forward");
+
+    private bool UsesHopperBackward(int headDim) =>
+        UsesHopper(BackwardTiling == AttentionBackwardTiling.Auto, BackwardTiling == AttentionBackwardTiling.Hopper, headDim, "backward");
+
+    private bool UsesHopper(bool auto, bool pinned, int headDim, string pass)
     {
-        // Auto takes it where it exists: measured faster than the 128-row kernel (bench/cuda-kernels/README.md).
-        if (ForwardTiling == AttentionForwardTiling.Auto)
+        if (auto)
             return HasHopperAttention(headDim);
-        if (ForwardTiling != AttentionForwardTiling.Hopper)
-            return false;
-        if (!HasHopperAttention(headDim))
-            throw new ArgumentException($"The Hopper attention forward needs compute capability 9.0 and head dimension 64 (this is {_device.Architecture}, head dimension {headDim}).");
-        return true;
+        if (pinned && !HasHopperAttention(headDim))
+            throw new ArgumentException($"The Hopper attention {pass} needs compute capability 9.0 and head dimension 64 (this is {_device.Architecture}, head dimension {headDim}).");
+        return pinned;
     }
 
     /// <summary>The backward kernels <see cref="AttentionBackward"/> runs; <see cref="AttentionBackwardStages.All"/> unless a benchmark times one.</summary>
@@ -338,94 +334,59 @@ public sealed partial class CudaKernels : IDisposable
     public void AttentionBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
     {
         shape.Validate();
-        if (UsesHopperBackward(shape.HeadDim))
-        {
-            HopperBackward(dq, dk, dv, q, k, v, output, dout, lse, delta, shape);
-            return;
-        }
-        var wide = BackwardTiling switch
-        {
-            AttentionBackwardTiling.Rows128 when shape.HeadDim > 64 => throw new ArgumentException("128-row backward tiles need head_dim <= 64."),
-            AttentionBackwardTiling.Rows128 => true,
-            AttentionBackwardTiling.Rows64 => false,
-            _ => shape.HeadDim <= 64,
-        };
         var define = $"HEAD_DIM={shape.HeadDim}";
-        var tiles = (shape.SeqLen + AttentionTile - 1) / AttentionTile;
-        var wideTiles = (shape.SeqLen + 2 * AttentionTile - 1) / (2 * AttentionTile);
         // delta: HeadDim/8 threads per (b, t, h) row, 16 bytes each.
         var deltaThreads = (long)shape.Batch * shape.SeqLen * shape.QueryHeads * (shape.HeadDim / 8);
         if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
             Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
                 delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
         // dK/dV blocks: grid (B * Hkv, key tiles), key tile 0 (the most query tiles after it)
-        // first. Shared memory: two (Q, dO) buffers of 64 rows, the K and V tiles (64-row blocks
-        // keep them only above head_dim 64, where they are not held in registers), and two
-        // lse/delta rows. dQ blocks: grid (B * Hq, query tiles), the last (longest) tile first.
-        // Shared memory: two (K, V) buffers of 64 rows, and Q and dO of the block's rows (the
-        // 64-row kernel stages those through a K/V buffer into registers).
-        // Above head_dim 128 the dQ blocks also keep Q and dO resident (2 more tiles), and each
-        // block of either kind owns one 128-column chunk of its outputs.
+        // first. dQ blocks: grid (B * Hq, query tiles), the last (longest) tile first.
         var kvX = shape.Batch * shape.KvHeads * shape.Chunks;
         var qX = shape.Batch * shape.QueryHeads * shape.Chunks;
-        var rowTiles = wide ? wideTiles : tiles;
-        var kvShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 64 ? 4 : 6, 4 * AttentionTile);
-        var qShared = AttentionSharedBytes(shape.HeadDim, wide ? 8 : shape.HeadDim <= 128 ? 4 : 6, 0);
-        var suffix = wide ? "_wide" : "";
+        var (file, suffix, threads, rows, kvShared, qShared) = BackwardKernels(shape.HeadDim);
+        var rowTiles = (shape.SeqLen + rows - 1) / rows;
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
         {
             // Both in one launch (the dK/dV blocks first, then the dQ blocks), so the short dQ
             // blocks fill the tail of the long dK/dV ones.
-            Kernel("attention.cu", "attention_backward_fused" + suffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), AttentionThreads,
+            Kernel(file, "attention_backward_fused" + suffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), threads,
                 Math.Max(kvShared, qShared), dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow, kvX, rowTiles, qX);
             return;
         }
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
-            Kernel("attention.cu", "attention_backward_dkv" + suffix, define).Launch((kvX, rowTiles, 1), AttentionThreads,
+            Kernel(file, "attention_backward_dkv" + suffix, define).Launch((kvX, rowTiles, 1), threads,
                 kvShared, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
         if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
-            Kernel("attention.cu", "attention_backward_dq" + suffix, define).Launch((qX, rowTiles, 1), AttentionThreads,
+            Kernel(file, "attention_backward_dq" + suffix, define).Launch((qX, rowTiles, 1), threads,
                 qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
-    // 1 KiB of alignment, the resident tiles (Q and dO, or K and V), two buffers of the streamed pair, and two lse/delta rows.
-    private int HopperBackwardSharedBytes => 1024 + (2 * HopperWarpgroups + 4) * SwizzledTileBytes + 4 * AttentionTile * 4;
-
-    private bool UsesHopperBackward(int headDim)
+    /// <summary>The backward kernels for <see cref="BackwardTiling"/>: their file, name suffix, block size, rows per block and shared memory of each kind.</summary>
+    private (string File, string Suffix, int Threads, int Rows, int KvShared, int QShared) BackwardKernels(int headDim)
     {
-        // Auto takes it where it exists: with one warpgroup per block measured faster than the
-        // mma.sync kernels (bench/cuda-kernels/README.md).
-        if (BackwardTiling == AttentionBackwardTiling.Auto)
-            return HasHopperAttention(headDim);
-        if (BackwardTiling != AttentionBackwardTiling.Hopper)
-            return false;
-        if (!HasHopperAttention(headDim))
-            throw new ArgumentException($"The Hopper attention backward needs compute capability 9.0 and head dimension 64 (this is {_device.Architecture}, head dimension {headDim}).");
-        return true;
-    }
-
-    private void HopperBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
-    {
-        var define = $"HEAD_DIM={shape.HeadDim}";
-        var deltaThreads = (long)shape.Batch * shape.SeqLen * shape.QueryHeads * (shape.HeadDim / 8);
-        if (BackwardStages.HasFlag(AttentionBackwardStages.Delta))
-            Kernel("attention.cu", "attention_backward_delta", define).Launch(((int)((deltaThreads + Threads - 1) / Threads), 1, 1), Threads, 0,
-                delta, dout, output, shape.Batch, shape.SeqLen, shape.QueryHeads);
-        // Grids and order as the mma.sync kernels with as many rows per block.
-        int kvX = shape.Batch * shape.KvHeads, qX = shape.Batch * shape.QueryHeads, rows = HopperWarpgroups * AttentionTile;
-        var rowTiles = (shape.SeqLen + rows - 1) / rows;
-        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
+        if (UsesHopperBackward(headDim))
         {
-            Kernel("attention_hopper.cu", "attention_backward_fused_hopper" + HopperSuffix, define).Launch((kvX * rowTiles + qX * rowTiles, 1, 1), HopperThreads,
-                HopperBackwardSharedBytes, dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow, kvX, rowTiles, qX);
-            return;
+            // 1 KiB of alignment, the resident tiles (Q and dO, or K and V), two buffers of the
+            // streamed pair, and two lse/delta rows (dK/dV); both kinds get the larger size.
+            var shared = 1024 + (2 * HopperWarpgroups + 4) * SwizzledTileBytes + 4 * AttentionTile * 4;
+            return ("attention_hopper.cu", "_hopper" + HopperSuffix, HopperThreads, HopperWarpgroups * AttentionTile, shared, shared);
         }
-        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue))
-            Kernel("attention_hopper.cu", "attention_backward_dkv_hopper" + HopperSuffix, define).Launch((kvX, rowTiles, 1), HopperThreads,
-                HopperBackwardSharedBytes, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
-        if (BackwardStages.HasFlag(AttentionBackwardStages.Query))
-            Kernel("attention_hopper.cu", "attention_backward_dq_hopper" + HopperSuffix, define).Launch((qX, rowTiles, 1), HopperThreads,
-                HopperBackwardSharedBytes, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
+        var wide = BackwardTiling switch
+        {
+            AttentionBackwardTiling.Rows128 when headDim > 64 => throw new ArgumentException("128-row backward tiles need head_dim <= 64."),
+            AttentionBackwardTiling.Rows128 => true,
+            AttentionBackwardTiling.Rows64 => false,
+            _ => headDim <= 64,
+        };
+        // dK/dV: two (Q, dO) buffers of 64 rows, the K and V tiles (64-row blocks keep them only
+        // above head_dim 64, where they are not held in registers), and two lse/delta rows. dQ: two
+        // (K, V) buffers of 64 rows, and Q and dO of the block's rows (the 64-row kernel stages those
+        // through a K/V buffer into registers). Above head_dim 128 the dQ blocks also keep Q and dO
+        // resident (2 more tiles), and each block of either kind owns one 128-column chunk of its outputs.
+        var kvShared = AttentionSharedBytes(headDim, wide ? 8 : headDim <= 64 ? 4 : 6, 4 * AttentionTile);
+        var qShared = AttentionSharedBytes(headDim, wide ? 8 : headDim <= 128 ? 4 : 6, 0);
+        return ("attention.cu", wide ? "_wide" : "", AttentionThreads, wide ? 2 * AttentionTile : AttentionTile, kvShared, qShared);
     }
 
     /// <summary>The widest vocabulary chunk ce_chunk takes (256 threads x 32 logits in registers).</summary>

@@ -182,15 +182,7 @@ __device__ __forceinline__ void dkv_issue(bf16* smem, float* sStat, int it, int 
     bf16* sQ = smem + buf * 2 * TILE * LDS;
     load_tile_async<TILE>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     load_tile_async<TILE>(sQ + TILE * LDS, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-    const float* lb = lse + ((size_t)b * Hq + h) * T;
-    const float* deb = delta + ((size_t)b * Hq + h) * T;
-    float* st = sStat + buf * 2 * TILE;
-    if (threadIdx.x < TILE) {
-        const int i = threadIdx.x;
-        const bool ok = q0 + i < T;
-        cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
-        cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
-    }
+    dkv_issue_stats(sStat, buf, b, h, q0, lse, delta, T, Hq);
 }
 
 // dK, dV for one key tile of one kv head: grid (B * Hkv, ceil(T/64)), 128 threads, each warp

@@ -268,5 +268,21 @@ __device__ __forceinline__ void softmax_tile(float (&s)[M][NTILES][4], float (&m
     }
 }
 
+// Queues the lse and delta rows of query tile q0 of head h into buffer buf of the (lse, delta) row
+// pairs at sStat, zeros past T: the statistics step of a dK/dV block (dkv_issue and its swizzled twin).
+__device__ __forceinline__ void dkv_issue_stats(float* sStat, int buf, int b, int h, int q0,
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq)
+{
+    const float* lb = lse + ((size_t)b * Hq + h) * T;
+    const float* deb = delta + ((size_t)b * Hq + h) * T;
+    float* st = sStat + buf * 2 * TILE;
+    if (threadIdx.x < TILE) {
+        const int i = threadIdx.x;
+        const bool ok = q0 + i < T;
+        cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
+        cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
+    }
+}
+
 // window 0: none; a window of at least the sequence's length masks nothing and becomes the length.
 __device__ __forceinline__ int varlen_window(int window, int len) { return window > 0 && window < len ? window : len; }

@@ -57,6 +57,24 @@ template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma
 // operand reads (the async proxy).
 __device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+// Queues key tile j + 1's (K, V) copy into the other buffer of a double-buffered pair, waits for
+// tile j's, makes it visible to the products and returns it (buffer (j - j0) & 1 of sKV).
+template <int NT>
+__device__ __forceinline__ const char* kv_tile_ready(char* sKV, const bf16* kb, const bf16* vb, size_t ks, int j, int j0, int kv_tiles, int T)
+{
+    const int buf = (j - j0) & 1;
+    if (j + 1 < kv_tiles) {
+        char* next = sKV + (buf ^ 1) * 2 * SW_TILE_BYTES;
+        load_tile_sw<TILE, NT>(next, kb, ks, (j + 1) * TILE, T);
+        load_tile_sw<TILE, NT>(next + SW_TILE_BYTES, vb, ks, (j + 1) * TILE, T);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();
+    fence_async_smem();
+    __syncthreads();
+    return sKV + buf * 2 * SW_TILE_BYTES;
+}
+
 // Keeps the compiler from moving accumulator reads or writes across the asynchronous products.
 __device__ __forceinline__ void pin(float (&d)[NTILES][4])
 {
@@ -114,6 +132,22 @@ __device__ __forceinline__ void wgmma_rs_mn(float (&d)[NTILES][4], const u32 (&a
         : WG_D32(d) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 
+// x = Ax . Bx^T, then y = Ay . By^T, over the head dimension (all K-major shared-memory tiles), as two
+// commit groups; returns once x is ready, y still running (the score and dP products of a step).
+__device__ __forceinline__ void two_products(float (&x)[NTILES][4], const char* ax, const char* bx,
+    float (&y)[NTILES][4], const char* ay, const char* by)
+{
+    wg_fence();
+    #pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(x, sw_desc(ax + kk * 32), sw_desc(bx + kk * 32), kk > 0);
+    wg_commit();
+    #pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(y, sw_desc(ay + kk * 32), sw_desc(by + kk * 32), kk > 0);
+    wg_commit();
+    wg_wait<1>();
+    pin(x);
+}
+
 // The forward pass for 64 * WG query rows, one warpgroup per 64 rows sharing the double-buffered
 // K/V tiles; arguments as attention_forward_body. A tile the warpgroup's rows cannot see is
 // skipped by the whole warpgroup (the products are warpgroup-wide); within a processed tile the
@@ -154,18 +188,9 @@ __device__ __forceinline__ void attention_forward_hopper_body(char* smem, bf16* 
     const char* sQw = sQ + wg * SW_TILE_BYTES;
 
     for (int j = j0; j < kv_tiles; j++) {
-        const int k0 = j * TILE, buf = (j - j0) & 1;
-        const char* sK = sKV + buf * 2 * SW_TILE_BYTES;
+        const int k0 = j * TILE;
+        const char* sK = kv_tile_ready<NT>(sKV, kb, vb, ks, j, j0, kv_tiles, T);
         const char* sV = sK + SW_TILE_BYTES;
-        if (j + 1 < kv_tiles) {
-            char* nK = sKV + (buf ^ 1) * 2 * SW_TILE_BYTES;
-            load_tile_sw<TILE, NT>(nK, kb, ks, k0 + TILE, T);
-            load_tile_sw<TILE, NT>(nK + SW_TILE_BYTES, vb, ks, k0 + TILE, T);
-        }
-        cp_async_commit();
-        cp_async_wait<1>();
-        fence_async_smem();
-        __syncthreads();
 
         if (k0 <= wgLast && k0 + TILE - 1 > wgFirst - window) {
             float s[1][NTILES][4];
@@ -257,30 +282,13 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
 
     const int kv_tiles = (min(T, q0 + QROWS) + TILE - 1) / TILE;
     for (int j = j0; j < kv_tiles; j++) {
-        const int k0 = j * TILE, buf = (j - j0) & 1;
-        const char* sK = sKV + buf * 2 * SW_TILE_BYTES;
+        const int k0 = j * TILE;
+        const char* sK = kv_tile_ready<NT>(sKV, kb, vb, ks, j, j0, kv_tiles, T);
         const char* sV = sK + SW_TILE_BYTES;
-        if (j + 1 < kv_tiles) {
-            char* nK = sKV + (buf ^ 1) * 2 * SW_TILE_BYTES;
-            load_tile_sw<TILE, NT>(nK, kb, ks, k0 + TILE, T);
-            load_tile_sw<TILE, NT>(nK + SW_TILE_BYTES, vb, ks, k0 + TILE, T);
-        }
-        cp_async_commit();
-        cp_async_wait<1>();
-        fence_async_smem();
-        __syncthreads();
 
         if (k0 <= wgLast && k0 + TILE - 1 > wgFirst - window) {
             float p[NTILES][4], dp[NTILES][4];
-            wg_fence();
-            #pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(p, sw_desc(sQw + kk * 32), sw_desc(sK + kk * 32), kk > 0);
-            wg_commit();
-            #pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(dp, sw_desc(sDw + kk * 32), sw_desc(sV + kk * 32), kk > 0);
-            wg_commit();
-            wg_wait<1>();  // S is ready; dP = dO V^T runs on while P is computed
-            pin(p);
+            two_products(p, sQw, sK, dp, sDw, sV);  // S = Q K^T ready; dP = dO V^T runs on while P is computed
             if (k0 + TILE - 1 > first || k0 + TILE > T || last - k0 >= window) {
                 #pragma unroll
                 for (int n = 0; n < NTILES; n++)
@@ -339,15 +347,7 @@ __device__ __forceinline__ void dkv_issue_sw(char* smem, float* sStat, int it, i
     char* sQ = smem + buf * 2 * SW_TILE_BYTES;
     load_tile_sw<TILE, NT>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     load_tile_sw<TILE, NT>(sQ + SW_TILE_BYTES, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
-    const float* lb = lse + ((size_t)b * Hq + h) * T;
-    const float* deb = delta + ((size_t)b * Hq + h) * T;
-    float* st = sStat + buf * 2 * TILE;
-    if (threadIdx.x < TILE) {
-        const int i = threadIdx.x;
-        const bool ok = q0 + i < T;
-        cp_async4(st + i, ok ? lb + q0 + i : lb, ok);
-        cp_async4(st + TILE + i, ok ? deb + q0 + i : deb, ok);
-    }
+    dkv_issue_stats(sStat, buf, b, h, q0, lse, delta, T, Hq);
 }
 
 // dK, dV for 64 * WG keys of one kv head, one warpgroup per 64 keys; grid and order as
@@ -406,15 +406,7 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
         if (!(q0 + TILE - 1 < wgKey || q0 - (wgKey + WG_ROWS - 1) >= window)) {
             const bool mask = q0 < wgKey + WG_ROWS - 1 || q0 + TILE > T || q0 + TILE - 1 - wgKey >= window;
             float p[NTILES][4], dp[NTILES][4];
-            wg_fence();
-            #pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(p, sw_desc(sKw + kk * 32), sw_desc(sQ + kk * 32), kk > 0);
-            wg_commit();
-            #pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(dp, sw_desc(sVw + kk * 32), sw_desc(sD + kk * 32), kk > 0);
-            wg_commit();
-            wg_wait<1>();  // S^T is ready; dP^T = V dO^T runs on while P^T is computed
-            pin(p);
+            two_products(p, sKw, sQ, dp, sVw, sD);  // S^T = K Q^T ready; dP^T = V dO^T runs on while P^T is computed
             #pragma unroll
             for (int n = 0; n < NTILES; n++) {
                 const float2 l2 = *(const float2*)(sLse + n * 8 + 2 * t4);
@@ -439,12 +431,18 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
             wg_commit();
             wg_wait<1>();  // dP^T is ready; dV += P^T dO runs on while dS^T is computed
             pin(dp);
+            // dS^T takes P^T as the product above did, rounded to bf16 (read back from its register
+            // operand): the fp32 probabilities are dead once packed, which keeps the body within
+            // the 168 registers of three blocks per multiprocessor.
             #pragma unroll
             for (int n = 0; n < NTILES; n++) {
                 const float2 d2 = *(const float2*)(sDelta + n * 8 + 2 * t4);
                 const float dl[2] = { d2.x, d2.y };
                 #pragma unroll
-                for (int e = 0; e < 4; e++) dp[n][e] = p[n][e] * (dp[n][e] - dl[e & 1]);
+                for (int e = 0; e < 4; e++) {
+                    const u32 w = pa[n >> 1][(n & 1) * 2 + (e >> 1)];
+                    dp[n][e] = ((e & 1) ? hi_f(w) : lo_f(w)) * (dp[n][e] - dl[e & 1]);
+                }
             }
             pack_a(da, dp);
             pin(dka);
