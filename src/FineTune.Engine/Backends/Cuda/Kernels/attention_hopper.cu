@@ -1,12 +1,13 @@
-// Causal grouped-query attention forward on Hopper's warpgroup products (wgmma, sm_90a), head_dim 64.
-// Same algorithm, layouts and results contract as attention.cu's forward (online softmax in fp32,
-// lse kept for the backward pass, the longest tiles first, the sliding window); what changes is who
-// feeds the tensor cores. attention.cu's warps load every operand fragment with ldmatrix and issue
-// one mma.sync per 16x8x16 product, which on Hopper caps the products near two thirds of the peak and
-// spends issue slots on shared-memory reads. Here a warpgroup (4 warps, 64 query rows) issues one
-// asynchronous 64x64x16 product per k-step and the tensor cores read Q, K and V straight from shared
-// memory through matrix descriptors; only the probabilities come from registers (their accumulator
-// layout is the A-fragment layout, as with mma.sync).
+// Causal grouped-query attention, forward and backward, on Hopper's warpgroup products (wgmma,
+// sm_90a), head_dim 64. Same algorithms, layouts and results contract as attention.cu (online
+// softmax in fp32 with lse kept for the backward pass; a deterministic backward of dK/dV blocks and
+// dQ blocks, no atomics; the longest tiles first; sliding windows; variable-length tile tables);
+// what changes is who feeds the tensor cores. attention.cu's warps load every operand fragment with
+// ldmatrix and issue one mma.sync per 16x8x16 product, which on Hopper caps the products near two
+// thirds of the peak and spends issue slots on shared-memory reads. Here a warpgroup (4 warps, 64
+// rows) issues one asynchronous 64x64x16 product per k-step and the tensor cores read Q, K, V and dO
+// straight from shared memory through matrix descriptors; only the probabilities and dS come from
+// registers (their accumulator layout is the A-fragment layout, as with mma.sync).
 //
 // Shared-memory tiles use the 128-byte swizzle the descriptors name: a tile row is 64 bf16 (128
 // bytes), 16-byte chunk c of row r lives at chunk c ^ (r % 8), and tiles start on 1024-byte
