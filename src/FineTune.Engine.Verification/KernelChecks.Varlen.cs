@@ -27,10 +27,13 @@ public sealed partial class KernelChecks
         var lse = Alloc(rows * hq * 4);
         var delta = Alloc(rows * hq * 4);
         DeviceBuffer gq = Alloc(qn * 2), gk = Alloc(kn * 2), gv = Alloc(kn * 2);
+        var (forwardTiling, backwardTiling) = WithoutHopper(
+            hopper ? AttentionForwardTiling.Hopper : rows64 ? AttentionForwardTiling.Rows64 : AttentionForwardTiling.Auto,
+            hopper ? AttentionBackwardTiling.Hopper : rows64 ? AttentionBackwardTiling.Rows64 : AttentionBackwardTiling.Auto, dim);
         void Tiled(Action launch)
         {
-            Kernels.ForwardTiling = hopper ? AttentionForwardTiling.Hopper : rows64 ? AttentionForwardTiling.Rows64 : AttentionForwardTiling.Auto;
-            Kernels.BackwardTiling = hopper ? AttentionBackwardTiling.Hopper : rows64 ? AttentionBackwardTiling.Rows64 : AttentionBackwardTiling.Auto;
+            Kernels.ForwardTiling = forwardTiling;
+            Kernels.BackwardTiling = backwardTiling;
             try { launch(); }
             finally
             {

@@ -151,6 +151,15 @@ public sealed partial class KernelChecks : IDisposable
         }
     }
 
+    /// <summary>
+    /// Auto as it resolves on a GPU without the Hopper kernels (the mma.sync tilings), so the checks
+    /// that name no Hopper tiling keep checking the kernels other GPUs run, on an H100/H200 too;
+    /// <see cref="HopperChecks"/> pin the Hopper ones.
+    /// </summary>
+    private static (AttentionForwardTiling, AttentionBackwardTiling) WithoutHopper(AttentionForwardTiling forward, AttentionBackwardTiling backward, int headDim) =>
+        (forward == AttentionForwardTiling.Auto ? AttentionForwardTiling.Rows128 : forward,
+         backward == AttentionBackwardTiling.Auto ? (headDim <= 64 ? AttentionBackwardTiling.Rows128 : AttentionBackwardTiling.Rows64) : backward);
+
     /// <summary>Whether check <paramref name="name"/> has a kernel to check on this device.</summary>
     public bool Applies(string name) => !HopperChecks.Contains(name) || Kernels.HasHopperAttention(64);
 
@@ -527,6 +536,7 @@ public sealed partial class KernelChecks : IDisposable
     private KernelCheckResult Attention(string name, int seed, AttentionShape s, AttentionForwardTiling tiling,
         AttentionBackwardTiling backwardTiling = AttentionBackwardTiling.Auto, bool separateLaunches = false)
     {
+        (tiling, backwardTiling) = WithoutHopper(tiling, backwardTiling, s.HeadDim);
         var rng = new Random(seed);
         long qn = (long)s.Batch * s.SeqLen * s.QueryHeads * s.HeadDim, kn = (long)s.Batch * s.SeqLen * s.KvHeads * s.HeadDim;
         var q = Bf16.Random(rng, qn, 1.5f);
