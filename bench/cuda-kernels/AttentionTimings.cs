@@ -64,8 +64,10 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
             void Forward() => _k.AttentionForward(o.Pointer, lse.Pointer, q.Pointer, k.Pointer, v.Pointer, s);
             void Backward() => _k.AttentionBackward(dq.Pointer, dk.Pointer, dv.Pointer, q.Pointer, k.Pointer, v.Pointer, o.Pointer, dout.Pointer, lse.Pointer, delta.Pointer, s);
 
-            foreach (var tiling in _k.HasHopperAttention(s.HeadDim) ? [AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128, AttentionForwardTiling.Hopper]
-                         : new[] { AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128 })
+            AttentionForwardTiling[] forwardTilings = [AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128];
+            if (_k.HasHopperAttention(s.HeadDim))
+                forwardTilings = [.. forwardTilings, AttentionForwardTiling.Hopper];
+            foreach (var tiling in forwardTilings)
             {
                 _k.ForwardTiling = tiling;
                 Emit(model, s, "forward", tiling.ToString().ToLowerInvariant(), timer.MedianMs(_ => Forward()), ForwardFlops(s));

@@ -106,7 +106,7 @@ public sealed partial class KernelChecks : IDisposable
         ["attention_varlen_hd64_rows64"] = seed => AttentionVarlen("attention_varlen_hd64_rows64", seed, [144, 32, 16, 272], 8, 2, 64, rows64: true),
         ["attention_varlen_hd128"] = seed => AttentionVarlen("attention_varlen_hd128", seed, [96, 16, 272, 32, 32, 160], 8, 2, 128),
         ["attention_varlen_hd256_window"] = seed => AttentionVarlen("attention_varlen_hd256_window", seed, [48, 320, 16, 144], 4, 1, 256, window: 100, scale: 0.0625f),
-        // The Hopper (wgmma) kernels, compute capability 9.0 only (HopperChecks), at the shapes of the
+        // The Hopper (wgmma) kernels, compute capability 9.0 only (IsHopperCheck), at the shapes of the
         // checks above; the backward pass consumes the Hopper forward's output, as in training.
         ["attention_hd64_hopper"] = seed => Attention("attention_hd64_hopper", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
         ["attention_llama1b_heads_hopper"] = seed => Attention("attention_llama1b_heads_hopper", seed, new AttentionShape(1, 257, 32, 8, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
@@ -130,13 +130,8 @@ public sealed partial class KernelChecks : IDisposable
         ["kernel_cache"] = KernelCache,
     };
 
-    /// <summary>The checks of kernels that exist only on compute capability 9.0 (attention_hopper.cu).</summary>
-    public static IReadOnlySet<string> HopperChecks { get; } = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "attention_hd64_hopper", "attention_llama1b_heads_hopper", "attention_smollm2_heads_hopper",
-        "attention_short_sequences_hopper", "attention_hd64_window_hopper", "attention_hd64_hopper_separate_launches", "attention_varlen_hd64_hopper",
-        "attention_smollm2_heads_hopper_rows128", "attention_hd64_window_hopper_rows128", "attention_varlen_hd64_hopper_rows128",
-    };
+    /// <summary>Whether check <paramref name="name"/> is of a kernel that exists only on compute capability 9.0 (attention_hopper.cu): its name says "_hopper".</summary>
+    public static bool IsHopperCheck(string name) => name.Contains("_hopper", StringComparison.Ordinal);
 
     private KernelCheckResult TwoWarpgroups(Func<KernelCheckResult> check)
     {
@@ -154,14 +149,14 @@ public sealed partial class KernelChecks : IDisposable
     /// <summary>
     /// Auto as it resolves on a GPU without the Hopper kernels (the mma.sync tilings), so the checks
     /// that name no Hopper tiling keep checking the kernels other GPUs run, on an H100/H200 too;
-    /// <see cref="HopperChecks"/> pin the Hopper ones.
+    /// the checks <see cref="IsHopperCheck"/> names pin the Hopper ones.
     /// </summary>
     private static (AttentionForwardTiling, AttentionBackwardTiling) WithoutHopper(AttentionForwardTiling forward, AttentionBackwardTiling backward, int headDim) =>
         (forward == AttentionForwardTiling.Auto ? AttentionForwardTiling.Rows128 : forward,
          backward == AttentionBackwardTiling.Auto ? (headDim <= 64 ? AttentionBackwardTiling.Rows128 : AttentionBackwardTiling.Rows64) : backward);
 
     /// <summary>Whether check <paramref name="name"/> has a kernel to check on this device.</summary>
-    public bool Applies(string name) => !HopperChecks.Contains(name) || Kernels.HasHopperAttention(64);
+    public bool Applies(string name) => !IsHopperCheck(name) || Kernels.HasHopperAttention(64);
 
     /// <summary>Runs one check with a fresh seed (or the given one, to reproduce a failure).</summary>
     public KernelCheckResult Run(string name, int? seed = null)
