@@ -215,6 +215,8 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["bucketed_plans"] = blas.BucketedPlans, ["timed_plans_fresh"] = blas.PlanStats.Fresh - plansAtStart.Fresh, ["timed_plans_adopted"] = blas.PlanStats.Adopted - plansAtStart.Adopted,
         ["timed_plans_refused"] = blas.PlanStats.Refused - plansAtStart.Refused, ["plans_fresh"] = blas.PlanStats.Fresh, ["plans_adopted"] = blas.PlanStats.Adopted,
         ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
+        // The attention kernels' tiling: Auto (Hopper at head_dim 64 on 9.0) or Rows128 (the :mmaattn A/B).
+        ["attention_tiling"] = gpu.Context.Kernels.ForwardTiling.ToString(),
     };
 }
 

@@ -65,9 +65,18 @@ public sealed partial class KernelChecks : IDisposable
         ["rmsnorm_backward"] = RmsNormBackward,
         // The residual gradient with spare columns for LoRA g (CudaTrainingModel's fused input gradients).
         ["rmsnorm_backward_strided"] = seed => RmsNormBackward(seed, dxStride: 2048 + 16),
+        // A warp per row with lanes of unequal share (SmolLM2's 576: 72 vectors over 32 lanes) and a last block
+        // of fewer than 8 rows, and a block per row above 2048 (Llama-3.1-8B's 4096).
+        ["rmsnorm_forward_smollm2"] = seed => RmsNormForward(seed, yStride: 576 + 32, rows: 37, dim: 576, name: "rmsnorm_forward_smollm2"),
+        ["rmsnorm_backward_smollm2"] = seed => RmsNormBackward(seed, dxStride: 576 + 16, rows: 37, dim: 576, name: "rmsnorm_backward_smollm2"),
+        ["rmsnorm_forward_block_per_row"] = seed => RmsNormForward(seed, yStride: 0, rows: 24, dim: 4096, name: "rmsnorm_forward_block_per_row"),
+        ["rmsnorm_backward_block_per_row"] = seed => RmsNormBackward(seed, dxStride: 0, rows: 24, dim: 4096, name: "rmsnorm_backward_block_per_row"),
         ["rmsnorm_forward_gemma"] = RmsNormForwardGemma,
         ["rmsnorm_backward_gemma"] = RmsNormBackwardGemma,
         ["rope_llama3"] = Rope,
+        // q and k in one launch, as training runs them (SmolLM2's 9 and 3 heads), and the scalar path of a head_dim that is not a multiple of 8.
+        ["rope_q_and_k"] = seed => RopeQK("rope_q_and_k", seed, rows: 37, qHeads: 9, kHeads: 3, headDim: 64),
+        ["rope_q_and_k_scalar"] = seed => RopeQK("rope_q_and_k_scalar", seed, rows: 23, qHeads: 4, kHeads: 2, headDim: 12),
         ["swiglu_forward"] = SwiGluForward,
         ["swiglu_backward"] = SwiGluBackward,
         ["geglu_forward"] = GeGluForward,
@@ -293,10 +302,9 @@ public sealed partial class KernelChecks : IDisposable
     private KernelCheckResult RmsNormForward(int seed) => RmsNormForward(seed, yStride: 0);
 
     /// <summary>With <paramref name="yStride"/> &gt; dim, y is the first dim columns of wider rows whose other columns must stay unwritten.</summary>
-    private KernelCheckResult RmsNormForward(int seed, int yStride)
+    private KernelCheckResult RmsNormForward(int seed, int yStride, int rows = 64, int dim = 2048, string? name = null)
     {
         var rng = new Random(seed);
-        const int rows = 64, dim = 2048;
         const float eps = 1e-5f;
         var stride = yStride == 0 ? dim : yStride;
         var x = Bf16.Random(rng, rows * dim, 2f);
@@ -315,7 +323,7 @@ public sealed partial class KernelChecks : IDisposable
             all.AsSpan(r * stride, dim).CopyTo(got.AsSpan(r * dim));
             if (all.AsSpan(r * stride + dim, stride - dim).IndexOfAnyExcept((ushort)0xFFFF) >= 0) untouched = false;
         }
-        return new KernelCheckResult(yStride == 0 ? "rmsnorm_forward" : "rmsnorm_forward_strided", seed,
+        return new KernelCheckResult(name ?? (yStride == 0 ? "rmsnorm_forward" : "rmsnorm_forward_strided"), seed,
             [new("y", ErrorMetrics.Relative(got, ry), Bf16Tolerance), new("rstd", ErrorMetrics.Relative(AsF32(outs[1]), rr), 1e-5)], det,
             untouched ? null : "y's spare columns were written");
     }
@@ -323,10 +331,9 @@ public sealed partial class KernelChecks : IDisposable
     private KernelCheckResult RmsNormBackward(int seed) => RmsNormBackward(seed, dxStride: 0);
 
     /// <summary>With <paramref name="dxStride"/> &gt; dim, dx is the first dim columns of wider rows whose other columns must keep their bytes.</summary>
-    private KernelCheckResult RmsNormBackward(int seed, int dxStride)
+    private KernelCheckResult RmsNormBackward(int seed, int dxStride, int rows = 64, int dim = 2048, string? name = null)
     {
         var rng = new Random(seed);
-        const int rows = 64, dim = 2048;
         const float eps = 1e-5f;
         var stride = dxStride == 0 ? dim : dxStride;
         var x = Bf16.Random(rng, rows * dim, 2f);
@@ -352,7 +359,7 @@ public sealed partial class KernelChecks : IDisposable
             all.AsSpan(r * stride, dim).CopyTo(got.AsSpan(r * dim));
             if (!all.AsSpan(r * stride + dim, stride - dim).SequenceEqual(residual.AsSpan(r * stride + dim, stride - dim))) untouched = false;
         }
-        var name = dxStride == 0 ? "rmsnorm_backward" : "rmsnorm_backward_strided";
+        name ??= dxStride == 0 ? "rmsnorm_backward" : "rmsnorm_backward_strided";
         return new KernelCheckResult(name, seed, [new("dx (accumulated)", ErrorMetrics.Relative(got, reference), Bf16Tolerance)], det,
             untouched ? null : "dx's spare columns were written");
     }
@@ -374,6 +381,29 @@ public sealed partial class KernelChecks : IDisposable
         [
             new("forward", ErrorMetrics.Relative(AsBf16(fwd[0]), CpuReference.Rope(xd, positions, freqs, rows, heads, headDim, false)), Bf16Tolerance),
             new("inverse", ErrorMetrics.Relative(AsBf16(inv[0]), CpuReference.Rope(xd, positions, freqs, rows, heads, headDim, true)), Bf16Tolerance),
+        ], det1 && det2);
+    }
+
+    private KernelCheckResult RopeQK(string name, int seed, int rows, int qHeads, int kHeads, int headDim)
+    {
+        var rng = new Random(seed);
+        var freqs = RopeFrequencies.Default(headDim, 10000);
+        var positions = Enumerable.Range(0, rows).Select(_ => rng.Next(0, 8192)).ToArray();
+        var q = Bf16.Random(rng, rows * qHeads * headDim);
+        var k = Bf16.Random(rng, rows * kHeads * headDim);
+        var dpos = Upload(positions);
+        var dfreq = Upload(freqs);
+        DeviceBuffer qb = Alloc(q.Length * 2L), kb = Alloc(k.Length * 2L);
+        void Reset() { qb.Upload<ushort>(q); kb.Upload<ushort>(k); }
+        var (fwd, det1) = Twice(Reset, () => Kernels.Rope(qb.Pointer, qHeads, kb.Pointer, kHeads, dpos.Pointer, dfreq.Pointer, rows, headDim, inverse: false), qb, kb);
+        var (inv, det2) = Twice(Reset, () => Kernels.Rope(qb.Pointer, qHeads, kb.Pointer, kHeads, dpos.Pointer, dfreq.Pointer, rows, headDim, inverse: true), qb, kb);
+        double[] qd = Bf16.ToDouble(q), kd = Bf16.ToDouble(k);
+        return new KernelCheckResult(name, seed,
+        [
+            new("q forward", ErrorMetrics.Relative(AsBf16(fwd[0]), CpuReference.Rope(qd, positions, freqs, rows, qHeads, headDim, false)), Bf16Tolerance),
+            new("k forward", ErrorMetrics.Relative(AsBf16(fwd[1]), CpuReference.Rope(kd, positions, freqs, rows, kHeads, headDim, false)), Bf16Tolerance),
+            new("q inverse", ErrorMetrics.Relative(AsBf16(inv[0]), CpuReference.Rope(qd, positions, freqs, rows, qHeads, headDim, true)), Bf16Tolerance),
+            new("k inverse", ErrorMetrics.Relative(AsBf16(inv[1]), CpuReference.Rope(kd, positions, freqs, rows, kHeads, headDim, true)), Bf16Tolerance),
         ], det1 && det2);
     }
 

@@ -44,7 +44,13 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void RmsNorm_backward_writes_only_its_columns_of_a_strided_gradient() => Check("rmsnorm_backward_strided");
     [CudaFact] public void RmsNorm_forward_with_gemma_offset_weights_adds_the_residual() => Check("rmsnorm_forward_gemma");
     [CudaFact] public void RmsNorm_backward_with_gemma_offset_weights() => Check("rmsnorm_backward_gemma");
+    [CudaFact] public void RmsNorm_forward_a_warp_per_row_of_576() => Check("rmsnorm_forward_smollm2");
+    [CudaFact] public void RmsNorm_backward_a_warp_per_row_of_576() => Check("rmsnorm_backward_smollm2");
+    [CudaFact] public void RmsNorm_forward_a_block_per_row_of_4096() => Check("rmsnorm_forward_block_per_row");
+    [CudaFact] public void RmsNorm_backward_a_block_per_row_of_4096() => Check("rmsnorm_backward_block_per_row");
     [CudaFact] public void Rope_with_llama3_frequencies() => Check("rope_llama3");
+    [CudaFact] public void Rope_of_q_and_k_in_one_launch() => Check("rope_q_and_k");
+    [CudaFact] public void Rope_of_a_head_dim_not_a_multiple_of_8() => Check("rope_q_and_k_scalar");
     [CudaFact] public void SwiGlu_forward() => Check("swiglu_forward");
     [CudaFact] public void SwiGlu_backward() => Check("swiglu_backward");
     [CudaFact] public void GeGlu_tanh_forward() => Check("geglu_forward");

@@ -148,8 +148,21 @@ public sealed partial class CudaKernels : IDisposable
         yStride = yStride == 0 ? dim : yStride;
         if (yStride < dim) throw new ArgumentOutOfRangeException(nameof(yStride), "y's row stride is shorter than its row.");
         RequireMultipleOf8(yStride, nameof(yStride));
-        Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps, weightOffset, residual, yStride);
+        if (NormRowsPerWarp(dim) is { } vpl)
+            Kernel("norm.cu", "rmsnorm_forward_rows", $"NORM_VPL={vpl}").Launch(((rows + NormRowsPerBlock - 1) / NormRowsPerBlock, 1, 1), 32 * NormRowsPerBlock, 0,
+                y, rstd, x, weight, rows, dim, eps, weightOffset, residual, yStride);
+        else
+            Kernel("norm.cu", "rmsnorm_forward").Launch((rows, 1, 1), Threads, 0, y, rstd, x, weight, dim, eps, weightOffset, residual, yStride);
     }
+
+    private const int NormRowsPerBlock = 8;
+
+    /// <summary>
+    /// The 16-byte vectors each lane holds when a warp takes a row (norm.cu's _rows kernels, NORM_VPL):
+    /// up to 8 (dim &lt;= 2048), where a block per row leaves threads idle and too few loads in flight;
+    /// null above, where a block of 256 threads has work for every thread.
+    /// </summary>
+    internal static int? NormRowsPerWarp(int dim) => dim / 8 <= 32 * 8 ? Math.Max(1, (dim / 8 + 31) / 32) : null;
 
     /// <summary>
     /// dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm with weight w + weightOffset;
@@ -161,17 +174,31 @@ public sealed partial class CudaKernels : IDisposable
         dxStride = dxStride == 0 ? dim : dxStride;
         if (dxStride < dim) throw new ArgumentOutOfRangeException(nameof(dxStride), "dx's row stride is shorter than its row.");
         RequireMultipleOf8(dxStride, nameof(dxStride));
-        Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0, weightOffset, dxStride);
+        if (NormRowsPerWarp(dim) is { } vpl)
+            Kernel("norm.cu", "rmsnorm_backward_rows", $"NORM_VPL={vpl}").Launch(((rows + NormRowsPerBlock - 1) / NormRowsPerBlock, 1, 1), 32 * NormRowsPerBlock, 0,
+                dx, dy, x, weight, rstd, rows, dim, accumulate ? 1 : 0, weightOffset, dxStride);
+        else
+            Kernel("norm.cu", "rmsnorm_backward").Launch((rows, 1, 1), Threads, 0, dx, dy, x, weight, rstd, dim, accumulate ? 1 : 0, weightOffset, dxStride);
     }
 
     /// <summary>
     /// Rotates x[rows, heads, headDim] in place by positions[rows] (int32) times invFreq[headDim/2]
     /// (fp32, already scaled, see <see cref="RopeFrequencies"/>); <paramref name="inverse"/> for the backward pass.
     /// </summary>
-    public void Rope(ulong x, ulong positions, ulong invFreq, int rows, int heads, int headDim, bool inverse)
+    public void Rope(ulong x, ulong positions, ulong invFreq, int rows, int heads, int headDim, bool inverse) =>
+        Rope(x, heads, 0, 0, positions, invFreq, rows, headDim, inverse);
+
+    /// <summary>
+    /// <see cref="Rope(ulong, ulong, ulong, int, int, int, bool)"/> of q [rows, qHeads, headDim] and k [rows, kHeads, headDim]
+    /// in one launch: each angle's sine and cosine serve both.
+    /// </summary>
+    public void Rope(ulong q, int qHeads, ulong k, int kHeads, ulong positions, ulong invFreq, int rows, int headDim, bool inverse)
     {
-        var pairs = (long)rows * (headDim / 2);
-        Kernel("rope.cu", "rope_apply").Launch((GridFor(pairs), 1, 1), Threads, 0, x, positions, invFreq, rows, heads, headDim, inverse ? -1f : 1f);
+        if (headDim % 2 != 0) throw new ArgumentException($"RoPE needs an even head dimension (this is {headDim}).", nameof(headDim));
+        var wide = headDim % 8 == 0;
+        var groups = (long)rows * (headDim / 2 / (wide ? 4 : 1));
+        Kernel("rope.cu", wide ? "rope_apply" : "rope_apply_scalar").Launch((GridFor(groups), 1, 1), Threads, 0,
+            q, k, positions, invFreq, rows, qHeads, kHeads, headDim, inverse ? -1f : 1f);
     }
 
     /// <summary>h = silu(gate) * up over <paramref name="count"/> elements.</summary>

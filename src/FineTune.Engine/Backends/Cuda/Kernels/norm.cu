@@ -79,3 +79,105 @@ extern "C" __global__ void rmsnorm_backward(bf16* __restrict__ dx, const bf16* _
         dxr[i] = make_uint4(o[0], o[1], o[2], o[3]);
     }
 }
+
+// The same two kernels with one warp per row (8 rows a block) for rows of at most 32 * NORM_VPL
+// 16-byte vectors: the row stays in registers between the sum and the scaling (one read of x and
+// dy instead of two) and the sum is a warp shuffle, not a block barrier. A block per row leaves most
+// of its threads idle at small widths (72 of 256 at SmolLM2's 576) and keeps too few loads in
+// flight to reach the memory's bandwidth. CudaKernels picks these up to NORM_VPL 8 (D <= 2048).
+#ifndef NORM_VPL
+#define NORM_VPL 8
+#endif
+#define NORM_ROWS_PER_BLOCK 8
+
+extern "C" __global__ void __launch_bounds__(32 * NORM_ROWS_PER_BLOCK) rmsnorm_forward_rows(bf16* __restrict__ y, float* __restrict__ rstd_out,
+    const bf16* __restrict__ x, const bf16* __restrict__ w, int rows, int D, float eps, float w_offset, const bf16* __restrict__ residual, int y_stride)
+{
+    const int lane = threadIdx.x & 31;
+    const size_t row = (size_t)blockIdx.x * NORM_ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    if (row >= (size_t)rows) return;
+    const uint4* xr = (const uint4*)(x + row * D);
+    const uint4* wr = (const uint4*)w;
+    uint4* yr = (uint4*)(y + row * y_stride);
+    const int vecs = D / 8;
+
+    uint4 v[NORM_VPL];
+    float ss = 0.f;
+    #pragma unroll
+    for (int k = 0; k < NORM_VPL; k++) {
+        const int i = lane + 32 * k;
+        if (i < vecs) {
+            v[k] = xr[i];
+            const u32 p[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
+            #pragma unroll
+            for (int j = 0; j < 4; j++) { const float a = lo_f(p[j]), b = hi_f(p[j]); ss += a * a + b * b; }
+        }
+    }
+    const float r = rsqrtf(warp_sum(ss) / D + eps);
+    if (lane == 0) rstd_out[row] = r;
+
+    const uint4* rr = residual ? (const uint4*)(residual + row * D) : nullptr;
+    #pragma unroll
+    for (int k = 0; k < NORM_VPL; k++) {
+        const int i = lane + 32 * k;
+        if (i < vecs) {
+            const uint4 g = wr[i];
+            const u32 p[4] = {v[k].x, v[k].y, v[k].z, v[k].w}, q[4] = {g.x, g.y, g.z, g.w};
+            u32 a[4] = {0u, 0u, 0u, 0u}, o[4];
+            if (rr) { const uint4 s = rr[i]; a[0] = s.x; a[1] = s.y; a[2] = s.z; a[3] = s.w; }
+            #pragma unroll
+            for (int j = 0; j < 4; j++)
+                o[j] = pack_bf16x2(lo_f(a[j]) + lo_f(p[j]) * r * (lo_f(q[j]) + w_offset), hi_f(a[j]) + hi_f(p[j]) * r * (hi_f(q[j]) + w_offset));
+            yr[i] = make_uint4(o[0], o[1], o[2], o[3]);
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * NORM_ROWS_PER_BLOCK) rmsnorm_backward_rows(bf16* __restrict__ dx, const bf16* __restrict__ dy,
+    const bf16* __restrict__ x, const bf16* __restrict__ w, const float* __restrict__ rstd, int rows, int D, int accumulate, float w_offset, int dx_stride)
+{
+    const int lane = threadIdx.x & 31;
+    const size_t row = (size_t)blockIdx.x * NORM_ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    if (row >= (size_t)rows) return;
+    const uint4* xr = (const uint4*)(x + row * D);
+    const uint4* dyr = (const uint4*)(dy + row * D);
+    const uint4* wr = (const uint4*)w;
+    uint4* dxr = (uint4*)(dx + row * dx_stride);
+    const int vecs = D / 8;
+    const float r = rstd[row];
+
+    uint4 v[NORM_VPL], d[NORM_VPL];
+    float dot = 0.f;
+    #pragma unroll
+    for (int k = 0; k < NORM_VPL; k++) {
+        const int i = lane + 32 * k;
+        if (i < vecs) {
+            v[k] = xr[i];
+            d[k] = dyr[i];
+            const uint4 g = wr[i];
+            const u32 p[4] = {v[k].x, v[k].y, v[k].z, v[k].w}, e[4] = {d[k].x, d[k].y, d[k].z, d[k].w}, q[4] = {g.x, g.y, g.z, g.w};
+            #pragma unroll
+            for (int j = 0; j < 4; j++) dot += lo_f(e[j]) * (lo_f(q[j]) + w_offset) * lo_f(p[j]) + hi_f(e[j]) * (hi_f(q[j]) + w_offset) * hi_f(p[j]);
+        }
+    }
+    const float c = warp_sum(dot) * r * r * r / D;
+
+    #pragma unroll
+    for (int k = 0; k < NORM_VPL; k++) {
+        const int i = lane + 32 * k;
+        if (i < vecs) {
+            const uint4 g = wr[i];
+            const u32 p[4] = {v[k].x, v[k].y, v[k].z, v[k].w}, e[4] = {d[k].x, d[k].y, d[k].z, d[k].w}, q[4] = {g.x, g.y, g.z, g.w};
+            u32 prev[4] = {0u, 0u, 0u, 0u}, o[4];
+            if (accumulate) { const uint4 old = dxr[i]; prev[0] = old.x; prev[1] = old.y; prev[2] = old.z; prev[3] = old.w; }
+            #pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float a = r * (lo_f(q[j]) + w_offset) * lo_f(e[j]) - lo_f(p[j]) * c;
+                float b = r * (hi_f(q[j]) + w_offset) * hi_f(e[j]) - hi_f(p[j]) * c;
+                if (accumulate) { a += lo_f(prev[j]); b += hi_f(prev[j]); }
+                o[j] = pack_bf16x2(a, b);
+            }
+            dxr[i] = make_uint4(o[0], o[1], o[2], o[3]);
+        }
+    }
+}

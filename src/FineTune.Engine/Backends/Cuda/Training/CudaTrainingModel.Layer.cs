@@ -33,8 +33,7 @@ public sealed partial class CudaTrainingModel
             K.RmsNormForward(a.Q, a.QRstd, a.QPre, w.QNorm!.Pointer, n * _c.NumHeads, hd, Eps, off);
             K.RmsNormForward(a.K, a.KRstd, a.KPre, w.KNorm!.Pointer, n * _c.NumKvHeads, hd, Eps, off);
         }
-        K.Rope(a.Q, _ws.Positions, invFreq, n, _c.NumHeads, hd, inverse: false);
-        K.Rope(a.K, _ws.Positions, invFreq, n, _c.NumKvHeads, hd, inverse: false);
+        K.Rope(a.Q, _c.NumHeads, a.K, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: false);
         var kept = recompute && Plan.KeepsAttention;
         if (!kept) AttentionForward(l, a, shape);
         if (_c.SandwichNorms)
@@ -109,8 +108,7 @@ public sealed partial class CudaTrainingModel
         }
         LinearBackward(l, Projection.O, a.Att, dO, _ws.DAtt, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
         AttentionBackward(l, a, shape);
-        K.Rope(_ws.DQ, _ws.Positions, invFreq, n, _c.NumHeads, hd, inverse: true);
-        K.Rope(_ws.DK, _ws.Positions, invFreq, n, _c.NumKvHeads, hd, inverse: true);
+        K.Rope(_ws.DQ, _c.NumHeads, _ws.DK, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: true);
         ulong dq = _ws.DQ, dk = _ws.DK;
         if (_c.QkNorm)
         {

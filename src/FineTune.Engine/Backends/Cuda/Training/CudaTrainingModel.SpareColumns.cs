@@ -35,6 +35,9 @@ public sealed partial class CudaTrainingModel
     /// <summary>Byte offset of each projection's rows in its group's shared weight buffer (0 outside the spare-column groups).</summary>
     private readonly long[] _spareRowOffset = new long[Projections.All.Length];
 
+    /// <summary>Every layer's B copies into the spare columns, one launch (<see cref="RefreshSpareColumns"/>); built with the columns.</summary>
+    private ColumnCopyTable? _spareCopies;
+
     /// <summary>Row stride (elements) of gate's and up's outputs: the intermediate size, or twice it when one buffer holds [gate | up] rows.</summary>
     private int GateUpStride => _spareColumns[1] ? 2 * _c.IntermediateSize : _c.IntermediateSize;
 
@@ -111,9 +114,13 @@ public sealed partial class CudaTrainingModel
     }
 
     /// <summary>Copies B's bf16 values into the spare weight columns (after loading and after every optimizer step).</summary>
-    private void RefreshSpareColumns()
+    private void RefreshSpareColumns() => (_spareCopies ??= SpareCopyTable()).Run(_ctx.Training);
+
+    /// <summary>The copies of every layer's B of each group with spare columns: rank columns at h + i · rank of member i's rows.</summary>
+    private ColumnCopyTable SpareCopyTable()
     {
         int h = _c.HiddenSize;
+        var copies = new List<ColumnCopyTable.Entry>();
         for (var g = 0; g < SpareColumnGroups.Length; g++)
         {
             if (!_spareColumns[g]) continue;
@@ -122,9 +129,10 @@ public sealed partial class CudaTrainingModel
                 for (var i = 0; i < SpareColumnGroups[g].Length; i++)
                 {
                     var p = SpareColumnGroups[g][i];
-                    _ctx.Training.CopyColumns(Weight(l, p) + (ulong)((h + i * _rank) * 2), stride, _lora.B(l, p), _rank, p.OutFeatures(_c), _rank);
+                    copies.Add(new(Weight(l, p) + (ulong)((h + i * _rank) * 2), stride, _lora.B(l, p), _rank, p.OutFeatures(_c), _rank));
                 }
         }
+        return new ColumnCopyTable(_ctx.Device.Memory, copies);
     }
 
     /// <summary>The group index of <paramref name="p"/> in <see cref="SpareColumnGroups"/> when its spare columns are on, else -1.</summary>

@@ -266,6 +266,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         DisposeGradientSum();
         _offload?.Dispose();
         _head.Dispose();
+        _spareCopies?.Dispose();
         _buffers.Dispose();
         _lora.Dispose();
         if (_ownsWeights) _w.Dispose();

@@ -35,6 +35,13 @@ internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler
     public void CopyColumns(ulong dst, long dstStride, ulong src, long srcStride, long rows, int cols) =>
         Kernel("copy_columns_bf16").Launch((Grid(rows * cols), 1, 1), Threads, 0, dst, KernelArg.Int64(dstStride), src, KernelArg.Int64(srcStride), KernelArg.Int64(rows), cols);
 
+    /// <summary>
+    /// <see cref="CopyColumns"/> for every copy of a table in one launch: <paramref name="table"/> holds
+    /// <paramref name="count"/> entries of <see cref="ColumnCopyTable.Entry"/>; <paramref name="maxValues"/> is the largest rows × cols.
+    /// </summary>
+    public void CopyColumns(ulong table, int count, long maxValues) =>
+        Kernel("copy_columns_bf16_table").Launch((Grid(maxValues), count, 1), Threads, 0, table);
+
     /// <summary>Sets <paramref name="count"/> bf16 values to <paramref name="value"/>.</summary>
     public void Fill(ulong dst, long count, float value) =>
         Kernel("fill_bf16").Launch((Grid(count), 1, 1), Threads, 0, dst, KernelArg.Int64(count), value);
