@@ -118,12 +118,16 @@ public sealed class FourBitKernels : IDisposable
     /// allocation of its own. With double quantization the block absmax values come to the host once
     /// for their mean (summed in float64 in order, as the reference sums it), which waits for the device.
     /// </summary>
-    public CudaFourBitTensor Quantize(ulong source, long count, FourBitSettings settings, ulong destination = 0)
+    public unsafe CudaFourBitTensor Quantize(ulong source, long count, FourBitSettings settings, ulong destination = 0)
     {
         var owner = destination == 0 ? _device.Memory.Allocate(CudaFourBitTensor.BytesFor(settings, count)) : null;
         var tensor = new CudaFourBitTensor(owner, owner?.Pointer ?? destination, settings, count);
         try
         {
+            // The sections start 16-byte aligned: zeros in the gaps, not whatever the pool's memory held, so the
+            // same weights always give the same bytes (two quantizations of a tensor compare equal byte for byte).
+            var cu = _device.Driver;
+            cu.Check(cu.cuMemsetD8Async(tensor.Pointer, 0, (nuint)tensor.Bytes, _device.Stream.Handle), "cuMemsetD8Async");
             var blocks = tensor.Blocks;
             using var scratch = settings.DoubleQuant ? _device.Memory.Allocate(blocks * 4) : null;
             var absmax = scratch?.Pointer ?? tensor.Absmax;
