@@ -374,8 +374,8 @@ public sealed partial class KernelChecks : IDisposable
         var dpos = Upload(positions);
         var dfreq = Upload(freqs);
         var buf = Alloc(x.Length * 2L);
-        var (fwd, det1) = Twice(() => buf.Upload<ushort>(x), () => Kernels.Rope(buf.Pointer, dpos.Pointer, dfreq.Pointer, rows, heads, headDim, inverse: false), buf);
-        var (inv, det2) = Twice(() => buf.Upload<ushort>(x), () => Kernels.Rope(buf.Pointer, dpos.Pointer, dfreq.Pointer, rows, heads, headDim, inverse: true), buf);
+        var (fwd, det1) = Twice(() => buf.Upload<ushort>(x), () => Kernels.Rope(buf.Pointer, heads, 0, 0, dpos.Pointer, dfreq.Pointer, rows, headDim, inverse: false), buf);
+        var (inv, det2) = Twice(() => buf.Upload<ushort>(x), () => Kernels.Rope(buf.Pointer, heads, 0, 0, dpos.Pointer, dfreq.Pointer, rows, headDim, inverse: true), buf);
         var xd = Bf16.ToDouble(x);
         return new KernelCheckResult("rope_llama3", seed,
         [

@@ -162,7 +162,7 @@ public sealed partial class CudaKernels : IDisposable
     /// up to 8 (dim &lt;= 2048), where a block per row leaves threads idle and too few loads in flight;
     /// null above, where a block of 256 threads has work for every thread.
     /// </summary>
-    internal static int? NormRowsPerWarp(int dim) => dim / 8 <= 32 * 8 ? Math.Max(1, (dim / 8 + 31) / 32) : null;
+    private static int? NormRowsPerWarp(int dim) => dim / 8 <= 32 * 8 ? Math.Max(1, (dim / 8 + 31) / 32) : null;
 
     /// <summary>
     /// dx[rows,dim] (= or +=, per <paramref name="accumulate"/>) the input gradient of RMSNorm with weight w + weightOffset;
@@ -182,15 +182,9 @@ public sealed partial class CudaKernels : IDisposable
     }
 
     /// <summary>
-    /// Rotates x[rows, heads, headDim] in place by positions[rows] (int32) times invFreq[headDim/2]
-    /// (fp32, already scaled, see <see cref="RopeFrequencies"/>); <paramref name="inverse"/> for the backward pass.
-    /// </summary>
-    public void Rope(ulong x, ulong positions, ulong invFreq, int rows, int heads, int headDim, bool inverse) =>
-        Rope(x, heads, 0, 0, positions, invFreq, rows, headDim, inverse);
-
-    /// <summary>
-    /// <see cref="Rope(ulong, ulong, ulong, int, int, int, bool)"/> of q [rows, qHeads, headDim] and k [rows, kHeads, headDim]
-    /// in one launch: each angle's sine and cosine serve both.
+    /// Rotates q [rows, qHeads, headDim] and k [rows, kHeads, headDim] in place, in one launch, by positions[rows]
+    /// (int32) times invFreq[headDim/2] (fp32, already scaled, see <see cref="RopeFrequencies"/>): each angle's sine
+    /// and cosine serve both. kHeads 0 rotates q alone. <paramref name="inverse"/> for the backward pass.
     /// </summary>
     public void Rope(ulong q, int qHeads, ulong k, int kHeads, ulong positions, ulong invFreq, int rows, int headDim, bool inverse)
     {

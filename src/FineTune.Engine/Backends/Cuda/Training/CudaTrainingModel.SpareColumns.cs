@@ -35,7 +35,7 @@ public sealed partial class CudaTrainingModel
     /// <summary>Byte offset of each projection's rows in its group's shared weight buffer (0 outside the spare-column groups).</summary>
     private readonly long[] _spareRowOffset = new long[Projections.All.Length];
 
-    /// <summary>Every layer's B copies into the spare columns, one launch (<see cref="RefreshSpareColumns"/>); built with the columns.</summary>
+    /// <summary>Every layer's B copies into the spare columns, one launch (<see cref="RefreshSpareColumns"/>); built at the first refresh, in the constructor.</summary>
     private ColumnCopyTable? _spareCopies;
 
     /// <summary>Row stride (elements) of gate's and up's outputs: the intermediate size, or twice it when one buffer holds [gate | up] rows.</summary>
