@@ -74,14 +74,20 @@ extern "C" __global__ void sum_rank_slices(float* __restrict__ dst, const float*
 
 // dst[r, c] = src[r, c] for rows x cols values of row-major matrices whose rows are dst_stride and
 // src_stride elements apart: the other columns of dst are left alone.
-extern "C" __global__ void copy_columns_bf16(bf16* __restrict__ dst, long long dst_stride, const bf16* __restrict__ src, long long src_stride,
-    long long rows, int cols)
+__device__ __forceinline__ void copy_columns(bf16* __restrict__ dst, long long dst_stride, const bf16* __restrict__ src, long long src_stride,
+    long long rows, long long cols)
 {
     const long long n = rows * cols;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const long long r = i / cols, c = i % cols;
         dst[r * dst_stride + c] = src[r * src_stride + c];
     }
+}
+
+extern "C" __global__ void copy_columns_bf16(bf16* __restrict__ dst, long long dst_stride, const bf16* __restrict__ src, long long src_stride,
+    long long rows, int cols)
+{
+    copy_columns(dst, dst_stride, src, src_stride, rows, cols);
 }
 
 // copy_columns_bf16 for a table of copies in one launch (blockIdx.y picks the copy): the bf16 copies
@@ -92,9 +98,5 @@ struct ColumnCopy { bf16* dst; long long dst_stride; const bf16* src; long long 
 extern "C" __global__ void copy_columns_bf16_table(const ColumnCopy* __restrict__ table)
 {
     const ColumnCopy j = table[blockIdx.y];
-    const long long n = j.rows * j.cols;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        const long long r = i / j.cols, c = i % j.cols;
-        j.dst[r * j.dst_stride + c] = j.src[r * j.src_stride + c];
-    }
+    copy_columns(j.dst, j.dst_stride, j.src, j.src_stride, j.rows, j.cols);
 }
