@@ -37,6 +37,42 @@ public sealed class ToolCancellationTests
     }
 
     [Fact]
+    public void Cancelling_a_step_leaves_another_steps_tool_of_the_same_name_running()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        // Two tools named alike in two folders, children of one process (tests in parallel; an MSBuild
+        // node that yields): matching the file name alone stopped both, and the other step failed.
+        using var mine = new TempDir();
+        using var other = new TempDir();
+        var script = "echo started\nwhile true; do sleep 0.05; done\n";
+        var myCli = Path.Combine(mine.Path, "finetune-stand-in.sh");
+        var otherCli = Path.Combine(other.Path, "finetune-stand-in.sh");
+        File.WriteAllText(myCli, script);
+        File.WriteAllText(otherCli, script);
+        var myEngine = new RecordingEngine(slowLine: null, delay: TimeSpan.Zero);
+        var otherEngine = new RecordingEngine(slowLine: null, delay: TimeSpan.Zero);
+        var myStep = new ShellStep { BuildEngine = myEngine, CliPath = myCli, CliArguments = [], StepName = "FineTuneTokenize" };
+        var otherStep = new ShellStep { BuildEngine = otherEngine, CliPath = otherCli, CliArguments = [], StepName = "FineTuneExport" };
+        var myRun = Task.Run(myStep.Execute);
+        var otherRun = Task.Run(otherStep.Execute);
+        try
+        {
+            Assert.True(myEngine.WaitForMessage("started", TimeSpan.FromSeconds(20)));
+            Assert.True(otherEngine.WaitForMessage("started", TimeSpan.FromSeconds(20)));
+
+            myStep.Cancel();
+            Assert.True(myRun.Wait(TimeSpan.FromSeconds(30)), "the cancelled step did not end");
+            Assert.False(otherRun.Wait(TimeSpan.FromMilliseconds(500)), "the other step's tool was stopped too");
+            Assert.Empty(otherEngine.Errors);
+        }
+        finally
+        {
+            otherStep.Cancel();
+            otherRun.Wait(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [Fact]
     public void A_step_cancelled_before_its_tool_runs_still_says_it_was_cancelled()
     {
         if (!OperatingSystem.IsLinux()) return;

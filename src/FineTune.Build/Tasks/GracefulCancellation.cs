@@ -22,13 +22,14 @@ internal static partial class GracefulCancellation
     private static partial int Kill(int pid, int signal);
 
     /// <summary>
-    /// Signals every child whose command line mentions <paramref name="cliPath"/>; waits up to
+    /// Signals every child whose command line holds <paramref name="cliPath"/> (the whole path: another
+    /// step's tool of the same name, started from another folder, is not this step's); waits up to
     /// <paramref name="timeout"/> for all to exit. True when there was a child and every one exited.
     /// </summary>
     public static bool StopChildren(string cliPath, TimeSpan timeout)
     {
         if (!OperatingSystem.IsLinux()) return false;
-        var children = FindChildren(Environment.ProcessId, Path.GetFileName(cliPath));
+        var children = FindChildren(Environment.ProcessId, cliPath);
         foreach (var pid in children) Kill(pid, SIGTERM);
         var deadline = DateTime.UtcNow + timeout;
         while (children.Any(p => Directory.Exists($"/proc/{p}")) && DateTime.UtcNow < deadline)
