@@ -36,7 +36,7 @@ internal sealed class TrainingKernels(CudaDevice device, KernelCompiler compiler
         Kernel("copy_columns_bf16").Launch((Grid(rows * cols), 1, 1), Threads, 0, dst, KernelArg.Int64(dstStride), src, KernelArg.Int64(srcStride), KernelArg.Int64(rows), cols);
 
     /// <summary>
-    /// <see cref="CopyColumns"/> for every copy of a table in one launch: <paramref name="table"/> holds
+    /// <see cref="CopyColumns(ulong, long, ulong, long, long, int)"/> for every copy of a table in one launch: <paramref name="table"/> holds
     /// <paramref name="count"/> entries of <see cref="ColumnCopyTable.Entry"/>; <paramref name="maxValues"/> is the largest rows × cols.
     /// </summary>
     public void CopyColumns(ulong table, int count, long maxValues) =>
