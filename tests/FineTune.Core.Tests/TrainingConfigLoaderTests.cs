@@ -49,6 +49,34 @@ public sealed class TrainingConfigLoaderTests
         Assert.StartsWith("lora.yaml(2,1): error FT3003:", e.ToCanonicalString());
     }
 
+    /// <summary>A config with several mistakes: the build lists each at its line, as a compiler does, not one per build.</summary>
+    [Fact]
+    public void Every_mistaken_key_is_reported_at_once_in_file_order()
+    {
+        const string yaml = "r: sixteen\nlora_alpha: 32\nlearnig_rate: 0.001\nlr_scheduler_type: exponential\nseed: 1\n";
+        var e = Assert.Throws<FineTuneErrors>(() => TrainingConfigLoader.Parse(yaml, "lora.yaml"));
+        Assert.Equal(
+            [("FT3005", 1, 4), ("FT3003", 3, 1), ("FT3005", 4, 20)],
+            e.Errors.Select(x => (x.Code, x.Line, x.Column)).ToArray());
+        var lines = e.ToCanonicalString().Split(Environment.NewLine);
+        Assert.Equal(3, lines.Length);
+        Assert.StartsWith("lora.yaml(1,4): error FT3005: r: expected a whole number of at least 1, found 'sixteen'.", lines[0]);
+        Assert.StartsWith("lora.yaml(3,1): error FT3003: Unknown key 'learnig_rate' in LoRA config. Did you mean 'learning_rate'?", lines[1]);
+        Assert.StartsWith("lora.yaml(4,20): error FT3005: lr_scheduler_type:", lines[2]);
+        // Code that reads one error sees the first.
+        Assert.Equal(("FT3005", 1), (e.Code, e.Line));
+    }
+
+    [Fact]
+    public void Checks_across_keys_wait_until_every_key_reads()
+    {
+        // beta belongs to DPO: that check reads trainer, so it runs only once every key has read without error.
+        var e = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("r: 0\nbeta: 0.1\n", "lora.yaml"));
+        Assert.Equal(("FT3005", 1), (e.Code, e.Line));
+        var trainer = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("r: 8\nbeta: 0.1\n", "lora.yaml"));
+        Assert.Equal(("FT3120", 2), (trainer.Code, trainer.Line));
+    }
+
     [Fact]
     public void Trl_packing_false_loads_and_packing_true_is_refused_at_its_line()
     {

@@ -95,34 +95,52 @@ public static class TrainingConfigLoader
             throw new FineTuneException("FT3002", "The LoRA config must be a mapping of keys to values (e.g. 'r: 16').", file, Line(stream.Documents[0].RootNode), Col(stream.Documents[0].RootNode));
         var reader = new Reader(file);
         var seen = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        // Each key is read on its own, so every mistaken key is reported in one build; the checks
+        // across keys below need every key read, so they wait until all were.
+        var errors = new List<FineTuneException>();
         foreach (var (keyNode, valueNode) in map.Children)
         {
-            var key = ((YamlScalarNode)keyNode).Value ?? "";
-            if (key == "packing")
+            try
             {
-                // TRL's key, read so that a TRL config's `packing: false` (its default) loads as it is.
-                reader.Key = key;
-                if (!reader.Bool(valueNode)) continue;
-                throw new FineTuneException("FT3170",
-                    "packing: true is not offered. Batches are already padding-free: each example is laid end to end with no padding to the longest, and attention never crosses examples, " +
-                    "which is the speed TRL's packing buys; its packing would also change how many examples share an optimizer step. " +
-                    "Remove the line (or set it to false); raise per_device_train_batch_size for more examples per step.",
-                    file, Line(keyNode), Col(keyNode));
+                config = ReadKey(config, keyNode, valueNode, reader, seen, file);
             }
-            if (!Keys.TryGetValue(key, out var set))
+            catch (FineTuneException e)
             {
-                var hint = Suggest(key);
-                throw new FineTuneException("FT3003",
-                    $"Unknown key '{key}' in LoRA config." + (hint is null ? "" : $" Did you mean '{hint}'?") + $" Known keys: {string.Join(", ", Keys.Keys)}.",
-                    file, Line(keyNode), Col(keyNode));
+                errors.Add(e);
             }
-            reader.Key = key;
-            config = set(config, valueNode, reader);
-            seen[key] = keyNode;
         }
+        FineTuneErrors.ThrowIfAny(errors);
         CheckTrainerKeys(config, seen, file);
         if (config.MaxSteps == 0 && config.NumTrainEpochs <= 0)
             throw new FineTuneException("FT3004", "Set max_steps above 0 or num_train_epochs above 0: training would do nothing.", file, 1, 1);
+        return config;
+    }
+
+    /// <summary>Reads one key into <paramref name="config"/>; an unknown key or a wrong value throws.</summary>
+    private static TrainingConfig ReadKey(TrainingConfig config, YamlNode keyNode, YamlNode valueNode, Reader reader, Dictionary<string, YamlNode> seen, string file)
+    {
+        var key = ((YamlScalarNode)keyNode).Value ?? "";
+        if (key == "packing")
+        {
+            // TRL's key, read so that a TRL config's `packing: false` (its default) loads as it is.
+            reader.Key = key;
+            if (!reader.Bool(valueNode)) return config;
+            throw new FineTuneException("FT3170",
+                "packing: true is not offered. Batches are already padding-free: each example is laid end to end with no padding to the longest, and attention never crosses examples, " +
+                "which is the speed TRL's packing buys; its packing would also change how many examples share an optimizer step. " +
+                "Remove the line (or set it to false); raise per_device_train_batch_size for more examples per step.",
+                file, Line(keyNode), Col(keyNode));
+        }
+        if (!Keys.TryGetValue(key, out var set))
+        {
+            var hint = Suggest(key);
+            throw new FineTuneException("FT3003",
+                $"Unknown key '{key}' in LoRA config." + (hint is null ? "" : $" Did you mean '{hint}'?") + $" Known keys: {string.Join(", ", Keys.Keys)}.",
+                file, Line(keyNode), Col(keyNode));
+        }
+        reader.Key = key;
+        config = set(config, valueNode, reader);
+        seen[key] = keyNode;
         return config;
     }
 

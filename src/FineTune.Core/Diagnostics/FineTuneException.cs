@@ -32,7 +32,7 @@ public class FineTuneException : Exception
     public int Column { get; }
 
     /// <summary>The error in MSBuild's canonical format: <c>file(line,col): error FTnnnn: message</c>.</summary>
-    public string ToCanonicalString() => CanonicalMessage.Format(Severity.Error, Code, Message, File, Line, Column);
+    public virtual string ToCanonicalString() => CanonicalMessage.Format(Severity.Error, Code, Message, File, Line, Column);
 
     /// <inheritdoc />
     public override string ToString() => ToCanonicalString();
