@@ -158,14 +158,30 @@ public static class DatasetFormatter
         if (format == DatasetFormat.Columns) columns = new ColumnsFormat(item.Get("Prompt"), item.Get("Response"), file);
 
         var conversations = new List<Conversation>();
-        foreach (var row in DatasetReader.Read(file, item.Get("Sheet")))
+        // A row's own mistake is reported and the next row read, so one build lists the file's bad rows
+        // (up to MaxRowErrors); any other (the file's syntax, its format, a column the whole table
+        // lacks) ends the file with what was found so far.
+        var errors = new List<FineTuneException>();
+        using var rows = DatasetReader.Read(file, item.Get("Sheet")).GetEnumerator();
+        while (errors.Count < MaxRowErrors)
         {
-            format ??= RowConverter.Infer(row);
-            var c = columns is not null ? columns.Convert(row) : RowConverter.Convert(row, format.Value);
-            if (system is not null) c = c.WithDefaultSystem(system);
-            Validate(c, row);
-            conversations.Add(c);
+            try
+            {
+                if (!rows.MoveNext()) break;
+                var row = rows.Current;
+                format ??= RowConverter.Infer(row);
+                var c = columns is not null ? columns.Convert(row) : RowConverter.Convert(row, format.Value);
+                if (system is not null) c = c.WithDefaultSystem(system);
+                Validate(c, row);
+                conversations.Add(c);
+            }
+            catch (FineTuneException e)
+            {
+                errors.Add(e);
+                if (!IsRowMistake(e.Code)) break;
+            }
         }
+        FineTuneErrors.ThrowIfAny(errors);
         if (columns is not null) warnings.AddRange(DatasetLint.ClassImbalance(columns.Outputs, file));
 
         if (extension > 1)
@@ -176,6 +192,13 @@ public static class DatasetFormatter
         }
         return conversations;
     }
+
+    /// <summary>The most row errors one file reports; a file with more is most likely of another format.</summary>
+    public const int MaxRowErrors = 20;
+
+    /// <summary>Mistakes of one row's content, after which the next row can still be read and checked.</summary>
+    private static bool IsRowMistake(string code) =>
+        code is DataErrors.MissingField or DataErrors.WrongType or DataErrors.UnknownRole or DataErrors.BadConversation;
 
     private static void Validate(Conversation c, DatasetRow row)
     {

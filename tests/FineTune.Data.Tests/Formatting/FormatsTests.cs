@@ -168,6 +168,55 @@ public class FormatsTests : IDisposable
         Assert.Contains(mention, ex.Message);
     }
 
+    private const string GoodShareGpt = "{\"conversations\": [{\"from\": \"human\", \"value\": \"Q\"}, {\"from\": \"gpt\", \"value\": \"A\"}]}";
+
+    /// <summary>A file with several bad rows: one build lists each at its line, as a compiler does.</summary>
+    [Fact]
+    public void Every_bad_row_of_a_file_is_reported_at_its_line_in_one_build()
+    {
+        var path = _dir.Write("d.jsonl", string.Join('\n',
+            GoodShareGpt,
+            "{\"conversations\": [{\"from\": \"bot\", \"value\": \"x\"}]}",
+            GoodShareGpt,
+            "{\"conversations\": [{\"from\": \"human\", \"value\": \"Q\"}]}",
+            "{\"conversations\": [{\"from\": \"human\"}]}",
+            GoodShareGpt) + "\n");
+        var ex = Assert.Throws<FineTuneErrors>(() => Texts(Items.Of(path, ("Format", "sharegpt"))));
+        Assert.Equal([("FT1010", 2), ("FT1011", 4), ("FT1005", 5)], ex.Errors.Select(e => (e.Code, e.Line)).ToArray());
+        Assert.All(ex.Errors, e => Assert.Equal(path, e.File));
+        Assert.Equal(3, ex.ToCanonicalString().Split(Environment.NewLine).Length);
+    }
+
+    [Fact]
+    public void A_line_that_cannot_be_read_ends_the_file_with_the_rows_found_bad_before_it()
+    {
+        var path = _dir.Write("d.jsonl", string.Join('\n',
+            "{\"conversations\": [{\"from\": \"bot\", \"value\": \"x\"}]}",
+            "{\"conversations\": [",
+            "{\"conversations\": [{\"from\": \"human\", \"value\": \"Q\"}]}") + "\n");
+        var ex = Assert.Throws<FineTuneErrors>(() => Texts(Items.Of(path, ("Format", "sharegpt"))));
+        Assert.Equal([("FT1010", 1), ("FT1003", 2)], ex.Errors.Select(e => (e.Code, e.Line)).ToArray());
+    }
+
+    [Fact]
+    public void A_file_of_bad_rows_reports_the_first_twenty()
+    {
+        var bad = "{\"instruction\": \"Q\"}";
+        var path = _dir.Write("d.jsonl", string.Join('\n', Enumerable.Repeat(bad, 30)) + "\n");
+        var ex = Assert.Throws<FineTuneErrors>(() => Texts(Items.Of(path, ("Format", "alpaca"))));
+        Assert.Equal(Enumerable.Range(1, DatasetFormatter.MaxRowErrors), ex.Errors.Select(e => e.Line));
+        Assert.Equal(20, DatasetFormatter.MaxRowErrors);
+    }
+
+    [Fact]
+    public void A_column_the_table_lacks_is_one_error_not_one_per_row()
+    {
+        var path = _dir.Write("t.csv", "Name,Age\nA,3\nB,4\nC,5\n");
+        var ex = Assert.Throws<FineTuneException>(() => Texts(Items.Of(path, ("Format", "columns"), ("Prompt", "{Agee}"), ("Response", "{Name}"))));
+        Assert.Equal("FT1008", ex.Code);
+        Assert.IsNotType<FineTuneErrors>(ex);
+    }
+
     [Fact]
     public void Unknown_format_lists_the_formats()
     {
