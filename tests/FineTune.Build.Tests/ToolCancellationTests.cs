@@ -9,7 +9,7 @@ namespace FineTune.Build.Tests;
 public sealed class ToolCancellationTests
 {
     [Fact]
-    public void A_cancelled_step_that_stops_in_time_logs_its_last_lines_and_one_FT6013()
+    public async Task A_cancelled_step_that_stops_in_time_logs_its_last_lines_and_one_FT6013()
     {
         if (!OperatingSystem.IsLinux()) return; // the graceful stop signals children through /proc
         using var dir = new TempDir();
@@ -26,9 +26,9 @@ public sealed class ToolCancellationTests
         var run = Task.Run(task.Execute);
         Assert.True(engine.WaitForMessage("training started", TimeSpan.FromSeconds(20)), string.Join('\n', engine.Messages));
         task.Cancel();
-        Assert.True(run.Wait(TimeSpan.FromSeconds(30)), "the step did not end after Cancel");
+        Assert.True(await EndsWithin(run, TimeSpan.FromSeconds(30)), "the step did not end after Cancel");
 
-        Assert.False(run.Result);
+        Assert.False(await run);
         Assert.Contains(engine.Messages, m => m.Contains("Stopped at step 3/12", StringComparison.Ordinal));
         var error = Assert.Single(engine.Errors);
         Assert.Equal("FT6013", error.Code);
@@ -37,7 +37,7 @@ public sealed class ToolCancellationTests
     }
 
     [Fact]
-    public void Cancelling_a_step_leaves_another_steps_tool_of_the_same_name_running()
+    public async Task Cancelling_a_step_leaves_another_steps_tool_of_the_same_name_running()
     {
         if (!OperatingSystem.IsLinux()) return;
         // Two tools named alike in two folders, children of one process (tests in parallel; an MSBuild
@@ -61,14 +61,14 @@ public sealed class ToolCancellationTests
             Assert.True(otherEngine.WaitForMessage("started", TimeSpan.FromSeconds(20)));
 
             myStep.Cancel();
-            Assert.True(myRun.Wait(TimeSpan.FromSeconds(30)), "the cancelled step did not end");
-            Assert.False(otherRun.Wait(TimeSpan.FromMilliseconds(500)), "the other step's tool was stopped too");
+            Assert.True(await EndsWithin(myRun, TimeSpan.FromSeconds(30)), "the cancelled step did not end");
+            Assert.False(await EndsWithin(otherRun, TimeSpan.FromMilliseconds(500)), "the other step's tool was stopped too");
             Assert.Empty(otherEngine.Errors);
         }
         finally
         {
             otherStep.Cancel();
-            otherRun.Wait(TimeSpan.FromSeconds(30));
+            await EndsWithin(otherRun, TimeSpan.FromSeconds(30));
         }
     }
 
@@ -90,4 +90,6 @@ public sealed class ToolCancellationTests
         Assert.StartsWith("FineTuneTokenize was cancelled (", error.Message, StringComparison.Ordinal);
         Assert.EndsWith("The next build runs it again.", error.Message, StringComparison.Ordinal);
     }
+
+    private static async Task<bool> EndsWithin(Task task, TimeSpan timeout) => await Task.WhenAny(task, Task.Delay(timeout)) == task;
 }
