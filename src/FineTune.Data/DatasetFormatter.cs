@@ -158,16 +158,17 @@ public static class DatasetFormatter
         if (format == DatasetFormat.Columns) columns = new ColumnsFormat(item.Get("Prompt"), item.Get("Response"), file);
 
         var conversations = new List<Conversation>();
-        // A row's own mistake is reported and the next row read, so one build lists the file's bad rows
-        // (up to MaxRowErrors); any other (the file's syntax, its format, a column the whole table
-        // lacks) ends the file with what was found so far.
+        // A row's own mistake (a .jsonl line that is not a JSON object among them) is reported and the
+        // next row read, so one build lists the file's bad rows (up to MaxRowErrors); any other (a CSV's
+        // or a .json document's syntax, the format, a column the whole table lacks) ends the file with
+        // what was found so far.
         var errors = new List<FineTuneException>();
-        using var rows = DatasetReader.Read(file, item.Get("Sheet")).GetEnumerator();
+        using var rows = DatasetReader.Read(file, item.Get("Sheet"), badLine: e => { if (errors.Count < MaxRowErrors) errors.Add(e); }).GetEnumerator();
         while (errors.Count < MaxRowErrors)
         {
             try
             {
-                if (!rows.MoveNext()) break;
+                if (!rows.MoveNext() || errors.Count == MaxRowErrors) break;
                 var row = rows.Current;
                 format ??= RowConverter.Infer(row);
                 var c = columns is not null ? columns.Convert(row) : RowConverter.Convert(row, format.Value);

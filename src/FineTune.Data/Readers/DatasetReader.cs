@@ -10,15 +10,18 @@ public static class DatasetReader
 
     /// <summary>
     /// Streams the rows of <paramref name="path"/>; for workbooks, of <paramref name="sheet"/> or of
-    /// every sheet when it is null. An empty file is an error, never zero rows.
+    /// every sheet when it is null. An empty file is an error, never zero rows. With
+    /// <paramref name="badLine"/>, a line of a <c>.jsonl</c> file that is not a JSON object goes there and
+    /// the next line is read (each line stands alone); without it, it is thrown.
     /// </summary>
-    public static IEnumerable<DatasetRow> Read(string path, string? sheet = null)
+    public static IEnumerable<DatasetRow> Read(string path, string? sheet = null, Action<FineTuneException>? badLine = null)
     {
+        var sawBadLine = false;
         if (!File.Exists(path))
             throw new FineTuneException(DataErrors.FileNotFound, $"Dataset file not found: {path}.", path);
         var rows = Path.GetExtension(path).ToLowerInvariant() switch
         {
-            ".jsonl" or ".ndjson" => JsonLinesReader.Read(path),
+            ".jsonl" or ".ndjson" => JsonLinesReader.Read(path, badLine is null ? null : e => { sawBadLine = true; badLine(e); }),
             ".json" => JsonArrayReader.Read(path),
             ".csv" => DelimitedReader.Read(path, ','),
             ".tsv" => DelimitedReader.Read(path, '\t'),
@@ -26,10 +29,10 @@ public static class DatasetReader
             var ext => throw new FineTuneException(DataErrors.UnsupportedFile,
                 $"Unsupported dataset file type '{ext}'; use one of {string.Join(", ", Extensions)}.", path),
         };
-        return NonEmpty(rows, path);
+        return NonEmpty(rows, path, () => sawBadLine);
     }
 
-    private static IEnumerable<DatasetRow> NonEmpty(IEnumerable<DatasetRow> rows, string path)
+    private static IEnumerable<DatasetRow> NonEmpty(IEnumerable<DatasetRow> rows, string path, Func<bool> sawBadLine)
     {
         var any = false;
         foreach (var row in rows)
@@ -37,7 +40,8 @@ public static class DatasetReader
             any = true;
             yield return row;
         }
-        if (!any)
+        // A file whose every line was reported bad is not empty: its errors already say what is wrong.
+        if (!any && !sawBadLine())
             throw new FineTuneException(DataErrors.EmptyFile, "Dataset file has no rows; expected at least one example.", path, 1, 1);
     }
 }

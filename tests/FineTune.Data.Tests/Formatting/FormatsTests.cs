@@ -188,14 +188,32 @@ public class FormatsTests : IDisposable
     }
 
     [Fact]
-    public void A_line_that_cannot_be_read_ends_the_file_with_the_rows_found_bad_before_it()
+    public void A_jsonl_line_that_is_not_json_is_one_bad_row_and_reading_goes_on()
     {
         var path = _dir.Write("d.jsonl", string.Join('\n',
             "{\"conversations\": [{\"from\": \"bot\", \"value\": \"x\"}]}",
             "{\"conversations\": [",
+            "[1, 2]",
+            GoodShareGpt,
             "{\"conversations\": [{\"from\": \"human\", \"value\": \"Q\"}]}") + "\n");
         var ex = Assert.Throws<FineTuneErrors>(() => Texts(Items.Of(path, ("Format", "sharegpt"))));
-        Assert.Equal([("FT1010", 1), ("FT1003", 2)], ex.Errors.Select(e => (e.Code, e.Line)).ToArray());
+        Assert.Equal([("FT1010", 1), ("FT1003", 2), ("FT1006", 3), ("FT1011", 5)], ex.Errors.Select(e => (e.Code, e.Line)).ToArray());
+    }
+
+    [Fact]
+    public void A_jsonl_file_of_nothing_but_broken_lines_lists_them_and_is_not_called_empty()
+    {
+        var path = _dir.Write("d.jsonl", "{oops\n{\"a\": \n");
+        var ex = Assert.Throws<FineTuneErrors>(() => Texts(Items.Of(path, ("Format", "sharegpt"))));
+        Assert.Equal([("FT1003", 1), ("FT1003", 2)], ex.Errors.Select(e => (e.Code, e.Line)).ToArray());
+    }
+
+    [Fact]
+    public void A_format_that_cannot_be_told_ends_the_file_with_the_rows_found_bad_before_it()
+    {
+        var path = _dir.Write("d.jsonl", "{oops\n{\"a\": 1}\n{oops\n");
+        var ex = Assert.Throws<FineTuneErrors>(() => Texts(Items.Of(path)));
+        Assert.Equal([("FT1003", 1), ("FT1007", 2)], ex.Errors.Select(e => (e.Code, e.Line)).ToArray());
     }
 
     [Fact]
