@@ -132,7 +132,7 @@ public static class DatasetFormatter
         if (item.Get("ConversationExtension") is not null)
             throw new FineTuneException(DataErrors.BadPreferenceItem, "ConversationExtension applies to chat data; a preference dataset's rows are pairs and cannot be merged.", item.FullPath);
         var system = item.Get("System");
-        return [.. DatasetReader.Read(item.FullPath, item.Get("Sheet")).Select(row => PreferenceFormat.Convert(row, system))];
+        return ReadRows(item.FullPath, item.Get("Sheet"), row => PreferenceFormat.Convert(row, system));
     }
 
     /// <summary>Writes <c>train.jsonl</c> and <c>validation.jsonl</c> (possibly empty) atomically into <paramref name="outDir"/>.</summary>
@@ -157,32 +157,14 @@ public static class DatasetFormatter
         if (format is null && (item.Get("Prompt") is not null || item.Get("Response") is not null)) format = DatasetFormat.Columns;
         if (format == DatasetFormat.Columns) columns = new ColumnsFormat(item.Get("Prompt"), item.Get("Response"), file);
 
-        var conversations = new List<Conversation>();
-        // A row's own mistake (a .jsonl line that is not a JSON object among them) is reported and the
-        // next row read, so one build lists the file's bad rows (up to MaxRowErrors); any other (a CSV's
-        // or a .json document's syntax, the format, a column the whole table lacks) ends the file with
-        // what was found so far.
-        var errors = new List<FineTuneException>();
-        using var rows = DatasetReader.Read(file, item.Get("Sheet"), badLine: e => { if (errors.Count < MaxRowErrors) errors.Add(e); }).GetEnumerator();
-        while (errors.Count < MaxRowErrors)
+        var conversations = ReadRows(file, item.Get("Sheet"), row =>
         {
-            try
-            {
-                if (!rows.MoveNext() || errors.Count == MaxRowErrors) break;
-                var row = rows.Current;
-                format ??= RowConverter.Infer(row);
-                var c = columns is not null ? columns.Convert(row) : RowConverter.Convert(row, format.Value);
-                if (system is not null) c = c.WithDefaultSystem(system);
-                Validate(c, row);
-                conversations.Add(c);
-            }
-            catch (FineTuneException e)
-            {
-                errors.Add(e);
-                if (!IsRowMistake(e.Code)) break;
-            }
-        }
-        FineTuneErrors.ThrowIfAny(errors);
+            format ??= RowConverter.Infer(row);
+            var c = columns is not null ? columns.Convert(row) : RowConverter.Convert(row, format.Value);
+            if (system is not null) c = c.WithDefaultSystem(system);
+            Validate(c, row);
+            return c;
+        });
         if (columns is not null) warnings.AddRange(DatasetLint.ClassImbalance(columns.Outputs, file));
 
         if (extension > 1)
@@ -197,9 +179,38 @@ public static class DatasetFormatter
     /// <summary>The most row errors one file reports; a file with more is most likely of another format.</summary>
     public const int MaxRowErrors = 20;
 
+    /// <summary>
+    /// Every row of a file through <paramref name="convert"/>. A row's own mistake (a <c>.jsonl</c> line that
+    /// is not a JSON object among them) is kept and the next row read, so one build lists the file's bad rows
+    /// (up to <see cref="MaxRowErrors"/>); any other (a CSV's or a <c>.json</c> document's syntax, the format,
+    /// a column the whole table lacks) ends the file with what was found so far.
+    /// </summary>
+    private static List<T> ReadRows<T>(string file, string? sheet, Func<DatasetRow, T> convert)
+    {
+        var results = new List<T>();
+        var errors = new List<FineTuneException>();
+        using var rows = DatasetReader.Read(file, sheet, badLine: e => { if (errors.Count < MaxRowErrors) errors.Add(e); }).GetEnumerator();
+        while (errors.Count < MaxRowErrors)
+        {
+            try
+            {
+                if (!rows.MoveNext() || errors.Count == MaxRowErrors) break;
+                results.Add(convert(rows.Current));
+            }
+            catch (FineTuneException e)
+            {
+                errors.Add(e);
+                if (!IsRowMistake(e.Code)) break;
+            }
+        }
+        FineTuneErrors.ThrowIfAny(errors);
+        return results;
+    }
+
     /// <summary>Mistakes of one row's content, after which the next row can still be read and checked.</summary>
     private static bool IsRowMistake(string code) =>
-        code is DataErrors.MissingField or DataErrors.WrongType or DataErrors.UnknownRole or DataErrors.BadConversation;
+        code is DataErrors.MalformedJsonLine or DataErrors.MissingField or DataErrors.WrongType or DataErrors.UnknownRole
+            or DataErrors.BadConversation or DataErrors.BadPreferenceRow;
 
     private static void Validate(Conversation c, DatasetRow row)
     {

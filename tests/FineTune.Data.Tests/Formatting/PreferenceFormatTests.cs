@@ -117,6 +117,20 @@ public sealed class PreferenceFormatTests : IDisposable
     }
 
     [Fact]
+    public void Every_bad_pair_of_a_file_is_reported_at_its_line_in_one_build()
+    {
+        var good = "{\"prompt\": \"p\", \"chosen\": \"C\", \"rejected\": \"c\"}";
+        var path = _dir.Write("pairs.jsonl", string.Join('\n',
+            good,
+            "{\"prompt\": \"p\", \"chosen\": 3, \"rejected\": \"c\"}",
+            "{\"prompt\": \"p\", \"chosen\": \"C\"}",
+            "{\"prompt\": ",
+            good) + "\n");
+        var e = Assert.Throws<FineTuneErrors>(() => DatasetFormatter.Format([Items.Of(path, ("Format", "preference"))], ChatMl, Dpo));
+        Assert.Equal([("FT1070", 2), ("FT1005", 3), ("FT1003", 4)], e.Errors.Select(x => (x.Code, x.Line)).ToArray());
+    }
+
+    [Fact]
     public void Trainer_and_data_must_agree()
     {
         var pref = _dir.Write("pairs.jsonl", "{\"prompt\": \"p\", \"chosen\": \"C\", \"rejected\": \"c\"}\n");
