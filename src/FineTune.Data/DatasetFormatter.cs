@@ -180,10 +180,11 @@ public static class DatasetFormatter
     public const int MaxRowErrors = 20;
 
     /// <summary>
-    /// Every row of a file through <paramref name="convert"/>. A row's own mistake (a <c>.jsonl</c> line that
-    /// is not a JSON object among them) is kept and the next row read, so one build lists the file's bad rows
-    /// (up to <see cref="MaxRowErrors"/>); any other (a CSV's or a <c>.json</c> document's syntax, the format,
-    /// a column the whole table lacks) ends the file with what was found so far.
+    /// Every row of a file through <paramref name="convert"/>. A row's own mistake is kept and the next row
+    /// read, and so is a <c>.jsonl</c> line that is not a JSON object (the reader reports it and reads on), so
+    /// one build lists the file's bad rows (up to <see cref="MaxRowErrors"/>); any other mistake (a CSV's or a
+    /// <c>.json</c> document's syntax, the format, a column the whole table lacks) ends the file with what was
+    /// found so far.
     /// </summary>
     private static List<T> ReadRows<T>(string file, string? sheet, Func<DatasetRow, T> convert)
     {
@@ -209,8 +210,8 @@ public static class DatasetFormatter
 
     /// <summary>Mistakes of one row's content, after which the next row can still be read and checked.</summary>
     private static bool IsRowMistake(string code) =>
-        code is DataErrors.MalformedJsonLine or DataErrors.MissingField or DataErrors.WrongType or DataErrors.UnknownRole
-            or DataErrors.BadConversation or DataErrors.BadPreferenceRow;
+        code is DataErrors.MissingField or DataErrors.WrongType or DataErrors.UnknownRole or DataErrors.BadConversation
+            or DataErrors.BadPreferenceRow;
 
     private static void Validate(Conversation c, DatasetRow row)
     {
