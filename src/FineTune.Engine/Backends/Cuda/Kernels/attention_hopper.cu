@@ -134,8 +134,8 @@ __device__ __forceinline__ void wgmma_rs_mn(float (&d)[NTILES][4], const u32 (&a
 }
 
 // x = Ax . Bx^T, then y = Ay . By^T, over the head dimension (all K-major shared-memory tiles), as two
-// commit groups, both still running on return.
-__device__ __forceinline__ void issue_two_products(float (&x)[NTILES][4], const char* ax, const char* bx,
+// commit groups; returns once x is ready, y still running (the score and dP products of a step).
+__device__ __forceinline__ void two_products(float (&x)[NTILES][4], const char* ax, const char* bx,
     float (&y)[NTILES][4], const char* ay, const char* by)
 {
     wg_fence();
@@ -145,13 +145,6 @@ __device__ __forceinline__ void issue_two_products(float (&x)[NTILES][4], const 
     #pragma unroll
     for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(y, sw_desc(ay + kk * 32), sw_desc(by + kk * 32), kk > 0);
     wg_commit();
-}
-
-// The same, returning once x is ready, y still running (the score and dP products of a step).
-__device__ __forceinline__ void two_products(float (&x)[NTILES][4], const char* ax, const char* bx,
-    float (&y)[NTILES][4], const char* ay, const char* by)
-{
-    issue_two_products(x, ax, bx, y, ay, by);
     wg_wait<1>();
     pin(x);
 }
@@ -342,154 +335,36 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
     }
 }
 
-// Queues query head h's tile at row q0 (Q, dO, lse, delta) for a dK/dV block into buffer buf
-// (2 x (Q, dO) swizzled tiles, then 2 x (lse, delta) rows at sStat), as attention.cu's dkv_issue.
+// Queues step `it` of a dK/dV block into buffer it & 1 (2 x (Q, dO) swizzled tiles, then 2 x
+// (lse, delta) rows at sStat), as attention.cu's dkv_issue: the group's query heads from h0, and
+// within a head the nq query tiles from qt0.
 template <int NT>
-__device__ __forceinline__ void dkv_issue_sw(char* smem, float* sStat, int buf, int h, int q0, int b,
+__device__ __forceinline__ void dkv_issue_sw(char* smem, float* sStat, int it, int nq, int qt0, int h0, int b,
     const bf16* __restrict__ q, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq)
 {
     const size_t qs = (size_t)Hq * HEAD_DIM;
+    const int buf = it & 1;
+    const int h = h0 + it / nq, q0 = (qt0 + it % nq) * TILE;
     char* sQ = smem + buf * 2 * SW_TILE_BYTES;
     load_tile_sw<TILE, NT>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     load_tile_sw<TILE, NT>(sQ + SW_TILE_BYTES, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     dkv_issue_stats(sStat, buf, b, h, q0, lse, delta, T, Hq);
 }
 
-// The dQ share of a dK/dV block (ORDERED below). dQ of query tile i is the sum over key tiles
-// j0(i)..i of dS_ij K_j; the block of key tile j computes dS_ij anyway, so it adds that term itself
-// instead of dQ blocks recomputing S and dP (5 products a tile pair instead of 7). The terms are
-// added in ascending j, so the sum has one order and no atomics: a counter per (query tile, head)
-// says whose turn it is; the first stores its term into fp32 sums (acc, laid out as dq), the others
-// add theirs, the last (j = i, the diagonal) adds and writes dq in bf16. turn[-1] hands out block
-// numbers in start order (tickets), so the block of tile j - 1 has started before tile j's waits on it.
-struct DqChain {
-    bf16* dq;        // as q (the sequence's first row)
-    float* acc;      // as dq, fp32
-    unsigned* turn;  // per (query tile, head): terms added so far (zero before the launch)
-    int tile0;       // the sequence's first 64-row tile among all of the launch's
-};
-
-__device__ __forceinline__ unsigned ld_acquire(const unsigned* p)
-{
-    unsigned v;
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-    return v;
-}
-
-__device__ __forceinline__ void st_release(unsigned* p, unsigned v) { asm volatile("st.release.gpu.global.u32 [%0], %1;\n" :: "l"(p), "r"(v) : "memory"); }
-
-// The block's number in start order (see DqChain).
-__device__ __forceinline__ int take_ticket(unsigned* ticket)
-{
-    __shared__ int t;
-    if (threadIdx.x == 0) t = (int)atomicAdd(ticket, 1u);
-    __syncthreads();
-    return t;
-}
-
-// d = A (64 x 16) . B (16 x 64), both MN-major in shared memory: A's 16 rows (its K) of 64
-// contiguous M values, a transposed K-major tile; B as in wgmma_rs_mn.
-__device__ __forceinline__ void wgmma_ss_mn(float (&d)[NTILES][4], unsigned long long a, unsigned long long b, int accumulate)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WG_D32_LIST ", %32, %33, p, 1, 1, 1, 1;\n}\n"
-        : WG_D32(d) : "l"(a), "l"(b), "r"(accumulate));
-}
-
-// dS^T (64 keys x 64 queries, packed as the dK product's register operand) into a swizzled tile,
-// rows keys: the A operand of dQ = dS K read transposed.
-__device__ __forceinline__ void store_ds(char* sDS, const u32 (&da)[TILE / 16][4], int warp, int g, int t4)
-{
-    #pragma unroll
-    for (int n = 0; n < NTILES; n++)
-        #pragma unroll
-        for (int half = 0; half < 2; half++)
-            *(u32*)(sDS + sw128(warp * 16 + half * 8 + g, n) + 4 * t4) = da[n >> 1][(n & 1) * 2 + half];
-}
-
-// A block's turn at one (query tile, head) of the ordered dQ: where its counter is, and the block's
-// place among the terms (pos) against the last one's.
-struct DqTurn {
-    unsigned* counter;
-    int pos, last;
-};
-
-// Waits for the terms before this block's (key tiles jlo .. kt - 1) and queues the loads of their
-// sum (this thread's rows and columns of d), so that the loads run while the dQ product does. The
-// barrier also makes every warp's shared-memory writes before it (dS^T) visible to the block.
-__device__ __forceinline__ DqTurn dq_wait(const DqChain& c, float2 (&prev)[2][NTILES], int b, int h, int q0, int kt,
-    int T, int Hq, int window, int warp, int g, int t4)
-{
-    const int i = q0 / TILE, jlo = max(0, q0 - window + 1) / TILE;
-    const DqTurn t = { c.turn + (size_t)(c.tile0 + b * ((T + TILE - 1) / TILE) + i) * Hq + h, kt - jlo, i - jlo };
-#ifndef DQ_MODE
-#define DQ_MODE 0
-#endif
-    if (DQ_MODE == 2) return t;
-    if (t.pos > 0 && threadIdx.x == 0 && DQ_MODE != 5)
-        while (ld_acquire(t.counter) < (unsigned)t.pos) __nanosleep(32);
-    __syncthreads();
-    if (t.pos > 0 && DQ_MODE != 6) {
-        const size_t qs = (size_t)Hq * HEAD_DIM, o = (size_t)b * T * qs + (size_t)h * HEAD_DIM;
-        #pragma unroll
-        for (int half = 0; half < 2; half++) {
-            const int row = min(q0 + warp * 16 + half * 8 + g, T - 1);  // rows past T are never written
-            #pragma unroll
-            for (int n = 0; n < NTILES; n++) prev[half][n] = __ldcg((const float2*)(c.acc + o + (size_t)row * qs + n * 8 + 2 * t4));
-        }
-    }
-    return t;
-}
-
-// Adds this block's term d (64 query rows from q0, head h; accumulator layout) to the sum before it:
-// stored for the next key tile, or (the last) written to dq in bf16; then passes the turn on.
-__device__ __forceinline__ void dq_add(const float (&d)[NTILES][4], const float2 (&prev)[2][NTILES], const DqTurn& t, const DqChain& c,
-    int b, int h, int q0, int T, int Hq, float scale, int warp, int g, int t4)
-{
-    if (DQ_MODE == 2) return;
-    const size_t qs = (size_t)Hq * HEAD_DIM, o = (size_t)b * T * qs + (size_t)h * HEAD_DIM;
-    #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        const int row = q0 + warp * 16 + half * 8 + g;
-        if (row >= T) continue;
-        #pragma unroll
-        for (int n = 0; n < NTILES; n++) {
-            const int col = n * 8 + 2 * t4;
-            float2 v = make_float2(d[n][2 * half], d[n][2 * half + 1]);
-            if (t.pos > 0 && DQ_MODE != 6) {
-                v.x = prev[half][n].x + v.x;
-                v.y = prev[half][n].y + v.y;
-            }
-            if (t.pos == t.last) *(u32*)(c.dq + o + (size_t)row * qs + col) = pack2(v.x * scale, v.y * scale);
-            else __stcg((float2*)(c.acc + o + (size_t)row * qs + col), v);
-        }
-    }
-    if (t.pos < t.last) {
-        __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0) st_release(t.counter, (unsigned)t.pos + 1);
-    }
-}
-
 // dK, dV for 64 * WG keys of one kv head, one warpgroup per 64 keys; grid and order as
 // attention.cu's backward_dkv_wide_body, whose algorithm this is: K and V resident, the group's
 // (Q, dO, lse, delta) query tiles double-buffered, S^T = K Q^T and dP^T = V dO^T as shared-memory
 // products, then dV += P^T dO and dK += dS^T Q with P^T and dS^T as the register operands.
-// ORDERED (one warpgroup): dQ too, through DqChain; the query tiles are walked last first with the
-// group's heads innermost, so the blocks of neighbouring key tiles, started together, reach each
-// (tile, head) in step, and a step's turn is taken during the next step's products.
-template <int WG, bool ORDERED>
+template <int WG>
 __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window, const DqChain& dqc)
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
 {
-    static_assert(!ORDERED || WG == 1, "a dQ turn is one 64-key tile's");
     constexpr int KROWS = WG_ROWS * WG, NT = 128 * WG;
-    // 2 x (Q, dO) tiles, K and V (WG tiles each), dS^T (ORDERED), then 2 x (lse, delta) rows
+    // 2 x (Q, dO) tiles, K and V (WG tiles each), then 2 x (lse, delta) rows
     char* sK = smem + 4 * SW_TILE_BYTES;
     char* sV = sK + WG * SW_TILE_BYTES;
-    char* sDS = sV + WG * SW_TILE_BYTES;
-    float* sStat = (float*)(sDS + (ORDERED ? SW_TILE_BYTES : 0));
+    float* sStat = (float*)(sV + WG * SW_TILE_BYTES);
 
     const int kt = by, hk = bx % Hkv, b = bx / Hkv;
     const int group = Hq / Hkv;
@@ -502,13 +377,10 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
     const int qt0 = k0 / TILE;
     const int nq = min(T - 1, k0 + KROWS - 2 + window) / TILE - qt0 + 1;
     const int steps = group * nq;
-    // Step it's query head and tile.
-    auto head = [&](int it) { return hk * group + (ORDERED ? it % group : it / nq); };
-    auto tile_row = [&](int it) { return (qt0 + (ORDERED ? nq - 1 - it / group : it % nq)) * TILE; };
 
     load_tile_sw<KROWS, NT>(sK, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
     load_tile_sw<KROWS, NT>(sV, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
-    dkv_issue_sw<NT>(smem, sStat, 0, head(0), tile_row(0), b, q, dout, lse, delta, T, Hq);
+    dkv_issue_sw<NT>(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
     cp_async_commit();
     const char* sKw = sK + wg * SW_TILE_BYTES;
     const char* sVw = sV + wg * SW_TILE_BYTES;
@@ -518,20 +390,15 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
     for (int n = 0; n < NTILES; n++)
         #pragma unroll
         for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.f;
-    // ORDERED: a step's dQ term waits for its turn until the next step (dqp), so that a turn's wait and
-    // its global loads and stores run under that step's products, not between them.
-    float dqp[NTILES][4];
-    float2 prev[2][NTILES];  // the sum of the terms before it
-    DqTurn turn;
 
     for (int it = 0; it < steps; it++) {
-        if (it + 1 < steps) dkv_issue_sw<NT>(smem, sStat, (it + 1) & 1, head(it + 1), tile_row(it + 1), b, q, dout, lse, delta, T, Hq);
+        if (it + 1 < steps) dkv_issue_sw<NT>(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
         cp_async_commit();
         cp_async_wait<1>();
         fence_async_smem();
         __syncthreads();
 
-        const int q0 = tile_row(it);
+        const int q0 = (qt0 + it % nq) * TILE;
         const char* sQ = smem + (it & 1) * 2 * SW_TILE_BYTES;
         const char* sD = sQ + SW_TILE_BYTES;
         const float* sLse = sStat + (it & 1) * 2 * TILE;
@@ -540,15 +407,7 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
         if (!(q0 + TILE - 1 < wgKey || q0 - (wgKey + WG_ROWS - 1) >= window)) {
             const bool mask = q0 < wgKey + WG_ROWS - 1 || q0 + TILE > T || q0 + TILE - 1 - wgKey >= window;
             float p[NTILES][4], dp[NTILES][4];
-            if constexpr (ORDERED) {
-                // The previous step's turn waits and loads while S^T and dP^T run.
-                issue_two_products(p, sKw, sQ, dp, sVw, sD);
-                if (it > 0) turn = dq_wait(dqc, prev, b, head(it - 1), tile_row(it - 1), kt, T, Hq, window, warp, g, t4);
-                wg_wait<1>();
-                pin(p);
-            } else {
-                two_products(p, sKw, sQ, dp, sVw, sD);  // S^T = K Q^T ready; dP^T = V dO^T runs on while P^T is computed
-            }
+            two_products(p, sKw, sQ, dp, sVw, sD);  // S^T = K Q^T ready; dP^T = V dO^T runs on while P^T is computed
             #pragma unroll
             for (int n = 0; n < NTILES; n++) {
                 const float2 l2 = *(const float2*)(sLse + n * 8 + 2 * t4);
@@ -587,52 +446,18 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
                 }
             }
             pack_a(da, dp);
-            if constexpr (ORDERED) store_ds(sDS, da, warp, g, t4);
             pin(dka);
             wg_fence();
             #pragma unroll
             for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dka, da[kk], sw_desc(sQ + kk * 16 * 128));
             wg_commit();
-            if constexpr (ORDERED) {
-                // This step's dQ term = dS K (dS^T read transposed from shared memory once every
-                // warp's rows are in place and visible to the products; K the MN-major operand),
-                // while the previous step's term is added in its turn.
-                fence_async_smem();
-                __syncthreads();
-                float dqn[NTILES][4];
-                wg_fence();
-                #pragma unroll
-                for (int kk = 0; kk < TILE / 16; kk++) wgmma_ss_mn(dqn, sw_desc(sDS + kk * 16 * 128), sw_desc(sKw + kk * 16 * 128), kk > 0);
-                wg_commit();
-                if (it > 0) dq_add(dqp, prev, turn, dqc, b, head(it - 1), tile_row(it - 1), T, Hq, scale, warp, g, t4);
-                wg_wait<0>();
-                pin(dqn);
-                #pragma unroll
-                for (int n = 0; n < NTILES; n++)
-                    #pragma unroll
-                    for (int e = 0; e < 4; e++) dqp[n][e] = dqn[n][e];
-            } else {
-                wg_wait<0>();
-            }
+            wg_wait<0>();
             keep(pa);
             keep(da);
             pin(dva);
             pin(dka);
-        } else if constexpr (ORDERED) {
-            // Not reached (a dK/dV block's walk holds only tiles it sees), but no turn is skipped.
-            if (it > 0) {
-                turn = dq_wait(dqc, prev, b, head(it - 1), tile_row(it - 1), kt, T, Hq, window, warp, g, t4);
-                dq_add(dqp, prev, turn, dqc, b, head(it - 1), tile_row(it - 1), T, Hq, scale, warp, g, t4);
-            }
-            #pragma unroll
-            for (int n = 0; n < NTILES; n++) dqp[n][0] = dqp[n][1] = dqp[n][2] = dqp[n][3] = 0.f;
         }
-        __syncthreads();  // this buffer (and dS^T) is refilled two steps on
-    }
-    if constexpr (ORDERED) {
-        // The last step's term.
-        turn = dq_wait(dqc, prev, b, head(steps - 1), tile_row(steps - 1), kt, T, Hq, window, warp, g, t4);
-        dq_add(dqp, prev, turn, dqc, b, head(steps - 1), tile_row(steps - 1), T, Hq, scale, warp, g, t4);
+        __syncthreads();  // this buffer is refilled two steps on
     }
 
     bf16* dkb = dk + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
@@ -686,7 +511,7 @@ extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_forward_h
 extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_dkv_hopper##SUFFIX(HOPPER_DKV_PARAMS) \
 { \
     extern __shared__ __align__(16) char smem_raw[]; \
-    backward_dkv_hopper_body<WG, false>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window, DqChain{}); \
+    backward_dkv_hopper_body<WG>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
 } \
 extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_dq_hopper##SUFFIX(HOPPER_DQ_PARAMS) \
 { \
@@ -699,7 +524,7 @@ extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_
     extern __shared__ __align__(16) char smem_raw[]; \
     char* smem = align1024(smem_raw); \
     const int bid = blockIdx.x, kvBlocks = kvX * kvY; \
-    if (bid < kvBlocks) backward_dkv_hopper_body<WG, false>(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window, DqChain{}); \
+    if (bid < kvBlocks) backward_dkv_hopper_body<WG>(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
     else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
 } \
 /* The same over a variable-length batch's tile table, as attention.cu's BACKWARD_VARLEN. */ \
@@ -713,41 +538,11 @@ extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_
     const int4 t = tiles[bid < kvBlocks ? bid / kvX : (bid - kvBlocks) / qX]; \
     const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq; \
     const int w = varlen_window(window, t.y); \
-    if (bid < kvBlocks) backward_dkv_hopper_body<WG, false>(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w, DqChain{}); \
+    if (bid < kvBlocks) backward_dkv_hopper_body<WG>(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
     else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, t.z, dq + qo, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
 }
 
 HOPPER_KERNELS(, 2, 1)
 HOPPER_KERNELS(_rows64, 1, 3)
-
-// Blocks per multiprocessor of the ordered-dQ kernels: two, so a thread has the registers to hold a
-// step's dQ term and the sum it is added to through the next step's products (255 a thread).
-#define ORDERED_BLOCKS 2
-
-// dK, dV and dQ from the dK/dV blocks alone (DqChain): one-warpgroup blocks, block numbers from the
-// ticket at sync[0] (the counters follow it; all zero before the launch), key tile 0 first. Shared
-// memory: the dK/dV body's and one more tile (dS^T).
-extern "C" __global__ void __launch_bounds__(128, ORDERED_BLOCKS) attention_backward_ordered_hopper_rows64(bf16* __restrict__ dq, HOPPER_DKV_PARAMS,
-    float* __restrict__ acc, unsigned* __restrict__ sync, int kvX)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    const int bid = take_ticket(sync);
-    backward_dkv_hopper_body<1, true>(align1024(smem_raw), bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window,
-        DqChain{dq, acc, sync + 1, 0});
-}
-
-// The same over a variable-length batch's 64-row tile table (each entry's w: its sequence's first tile).
-extern "C" __global__ void __launch_bounds__(128, ORDERED_BLOCKS) attention_backward_ordered_hopper_rows64_varlen(bf16* __restrict__ dq, bf16* __restrict__ dk,
-    bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window, int kvX,
-    float* __restrict__ acc, unsigned* __restrict__ sync)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    const int bid = take_ticket(sync);
-    const int4 t = tiles[bid / kvX];
-    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq;
-    backward_dkv_hopper_body<1, true>(align1024(smem_raw), bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so,
-        t.y, Hq, Hkv, scale, varlen_window(window, t.y), DqChain{dq + qo, acc + qo, sync + 1, t.w});
-}
 
 #endif
