@@ -61,9 +61,8 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
         {
             DeviceBuffer q = Random(qn), k = Random(kn), v = Random(kn), dout = Random(qn);
             DeviceBuffer o = Alloc(qn * 2), lse = Alloc(stats), delta = Alloc(stats), dq = Alloc(qn * 2), dk = Alloc(kn * 2), dv = Alloc(kn * 2);
-            var dqScratch = Alloc(CudaKernels.QueryGradScratchBytes((long)s.Batch * s.SeqLen, s.QueryHeads, s.HeadDim));
             void Forward() => _k.AttentionForward(o.Pointer, lse.Pointer, q.Pointer, k.Pointer, v.Pointer, s);
-            void Backward() => _k.AttentionBackward(dq.Pointer, dk.Pointer, dv.Pointer, q.Pointer, k.Pointer, v.Pointer, o.Pointer, dout.Pointer, lse.Pointer, delta.Pointer, dqScratch.Pointer, s);
+            void Backward() => _k.AttentionBackward(dq.Pointer, dk.Pointer, dv.Pointer, q.Pointer, k.Pointer, v.Pointer, o.Pointer, dout.Pointer, lse.Pointer, delta.Pointer, s);
 
             AttentionForwardTiling[] forwardTilings = [AttentionForwardTiling.Rows64, AttentionForwardTiling.Rows128];
             if (_k.HasHopperAttention(s.HeadDim))
@@ -123,10 +122,6 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
                 _k.BackwardStages = AttentionBackwardStages.All;
                 Emit(model, s, "backward", "all_hopper_rows128", timer.MedianMs(_ => Backward()), BackwardFlops(s));
                 _k.HopperWarpgroups = 1;
-                // dQ blocks of their own (before the ordered dQ), against Auto below.
-                _k.OrderedQueryGradients = false;
-                Emit(model, s, "backward", "all_hopper_dqblocks", timer.MedianMs(_ => Backward()), BackwardFlops(s));
-                _k.OrderedQueryGradients = true;
                 // The mma.sync kernels' one launch (the previous default), against Auto below.
                 _k.BackwardTiling = AttentionBackwardTiling.Rows128;
                 Emit(model, s, "backward", "all_rows128", timer.MedianMs(_ => Backward()), BackwardFlops(s));
@@ -142,7 +137,6 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
             _k.BackwardTiling = AttentionBackwardTiling.Auto;
             _k.BackwardStages = AttentionBackwardStages.All;
             _k.HopperWarpgroups = 1;
-            _k.OrderedQueryGradients = true;
             _device.Synchronize();
             foreach (var b in buffers)
                 b.Dispose();

@@ -17,8 +17,6 @@
 //              any shape with :keepglu has each layer keep its own SwiGLU output instead of one shared h (GpuMemoryPlan.SharesGluOutput, the A/B)
 //              any shape with :mmaattn runs the mma.sync attention kernels (128-row tiles) where the Hopper (wgmma) ones are the
 //              default (compute capability 9.0, head_dim 64: the A/B)
-//              any shape with :dqblocks runs the Hopper attention backward with dQ blocks of their own instead of the
-//              dK/dV blocks adding dQ in key order (CudaKernels.OrderedQueryGradients, the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -88,7 +86,6 @@ if (!argList.Contains("--checks-only"))
         var (shape, ckpt, offload) = (sft ? parts[1] : parts[0], ckptValue is "1" or "offload", ckptValue == "offload");
         try
         {
-            gpu.Context.Kernels.OrderedQueryGradients = !parts.Contains("dqblocks");
             if (parts.Contains("mmaattn"))
             {
                 gpu.Context.Kernels.ForwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionForwardTiling.Rows128;
@@ -103,7 +100,7 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn" or "dqblocks")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
                 Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts"), shareGlu: parts.Contains("keepglu") ? false : null));
@@ -220,8 +217,6 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
         // The attention kernels' tiling: Auto (Hopper at head_dim 64 on 9.0) or Rows128 (the :mmaattn A/B).
         ["attention_tiling"] = gpu.Context.Kernels.ForwardTiling.ToString(),
-        // The Hopper backward's dQ: added by the dK/dV blocks in key order, or dQ blocks of their own (the :dqblocks A/B).
-        ["attention_dq"] = gpu.Context.Kernels.OrderedQueryGradients ? "ordered" : "blocks",
     };
 }
 

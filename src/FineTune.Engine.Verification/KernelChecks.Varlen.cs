@@ -26,7 +26,6 @@ public sealed partial class KernelChecks
         var o = Alloc(qn * 2);
         var lse = Alloc(rows * hq * 4);
         var delta = Alloc(rows * hq * 4);
-        var dqScratch = Alloc(CudaKernels.QueryGradScratchBytes(rows, hq, dim));
         DeviceBuffer gq = Alloc(qn * 2), gk = Alloc(kn * 2), gv = Alloc(kn * 2);
         var (forwardTiling, backwardTiling) = WithoutHopper(
             hopper ? AttentionForwardTiling.Hopper : rows64 ? AttentionForwardTiling.Rows64 : AttentionForwardTiling.Auto,
@@ -44,7 +43,7 @@ public sealed partial class KernelChecks
         }
         var (fwd, det1) = Twice(() => { }, () => Tiled(() => Kernels.AttentionForwardVarlen(o.Pointer, lse.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, heads, device)), o, lse);
         var (bwd, det2) = Twice(() => { }, () => Tiled(() => Kernels.AttentionBackwardVarlen(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer,
-            o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, dqScratch.Pointer, heads, device)), gq, gk, gv);
+            o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, heads, device)), gq, gk, gv);
 
         // The same inputs, one uniform launch per sequence (batch 1) at its offsets.
         var outputs = new[] { o, lse, gq, gk, gv };
@@ -58,7 +57,7 @@ public sealed partial class KernelChecks
                 ulong qo = st * (ulong)(hq * dim) * 2, ko = st * (ulong)(hkv * dim) * 2, so = st * (ulong)hq * 4;
                 Kernels.AttentionForward(o.Pointer + qo, lse.Pointer + so, dq.Pointer + qo, dk.Pointer + ko, dv.Pointer + ko, one);
                 Kernels.AttentionBackward(gq.Pointer + qo, gk.Pointer + ko, gv.Pointer + ko, dq.Pointer + qo, dk.Pointer + ko, dv.Pointer + ko, o.Pointer + qo, ddo.Pointer + qo,
-                    lse.Pointer + so, delta.Pointer + so, dqScratch.Pointer, one);
+                    lse.Pointer + so, delta.Pointer + so, one);
             }
         });
         Device.Synchronize();

@@ -124,12 +124,6 @@ public sealed partial class KernelChecks : IDisposable
         ["attention_hd64_window_hopper"] = seed => Attention("attention_hd64_window_hopper", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
         ["attention_hd64_hopper_separate_launches"] = seed => Attention("attention_hd64_hopper_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true),
         ["attention_varlen_hd64_hopper"] = seed => AttentionVarlen("attention_varlen_hd64_hopper", seed, [208, 16, 16, 64, 400, 48, 128, 16], 8, 2, 64, hopper: true),
-        // Long sequences: many key tiles add their dQ terms to each query tile in turn (the ordered dQ's
-        // chains), with and without a window; and the dQ blocks of their own it replaced (the A/B).
-        ["attention_long_hopper"] = seed => Attention("attention_long_hopper", seed, new AttentionShape(2, 1100, 8, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
-        ["attention_long_window_hopper"] = seed => Attention("attention_long_window_hopper", seed, new AttentionShape(1, 1100, 4, 2, 64) { Window = 300 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
-        ["attention_llama1b_heads_hopper_dqblocks"] = seed => DqBlocks(() => Attention("attention_llama1b_heads_hopper_dqblocks", seed, new AttentionShape(1, 257, 32, 8, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper)),
-        ["attention_varlen_hd64_hopper_dqblocks"] = seed => DqBlocks(() => AttentionVarlen("attention_varlen_hd64_hopper_dqblocks", seed, [208, 16, 16, 64, 400, 48, 128, 16], 8, 2, 64, hopper: true)),
         // Two warpgroups per block (128 rows): the same kernels with the 128-row grids and tables.
         ["attention_smollm2_heads_hopper_rows128"] = seed => TwoWarpgroups(() => Attention("attention_smollm2_heads_hopper_rows128", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper)),
         ["attention_hd64_window_hopper_rows128"] = seed => TwoWarpgroups(() => Attention("attention_hd64_window_hopper_rows128", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true)),
@@ -147,19 +141,6 @@ public sealed partial class KernelChecks : IDisposable
 
     /// <summary>Whether check <paramref name="name"/> is of a kernel that exists only on compute capability 9.0 (attention_hopper.cu): its name says "_hopper".</summary>
     public static bool IsHopperCheck(string name) => name.Contains("_hopper", StringComparison.Ordinal);
-
-    private KernelCheckResult DqBlocks(Func<KernelCheckResult> check)
-    {
-        Kernels.OrderedQueryGradients = false;
-        try
-        {
-            return check();
-        }
-        finally
-        {
-            Kernels.OrderedQueryGradients = true;
-        }
-    }
 
     private KernelCheckResult TwoWarpgroups(Func<KernelCheckResult> check)
     {
@@ -591,7 +572,6 @@ public sealed partial class KernelChecks : IDisposable
         var o = Alloc(qn * 2);
         var lse = Alloc((long)s.Batch * s.QueryHeads * s.SeqLen * 4);
         var delta = Alloc((long)s.Batch * s.QueryHeads * s.SeqLen * 4);
-        var dqScratch = Alloc(CudaKernels.QueryGradScratchBytes((long)s.Batch * s.SeqLen, s.QueryHeads, s.HeadDim));
         DeviceBuffer gq = Alloc(qn * 2), gk = Alloc(kn * 2), gv = Alloc(kn * 2);
         var (fwd, det1) = Twice(() => { }, () =>
         {
@@ -617,8 +597,7 @@ public sealed partial class KernelChecks : IDisposable
                     : [AttentionBackwardStages.All])
                 {
                     Kernels.BackwardStages = stages;
-                    Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer,
-                        dqScratch.Pointer, s);
+                    Kernels.AttentionBackward(gq.Pointer, gk.Pointer, gv.Pointer, dq.Pointer, dk.Pointer, dv.Pointer, o.Pointer, ddo.Pointer, lse.Pointer, delta.Pointer, s);
                 }
             }
             finally

@@ -88,10 +88,6 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [HopperFact] public void Attention_hopper_sliding_window() => Check("attention_hd64_window_hopper");
     [HopperFact] public void Attention_hopper_backward_stages_in_separate_launches() => Check("attention_hd64_hopper_separate_launches");
     [HopperFact] public void Attention_hopper_one_launch_over_variable_length_sequences() => Check("attention_varlen_hd64_hopper");
-    [HopperFact] public void Attention_hopper_long_sequences_add_dq_in_key_order() => Check("attention_long_hopper");
-    [HopperFact] public void Attention_hopper_long_sequences_sliding_window_add_dq_in_key_order() => Check("attention_long_window_hopper");
-    [HopperFact] public void Attention_hopper_dq_blocks_of_their_own_llama_3_2_1b_heads() => Check("attention_llama1b_heads_hopper_dqblocks");
-    [HopperFact] public void Attention_hopper_dq_blocks_of_their_own_variable_length_sequences() => Check("attention_varlen_hd64_hopper_dqblocks");
     [HopperFact] public void Attention_hopper_two_warpgroups_per_block_smollm2_135m_heads() => Check("attention_smollm2_heads_hopper_rows128");
     [HopperFact] public void Attention_hopper_two_warpgroups_per_block_sliding_window_separate_launches() => Check("attention_hd64_window_hopper_rows128");
     [HopperFact] public void Attention_hopper_two_warpgroups_per_block_variable_length_sequences() => Check("attention_varlen_hd64_hopper_rows128");

@@ -18,12 +18,9 @@ public sealed partial class CudaKernels
             output, lse, q, k, v, table, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window);
     }
 
-    /// <summary>
-    /// <see cref="AttentionBackward"/> (all stages, the fused launch) over a variable-length batch; <paramref name="delta"/> is scratch of
-    /// rows x heads floats, <paramref name="dqScratch"/> of <see cref="QueryGradScratchBytes"/> for the batch's rows.
-    /// </summary>
+    /// <summary><see cref="AttentionBackward"/> (all stages, the fused launch) over a variable-length batch; <paramref name="delta"/> is scratch of rows x heads floats.</summary>
     public void AttentionBackwardVarlen(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta,
-        ulong dqScratch, AttentionShape heads, VarlenAttentionDevice batch)
+        AttentionShape heads, VarlenAttentionDevice batch)
     {
         heads.Validate();
         var define = $"HEAD_DIM={heads.HeadDim}";
@@ -34,14 +31,6 @@ public sealed partial class CudaKernels
         var (file, suffix, threads, rows, kvShared, qShared) = BackwardKernels(heads.HeadDim);
         var (table, count) = Table(batch, rows);
         int kvX = heads.KvHeads * heads.Chunks, qX = heads.QueryHeads * heads.Chunks;
-        if (UsesOrderedQueryGradients(heads.HeadDim))
-        {
-            // One counter per entry of the 64-row table (every tile of every sequence) and head.
-            var sync = ResetQueryGradTurns(dqScratch, batch.Rows, heads.QueryHeads, heads.HeadDim, count);
-            Kernel(file, "attention_backward_ordered_hopper_rows64_varlen", define).Launch((kvX * count, 1, 1), threads, OrderedBackwardSharedBytes,
-                dq, dk, dv, q, k, v, dout, lse, delta, table, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window, kvX, dqScratch, sync);
-            return;
-        }
         Kernel(file, "attention_backward_fused" + suffix + "_varlen", define).Launch(
             ((kvX + qX) * count, 1, 1), threads, Math.Max(kvShared, qShared),
             dq, dk, dv, q, k, v, dout, lse, delta, table, count, heads.QueryHeads, heads.KvHeads, heads.Scale, heads.Window, kvX, qX);

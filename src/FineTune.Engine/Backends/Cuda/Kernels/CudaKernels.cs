@@ -349,47 +349,10 @@ public sealed partial class CudaKernels : IDisposable
     public AttentionBackwardTiling BackwardTiling { get; set; } = AttentionBackwardTiling.Auto;
 
     /// <summary>
-    /// Whether the Hopper backward (one-warpgroup blocks) has its dK/dV blocks add dQ too, each key
-    /// tile's term in key order (5 products a tile pair: no dQ blocks recomputing S and dP), rather
-    /// than running dQ blocks of their own; true unless a benchmark runs the A/B.
-    /// </summary>
-    public bool OrderedQueryGradients { get; set; } = true;
-
-    /// <summary>
-    /// Bytes of the dQ scratch <see cref="AttentionBackward"/> and <see cref="AttentionBackwardVarlen"/> take
-    /// for <paramref name="rows"/> query rows: dQ's fp32 partial sums, then a counter per (64-row tile, head)
-    /// and a ticket (the ordered dQ of the Hopper backward; other kernels leave it untouched).
-    /// </summary>
-    public static long QueryGradScratchBytes(long rows, int queryHeads, int headDim) =>
-        SyncOffset(rows, queryHeads, headDim) + 4 * (rows * queryHeads + 1);
-
-    private static long SyncOffset(long rows, int queryHeads, int headDim) => (4 * rows * queryHeads * headDim + 255) / 256 * 256;
-
-    /// <summary>Whether <see cref="AttentionBackward"/> at this head dimension runs the ordered-dQ kernel (<see cref="OrderedQueryGradients"/>).</summary>
-    private static readonly string[] ExperimentDefines = Environment.GetEnvironmentVariable("FINETUNE_DQ_MODE") is { } m ? [$"DQ_MODE={m}"] : [];
-
-    private bool UsesOrderedQueryGradients(int headDim) =>
-        OrderedQueryGradients && HopperWarpgroups == 1 && UsesHopperBackward(headDim);
-
-    /// <summary>Zeroes the ticket and the counters of <paramref name="tiles"/> 64-row query tiles before an ordered-dQ launch.</summary>
-    private unsafe ulong ResetQueryGradTurns(ulong scratch, long rows, int queryHeads, int headDim, long tiles)
-    {
-        var sync = scratch + (ulong)SyncOffset(rows, queryHeads, headDim);
-        var cu = _device.Driver;
-        cu.Check(cu.cuMemsetD32Async(sync, 0, (nuint)(1 + tiles * queryHeads), _device.Stream.Handle), "cuMemsetD32Async");
-        return sync;
-    }
-
-    /// <summary>Shared memory of the ordered-dQ kernel: the dK/dV body's (alignment, 2 x (Q, dO), K, V, lse/delta rows), the dS^T tile and the staged fp32 dQ term.</summary>
-    private const int OrderedBackwardSharedBytes = 1024 + 7 * SwizzledTileBytes + AttentionTile * 64 * 4 + 4 * AttentionTile * 4;
-
-    /// <summary>
     /// Causal attention backward: dq, dk, dv (layouts as q, k, v) from the forward's inputs, its
-    /// output and lse, and dout. <paramref name="delta"/> is scratch of B*Hq*T floats,
-    /// <paramref name="dqScratch"/> of <see cref="QueryGradScratchBytes"/> for B*T rows.
+    /// output and lse, and dout. <paramref name="delta"/> is scratch of B*Hq*T floats.
     /// </summary>
-    public void AttentionBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, ulong dqScratch,
-        AttentionShape shape)
+    public void AttentionBackward(ulong dq, ulong dk, ulong dv, ulong q, ulong k, ulong v, ulong output, ulong dout, ulong lse, ulong delta, AttentionShape shape)
     {
         shape.Validate();
         var define = $"HEAD_DIM={shape.HeadDim}";
@@ -404,14 +367,6 @@ public sealed partial class CudaKernels : IDisposable
         var qX = shape.Batch * shape.QueryHeads * shape.Chunks;
         var (file, suffix, threads, rows, kvShared, qShared) = BackwardKernels(shape.HeadDim);
         var rowTiles = (shape.SeqLen + rows - 1) / rows;
-        if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query) && UsesOrderedQueryGradients(shape.HeadDim))
-        {
-            long allRows = (long)shape.Batch * shape.SeqLen;
-            var sync = ResetQueryGradTurns(dqScratch, allRows, shape.QueryHeads, shape.HeadDim, (long)shape.Batch * rowTiles);
-            Kernel(file, "attention_backward_ordered_hopper_rows64", [define, .. ExperimentDefines]).Launch((kvX * rowTiles, 1, 1), threads, OrderedBackwardSharedBytes,
-                dq, dk, dv, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow, dqScratch, sync, kvX);
-            return;
-        }
         if (BackwardStages.HasFlag(AttentionBackwardStages.KeyValue | AttentionBackwardStages.Query))
         {
             // Both in one launch (the dK/dV blocks first, then the dQ blocks), so the short dQ

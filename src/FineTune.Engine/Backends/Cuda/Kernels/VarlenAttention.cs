@@ -7,9 +7,8 @@ namespace FineTune.Engine.Backends.Cuda.Kernels;
 /// (<see cref="Upload"/>) holds the tile tables of the 64- and 128-row kernels, then the starts.
 /// </summary>
 /// <remarks>
-/// Each table entry (start, length, tile, first tile) is one block row of a uniform launch over that
-/// sequence alone, numbered as the uniform kernels number their tiles, and the number of the
-/// sequence's first tile among all sequences' (the ordered dQ's counters); entries are ordered by work (the number
+/// Each table entry (start, length, tile, 0) is one block row of a uniform launch over that sequence
+/// alone, numbered as the uniform kernels number their tiles; entries are ordered by work (the number
 /// of 64- or 128-row tiles the block walks), the most first, so the long causal rows start first and
 /// the many short examples of a realistic SFT batch fill the tail.
 /// </remarks>
@@ -52,18 +51,15 @@ public sealed class VarlenAttention
 
     private static int[] Table(int[] starts, int rows)
     {
-        var entries = new List<(int Start, int Length, int Tile, int Work, int FirstTile)>();
-        var firstTile = 0;
+        var entries = new List<(int Start, int Length, int Tile, int Work)>();
         for (var s = 0; s + 1 < starts.Length; s++)
         {
             var length = starts[s + 1] - starts[s];
             var tiles = (length + rows - 1) / rows;
-            for (var by = 0; by < tiles; by++) entries.Add((starts[s], length, by, tiles - by, firstTile));
-            firstTile += tiles;
+            for (var by = 0; by < tiles; by++) entries.Add((starts[s], length, by, tiles - by));
         }
-        // OrderByDescending is stable: equal work keeps sequence order, and within a sequence tile by
-        // comes before by + 1 (the ordered dQ's blocks wait on the tile before theirs).
-        return entries.OrderByDescending(e => e.Work).SelectMany(e => new[] { e.Start, e.Length, e.Tile, e.FirstTile }).ToArray();
+        // OrderByDescending is stable: equal work keeps sequence order.
+        return entries.OrderByDescending(e => e.Work).SelectMany(e => new[] { e.Start, e.Length, e.Tile, 0 }).ToArray();
     }
 
     /// <summary>Entries of the table for tiles of <paramref name="rows"/> rows.</summary>

@@ -134,8 +134,8 @@ __device__ __forceinline__ void wgmma_rs_mn(float (&d)[NTILES][4], const u32 (&a
 }
 
 // x = Ax . Bx^T, then y = Ay . By^T, over the head dimension (all K-major shared-memory tiles), as two
-// commit groups, both still running on return.
-__device__ __forceinline__ void issue_two_products(float (&x)[NTILES][4], const char* ax, const char* bx,
+// commit groups; returns once x is ready, y still running (the score and dP products of a step).
+__device__ __forceinline__ void two_products(float (&x)[NTILES][4], const char* ax, const char* bx,
     float (&y)[NTILES][4], const char* ay, const char* by)
 {
     wg_fence();
@@ -145,13 +145,6 @@ __device__ __forceinline__ void issue_two_products(float (&x)[NTILES][4], const 
     #pragma unroll
     for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(y, sw_desc(ay + kk * 32), sw_desc(by + kk * 32), kk > 0);
     wg_commit();
-}
-
-// The same, returning once x is ready, y still running (the score and dP products of a step).
-__device__ __forceinline__ void two_products(float (&x)[NTILES][4], const char* ax, const char* bx,
-    float (&y)[NTILES][4], const char* ay, const char* by)
-{
-    issue_two_products(x, ax, bx, y, ay, by);
     wg_wait<1>();
     pin(x);
 }
@@ -342,194 +335,36 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
     }
 }
 
-// Queues query head h's tile at row q0 (Q, dO, lse, delta) for a dK/dV block into buffer buf
-// (2 x (Q, dO) swizzled tiles, then 2 x (lse, delta) rows at sStat), as attention.cu's dkv_issue.
+// Queues step `it` of a dK/dV block into buffer it & 1 (2 x (Q, dO) swizzled tiles, then 2 x
+// (lse, delta) rows at sStat), as attention.cu's dkv_issue: the group's query heads from h0, and
+// within a head the nq query tiles from qt0.
 template <int NT>
-__device__ __forceinline__ void dkv_issue_sw(char* smem, float* sStat, int buf, int h, int q0, int b,
+__device__ __forceinline__ void dkv_issue_sw(char* smem, float* sStat, int it, int nq, int qt0, int h0, int b,
     const bf16* __restrict__ q, const bf16* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq)
 {
     const size_t qs = (size_t)Hq * HEAD_DIM;
+    const int buf = it & 1;
+    const int h = h0 + it / nq, q0 = (qt0 + it % nq) * TILE;
     char* sQ = smem + buf * 2 * SW_TILE_BYTES;
     load_tile_sw<TILE, NT>(sQ, q + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     load_tile_sw<TILE, NT>(sQ + SW_TILE_BYTES, dout + (size_t)b * T * qs + (size_t)h * HEAD_DIM, qs, q0, T);
     dkv_issue_stats(sStat, buf, b, h, q0, lse, delta, T, Hq);
 }
 
-// The dQ share of a dK/dV block (ORDERED below). dQ of query tile i is the sum over key tiles
-// j0(i)..i of dS_ij K_j; the block of key tile j computes dS_ij anyway, so it adds that term itself
-// instead of dQ blocks recomputing S and dP (5 products a tile pair instead of 7). The terms are
-// summed in fp32 in global memory (acc, laid out as dq) in ascending j, so the sum has one order
-// and reruns are byte-identical: a counter per (query tile, head) counts the terms added so far. A
-// term goes from registers to a shared-memory row tile and from there to acc by the copy engine
-// (TMA bulk copies: the first term stores, the others add, cp.reduce.async.bulk), so the block's
-// threads neither wait on global memory nor fence their own stores; a term's turn is taken during
-// the next step and its counter passed on the step after, once the copy engine is done. The last
-// term (j = i, the block's own diagonal) adds the sum to its registers and writes dq in bf16.
-// turn[-1] hands out block numbers in start order (tickets), so the block of tile j - 1 has
-// started before tile j's waits on it.
-struct DqChain {
-    bf16* dq;        // as q (the sequence's first row)
-    float* acc;      // as dq, fp32
-    unsigned* turn;  // per (query tile, head): terms added so far (zero before the launch)
-    int tile0;       // the sequence's first 64-row tile among all of the launch's
-};
-
-__device__ __forceinline__ unsigned ld_acquire(const unsigned* p)
-{
-    unsigned v;
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-    return v;
-}
-
-__device__ __forceinline__ void st_release(unsigned* p, unsigned v) { asm volatile("st.release.gpu.global.u32 [%0], %1;\n" :: "l"(p), "r"(v) : "memory"); }
-
-#ifndef DQ_MODE
-#define DQ_MODE 0
-#endif
-// Orders the copy engine's global accesses with this thread's ordinary ones (both directions).
-__device__ __forceinline__ void fence_async_global() { if (DQ_MODE != 8) asm volatile("fence.proxy.async.global;\n" ::: "memory"); }
-
-// The block's number in start order (see DqChain).
-__device__ __forceinline__ int take_ticket(unsigned* ticket)
-{
-    __shared__ int t;
-    if (threadIdx.x == 0) t = (int)atomicAdd(ticket, 1u);
-    __syncthreads();
-    return t;
-}
-
-// d = A (64 x 16) . B (16 x 64), both MN-major in shared memory: A's 16 rows (its K) of 64
-// contiguous M values, a transposed K-major tile; B as in wgmma_rs_mn.
-__device__ __forceinline__ void wgmma_ss_mn(float (&d)[NTILES][4], unsigned long long a, unsigned long long b, int accumulate)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WG_D32_LIST ", %32, %33, p, 1, 1, 1, 1;\n}\n"
-        : WG_D32(d) : "l"(a), "l"(b), "r"(accumulate));
-}
-
-// dS^T (64 keys x 64 queries, packed as the dK product's register operand) into a swizzled tile,
-// rows keys: the A operand of dQ = dS K read transposed.
-__device__ __forceinline__ void store_ds(char* sDS, const u32 (&da)[TILE / 16][4], int warp, int g, int t4)
-{
-    #pragma unroll
-    for (int n = 0; n < NTILES; n++)
-        #pragma unroll
-        for (int half = 0; half < 2; half++)
-            *(u32*)(sDS + sw128(warp * 16 + half * 8 + g, n) + 4 * t4) = da[n >> 1][(n & 1) * 2 + half];
-}
-
-// One dQ term of a block: its query tile and head, its counter, and its place among the tile's
-// terms (pos) against the last one's.
-struct DqTerm {
-    int q0, h, pos, last;
-    unsigned* counter;
-};
-
-__device__ __forceinline__ DqTerm dq_term(const DqChain& c, int b, int h, int q0, int kt, int T, int Hq, int window)
-{
-    const int i = q0 / TILE, jlo = max(0, q0 - window + 1) / TILE;
-    return { q0, h, kt - jlo, i - jlo, c.turn + (size_t)(c.tile0 + b * ((T + TILE - 1) / TILE) + i) * Hq + h };
-}
-
-// Waits (thread 0, then the block) until the terms before t have been added.
-__device__ __forceinline__ void dq_wait_turn(const DqTerm& t, bool diagonal = false)
-{
-    if (t.pos > 0 && threadIdx.x == 0 && !(DQ_MODE == 9 && !diagonal) && !(DQ_MODE == 10 && diagonal)) {
-        while (ld_acquire(t.counter) < (unsigned)t.pos) __nanosleep(20);
-        fence_async_global();
-    }
-    __syncthreads();
-}
-
-// A term (accumulator layout) into the fp32 row tile the copy engine reads (64 rows of 256 bytes).
-__device__ __forceinline__ void dq_stage(float* sStage, const float (&d)[NTILES][4], int warp, int g, int t4)
-{
-    #pragma unroll
-    for (int half = 0; half < 2; half++)
-        #pragma unroll
-        for (int n = 0; n < NTILES; n++)
-            *(float2*)(sStage + (warp * 16 + half * 8 + g) * HEAD_DIM + n * 8 + 2 * t4) = make_float2(d[n][2 * half], d[n][2 * half + 1]);
-}
-
-// In its turn, the staged term goes to acc, one 256-byte row per thread of the first 64: stored
-// (the first term) or added. The caller has made the staged rows visible to the copy engine.
-__device__ __forceinline__ void dq_issue(const DqTerm& t, const DqChain& c, const float* sStage, int b, int T, int Hq)
-{
-    dq_wait_turn(t);
-    const int r = threadIdx.x;
-    if (r < TILE && t.q0 + r < T) {
-        const size_t qs = (size_t)Hq * HEAD_DIM;
-        float* dst = c.acc + (size_t)b * T * qs + (size_t)(t.q0 + r) * qs + (size_t)t.h * HEAD_DIM;
-        const u32 src = (u32)__cvta_generic_to_shared(sStage + r * HEAD_DIM);
-        if (t.pos == 0) asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], 256;\n" :: "l"(dst), "r"(src) : "memory");
-        else asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 256;\n" :: "l"(dst), "r"(src) : "memory");
-        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-    }
-}
-
-// Once the copy engine has finished an issued term, the next key tile's block may add its own.
-__device__ __forceinline__ void dq_release(const DqTerm& t)
-{
-    if (threadIdx.x < TILE) {  // the threads that issued its rows
-        asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
-        fence_async_global();
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) st_release(t.counter, (unsigned)t.pos + 1);
-}
-
-// The staging tile may be refilled once the copy engine has read it.
-__device__ __forceinline__ void dq_stage_free()
-{
-    if (threadIdx.x < TILE) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
-    __syncthreads();
-}
-
-// The last term of a query tile: waits for the sum of the others, adds it to d and writes dq (bf16, x scale).
-__device__ __forceinline__ void dq_finish(const DqTerm& t, const DqChain& c, const float (&d)[NTILES][4], int b, int T, int Hq, float scale,
-    int warp, int g, int t4)
-{
-    dq_wait_turn(t, true);
-    const size_t qs = (size_t)Hq * HEAD_DIM, o = (size_t)b * T * qs + (size_t)t.h * HEAD_DIM;
-    float2 prev[2][NTILES];
-    #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        const int row = min(t.q0 + warp * 16 + half * 8 + g, T - 1);  // rows past T are never written
-        #pragma unroll
-        for (int n = 0; n < NTILES; n++)
-            prev[half][n] = t.pos > 0 ? __ldcg((const float2*)(c.acc + o + (size_t)row * qs + n * 8 + 2 * t4)) : make_float2(0.f, 0.f);
-    }
-    #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        const int row = t.q0 + warp * 16 + half * 8 + g;
-        if (row >= T) continue;
-        #pragma unroll
-        for (int n = 0; n < NTILES; n++)
-            *(u32*)(c.dq + o + (size_t)row * qs + n * 8 + 2 * t4) =
-                pack2((prev[half][n].x + d[n][2 * half]) * scale, (prev[half][n].y + d[n][2 * half + 1]) * scale);
-    }
-}
-
 // dK, dV for 64 * WG keys of one kv head, one warpgroup per 64 keys; grid and order as
 // attention.cu's backward_dkv_wide_body, whose algorithm this is: K and V resident, the group's
 // (Q, dO, lse, delta) query tiles double-buffered, S^T = K Q^T and dP^T = V dO^T as shared-memory
 // products, then dV += P^T dO and dK += dS^T Q with P^T and dS^T as the register operands.
-// ORDERED (one warpgroup): dQ too, through DqChain; the query tiles are walked last first with the
-// group's heads innermost, so the blocks of neighbouring key tiles, started together, reach each
-// (tile, head) in step.
-template <int WG, bool ORDERED>
+template <int WG>
 __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int by, bf16* __restrict__ dk, bf16* __restrict__ dv,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window, const DqChain& dqc)
+    const float* __restrict__ lse, const float* __restrict__ delta, int T, int Hq, int Hkv, float scale, int window)
 {
-    static_assert(!ORDERED || WG == 1, "a dQ turn is one 64-key tile's");
     constexpr int KROWS = WG_ROWS * WG, NT = 128 * WG;
-    // 2 x (Q, dO) tiles, K and V (WG tiles each), dS^T and the staged dQ term (ORDERED), then 2 x (lse, delta) rows
+    // 2 x (Q, dO) tiles, K and V (WG tiles each), then 2 x (lse, delta) rows
     char* sK = smem + 4 * SW_TILE_BYTES;
     char* sV = sK + WG * SW_TILE_BYTES;
-    char* sDS = sV + WG * SW_TILE_BYTES;
-    float* sStage = (float*)(sDS + SW_TILE_BYTES);  // ORDERED: 64 rows of fp32 dQ term
-    float* sStat = ORDERED ? sStage + TILE * HEAD_DIM : (float*)sDS;
+    float* sStat = (float*)(sV + WG * SW_TILE_BYTES);
 
     const int kt = by, hk = bx % Hkv, b = bx / Hkv;
     const int group = Hq / Hkv;
@@ -542,13 +377,10 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
     const int qt0 = k0 / TILE;
     const int nq = min(T - 1, k0 + KROWS - 2 + window) / TILE - qt0 + 1;
     const int steps = group * nq;
-    // Step it's query head and tile.
-    auto head = [&](int it) { return hk * group + (ORDERED ? it % group : it / nq); };
-    auto tile_row = [&](int it) { return (qt0 + (ORDERED ? nq - 1 - it / group : it % nq)) * TILE; };
 
     load_tile_sw<KROWS, NT>(sK, k + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
     load_tile_sw<KROWS, NT>(sV, v + (size_t)b * T * ks + (size_t)hk * HEAD_DIM, ks, k0, T);
-    dkv_issue_sw<NT>(smem, sStat, 0, head(0), tile_row(0), b, q, dout, lse, delta, T, Hq);
+    dkv_issue_sw<NT>(smem, sStat, 0, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
     cp_async_commit();
     const char* sKw = sK + wg * SW_TILE_BYTES;
     const char* sVw = sV + wg * SW_TILE_BYTES;
@@ -558,34 +390,19 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
     for (int n = 0; n < NTILES; n++)
         #pragma unroll
         for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.f;
-    // ORDERED: a step's term is staged at its end, issued in its turn at the start of the next step and
-    // passed on at the start of the step after, once the copy engine is done: no step waits on global memory.
-    DqTerm issued = {}, staged = {};
-    bool hasIssued = false, hasStaged = false;
-    auto pass_terms_on = [&]() {
-        if (hasIssued) dq_release(issued);
-        if (hasStaged) dq_issue(staged, dqc, sStage, b, T, Hq);
-        issued = staged;
-        hasIssued = hasStaged;
-        hasStaged = false;
-    };
 
     for (int it = 0; it < steps; it++) {
-        // The earlier terms move on first: between the products the registers are the products', and
-        // before the next tile's copy is queued the fences have no copy of it to wait for.
-        if constexpr (ORDERED) pass_terms_on();
-        if (it + 1 < steps) dkv_issue_sw<NT>(smem, sStat, (it + 1) & 1, head(it + 1), tile_row(it + 1), b, q, dout, lse, delta, T, Hq);
+        if (it + 1 < steps) dkv_issue_sw<NT>(smem, sStat, it + 1, nq, qt0, hk * group, b, q, dout, lse, delta, T, Hq);
         cp_async_commit();
         cp_async_wait<1>();
         fence_async_smem();
         __syncthreads();
 
-        const int q0 = tile_row(it);
+        const int q0 = (qt0 + it % nq) * TILE;
         const char* sQ = smem + (it & 1) * 2 * SW_TILE_BYTES;
         const char* sD = sQ + SW_TILE_BYTES;
         const float* sLse = sStat + (it & 1) * 2 * TILE;
         const float* sDelta = sLse + TILE;
-        float dqp[NTILES][4];  // ORDERED: this step's dQ term
         // Warpgroup-uniform: every query of the tile is before every key of the warpgroup, or past the window of all of them.
         if (!(q0 + TILE - 1 < wgKey || q0 - (wgKey + WG_ROWS - 1) >= window)) {
             const bool mask = q0 < wgKey + WG_ROWS - 1 || q0 + TILE > T || q0 + TILE - 1 - wgKey >= window;
@@ -629,54 +446,18 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
                 }
             }
             pack_a(da, dp);
-            if constexpr (ORDERED) store_ds(sDS, da, warp, g, t4);
             pin(dka);
             wg_fence();
             #pragma unroll
             for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dka, da[kk], sw_desc(sQ + kk * 16 * 128));
             wg_commit();
-            if constexpr (ORDERED) {
-                // This step's dQ term = dS K: dS^T read transposed from shared memory once every
-                // warp's rows are in place and visible to the products; K the MN-major operand.
-                fence_async_smem();
-                __syncthreads();
-                wg_fence();
-                #pragma unroll
-                for (int kk = 0; kk < TILE / 16; kk++) wgmma_ss_mn(dqp, sw_desc(sDS + kk * 16 * 128), sw_desc(sKw + kk * 16 * 128), kk > 0);
-                wg_commit();
-            }
             wg_wait<0>();
             keep(pa);
             keep(da);
             pin(dva);
             pin(dka);
-            if constexpr (ORDERED) pin(dqp);
-        } else if constexpr (ORDERED) {
-            // Not reached (a dK/dV block's walk holds only tiles it sees), but no term is skipped.
-            #pragma unroll
-            for (int n = 0; n < NTILES; n++) dqp[n][0] = dqp[n][1] = dqp[n][2] = dqp[n][3] = 0.f;
         }
-        if constexpr (ORDERED && DQ_MODE != 7) {
-            const DqTerm t = dq_term(dqc, b, head(it), q0, kt, T, Hq, window);
-            if (t.pos == t.last) {
-                dq_finish(t, dqc, dqp, b, T, Hq, scale, warp, g, t4);
-            } else {
-                dq_stage_free();
-                if (DQ_MODE != 11) dq_stage(sStage, dqp, warp, g, t4);
-                fence_async_smem();
-                staged = t;
-                hasStaged = true;
-            }
-        }
-        __syncthreads();  // this buffer (and dS^T, the staged term) is refilled two steps on
-    }
-    if constexpr (ORDERED) {
-        // The terms still on their way.
-        if (hasIssued) dq_release(issued);
-        if (hasStaged) {
-            dq_issue(staged, dqc, sStage, b, T, Hq);
-            dq_release(staged);
-        }
+        __syncthreads();  // this buffer is refilled two steps on
     }
 
     bf16* dkb = dk + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
@@ -730,7 +511,7 @@ extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_forward_h
 extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_dkv_hopper##SUFFIX(HOPPER_DKV_PARAMS) \
 { \
     extern __shared__ __align__(16) char smem_raw[]; \
-    backward_dkv_hopper_body<WG, false>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window, DqChain{}); \
+    backward_dkv_hopper_body<WG>(align1024(smem_raw), blockIdx.x, blockIdx.y, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
 } \
 extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_dq_hopper##SUFFIX(HOPPER_DQ_PARAMS) \
 { \
@@ -743,7 +524,7 @@ extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_
     extern __shared__ __align__(16) char smem_raw[]; \
     char* smem = align1024(smem_raw); \
     const int bid = blockIdx.x, kvBlocks = kvX * kvY; \
-    if (bid < kvBlocks) backward_dkv_hopper_body<WG, false>(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window, DqChain{}); \
+    if (bid < kvBlocks) backward_dkv_hopper_body<WG>(smem, bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
     else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, (bid - kvBlocks) / qX, dq, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window); \
 } \
 /* The same over a variable-length batch's tile table, as attention.cu's BACKWARD_VARLEN. */ \
@@ -757,40 +538,11 @@ extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_
     const int4 t = tiles[bid < kvBlocks ? bid / kvX : (bid - kvBlocks) / qX]; \
     const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq; \
     const int w = varlen_window(window, t.y); \
-    if (bid < kvBlocks) backward_dkv_hopper_body<WG, false>(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w, DqChain{}); \
+    if (bid < kvBlocks) backward_dkv_hopper_body<WG>(smem, bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
     else backward_dq_hopper_body<WG>(smem, (bid - kvBlocks) % qX, t.z, dq + qo, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so, t.y, Hq, Hkv, scale, w); \
 }
 
 HOPPER_KERNELS(, 2, 1)
 HOPPER_KERNELS(_rows64, 1, 3)
-
-// Blocks per multiprocessor of the ordered-dQ kernels: three, as the dK/dV kernels (74 KiB of shared memory each).
-#define ORDERED_BLOCKS 3
-
-// dK, dV and dQ from the dK/dV blocks alone (DqChain): one-warpgroup blocks, block numbers from the
-// ticket at sync[0] (the counters follow it; all zero before the launch), key tile 0 first. Shared
-// memory: the dK/dV body's, the dS^T tile and the staged fp32 term.
-extern "C" __global__ void __launch_bounds__(128, ORDERED_BLOCKS) attention_backward_ordered_hopper_rows64(bf16* __restrict__ dq, HOPPER_DKV_PARAMS,
-    float* __restrict__ acc, unsigned* __restrict__ sync, int kvX)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    const int bid = take_ticket(sync);
-    backward_dkv_hopper_body<1, true>(align1024(smem_raw), bid % kvX, bid / kvX, dk, dv, q, k, v, dout, lse, delta, T, Hq, Hkv, scale, window,
-        DqChain{dq, acc, sync + 1, 0});
-}
-
-// The same over a variable-length batch's 64-row tile table (each entry's w: its sequence's first tile).
-extern "C" __global__ void __launch_bounds__(128, ORDERED_BLOCKS) attention_backward_ordered_hopper_rows64_varlen(bf16* __restrict__ dq, bf16* __restrict__ dk,
-    bf16* __restrict__ dv, const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, const int4* __restrict__ tiles, int Hq, int Hkv, float scale, int window, int kvX,
-    float* __restrict__ acc, unsigned* __restrict__ sync)
-{
-    extern __shared__ __align__(16) char smem_raw[];
-    const int bid = take_ticket(sync);
-    const int4 t = tiles[bid / kvX];
-    const size_t qo = (size_t)t.x * Hq * HEAD_DIM, ko = (size_t)t.x * Hkv * HEAD_DIM, so = (size_t)t.x * Hq;
-    backward_dkv_hopper_body<1, true>(align1024(smem_raw), bid % kvX, t.z, dk + ko, dv + ko, q + qo, k + ko, v + ko, dout + qo, lse + so, delta + so,
-        t.y, Hq, Hkv, scale, varlen_window(window, t.y), DqChain{dq + qo, acc + qo, sync + 1, t.w});
-}
 
 #endif

@@ -1,4 +1,3 @@
-using FineTune.Engine.Backends.Cuda.Kernels;
 using FineTune.Engine.Backends.Cuda.Memory;
 using FineTune.Engine.Model;
 
@@ -122,7 +121,6 @@ internal sealed class CudaWorkspace
         LoraG = b.Bf16(n * Math.Max(1, rank) * LoraGroups.MaxMembers);
         FinalNorm = b.Bf16(n * h);
         FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n); RowScale = b.F32(n); LogitSum = b.F32(n);
-        DQScratch = b.F32(CudaKernels.QueryGradScratchBytes(n, c.NumHeads, c.HeadDim) / 4);
         Ids = b.I32(n); Positions = b.I32(n); Targets = b.I32(n); LossRows = b.I32(n);
         if (c.QkNorm)
         {
@@ -132,8 +130,6 @@ internal sealed class CudaWorkspace
     }
 
     public readonly ulong DAct, DResid, DNorm, DQ, DAtt, DK, DV, Scratch, LoraG, FinalNorm, FinalRstd, Delta, Loss, Ids, Positions, Targets, LossRows, DQPre, DKPre;
-    /// <summary>The attention backward's dQ partial sums and turn counters (<see cref="CudaKernels.QueryGradScratchBytes"/>).</summary>
-    public readonly ulong DQScratch;
     /// <summary>Preference training: each loss row's d(loss)/d(cross-entropy), and its sum of logits (TRL's logits/* metrics).</summary>
     public readonly ulong RowScale, LogitSum;
 }

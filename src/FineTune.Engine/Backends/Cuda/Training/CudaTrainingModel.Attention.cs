@@ -41,12 +41,12 @@ public sealed partial class CudaTrainingModel
     {
         if (_varlen is { } v)
         {
-            K.AttentionBackwardVarlen(_ws.DQ, _ws.DK, _ws.DV, a.Q, a.K, a.V, a.Att, _ws.DAtt, a.Lse, _ws.Delta, _ws.DQScratch, Heads(layer, v), v);
+            K.AttentionBackwardVarlen(_ws.DQ, _ws.DK, _ws.DV, a.Q, a.K, a.V, a.Att, _ws.DAtt, a.Lse, _ws.Delta, Heads(layer, v), v);
             return;
         }
         foreach (var (seg, qOff, kvOff, lseOff) in Segments(layer, shape))
             K.AttentionBackward(_ws.DQ + qOff, _ws.DK + kvOff, _ws.DV + kvOff, a.Q + qOff, a.K + kvOff, a.V + kvOff, a.Att + qOff, _ws.DAtt + qOff,
-                a.Lse + lseOff, _ws.Delta + lseOff, _ws.DQScratch, seg);
+                a.Lse + lseOff, _ws.Delta + lseOff, seg);
     }
 
     /// <summary>The layer's heads, window and scale for the single launch (batch and length only validated).</summary>

@@ -97,7 +97,6 @@ public sealed record GpuMemoryPlan
         var widest = Math.Max(Math.Max(h, q), i);
         var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h + rank /*d resid (with spare columns for o/down's LoRA g), d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + widest /*dropout scratch*/ + LoraGroups.MaxMembers * rank /*lora g, a q/k/v group's*/ + h /*final norm*/)
                     + 4 * (1 /*final rstd*/ + (long)c.NumHeads /*attention delta*/ + 1 /*loss*/ + 2 /*row scales, logit sums (preference)*/) + 4 * 4 /*ids, positions, targets, loss rows*/
-                    + 4 * (q + (long)c.NumHeads) /*the attention backward's dQ partial sums and turns (CudaKernels.QueryGradScratchBytes; its few fixed bytes are in FixedBytes' margin)*/
                     + 3 /*the single attention launch's tile tables, VarlenAttention.BytesFor*/;
         if (c.QkNorm) bytes += 2 * (q + kv);
         return bytes;
