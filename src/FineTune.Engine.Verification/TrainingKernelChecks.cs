@@ -88,6 +88,78 @@ internal static class TrainingKernelChecks
         ], det);
     }
 
+    /// <summary>
+    /// lora_grad.cu: C (fp32) += Aᵀ·B over the tokens against float64, at a dB shape (A the wide side, strided dY rows), a
+    /// group's dA shape (B the wide side, strided x), a narrow side over 64 (two column tiles), a long batch over one tile
+    /// (slices in several groups: both levels of the sum) and a short batch (one token slice, no tickets), all queued
+    /// in one call so the three 16-column ones share a launch; byte-identical on a rerun, the tickets left zeroed.
+    /// </summary>
+    public static KernelCheckResult LoraGradient(CudaTrainingContext ctx, int seed)
+    {
+        (int M, int N, int K, int Lda, int Ldb)[] shapes = [(200, 16, 3000, 224, 48), (48, 576, 2500, 48, 592), (136, 72, 1100, 136, 72), (64, 16, 9000, 64, 16), (64, 8, 40, 64, 8)];
+        var rng = new Random(seed);
+        using var ws = Alloc(ctx, LoraGradientKernels.WorkspaceBytes);
+        ws.FillBytes(0);
+        var inputs = new List<(ushort[] A, ushort[] B, float[] C0, Memory.DeviceBuffer DA, Memory.DeviceBuffer DB, Memory.DeviceBuffer DC)>();
+        try
+        {
+            foreach (var (m, n, k, lda, ldb) in shapes)
+            {
+                var a = Bf16.Random(rng, (long)k * lda);
+                var b = Bf16.Random(rng, (long)k * ldb);
+                var c0 = new float[m * n];
+                for (var i = 0; i < c0.Length; i++) c0[i] = (float)(rng.NextDouble() * 2 - 1);
+                var (dA, dB, dC) = (Alloc(ctx, a.Length * 2L), Alloc(ctx, b.Length * 2L), Alloc(ctx, c0.Length * 4L));
+                dA.Upload<ushort>(a);
+                dB.Upload<ushort>(b);
+                inputs.Add((a, b, c0, dA, dB, dC));
+            }
+            // All five in one call, as a layer's gradients go: those with the same column tile share a launch.
+            var products = shapes.Select((s, i) => new GradientProduct(inputs[i].DC.Pointer, inputs[i].DA.Pointer, s.Lda, inputs[i].DB.Pointer, s.Ldb, s.M, s.N, s.K)).ToList();
+            float[][] Once()
+            {
+                foreach (var x in inputs) x.DC.Upload<float>(x.C0);
+                var refused = ctx.LoraGradients.Accumulate(ws.Pointer, products);
+                if (refused.Count > 0) throw new InvalidOperationException($"lora_grad refused {refused.Count} of the checked shapes.");
+                ctx.Device.Synchronize();
+                return inputs.Select(x => x.DC.Download<float>()).ToArray();
+            }
+            var first = Once();
+            var deterministic = first.Zip(Once()).All(p => p.First.AsSpan().SequenceEqual(p.Second));
+            var errors = new List<OutputError>();
+            var sliced = 0;
+            for (var s = 0; s < shapes.Length; s++)
+            {
+                var (m, n, k, lda, ldb) = shapes[s];
+                var (a, b, c0, _, _, _) = inputs[s];
+                if (k >= 1024) sliced++;
+                var reference = new double[m * n];
+                for (var i = 0; i < m; i++)
+                    for (var j = 0; j < n; j++)
+                    {
+                        double sum = c0[i * n + j];
+                        for (var t = 0; t < k; t++) sum += (double)Bf16.ToSingle(a[(long)t * lda + i]) * Bf16.ToSingle(b[(long)t * ldb + j]);
+                        reference[i * n + j] = sum;
+                    }
+                errors.Add(new($"C += A^T B, {m} x {n} over {k} tokens", ErrorMetrics.Relative(first[s], reference), 1e-5));
+            }
+            var tickets = ws.Download<int>().AsSpan((int)(LoraGradientKernels.PartialBytes / 4));
+            var left = 0;
+            foreach (var t in tickets) if (t != 0) left++;
+            errors.Add(new("tickets not left at zero", left, 0));
+            return new KernelCheckResult("kernel_lora_gradient", seed, errors, deterministic);
+        }
+        finally
+        {
+            foreach (var x in inputs)
+            {
+                x.DA.Dispose();
+                x.DB.Dispose();
+                x.DC.Dispose();
+            }
+        }
+    }
+
     private static Memory.DeviceBuffer Alloc(CudaTrainingContext ctx, long bytes) => ctx.Device.Memory.Allocate(bytes);
 
     private static (ushort[][] First, bool Deterministic) Twice(CudaTrainingContext ctx, Action prepare, Action launch, params Memory.DeviceBuffer[] outputs)
