@@ -17,12 +17,9 @@
 //              any shape with :keepglu has each layer keep its own SwiGLU output instead of one shared h (GpuMemoryPlan.SharesGluOutput, the A/B)
 //              any shape with :mmaattn runs the mma.sync attention kernels (128-row tiles) where the Hopper (wgmma) ones are the
 //              default (compute capability 9.0, head_dim 64: the A/B)
-//              any shape with :blasgrad runs the LoRA weight gradients as cuBLASLt split-K products and reductions instead of
-//              lora_grad.cu's one launch each (CudaTrainingModel.FusedLoraGradients, the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
-//   train-cuda --lora-grad <shape>:<tokens>,...      the LoRA weight gradients' products (r 16): lora_grad.cu vs cuBLASLt
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -52,15 +49,6 @@ if (argList.IndexOf("--fourbit-gemm") is var fg and >= 0)
 {
     // --fourbit-gemm <shape> rows,rows,...: the fused 4-bit product against dequantize + cuBLASLt.
     foreach (var line in FourBitGemm.Run(Shapes.Get(argList[fg + 1]), argList[fg + 1], argList[fg + 2].Split(',').Select(int.Parse).ToArray())) Emit(line);
-    return 0;
-}
-if (argList.IndexOf("--lora-grad") is var lg and >= 0)
-{
-    foreach (var spec in argList[lg + 1].Split(','))
-    {
-        var (name, tokenCount) = (spec.Split(':')[0], int.Parse(spec.Split(':')[1]));
-        foreach (var line in LoraGradients.Run(Shapes.Get(name), name, tokenCount, rank: 16)) Emit(line);
-    }
     return 0;
 }
 if (argList.IndexOf("--load-memory") is var lm and >= 0)
@@ -98,7 +86,6 @@ if (!argList.Contains("--checks-only"))
         var (shape, ckpt, offload) = (sft ? parts[1] : parts[0], ckptValue is "1" or "offload", ckptValue == "offload");
         try
         {
-            BenchSwitches.FusedLoraGradients = !parts.Contains("blasgrad");
             if (parts.Contains("mmaattn"))
             {
                 gpu.Context.Kernels.ForwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionForwardTiling.Rows128;
@@ -113,7 +100,7 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn" or "blasgrad")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn")).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
                 Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts"), shareGlu: parts.Contains("keepglu") ? false : null));
@@ -182,7 +169,6 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     string? planLine = null;
     using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention, shareGlu);
     m.FuseLoraProducts = groupLora;
-    m.FusedLoraGradients = BenchSwitches.FusedLoraGradients;
     m.SingleAttentionLaunch = !perRun;
     m.StepGraphs = graphs;
     m.PadSpareColumnK = padK;
@@ -231,15 +217,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
         // The attention kernels' tiling: Auto (Hopper at head_dim 64 on 9.0) or Rows128 (the :mmaattn A/B).
         ["attention_tiling"] = gpu.Context.Kernels.ForwardTiling.ToString(),
-        // The LoRA weight gradients: lora_grad.cu's one launch each, or cuBLASLt's split-K products and reductions (the :blasgrad A/B).
-        ["lora_gradients"] = m.FusedLoraGradients ? "lora_grad" : "cublaslt",
     };
 }
 
 static string CanonicalName(ModelConfig model) => Shapes.NameOf(model);
-
-/// <summary>Settings a shape's suffix sets for the run it names (read where the model is made).</summary>
-static class BenchSwitches
-{
-    public static bool FusedLoraGradients = true;
-}

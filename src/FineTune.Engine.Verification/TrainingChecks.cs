@@ -49,7 +49,6 @@ public sealed partial class TrainingChecks : IDisposable
         ["kernel_add_bias"] = () => TrainingKernelChecks.AddBias(Gpu.Context, Environment.TickCount),
         ["kernel_dropout"] = () => TrainingKernelChecks.Dropout(Gpu.Context, Environment.TickCount),
         ["kernel_copy_columns"] = () => TrainingKernelChecks.CopyColumns(Gpu.Context, Environment.TickCount),
-        ["kernel_lora_gradient"] = () => TrainingKernelChecks.LoraGradient(Gpu.Context, Environment.TickCount),
         ["train_parity_llama"] = () => Parity("train_parity_llama", TinyConfig("llama"), checkpointing: false, dropout: 0.1),
         ["train_parity_llama_checkpointing"] = () => Parity("train_parity_llama_checkpointing", TinyConfig("llama"), checkpointing: true, dropout: 0),
         ["train_parity_qwen2_bias"] = () => Parity("train_parity_qwen2_bias", TinyConfig("qwen2") with { AttentionBias = true }, checkpointing: true, dropout: 0.05),

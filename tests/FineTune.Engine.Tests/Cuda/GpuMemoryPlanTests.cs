@@ -111,10 +111,9 @@ public sealed class GpuMemoryPlanTests
     public void Workspace_includes_the_chunked_head_not_full_logits()
     {
         var plan = GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: false);
-        // The head's workspace: 8192-wide chunk of fp32 logits + bf16 exponentials (6 bytes), an fp32 [rows, hidden] accumulator, 3 fp32 per row;
-        // the LoRA weight gradients' partial tiles (8 MiB) and tickets (4,096 ints).
-        const long head = 8192L * 8192 * 6 + 8192L * 2048 * 4 + 8192L * 12, loraGradients = (8L << 20) + 4096 * 4;
-        Assert.Equal(GpuMemoryPlan.WorkspaceBytesPerToken(Llama1B, 16) * 8192 + head + loraGradients, plan.Workspace);
+        // The head's workspace: 8192-wide chunk of fp32 logits + bf16 exponentials (6 bytes), an fp32 [rows, hidden] accumulator, 3 fp32 per row.
+        const long head = 8192L * 8192 * 6 + 8192L * 2048 * 4 + 8192L * 12;
+        Assert.Equal(GpuMemoryPlan.WorkspaceBytesPerToken(Llama1B, 16) * 8192 + head, plan.Workspace);
         Assert.True(plan.Workspace < 8192L * 128256 * 4, "less than the full fp32 logits alone");
     }
 

@@ -94,37 +94,19 @@ public sealed unsafe class CudaKernel
     /// </summary>
     public void Launch((int X, int Y, int Z) grid, int blockThreads, int sharedBytes, params ReadOnlySpan<KernelArg> args)
     {
-        var slots = stackalloc ulong[Math.Max(1, args.Length)];
-        var pointers = stackalloc void*[Math.Max(1, args.Length)];
-        for (var i = 0; i < args.Length; i++)
-        {
-            slots[i] = args[i].Bits;
-            pointers[i] = &slots[i];
-        }
-        Launch(grid, blockThreads, sharedBytes, pointers);
-    }
-
-    /// <summary>
-    /// Queues a kernel whose one parameter is a struct passed by value (<typeparamref name="T"/> laid out as the kernel's
-    /// C struct: sequential fields, natural alignment), e.g. a table of work too small to be worth a device buffer.
-    /// </summary>
-    public void LaunchWithStruct<T>((int X, int Y, int Z) grid, int blockThreads, int sharedBytes, in T parameter) where T : unmanaged
-    {
-        fixed (T* p = &parameter)
-        {
-            void* pointer = p;
-            Launch(grid, blockThreads, sharedBytes, &pointer);
-        }
-    }
-
-    private void Launch((int X, int Y, int Z) grid, int blockThreads, int sharedBytes, void** pointers)
-    {
         var cu = _device.Driver;
         if (sharedBytes > _dynamicSharedLimit)
         {
             // Above 48 KiB a kernel must opt in to its dynamic shared memory.
             cu.Check(cu.cuFuncSetAttribute(_function, CuDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes), $"cuFuncSetAttribute({Name})");
             _dynamicSharedLimit = sharedBytes;
+        }
+        var slots = stackalloc ulong[Math.Max(1, args.Length)];
+        var pointers = stackalloc void*[Math.Max(1, args.Length)];
+        for (var i = 0; i < args.Length; i++)
+        {
+            slots[i] = args[i].Bits;
+            pointers[i] = &slots[i];
         }
         cu.Check(cu.cuLaunchKernel(_function, (uint)grid.X, (uint)grid.Y, (uint)grid.Z, (uint)blockThreads, 1, 1, (uint)sharedBytes,
             _device.Stream.Handle, pointers, null), $"cuLaunchKernel({Name})");

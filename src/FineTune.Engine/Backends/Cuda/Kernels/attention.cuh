@@ -22,6 +22,22 @@
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
+// Asynchronous 16-byte global->shared copy (sm_80+); zero-fills when !valid.
+__device__ __forceinline__ void cp_async16(bf16* dst, const bf16* src, bool valid)
+{
+    const u32 s = (u32)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(s), "l"(src), "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void cp_async4(float* dst, const float* src, bool valid)
+{
+    const u32 s = (u32)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(s), "l"(src), "r"(valid ? 4 : 0));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+
 // 2^x in one MUFU op (inputs are <= 0 here; -inf gives 0).
 __device__ __forceinline__ float ex2(float x)
 {
@@ -51,6 +67,19 @@ __device__ __forceinline__ void load_tile_async(bf16* s, const bf16* base, size_
         const bool ok = row0 + r < T;
         cp_async16(s + r * LDS + c * 8, ok ? base + (size_t)(row0 + r) * stride + c * 8 : base, ok);
     }
+}
+
+// Four 8x8 bf16 matrices from smem; lanes 8i..8i+7 give the row addresses of matrix i.
+__device__ __forceinline__ void ldmatrix_x4(u32 (&r)[4], const bf16* p)
+{
+    const u32 a = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(u32 (&r)[4], const bf16* p)
+{
+    const u32 a = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 }
 
 // The A fragment of the 16x16 block at (r0, c0) of a smem tile: matrix i of the x4 load covers

@@ -14,7 +14,6 @@ public sealed class CudaTrainingContext : IDisposable
         Blas = new CudaBlas(device);
         Kernels = new CudaKernels(device, Compiler, Blas);
         Training = new TrainingKernels(device, Compiler);
-        LoraGradients = new LoraGradientKernels(device, Compiler);
     }
 
     /// <summary>Opens GPU <paramref name="ordinal"/> and binds NVRTC and cuBLASLt (FT31xx naming what is missing).</summary>
@@ -29,8 +28,6 @@ public sealed class CudaTrainingContext : IDisposable
     /// <summary>The model's kernels.</summary>
     public CudaKernels Kernels { get; }
     internal TrainingKernels Training { get; }
-    /// <summary>The LoRA weight gradients' products (lora_grad.cu).</summary>
-    public LoraGradientKernels LoraGradients { get; }
     /// <summary>4-bit quantization and dequantization (QLoRA base weights); tables uploaded on first use.</summary>
     public FourBitKernels FourBit => _fourBit ??= new FourBitKernels(Device, Compiler);
     private FourBitKernels? _fourBit;
@@ -71,7 +68,6 @@ public sealed class CudaTrainingContext : IDisposable
     public void Dispose()
     {
         Training.Dispose();
-        LoraGradients.Dispose();
         _fourBit?.Dispose();
         Kernels.Dispose();
         Blas.Dispose();

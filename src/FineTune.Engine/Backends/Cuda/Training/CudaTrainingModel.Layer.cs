@@ -119,7 +119,6 @@ public sealed partial class CudaTrainingModel
         LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false, xStride: _norm1Stride);
         LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
         LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
-        FlushGradients();  // nothing queued is left for the next layer, whose backward pass reuses the buffers
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off, _dResidStride);
     }
 

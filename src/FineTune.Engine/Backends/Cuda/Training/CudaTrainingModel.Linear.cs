@@ -80,21 +80,18 @@ public sealed partial class CudaTrainingModel
         var width = grouped ? group.Count * _rank : _rank;
         var g = _ws.LoraG + (grouped ? (ulong)(Index(group, p) * _rank * 2) : 0);
         Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, lda: dyStride, ldc: width);
-        GradProduct(dy, a.LoraHidden[(int)p], _lora.GradB(l, p), outF, _rank, n, lda: dyStride, ldb: a.LoraHiddenStride[(int)p]);
+        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, lda: dyStride, ldb: a.LoraHiddenStride[(int)p]);
         if (grouped)
         {
             if (deferGradA) throw new InvalidOperationException($"{p}'s A gradient is one product with its group's and cannot wait.");
             // The group's last member (the layer's backward pass runs q, k, v and gate, up in order):
             // every member's g is in place, so the A gradients and the input gradient take one product each.
-            // The members' dB launch with the group's dA.
             if (p != group[^1]) return;
-            GradProduct(_ws.LoraG, x, _lora.GradA(l, group[0]), width, inF, n, ldb: xStride);
-            FlushGradients();
+            Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, group[0]), width, inF, n, float32Output: true, beta: 1f, ldb: xStride);
             Blas.Gemm(_ws.LoraG, false, _lora.A(l, group[0]), false, dx, n, inF, width, beta: 1f);
             return;
         }
-        if (!deferGradA) GradProduct(g, Dropped(l, p, x, n, inF, xStride), _lora.GradA(l, p), _rank, inF, n, ldb: xStride);
-        FlushGradients();  // before the dropout scratch is rewritten
+        if (!deferGradA) Blas.Gemm(g, true, Dropped(l, p, x, n, inF, xStride), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f, ldb: xStride);
         if (Mask(l, p) is not { } mask)
         {
             Blas.Gemm(g, false, _lora.A(l, p), false, dx, n, inF, _rank, beta: 1f);
@@ -103,35 +100,6 @@ public sealed partial class CudaTrainingModel
         Blas.Gemm(g, false, _lora.A(l, p), false, _ws.Scratch, n, inF, _rank);
         _ctx.Training.DropoutAdd(dx, _ws.Scratch, (long)n * inF, mask);
     }
-
-    /// <summary>
-    /// Queues <paramref name="c"/> (fp32, [m, cols]) += aᵀ·b over <paramref name="n"/> token rows, an adapter weight
-    /// gradient (dB += dYᵀ·h, dA += gᵀ·x), for the next <see cref="FlushGradients"/>: until then nothing may write a or b.
-    /// </summary>
-    private void GradProduct(ulong a, ulong b, ulong c, int m, int cols, int n, int lda = 0, int ldb = 0) =>
-        _gradients.Add(new GradientProduct(c, a, lda == 0 ? m : lda, b, ldb == 0 ? cols : ldb, m, cols, n));
-
-    /// <summary>
-    /// Runs the queued gradients: together on <see cref="LoraGradientKernels"/> (a group's dB and dA in one or two
-    /// launches) where it takes their shapes, else one cuBLASLt product each.
-    /// </summary>
-    private void FlushGradients()
-    {
-        if (_gradients.Count == 0) return;
-        var rest = FusedLoraGradients ? _ctx.LoraGradients.Accumulate(_gradWorkspace, _gradients) : _gradients;
-        foreach (var g in rest)
-            Blas.Gemm(g.A, true, g.B, false, g.C, g.M, g.N, g.K, float32Output: true, beta: 1f, lda: g.Lda, ldb: g.Ldb);
-        _gradients.Clear();
-    }
-
-    private readonly List<GradientProduct> _gradients = [];
-
-    /// <summary>
-    /// Whether the adapter's weight gradients run on <see cref="LoraGradientKernels"/> (several in one launch, the token
-    /// slices summed in a fixed order) instead of cuBLASLt's split-K products and reduction kernels. On by default;
-    /// off is the benchmark's A/B (bench/train-cuda <c>:blasgrad</c>). Set between steps only.
-    /// </summary>
-    public bool FusedLoraGradients { get; set; } = true;
 
     /// <summary>
     /// dA += gᵀ·drop(x) of a <see cref="LinearBackward"/> called with deferGradA, before anything else writes its g
@@ -146,8 +114,7 @@ public sealed partial class CudaTrainingModel
         }
         if (Grouped(l, LoraGroups.Of(p))) throw new InvalidOperationException($"{p}'s A gradient is one product with its group's.");
         var inF = p.InFeatures(_c);
-        GradProduct(_ws.LoraG, Dropped(l, p, x, n, inF), _lora.GradA(l, p), _rank, inF, n);
-        FlushGradients();
+        Blas.Gemm(_ws.LoraG, true, Dropped(l, p, x, n, inF), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f);
     }
 
     /// <summary>Whether <see cref="LinearBackward"/> of <paramref name="p"/> runs as <see cref="StackedLinearBackward"/>.</summary>

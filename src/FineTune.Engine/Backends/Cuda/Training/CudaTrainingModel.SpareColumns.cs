@@ -184,10 +184,9 @@ public sealed partial class CudaTrainingModel
         for (var i = 0; i < 2; i++)
         {
             var p = SpareColumnGroups[1][i];
-            GradProduct(dy + (ulong)(i * inter * 2), a.LoraHidden[(int)p], _lora.GradB(l, p), inter, _rank, n, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
+            Blas.Gemm(dy + (ulong)(i * inter * 2), true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), inter, _rank, n, float32Output: true, beta: 1f, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
         }
-        GradProduct(_ws.LoraG, x, _lora.GradA(l, Projection.Gate), width, h, n, ldb: stride);
-        FlushGradients();
+        Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, Projection.Gate), width, h, n, float32Output: true, beta: 1f, ldb: stride);
         Blas.Gemm(_ws.LoraG, false, _lora.A(l, Projection.Gate), false, dx, n, h, width, beta: 1f);
     }
 }

@@ -73,9 +73,8 @@ public sealed partial class CudaTrainingModel
         int outF = p.OutFeatures(_c), ld = _dResidStride;
         var g = dy + (ulong)(outF * 2);
         Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, lda: ld, ldc: ld);
-        GradProduct(dy, a.LoraHidden[(int)p], _lora.GradB(l, p), outF, _rank, n, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
+        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
         if (!deferGradA) StackedGradA(l, p, dy, x, n);
-        FlushGradients();
         Blas.Gemm(dy, false, _w.Layers[l].Linear[(int)p]!.Pointer, false, dx, n, p.InFeatures(_c), outF + _rank, beta: accumulate ? 1f : 0f, lda: ld);
     }
 
@@ -83,7 +82,6 @@ public sealed partial class CudaTrainingModel
     private void StackedGradA(int l, Projection p, ulong dy, ulong x, int n)
     {
         var g = dy + (ulong)(p.OutFeatures(_c) * 2);
-        GradProduct(g, x, _lora.GradA(l, p), _rank, p.InFeatures(_c), n, lda: _dResidStride);
-        FlushGradients();
+        Blas.Gemm(g, true, x, false, _lora.GradA(l, p), _rank, p.InFeatures(_c), n, float32Output: true, beta: 1f, lda: _dResidStride);
     }
 }

@@ -36,7 +36,6 @@ public sealed partial class CudaTrainingModel : ITrainingModel
     private readonly ulong[]? _resid;
     private readonly OffloadedResiduals? _offload;
     private readonly CudaWorkspace _ws;
-    private readonly ulong _gradWorkspace;
     private readonly LmHeadCrossEntropy _head;
     private readonly ulong _invFreq, _invFreqLocal;
     private readonly ulong _dequantized;
@@ -90,8 +89,6 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             for (var i = 0; i < _resid.Length; i++) _resid[i] = _buffers.Bf16((long)_capacity * _c.HiddenSize);
         }
         _ws = new CudaWorkspace(_buffers, _c, _capacity, _rank, _dResidStride);
-        _gradWorkspace = _buffers.F32(LoraGradientKernels.WorkspaceBytes / 4);
-        _ctx.Zero(_gradWorkspace + (ulong)LoraGradientKernels.PartialBytes, LoraGradientKernels.WorkspaceBytes - LoraGradientKernels.PartialBytes);
         _varlenTables = _buffers.I32((VarlenAttention.BytesFor(_capacity) + 3) / 4);
         _head = new LmHeadCrossEntropy(ctx.Kernels, _capacity, _c.HiddenSize, _c.VocabSize);
         if (plan.FourBit is not null) _dequantized = _buffers.Bf16(CudaModelWeights.LargestProjection(_c));

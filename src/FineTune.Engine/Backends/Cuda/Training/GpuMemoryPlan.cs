@@ -156,8 +156,7 @@ public sealed record GpuMemoryPlan
             OffloadCheckpoints = offload,
             SpareColumnTargets = spareColumnTargets,
             HostCheckpoints = offload ? OffloadedResiduals.HostBytes(c.NumLayers, tokens, c.HiddenSize) : 0,
-            Workspace = WorkspaceBytesPerToken(c, rank) * tokens + LmHeadCrossEntropy.WorkspaceBytesFor((int)Math.Min(int.MaxValue, tokens), c.HiddenSize, c.VocabSize)
-                + LoraGradientKernels.WorkspaceBytes,
+            Workspace = WorkspaceBytesPerToken(c, rank) * tokens + LmHeadCrossEntropy.WorkspaceBytesFor((int)Math.Min(int.MaxValue, tokens), c.HiddenSize, c.VocabSize),
         };
     }
 
