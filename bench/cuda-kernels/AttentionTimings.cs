@@ -122,9 +122,10 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
                 _k.BackwardStages = AttentionBackwardStages.All;
                 Emit(model, s, "backward", "all_hopper_rows128", timer.MedianMs(_ => Backward()), BackwardFlops(s));
                 _k.HopperWarpgroups = 1;
-                // The mma.sync kernels' one launch (the previous default), against Auto below.
-                _k.BackwardTiling = AttentionBackwardTiling.Rows128;
-                Emit(model, s, "backward", "all_rows128", timer.MedianMs(_ => Backward()), BackwardFlops(s));
+                // The mma.sync kernels' one launch (the previous default: 128-row tiles up to head_dim 64, 64-row above), against Auto below.
+                var mma = s.HeadDim <= 64 ? AttentionBackwardTiling.Rows128 : AttentionBackwardTiling.Rows64;
+                _k.BackwardTiling = mma;
+                Emit(model, s, "backward", $"all_{mma.ToString().ToLowerInvariant()}", timer.MedianMs(_ => Backward()), BackwardFlops(s));
                 _k.BackwardTiling = AttentionBackwardTiling.Auto;
             }
             var bwd = timer.MedianMs(_ => Backward());

@@ -16,7 +16,7 @@
 //              of token rows (CudaBlas.BucketedPlans, the A/B); every run starts from no cuBLASLt plans either way
 //              any shape with :keepglu has each layer keep its own SwiGLU output instead of one shared h (GpuMemoryPlan.SharesGluOutput, the A/B)
 //              any shape with :mmaattn runs the mma.sync attention kernels (128-row tiles) where the Hopper (wgmma) ones are the
-//              default (compute capability 9.0, head_dim 64: the A/B)
+//              default (compute capability 9.0, head_dim 64 and 128: the A/B)
 //   train-cuda --write-model <shape> <dir>          a BF16 safetensors model of a shape, random values
 //   train-cuda --load-memory <dir> float32|stream    host peak memory of putting it on the GPU (one loader per process)
 //   train-cuda --fourbit-gemm <shape> <rows,...>     a 4-bit projection's product: fused kernel vs dequantize + cuBLASLt
@@ -89,7 +89,10 @@ if (!argList.Contains("--checks-only"))
             if (parts.Contains("mmaattn"))
             {
                 gpu.Context.Kernels.ForwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionForwardTiling.Rows128;
-                gpu.Context.Kernels.BackwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionBackwardTiling.Rows128;
+                // As Auto resolves without the Hopper kernels: 128-row backward tiles up to head_dim 64, 64-row above.
+                gpu.Context.Kernels.BackwardTiling = Shapes.Get(shape).HeadDim <= 64
+                    ? FineTune.Engine.Backends.Cuda.Kernels.AttentionBackwardTiling.Rows128
+                    : FineTune.Engine.Backends.Cuda.Kernels.AttentionBackwardTiling.Rows64;
             }
             if (sft)
             {
@@ -215,7 +218,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["bucketed_plans"] = blas.BucketedPlans, ["timed_plans_fresh"] = blas.PlanStats.Fresh - plansAtStart.Fresh, ["timed_plans_adopted"] = blas.PlanStats.Adopted - plansAtStart.Adopted,
         ["timed_plans_refused"] = blas.PlanStats.Refused - plansAtStart.Refused, ["plans_fresh"] = blas.PlanStats.Fresh, ["plans_adopted"] = blas.PlanStats.Adopted,
         ["graphs"] = m.StepGraphs, ["graph_steps"] = m.GraphStats.Replayed, ["graphs_captured"] = m.GraphStats.Captured, ["graph_nodes"] = m.GraphStats.Nodes, ["graph_failure"] = m.GraphFailure,
-        // The attention kernels' tiling: Auto (Hopper at head_dim 64 on 9.0) or Rows128 (the :mmaattn A/B).
+        // The attention kernels' tiling: Auto (Hopper at head_dim 64 and 128 on 9.0) or Rows128 (the :mmaattn A/B).
         ["attention_tiling"] = gpu.Context.Kernels.ForwardTiling.ToString(),
     };
 }

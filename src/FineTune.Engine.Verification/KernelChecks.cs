@@ -124,10 +124,18 @@ public sealed partial class KernelChecks : IDisposable
         ["attention_hd64_window_hopper"] = seed => Attention("attention_hd64_window_hopper", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
         ["attention_hd64_hopper_separate_launches"] = seed => Attention("attention_hd64_hopper_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true),
         ["attention_varlen_hd64_hopper"] = seed => AttentionVarlen("attention_varlen_hd64_hopper", seed, [208, 16, 16, 64, 400, 48, 128, 16], 8, 2, 64, hopper: true),
+        // Head_dim 128 (Llama-3.1-8B, Qwen3, Mistral): two 64-column swizzle atoms a tile row, two products per output row block.
+        ["attention_hd128_hopper"] = seed => Attention("attention_hd128_hopper", seed, new AttentionShape(1, 130, 4, 1, 128), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_llama8b_heads_hopper"] = seed => Attention("attention_llama8b_heads_hopper", seed, new AttentionShape(1, 257, 32, 8, 128), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_hd128_short_sequences_hopper"] = seed => Attention("attention_hd128_short_sequences_hopper", seed, new AttentionShape(3, 37, 4, 2, 128), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_hd128_window_hopper"] = seed => Attention("attention_hd128_window_hopper", seed, new AttentionShape(1, 259, 8, 4, 128) { Window = 20, SoftmaxScale = 0.1f }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper),
+        ["attention_hd128_hopper_separate_launches"] = seed => Attention("attention_hd128_hopper_separate_launches", seed, new AttentionShape(2, 200, 8, 2, 128), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true),
+        ["attention_varlen_hd128_hopper"] = seed => AttentionVarlen("attention_varlen_hd128_hopper", seed, [96, 16, 272, 32, 32, 160], 8, 2, 128, hopper: true),
         // Two warpgroups per block (128 rows): the same kernels with the 128-row grids and tables.
         ["attention_smollm2_heads_hopper_rows128"] = seed => TwoWarpgroups(() => Attention("attention_smollm2_heads_hopper_rows128", seed, new AttentionShape(2, 301, 9, 3, 64), AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper)),
         ["attention_hd64_window_hopper_rows128"] = seed => TwoWarpgroups(() => Attention("attention_hd64_window_hopper_rows128", seed, new AttentionShape(2, 300, 8, 2, 64) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper, separateLaunches: true)),
         ["attention_varlen_hd64_hopper_rows128"] = seed => TwoWarpgroups(() => AttentionVarlen("attention_varlen_hd64_hopper_rows128", seed, [144, 32, 16, 272], 8, 2, 64, hopper: true)),
+        ["attention_hd128_window_hopper_rows128"] = seed => TwoWarpgroups(() => Attention("attention_hd128_window_hopper_rows128", seed, new AttentionShape(2, 300, 8, 2, 128) { Window = 70 }, AttentionForwardTiling.Hopper, AttentionBackwardTiling.Hopper)),
         ["lm_head_cross_entropy"] = CrossEntropy,
         ["adamw"] = AdamW,
         ["sum_squares"] = SumSquares,

@@ -55,6 +55,8 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_parity_qwen3_qk_norm"] = () => Parity("train_parity_qwen3_qk_norm", TinyConfig("qwen3") with { QkNorm = true, TieWordEmbeddings = true }, checkpointing: false, dropout: 0),
         // head_dim 64, the size the Hopper (wgmma) attention kernels take on compute capability 9.0.
         ["train_parity_llama_head_dim_64"] = () => Parity("train_parity_llama_head_dim_64", TinyConfig("llama") with { HiddenSize = 128, IntermediateSize = 192, NumHeads = 2, NumKvHeads = 1, HeadDim = 64 }, checkpointing: false, dropout: 0.1),
+        // head_dim 128 with q/k norms (Qwen3's shape), which the Hopper kernels also take.
+        ["train_parity_qwen3_head_dim_128"] = () => Parity("train_parity_qwen3_head_dim_128", TinyConfig("qwen3") with { HiddenSize = 256, IntermediateSize = 384, NumHeads = 2, NumKvHeads = 1, HeadDim = 128, QkNorm = true }, checkpointing: false, dropout: 0.1),
         ["train_parity_gemma3"] = () => Parity("train_parity_gemma3", TinyGemmaConfig(), checkpointing: false, dropout: 0.1),
         ["train_parity_gemma3_checkpointing"] = () => Parity("train_parity_gemma3_checkpointing", TinyGemmaConfig(), checkpointing: true, dropout: 0),
         ["train_resume"] = () => Resume("train_resume", TinyConfig("llama")),

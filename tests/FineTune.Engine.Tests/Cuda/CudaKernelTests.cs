@@ -88,6 +88,13 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [HopperFact] public void Attention_hopper_sliding_window() => Check("attention_hd64_window_hopper");
     [HopperFact] public void Attention_hopper_backward_stages_in_separate_launches() => Check("attention_hd64_hopper_separate_launches");
     [HopperFact] public void Attention_hopper_one_launch_over_variable_length_sequences() => Check("attention_varlen_hd64_hopper");
+    [HopperFact] public void Attention_hopper_head_dim_128() => Check("attention_hd128_hopper");
+    [HopperFact] public void Attention_hopper_llama_3_1_8b_heads_odd_length() => Check("attention_llama8b_heads_hopper");
+    [HopperFact] public void Attention_hopper_head_dim_128_short_sequences() => Check("attention_hd128_short_sequences_hopper");
+    [HopperFact] public void Attention_hopper_head_dim_128_window_shorter_than_a_tile() => Check("attention_hd128_window_hopper");
+    [HopperFact] public void Attention_hopper_head_dim_128_backward_stages_in_separate_launches() => Check("attention_hd128_hopper_separate_launches");
+    [HopperFact] public void Attention_hopper_head_dim_128_one_launch_over_variable_length_sequences() => Check("attention_varlen_hd128_hopper");
+    [HopperFact] public void Attention_hopper_head_dim_128_two_warpgroups_per_block_sliding_window() => Check("attention_hd128_window_hopper_rows128");
     [HopperFact] public void Attention_hopper_two_warpgroups_per_block_smollm2_135m_heads() => Check("attention_smollm2_heads_hopper_rows128");
     [HopperFact] public void Attention_hopper_two_warpgroups_per_block_sliding_window_separate_launches() => Check("attention_hd64_window_hopper_rows128");
     [HopperFact] public void Attention_hopper_two_warpgroups_per_block_variable_length_sequences() => Check("attention_varlen_hd64_hopper_rows128");

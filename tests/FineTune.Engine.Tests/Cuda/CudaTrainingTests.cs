@@ -30,6 +30,9 @@ public sealed class CudaTrainingTests
     public void Llama_at_head_dim_64_matches_cpu_losses_and_is_byte_identical() => AssertPasses("train_parity_llama_head_dim_64");
 
     [CudaFact]
+    public void Qwen3_at_head_dim_128_matches_cpu_losses_and_is_byte_identical() => AssertPasses("train_parity_qwen3_head_dim_128");
+
+    [CudaFact]
     public void Qwen2_biases_match_cpu_losses() => AssertPasses("train_parity_qwen2_bias");
 
     [CudaFact]

@@ -44,7 +44,7 @@ public readonly record struct AttentionShape(int Batch, int SeqLen, int QueryHea
 /// <summary>How many query rows one block of the attention forward kernel owns.</summary>
 public enum AttentionForwardTiling
 {
-    /// <summary><see cref="Hopper"/> where it exists (compute capability 9.0, head dimension 64), else 128 rows (the faster mma.sync tiling measured at head dimensions 64 and 128).</summary>
+    /// <summary><see cref="Hopper"/> where it exists (compute capability 9.0, head dimension 64 or 128), else 128 rows (the faster mma.sync tiling measured at head dimensions 64 and 128).</summary>
     Auto,
 
     /// <summary>64 query rows per block, 16 per warp.</summary>
@@ -55,7 +55,7 @@ public enum AttentionForwardTiling
 
     /// <summary>
     /// 128 query rows per block, 64 per Hopper warpgroup issuing wgmma products (attention_hopper.cu):
-    /// compute capability 9.0 and head dimension 64 only (<see cref="CudaKernels.HasHopperAttention"/>).
+    /// compute capability 9.0 and head dimension 64 or 128 only (<see cref="CudaKernels.HasHopperAttention"/>).
     /// </summary>
     Hopper,
 }
@@ -63,7 +63,7 @@ public enum AttentionForwardTiling
 /// <summary>How many rows (keys for dK/dV, queries for dQ) one block of the attention backward kernels owns.</summary>
 public enum AttentionBackwardTiling
 {
-    /// <summary><see cref="Hopper"/> where it exists (compute capability 9.0, head dimension 64), else 128 rows where the head dimension allows it (at most 64), else 64.</summary>
+    /// <summary><see cref="Hopper"/> where it exists (compute capability 9.0, head dimension 64 or 128), else 128 rows where the head dimension allows it (at most 64), else 64.</summary>
     Auto,
 
     /// <summary>64 rows per block, 16 per warp.</summary>
@@ -72,7 +72,7 @@ public enum AttentionBackwardTiling
     /// <summary>128 rows per block, 32 per warp (head dimension at most 64).</summary>
     Rows128,
 
-    /// <summary>128 rows per block, 64 per Hopper warpgroup issuing wgmma products (attention_hopper.cu): compute capability 9.0 and head dimension 64 only.</summary>
+    /// <summary>128 rows per block, 64 per Hopper warpgroup issuing wgmma products (attention_hopper.cu): compute capability 9.0 and head dimension 64 or 128 only.</summary>
     Hopper,
 }
 
@@ -297,9 +297,9 @@ public sealed partial class CudaKernels : IDisposable
     /// <summary>The forward kernel for <see cref="ForwardTiling"/>: its file, name suffix, block size, rows per block and shared memory.</summary>
     private (string File, string Suffix, int Threads, int Rows, int Shared) ForwardKernels(int headDim)
     {
-        // 1 KiB of alignment, then the 8 KiB swizzled tiles: the query tiles and two (K, V) buffers.
+        // 1 KiB of alignment, then the swizzled 64-row tiles: the query tiles and two (K, V) buffers.
         if (UsesHopperForward(headDim))
-            return ("attention_hopper.cu", "_hopper" + HopperSuffix, HopperThreads, HopperWarpgroups * AttentionTile, 1024 + (HopperWarpgroups + 4) * SwizzledTileBytes);
+            return ("attention_hopper.cu", "_hopper" + HopperSuffix, HopperThreads, HopperWarpgroups * AttentionTile, 1024 + (HopperWarpgroups + 4) * SwizzledTileBytes(headDim));
         // 128 rows measured faster at head_dim 64 and 128 alike (bench/cuda-kernels/README.md).
         // Shared memory: the query tile plus two (K, V) buffers of 64 rows.
         var wide = ForwardTiling != AttentionForwardTiling.Rows64;
@@ -320,10 +320,11 @@ public sealed partial class CudaKernels : IDisposable
     private int _hopperWarpgroups = 1;
     private string HopperSuffix => HopperWarpgroups == 2 ? "" : "_rows64";
     private int HopperThreads => 128 * HopperWarpgroups;
-    private const int SwizzledTileBytes = AttentionTile * 128;
+    /// <summary>A 64-row tile of the Hopper kernels' shared memory: 64-column swizzle atoms side by side.</summary>
+    private static int SwizzledTileBytes(int headDim) => AttentionTile * headDim * 2;
 
     /// <summary>Whether the Hopper attention kernels (<see cref="AttentionForwardTiling.Hopper"/>, <see cref="AttentionBackwardTiling.Hopper"/>) exist for this device and head dimension.</summary>
-    public bool HasHopperAttention(int headDim) => _device.Architecture == "sm_90" && headDim == 64;
+    public bool HasHopperAttention(int headDim) => _device.Architecture == "sm_90" && headDim is 64 or 128;
 
     // Auto takes the Hopper kernels where they exist: measured faster than the mma.sync ones in both
     // passes (bench/cuda-kernels/README.md).
@@ -338,7 +339,7 @@ public sealed partial class CudaKernels : IDisposable
         if (auto)
             return HasHopperAttention(headDim);
         if (pinned && !HasHopperAttention(headDim))
-            throw new ArgumentException($"The Hopper attention {pass} needs compute capability 9.0 and head dimension 64 (this is {_device.Architecture}, head dimension {headDim}).");
+            throw new ArgumentException($"The Hopper attention {pass} needs compute capability 9.0 and head dimension 64 or 128 (this is {_device.Architecture}, head dimension {headDim}).");
         return pinned;
     }
 
@@ -390,7 +391,7 @@ public sealed partial class CudaKernels : IDisposable
         {
             // 1 KiB of alignment, the resident tiles (Q and dO, or K and V), two buffers of the
             // streamed pair, and two lse/delta rows (dK/dV); both kinds get the larger size.
-            var shared = 1024 + (2 * HopperWarpgroups + 4) * SwizzledTileBytes + 4 * AttentionTile * 4;
+            var shared = 1024 + (2 * HopperWarpgroups + 4) * SwizzledTileBytes(headDim) + 4 * AttentionTile * 4;
             return ("attention_hopper.cu", "_hopper" + HopperSuffix, HopperThreads, HopperWarpgroups * AttentionTile, shared, shared);
         }
         var wide = BackwardTiling switch

@@ -1,5 +1,5 @@
 // Causal grouped-query attention, forward and backward, on Hopper's warpgroup products (wgmma,
-// sm_90a), head_dim 64. Same algorithms, layouts and results contract as attention.cu (online
+// sm_90a), head_dim 64 and 128. Same algorithms, layouts and results contract as attention.cu (online
 // softmax in fp32 with lse kept for the backward pass; a deterministic backward of dK/dV blocks and
 // dQ blocks, no atomics; the longest tiles first; sliding windows; variable-length tile tables);
 // what changes is who feeds the tensor cores. attention.cu's warps load every operand fragment with
@@ -9,47 +9,62 @@
 // straight from shared memory through matrix descriptors; only the probabilities and dS come from
 // registers (their accumulator layout is the A-fragment layout, as with mma.sync).
 //
-// Shared-memory tiles use the 128-byte swizzle the descriptors name: a tile row is 64 bf16 (128
-// bytes), 16-byte chunk c of row r lives at chunk c ^ (r % 8), and tiles start on 1024-byte
-// boundaries (one swizzle atom is 8 rows). Q and K are "K-major" operands (the head dimension is
-// the reduction and is contiguous); V in P.V is "MN-major" (its contiguous head dimension is the
-// output's column), which the product's transpose flag takes.
+// Shared-memory tiles use the 128-byte swizzle the descriptors name: an atom is 64 rows of 64 bf16
+// (128 bytes), 16-byte chunk c of row r lives at chunk c ^ (r % 8), and atoms start on 1024-byte
+// boundaries (one swizzle pattern is 8 rows). A 64-row tile is HEAD_DIM / 64 atoms side by side,
+// atom a holding head columns [64a, 64a + 64). Q and K are "K-major" operands (the head dimension is
+// the reduction and is contiguous): a k-step's 16 columns lie within one atom. V in P.V is
+// "MN-major" (its contiguous head dimension is the output's column), which the product's transpose
+// flag takes; at head_dim 128 the output's two 64-column halves are two products, one per atom.
 //
 // Only compiled for sm_90a (KernelCompiler picks the architecture-specific target for this file on
-// compute capability 9.0); CudaKernels uses it only there and only at head_dim 64.
+// compute capability 9.0); CudaKernels uses it only there and only at head_dim 64 and 128.
 #include "attention.cuh"
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL) && HEAD_DIM == 64
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) && (HEAD_DIM == 64 || HEAD_DIM == 128)
 
-#define WG_ROWS 64                  // query rows per warpgroup (the product's M)
-#define SW_TILE_BYTES (TILE * 128)  // one 64-row tile of 128-byte rows
+#define WG_ROWS 64                          // query rows per warpgroup (the product's M)
+#define ATOM_BYTES (TILE * 128)             // 64 rows of one 64-column swizzle atom
+#define ATOMS (HEAD_DIM / 64)               // atoms across the head dimension
+#define SW_TILE_BYTES (ATOMS * ATOM_BYTES)  // one 64-row tile
+#define CHUNKS_PER_ROW (HEAD_DIM / 8)       // 16-byte chunks in a row
+// Blocks per multiprocessor of the one-warpgroup kernels: at head_dim 128 the tiles are twice the
+// size and the dK/dV body holds twice the accumulators, so two blocks fit, not three.
+#define ROWS64_BLOCKS (HEAD_DIM == 64 ? 3 : 2)
 
-// Byte offset of 16-byte chunk c of row r in a 128-byte-swizzled tile.
+// Byte offset of 16-byte chunk c of row r in a 128-byte-swizzled atom.
 __device__ __forceinline__ int sw128(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
+
+// Byte offset of 16-byte chunk c (of CHUNKS_PER_ROW) of row r in a run of swizzled 64-row tiles.
+__device__ __forceinline__ int sw_off(int r, int c) { return (r / TILE) * SW_TILE_BYTES + (c >> 3) * ATOM_BYTES + sw128(r % TILE, c & 7); }
 
 // Queues the copy of rows [row0, row0 + ROWS) of a [T, stride] matrix into a swizzled tile (zeros past T).
 template <int ROWS, int NT>
 __device__ __forceinline__ void load_tile_sw(char* s, const bf16* base, size_t stride, int row0, int T)
 {
-    static_assert((ROWS * 8) % NT == 0, "tile copy must split evenly over the block");
+    static_assert((ROWS * CHUNKS_PER_ROW) % NT == 0, "tile copy must split evenly over the block");
     #pragma unroll
-    for (int it = 0; it < ROWS * 8 / NT; it++) {
+    for (int it = 0; it < ROWS * CHUNKS_PER_ROW / NT; it++) {
         const int i = threadIdx.x + it * NT;
-        const int r = i >> 3, c = i & 7;
+        const int r = i / CHUNKS_PER_ROW, c = i % CHUNKS_PER_ROW;
         const bool ok = row0 + r < T;
-        cp_async16((bf16*)(s + sw128(r, c)), ok ? base + (size_t)(row0 + r) * stride + c * 8 : base, ok);
+        cp_async16((bf16*)(s + sw_off(r, c)), ok ? base + (size_t)(row0 + r) * stride + c * 8 : base, ok);
     }
 }
 
 // A shared-memory matrix descriptor (PTX ISA, wgmma "matrix descriptor"): start address, leading and
 // stride byte offsets (16-byte units), 128-byte swizzle. For both majors here the 8-row groups are
-// 1024 bytes apart and a 64-wide operand has a single atom along its contiguous dimension, so the
-// other offset is never used; it is given the same value.
+// 1024 bytes apart and every product's operand lies within one atom along its contiguous dimension
+// (a K-major k-step's 16 columns, an MN-major operand's 64), so the other offset is never used; it
+// is given the same value.
 __device__ __forceinline__ unsigned long long sw_desc(const char* p)
 {
     const unsigned long long a = ((u32)__cvta_generic_to_shared(p) & 0x3FFFF) >> 4;
     return a | (64ull << 16) | (64ull << 32) | (1ull << 62);
 }
+
+// K-step kk (head columns [16kk, 16kk + 16)) of a K-major 64-row tile: its atom, 32 bytes a step within it.
+__device__ __forceinline__ unsigned long long kmajor_desc(const char* tile, int kk) { return sw_desc(tile + (kk >> 2) * ATOM_BYTES + (kk & 3) * 32); }
 
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -77,10 +92,11 @@ __device__ __forceinline__ const char* kv_tile_ready(char* sKV, const bf16* kb, 
 }
 
 // Keeps the compiler from moving accumulator reads or writes across the asynchronous products.
-__device__ __forceinline__ void pin(float (&d)[NTILES][4])
+template <int N>
+__device__ __forceinline__ void pin(float (&d)[N][4])
 {
     #pragma unroll
-    for (int n = 0; n < NTILES; n++)
+    for (int n = 0; n < N; n++)
         #pragma unroll
         for (int e = 0; e < 4; e++) asm volatile("" : "+f"(d[n][e]) :: "memory");
 }
@@ -108,10 +124,12 @@ __device__ __forceinline__ void pack_a(u32 (&a)[TILE / 16][4], const float (&p)[
     }
 }
 
-#define WG_D32(d) "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
-    "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
-    "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
-    "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+// The 8 x 4 accumulators of one 64-column product, from 8-column block o of d.
+#define WG_D32_AT(d, o) "+f"(d[o][0]), "+f"(d[o][1]), "+f"(d[o][2]), "+f"(d[o][3]), "+f"(d[o + 1][0]), "+f"(d[o + 1][1]), "+f"(d[o + 1][2]), "+f"(d[o + 1][3]), \
+    "+f"(d[o + 2][0]), "+f"(d[o + 2][1]), "+f"(d[o + 2][2]), "+f"(d[o + 2][3]), "+f"(d[o + 3][0]), "+f"(d[o + 3][1]), "+f"(d[o + 3][2]), "+f"(d[o + 3][3]), \
+    "+f"(d[o + 4][0]), "+f"(d[o + 4][1]), "+f"(d[o + 4][2]), "+f"(d[o + 4][3]), "+f"(d[o + 5][0]), "+f"(d[o + 5][1]), "+f"(d[o + 5][2]), "+f"(d[o + 5][3]), \
+    "+f"(d[o + 6][0]), "+f"(d[o + 6][1]), "+f"(d[o + 6][2]), "+f"(d[o + 6][3]), "+f"(d[o + 7][0]), "+f"(d[o + 7][1]), "+f"(d[o + 7][2]), "+f"(d[o + 7][3])
+#define WG_D32(d) WG_D32_AT(d, 0)
 #define WG_D32_LIST "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
 
@@ -125,12 +143,23 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[NTILES][4], unsigned long lo
         : WG_D32(d) : "l"(a), "l"(b), "r"(accumulate));
 }
 
-// d += A (64 x 16, the mma.m16n8k16 A fragments of each warp's 16 rows) . B (16 x 64, MN-major in
-// shared memory: its 16 rows are tile rows, its columns the contiguous head dimension).
-__device__ __forceinline__ void wgmma_rs_mn(float (&d)[NTILES][4], const u32 (&a)[4], unsigned long long b)
+// d's 64 columns from 8-column block OFF += A (64 x 16, the mma.m16n8k16 A fragments of each warp's
+// 16 rows) . B (16 x 64, MN-major in shared memory: its 16 rows are tile rows, its columns the
+// contiguous head dimension).
+template <int OFF>
+__device__ __forceinline__ void wgmma_rs_mn(float (&d)[OTILES][4], const u32 (&a)[4], unsigned long long b)
 {
     asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WG_D32_LIST ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
-        : WG_D32(d) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+        : WG_D32_AT(d, OFF) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
+// d (64 x HEAD_DIM) += A (64 x 16) . rows [16kk, 16kk + 16) of an MN-major 64-row tile, one product per atom.
+__device__ __forceinline__ void wgmma_rs_rows(float (&d)[OTILES][4], const u32 (&a)[4], const char* tile, int kk)
+{
+    wgmma_rs_mn<0>(d, a, sw_desc(tile + kk * 16 * 128));
+#if HEAD_DIM == 128
+    wgmma_rs_mn<8>(d, a, sw_desc(tile + ATOM_BYTES + kk * 16 * 128));
+#endif
 }
 
 // x = Ax . Bx^T, then y = Ay . By^T, over the head dimension (all K-major shared-memory tiles), as two
@@ -140,10 +169,10 @@ __device__ __forceinline__ void two_products(float (&x)[NTILES][4], const char* 
 {
     wg_fence();
     #pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(x, sw_desc(ax + kk * 32), sw_desc(bx + kk * 32), kk > 0);
+    for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(x, kmajor_desc(ax, kk), kmajor_desc(bx, kk), kk > 0);
     wg_commit();
     #pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(y, sw_desc(ay + kk * 32), sw_desc(by + kk * 32), kk > 0);
+    for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(y, kmajor_desc(ay, kk), kmajor_desc(by, kk), kk > 0);
     wg_commit();
     wg_wait<1>();
     pin(x);
@@ -197,7 +226,7 @@ __device__ __forceinline__ void attention_forward_hopper_body(char* smem, bf16* 
             float s[1][NTILES][4];
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(s[0], sw_desc(sQw + kk * 32), sw_desc(sK + kk * 32), kk > 0);
+            for (int kk = 0; kk < KSTEPS; kk++) wgmma_ss(s[0], kmajor_desc(sQw, kk), kmajor_desc(sK, kk), kk > 0);
             wg_commit();
             wg_wait<0>();
             pin(s[0]);
@@ -208,7 +237,7 @@ __device__ __forceinline__ void attention_forward_hopper_body(char* smem, bf16* 
             pin(o[0]);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(o[0], a[kk], sw_desc(sV + kk * 16 * 128));
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_rows(o[0], a[kk], sV, kk);
             wg_commit();
             wg_wait<0>();
             keep(a);
@@ -275,9 +304,9 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
         nl[i] = row < T ? -lb[row] * LOG2E : 0.f;
         dl[i] = row < T ? deb[row] : 0.f;
     }
-    float dqa[NTILES][4];
+    float dqa[OTILES][4];
     #pragma unroll
-    for (int n = 0; n < NTILES; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
+    for (int n = 0; n < OTILES; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
     const char* sQw = sQ + wg * SW_TILE_BYTES;
     const char* sDw = sD + wg * SW_TILE_BYTES;
 
@@ -316,7 +345,7 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
             pin(dqa);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dqa, a[kk], sw_desc(sK + kk * 16 * 128));
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_rows(dqa, a[kk], sK, kk);
             wg_commit();
             wg_wait<0>();
             keep(a);
@@ -328,7 +357,7 @@ __device__ __forceinline__ void backward_dq_hopper_body(char* smem, int bx, int 
     bf16* dqb = dq + (size_t)b * T * qs + (size_t)h * HEAD_DIM;
     const int row0 = first + g, row1 = row0 + 8;
     #pragma unroll
-    for (int n = 0; n < NTILES; n++) {
+    for (int n = 0; n < OTILES; n++) {
         const int c = n * 8 + 2 * t4;
         if (row0 < T) *(u32*)(dqb + (size_t)row0 * qs + c) = pack2(dqa[n][0] * scale, dqa[n][1] * scale);
         if (row1 < T) *(u32*)(dqb + (size_t)row1 * qs + c) = pack2(dqa[n][2] * scale, dqa[n][3] * scale);
@@ -385,9 +414,9 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
     const char* sKw = sK + wg * SW_TILE_BYTES;
     const char* sVw = sV + wg * SW_TILE_BYTES;
 
-    float dka[NTILES][4], dva[NTILES][4];
+    float dka[OTILES][4], dva[OTILES][4];
     #pragma unroll
-    for (int n = 0; n < NTILES; n++)
+    for (int n = 0; n < OTILES; n++)
         #pragma unroll
         for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.f;
 
@@ -428,7 +457,7 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
             pin(dva);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dva, pa[kk], sw_desc(sD + kk * 16 * 128));
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_rows(dva, pa[kk], sD, kk);
             wg_commit();
             wg_wait<1>();  // dP^T is ready; dV += P^T dO runs on while dS^T is computed
             pin(dp);
@@ -449,7 +478,7 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
             pin(dka);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_mn(dka, da[kk], sw_desc(sQ + kk * 16 * 128));
+            for (int kk = 0; kk < TILE / 16; kk++) wgmma_rs_rows(dka, da[kk], sQ, kk);
             wg_commit();
             wg_wait<0>();
             keep(pa);
@@ -464,7 +493,7 @@ __device__ __forceinline__ void backward_dkv_hopper_body(char* smem, int bx, int
     bf16* dvb = dv + (size_t)b * T * ks + (size_t)hk * HEAD_DIM;
     const int key0 = wkey + g, key1 = key0 + 8;
     #pragma unroll
-    for (int n = 0; n < NTILES; n++) {
+    for (int n = 0; n < OTILES; n++) {
         const int c = n * 8 + 2 * t4;
         if (key0 < T) {
             *(u32*)(dkb + (size_t)key0 * ks + c) = pack2(dka[n][0] * scale, dka[n][1] * scale);
@@ -489,9 +518,10 @@ __device__ __forceinline__ char* align1024(char* p) { return (char*)(((size_t)p 
 // Each kernel in two sizes: SUFFIX "" has two warpgroups (128 rows, 256 threads, the grids of
 // attention.cu's _wide kernels and the 128-row varlen tables), "_rows64" one (64 rows, 128 threads,
 // the grids of its 64-row kernels and tables). MINB blocks per multiprocessor: three one-warpgroup
-// blocks need at most 168 registers a thread (the dK/dV body wants 186 unbounded). Shared memory: 1 KiB of alignment, then the
-// swizzled 8 KiB tiles each body lays out: forward WG + 4, dQ 2 WG + 4, dK/dV 2 WG + 4 and 1 KiB
-// of lse/delta rows.
+// blocks need at most 168 registers a thread (the dK/dV body wants 186 unbounded at head_dim 64);
+// at head_dim 128, two (ROWS64_BLOCKS). Shared memory: 1 KiB of alignment, then the swizzled
+// 64-row tiles (8 KiB at head_dim 64, 16 at 128) each body lays out: forward WG + 4, dQ 2 WG + 4,
+// dK/dV 2 WG + 4 and 1 KiB of lse/delta rows.
 #define HOPPER_KERNELS(SUFFIX, WG, MINB) \
 extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_forward_hopper##SUFFIX(bf16* __restrict__ out, float* __restrict__ lse, \
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, int T, int Hq, int Hkv, float scale, int window) \
@@ -543,6 +573,6 @@ extern "C" __global__ void __launch_bounds__(128 * WG, MINB) attention_backward_
 }
 
 HOPPER_KERNELS(, 2, 1)
-HOPPER_KERNELS(_rows64, 1, 3)
+HOPPER_KERNELS(_rows64, 1, ROWS64_BLOCKS)
 
 #endif
