@@ -123,7 +123,7 @@ internal sealed class AttentionTimings(KernelChecks checks, JsonLines output)
                 Emit(model, s, "backward", "all_hopper_rows128", timer.MedianMs(_ => Backward()), BackwardFlops(s));
                 _k.HopperWarpgroups = 1;
                 // The mma.sync kernels' one launch (the previous default: 128-row tiles up to head_dim 64, 64-row above), against Auto below.
-                var mma = s.HeadDim <= 64 ? AttentionBackwardTiling.Rows128 : AttentionBackwardTiling.Rows64;
+                var mma = CudaKernels.MmaSyncBackwardTiling(s.HeadDim);
                 _k.BackwardTiling = mma;
                 Emit(model, s, "backward", $"all_{mma.ToString().ToLowerInvariant()}", timer.MedianMs(_ => Backward()), BackwardFlops(s));
                 _k.BackwardTiling = AttentionBackwardTiling.Auto;

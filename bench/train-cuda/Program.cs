@@ -89,10 +89,7 @@ if (!argList.Contains("--checks-only"))
             if (parts.Contains("mmaattn"))
             {
                 gpu.Context.Kernels.ForwardTiling = FineTune.Engine.Backends.Cuda.Kernels.AttentionForwardTiling.Rows128;
-                // As Auto resolves without the Hopper kernels: 128-row backward tiles up to head_dim 64, 64-row above.
-                gpu.Context.Kernels.BackwardTiling = Shapes.Get(shape).HeadDim <= 64
-                    ? FineTune.Engine.Backends.Cuda.Kernels.AttentionBackwardTiling.Rows128
-                    : FineTune.Engine.Backends.Cuda.Kernels.AttentionBackwardTiling.Rows64;
+                gpu.Context.Kernels.BackwardTiling = FineTune.Engine.Backends.Cuda.Kernels.CudaKernels.MmaSyncBackwardTiling(Shapes.Get(shape).HeadDim);
             }
             if (sft)
             {

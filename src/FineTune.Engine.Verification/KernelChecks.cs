@@ -170,7 +170,7 @@ public sealed partial class KernelChecks : IDisposable
     /// </summary>
     private static (AttentionForwardTiling, AttentionBackwardTiling) WithoutHopper(AttentionForwardTiling forward, AttentionBackwardTiling backward, int headDim) =>
         (forward == AttentionForwardTiling.Auto ? AttentionForwardTiling.Rows128 : forward,
-         backward == AttentionBackwardTiling.Auto ? (headDim <= 64 ? AttentionBackwardTiling.Rows128 : AttentionBackwardTiling.Rows64) : backward);
+         backward == AttentionBackwardTiling.Auto ? CudaKernels.MmaSyncBackwardTiling(headDim) : backward);
 
     /// <summary>Whether check <paramref name="name"/> has a kernel to check on this device.</summary>
     public bool Applies(string name) => !IsHopperCheck(name) || Kernels.HasHopperAttention(64);

@@ -384,6 +384,13 @@ public sealed partial class CudaKernels : IDisposable
                 qShared, dq, q, k, v, dout, lse, delta, shape.SeqLen, shape.QueryHeads, shape.KvHeads, shape.Scale, shape.KernelWindow);
     }
 
+    /// <summary>
+    /// The <c>mma.sync</c> backward tiling <see cref="AttentionBackwardTiling.Auto"/> takes where the Hopper kernels do not
+    /// run: 128 rows up to head_dim 64 (measured faster there), 64 above (128-row blocks do not fit).
+    /// </summary>
+    public static AttentionBackwardTiling MmaSyncBackwardTiling(int headDim) =>
+        headDim <= 64 ? AttentionBackwardTiling.Rows128 : AttentionBackwardTiling.Rows64;
+
     /// <summary>The backward kernels for <see cref="BackwardTiling"/>: their file, name suffix, block size, rows per block and shared memory of each kind.</summary>
     private (string File, string Suffix, int Threads, int Rows, int KvShared, int QShared) BackwardKernels(int headDim)
     {
@@ -399,7 +406,7 @@ public sealed partial class CudaKernels : IDisposable
             AttentionBackwardTiling.Rows128 when headDim > 64 => throw new ArgumentException("128-row backward tiles need head_dim <= 64."),
             AttentionBackwardTiling.Rows128 => true,
             AttentionBackwardTiling.Rows64 => false,
-            _ => headDim <= 64,
+            _ => MmaSyncBackwardTiling(headDim) == AttentionBackwardTiling.Rows128,
         };
         // dK/dV: two (Q, dO) buffers of 64 rows, the K and V tiles (64-row blocks keep them only
         // above head_dim 64, where they are not held in registers), and two lse/delta rows. dQ: two
