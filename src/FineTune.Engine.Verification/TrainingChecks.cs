@@ -102,6 +102,10 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_shared_glu_output_equals_kept"] = () => SharedGluOutputEqualsKept("train_shared_glu_output_equals_kept", TinyConfig("llama"), dropout: 0),
         ["train_shared_glu_output_equals_kept_dropout_setting"] = () => SharedGluOutputEqualsKept("train_shared_glu_output_equals_kept_dropout_setting", TinyConfig("llama"), dropout: 0.1),
         ["train_shared_glu_output_equals_kept_gemma3"] = () => SharedGluOutputEqualsKept("train_shared_glu_output_equals_kept_gemma3", TinyGemmaConfig(), dropout: 0),
+        // Selective checkpointing keeping q, k, v against recomputing them: the same bytes.
+        ["train_kept_qkv_equals_recomputed"] = () => KeptQkvEqualsRecomputed("train_kept_qkv_equals_recomputed", TinyConfig("llama"), dropout: 0),
+        ["train_kept_qkv_equals_recomputed_dropout"] = () => KeptQkvEqualsRecomputed("train_kept_qkv_equals_recomputed_dropout", TinyConfig("llama"), dropout: 0.1),
+        ["train_kept_qkv_equals_recomputed_gemma3"] = () => KeptQkvEqualsRecomputed("train_kept_qkv_equals_recomputed_gemma3", TinyGemmaConfig(), dropout: 0),
         ["train_varlen_bucketed_plans_rerun_identical"] = () => VarlenBucketedPlansRerunIdentical("train_varlen_bucketed_plans_rerun_identical", TinyConfig("llama")),
     };
 

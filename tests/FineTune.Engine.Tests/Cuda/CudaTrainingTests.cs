@@ -144,6 +144,15 @@ public sealed class CudaTrainingTests
     public void Gemma3_layers_sharing_one_geglu_output_train_the_same_bytes_as_layers_keeping_their_own() => AssertPasses("train_shared_glu_output_equals_kept_gemma3");
 
     [CudaFact]
+    public void Checkpointed_layers_keeping_q_k_v_train_the_same_bytes_as_layers_recomputing_them() => AssertPasses("train_kept_qkv_equals_recomputed");
+
+    [CudaFact]
+    public void Checkpointed_layers_keeping_q_k_v_redraw_the_same_dropout_masks_for_the_lora_hidden_values() => AssertPasses("train_kept_qkv_equals_recomputed_dropout");
+
+    [CudaFact]
+    public void Gemma3_checkpointed_layers_keeping_q_k_v_and_their_norm_inputs_train_the_same_bytes() => AssertPasses("train_kept_qkv_equals_recomputed_gemma3");
+
+    [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
     [CudaFact]

@@ -32,6 +32,21 @@ public sealed class GpuMemoryPlanTests
         Assert.Equal(1480 + 192 + 24 + 256 + 8, GpuMemoryPlan.LayerBytes(Tiny with { ModelType = "gemma3_text", QkNorm = true, SandwichNorms = true }, rank: 8, loraTargets: 7));
     }
 
+    [Fact]
+    public void Checkpointing_keeps_q_k_v_and_with_qk_norms_their_inputs_and_rstd()
+    {
+        // q 64 + k 32 + v 32 bf16 = 256 bytes; with q/k norms also the pre-norm q and k (bf16, 96) and 4 + 2 heads' rstd (fp32).
+        Assert.Equal(256, GpuMemoryPlan.QkvBytes(Tiny));
+        Assert.Equal(256 + 192 + 24, GpuMemoryPlan.QkvBytes(Tiny with { ModelType = "qwen3", QkNorm = true }));
+        // Attention out 64 + x1 64 bf16 and 4 heads' lse fp32 = 272, then q/k/v.
+        Assert.Equal(272, GpuMemoryPlan.KeptBytes(Tiny, qkv: false));
+        Assert.Equal(272 + 256, GpuMemoryPlan.KeptBytes(Tiny));
+        var qwen3 = Tiny with { ModelType = "qwen3", QkNorm = true };
+        var ckpt = GpuMemoryPlan.For(qwen3, 8, 7, adapterParameters: 10_000, batch: 2, sequenceLength: 64, gradientCheckpointing: true);
+        // One shared set of the rest of a layer, and every layer's kept tensors (2 layers, 128 tokens).
+        Assert.Equal((GpuMemoryPlan.LayerBytes(qwen3, 8, 7) - (272 + 472)) * 128 + (272 + 472) * 128 * 2, ckpt.Activations);
+    }
+
     /// <summary>A preference micro-batch holds a chosen and a rejected sequence per pair: the plan must hold twice the tokens of SFT's.</summary>
     [Fact]
     public void A_preference_plan_holds_both_sequences_of_each_pair()
@@ -75,20 +90,60 @@ public sealed class GpuMemoryPlanTests
         var ownH = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false, shareGluOutput: false);
         Assert.Equal(72040L * 8192 * 16, ownH.Activations);
         Assert.Equal(15L * 8192 * 8192 * 2, ownH.Total - full.Total);
-        // Each layer keeps attention out (2048) and x1 (2048) bf16 and lse (32 heads) fp32: 8320 bytes a token.
-        Assert.Equal(8320, GpuMemoryPlan.KeptBytes(Llama1B));
-        Assert.Equal((72040L - 8320) * 8192 + 8320L * 8192 * 16, ckpt.Activations);
+        // Each layer keeps attention out (2048) and x1 (2048) bf16 and lse (32 heads) fp32: 8320 bytes a token,
+        // and q (2048), k and v (512 each) bf16: 6144 more.
+        Assert.Equal(8320, GpuMemoryPlan.KeptBytes(Llama1B, qkv: false));
+        Assert.Equal(8320 + 6144, GpuMemoryPlan.KeptBytes(Llama1B));
+        Assert.Equal((72040L - 14464) * 8192 + 14464L * 8192 * 16, ckpt.Activations);
         Assert.True(ckpt.KeepsAttention);
+        Assert.True(ckpt.KeepsQkv);
         Assert.False(ckpt.SharesGluOutput);
+        // Keeping only attention out, lse and x1 (the benchmark's :attnonly): q/k/v are one shared set, recomputed.
+        var attentionOnly = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true, keepQkv: false);
+        Assert.False(attentionOnly.KeepsQkv);
+        Assert.Equal((72040L - 8320) * 8192 + 8320L * 8192 * 16, attentionOnly.Activations);
+        Assert.Equal(6144L * 8192 * 15, ckpt.Total - attentionOnly.Total);
         // Without the kept tensors (the benchmark's A/B): one layer's activations, recomputed whole.
         var plain = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true, keepAttention: false);
         Assert.Equal(72040L * 8192, plain.Activations);
+        Assert.False(plain.KeepsQkv);
         // The residual stream at the 17 layer boundaries, bf16: 17 x 8192 x 2048 x 2.
         Assert.Equal(570_425_344L, full.Residuals);
         Assert.Equal(full.Residuals, ckpt.Residuals);
         // fp32 values, gradients, two moments + a bf16 copy: 18 bytes per trainable value.
         Assert.Equal(11_272_192L * 18, full.Adapter);
         Assert.Equal(full.Weights + full.Adapter + full.Activations + full.Residuals + full.Workspace + GpuMemoryPlan.FixedBytes, full.Total);
+    }
+
+    /// <summary>
+    /// The kept tensors buy speed, never the run: a checkpointed run that does not fit keeping them recomputes q/k/v,
+    /// then the attention output too, before it fails; the suggestion of checkpointing counts that.
+    /// </summary>
+    [Fact]
+    public void A_checkpointed_run_short_of_memory_keeps_less_before_it_fails()
+    {
+        const long adapter = 11_272_192;
+        var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true);
+        var attentionOnly = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true, keepQkv: false);
+        var recomputeAll = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true, keepAttention: false);
+        Assert.True(recomputeAll.Total < attentionOnly.Total && attentionOnly.Total < ckpt.Total);
+        Assert.Same(ckpt, ckpt.KeepingWhatFits(Llama1B, 16, 7, adapter, ckpt.Total));
+        var lean = ckpt.KeepingWhatFits(Llama1B, 16, 7, adapter, ckpt.Total - 1);
+        Assert.True(lean.KeepsAttention);
+        Assert.False(lean.KeepsQkv);
+        Assert.Equal(attentionOnly.Total, lean.Total);
+        var leaner = ckpt.KeepingWhatFits(Llama1B, 16, 7, adapter, attentionOnly.Total - 1);
+        Assert.False(leaner.KeepsAttention);
+        Assert.Equal(recomputeAll.Total, leaner.Total);
+        // Nothing fits: the least the run needs, which the error message names.
+        Assert.Equal(recomputeAll.Total, ckpt.KeepingWhatFits(Llama1B, 16, 7, adapter, recomputeAll.Total - 1).Total);
+        // A run without checkpointing is told to turn it on wherever it fits recomputing everything.
+        var plain = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: false);
+        Assert.Equal("gradient_checkpointing: true", plain.Suggest(Llama1B, 16, 7, adapter, recomputeAll.Total));
+        Assert.NotEqual("gradient_checkpointing: true", plain.Suggest(Llama1B, 16, 7, adapter, recomputeAll.Total - 1));
+        // Plans that keep nothing for speed are what they are.
+        var qlora = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true, QLoRA);
+        Assert.Same(qlora, qlora.KeepingWhatFits(Llama1B, 16, 7, adapter, 1));
     }
 
     [Fact]
@@ -118,16 +173,29 @@ public sealed class GpuMemoryPlanTests
     }
 
     [Fact]
-    public void Suggests_checkpointing_then_smaller_batches_then_4bit_then_shorter_sequences()
+    public void Suggests_checkpointing_then_offload_then_smaller_batches_then_4bit_then_shorter_sequences()
     {
         const long adapter = 11_272_192;
         var plan = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: false);
         var ckpt = plan.With(Llama1B, 16, 7, adapter, gradientCheckpointing: true);
         Assert.Equal("gradient_checkpointing: true", plan.Suggest(Llama1B, 16, 7, adapter, ckpt.Total));
+        // At 16 layers the offloaded checkpoints (the same batch) take less than half the batch keeping every layer's tensors.
         var half = plan.With(Llama1B, 16, 7, adapter, batch: 2, gradientCheckpointing: true);
-        Assert.StartsWith("gradient_checkpointing: true, per_device_train_batch_size: 2", plan.Suggest(Llama1B, 16, 7, adapter, half.Total));
+        var offload = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true, offloadCheckpoints: true);
+        Assert.True(offload.Total < half.Total);
+        Assert.Equal("gradient_checkpointing: offload", plan.Suggest(Llama1B, 16, 7, adapter, half.Total));
+        // At 4 layers offloading saves less than halving the batch: the smaller batch comes first.
+        var shallow = Llama1B with { NumLayers = 4 };
+        var shallowPlan = GpuMemoryPlan.For(shallow, 16, 7, adapter, 4, 2048, gradientCheckpointing: false);
+        var shallowHalf = shallowPlan.With(shallow, 16, 7, adapter, batch: 2, gradientCheckpointing: true);
+        Assert.StartsWith("gradient_checkpointing: true, per_device_train_batch_size: 2", shallowPlan.Suggest(shallow, 16, 7, adapter, shallowHalf.Total));
+        // Where one short bf16 sequence fits, 4-bit weights at the whole batch fit too: they save more.
         var shortSeq = plan.With(Llama1B, 16, 7, adapter, batch: 1, sequenceLength: 512, gradientCheckpointing: true);
-        Assert.StartsWith("gradient_checkpointing: true, load_in_4bit: true, per_device_train_batch_size: ", plan.Suggest(Llama1B, 16, 7, adapter, shortSeq.Total));
+        Assert.Equal("gradient_checkpointing: true, load_in_4bit: true", plan.Suggest(Llama1B, 16, 7, adapter, shortSeq.Total));
+        var fourBitHalf = plan.With(Llama1B, 16, 7, adapter, batch: 2, gradientCheckpointing: true, fourBit: QLoRA);
+        Assert.StartsWith("gradient_checkpointing: true, load_in_4bit: true, per_device_train_batch_size: 2", plan.Suggest(Llama1B, 16, 7, adapter, fourBitHalf.Total));
+        var fourBitShort = plan.With(Llama1B, 16, 7, adapter, batch: 1, sequenceLength: 512, gradientCheckpointing: true, fourBit: QLoRA);
+        Assert.Equal("gradient_checkpointing: true, load_in_4bit: true, per_device_train_batch_size: 1, max_seq_length: 512", plan.Suggest(Llama1B, 16, 7, adapter, fourBitShort.Total));
     }
 
     private static ModelConfig Llama8B => new()
@@ -146,7 +214,9 @@ public sealed class GpuMemoryPlanTests
         var bf16 = plan.With(Llama8B, 16, 7, adapter, gradientCheckpointing: true);
         // 4-bit runs recompute attention rather than keep each layer's output (KeepsAttention): 2 GiB at this shape.
         Assert.False(qlora.KeepsAttention);
-        Assert.Equal(bf16.Activations - 16_512L * 4096 * 31, qlora.Activations);
+        // 8B keeps 16,512 bytes a token a layer for attention and 12,288 for q/k/v (4096 + 2 x 1024 bf16).
+        Assert.False(qlora.KeepsQkv);
+        Assert.Equal(bf16.Activations - (16_512L + 12_288) * 4096 * 31, qlora.Activations);
         Assert.True(qlora.Total < bf16.Total / 2, $"the 4-bit plan ({GpuMemoryPlan.Gib(qlora.Total)}) is under half the bf16 one ({GpuMemoryPlan.Gib(bf16.Total)})");
         Assert.True(plan.Weights > 14L << 30, "bf16 weights alone are ~15 GiB");
         Assert.Equal("gradient_checkpointing: true, load_in_4bit: true", plan.Suggest(Llama8B, 16, 7, adapter, 16L << 30));

@@ -30,19 +30,21 @@ internal sealed class BufferSet(CudaMemoryPool pool) : IDisposable
 /// What one layer's forward pass keeps for its backward pass (see <see cref="GpuMemoryPlan.LayerBytes"/>),
 /// for up to <c>tokens</c> rows. With gradient checkpointing one set of recomputed tensors serves
 /// every layer, and each layer keeps its own attention output, log-sum-exp and post-attention
-/// residual (<see cref="GpuMemoryPlan.KeptBytes"/>), so the recompute skips attention and o_proj.
+/// residual, and its q, k, v (<see cref="GpuMemoryPlan.KeptBytes"/>), so the recompute skips attention,
+/// o_proj and q/k/v's base products.
 /// </summary>
 internal sealed class CudaActivations
 {
-    // kept: false for the shared set under checkpointing, whose Att, Lse and X1 come from each layer's view.
+    // kept: false for the shared set under checkpointing, whose Att, Lse and X1 come from each layer's view;
+    // keptQkv: its q, k, v (and q/k norm tensors) too.
     /// <remarks><paramref name="norm1Stride"/>, <paramref name="norm2Stride"/>: the norms' row strides; above hidden, q/k/v's and gate/up's
     /// hidden values live in their spare columns (CudaTrainingModel.SpareColumns), the columns after them zero.</remarks>
     /// <remarks><paramref name="sharedGluOutput"/>: the one h buffer every layer writes (<see cref="GpuMemoryPlan.SharesGluOutput"/>), 0 to allocate this layer's own.</remarks>
-    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm1Stride, int norm2Stride, bool kept = true, ulong sharedGluOutput = 0)
+    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm1Stride, int norm2Stride, bool kept = true, ulong sharedGluOutput = 0, bool keptQkv = false)
     {
         long n = tokens, h = c.HiddenSize;
         Norm1 = b.Bf16(n * norm1Stride); Rstd1 = b.F32(n);
-        Q = b.Bf16(n * c.QDim); K = b.Bf16(n * c.KvDim); V = b.Bf16(n * c.KvDim);
+        if (!keptQkv) (Q, K, V, QPre, KPre, QRstd, KRstd) = Qkv(b, c, n);
         if (kept) (Att, Lse, X1) = Kept(b, c, n);
         Norm2 = b.Bf16(n * norm2Stride); Rstd2 = b.F32(n);
         foreach (var (x, stride, group) in new[] { (Norm1, norm1Stride, new[] { Projection.Q, Projection.K, Projection.V }), (Norm2, norm2Stride, new[] { Projection.Gate, Projection.Up }) })
@@ -59,11 +61,6 @@ internal sealed class CudaActivations
         else (Gate, Up) = (b.Bf16(n * c.IntermediateSize), b.Bf16(n * c.IntermediateSize));
         if (Up == 0) Up = Gate + (ulong)(c.IntermediateSize * 2);
         Act = sharedGluOutput != 0 ? sharedGluOutput : b.Bf16(n * c.IntermediateSize);
-        if (c.QkNorm)
-        {
-            QPre = b.Bf16(n * c.QDim); KPre = b.Bf16(n * c.KvDim);
-            QRstd = b.F32(n * c.NumHeads); KRstd = b.F32(n * c.NumKvHeads);
-        }
         if (c.SandwichNorms)
         {
             AttOut = b.Bf16(n * h); AttOutRstd = b.F32(n);
@@ -83,11 +80,11 @@ internal sealed class CudaActivations
         }
     }
 
-    /// <summary>One layer's view under checkpointing: its own kept tensors, everything else <paramref name="shared"/>'s.</summary>
-    public CudaActivations(CudaActivations shared, BufferSet b, ModelConfig c, int tokens)
+    /// <summary>One layer's view under checkpointing: its own kept tensors (with <paramref name="keptQkv"/> q, k, v too), everything else <paramref name="shared"/>'s.</summary>
+    public CudaActivations(CudaActivations shared, BufferSet b, ModelConfig c, int tokens, bool keptQkv)
     {
-        (Norm1, Rstd1, Q, K, V, Norm2, Rstd2, Gate, Up, Act) = (shared.Norm1, shared.Rstd1, shared.Q, shared.K, shared.V, shared.Norm2, shared.Rstd2, shared.Gate, shared.Up, shared.Act);
-        (QPre, KPre, QRstd, KRstd) = (shared.QPre, shared.KPre, shared.QRstd, shared.KRstd);
+        (Norm1, Rstd1, Norm2, Rstd2, Gate, Up, Act) = (shared.Norm1, shared.Rstd1, shared.Norm2, shared.Rstd2, shared.Gate, shared.Up, shared.Act);
+        (Q, K, V, QPre, KPre, QRstd, KRstd) = keptQkv ? Qkv(b, c, tokens) : (shared.Q, shared.K, shared.V, shared.QPre, shared.KPre, shared.QRstd, shared.KRstd);
         (AttOut, AttOutRstd, MlpOut, MlpOutRstd) = (shared.AttOut, shared.AttOutRstd, shared.MlpOut, shared.MlpOutRstd);
         LoraHidden = shared.LoraHidden;
         LoraHiddenStride = shared.LoraHiddenStride;
@@ -96,6 +93,11 @@ internal sealed class CudaActivations
 
     private static (ulong Att, ulong Lse, ulong X1) Kept(BufferSet b, ModelConfig c, long n) =>
         (b.Bf16(n * c.QDim), b.F32(n * c.NumHeads), b.Bf16(n * c.HiddenSize));
+
+    /// <summary>q, k, v and, with q/k norms, the norms' inputs and rstd (<see cref="GpuMemoryPlan.QkvBytes"/>).</summary>
+    private static (ulong Q, ulong K, ulong V, ulong QPre, ulong KPre, ulong QRstd, ulong KRstd) Qkv(BufferSet b, ModelConfig c, long n) =>
+        (b.Bf16(n * c.QDim), b.Bf16(n * c.KvDim), b.Bf16(n * c.KvDim),
+         c.QkNorm ? b.Bf16(n * c.QDim) : 0, c.QkNorm ? b.Bf16(n * c.KvDim) : 0, c.QkNorm ? b.F32(n * c.NumHeads) : 0, c.QkNorm ? b.F32(n * c.NumKvHeads) : 0);
 
     public readonly ulong Norm1, Rstd1, Q, K, V, Att, Lse, X1, Norm2, Rstd2, Gate, Up, Act, QPre, KPre, QRstd, KRstd;
     /// <summary>o_proj's and down_proj's outputs before their sandwich norms, and those norms' rstd (Gemma 3).</summary>

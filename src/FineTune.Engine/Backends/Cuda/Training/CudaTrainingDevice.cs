@@ -29,7 +29,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     /// a pair as one sequence of twice the length, so its batch stays per_device_train_batch_size (pairs),
     /// which is what a suggestion to halve it means.
     /// </remarks>
-    public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence, bool? keepAttention = null, bool? shareGluOutput = null)
+    public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence, bool? keepAttention = null, bool? shareGluOutput = null, bool? keepQkv = null)
     {
         var padded = (Math.Max(1, longestSequence) + CudaTrainingModel.SequenceMultiple - 1) / CudaTrainingModel.SequenceMultiple * CudaTrainingModel.SequenceMultiple;
         var length = config.IsPreference ? 2 * padded : padded;
@@ -38,15 +38,14 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
             FourBitSettings.From(config), keepAttention, config.OffloadCheckpoints,
             // As CudaTrainingModel.AddSpareColumns decides (the per-group check there is per layer).
             spareColumnTargets: adapter.Settings.Dropout == 0 && adapter.Settings.Rank % 8 == 0 && adapter.TensorLayers.Distinct().Count() == model.NumLayers ? adapter.Settings.Targets : null,
-            shareGluOutput: shareGluOutput);
+            shareGluOutput: shareGluOutput, keepQkv: keepQkv);
     }
 
     /// <inheritdoc />
     /// <remarks>The weights go to the GPU one tensor at a time (<see cref="CudaModelWeights.Stream"/>): the host never holds the model.</remarks>
     public ITrainingModel CreateModel(BaseModel baseModel, LoraAdapter adapter, TrainingConfig config, int longestSequence, Action<string>? log)
     {
-        var plan = PlanFor(baseModel.Config, adapter, config, longestSequence);
-        Check(plan, baseModel.Config, adapter, log);
+        var plan = Fit(PlanFor(baseModel.Config, adapter, config, longestSequence), baseModel.Config, adapter, log);
         var deviceWeights = CudaModelWeights.Stream(_ctx, baseModel.Config, baseModel.Files, fourBit: plan.FourBit, offload: plan.OffloadCheckpoints);
         try
         {
@@ -60,30 +59,34 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     }
 
     /// <summary>A model over random bf16 weights made on the device (benchmarks at shapes whose weights are not at hand).</summary>
-    /// <remarks><paramref name="keepAttention"/>, <paramref name="shareGluOutput"/>: the plan's rules overridden (the benchmark's A/Bs, the checks).</remarks>
-    public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log, bool? keepAttention = null, bool? shareGluOutput = null)
+    /// <remarks><paramref name="keepAttention"/>, <paramref name="shareGluOutput"/>, <paramref name="keepQkv"/>: the plan's rules overridden (the benchmark's A/Bs, the checks).</remarks>
+    public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log, bool? keepAttention = null, bool? shareGluOutput = null, bool? keepQkv = null)
     {
-        var plan = PlanFor(model, adapter, config, sequenceLength, keepAttention, shareGluOutput);
-        Check(plan, model, adapter, log);
+        var plan = Fit(PlanFor(model, adapter, config, sequenceLength, keepAttention, shareGluOutput, keepQkv), model, adapter, log);
         var deviceWeights = CudaModelWeights.Random(_ctx, model, seed, plan.FourBit, plan.OffloadCheckpoints);
         return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
     }
 
-    private void Check(GpuMemoryPlan plan, ModelConfig model, LoraAdapter adapter, Action<string>? log)
+    /// <summary>The plan the run takes in the GPU's free memory (<see cref="GpuMemoryPlan.KeepingWhatFits"/>), logged; FT3107 with a lora.yaml suggestion when none fits.</summary>
+    private GpuMemoryPlan Fit(GpuMemoryPlan plan, ModelConfig model, LoraAdapter adapter, Action<string>? log)
     {
         var (free, _) = _ctx.Device.MemoryInfo();
         // What this process already holds in the pool is reusable by the run.
         var available = free + (_ctx.Device.Memory.BytesReserved - _ctx.Device.Memory.BytesInUse);
-        log?.Invoke(plan.Describe(_ctx.Device.Name, available));
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
-        if (plan.Total <= available)
+        var fitted = plan.KeepingWhatFits(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available);
+        log?.Invoke(fitted.Describe(_ctx.Device.Name, available));
+        if (fitted.Total <= available)
         {
-            if (plan.FasterFit(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available) is { } hint) log?.Invoke(hint);
-            return;
+            if (!ReferenceEquals(fitted, plan))
+                log?.Invoke($"Gradient checkpointing keeps less to fit ({GpuMemoryPlan.Gib(plan.Total)} with every kept tensor): the backward pass recomputes " +
+                            (fitted.KeepsAttention ? "each layer's q, k and v" : "each layer's q, k, v and attention output") + ", a few percent slower.");
+            if (fitted.FasterFit(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available) is { } hint) log?.Invoke(hint);
+            return fitted;
         }
         var suggestion = plan.Suggest(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available);
         throw new FineTuneException(CudaErrors.PlanDoesNotFit,
-            $"This run needs {GpuMemoryPlan.Gib(plan.Total)} of GPU memory but {_ctx.Device.Name} has {GpuMemoryPlan.Gib(available)} free. " +
+            $"This run needs {GpuMemoryPlan.Gib(fitted.Total)} of GPU memory but {_ctx.Device.Name} has {GpuMemoryPlan.Gib(available)} free. " +
             (suggestion is null
                 ? "Even one short sequence with gradient checkpointing does not fit: use a smaller base model or --device cpu."
                 : $"In lora.yaml, set {suggestion}."));

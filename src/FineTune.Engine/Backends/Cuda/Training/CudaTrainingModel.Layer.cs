@@ -11,7 +11,9 @@ public sealed partial class CudaTrainingModel
     /// layer output is already known, so down_proj's base product is skipped: the backward pass
     /// needs only its LoRA down-projection. Under selective checkpointing
     /// (<see cref="GpuMemoryPlan.KeepsAttention"/>) the layer also kept its attention output, lse
-    /// and x1, so the attention kernel and o_proj's base product are skipped too. With sandwich
+    /// and x1, so the attention kernel and o_proj's base product are skipped too, and with
+    /// <see cref="GpuMemoryPlan.KeepsQkv"/> its q, k, v: of the attention half only the first norm and
+    /// q/k/v's LoRA hidden values (their dA and dB read them) are redone. With sandwich
     /// norms (Gemma 3) the backward pass needs o_proj's and down_proj's outputs and their norms'
     /// rstd, so those products are redone (rewriting x1 and _resid[l + 1] with the same bits).
     /// </summary>
@@ -25,15 +27,20 @@ public sealed partial class CudaTrainingModel
         // A recomputation's output is already known; with checkpoints offloaded its slot is taken, so it goes to a scratch slot.
         var output = recompute && _offload is not null ? _offload.Recomputed : Resid(l + 1);
         K.RmsNormForward(a.Norm1, a.Rstd1, input, w.InputNorm.Pointer, n, h, Eps, off, yStride: _norm1Stride);
-        Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a, xStride: _norm1Stride);
-        Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a, xStride: _norm1Stride);
-        Linear(l, Projection.V, a.Norm1, a.V, n, a, xStride: _norm1Stride);
-        if (_c.QkNorm)
+        if (recompute && Plan.KeepsQkv)
+            foreach (var p in (ReadOnlySpan<Projection>)[Projection.Q, Projection.K, Projection.V]) LoraHidden(l, p, a.Norm1, n, a, _norm1Stride);
+        else
         {
-            K.RmsNormForward(a.Q, a.QRstd, a.QPre, w.QNorm!.Pointer, n * _c.NumHeads, hd, Eps, off);
-            K.RmsNormForward(a.K, a.KRstd, a.KPre, w.KNorm!.Pointer, n * _c.NumKvHeads, hd, Eps, off);
+            Linear(l, Projection.Q, a.Norm1, _c.QkNorm ? a.QPre : a.Q, n, a, xStride: _norm1Stride);
+            Linear(l, Projection.K, a.Norm1, _c.QkNorm ? a.KPre : a.K, n, a, xStride: _norm1Stride);
+            Linear(l, Projection.V, a.Norm1, a.V, n, a, xStride: _norm1Stride);
+            if (_c.QkNorm)
+            {
+                K.RmsNormForward(a.Q, a.QRstd, a.QPre, w.QNorm!.Pointer, n * _c.NumHeads, hd, Eps, off);
+                K.RmsNormForward(a.K, a.KRstd, a.KPre, w.KNorm!.Pointer, n * _c.NumKvHeads, hd, Eps, off);
+            }
+            K.Rope(a.Q, _c.NumHeads, a.K, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: false);
         }
-        K.Rope(a.Q, _c.NumHeads, a.K, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: false);
         var kept = recompute && Plan.KeepsAttention;
         if (!kept) AttentionForward(l, a, shape);
         if (_c.SandwichNorms)

@@ -40,6 +40,13 @@ public sealed record GpuMemoryPlan
     /// </summary>
     public bool KeepsAttention { get; init; }
     /// <summary>
+    /// Whether the kept tensors also hold each layer's attention inputs q, k, v (after RoPE, and with q/k norms their inputs
+    /// and rstd), so the recompute runs only the first norm and the adapter's hidden values of q/k/v, not their base
+    /// products, the q/k norms or RoPE. On wherever <see cref="KeepsAttention"/> is (6,144 bytes a token a layer at
+    /// Llama-3.2-1B, 12,288 at Llama-3.1-8B): those products are a tenth of a layer's forward FLOPs.
+    /// </summary>
+    public bool KeepsQkv { get; init; }
+    /// <summary>
     /// Whether the layers share one buffer for the gated MLP's output h = act(gate)·up instead of each
     /// keeping its own (without checkpointing; a checkpointed run recomputes a layer at a time anyway).
     /// The GLU backward kernel writes h again from the layer's kept gate and up with the forward kernel's
@@ -84,11 +91,17 @@ public sealed record GpuMemoryPlan
 
     /// <summary>
     /// Bytes per token each layer keeps under gradient checkpointing (selective checkpointing): the
-    /// attention output, its log-sum-exp and the post-attention residual. Cheap to store (about a
-    /// tenth of <see cref="LayerBytes"/> at Llama shapes) and the costliest to recompute per byte:
-    /// keeping them lets the recompute skip the attention kernel and o_proj's product.
+    /// attention output, its log-sum-exp and the post-attention residual, and with <paramref name="qkv"/>
+    /// (<see cref="KeepsQkv"/>) the attention inputs q, k, v. Cheap to store (about a fifth of
+    /// <see cref="LayerBytes"/> at Llama shapes) and the costliest to recompute per byte: keeping them lets
+    /// the recompute skip the attention kernel and the q/k/v and o_proj base products.
     /// </summary>
-    public static long KeptBytes(ModelConfig c) => 2L * (c.QDim + c.HiddenSize) + 4L * c.NumHeads;
+    public static long KeptBytes(ModelConfig c, bool qkv = true) =>
+        2L * (c.QDim + c.HiddenSize) + 4L * c.NumHeads + (qkv ? QkvBytes(c) : 0);
+
+    /// <summary>Bytes per token of one layer's q, k, v (after RoPE), and with q/k norms their inputs and rstd.</summary>
+    public static long QkvBytes(ModelConfig c) =>
+        2L * (c.QDim + 2L * c.KvDim) + (c.QkNorm ? 2L * (c.QDim + c.KvDim) + 4L * (c.NumHeads + c.NumKvHeads) : 0);
 
     /// <summary>Scratch bytes per token outside the layers (the head's chunked workspace is added separately).</summary>
     public static long WorkspaceBytesPerToken(ModelConfig c, int rank)
@@ -123,16 +136,18 @@ public sealed record GpuMemoryPlan
     /// <summary>The plan for a run of <paramref name="batch"/> × <paramref name="sequenceLength"/> tokens.</summary>
     /// <remarks><paramref name="spareColumnTargets"/>: the LoRA targets when the model keeps B in spare weight columns (every layer adapted, no dropout, a rank that is a multiple of 8), else null.</remarks>
     /// <remarks><paramref name="keepAttention"/> overrides <see cref="KeepsAttention"/>'s rule (the benchmark's A/B of the two recomputations).</remarks>
+    /// <remarks><paramref name="keepQkv"/>: false keeps only the attention output, lse and x1 (<see cref="KeepsQkv"/> off: the benchmark's A/B, the checks).</remarks>
     /// <remarks><paramref name="offloadCheckpoints"/> is gradient_checkpointing: offload (checkpoints and an untied input embedding in host memory).</remarks>
     public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null, bool? keepAttention = null,
-        bool offloadCheckpoints = false, IReadOnlyCollection<Projection>? spareColumnTargets = null, bool? shareGluOutput = null)
+        bool offloadCheckpoints = false, IReadOnlyCollection<Projection>? spareColumnTargets = null, bool? shareGluOutput = null, bool? keepQkv = null)
     {
         var tokens = (long)batch * sequenceLength;
         var spare = fourBit is null && spareColumnTargets is not null ? SpareColumnBytes(c, rank, spareColumnTargets) : (0, 0);
         var layer = LayerBytes(c, rank, loraTargets) + spare.PerToken;
         var offload = gradientCheckpointing && (fourBit is not null || offloadCheckpoints);
         var keeps = gradientCheckpointing && (keepAttention ?? !offload);
-        var kept = keeps ? KeptBytes(c) : 0;
+        var keepsQkv = keeps && (keepQkv ?? true);
+        var kept = keeps ? KeptBytes(c, keepsQkv) : 0;
         var hostEmbedding = fourBit is not null || offload;
         var sharesGlu = !gradientCheckpointing && (shareGluOutput ?? true);
         var glu = 2L * c.IntermediateSize;
@@ -142,6 +157,7 @@ public sealed record GpuMemoryPlan
             SequenceLength = sequenceLength,
             GradientCheckpointing = gradientCheckpointing,
             KeepsAttention = keeps,
+            KeepsQkv = keepsQkv,
             Weights = CudaModelWeights.Bytes(c, fourBit, hostEmbedding) + spare.WeightsPerLayer * c.NumLayers,
             FourBit = fourBit,
             HostEmbedding = CudaModelWeights.HostBytes(c, fourBit, hostEmbedding),
@@ -165,6 +181,25 @@ public sealed record GpuMemoryPlan
         For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing, fourBit ?? FourBit, spareColumnTargets: SpareColumnTargets);
 
     /// <summary>
+    /// This plan, or where it does not fit in <paramref name="free"/> bytes, the same run with selective checkpointing
+    /// keeping less: q/k/v recomputed, then the attention output too, the first that fits (the leanest when none does,
+    /// the least the run needs). The kept tensors buy speed (a few percent each), never the run: a run that fitted
+    /// before they were kept still fits.
+    /// </summary>
+    public GpuMemoryPlan KeepingWhatFits(ModelConfig c, int rank, int loraTargets, long adapterParameters, long free)
+    {
+        if (Total <= free || !KeepsAttention) return this;
+        var lean = this;
+        foreach (var attention in new[] { true, false })
+        {
+            lean = For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, GradientCheckpointing, FourBit, keepAttention: attention,
+                offloadCheckpoints: OffloadCheckpoints, spareColumnTargets: SpareColumnTargets, keepQkv: false);
+            if (lean.Total <= free) return lean;
+        }
+        return lean;
+    }
+
+    /// <summary>
     /// The first change that makes the run fit in <paramref name="free"/> bytes, as lora.yaml settings:
     /// gradient checkpointing, then checkpointing with the checkpoints and an untied embedding in host memory
     /// (gradient_checkpointing: offload, bf16 runs: the same training, about 5% slower), then halving the batch
@@ -172,10 +207,12 @@ public sealed record GpuMemoryPlan
     /// then 4-bit base weights (QLoRA; at the configured batch, then halved), then halving the sequence
     /// length (which truncates data); null when nothing does.
     /// </summary>
+    /// <remarks>A checkpointed candidate fits when it does keeping less (<see cref="KeepingWhatFits"/>), as the run would.</remarks>
     public string? Suggest(ModelConfig c, int rank, int loraTargets, long adapterParameters, long free)
     {
+        bool Fits(GpuMemoryPlan p) => p.KeepingWhatFits(c, rank, loraTargets, adapterParameters, free).Total <= free;
         var ckpt = GradientCheckpointing;
-        if (!ckpt && With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true).Total <= free)
+        if (!ckpt && Fits(With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true)))
             return "gradient_checkpointing: true";
         if (FourBit is null && !OffloadCheckpoints
             && For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, gradientCheckpointing: true, offloadCheckpoints: true, spareColumnTargets: SpareColumnTargets).Total <= free)
@@ -183,7 +220,7 @@ public sealed record GpuMemoryPlan
         var checkpointing = ckpt ? "" : "gradient_checkpointing: true, ";
         string Halved(int b) => $"per_device_train_batch_size: {b} (with gradient_accumulation_steps multiplied by {Batch / b} to keep the effective batch)";
         for (var b = Batch / 2; b >= 1; b /= 2)
-            if (With(c, rank, loraTargets, adapterParameters, batch: b, gradientCheckpointing: true).Total <= free)
+            if (Fits(With(c, rank, loraTargets, adapterParameters, batch: b, gradientCheckpointing: true)))
                 return checkpointing + Halved(b);
         var fourBit = FourBit;
         if (fourBit is null)
@@ -198,7 +235,7 @@ public sealed record GpuMemoryPlan
         }
         var quantize = FourBit is null ? "load_in_4bit: true, " : "";
         for (var t = SequenceLength / 2; t >= 64; t /= 2)
-            if (With(c, rank, loraTargets, adapterParameters, batch: 1, sequenceLength: t, gradientCheckpointing: true, fourBit: fourBit).Total <= free)
+            if (Fits(With(c, rank, loraTargets, adapterParameters, batch: 1, sequenceLength: t, gradientCheckpointing: true, fourBit: fourBit)))
                 return $"{checkpointing}{quantize}per_device_train_batch_size: 1, max_seq_length: {t}";
         return null;
     }
