@@ -202,7 +202,7 @@ public sealed record GpuMemoryPlan
     /// <summary>
     /// The first change that makes the run fit in <paramref name="free"/> bytes, as lora.yaml settings:
     /// gradient checkpointing, then checkpointing with the checkpoints and an untied embedding in host memory
-    /// (gradient_checkpointing: offload, bf16 runs: the same training, about 5% slower), then halving the batch
+    /// (gradient_checkpointing: offload, bf16 runs: the same training, about 8% slower), then halving the batch
     /// size (the same training, in more micro-batches),
     /// then 4-bit base weights (QLoRA; at the configured batch, then halved), then halving the sequence
     /// length (which truncates data); null when nothing does.
