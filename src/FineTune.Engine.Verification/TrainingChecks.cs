@@ -106,6 +106,9 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_kept_qkv_equals_recomputed"] = () => KeptQkvEqualsRecomputed("train_kept_qkv_equals_recomputed", TinyConfig("llama"), dropout: 0),
         ["train_kept_qkv_equals_recomputed_dropout"] = () => KeptQkvEqualsRecomputed("train_kept_qkv_equals_recomputed_dropout", TinyConfig("llama"), dropout: 0.1),
         ["train_kept_qkv_equals_recomputed_gemma3"] = () => KeptQkvEqualsRecomputed("train_kept_qkv_equals_recomputed_gemma3", TinyGemmaConfig(), dropout: 0),
+        // The recompute leaving h to the GLU backward kernel against running the GLU forward pass: the same bytes.
+        ["train_recompute_skipping_glu_equals_running_it"] = () => SkippedGluEqualsRecomputed("train_recompute_skipping_glu_equals_running_it", TinyConfig("llama"), dropout: 0),
+        ["train_recompute_skipping_glu_equals_running_it_dropout"] = () => SkippedGluEqualsRecomputed("train_recompute_skipping_glu_equals_running_it_dropout", TinyConfig("llama"), dropout: 0.1),
         ["train_varlen_bucketed_plans_rerun_identical"] = () => VarlenBucketedPlansRerunIdentical("train_varlen_bucketed_plans_rerun_identical", TinyConfig("llama")),
     };
 

@@ -153,6 +153,12 @@ public sealed class CudaTrainingTests
     public void Gemma3_checkpointed_layers_keeping_q_k_v_and_their_norm_inputs_train_the_same_bytes() => AssertPasses("train_kept_qkv_equals_recomputed_gemma3");
 
     [CudaFact]
+    public void Checkpointed_layers_leaving_the_swiglu_output_to_its_backward_kernel_train_the_same_bytes() => AssertPasses("train_recompute_skipping_glu_equals_running_it");
+
+    [CudaFact]
+    public void Checkpointed_layers_leaving_the_swiglu_output_to_its_backward_kernel_redraw_down_projs_dropout_mask() => AssertPasses("train_recompute_skipping_glu_equals_running_it_dropout");
+
+    [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
     [CudaFact]

@@ -61,6 +61,8 @@ public sealed partial class CudaTrainingModel
             Linear(l, Projection.Gate, a.Norm2, a.Gate, n, a, xStride: _norm2Stride, yStride: gu);
             Linear(l, Projection.Up, a.Norm2, a.Up, n, a, xStride: _norm2Stride, yStride: gu);
         }
+        // A recompute that leaves h to the GLU backward kernel needs nothing of the MLP past gate and up.
+        if (recompute && GluOutputFromBackward) return;
         GluForward(a, (long)n * inter, gu);
         if (_c.SandwichNorms)
         {
@@ -91,14 +93,17 @@ public sealed partial class CudaTrainingModel
         }
         int gu = GateUpStride;
         var dDownStride = _c.SandwichNorms ? 0 : _dResidStride;
-        // Without its own h (GpuMemoryPlan.SharesGluOutput) the layer gets it back from its gate and up in the GLU
-        // backward kernel, and down_proj's A gradient, the one product that reads h, waits for it.
-        var refillH = Plan.SharesGluOutput && _lora.Has(l, Projection.Down);
-        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH);
+        // Without its own h (GpuMemoryPlan.SharesGluOutput, or a recompute that skipped the GLU forward pass) the layer
+        // gets it back from its gate and up in the GLU backward kernel, and down_proj's adapter gradients, the products
+        // that read h (dA; after a recompute also dB, through the LoRA hidden value), wait for it.
+        var hidden = GluOutputFromBackward;
+        var refillH = (Plan.SharesGluOutput || hidden) && _lora.Has(l, Projection.Down);
+        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: refillH && hidden);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         var hOut = refillH ? a.Act : 0UL;
         if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
         else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
+        if (refillH && hidden) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
         if (refillH) DeferredGradA(l, Projection.Down, a.Act, dDown, n, dDownStride);
         if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
         else
@@ -128,6 +133,19 @@ public sealed partial class CudaTrainingModel
         LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off, _dResidStride);
     }
+
+    /// <summary>
+    /// Whether a checkpointed layer's recompute stops after gate and up (on by default): the GLU backward kernel reads
+    /// them anyway and writes h with the forward kernel's bits (as with <see cref="GpuMemoryPlan.SharesGluOutput"/>), so
+    /// the recompute skips the GLU forward pass (a read of gate and up and a write of h per layer) and down_proj's LoRA
+    /// hidden value, and down_proj's adapter gradients wait for h. Training is unchanged bit for bit. Not with sandwich
+    /// norms (Gemma 3): their recompute runs down_proj's product. Off: the benchmark's A/B (bench/train-cuda
+    /// <c>:glufwd</c>) and the checks. Set before the first step: a captured step graph keeps the choice it was captured with.
+    /// </summary>
+    public bool SkipsRecomputedGlu { get; set; } = true;
+
+    /// <summary>Whether this run's recompute leaves h to the GLU backward kernel: checkpointed, <see cref="SkipsRecomputedGlu"/>, no sandwich norms.</summary>
+    public bool GluOutputFromBackward => Plan.GradientCheckpointing && SkipsRecomputedGlu && !_c.SandwichNorms;
 
     /// <summary>h = act(gate) · up over <paramref name="count"/> values, gate and up <paramref name="gu"/> apart per row.</summary>
     private void GluForward(CudaActivations a, long count, int gu)

@@ -63,12 +63,13 @@ public sealed partial class CudaTrainingModel
     /// <remarks>
     /// <paramref name="deferGradA"/>: dA is left for <see cref="DeferredGradA"/>, for an x written only after dx (down_proj's
     /// input when the layer did not keep it, <see cref="GpuMemoryPlan.SharesGluOutput"/>); a projection outside a group only.
+    /// <paramref name="deferGradB"/>: dB too, for <see cref="DeferredGradB"/> (the LoRA hidden value, from that x, is not yet computed).
     /// </remarks>
-    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, int dyStride = 0, int xStride = 0, bool deferGradA = false)
+    private void LinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, int dyStride = 0, int xStride = 0, bool deferGradA = false, bool deferGradB = false)
     {
         if (StacksA(l, p, dyStride))
         {
-            StackedLinearBackward(l, p, x, dy, dx, n, a, accumulate, deferGradA);
+            StackedLinearBackward(l, p, x, dy, dx, n, a, accumulate, deferGradA, deferGradB);
             return;
         }
         int inF = p.InFeatures(_c), outF = p.OutFeatures(_c);
@@ -80,10 +81,10 @@ public sealed partial class CudaTrainingModel
         var width = grouped ? group.Count * _rank : _rank;
         var g = _ws.LoraG + (grouped ? (ulong)(Index(group, p) * _rank * 2) : 0);
         Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, lda: dyStride, ldc: width);
-        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, lda: dyStride, ldb: a.LoraHiddenStride[(int)p]);
+        if (!deferGradB) GradB(l, p, dy, n, a, dyStride);
         if (grouped)
         {
-            if (deferGradA) throw new InvalidOperationException($"{p}'s A gradient is one product with its group's and cannot wait.");
+            if (deferGradA || deferGradB) throw new InvalidOperationException($"{p}'s A gradient is one product with its group's and cannot wait.");
             // The group's last member (the layer's backward pass runs q, k, v and gate, up in order):
             // every member's g is in place, so the A gradients and the input gradient take one product each.
             if (p != group[^1]) return;
@@ -116,6 +117,21 @@ public sealed partial class CudaTrainingModel
         var inF = p.InFeatures(_c);
         Blas.Gemm(_ws.LoraG, true, Dropped(l, p, x, n, inF), false, _lora.GradA(l, p), _rank, inF, n, float32Output: true, beta: 1f);
     }
+
+    /// <summary>
+    /// The LoRA hidden value from <paramref name="x"/>, then dB += dyᵀ·hidden, for a <see cref="LinearBackward"/> called with
+    /// deferGradB once x is written (before <see cref="DeferredGradA"/>: with dropout both redraw drop(x) into the scratch buffer).
+    /// </summary>
+    private void DeferredGradB(int l, Projection p, ulong x, ulong dy, int n, CudaActivations a, int dyStride = 0)
+    {
+        if (Grouped(l, LoraGroups.Of(p))) throw new InvalidOperationException($"{p}'s LoRA hidden value is one product with its group's.");
+        LoraHidden(l, p, x, n, a);
+        GradB(l, p, dy, n, a, dyStride);
+    }
+
+    /// <summary>dB += dyᵀ·(scale · drop(x) Aᵀ), the LoRA hidden value the forward pass (or <see cref="DeferredGradB"/>) left.</summary>
+    private void GradB(int l, Projection p, ulong dy, int n, CudaActivations a, int dyStride) =>
+        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), p.OutFeatures(_c), _rank, n, float32Output: true, beta: 1f, lda: dyStride, ldb: a.LoraHiddenStride[(int)p]);
 
     /// <summary>Whether <see cref="LinearBackward"/> of <paramref name="p"/> runs as <see cref="StackedLinearBackward"/>.</summary>
     private bool StacksA(int l, Projection p, int dyStride) => FuseLoraProducts && _stackedA[l, (int)p] && dyStride == _dResidStride;

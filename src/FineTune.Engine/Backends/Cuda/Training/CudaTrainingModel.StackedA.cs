@@ -66,14 +66,15 @@ public sealed partial class CudaTrainingModel
     /// o/down's backward pass with A stacked under W: g = scale · dY·B into dY's spare columns,
     /// dB += dYᵀ·hidden, dA += gᵀ·x, then dx (+)= [dY | g]·[W; A] in one product. With
     /// <paramref name="deferGradA"/> dA is left for <see cref="StackedGradA"/> (x is written after dx: down_proj's
-    /// input when the layer did not keep it); g stays in dY's spare columns until then.
+    /// input when the layer did not keep it); g stays in dY's spare columns until then. With <paramref name="deferGradB"/>
+    /// dB is left for <see cref="DeferredGradB"/> (after a recompute that left h to the GLU backward kernel).
     /// </summary>
-    private void StackedLinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, bool deferGradA = false)
+    private void StackedLinearBackward(int l, Projection p, ulong x, ulong dy, ulong dx, int n, CudaActivations a, bool accumulate, bool deferGradA = false, bool deferGradB = false)
     {
         int outF = p.OutFeatures(_c), ld = _dResidStride;
         var g = dy + (ulong)(outF * 2);
         Blas.Gemm(dy, false, _lora.B(l, p), false, g, n, _rank, outF, alpha: _scale, lda: ld, ldc: ld);
-        Blas.Gemm(dy, true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), outF, _rank, n, float32Output: true, beta: 1f, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
+        if (!deferGradB) GradB(l, p, dy, n, a, ld);
         if (!deferGradA) StackedGradA(l, p, dy, x, n);
         Blas.Gemm(dy, false, _w.Layers[l].Linear[(int)p]!.Pointer, false, dx, n, p.InFeatures(_c), outF + _rank, beta: accumulate ? 1f : 0f, lda: ld);
     }
