@@ -9,7 +9,8 @@ public sealed partial class CudaTrainingModel
     /// The layer's forward pass into <paramref name="a"/> and _resid[l + 1]. With
     /// <paramref name="recompute"/> (gradient checkpointing, before the layer's backward pass) the
     /// layer output is already known, so down_proj's base product is skipped: the backward pass
-    /// needs only its LoRA down-projection. Under selective checkpointing
+    /// needs only its LoRA down-projection, and (<see cref="SkipsRecomputedGlu"/>) the recompute stops
+    /// after gate and up, leaving h and that down-projection to the backward pass. Under selective checkpointing
     /// (<see cref="GpuMemoryPlan.KeepsAttention"/>) the layer also kept its attention output, lse
     /// and x1, so the attention kernel and o_proj's base product are skipped too, and with
     /// <see cref="GpuMemoryPlan.KeepsQkv"/> its q, k, v: of the attention half only the first norm and
@@ -96,14 +97,14 @@ public sealed partial class CudaTrainingModel
         // Without its own h (GpuMemoryPlan.SharesGluOutput, or a recompute that skipped the GLU forward pass) the layer
         // gets it back from its gate and up in the GLU backward kernel, and down_proj's adapter gradients, the products
         // that read h (dA; after a recompute also dB, through the LoRA hidden value), wait for it.
-        var hidden = GluOutputFromBackward;
-        var refillH = (Plan.SharesGluOutput || hidden) && _lora.Has(l, Projection.Down);
-        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: refillH && hidden);
+        var hFromBackward = GluOutputFromBackward;
+        var refillH = (Plan.SharesGluOutput || hFromBackward) && _lora.Has(l, Projection.Down);
+        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: refillH && hFromBackward);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         var hOut = refillH ? a.Act : 0UL;
         if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
         else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
-        if (refillH && hidden) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
+        if (refillH && hFromBackward) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
         if (refillH) DeferredGradA(l, Projection.Down, a.Act, dDown, n, dDownStride);
         if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
         else

@@ -84,7 +84,7 @@ public sealed partial class CudaTrainingModel
         if (!deferGradB) GradB(l, p, dy, n, a, dyStride);
         if (grouped)
         {
-            if (deferGradA || deferGradB) throw new InvalidOperationException($"{p}'s A gradient is one product with its group's and cannot wait.");
+            if (deferGradA || deferGradB) throw new InvalidOperationException($"{p}'s adapter gradients are products with its group's and cannot wait.");
             // The group's last member (the layer's backward pass runs q, k, v and gate, up in order):
             // every member's g is in place, so the A gradients and the input gradient take one product each.
             if (p != group[^1]) return;
