@@ -109,6 +109,10 @@ public sealed partial class TrainingChecks : IDisposable
         // The recompute leaving h to the GLU backward kernel against running the GLU forward pass: the same bytes.
         ["train_recompute_skipping_glu_equals_running_it"] = () => SkippedGluEqualsRecomputed("train_recompute_skipping_glu_equals_running_it", TinyConfig("llama"), dropout: 0),
         ["train_recompute_skipping_glu_equals_running_it_dropout"] = () => SkippedGluEqualsRecomputed("train_recompute_skipping_glu_equals_running_it_dropout", TinyConfig("llama"), dropout: 0.1),
+        // Checkpointed layers keeping o_proj's and down_proj's LoRA hidden values against rebuilding them: the same bytes.
+        ["train_kept_lora_hiddens_equal_recomputed"] = () => KeptHiddensEqualRecomputed("train_kept_lora_hiddens_equal_recomputed", TinyConfig("llama"), dropout: 0),
+        ["train_kept_lora_hiddens_equal_recomputed_dropout"] = () => KeptHiddensEqualRecomputed("train_kept_lora_hiddens_equal_recomputed_dropout", TinyConfig("llama"), dropout: 0.1),
+        ["train_kept_lora_hiddens_equal_recomputed_gemma3"] = () => KeptHiddensEqualRecomputed("train_kept_lora_hiddens_equal_recomputed_gemma3", TinyGemmaConfig(), dropout: 0),
         ["train_varlen_bucketed_plans_rerun_identical"] = () => VarlenBucketedPlansRerunIdentical("train_varlen_bucketed_plans_rerun_identical", TinyConfig("llama")),
     };
 

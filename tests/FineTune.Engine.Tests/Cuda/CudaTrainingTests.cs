@@ -159,6 +159,15 @@ public sealed class CudaTrainingTests
     public void Checkpointed_layers_leaving_the_swiglu_output_to_its_backward_kernel_redraw_down_projs_dropout_mask() => AssertPasses("train_recompute_skipping_glu_equals_running_it_dropout");
 
     [CudaFact]
+    public void Checkpointed_layers_keeping_o_and_down_lora_hidden_values_train_the_same_bytes_as_layers_rebuilding_them() => AssertPasses("train_kept_lora_hiddens_equal_recomputed");
+
+    [CudaFact]
+    public void Kept_o_and_down_lora_hidden_values_carry_the_forward_pass_dropout_masks() => AssertPasses("train_kept_lora_hiddens_equal_recomputed_dropout");
+
+    [CudaFact]
+    public void Gemma3_checkpointed_layers_keeping_o_and_down_lora_hidden_values_train_the_same_bytes() => AssertPasses("train_kept_lora_hiddens_equal_recomputed_gemma3");
+
+    [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
     [CudaFact]

@@ -80,6 +80,28 @@ public sealed class GpuMemoryPlanTests
     }
 
     [Fact]
+    public void Checkpointed_layers_keep_o_and_down_lora_hidden_values_for_64_bytes_a_token_at_rank_16()
+    {
+        // Both o_proj and down_proj adapted (what the device counts from the adapter's targets): r = 16 bf16 values each.
+        var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: true, residualLoraTargets: 2);
+        Assert.True(ckpt.KeepsLoraHiddens);
+        Assert.Equal(64, GpuMemoryPlan.LoraHiddenBytes(16, 2));
+        Assert.Equal((72040L - 14528) * 8192 + 14528L * 8192 * 16, ckpt.Activations);
+        // Only down_proj adapted: half of it. Rebuilt by the recompute (the A/B): the plan of before.
+        var downOnly = GpuMemoryPlan.For(Llama1B, 16, 5, adapterParameters: 9_000_000, batch: 4, sequenceLength: 2048, gradientCheckpointing: true, residualLoraTargets: 1);
+        Assert.Equal(32L * 8192 * 15, downOnly.Activations - GpuMemoryPlan.For(Llama1B, 16, 5, 9_000_000, 4, 2048, gradientCheckpointing: true).Activations);
+        var rebuilt = GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true, residualLoraTargets: 2, keepLoraHiddens: false);
+        Assert.False(rebuilt.KeepsLoraHiddens);
+        Assert.Equal(64L * 8192 * 15, ckpt.Total - rebuilt.Total);
+        // Nothing is kept without selective checkpointing, and the settings derived from a plan keep counting them.
+        Assert.False(GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: false, residualLoraTargets: 2).KeepsLoraHiddens);
+        Assert.False(GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true, offloadCheckpoints: true, residualLoraTargets: 2).KeepsLoraHiddens);
+        Assert.True(ckpt.With(Llama1B, 16, 7, 11_272_192, batch: 2).KeepsLoraHiddens);
+        var lean = ckpt.KeepingWhatFits(Llama1B, 16, 7, 11_272_192, free: ckpt.Total - 1);
+        Assert.True(lean.KeepsAttention && !lean.KeepsQkv && lean.KeepsLoraHiddens);
+    }
+
+    [Fact]
     public void Checkpointing_keeps_one_layer_of_activations_every_residual_and_each_layers_attention_output()
     {
         var full = GpuMemoryPlan.For(Llama1B, 16, 7, adapterParameters: 11_272_192, batch: 4, sequenceLength: 2048, gradientCheckpointing: false);

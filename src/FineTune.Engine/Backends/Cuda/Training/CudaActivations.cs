@@ -31,16 +31,21 @@ internal sealed class BufferSet(CudaMemoryPool pool) : IDisposable
 /// for up to <c>tokens</c> rows. With gradient checkpointing one set of recomputed tensors serves
 /// every layer, and each layer keeps its own attention output, log-sum-exp and post-attention
 /// residual, and its q, k, v (<see cref="GpuMemoryPlan.KeptBytes"/>), so the recompute skips attention,
-/// o_proj and q/k/v's base products.
+/// o_proj and q/k/v's base products, and o_proj's and down_proj's LoRA hidden values (<see cref="GpuMemoryPlan.KeepsLoraHiddens"/>).
 /// </summary>
 internal sealed class CudaActivations
 {
+    /// <summary>The projections whose LoRA hidden values each layer keeps under selective checkpointing (<see cref="GpuMemoryPlan.KeepsLoraHiddens"/>).</summary>
+    public static readonly Projection[] KeptLoraHiddens = [Projection.O, Projection.Down];
+
     // kept: false for the shared set under checkpointing, whose Att, Lse and X1 come from each layer's view;
     // keptQkv: its q, k, v (and q/k norm tensors) too.
     /// <remarks><paramref name="norm1Stride"/>, <paramref name="norm2Stride"/>: the norms' row strides; above hidden, q/k/v's and gate/up's
     /// hidden values live in their spare columns (CudaTrainingModel.SpareColumns), the columns after them zero.</remarks>
     /// <remarks><paramref name="sharedGluOutput"/>: the one h buffer every layer writes (<see cref="GpuMemoryPlan.SharesGluOutput"/>), 0 to allocate this layer's own.</remarks>
-    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm1Stride, int norm2Stride, bool kept = true, ulong sharedGluOutput = 0, bool keptQkv = false)
+    /// <remarks><paramref name="keptHiddens"/>: the shared set leaves o_proj's and down_proj's hidden values to each layer's view (<see cref="GpuMemoryPlan.KeepsLoraHiddens"/>).</remarks>
+    public CudaActivations(BufferSet b, ModelConfig c, int tokens, int rank, IReadOnlyList<Projection> targets, int norm1Stride, int norm2Stride, bool kept = true, ulong sharedGluOutput = 0, bool keptQkv = false,
+        bool keptHiddens = false)
     {
         long n = tokens, h = c.HiddenSize;
         Norm1 = b.Bf16(n * norm1Stride); Rstd1 = b.F32(n);
@@ -68,7 +73,7 @@ internal sealed class CudaActivations
         }
         foreach (var p in targets)
         {
-            if (LoraHidden[(int)p] != 0) continue;
+            if (LoraHidden[(int)p] != 0 || keptHiddens && KeptLoraHiddens.Contains(p)) continue;
             // A fully targeted group's hidden values share one [n, members · r] buffer (LoraGroups).
             var group = LoraGroups.AllTargeted(p, targets) ? LoraGroups.Of(p) : [p];
             var buffer = b.Bf16(n * rank * group.Count);
@@ -80,14 +85,22 @@ internal sealed class CudaActivations
         }
     }
 
-    /// <summary>One layer's view under checkpointing: its own kept tensors (with <paramref name="keptQkv"/> q, k, v too), everything else <paramref name="shared"/>'s.</summary>
-    public CudaActivations(CudaActivations shared, BufferSet b, ModelConfig c, int tokens, bool keptQkv)
+    /// <summary>
+    /// One layer's view under checkpointing: its own kept tensors (with <paramref name="keptQkv"/> q, k, v too, and the LoRA hidden
+    /// values of <paramref name="keptHiddens"/>, o_proj's and down_proj's where adapted), everything else <paramref name="shared"/>'s.
+    /// </summary>
+    public CudaActivations(CudaActivations shared, BufferSet b, ModelConfig c, int tokens, int rank, bool keptQkv, IReadOnlyCollection<Projection> keptHiddens)
     {
         (Norm1, Rstd1, Norm2, Rstd2, Gate, Up, Act) = (shared.Norm1, shared.Rstd1, shared.Norm2, shared.Rstd2, shared.Gate, shared.Up, shared.Act);
         (Q, K, V, QPre, KPre, QRstd, KRstd) = keptQkv ? Qkv(b, c, tokens) : (shared.Q, shared.K, shared.V, shared.QPre, shared.KPre, shared.QRstd, shared.KRstd);
         (AttOut, AttOutRstd, MlpOut, MlpOutRstd) = (shared.AttOut, shared.AttOutRstd, shared.MlpOut, shared.MlpOutRstd);
-        LoraHidden = shared.LoraHidden;
-        LoraHiddenStride = shared.LoraHiddenStride;
+        LoraHidden = [.. shared.LoraHidden];
+        LoraHiddenStride = [.. shared.LoraHiddenStride];
+        foreach (var p in keptHiddens)
+        {
+            LoraHidden[(int)p] = b.Bf16((long)tokens * rank);
+            LoraHiddenStride[(int)p] = rank;
+        }
         (Att, Lse, X1) = Kept(b, c, tokens);
     }
 

@@ -29,7 +29,8 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     /// a pair as one sequence of twice the length, so its batch stays per_device_train_batch_size (pairs),
     /// which is what a suggestion to halve it means.
     /// </remarks>
-    public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence, bool? keepAttention = null, bool? shareGluOutput = null, bool? keepQkv = null)
+    public static GpuMemoryPlan PlanFor(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int longestSequence, bool? keepAttention = null, bool? shareGluOutput = null, bool? keepQkv = null,
+        bool? keepLoraHiddens = null)
     {
         var padded = (Math.Max(1, longestSequence) + CudaTrainingModel.SequenceMultiple - 1) / CudaTrainingModel.SequenceMultiple * CudaTrainingModel.SequenceMultiple;
         var length = config.IsPreference ? 2 * padded : padded;
@@ -38,7 +39,8 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
             FourBitSettings.From(config), keepAttention, config.OffloadCheckpoints,
             // As CudaTrainingModel.AddSpareColumns decides (the per-group check there is per layer).
             spareColumnTargets: adapter.Settings.Dropout == 0 && adapter.Settings.Rank % 8 == 0 && adapter.TensorLayers.Distinct().Count() == model.NumLayers ? adapter.Settings.Targets : null,
-            shareGluOutput: shareGluOutput, keepQkv: keepQkv);
+            shareGluOutput: shareGluOutput, keepQkv: keepQkv,
+            residualLoraTargets: CudaActivations.KeptLoraHiddens.Count(adapter.Settings.Targets.Contains), keepLoraHiddens: keepLoraHiddens);
     }
 
     /// <inheritdoc />
@@ -59,10 +61,11 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     }
 
     /// <summary>A model over random bf16 weights made on the device (benchmarks at shapes whose weights are not at hand).</summary>
-    /// <remarks><paramref name="keepAttention"/>, <paramref name="shareGluOutput"/>, <paramref name="keepQkv"/>: the plan's rules overridden (the benchmark's A/Bs, the checks).</remarks>
-    public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log, bool? keepAttention = null, bool? shareGluOutput = null, bool? keepQkv = null)
+    /// <remarks><paramref name="keepAttention"/>, <paramref name="shareGluOutput"/>, <paramref name="keepQkv"/>, <paramref name="keepLoraHiddens"/>: the plan's rules overridden (the benchmark's A/Bs, the checks).</remarks>
+    public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log, bool? keepAttention = null, bool? shareGluOutput = null, bool? keepQkv = null,
+        bool? keepLoraHiddens = null)
     {
-        var plan = Fit(PlanFor(model, adapter, config, sequenceLength, keepAttention, shareGluOutput, keepQkv), model, adapter, log);
+        var plan = Fit(PlanFor(model, adapter, config, sequenceLength, keepAttention, shareGluOutput, keepQkv, keepLoraHiddens), model, adapter, log);
         var deviceWeights = CudaModelWeights.Random(_ctx, model, seed, plan.FourBit, plan.OffloadCheckpoints);
         return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
     }

@@ -14,7 +14,8 @@ public sealed partial class CudaTrainingModel
     /// (<see cref="GpuMemoryPlan.KeepsAttention"/>) the layer also kept its attention output, lse
     /// and x1, so the attention kernel and o_proj's base product are skipped too, and with
     /// <see cref="GpuMemoryPlan.KeepsQkv"/> its q, k, v: of the attention half only the first norm and
-    /// q/k/v's LoRA hidden values (their dA and dB read them) are redone. With sandwich
+    /// q/k/v's LoRA hidden values (their dA and dB read them) are redone; o_proj's and down_proj's hidden
+    /// values are kept too (<see cref="GpuMemoryPlan.KeepsLoraHiddens"/>). With sandwich
     /// norms (Gemma 3) the backward pass needs o_proj's and down_proj's outputs and their norms'
     /// rstd, so those products are redone (rewriting x1 and _resid[l + 1] with the same bits).
     /// </summary>
@@ -50,7 +51,7 @@ public sealed partial class CudaTrainingModel
             Linear(l, Projection.O, a.Att, a.AttOut, n, a);
             K.RmsNormForward(a.X1, a.AttOutRstd, a.AttOut, w.AttentionOutNorm!.Pointer, n, h, Eps, off, residual: input);
         }
-        else if (kept)
+        else if (kept && !Plan.KeepsLoraHiddens)
             LoraHidden(l, Projection.O, a.Att, n, a);
         // x1 = input + o_proj(attention): the residual is the product's addend.
         else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: input);
@@ -70,7 +71,7 @@ public sealed partial class CudaTrainingModel
             Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
             K.RmsNormForward(output, a.MlpOutRstd, a.MlpOut, w.MlpOutNorm!.Pointer, n, h, Eps, off, residual: a.X1);
         }
-        else if (recompute)
+        else if (recompute && !Plan.KeepsLoraHiddens)
             LoraHidden(l, Projection.Down, a.Act, n, a);
         else
             Linear(l, Projection.Down, a.Act, output, n, a, addend: a.X1);
@@ -96,15 +97,16 @@ public sealed partial class CudaTrainingModel
         var dDownStride = _c.SandwichNorms ? 0 : _dResidStride;
         // Without its own h (GpuMemoryPlan.SharesGluOutput, or a recompute that skipped the GLU forward pass) the layer
         // gets it back from its gate and up in the GLU backward kernel, and down_proj's adapter gradients, the products
-        // that read h (dA; after a recompute also dB, through the LoRA hidden value), wait for it.
+        // that read h (dA; after a recompute that did not keep the LoRA hidden value also dB, through it), wait for it.
         var hFromBackward = GluOutputFromBackward;
         var refillH = (Plan.SharesGluOutput || hFromBackward) && _lora.Has(l, Projection.Down);
-        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: refillH && hFromBackward);
+        var hiddenLater = refillH && hFromBackward && !Plan.KeepsLoraHiddens;
+        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: hiddenLater);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         var hOut = refillH ? a.Act : 0UL;
         if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
         else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
-        if (refillH && hFromBackward) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
+        if (hiddenLater) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
         if (refillH) DeferredGradA(l, Projection.Down, a.Act, dDown, n, dDownStride);
         if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
         else

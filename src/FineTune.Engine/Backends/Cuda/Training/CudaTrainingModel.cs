@@ -67,8 +67,9 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         _acts = new CudaActivations[_c.NumLayers];
         if (plan.KeepsAttention)
         {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, kept: false, keptQkv: plan.KeepsQkv);
-            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(shared, _buffers, _c, _capacity, plan.KeepsQkv);
+            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, kept: false, keptQkv: plan.KeepsQkv, keptHiddens: plan.KeepsLoraHiddens);
+            Projection[] hiddens = plan.KeepsLoraHiddens ? [.. CudaActivations.KeptLoraHiddens.Where(adapter.Settings.Targets.Contains)] : [];
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(shared, _buffers, _c, _capacity, _rank, plan.KeepsQkv, hiddens);
         }
         else if (plan.GradientCheckpointing)
         {

@@ -48,6 +48,15 @@ public sealed record GpuMemoryPlan
     /// </summary>
     public bool KeepsQkv { get; init; }
     /// <summary>
+    /// Whether the kept tensors also hold each layer's LoRA hidden values of o_proj and down_proj (scale · drop(x)·Aᵀ,
+    /// r values a token each): the recompute then skips the two products that read the attention output and the
+    /// gated MLP's output h (8,192 wide at Llama-3.2-1B) only to rebuild them. On wherever <see cref="KeepsAttention"/>
+    /// is and either projection has an adapter (<see cref="ResidualLoraTargets"/>): 64 bytes a token a layer at r = 16.
+    /// </summary>
+    public bool KeepsLoraHiddens { get; init; }
+    /// <summary>How many of o_proj and down_proj have adapters (0-2): the LoRA hidden values <see cref="KeepsLoraHiddens"/> keeps.</summary>
+    public int ResidualLoraTargets { get; init; }
+    /// <summary>
     /// Whether the layers share one buffer for the gated MLP's output h = act(gate)·up instead of each
     /// keeping its own (without checkpointing; a checkpointed run recomputes a layer at a time anyway).
     /// The GLU backward kernel writes h again from the layer's kept gate and up with the forward kernel's
@@ -100,6 +109,9 @@ public sealed record GpuMemoryPlan
     public static long KeptBytes(ModelConfig c, bool qkv = true) =>
         2L * (c.QDim + c.HiddenSize) + 4L * c.NumHeads + (qkv ? QkvBytes(c) : 0);
 
+    /// <summary>Bytes per token of one layer's kept LoRA hidden values (<see cref="KeepsLoraHiddens"/>): bf16, r per adapted o_proj and down_proj.</summary>
+    public static long LoraHiddenBytes(int rank, int residualLoraTargets) => 2L * rank * residualLoraTargets;
+
     /// <summary>Bytes per token of one layer's q, k, v (after RoPE), and with q/k norms their inputs and rstd.</summary>
     public static long QkvBytes(ModelConfig c) =>
         2L * (c.QDim + 2L * c.KvDim) + (c.QkNorm ? 2L * (c.QDim + c.KvDim) + 4L * (c.NumHeads + c.NumKvHeads) : 0);
@@ -139,8 +151,10 @@ public sealed record GpuMemoryPlan
     /// <remarks><paramref name="keepAttention"/> overrides <see cref="KeepsAttention"/>'s rule (the benchmark's A/B of the two recomputations).</remarks>
     /// <remarks><paramref name="keepQkv"/>: false keeps only the attention output, lse and x1 (<see cref="KeepsQkv"/> off: the benchmark's A/B, the checks).</remarks>
     /// <remarks><paramref name="offloadCheckpoints"/> is gradient_checkpointing: offload (checkpoints and an untied input embedding in host memory).</remarks>
+    /// <remarks><paramref name="residualLoraTargets"/>: how many of o_proj and down_proj have adapters (<see cref="ResidualLoraTargets"/>); <paramref name="keepLoraHiddens"/>: false recomputes their hidden values (the A/B, the checks).</remarks>
     public static GpuMemoryPlan For(ModelConfig c, int rank, int loraTargets, long adapterParameters, int batch, int sequenceLength, bool gradientCheckpointing, FourBitSettings? fourBit = null, bool? keepAttention = null,
-        bool offloadCheckpoints = false, IReadOnlyCollection<Projection>? spareColumnTargets = null, bool? shareGluOutput = null, bool? keepQkv = null)
+        bool offloadCheckpoints = false, IReadOnlyCollection<Projection>? spareColumnTargets = null, bool? shareGluOutput = null, bool? keepQkv = null,
+        int residualLoraTargets = 0, bool? keepLoraHiddens = null)
     {
         var tokens = (long)batch * sequenceLength;
         var spare = fourBit is null && spareColumnTargets is not null ? SpareColumnBytes(c, rank, spareColumnTargets) : (0, 0);
@@ -148,7 +162,8 @@ public sealed record GpuMemoryPlan
         var offload = gradientCheckpointing && (fourBit is not null || offloadCheckpoints);
         var keeps = gradientCheckpointing && (keepAttention ?? !offload);
         var keepsQkv = keeps && (keepQkv ?? true);
-        var kept = keeps ? KeptBytes(c, keepsQkv) : 0;
+        var keepsHiddens = keeps && residualLoraTargets > 0 && (keepLoraHiddens ?? true);
+        var kept = keeps ? KeptBytes(c, keepsQkv) + (keepsHiddens ? LoraHiddenBytes(rank, residualLoraTargets) : 0) : 0;
         var hostEmbedding = fourBit is not null || offload;
         var sharesGlu = !gradientCheckpointing && (shareGluOutput ?? true);
         var glu = 2L * c.IntermediateSize;
@@ -159,6 +174,8 @@ public sealed record GpuMemoryPlan
             GradientCheckpointing = gradientCheckpointing,
             KeepsAttention = keeps,
             KeepsQkv = keepsQkv,
+            KeepsLoraHiddens = keepsHiddens,
+            ResidualLoraTargets = residualLoraTargets,
             Weights = CudaModelWeights.Bytes(c, fourBit, hostEmbedding) + spare.WeightsPerLayer * c.NumLayers,
             FourBit = fourBit,
             HostEmbedding = CudaModelWeights.HostBytes(c, fourBit, hostEmbedding),
@@ -179,7 +196,8 @@ public sealed record GpuMemoryPlan
 
     /// <summary>The same run with other settings.</summary>
     public GpuMemoryPlan With(ModelConfig c, int rank, int loraTargets, long adapterParameters, int? batch = null, int? sequenceLength = null, bool? gradientCheckpointing = null, FourBitSettings? fourBit = null) =>
-        For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing, fourBit ?? FourBit, spareColumnTargets: SpareColumnTargets);
+        For(c, rank, loraTargets, adapterParameters, batch ?? Batch, sequenceLength ?? SequenceLength, gradientCheckpointing ?? GradientCheckpointing, fourBit ?? FourBit, spareColumnTargets: SpareColumnTargets,
+            residualLoraTargets: ResidualLoraTargets);
 
     /// <summary>
     /// This plan, or where it does not fit in <paramref name="free"/> bytes, the same run with selective checkpointing
@@ -194,7 +212,7 @@ public sealed record GpuMemoryPlan
         foreach (var attention in new[] { true, false })
         {
             lean = For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, GradientCheckpointing, FourBit, keepAttention: attention,
-                offloadCheckpoints: OffloadCheckpoints, spareColumnTargets: SpareColumnTargets, keepQkv: false);
+                offloadCheckpoints: OffloadCheckpoints, spareColumnTargets: SpareColumnTargets, keepQkv: false, residualLoraTargets: ResidualLoraTargets);
             if (lean.Total <= free) return lean;
         }
         return lean;
@@ -216,7 +234,8 @@ public sealed record GpuMemoryPlan
         if (!ckpt && Fits(With(c, rank, loraTargets, adapterParameters, gradientCheckpointing: true)))
             return "gradient_checkpointing: true";
         if (FourBit is null && !OffloadCheckpoints
-            && For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, gradientCheckpointing: true, offloadCheckpoints: true, spareColumnTargets: SpareColumnTargets).Total <= free)
+            && For(c, rank, loraTargets, adapterParameters, Batch, SequenceLength, gradientCheckpointing: true, offloadCheckpoints: true, spareColumnTargets: SpareColumnTargets,
+                residualLoraTargets: ResidualLoraTargets).Total <= free)
             return "gradient_checkpointing: offload";
         var checkpointing = ckpt ? "" : "gradient_checkpointing: true, ";
         string Halved(int b) => $"per_device_train_batch_size: {b} (with gradient_accumulation_steps multiplied by {Batch / b} to keep the effective batch)";
