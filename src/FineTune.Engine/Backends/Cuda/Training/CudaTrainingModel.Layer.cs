@@ -51,8 +51,10 @@ public sealed partial class CudaTrainingModel
             Linear(l, Projection.O, a.Att, a.AttOut, n, a);
             K.RmsNormForward(a.X1, a.AttOutRstd, a.AttOut, w.AttentionOutNorm!.Pointer, n, h, Eps, off, residual: input);
         }
-        else if (kept && !Plan.KeepsLoraHiddens)
-            LoraHidden(l, Projection.O, a.Att, n, a);
+        else if (kept)
+        {
+            if (!Plan.KeepsLoraHiddens) LoraHidden(l, Projection.O, a.Att, n, a);
+        }
         // x1 = input + o_proj(attention): the residual is the product's addend.
         else Linear(l, Projection.O, a.Att, a.X1, n, a, addend: input);
         K.RmsNormForward(a.Norm2, a.Rstd2, a.X1, w.PostNorm.Pointer, n, h, Eps, off, yStride: _norm2Stride);
@@ -71,8 +73,10 @@ public sealed partial class CudaTrainingModel
             Linear(l, Projection.Down, a.Act, a.MlpOut, n, a);
             K.RmsNormForward(output, a.MlpOutRstd, a.MlpOut, w.MlpOutNorm!.Pointer, n, h, Eps, off, residual: a.X1);
         }
-        else if (recompute && !Plan.KeepsLoraHiddens)
-            LoraHidden(l, Projection.Down, a.Act, n, a);
+        else if (recompute)
+        {
+            if (!Plan.KeepsLoraHiddens) LoraHidden(l, Projection.Down, a.Act, n, a);
+        }
         else
             Linear(l, Projection.Down, a.Act, output, n, a, addend: a.X1);
     }
