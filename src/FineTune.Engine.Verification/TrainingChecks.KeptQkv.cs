@@ -24,7 +24,7 @@ public sealed partial class TrainingChecks
         var expected = GpuMemoryPlan.QkvBytes(model) * 96 * config.PerDeviceTrainBatchSize * (model.NumLayers - 1);
         string? failed = !kept.Plan.KeepsQkv || recomputed.Plan.KeepsQkv ? "the plan did not follow the switch"
             : added != expected ? $"keeping q/k/v added {added} bytes of activations, not {expected}"
-            : null;
+            : LaunchesFewer(recomputed, kept, "keeping q/k/v");
         return SameBytes(name, 29, recomputed, kept, $"q/k/v kept ({added / 1024} KiB more) vs recomputed", failed);
     }
 }

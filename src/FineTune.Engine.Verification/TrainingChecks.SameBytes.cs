@@ -8,8 +8,11 @@ namespace FineTune.Engine.Backends.Cuda.Verification;
 
 public sealed partial class TrainingChecks
 {
-    /// <summary>Per-step losses, the adapter's values after the steps, and the plan the model ran under.</summary>
-    private sealed record SixStepRun(float[] Values, double[] Losses, GpuMemoryPlan Plan);
+    /// <summary>
+    /// Per-step losses, the adapter's values after the steps, the plan the model ran under, and the kernels and copies of the
+    /// last captured step graph (0 when steps ran eagerly): what a variant that skips work must launch fewer of.
+    /// </summary>
+    private sealed record SixStepRun(float[] Values, double[] Losses, GpuMemoryPlan Plan, int GraphNodes);
 
     /// <summary>
     /// Six optimizer steps, batches of 4 (96 tokens planned), on two fixed variable-length batches drawn with
@@ -32,6 +35,7 @@ public sealed partial class TrainingChecks
         adapter.Initialize(1);
         var losses = new double[steps.Length];
         GpuMemoryPlan plan;
+        int nodes;
         using (var m = create(adapter))
         {
             plan = m.Plan;
@@ -43,9 +47,14 @@ public sealed partial class TrainingChecks
                 m.ClipAndStep(m.GradNorm(), 1, i + 1, 1e-3);
             }
             m.CopyAdapterTo(adapter);
+            nodes = m.GraphStats.Nodes;
         }
-        return new SixStepRun([.. adapter.Tensors.SelectMany(t => t.Value)], losses, plan);
+        return new SixStepRun([.. adapter.Tensors.SelectMany(t => t.Value)], losses, plan, nodes);
     }
+
+    /// <summary>Why <paramref name="lean"/>, which skips work <paramref name="full"/> does, is not the leaner step: null when its step graph has fewer nodes (or no graph was captured).</summary>
+    private static string? LaunchesFewer(SixStepRun full, SixStepRun lean, string what) =>
+        lean.GraphNodes > 0 && lean.GraphNodes >= full.GraphNodes ? $"{what} launched {lean.GraphNodes} graph nodes a step, not fewer than the {full.GraphNodes} without it" : null;
 
     /// <summary>Passes when <paramref name="variant"/> trained the same losses and adapter as <paramref name="baseline"/> bit for bit (and <paramref name="failed"/> is null).</summary>
     private static KernelCheckResult SameBytes(string name, int seed, SixStepRun baseline, SixStepRun variant, string what, string? failed)

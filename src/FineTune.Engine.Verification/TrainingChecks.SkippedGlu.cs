@@ -25,7 +25,8 @@ public sealed partial class TrainingChecks
         var recomputed = Train(skip: false);
         var skipped = Train(skip: true);
         // The switch must reach the runs, or the check would compare a run with itself.
-        var failed = leftToBackward is [false, true] ? null : "the switch did not change what the recompute leaves to the GLU backward kernel";
+        var failed = leftToBackward is not [false, true] ? "the switch did not change what the recompute leaves to the GLU backward kernel"
+            : LaunchesFewer(recomputed, skipped, "skipping the GLU forward pass");
         return SameBytes(name, 31, recomputed, skipped, "recompute without the GLU forward pass vs with it", failed);
     }
 }
