@@ -97,14 +97,14 @@ public sealed partial class CudaTrainingModel
         // Without its own h (GpuMemoryPlan.SharesGluOutput, or a recompute that skipped the GLU forward pass) the layer
         // gets it back from its gate and up in the GLU backward kernel, and down_proj's adapter gradients, the products
         // that read h (dA; after a recompute also dB, through the LoRA hidden value), wait for it.
-        var hFromBackward = GluOutputFromBackward;
-        var refillH = (Plan.SharesGluOutput || hFromBackward) && _lora.Has(l, Projection.Down);
-        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: refillH && hFromBackward);
+        var refillH = (Plan.SharesGluOutput || GluOutputFromBackward) && _lora.Has(l, Projection.Down);
+        var hiddenLater = refillH && GluOutputFromBackward;
+        LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: hiddenLater);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         var hOut = refillH ? a.Act : 0UL;
         if (_c.Activation == GateActivation.GeluTanh) K.GeGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
         else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
-        if (refillH && hFromBackward) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
+        if (hiddenLater) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
         if (refillH) DeferredGradA(l, Projection.Down, a.Act, dDown, n, dDownStride);
         if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
         else
