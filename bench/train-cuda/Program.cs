@@ -202,7 +202,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     return new JsonObject
     {
         ["impl"] = "finetune", ["shape"] = CanonicalName(model), ["batch"] = batch, ["grad_ckpt"] = ckpt, ["offload"] = m.Plan.OffloadCheckpoints, ["rank"] = rank,
-        ["tokens_per_s"] = Math.Round(tokens / seconds), ["step_ms"] = Math.Round(seconds * 1000 / timed.Count, 2),
+        ["tokens_per_s"] = Math.Round(tokens / seconds), ["step_ms"] = Math.Round(seconds * 1000 / timed.Count, 2), ["timed_steps"] = timed.Count,
         ["peak_gib"] = Math.Round(memory.PeakBytesInUse / (double)(1L << 30), 2), ["plan_gib"] = Math.Round(m.Plan.Total / (double)(1L << 30), 2),
         ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,

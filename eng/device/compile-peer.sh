@@ -2,7 +2,7 @@
 # torch.compile as a third HF + PEFT setup, in a call of its own (stage with eng/device/stage-train-cuda.sh
 # <dir>, cp eng/device/compile-peer.sh <dir>; carry <dir>; run `bash <dir>/compile-peer.sh`): ours at
 # SHAPES, the peer's eager bf16 setup there, then each compile setup at each shape in a process of its
-# own (torch._dynamo's recompile counts are per process), each stopped after COMPILE_S seconds.
+# own (torch._dynamo's recompile counts are per process), each stopped after COMPILE_S seconds; STEPS timed steps each.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"
@@ -13,8 +13,10 @@ export FINETUNE_CUDA_CACHE_DIR=/tmp/finetune-kernel-cache
 if [[ ! -x /tmp/dotnet/dotnet ]]; then mkdir -p /tmp/dotnet && tar -xJf "$here/dotnet-rt.tar.xz" -C /tmp/dotnet; fi
 export DOTNET_ROOT=/tmp/dotnet PATH="/tmp/dotnet:$PATH"
 shapes="${SHAPES:-llama3.2-1b:4:2048:0,smollm2-135m:8:2048:0}"
+# STEPS: timed steps on both sides (8 by default; at 135M the peer moved 20% between 8-step runs, 12% between 40-step ones).
+export PEER_STEPS="${STEPS:-8}"
 start=$SECONDS
-dotnet "$here/bench/train-cuda.dll" --bench-only --shapes "$shapes" > "$out/train-cuda.jsonl" 2>&1
+dotnet "$here/bench/train-cuda.dll" --bench-only --steps "$PEER_STEPS" --shapes "$shapes" > "$out/train-cuda.jsonl" 2>&1
 echo "ours rc=$? at $((SECONDS - start)) s" >> "$out/steps.txt"
 PYTHONUNBUFFERED=1 python3 "$here/hf_peft_lora.py" bf16 "$shapes" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
 echo "bf16 rc=$? at $((SECONDS - start)) s" >> "$out/steps.txt"

@@ -91,7 +91,7 @@ def run(precision, shape, batch, seq, gc, lengths=None, steps=int(os.environ.get
     adapter_dtype = str(next(p for p in model.parameters() if p.requires_grad).dtype)
     r = dict(peer="hf-peft", precision=precision, adapter_dtype=adapter_dtype, shape=shape, batch=batch, seq=seq if lengths is None else "sft", grad_ckpt=gc,
              tokens_per_s=round(timed_tokens / dt), peak_gib=round(torch.cuda.max_memory_allocated()/2**30, 2), loss=float(out.loss.detach()),
-             warmup_s=round(warmed - c0, 1), torch=torch.__version__, device=torch.cuda.get_device_name())
+             warmup_s=round(warmed - c0, 1), timed_steps=steps, torch=torch.__version__, device=torch.cuda.get_device_name())
     if precision.startswith("compile"):
         # What was compiled: graphs and whether any frame hit the recompile limit (it then runs eager).
         from torch._dynamo.utils import counters

@@ -102,9 +102,8 @@ public sealed partial class CudaTrainingModel
         // Without its own h (GpuMemoryPlan.SharesGluOutput, or a recompute that skipped the GLU forward pass) the layer
         // gets it back from its gate and up in the GLU backward kernel, and down_proj's adapter gradients, the products
         // that read h (dA; after a recompute that did not keep the LoRA hidden value also dB, through it), wait for it.
-        var hFromBackward = GluOutputFromBackward;
-        var refillH = (Plan.SharesGluOutput || hFromBackward) && _lora.Has(l, Projection.Down);
-        var hiddenLater = refillH && hFromBackward && !Plan.KeepsLoraHiddens;
+        var refillH = (Plan.SharesGluOutput || GluOutputFromBackward) && _lora.Has(l, Projection.Down);
+        var hiddenLater = refillH && GluOutputFromBackward && !Plan.KeepsLoraHiddens;
         LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: hiddenLater);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         var hOut = refillH ? a.Act : 0UL;

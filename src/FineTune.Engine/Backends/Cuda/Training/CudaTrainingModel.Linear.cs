@@ -122,7 +122,7 @@ public sealed partial class CudaTrainingModel
     /// The LoRA hidden value from <paramref name="x"/>, then dB += dyᵀ·hidden, for a <see cref="LinearBackward"/> called with
     /// deferGradB once x is written (before <see cref="DeferredGradA"/>: with dropout both redraw drop(x) into the scratch buffer).
     /// </summary>
-    private void DeferredGradB(int l, Projection p, ulong x, ulong dy, int n, CudaActivations a, int dyStride = 0)
+    private void DeferredGradB(int l, Projection p, ulong x, ulong dy, int n, CudaActivations a, int dyStride)
     {
         if (Grouped(l, LoraGroups.Of(p))) throw new InvalidOperationException($"{p}'s LoRA hidden value is one product with its group's.");
         LoraHidden(l, p, x, n, a);
