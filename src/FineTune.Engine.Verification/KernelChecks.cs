@@ -77,6 +77,9 @@ public sealed partial class KernelChecks : IDisposable
         // q and k in one launch, as training runs them (SmolLM2's 9 and 3 heads), and the scalar path of a head_dim that is not a multiple of 8.
         ["rope_q_and_k"] = seed => RopeQK("rope_q_and_k", seed, rows: 37, qHeads: 9, kHeads: 3, headDim: 64),
         ["rope_q_and_k_scalar"] = seed => RopeQK("rope_q_and_k_scalar", seed, rows: 23, qHeads: 4, kHeads: 2, headDim: 12),
+        // The backward pass's packed [q | k | v] gradient rows (CudaTrainingModel's q/k/v input gradient as one product).
+        ["rope_packed"] = seed => RopePacked("rope_packed", seed, rows: 37, qHeads: 9, kHeads: 3, headDim: 64, pad: 8),
+        ["rope_packed_scalar"] = seed => RopePacked("rope_packed_scalar", seed, rows: 23, qHeads: 4, kHeads: 2, headDim: 12, pad: 3),
         ["swiglu_forward"] = SwiGluForward,
         ["swiglu_backward"] = SwiGluBackward,
         ["geglu_forward"] = GeGluForward,
@@ -413,6 +416,39 @@ public sealed partial class KernelChecks : IDisposable
             new("q inverse", ErrorMetrics.Relative(AsBf16(inv[0]), CpuReference.Rope(qd, positions, freqs, rows, qHeads, headDim, true)), Bf16Tolerance),
             new("k inverse", ErrorMetrics.Relative(AsBf16(inv[1]), CpuReference.Rope(kd, positions, freqs, rows, kHeads, headDim, true)), Bf16Tolerance),
         ], det1 && det2);
+    }
+
+    /// <summary>
+    /// The packed rows [q | k | v] (ld = their width + <paramref name="pad"/>) hold in-place RoPE's rotated q and k and v
+    /// as it was, bit for bit, and nothing is written past them in a row.
+    /// </summary>
+    private KernelCheckResult RopePacked(string name, int seed, int rows, int qHeads, int kHeads, int headDim, int pad)
+    {
+        var rng = new Random(seed);
+        var freqs = RopeFrequencies.Default(headDim, 10000);
+        var positions = Enumerable.Range(0, rows).Select(_ => rng.Next(0, 8192)).ToArray();
+        int qw = qHeads * headDim, kw = kHeads * headDim, ld = qw + 2 * kw + pad;
+        var q = Bf16.Random(rng, rows * qw);
+        var k = Bf16.Random(rng, rows * kw);
+        var v = Bf16.Random(rng, rows * kw);
+        DeviceBuffer dpos = Upload(positions), dfreq = Upload(freqs), vb = Upload(v);
+        DeviceBuffer qb = Alloc(q.Length * 2L), kb = Alloc(k.Length * 2L), packed = Alloc(rows * (long)ld * 2);
+        void Reset() { qb.Upload<ushort>(q); kb.Upload<ushort>(k); }
+        var (inPlace, det1) = Twice(Reset, () => Kernels.Rope(qb.Pointer, qHeads, kb.Pointer, kHeads, dpos.Pointer, dfreq.Pointer, rows, headDim, inverse: true), qb, kb);
+        var (outs, det2) = Twice(Reset, () => Kernels.RopePacked(packed.Pointer, ld, qb.Pointer, qHeads, kb.Pointer, vb.Pointer, kHeads, dpos.Pointer, dfreq.Pointer, rows, headDim, inverse: true), packed);
+        var rowsOut = outs[0];
+        int mismatched = 0, padWritten = 0;
+        for (var r = 0; r < rows; r++)
+        {
+            var row = rowsOut.AsSpan(r * ld * 2, ld * 2);
+            if (!row[..(qw * 2)].SequenceEqual(inPlace[0].AsSpan(r * qw * 2, qw * 2))) mismatched++;
+            if (!row.Slice(qw * 2, kw * 2).SequenceEqual(inPlace[1].AsSpan(r * kw * 2, kw * 2))) mismatched++;
+            if (!row.Slice((qw + kw) * 2, kw * 2).SequenceEqual(MemoryMarshal.AsBytes(v.AsSpan(r * kw, kw)))) mismatched++;
+            foreach (var b in row[((qw + 2 * kw) * 2)..]) if (b != 0xFF) padWritten++;
+        }
+        var failed = mismatched > 0 ? $"{mismatched} of {rows * 3} row parts differ from in-place RoPE (q, k) or the input (v)"
+            : padWritten > 0 ? $"{padWritten} bytes written past the packed values" : null;
+        return new KernelCheckResult(name, seed, [new("row parts not bit-equal to in-place RoPE", mismatched, 0)], det1 && det2, failed);
     }
 
     private const long SwiGluCount = 8 * 4099 + 5; // odd tail exercises the scalar path

@@ -96,7 +96,8 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_graph_replay_equals_eager"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager", TinyConfig("llama"), checkpointing: false),
         ["train_graph_replay_equals_eager_checkpointing"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_checkpointing", TinyConfig("llama"), checkpointing: true),
         ["train_graph_replay_equals_eager_gemma3_4bit"] = () => GraphReplayEqualsEager("train_graph_replay_equals_eager_gemma3_4bit", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, checkpointing: false, fourBit: true),
-        // q/k/v's and gate/up's LoRA up-projections along K (padded and not) against each projection's own products.
+        // q/k/v's and gate/up's LoRA up-projections along K (padded and not), gate/up's and q/k/v's input gradients as one
+        // product, against each projection's own products.
         ["train_spare_columns_match_separate_products"] = () => SpareColumnsMatchSeparateProducts("train_spare_columns_match_separate_products", TinyConfig("llama")),
         ["memory_plan_4bit_offload"] = () => MemoryPlan("memory_plan_4bit_offload", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 8, VocabSize = 32000 }, fourBit: true, checkpointing: true),
         ["train_shared_glu_output_equals_kept"] = () => SharedGluOutputEqualsKept("train_shared_glu_output_equals_kept", TinyConfig("llama"), dropout: 0),
@@ -450,7 +451,8 @@ public sealed partial class TrainingChecks : IDisposable
         start.Initialize(1);
         foreach (var t in start.Tensors.Where(t => t.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal)))
             for (var i = 0; i < t.Value.Length; i++) t.Value[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
-        (double Loss, float[][] Grad) Step(bool fused, bool padded, bool gateUpAsOne = true)
+        var qkvAsOne = new List<bool>();
+        (double Loss, float[][] Grad) Step(bool fused, bool padded, bool gateUpAsOne = true, bool packQkv = true)
         {
             var adapter = new LoraAdapter(model, LoraSettings.From(config));
             for (var i = 0; i < adapter.Tensors.Count; i++) start.Tensors[i].Value.CopyTo(adapter.Tensors[i].Value);
@@ -458,6 +460,8 @@ public sealed partial class TrainingChecks : IDisposable
             m.FuseLoraProducts = fused;
             m.PadSpareColumnK = padded;
             m.FuseGateUp = gateUpAsOne;
+            m.PacksQkvGradient = packQkv;
+            qkvAsOne.Add(m.QkvGradientAsOne);
             m.LoadAdapter(adapter);
             m.ZeroGradients();
             var loss = m.ForwardBackward(batch, 1f / batch.LossRows.Length);
@@ -467,7 +471,15 @@ public sealed partial class TrainingChecks : IDisposable
         }
         var separate = Step(fused: false, padded: false);
         var errors = new List<OutputError>();
-        foreach (var (label, run) in new[] { ("padded K", Step(fused: true, padded: true)), ("unpadded K", Step(fused: true, padded: false)), ("gate/up as two products", Step(fused: true, padded: true, gateUpAsOne: false)) })
+        var variants = new[]
+        {
+            ("padded K", Step(fused: true, padded: true)), ("unpadded K", Step(fused: true, padded: false)),
+            ("gate/up as two products", Step(fused: true, padded: true, gateUpAsOne: false)),
+            ("q/k/v's input gradient as three products", Step(fused: true, padded: true, packQkv: false)),
+        };
+        // The packed q/k/v gradient must have run where it is the default, or the last variant would compare a layout with itself.
+        var failed = qkvAsOne is [false, true, true, true, false] ? null : $"q/k/v's input gradient ran as one product in runs [{string.Join(", ", qkvAsOne)}], not [False, True, True, True, False]";
+        foreach (var (label, run) in variants)
         {
             errors.Add(new OutputError($"loss, {label} vs separate products, relative", Math.Abs(run.Loss - separate.Loss) / Math.Abs(separate.Loss), 1e-3));
             // Per tensor, the relative L2 difference, within the kernel checks' bf16 gradient tolerance: one bf16 rounding
@@ -476,7 +488,7 @@ public sealed partial class TrainingChecks : IDisposable
             var worst = run.Grad.Zip(separate.Grad, (a, b) => ErrorMetrics.Relative(a, Array.ConvertAll(b, x => (double)x))).Max();
             errors.Add(new OutputError($"adapter gradients, {label} vs separate products, worst tensor's relative L2 difference", worst, KernelChecks.Bf16GradTolerance));
         }
-        return new KernelCheckResult(name, 8, errors, true, null);
+        return new KernelCheckResult(name, 8, errors, true, failed);
     }
 
     /// <summary>Runs of consecutive sequences with the same length padded to 16 (<c>PaddedBatch</c>'s segments).</summary>

@@ -51,6 +51,8 @@ public sealed class CudaKernelTests(KernelChecksFixture fixture) : IClassFixture
     [CudaFact] public void Rope_with_llama3_frequencies() => Check("rope_llama3");
     [CudaFact] public void Rope_of_q_and_k_in_one_launch() => Check("rope_q_and_k");
     [CudaFact] public void Rope_of_a_head_dim_not_a_multiple_of_8() => Check("rope_q_and_k_scalar");
+    [CudaFact] public void Inverse_rope_into_packed_q_k_v_rows_equals_it_in_place() => Check("rope_packed");
+    [CudaFact] public void Inverse_rope_into_packed_rows_of_a_head_dim_not_a_multiple_of_8() => Check("rope_packed_scalar");
     [CudaFact] public void SwiGlu_forward() => Check("swiglu_forward");
     [CudaFact] public void SwiGlu_backward() => Check("swiglu_backward");
     [CudaFact] public void GeGlu_tanh_forward() => Check("geglu_forward");

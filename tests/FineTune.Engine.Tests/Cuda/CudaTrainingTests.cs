@@ -171,7 +171,7 @@ public sealed class CudaTrainingTests
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
     [CudaFact]
-    public void LoRA_up_projections_inside_the_base_products_and_one_gate_up_product_give_the_gradients_of_separate_products() => AssertPasses("train_spare_columns_match_separate_products");
+    public void LoRA_up_projections_inside_the_base_products_and_one_gate_up_and_one_qkv_input_gradient_product_give_the_gradients_of_separate_products() => AssertPasses("train_spare_columns_match_separate_products");
 
     [CudaFact]
     public void Variable_length_batches_sharing_bucketed_cublas_plans_rerun_byte_identically() => AssertPasses("train_varlen_bucketed_plans_rerun_identical");

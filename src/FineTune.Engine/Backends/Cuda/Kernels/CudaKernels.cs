@@ -195,6 +195,21 @@ public sealed partial class CudaKernels : IDisposable
             q, k, positions, invFreq, rows, qHeads, kHeads, headDim, inverse ? -1f : 1f);
     }
 
+    /// <summary>
+    /// <see cref="Rope"/>'s rotation of q and k (k with kHeads heads) written with an unrotated v (kHeads heads too) into
+    /// one packed row <c>[q | k | v]</c> of <paramref name="ld"/> values in <paramref name="output"/>: the backward pass's
+    /// q/k/v gradient as the input of one product. The values are <see cref="Rope"/>'s bit for bit.
+    /// </summary>
+    public void RopePacked(ulong output, int ld, ulong q, int qHeads, ulong k, ulong v, int kHeads, ulong positions, ulong invFreq, int rows, int headDim, bool inverse)
+    {
+        if (headDim % 2 != 0) throw new ArgumentException($"RoPE needs an even head dimension (this is {headDim}).", nameof(headDim));
+        if (ld < (qHeads + 2 * kHeads) * headDim) throw new ArgumentOutOfRangeException(nameof(ld), "The packed row is shorter than q, k and v.");
+        var wide = headDim % 8 == 0 && ld % 4 == 0;
+        var groups = (long)rows * (headDim / 2 / (wide ? 4 : 1));
+        Kernel("rope.cu", wide ? "rope_packed" : "rope_packed_scalar").Launch((GridFor(groups), 1, 1), Threads, 0,
+            output, ld, q, k, v, positions, invFreq, rows, qHeads, kHeads, headDim, inverse ? -1f : 1f);
+    }
+
     /// <summary>h = silu(gate) * up over <paramref name="count"/> elements.</summary>
     /// <remarks>
     /// With <paramref name="ld"/> (the GLU kernels): gate and up (and dgate, dup) are rows of <paramref name="width"/> values

@@ -2,7 +2,8 @@
 // each head rotates by angle position * inv_freq[i]. inv_freq arrives from the host already
 // scaled (llama3, linear, ...). direction = +1 applies the rotation (forward), -1 its inverse
 // (the backward pass: the gradient rotates back). In place on q [rows, q_heads, head_dim] and
-// k [rows, k_heads, head_dim].
+// k [rows, k_heads, head_dim]; rope_packed writes the rotated q and k and an unrotated v into one
+// packed row [q | k | v] of ld values instead (the backward pass's q/k/v gradient as one product's input).
 #include "common.cuh"
 
 // One thread per (row, W consecutive pair indices): the W angles' sines and cosines are computed
@@ -10,13 +11,15 @@
 // alone). One launch for both saves a launch and the sines of the second; W = 4 moves 8 bytes a
 // load (head_dim a multiple of 8), W = 1 is the scalar path for any other even head_dim.
 template <int W>
-__device__ __forceinline__ void rope_rotate(bf16* __restrict__ p, int heads, int head_dim, int i, const float (&c)[W], const float (&s)[W])
+__device__ __forceinline__ void rope_rotate(const bf16* src, bf16* dst, int heads, int head_dim, int i, const float (&c)[W], const float (&s)[W])
 {
     const int half = head_dim / 2;
     #pragma unroll 4
     for (int h = 0; h < heads; h++) {
-        bf16* x0 = p + h * head_dim + i;
-        bf16* x1 = x0 + half;
+        const bf16* x0 = src + h * head_dim + i;
+        const bf16* x1 = x0 + half;
+        bf16* y0 = dst + h * head_dim + i;
+        bf16* y1 = y0 + half;
         float u[W], v[W];
         if constexpr (W == 4) {
             const uint2 a = *(const uint2*)x0, b = *(const uint2*)x1;
@@ -32,10 +35,27 @@ __device__ __forceinline__ void rope_rotate(bf16* __restrict__ p, int heads, int
             rv[j] = v[j] * c[j] + u[j] * s[j];
         }
         if constexpr (W == 4) {
-            *(uint2*)x0 = make_uint2(pack_bf16x2(ru[0], ru[1]), pack_bf16x2(ru[2], ru[3]));
-            *(uint2*)x1 = make_uint2(pack_bf16x2(rv[0], rv[1]), pack_bf16x2(rv[2], rv[3]));
+            *(uint2*)y0 = make_uint2(pack_bf16x2(ru[0], ru[1]), pack_bf16x2(ru[2], ru[3]));
+            *(uint2*)y1 = make_uint2(pack_bf16x2(rv[0], rv[1]), pack_bf16x2(rv[2], rv[3]));
         } else {
-            *x0 = f2bf(ru[0]); *x1 = f2bf(rv[0]);
+            *y0 = f2bf(ru[0]); *y1 = f2bf(rv[0]);
+        }
+    }
+}
+
+// The same pairs of every head copied unrotated (v's share of a packed row).
+template <int W>
+__device__ __forceinline__ void pair_copy(const bf16* __restrict__ src, bf16* __restrict__ dst, int heads, int head_dim, int i)
+{
+    const int half = head_dim / 2;
+    #pragma unroll 4
+    for (int h = 0; h < heads; h++) {
+        const int at = h * head_dim + i;
+        if constexpr (W == 4) {
+            *(uint2*)(dst + at) = *(const uint2*)(src + at);
+            *(uint2*)(dst + at + half) = *(const uint2*)(src + at + half);
+        } else {
+            dst[at] = src[at]; dst[at + half] = src[at + half];
         }
     }
 }
@@ -55,8 +75,36 @@ __device__ __forceinline__ void rope_apply_body(bf16* __restrict__ q, bf16* __re
             sincosf((float)positions[row] * inv_freq[i + j], &s[j], &c[j]);
             s[j] *= direction;
         }
-        rope_rotate<W>(q + row * q_heads * head_dim, q_heads, head_dim, i, c, s);
-        if (k_heads > 0) rope_rotate<W>(k + row * k_heads * head_dim, k_heads, head_dim, i, c, s);
+        bf16* qr = q + row * q_heads * head_dim;
+        rope_rotate<W>(qr, qr, q_heads, head_dim, i, c, s);
+        if (k_heads > 0) {
+            bf16* kr = k + row * k_heads * head_dim;
+            rope_rotate<W>(kr, kr, k_heads, head_dim, i, c, s);
+        }
+    }
+}
+
+template <int W>
+__device__ __forceinline__ void rope_packed_body(bf16* __restrict__ out, int ld, const bf16* __restrict__ q, const bf16* __restrict__ k,
+    const bf16* __restrict__ v, const int* __restrict__ positions, const float* __restrict__ inv_freq, int rows, int q_heads, int k_heads,
+    int head_dim, float direction)
+{
+    const int groups = head_dim / 2 / W;
+    const size_t total = (size_t)rows * groups;
+    const int q_width = q_heads * head_dim, kv_width = k_heads * head_dim;
+    for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+        const int i = (int)(idx % groups) * W;
+        const size_t row = idx / groups;
+        float s[W], c[W];
+        #pragma unroll
+        for (int j = 0; j < W; j++) {
+            sincosf((float)positions[row] * inv_freq[i + j], &s[j], &c[j]);
+            s[j] *= direction;
+        }
+        bf16* o = out + row * (size_t)ld;
+        rope_rotate<W>(q + row * q_width, o, q_heads, head_dim, i, c, s);
+        rope_rotate<W>(k + row * kv_width, o + q_width, k_heads, head_dim, i, c, s);
+        pair_copy<W>(v + row * kv_width, o + q_width + kv_width, k_heads, head_dim, i);
     }
 }
 
@@ -70,4 +118,18 @@ extern "C" __global__ void rope_apply_scalar(bf16* __restrict__ q, bf16* __restr
     const float* __restrict__ inv_freq, int rows, int q_heads, int k_heads, int head_dim, float direction)
 {
     rope_apply_body<1>(q, k, positions, inv_freq, rows, q_heads, k_heads, head_dim, direction);
+}
+
+extern "C" __global__ void rope_packed(bf16* __restrict__ out, int ld, const bf16* __restrict__ q, const bf16* __restrict__ k,
+    const bf16* __restrict__ v, const int* __restrict__ positions, const float* __restrict__ inv_freq, int rows, int q_heads, int k_heads,
+    int head_dim, float direction)
+{
+    rope_packed_body<4>(out, ld, q, k, v, positions, inv_freq, rows, q_heads, k_heads, head_dim, direction);
+}
+
+extern "C" __global__ void rope_packed_scalar(bf16* __restrict__ out, int ld, const bf16* __restrict__ q, const bf16* __restrict__ k,
+    const bf16* __restrict__ v, const int* __restrict__ positions, const float* __restrict__ inv_freq, int rows, int q_heads, int k_heads,
+    int head_dim, float direction)
+{
+    rope_packed_body<1>(out, ld, q, k, v, positions, inv_freq, rows, q_heads, k_heads, head_dim, direction);
 }

@@ -126,17 +126,26 @@ public sealed partial class CudaTrainingModel
         }
         LinearBackward(l, Projection.O, a.Att, dO, _ws.DAtt, n, a, accumulate: false, dyStride: _c.SandwichNorms ? 0 : _dResidStride);
         AttentionBackward(l, a, shape);
-        K.Rope(_ws.DQ, _c.NumHeads, _ws.DK, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: true);
-        ulong dq = _ws.DQ, dk = _ws.DK;
-        if (_c.QkNorm)
+        if (QkvGradientAsOne)
         {
-            K.RmsNormBackward(_ws.DQPre, _ws.DQ, a.QPre, w.QNorm!.Pointer, a.QRstd, n * _c.NumHeads, hd, accumulate: false, off);
-            K.RmsNormBackward(_ws.DKPre, _ws.DK, a.KPre, w.KNorm!.Pointer, a.KRstd, n * _c.NumKvHeads, hd, accumulate: false, off);
-            (dq, dk) = (_ws.DQPre, _ws.DKPre);
+            // RoPE's inverse writes [dq | dk | dv] rows into the dropout scratch (no dropout in this layout), one product's input.
+            K.RopePacked(_ws.Scratch, PackedQkvWidth, _ws.DQ, _c.NumHeads, _ws.DK, _ws.DV, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: true);
+            FusedQkvBackward(l, a.Norm1, _ws.Scratch, _ws.DNorm, n, a);
         }
-        LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false, xStride: _norm1Stride);
-        LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
-        LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
+        else
+        {
+            K.Rope(_ws.DQ, _c.NumHeads, _ws.DK, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: true);
+            ulong dq = _ws.DQ, dk = _ws.DK;
+            if (_c.QkNorm)
+            {
+                K.RmsNormBackward(_ws.DQPre, _ws.DQ, a.QPre, w.QNorm!.Pointer, a.QRstd, n * _c.NumHeads, hd, accumulate: false, off);
+                K.RmsNormBackward(_ws.DKPre, _ws.DK, a.KPre, w.KNorm!.Pointer, a.KRstd, n * _c.NumKvHeads, hd, accumulate: false, off);
+                (dq, dk) = (_ws.DQPre, _ws.DKPre);
+            }
+            LinearBackward(l, Projection.Q, a.Norm1, dq, _ws.DNorm, n, a, accumulate: false, xStride: _norm1Stride);
+            LinearBackward(l, Projection.K, a.Norm1, dk, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
+            LinearBackward(l, Projection.V, a.Norm1, _ws.DV, _ws.DNorm, n, a, accumulate: true, xStride: _norm1Stride);
+        }
         K.RmsNormBackward(_ws.DResid, _ws.DNorm, Resid(l), w.InputNorm.Pointer, a.Rstd1, n, h, accumulate: true, off, _dResidStride);
     }
 

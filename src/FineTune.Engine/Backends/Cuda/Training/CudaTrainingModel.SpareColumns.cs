@@ -1,3 +1,4 @@
+using FineTune.Engine.Backends.Cuda.Kernels;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 
@@ -188,5 +189,43 @@ public sealed partial class CudaTrainingModel
         }
         Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, Projection.Gate), width, h, n, float32Output: true, beta: 1f, ldb: stride);
         Blas.Gemm(_ws.LoraG, false, _lora.A(l, Projection.Gate), false, dx, n, h, width, beta: 1f);
+    }
+
+    /// <summary>
+    /// Whether q/k/v's input gradient runs as one product when their weights share a buffer (on by default): RoPE's
+    /// inverse writes <c>[dq | dk | dv]</c> rows (<see cref="CudaKernels.RopePacked"/>), then <c>dx = [dq | dk | dv]·[W_q; W_k; W_v]</c>
+    /// (K = q + 2 · kv), the three members' LoRA g from the weights' spare columns in one product, each member's dB, the group's
+    /// dA and <c>dx += g·A</c>: dx is written once and read back once instead of four times, in 7 products instead of 11.
+    /// The packed rows live in the dropout scratch, which this layout (no dropout) leaves free. Not with q/k norms (their
+    /// backward pass runs between RoPE's and the products). Off: three products as before (the benchmark's A/B,
+    /// bench/train-cuda <c>:threeqkv</c>; the same values up to fp32 summation order). Set before the first step: a
+    /// captured step graph keeps the choice it was captured with.
+    /// </summary>
+    public bool PacksQkvGradient { get; set; } = true;
+
+    /// <summary>Whether this run's q/k/v input gradient is one product (<see cref="PacksQkvGradient"/> in this layout).</summary>
+    public bool QkvGradientAsOne => PacksQkvGradient && FuseLoraProducts && _spareColumns[0] && !_c.QkNorm;
+
+    /// <summary>The packed q/k/v gradient's row: q's width and k's and v's.</summary>
+    private int PackedQkvWidth => _c.QDim + 2 * _c.KvDim;
+
+    /// <summary>
+    /// q/k/v's backward products as one (<paramref name="dy"/>: the packed [dq | dk | dv] rows, see <see cref="PacksQkvGradient"/>):
+    /// dx = dY·[W_q; W_k; W_v], [g_q | g_k | g_v] from the weights' spare columns, each member's dB, then the group's dA and dx += g·A.
+    /// </summary>
+    private void FusedQkvBackward(int l, ulong x, ulong dy, ulong dx, int n, CudaActivations a)
+    {
+        int h = _c.HiddenSize, stride = _norm1Stride, ld = PackedQkvWidth, width = 3 * _rank;
+        var weight = Weight(l, Projection.Q);
+        Blas.Gemm(dy, false, weight, false, dx, n, h, ld, lda: ld, ldb: stride);
+        Blas.Gemm(dy, false, weight + (ulong)(h * 2), false, _ws.LoraG, n, width, ld, alpha: _scale, lda: ld, ldb: stride);
+        var column = 0;
+        foreach (var p in SpareColumnGroups[0])
+        {
+            GradB(l, p, dy + (ulong)(column * 2), n, a, ld);
+            column += p.OutFeatures(_c);
+        }
+        Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, Projection.Q), width, h, n, float32Output: true, beta: 1f, ldb: stride);
+        Blas.Gemm(_ws.LoraG, false, _lora.A(l, Projection.Q), false, dx, n, h, width, beta: 1f);
     }
 }
