@@ -27,7 +27,7 @@ sft="${SFT:-sft:llama3.2-1b:0:$here/sft-lengths.json,sft:llama3.2-1b:1:$here/sft
 if [[ "$sft" == "none" ]]; then all="$shapes"; else all="$shapes,$sft"; fi
 # The peer runs each shape once: our A/B variants (a shape ending in :nograph, graph replay off, or
 # :exactplan, cuBLASLt's heuristic per exact shape) are ours only, and so are OURS_ONLY's shapes.
-peer_shapes="$(tr , '\n' <<< "$all" | grep -vE ':(nograph|exactplan|unpadded|twoproducts|keepglu|mmaattn|attnonly|glufwd|nohiddens|threeqkv)$' | paste -sd, -)"
+peer_shapes="$(tr , '\n' <<< "$all" | grep -vE ':(nograph|exactplan|unpadded|twoproducts|keepglu|mmaattn|attnonly|glufwd|nohiddens|threeqkv|qkvga)$' | paste -sd, -)"
 if [[ -n "${OURS_ONLY:-}" ]]; then all="$all,$OURS_ONLY"; fi
 site=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
 export LD_LIBRARY_PATH="$site/cu13/lib:$site/cudnn/lib:$site/nccl/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"

@@ -452,7 +452,7 @@ public sealed partial class TrainingChecks : IDisposable
         foreach (var t in start.Tensors.Where(t => t.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal)))
             for (var i = 0; i < t.Value.Length; i++) t.Value[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
         var qkvAsOne = new List<bool>();
-        (double Loss, float[][] Grad) Step(bool fused, bool padded, bool gateUpAsOne = true, bool packQkv = true)
+        (double Loss, float[][] Grad) Step(bool fused, bool padded, bool gateUpAsOne = true, bool packQkv = true, bool stackQkvA = true)
         {
             var adapter = new LoraAdapter(model, LoraSettings.From(config));
             for (var i = 0; i < adapter.Tensors.Count; i++) start.Tensors[i].Value.CopyTo(adapter.Tensors[i].Value);
@@ -461,6 +461,7 @@ public sealed partial class TrainingChecks : IDisposable
             m.PadSpareColumnK = padded;
             m.FuseGateUp = gateUpAsOne;
             m.PacksQkvGradient = packQkv;
+            m.StacksQkvA = stackQkvA;
             qkvAsOne.Add(m.QkvGradientAsOne);
             m.LoadAdapter(adapter);
             m.ZeroGradients();
@@ -476,9 +477,10 @@ public sealed partial class TrainingChecks : IDisposable
             ("padded K", Step(fused: true, padded: true)), ("unpadded K", Step(fused: true, padded: false)),
             ("gate/up as two products", Step(fused: true, padded: true, gateUpAsOne: false)),
             ("q/k/v's input gradient as three products", Step(fused: true, padded: true, packQkv: false)),
+            ("q/k/v's g·A after their packed product", Step(fused: true, padded: true, stackQkvA: false)),
         };
-        // The packed q/k/v gradient must have run where it is the default, or the last variant would compare a layout with itself.
-        var failed = qkvAsOne is [false, true, true, true, false] ? null : $"q/k/v's input gradient ran as one product in runs [{string.Join(", ", qkvAsOne)}], not [False, True, True, True, False]";
+        // The packed q/k/v gradient must have run where it is the default, or its variants would compare a layout with itself.
+        var failed = qkvAsOne is [false, true, true, true, false, true] ? null : $"q/k/v's input gradient ran as one product in runs [{string.Join(", ", qkvAsOne)}], not [False, True, True, True, False, True]";
         foreach (var (label, run) in variants)
         {
             errors.Add(new OutputError($"loss, {label} vs separate products, relative", Math.Abs(run.Loss - separate.Loss) / Math.Abs(separate.Loss), 1e-3));

@@ -33,6 +33,24 @@ public sealed class GpuMemoryPlanTests
     }
 
     [Fact]
+    public void The_qkv_weight_buffer_holds_a_and_the_scratch_fits_the_packed_qkv_gradient()
+    {
+        Projection[] all = [Projection.Q, Projection.K, Projection.V, Projection.O, Projection.Gate, Projection.Up, Projection.Down];
+        // Llama-3.2-1B, r = 16. q/k/v: stride 2,048 + 48 -> 2,112, so 64 padding columns over 3,072 rows, plus A's 48 rows of
+        // 2,112; gate/up: stride 2,048 + 32 -> 2,112, 64 padding columns over 16,384 rows and no A rows. bf16.
+        var (weights, perToken) = GpuMemoryPlan.SpareColumnBytes(Llama1B, 16, all);
+        Assert.Equal(2L * (64 * 3072 + 48 * 2112) + 2L * 64 * 16384, weights);
+        Assert.Equal(2L * (64 - 48) + 2L * (64 - 32), perToken);
+        // q/k norms keep the three products apart (their backward pass runs between RoPE's and the products): no A rows.
+        var (qwen, _) = GpuMemoryPlan.SpareColumnBytes(Llama1B with { ModelType = "qwen3", QkNorm = true }, 16, all);
+        Assert.Equal(2L * 64 * 3072 + 2L * 64 * 16384, qwen);
+        // The scratch holds a dropped input (intermediate 8,192 wide at 1B) or the packed [dq | dk | dv | g] rows (2,048 + 2 x 512 + 48).
+        Assert.Equal(8192, GpuMemoryPlan.ScratchWidth(Llama1B, 16));
+        // The tiny model's packed rows (64 + 2 x 32 + 3 x 8 = 152) are wider than its intermediate size (96).
+        Assert.Equal(152, GpuMemoryPlan.ScratchWidth(Tiny, 8));
+    }
+
+    [Fact]
     public void Checkpointing_keeps_q_k_v_and_with_qk_norms_their_inputs_and_rstd()
     {
         // q 64 + k 32 + v 32 bf16 = 256 bytes; with q/k norms also the pre-norm q and k (bf16, 96) and 4 + 2 heads' rstd (fp32).

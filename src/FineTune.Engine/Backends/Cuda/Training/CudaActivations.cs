@@ -132,7 +132,7 @@ internal sealed class CudaWorkspace
         DResid = b.Bf16(n * residStride); DNorm = b.Bf16(n * h);
         DQ = b.Bf16(n * c.QDim); DAtt = b.Bf16(n * c.QDim);
         DK = b.Bf16(n * c.KvDim); DV = b.Bf16(n * c.KvDim);
-        Scratch = b.Bf16(n * GpuMemoryPlan.ScratchWidth(c));
+        Scratch = b.Bf16(n * GpuMemoryPlan.ScratchWidth(c, rank));
         LoraG = b.Bf16(n * Math.Max(1, rank) * LoraGroups.MaxMembers);
         FinalNorm = b.Bf16(n * h);
         FinalRstd = b.F32(n); Delta = b.F32(n * c.NumHeads); Loss = b.F32(n); RowScale = b.F32(n); LogitSum = b.F32(n);

@@ -128,8 +128,8 @@ public sealed partial class CudaTrainingModel
         AttentionBackward(l, a, shape);
         if (QkvGradientAsOne)
         {
-            // RoPE's inverse writes [dq | dk | dv] rows into the dropout scratch (no dropout in this layout), one product's input.
-            K.RopePacked(_ws.Scratch, PackedQkvWidth, _ws.DQ, _c.NumHeads, _ws.DK, _ws.DV, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: true);
+            // RoPE's inverse writes [dq | dk | dv | (g)] rows into the dropout scratch (no dropout in this layout), one product's input.
+            K.RopePacked(_ws.Scratch, PackedQkvStride, _ws.DQ, _c.NumHeads, _ws.DK, _ws.DV, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: true);
             FusedQkvBackward(l, a.Norm1, _ws.Scratch, _ws.DNorm, n, a);
         }
         else

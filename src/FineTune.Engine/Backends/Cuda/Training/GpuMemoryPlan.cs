@@ -118,16 +118,17 @@ public sealed record GpuMemoryPlan
 
     /// <summary>
     /// Values per token of the scratch buffer: a dropped projection input (the widest of hidden, q and intermediate) or,
-    /// without dropout, the packed [dq | dk | dv] rows (CudaTrainingModel.PacksQkvGradient); at every real shape the
+    /// without dropout, the packed [dq | dk | dv | g] rows (CudaTrainingModel.PacksQkvGradient); at every real shape the
     /// intermediate size is the widest.
     /// </summary>
-    public static long ScratchWidth(ModelConfig c) => Math.Max(Math.Max(c.HiddenSize, c.QDim), Math.Max(c.IntermediateSize, c.QDim + 2L * c.KvDim));
+    public static long ScratchWidth(ModelConfig c, int rank) =>
+        Math.Max(Math.Max(c.HiddenSize, c.QDim), Math.Max(c.IntermediateSize, c.QDim + 2L * c.KvDim + LoraGroups.MaxMembers * (long)rank));
 
     /// <summary>Scratch bytes per token outside the layers (the head's chunked workspace is added separately).</summary>
     public static long WorkspaceBytesPerToken(ModelConfig c, int rank)
     {
         long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, i = c.IntermediateSize;
-        var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h + rank /*d resid (with spare columns for o/down's LoRA g), d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + ScratchWidth(c) /*dropout scratch, packed q/k/v gradient*/ + LoraGroups.MaxMembers * rank /*lora g, a q/k/v group's*/ + h /*final norm*/)
+        var bytes = 2 * (i /*d SwiGLU output*/ + 2 * h + rank /*d resid (with spare columns for o/down's LoRA g), d norm*/ + 2 * q /*d q, d att*/ + 2 * kv /*d k, d v*/ + ScratchWidth(c, rank) /*dropout scratch, packed q/k/v gradient*/ + LoraGroups.MaxMembers * rank /*lora g, a q/k/v group's*/ + h /*final norm*/)
                     + 4 * (1 /*final rstd*/ + (long)c.NumHeads /*attention delta*/ + 1 /*loss*/ + 2 /*row scales, logit sums (preference)*/) + 4 * 4 /*ids, positions, targets, loss rows*/
                     + 3 /*the single attention launch's tile tables, VarlenAttention.BytesFor*/;
         if (c.QkNorm) bytes += 2 * (q + kv);
@@ -145,8 +146,9 @@ public sealed record GpuMemoryPlan
         foreach (var group in CudaTrainingModel.SpareColumnGroups)
         {
             if (!group.All(targets.Contains)) continue;
-            var pad = CudaTrainingModel.SpareStride(c.HiddenSize, group.Length, rank) - c.HiddenSize;
-            weights += 2L * pad * group.Sum(p => (long)p.OutFeatures(c));
+            var stride = CudaTrainingModel.SpareStride(c.HiddenSize, group.Length, rank);
+            var pad = stride - c.HiddenSize;
+            weights += 2L * pad * group.Sum(p => (long)p.OutFeatures(c)) + 2L * stride * CudaTrainingModel.StackedARows(c, group, rank);
             perToken += 2L * (pad - group.Length * rank);
         }
         return (weights, perToken);
