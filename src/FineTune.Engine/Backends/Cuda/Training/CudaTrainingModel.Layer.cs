@@ -111,7 +111,7 @@ public sealed partial class CudaTrainingModel
         else K.SwiGluBackward(a.Gate, a.Up, _ws.DAct, a.Gate, a.Up, inter, _c.IntermediateSize, gu, hOut);
         if (hiddenLater) DeferredGradB(l, Projection.Down, a.Act, dDown, n, a, dDownStride);
         if (refillH) DeferredGradA(l, Projection.Down, a.Act, dDown, n, dDownStride);
-        if (GateUpAsOne) FusedGateUpBackward(l, a.Norm2, a.Gate, _ws.DNorm, n, a);
+        if (GateUpAsOne) FusedGroupBackward(1, l, a.Norm2, a.Gate, _ws.DNorm, n, a);
         else
         {
             LinearBackward(l, Projection.Gate, a.Norm2, a.Gate, _ws.DNorm, n, a, accumulate: false, dyStride: gu, xStride: _norm2Stride);
@@ -130,7 +130,7 @@ public sealed partial class CudaTrainingModel
         {
             // RoPE's inverse writes [dq | dk | dv | (g)] rows into the dropout scratch (no dropout in this layout), one product's input.
             K.RopePacked(_ws.Scratch, PackedQkvStride, _ws.DQ, _c.NumHeads, _ws.DK, _ws.DV, _c.NumKvHeads, _ws.Positions, invFreq, n, hd, inverse: true);
-            FusedQkvBackward(l, a.Norm1, _ws.Scratch, _ws.DNorm, n, a);
+            FusedGroupBackward(0, l, a.Norm1, _ws.Scratch, _ws.DNorm, n, a);
         }
         else
         {

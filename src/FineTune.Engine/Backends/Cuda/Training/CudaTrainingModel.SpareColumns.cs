@@ -1,4 +1,3 @@
-using FineTune.Engine.Backends.Cuda.Kernels;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
 
@@ -120,7 +119,7 @@ public sealed partial class CudaTrainingModel
 
     /// <summary>
     /// The copies of every layer's B of each group with spare columns (rank columns at h + i · rank of member i's rows) and
-    /// of q/k/v's A into the rows after their weights (<see cref="StackedARows"/>).
+    /// of the group's A into the rows after their weights (<see cref="StackedARows"/>).
     /// </summary>
     private ColumnCopyTable SpareCopyTable()
     {
@@ -136,9 +135,10 @@ public sealed partial class CudaTrainingModel
                     var p = SpareColumnGroups[g][i];
                     copies.Add(new(Weight(l, p) + (ulong)((h + i * _rank) * 2), stride, _lora.B(l, p), _rank, p.OutFeatures(_c), _rank));
                 }
+            var group = SpareColumnGroups[g];
             for (var l = 0; l < _c.NumLayers; l++)
-                if (StackedARows(_c, SpareColumnGroups[g], _rank) is var aRows and > 0)
-                    copies.Add(new(Weight(l, SpareColumnGroups[g][0]) + (ulong)(PackedQkvWidth * (long)stride * 2), stride, _lora.A(l, SpareColumnGroups[g][0]), h, aRows, h));
+                if (StackedARows(_c, group, _rank) is var aRows and > 0)
+                    copies.Add(new(Weight(l, group[0]) + (ulong)(GroupWidth(group) * (long)stride * 2), stride, _lora.A(l, group[0]), h, aRows, h));
         }
         return new ColumnCopyTable(_ctx.Device.Memory, copies);
     }
@@ -177,86 +177,5 @@ public sealed partial class CudaTrainingModel
         int h = _c.HiddenSize, stride = _norm2Stride;
         var k = LoraHidden(l, Projection.Gate, x, n, a, stride) ? PadSpareColumnK ? stride : h + 2 * _rank : h;
         Blas.Gemm(x, false, Weight(l, Projection.Gate), true, a.Gate, n, GateUpStride, k, lda: stride, ldb: stride);
-    }
-
-    /// <summary>
-    /// Gate's and up's backward products as one (<paramref name="dy"/>: the [dgate | dup] rows): dx = dY·[W_gate; W_up],
-    /// [g_gate | g_up] from the weights' spare columns, each member's dB, then the group's dA and dx += g·A.
-    /// </summary>
-    private void FusedGateUpBackward(int l, ulong x, ulong dy, ulong dx, int n, CudaActivations a)
-    {
-        int h = _c.HiddenSize, inter = _c.IntermediateSize, stride = _norm2Stride, ld = GateUpStride, width = 2 * _rank;
-        var weight = Weight(l, Projection.Gate);
-        Blas.Gemm(dy, false, weight, false, dx, n, h, ld, lda: ld, ldb: stride);
-        Blas.Gemm(dy, false, weight + (ulong)(h * 2), false, _ws.LoraG, n, width, ld, alpha: _scale, lda: ld, ldb: stride);
-        for (var i = 0; i < 2; i++)
-        {
-            var p = SpareColumnGroups[1][i];
-            Blas.Gemm(dy + (ulong)(i * inter * 2), true, a.LoraHidden[(int)p], false, _lora.GradB(l, p), inter, _rank, n, float32Output: true, beta: 1f, lda: ld, ldb: a.LoraHiddenStride[(int)p]);
-        }
-        Blas.Gemm(_ws.LoraG, true, x, false, _lora.GradA(l, Projection.Gate), width, h, n, float32Output: true, beta: 1f, ldb: stride);
-        Blas.Gemm(_ws.LoraG, false, _lora.A(l, Projection.Gate), false, dx, n, h, width, beta: 1f);
-    }
-
-    /// <summary>
-    /// Whether q/k/v's input gradient runs as one product when their weights share a buffer (on by default): RoPE's
-    /// inverse writes <c>[dq | dk | dv]</c> rows (<see cref="CudaKernels.RopePacked"/>), then <c>dx = [dq | dk | dv]·[W_q; W_k; W_v]</c>
-    /// (K = q + 2 · kv), the three members' LoRA g from the weights' spare columns in one product, each member's dB, the group's
-    /// dA and <c>dx += g·A</c>: dx is written once and read back once instead of four times, in 7 products instead of 11.
-    /// The packed rows live in the dropout scratch, which this layout (no dropout) leaves free. Not with q/k norms (their
-    /// backward pass runs between RoPE's and the products). Off: three products as before (the benchmark's A/B,
-    /// bench/train-cuda <c>:threeqkv</c>; the same values up to fp32 summation order). Set before the first step: a
-    /// captured step graph keeps the choice it was captured with.
-    /// </summary>
-    public bool PacksQkvGradient { get; set; } = true;
-
-    /// <summary>
-    /// Rows of the group's A (bf16 copy, refreshed after every optimizer step) stored after its members' weights: q/k/v's
-    /// (3r) where their input gradient can run as one product (no q/k norms), so that g·A rides in it along K
-    /// (<see cref="FusedQkvBackward"/>); none for gate/up.
-    /// </summary>
-    internal static int StackedARows(ModelConfig c, IReadOnlyList<Projection> group, int rank) =>
-        group.Count == 3 && group[0] == Projection.Q && !c.QkNorm ? group.Count * rank : 0;
-
-    /// <summary>
-    /// Whether q/k/v's LoRA input gradient rides in the packed base product (on by default): <c>dx = [dq | dk | dv | g]·[W_q; W_k; W_v; A]</c>,
-    /// g written into the packed rows' last columns, instead of <c>dx += g·A</c> after it (one more read and write of dx).
-    /// Off: the benchmark's A/B (bench/train-cuda <c>:qkvga</c>). Set before the first step.
-    /// </summary>
-    public bool StacksQkvA { get; set; } = true;
-
-    /// <summary>Whether this run's q/k/v input gradient is one product (<see cref="PacksQkvGradient"/> in this layout).</summary>
-    public bool QkvGradientAsOne => PacksQkvGradient && FuseLoraProducts && _spareColumns[0] && !_c.QkNorm;
-
-    /// <summary>The packed q/k/v gradient's row without g: q's width and k's and v's.</summary>
-    private int PackedQkvWidth => _c.QDim + 2 * _c.KvDim;
-
-    /// <summary>The packed rows' stride: [dq | dk | dv | g_q | g_k | g_v].</summary>
-    private int PackedQkvStride => PackedQkvWidth + 3 * _rank;
-
-    /// <summary>
-    /// q/k/v's backward products as one (<paramref name="dy"/>: the packed [dq | dk | dv] rows, see <see cref="PacksQkvGradient"/>):
-    /// dx = dY·[W_q; W_k; W_v], [g_q | g_k | g_v] from the weights' spare columns, each member's dB, then the group's dA and dx += g·A.
-    /// </summary>
-    private void FusedQkvBackward(int l, ulong x, ulong dy, ulong dx, int n, CudaActivations a)
-    {
-        int h = _c.HiddenSize, stride = _norm1Stride, k = PackedQkvWidth, ld = PackedQkvStride, width = 3 * _rank;
-        var weight = Weight(l, Projection.Q);
-        var g = dy + (ulong)(k * 2);
-        Blas.Gemm(dy, false, weight + (ulong)(h * 2), false, g, n, width, k, alpha: _scale, lda: ld, ldb: stride, ldc: ld);
-        var column = 0;
-        foreach (var p in SpareColumnGroups[0])
-        {
-            GradB(l, p, dy + (ulong)(column * 2), n, a, ld);
-            column += p.OutFeatures(_c);
-        }
-        Blas.Gemm(g, true, x, false, _lora.GradA(l, Projection.Q), width, h, n, float32Output: true, beta: 1f, lda: ld, ldb: stride);
-        if (StacksQkvA)
-        {
-            Blas.Gemm(dy, false, weight, false, dx, n, h, k + width, lda: ld, ldb: stride);
-            return;
-        }
-        Blas.Gemm(dy, false, weight, false, dx, n, h, k, lda: ld, ldb: stride);
-        Blas.Gemm(g, false, _lora.A(l, Projection.Q), false, dx, n, h, width, beta: 1f, lda: ld);
     }
 }
