@@ -60,6 +60,17 @@ __device__ __forceinline__ void pair_copy(const bf16* __restrict__ src, bf16* __
     }
 }
 
+// The W angles' cosines and sines of pair indices i.. at one position, the sines negated for the inverse.
+template <int W>
+__device__ __forceinline__ void rope_angles(int position, const float* __restrict__ inv_freq, int i, float direction, float (&c)[W], float (&s)[W])
+{
+    #pragma unroll
+    for (int j = 0; j < W; j++) {
+        sincosf((float)position * inv_freq[i + j], &s[j], &c[j]);
+        s[j] *= direction;
+    }
+}
+
 template <int W>
 __device__ __forceinline__ void rope_apply_body(bf16* __restrict__ q, bf16* __restrict__ k, const int* __restrict__ positions,
     const float* __restrict__ inv_freq, int rows, int q_heads, int k_heads, int head_dim, float direction)
@@ -70,11 +81,7 @@ __device__ __forceinline__ void rope_apply_body(bf16* __restrict__ q, bf16* __re
         const int i = (int)(idx % groups) * W;
         const size_t row = idx / groups;
         float s[W], c[W];
-        #pragma unroll
-        for (int j = 0; j < W; j++) {
-            sincosf((float)positions[row] * inv_freq[i + j], &s[j], &c[j]);
-            s[j] *= direction;
-        }
+        rope_angles<W>(positions[row], inv_freq, i, direction, c, s);
         bf16* qr = q + row * q_heads * head_dim;
         rope_rotate<W>(qr, qr, q_heads, head_dim, i, c, s);
         if (k_heads > 0) {
@@ -96,11 +103,7 @@ __device__ __forceinline__ void rope_packed_body(bf16* __restrict__ out, int ld,
         const int i = (int)(idx % groups) * W;
         const size_t row = idx / groups;
         float s[W], c[W];
-        #pragma unroll
-        for (int j = 0; j < W; j++) {
-            sincosf((float)positions[row] * inv_freq[i + j], &s[j], &c[j]);
-            s[j] *= direction;
-        }
+        rope_angles<W>(positions[row], inv_freq, i, direction, c, s);
         bf16* o = out + row * (size_t)ld;
         rope_rotate<W>(q + row * q_width, o, q_heads, head_dim, i, c, s);
         rope_rotate<W>(k + row * kv_width, o + q_width, k_heads, head_dim, i, c, s);
