@@ -451,7 +451,8 @@ public sealed partial class TrainingChecks : IDisposable
         start.Initialize(1);
         foreach (var t in start.Tensors.Where(t => t.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal)))
             for (var i = 0; i < t.Value.Length; i++) t.Value[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
-        var qkvAsOne = new List<bool>();
+        // The packed q/k/v gradient must run exactly where it is on, or its variants would compare a layout with itself.
+        var switchMissed = 0;
         (double Loss, float[][] Grad) Step(bool fused, bool padded, bool gateUpAsOne = true, bool packQkv = true, bool stackQkvA = true)
         {
             var adapter = new LoraAdapter(model, LoraSettings.From(config));
@@ -462,7 +463,7 @@ public sealed partial class TrainingChecks : IDisposable
             m.FuseGateUp = gateUpAsOne;
             m.PacksQkvGradient = packQkv;
             m.StacksQkvA = stackQkvA;
-            qkvAsOne.Add(m.QkvGradientAsOne);
+            if (m.QkvGradientAsOne != (fused && packQkv)) switchMissed++;
             m.LoadAdapter(adapter);
             m.ZeroGradients();
             var loss = m.ForwardBackward(batch, 1f / batch.LossRows.Length);
@@ -479,8 +480,7 @@ public sealed partial class TrainingChecks : IDisposable
             ("q/k/v's input gradient as three products", Step(fused: true, padded: true, packQkv: false)),
             ("q/k/v's g·A after their packed product", Step(fused: true, padded: true, stackQkvA: false)),
         };
-        // The packed q/k/v gradient must have run where it is the default, or its variants would compare a layout with itself.
-        var failed = qkvAsOne is [false, true, true, true, false, true] ? null : $"q/k/v's input gradient ran as one product in runs [{string.Join(", ", qkvAsOne)}], not [False, True, True, True, False, True]";
+        var failed = switchMissed == 0 ? null : $"{switchMissed} of {variants.Length + 1} runs did not run q/k/v's input gradient as one product exactly where it was on";
         foreach (var (label, run) in variants)
         {
             errors.Add(new OutputError($"loss, {label} vs separate products, relative", Math.Abs(run.Loss - separate.Loss) / Math.Abs(separate.Loss), 1e-3));
