@@ -100,10 +100,12 @@ if (!argList.Contains("--checks-only"))
             {
                 var (batch, seq) = (int.Parse(parts[1]), int.Parse(parts[2]));
                 var fourBit = parts[^1] is "nf4" or "fp4" ? new FineTune.Engine.Weights.FourBit.FourBitSettings(parts[^1] == "nf4" ? FineTune.Engine.Weights.FourBit.FourBitType.Nf4 : FineTune.Engine.Weights.FourBit.FourBitType.Fp4, true) : null;
-                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn" or "attnonly" or "glufwd" or "nohiddens" or "threeqkv" or "qkvga")).ToArray();
+                var numeric = parts.Skip(4).Where(x => x is not ("nf4" or "fp4" or "full" or "unfused" or "nograph" or "unpadded" or "twoproducts" or "exactplan" or "keepglu" or "mmaattn" or "attnonly" or "glufwd" or "nohiddens" or "threeqkv" or "qkvga") && !x.StartsWith("limit", StringComparison.Ordinal)).ToArray();
                 var rank = numeric.Length > 0 ? int.Parse(numeric[0]) : 16;
                 gpu.Context.Blas.BucketedPlans = !parts.Contains("exactplan");
-                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts"), shareGlu: parts.Contains("keepglu") ? false : null, keepQkv: parts.Contains("attnonly") ? false : null, skipGlu: !parts.Contains("glufwd"), keepHiddens: parts.Contains("nohiddens") ? false : null, packQkv: !parts.Contains("threeqkv"), stackQkvA: !parts.Contains("qkvga")));
+                Emit(Bench(gpu, shape, batch, seq, ckpt, warm, steps, rank, fourBit, keepAttention: parts.Contains("full") ? false : null, groupLora: !parts.Contains("unfused"), offload: offload, graphs: !parts.Contains("nograph"), padK: !parts.Contains("unpadded"), gateUpAsOne: !parts.Contains("twoproducts"), shareGlu: parts.Contains("keepglu") ? false : null, keepQkv: parts.Contains("attnonly") ? false : null, skipGlu: !parts.Contains("glufwd"), keepHiddens: parts.Contains("nohiddens") ? false : null, packQkv: !parts.Contains("threeqkv"), stackQkvA: !parts.Contains("qkvga"),
+                    // limitG: gpu_memory_limit: G (GiB), checkpointing's layers kept whole within it.
+                    memoryLimit: parts.FirstOrDefault(x => x.StartsWith("limit", StringComparison.Ordinal)) is { } limit ? (long)(double.Parse(limit[5..], System.Globalization.CultureInfo.InvariantCulture) * (1L << 30)) : null));
             }
         }
         catch (Exception e)
@@ -120,7 +122,7 @@ if (!argList.Contains("--checks-only"))
 return failed == 0 ? 0 : 1;
 
 // rank 0 runs the same steps without LoRA (base forward/backward only), to measure what the adapters cost.
-static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true, bool? shareGlu = null, bool? keepQkv = null, bool skipGlu = true, bool? keepHiddens = null, bool packQkv = true, bool stackQkvA = true)
+static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq, bool ckpt, int warm, int steps, int rank, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true, bool? shareGlu = null, bool? keepQkv = null, bool skipGlu = true, bool? keepHiddens = null, bool packQkv = true, bool stackQkvA = true, long? memoryLimit = null)
 {
     var model = Shapes.Get(shape);
     // Random tokens, every position a target (the peer's labels = input_ids): T-1 loss rows per sequence.
@@ -129,7 +131,7 @@ static JsonObject Bench(CudaTrainingDevice gpu, string shape, int batch, int seq
         .Select(_ => new TokenizedExample(Enumerable.Range(0, seq).Select(_ => rng.NextInt(model.VocabSize)).ToArray(), Enumerable.Repeat(true, seq).ToArray()))
         .ToList();
     var packed = PackedBatch.FromExamples(examples);
-    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload, graphs: graphs, padK: padK, gateUpAsOne: gateUpAsOne, shareGlu: shareGlu, keepQkv: keepQkv, skipGlu: skipGlu, keepHiddens: keepHiddens, packQkv: packQkv, stackQkvA: stackQkvA);
+    var result = Run(gpu, model, batch, seq, ckpt, rank, Enumerable.Repeat(packed, warm + steps).ToList(), warm, fourBit, keepAttention, groupLora, offload, graphs: graphs, padK: padK, gateUpAsOne: gateUpAsOne, shareGlu: shareGlu, keepQkv: keepQkv, skipGlu: skipGlu, keepHiddens: keepHiddens, packQkv: packQkv, stackQkvA: stackQkvA, memoryLimit: memoryLimit);
     result["seq"] = seq;
     return result;
 }
@@ -150,12 +152,12 @@ static JsonObject BenchSft(CudaTrainingDevice gpu, string shape, bool ckpt, SftL
     return result;
 }
 
-static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true, bool? shareGlu = null, bool? keepQkv = null, bool skipGlu = true, bool? keepHiddens = null, bool packQkv = true, bool stackQkvA = true)
+static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int planSeq, bool ckpt, int rank, List<PackedBatch> batches, int warm, FineTune.Engine.Weights.FourBit.FourBitSettings? fourBit = null, bool? keepAttention = null, bool groupLora = true, bool offload = false, bool perRun = false, bool graphs = true, bool padK = true, bool gateUpAsOne = true, bool? shareGlu = null, bool? keepQkv = null, bool skipGlu = true, bool? keepHiddens = null, bool packQkv = true, bool stackQkvA = true, long? memoryLimit = null)
 {
     var config = new TrainingConfig
     {
         R = Math.Max(1, rank), TargetModules = rank == 0 ? [] : TrainingConfig.AllProjections, LoraAlpha = 16, LoraDropout = 0, LearningRate = 2e-4, PerDeviceTrainBatchSize = batch, GradientCheckpointing = ckpt, OffloadCheckpoints = offload, MaxGradNorm = 1.0,
-        LoadIn4Bit = fourBit is not null, Bnb4BitQuantType = fourBit?.Type == FineTune.Engine.Weights.FourBit.FourBitType.Fp4 ? "fp4" : "nf4",
+        GpuMemoryLimit = memoryLimit, LoadIn4Bit = fourBit is not null, Bnb4BitQuantType = fourBit?.Type == FineTune.Engine.Weights.FourBit.FourBitType.Fp4 ? "fp4" : "nf4",
     };
     // Each run plans its products from scratch, as a training process does (the A/B of CudaBlas.BucketedPlans).
     var blas = gpu.Context.Blas;
@@ -209,7 +211,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
         ["model_tflops_per_step"] = Math.Round(flops / timed.Count / 1e12, 2), ["tflops"] = Math.Round(achieved / 1e12, 1),
         ["mfu"] = peak is { } p ? Math.Round(achieved / p, 4) : null, ["mfu_peak_tflops"] = peak is { } q ? q / 1e12 : null,
         ["loss"] = Math.Round(loss, 4), ["device"] = gpu.Context.Device.Name, ["plan"] = planLine,
-        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["keeps_qkv"] = m.Plan.KeepsQkv, ["skips_recomputed_glu"] = m.GluOutputFromBackward, ["keeps_lora_hiddens"] = m.Plan.KeepsLoraHiddens, ["packs_qkv_gradient"] = m.QkvGradientAsOne, ["stacks_qkv_a"] = m.QkvGradientAsOne && m.StacksQkvA, ["shares_glu_output"] = m.Plan.SharesGluOutput, ["fused_lora"] = m.FuseLoraProducts, ["padded_k"] = m.PadSpareColumnK, ["gate_up_one_product"] = m.FuseGateUp, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
+        ["base_weights"] = fourBit?.ToString() ?? "bf16", ["load_s"] = Math.Round(loadSeconds, 2), ["keeps_attention"] = m.Plan.KeepsAttention, ["keeps_qkv"] = m.Plan.KeepsQkv, ["skips_recomputed_glu"] = m.GluOutputFromBackward, ["keeps_lora_hiddens"] = m.Plan.KeepsLoraHiddens, ["gpu_memory_limit_gib"] = memoryLimit is { } ml ? Math.Round(ml / (double)(1L << 30), 2) : null, ["whole_layers"] = m.Plan.WholeLayers, ["packs_qkv_gradient"] = m.QkvGradientAsOne, ["stacks_qkv_a"] = m.QkvGradientAsOne && m.StacksQkvA, ["shares_glu_output"] = m.Plan.SharesGluOutput, ["fused_lora"] = m.FuseLoraProducts, ["padded_k"] = m.PadSpareColumnK, ["gate_up_one_product"] = m.FuseGateUp, ["attention_launches"] = perRun ? "per run of equal lengths" : "one per batch",
         // Pinned host memory the GPU reads instead of holding (load_in_4bit: an untied embedding, offloaded checkpoints); not in peak_gib.
         ["host_pinned_gib"] = Math.Round((m.Plan.HostEmbedding + m.Plan.HostCheckpoints) / (double)(1L << 30), 2),
         // CUDA-graph replay: on or off (the A/B), steps that ran as a graph (warm-up included), graphs captured, nodes in the last.

@@ -66,6 +66,7 @@ public sealed partial class TrainingChecks : IDisposable
         ["memory_plan_checkpointing"] = () => MemoryPlan("memory_plan_checkpointing", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, checkpointing: true),
         // Widths whose 2048-token buffers are whole 2 MiB pool blocks, as the llama check's: at hidden 640 the pool's rounding
         // alone put the peak 15.7% over the plan (H200, 2026-12-01; at Gemma 3 1B's real shape, 4 x 2048 tokens, +0.6%).
+        ["memory_plan_whole_layers"] = () => MemoryPlan("memory_plan_whole_layers", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, checkpointing: true, wholeLayers: 2),
         ["memory_plan_gemma3"] = () => MemoryPlan("memory_plan_gemma3", TinyGemmaConfig() with { HiddenSize = 1024, IntermediateSize = 4096, NumHeads = 4, NumKvHeads = 1, NumLayers = 4, VocabSize = 32000, SlidingLayers = [true, true, true, false] }),
         ["weights_stream_f32"] = () => StreamedWeights(TensorDType.F32),
         ["weights_stream_f16"] = () => StreamedWeights(TensorDType.F16),
@@ -114,6 +115,9 @@ public sealed partial class TrainingChecks : IDisposable
         ["train_kept_lora_hiddens_equal_recomputed"] = () => KeptHiddensEqualRecomputed("train_kept_lora_hiddens_equal_recomputed", TinyConfig("llama"), dropout: 0),
         ["train_kept_lora_hiddens_equal_recomputed_dropout"] = () => KeptHiddensEqualRecomputed("train_kept_lora_hiddens_equal_recomputed_dropout", TinyConfig("llama"), dropout: 0.1),
         ["train_kept_lora_hiddens_equal_recomputed_gemma3"] = () => KeptHiddensEqualRecomputed("train_kept_lora_hiddens_equal_recomputed_gemma3", TinyGemmaConfig(), dropout: 0),
+        ["train_whole_layers_equal_recomputed"] = () => WholeLayersEqualRecomputed("train_whole_layers_equal_recomputed", TinyConfig("llama") with { NumLayers = 4 }, dropout: 0),
+        ["train_whole_layers_equal_recomputed_dropout"] = () => WholeLayersEqualRecomputed("train_whole_layers_equal_recomputed_dropout", TinyConfig("llama") with { NumLayers = 4 }, dropout: 0.1),
+        ["train_whole_layers_equal_recomputed_gemma3"] = () => WholeLayersEqualRecomputed("train_whole_layers_equal_recomputed_gemma3", TinyGemmaConfig() with { NumLayers = 4, SlidingLayers = [true, false, true, false] }, dropout: 0),
         ["train_varlen_bucketed_plans_rerun_identical"] = () => VarlenBucketedPlansRerunIdentical("train_varlen_bucketed_plans_rerun_identical", TinyConfig("llama")),
     };
 
@@ -354,17 +358,20 @@ public sealed partial class TrainingChecks : IDisposable
     /// larger than the GPU stops with FT3107 and a suggestion before allocating.
     /// </summary>
     /// <remarks>With <paramref name="fourBit"/>, the same over NF4 projections quantized on the device: the 4-bit weights and the dequantization buffer are counted.</remarks>
-    private KernelCheckResult MemoryPlan(string name, ModelConfig model, bool fourBit = false, bool checkpointing = false, bool offload = false)
+    /// <remarks><paramref name="wholeLayers"/>: a gpu_memory_limit with room for that many checkpointed layers kept whole, which the plan must take.</remarks>
+    private KernelCheckResult MemoryPlan(string name, ModelConfig model, bool fourBit = false, bool checkpointing = false, bool offload = false, int wholeLayers = 0)
     {
         var config = Config(checkpointing, dropout: 0) with { PerDeviceTrainBatchSize = 4, R = 16, LoadIn4Bit = fourBit, OffloadCheckpoints = offload };
         var adapter = new LoraAdapter(model, LoraSettings.From(config));
         adapter.Initialize(1);
+        if (wholeLayers > 0) config = config with { GpuMemoryLimit = WholeLayersLimit(CudaTrainingDevice.PlanFor(model, adapter, config, 512), wholeLayers) };
         var memory = Gpu.Context.Device.Memory;
         memory.ReleaseCached();
         var before = memory.BytesInUse;
         var allocationsBefore = memory.DriverAllocations + memory.CacheHits;
         memory.ResetPeak();
         long held, planned, allocations;
+        string? failure0 = null;
         using (var m = Gpu.CreateRandomModel(model, adapter, config, 512, seed: 2, log: null))
         {
             var rng = new DeterministicRandom(4);
@@ -376,11 +383,12 @@ public sealed partial class TrainingChecks : IDisposable
             held = memory.PeakBytesInUse - before;
             // FixedBytes (cuBLASLt's workspace, modules) was held before the model.
             planned = m.Plan.Total - GpuMemoryPlan.FixedBytes;
+            if (m.Plan.WholeLayers != wholeLayers) failure0 = $"the plan kept {m.Plan.WholeLayers} layers whole, not the {wholeLayers} gpu_memory_limit had room for";
             allocations = memory.DriverAllocations + memory.CacheHits - allocationsBefore;
         }
         var huge = new TrainingConfig { R = 16, PerDeviceTrainBatchSize = 512, MaxSeqLength = 8192, GradientCheckpointing = false, LoadIn4Bit = fourBit };
         var hugeAdapter = new LoraAdapter(model, LoraSettings.From(huge));
-        string? failure = held < planned ? $"the model held {held} bytes, less than its plan of {planned}: the plan counts something the model does not allocate" : null;
+        string? failure = failure0 ?? (held < planned ? $"the model held {held} bytes, less than its plan of {planned}: the plan counts something the model does not allocate" : null);
         try
         {
             Gpu.CreateRandomModel(model, hugeAdapter, huge, 8192, seed: 2, log: null).Dispose();

@@ -166,6 +166,32 @@ public sealed class TrainingConfigLoaderTests
         Assert.Equal(described, TrainingConfigDescription.Describe(config).Single(p => p.Key == "gradient_checkpointing").Value);
     }
 
+    /// <summary>gpu_memory_limit is GiB, as a number or with the unit written (axolotl's spelling); the manifest names it.</summary>
+    [Theory]
+    [InlineData("gpu_memory_limit: 8", 8L << 30, "8GiB")]
+    [InlineData("gpu_memory_limit: 7.5GiB", 15L << 29, "7.5GiB")]
+    [InlineData("gpu_memory_limit: 24 GiB", 24L << 30, "24GiB")]
+    [InlineData("gpu_memory_limit: 0.25gib", 1L << 28, "0.25GiB")]
+    public void Gpu_memory_limit_reads_gib(string yaml, long bytes, string described)
+    {
+        var config = TrainingConfigLoader.Parse(yaml, "lora.yaml");
+        Assert.Equal(bytes, config.GpuMemoryLimit);
+        Assert.Equal(described, TrainingConfigDescription.Describe(config).Single(p => p.Key == "gpu_memory_limit").Value);
+        Assert.Null(TrainingConfigLoader.Parse("r: 8", "lora.yaml").GpuMemoryLimit);
+        Assert.Equal("none", TrainingConfigDescription.Describe(new TrainingConfig()).Single(p => p.Key == "gpu_memory_limit").Value);
+    }
+
+    /// <summary>A limit that cannot be a size, and GB, which is 7% less than GiB and is refused rather than guessed at.</summary>
+    [Theory]
+    [InlineData("gpu_memory_limit: 16GB", "lora.yaml(2,19): error FT3005: gpu_memory_limit: expected a size in GiB greater than 0, e.g. 8 or 8GiB, found '16GB': write the size in GiB")]
+    [InlineData("gpu_memory_limit: 0", "lora.yaml(2,19): error FT3005: gpu_memory_limit: must be a size in GiB greater than 0, e.g. 8 or 8GiB, found '0'.")]
+    [InlineData("gpu_memory_limit: lots", "lora.yaml(2,19): error FT3005: gpu_memory_limit: expected a size in GiB greater than 0, e.g. 8 or 8GiB, found 'lots'.")]
+    public void Wrong_gpu_memory_limit_is_ft3005_at_its_position(string line, string expected)
+    {
+        var e = Assert.Throws<FineTuneException>(() => TrainingConfigLoader.Parse("r: 8\n" + line + "\n", "lora.yaml"));
+        Assert.StartsWith(expected, e.ToCanonicalString());
+    }
+
     [Theory]
     [InlineData("gradient_checkpointing: cpu", "lora.yaml(2,25): error FT3180: gradient_checkpointing: expected true, false or offload, found 'cpu'.")]
     [InlineData("gradient_checkpointing: 1", "lora.yaml(2,25): error FT3180: gradient_checkpointing: expected true, false or offload, found '1'.")]

@@ -54,6 +54,12 @@ public sealed record TrainingConfig
     /// memory a bf16 base allows. Changes where tensors live, not what is computed.
     /// </summary>
     public bool OffloadCheckpoints { get; init; }
+    /// <summary>
+    /// <c>gpu_memory_limit</c> in bytes (null: the GPU's free memory): the most GPU memory a training run plans for. A plan above it
+    /// stops with FT3107 and a setting that fits; with gradient checkpointing, layers that fit under it keep their activations instead
+    /// of recomputing them (the same training bit for bit, faster). The CPU engine does not read it.
+    /// </summary>
+    public long? GpuMemoryLimit { get; init; }
     /// <summary><c>eval_steps</c>: validation loss every N optimizer steps (0: only at the end).</summary>
     public int EvalSteps { get; init; }
     /// <summary><c>save_steps</c>: checkpoint every N optimizer steps (0: only at the end or on cancellation).</summary>

@@ -29,6 +29,7 @@ public static class TrainingConfigDescription
         ("max_seq_length", c => c.MaxSeqLength),
         ("seed", c => c.Seed),
         ("gradient_checkpointing", c => c.GradientCheckpointing && c.OffloadCheckpoints ? "offload" : c.GradientCheckpointing),
+        ("gpu_memory_limit", c => c.GpuMemoryLimit is { } b ? (b / (double)(1L << 30)).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) + "GiB" : "none"),
         ("eval_steps", c => c.EvalSteps),
         ("save_steps", c => c.SaveSteps),
         ("logging_steps", c => c.LoggingSteps),

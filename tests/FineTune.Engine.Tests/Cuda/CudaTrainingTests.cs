@@ -168,6 +168,18 @@ public sealed class CudaTrainingTests
     public void Gemma3_checkpointed_layers_keeping_o_and_down_lora_hidden_values_train_the_same_bytes() => AssertPasses("train_kept_lora_hiddens_equal_recomputed_gemma3");
 
     [CudaFact]
+    public void A_gpu_memory_limit_keeping_checkpointed_layers_whole_trains_the_same_bytes_as_recomputing_them() => AssertPasses("train_whole_layers_equal_recomputed");
+
+    [CudaFact]
+    public void Layers_kept_whole_under_a_gpu_memory_limit_carry_the_forward_pass_dropout_masks() => AssertPasses("train_whole_layers_equal_recomputed_dropout");
+
+    [CudaFact]
+    public void Gemma3_layers_kept_whole_under_a_gpu_memory_limit_train_the_same_bytes() => AssertPasses("train_whole_layers_equal_recomputed_gemma3");
+
+    [CudaFact]
+    public void Memory_plan_with_layers_kept_whole_under_a_gpu_memory_limit_matches_the_peak() => AssertPasses("memory_plan_whole_layers");
+
+    [CudaFact]
     public void Gemma3_4bit_steps_replayed_from_cuda_graphs_train_the_same_bytes_as_eager_launches() => AssertPasses("train_graph_replay_equals_eager_gemma3_4bit");
 
     [CudaFact]

@@ -186,6 +186,44 @@ public sealed class GpuMemoryPlanTests
         Assert.Same(qlora, qlora.KeepingWhatFits(Llama1B, 16, 7, adapter, 1));
     }
 
+    /// <summary>
+    /// A gpu_memory_limit above what checkpointing needs keeps as many layers whole (not recomputed) as it has room for, the last
+    /// ones; each adds its activations less the kept tensors it already holds and h, which it shares.
+    /// </summary>
+    [Fact]
+    public void A_memory_limit_keeps_the_layers_it_has_room_for_whole()
+    {
+        const long adapter = 11_272_192;
+        var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true, residualLoraTargets: 2);
+        // norm1 2048 + norm2 2048 + gate 8192 + up 8192 + q/k/v/gate/up's LoRA hidden values 5 x 16, bf16, and rstd1, rstd2 fp32:
+        // 2 x 20560 + 8 = 41128 bytes a token.
+        Assert.Equal(41128L * 8192, ckpt.WholeLayerBytes);
+        var six = ckpt.KeepingWholeLayers(16, ckpt.Total + 6 * ckpt.WholeLayerBytes + ckpt.WholeLayerBytes / 2);
+        Assert.Equal(6, six.WholeLayers);
+        Assert.Equal(ckpt.Activations + 6 * 41128L * 8192, six.Activations);
+        Assert.Equal(ckpt.Total + 6 * 41128L * 8192, six.Total);
+        Assert.True(six.Recomputes(9, 16));
+        Assert.False(six.Recomputes(10, 16));
+        Assert.False(six.Recomputes(15, 16));
+        Assert.Contains("gradient checkpointing on, the last 6 layers kept whole)", six.Describe("H200", 139L << 30, 8L << 30));
+        Assert.Contains("of the 8.00 GiB gpu_memory_limit (139.00 GiB free)", six.Describe("H200", 139L << 30, 8L << 30));
+        // Exactly room for six: six; a byte short of the first: none; more than every layer needs: all sixteen.
+        Assert.Equal(6, ckpt.KeepingWholeLayers(16, ckpt.Total + 6 * ckpt.WholeLayerBytes).WholeLayers);
+        Assert.Same(ckpt, ckpt.KeepingWholeLayers(16, ckpt.Total + ckpt.WholeLayerBytes - 1));
+        Assert.Same(ckpt, ckpt.KeepingWholeLayers(16, ckpt.Total - 1));
+        Assert.Equal(16, ckpt.KeepingWholeLayers(16, 1L << 40).WholeLayers);
+        Assert.False(ckpt.KeepingWholeLayers(16, 1L << 40).Recomputes(0, 16));
+        // Plans chosen for memory, or without checkpointing, are what they are.
+        var offload = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true, offloadCheckpoints: true);
+        Assert.Same(offload, offload.KeepingWholeLayers(16, 1L << 40));
+        var qlora = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: true, QLoRA);
+        Assert.Same(qlora, qlora.KeepingWholeLayers(16, 1L << 40));
+        var plain = GpuMemoryPlan.For(Llama1B, 16, 7, adapter, 4, 2048, gradientCheckpointing: false);
+        Assert.Same(plain, plain.KeepingWholeLayers(16, 1L << 40));
+        Assert.False(plain.Recomputes(0, 16));
+        Assert.True(ckpt.Recomputes(15, 16));
+    }
+
     [Fact]
     public void A_checkpointed_run_that_fits_without_checkpointing_says_so()
     {

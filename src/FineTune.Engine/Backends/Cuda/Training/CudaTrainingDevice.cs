@@ -47,7 +47,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     /// <remarks>The weights go to the GPU one tensor at a time (<see cref="CudaModelWeights.Stream"/>): the host never holds the model.</remarks>
     public ITrainingModel CreateModel(BaseModel baseModel, LoraAdapter adapter, TrainingConfig config, int longestSequence, Action<string>? log)
     {
-        var plan = Fit(PlanFor(baseModel.Config, adapter, config, longestSequence), baseModel.Config, adapter, log);
+        var plan = Fit(PlanFor(baseModel.Config, adapter, config, longestSequence), baseModel.Config, adapter, config.GpuMemoryLimit, log);
         var deviceWeights = CudaModelWeights.Stream(_ctx, baseModel.Config, baseModel.Files, fourBit: plan.FourBit, offload: plan.OffloadCheckpoints);
         try
         {
@@ -65,31 +65,44 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
     public CudaTrainingModel CreateRandomModel(ModelConfig model, LoraAdapter adapter, TrainingConfig config, int sequenceLength, ulong seed, Action<string>? log, bool? keepAttention = null, bool? shareGluOutput = null, bool? keepQkv = null,
         bool? keepLoraHiddens = null)
     {
-        var plan = Fit(PlanFor(model, adapter, config, sequenceLength, keepAttention, shareGluOutput, keepQkv, keepLoraHiddens), model, adapter, log);
+        var plan = Fit(PlanFor(model, adapter, config, sequenceLength, keepAttention, shareGluOutput, keepQkv, keepLoraHiddens), model, adapter, config.GpuMemoryLimit, log);
         var deviceWeights = CudaModelWeights.Random(_ctx, model, seed, plan.FourBit, plan.OffloadCheckpoints);
         return new CudaTrainingModel(_ctx, deviceWeights, ownsWeights: true, adapter, config, plan);
     }
 
-    /// <summary>The plan the run takes in the GPU's free memory (<see cref="GpuMemoryPlan.KeepingWhatFits"/>), logged; FT3107 with a lora.yaml suggestion when none fits.</summary>
-    private GpuMemoryPlan Fit(GpuMemoryPlan plan, ModelConfig model, LoraAdapter adapter, Action<string>? log)
+    /// <summary>
+    /// The plan the run takes in the GPU's free memory, or in <paramref name="limit"/> bytes (gpu_memory_limit) when that is less
+    /// (<see cref="GpuMemoryPlan.KeepingWhatFits"/>; under a limit with checkpointing, <see cref="GpuMemoryPlan.KeepingWholeLayers"/>), logged;
+    /// FT3107 with a lora.yaml suggestion when none fits.
+    /// </summary>
+    private GpuMemoryPlan Fit(GpuMemoryPlan plan, ModelConfig model, LoraAdapter adapter, long? limit, Action<string>? log)
     {
         var (free, _) = _ctx.Device.MemoryInfo();
         // What this process already holds in the pool is reusable by the run.
         var available = free + (_ctx.Device.Memory.BytesReserved - _ctx.Device.Memory.BytesInUse);
+        var budget = Math.Min(available, limit ?? long.MaxValue);
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
-        var fitted = plan.KeepingWhatFits(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available);
-        log?.Invoke(fitted.Describe(_ctx.Device.Name, available));
-        if (fitted.Total <= available)
+        var fitted = plan.KeepingWhatFits(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget);
+        // Only a limit the user set is spent on speed: without one, checkpointing keeps to its own footprint whatever the GPU has free.
+        if (limit is not null) fitted = fitted.KeepingWholeLayers(model.NumLayers, budget);
+        log?.Invoke(fitted.Describe(_ctx.Device.Name, available, limit));
+        if (fitted.Total <= budget)
         {
-            if (!ReferenceEquals(fitted, plan))
+            if (fitted.WholeLayers > 0)
+                log?.Invoke($"Gradient checkpointing recomputes {model.NumLayers - fitted.WholeLayers} of {model.NumLayers} layers: the other {fitted.WholeLayers} " +
+                            $"keep their activations within gpu_memory_limit ({GpuMemoryPlan.Gib(limit!.Value)}), the same training, faster.");
+            else if (fitted.KeepsAttention != plan.KeepsAttention || fitted.KeepsQkv != plan.KeepsQkv)
                 log?.Invoke($"Gradient checkpointing keeps less to fit ({GpuMemoryPlan.Gib(plan.Total)} with every kept tensor): the backward pass recomputes " +
                             (fitted.KeepsAttention ? "each layer's q, k and v" : "each layer's q, k, v and attention output") + ", a few percent slower.");
-            if (fitted.FasterFit(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available) is { } hint) log?.Invoke(hint);
+            if (fitted.FasterFit(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget) is { } hint) log?.Invoke(hint);
             return fitted;
         }
-        var suggestion = plan.Suggest(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, available);
+        var suggestion = plan.Suggest(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget);
+        var room = limit is { } l && l < available
+            ? $"gpu_memory_limit in lora.yaml allows {GpuMemoryPlan.Gib(l)} ({_ctx.Device.Name} has {GpuMemoryPlan.Gib(available)} free)"
+            : $"{_ctx.Device.Name} has {GpuMemoryPlan.Gib(available)} free";
         throw new FineTuneException(CudaErrors.PlanDoesNotFit,
-            $"This run needs {GpuMemoryPlan.Gib(fitted.Total)} of GPU memory but {_ctx.Device.Name} has {GpuMemoryPlan.Gib(available)} free. " +
+            $"This run needs {GpuMemoryPlan.Gib(fitted.Total)} of GPU memory but {room}. " +
             (suggestion is null
                 ? "Even one short sequence with gradient checkpointing does not fit: use a smaller base model or --device cpu."
                 : $"In lora.yaml, set {suggestion}."));

@@ -99,11 +99,12 @@ public sealed partial class CudaTrainingModel
         }
         int gu = GateUpStride;
         var dDownStride = _c.SandwichNorms ? 0 : _dResidStride;
-        // Without its own h (GpuMemoryPlan.SharesGluOutput, or a recompute that skipped the GLU forward pass) the layer
+        // Without its own h (GpuMemoryPlan.SharesGluOutput, a layer kept whole under checkpointing, or a recompute that skipped the GLU forward pass) the layer
         // gets it back from its gate and up in the GLU backward kernel, and down_proj's adapter gradients, the products
         // that read h (dA; after a recompute that did not keep the LoRA hidden value also dB, through it), wait for it.
-        var refillH = (Plan.SharesGluOutput || GluOutputFromBackward) && _lora.Has(l, Projection.Down);
-        var hiddenLater = refillH && GluOutputFromBackward && !Plan.KeepsLoraHiddens;
+        var recomputed = Plan.Recomputes(l, _c.NumLayers);
+        var refillH = (Plan.SharesGluOutput || GluOutputFromBackward || Plan.GradientCheckpointing && !recomputed) && _lora.Has(l, Projection.Down);
+        var hiddenLater = refillH && recomputed && GluOutputFromBackward && !Plan.KeepsLoraHiddens;
         LinearBackward(l, Projection.Down, a.Act, dDown, _ws.DAct, n, a, accumulate: false, dyStride: dDownStride, deferGradA: refillH, deferGradB: hiddenLater);
         // d gate and d up overwrite gate and up, which nothing reads afterwards.
         var hOut = refillH ? a.Act : 0UL;

@@ -69,7 +69,11 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         {
             var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, kept: false, keptQkv: plan.KeepsQkv, keptHiddens: plan.KeepsLoraHiddens);
             Projection[] hiddens = plan.KeepsLoraHiddens ? [.. CudaActivations.KeptLoraHiddens.Where(adapter.Settings.Targets.Contains)] : [];
-            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(shared, _buffers, _c, _capacity, _rank, plan.KeepsQkv, hiddens);
+            for (var i = 0; i < _acts.Length; i++)
+                _acts[i] = plan.Recomputes(i, _c.NumLayers)
+                    ? new CudaActivations(shared, _buffers, _c, _capacity, _rank, plan.KeepsQkv, hiddens)
+                    // A layer kept whole holds everything as without checkpointing, h shared as there (GpuMemoryPlan.SharesGluOutput).
+                    : new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, sharedGluOutput: shared.Act);
         }
         else if (plan.GradientCheckpointing)
         {
@@ -234,7 +238,7 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         for (var l = _c.NumLayers - 1; l >= 0; l--)
         {
             _offload?.BeforeBackward(l);
-            if (Plan.GradientCheckpointing) LayerForward(l, _acts[l], n, shape, recompute: true);
+            if (Plan.Recomputes(l, _c.NumLayers)) LayerForward(l, _acts[l], n, shape, recompute: true);
             LayerBackward(l, _acts[l], n, shape);
             GradientsFinal(l);
         }

@@ -65,6 +65,14 @@ public sealed record GpuMemoryPlan
     /// for writing h once more per layer.
     /// </summary>
     public bool SharesGluOutput { get; init; }
+    /// <summary>
+    /// Under selective checkpointing, how many layers (the last ones) keep every activation, as without checkpointing, and
+    /// are not recomputed: the layers a gpu_memory_limit has room for (<see cref="KeepingWholeLayers"/>). Training is the same bit for bit;
+    /// each such layer saves its recompute (gate and up's products, the norms, q/k/v's LoRA hidden values) for <see cref="WholeLayerBytes"/>.
+    /// </summary>
+    public int WholeLayers { get; init; }
+    /// <summary>What keeping one more layer whole adds: its activations less the kept tensors it already holds and h, which it shares.</summary>
+    public long WholeLayerBytes { get; init; }
     /// <summary>Layer activations held at once: every layer's, or with checkpointing one layer's (plus every layer's <see cref="KeptBytes"/> when <see cref="KeepsAttention"/>).</summary>
     public required long Activations { get; init; }
     /// <summary>The residual stream at every layer boundary (the checkpoints), or with <see cref="OffloadCheckpoints"/> the GPU's four slots for them.</summary>
@@ -191,6 +199,7 @@ public sealed record GpuMemoryPlan
             Adapter = CudaLoraState.BytesFor(adapterParameters),
             LayerBytesPerToken = layer,
             SharesGluOutput = sharesGlu,
+            WholeLayerBytes = keeps ? (layer - glu - kept) * tokens : 0,
             Activations = gradientCheckpointing ? (layer - kept) * tokens + kept * tokens * c.NumLayers
                 : sharesGlu ? (layer - glu) * tokens * c.NumLayers + glu * tokens
                 : layer * tokens * c.NumLayers,
@@ -225,6 +234,21 @@ public sealed record GpuMemoryPlan
         }
         return lean;
     }
+
+    /// <summary>
+    /// This plan with as many of its checkpointed layers kept whole (<see cref="WholeLayers"/>) as fit in <paramref name="limit"/> bytes:
+    /// a gpu_memory_limit above what checkpointing needs buys speed with the difference. Plans that keep nothing for speed
+    /// (offloaded checkpoints, 4-bit weights, no checkpointing) are what they are.
+    /// </summary>
+    public GpuMemoryPlan KeepingWholeLayers(int numLayers, long limit)
+    {
+        if (!KeepsAttention || WholeLayerBytes <= 0 || Total >= limit) return this;
+        var whole = (int)Math.Min(numLayers, (limit - Total) / WholeLayerBytes);
+        return whole == 0 ? this : this with { WholeLayers = whole, Activations = Activations + whole * WholeLayerBytes };
+    }
+
+    /// <summary>Whether layer <paramref name="layer"/> of <paramref name="numLayers"/> is recomputed in the backward pass (checkpointed and not kept whole).</summary>
+    public bool Recomputes(int layer, int numLayers) => GradientCheckpointing && layer < numLayers - WholeLayers;
 
     /// <summary>
     /// The first change that makes the run fit in <paramref name="free"/> bytes, as lora.yaml settings:
@@ -282,12 +306,14 @@ public sealed record GpuMemoryPlan
                "skips recomputing each layer in the backward pass (Llama-3.1-8B at 2 x 2048 tokens on an H200: 16,532 instead of 13,570 tokens/s).";
     }
 
-    /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/>.</summary>
-    public string Describe(string deviceName, long free) => string.Format(CultureInfo.InvariantCulture,
-        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}{12}, workspace {8}, total {9} of {10} free.",
-        deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes + Dequantized), Gib(Total), Gib(free),
+    /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/> (and a gpu_memory_limit's <paramref name="limit"/> bytes).</summary>
+    public string Describe(string deviceName, long free, long? limit = null) => string.Format(CultureInfo.InvariantCulture,
+        "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}{13}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}{12}, workspace {8}, total {9} of {10}.",
+        deviceName, Batch, SequenceLength, GradientCheckpointing ? "on" : "off", Gib(Weights), Gib(Adapter), Gib(Activations), Gib(Residuals), Gib(Workspace + FixedBytes + Dequantized), Gib(Total),
+        limit is { } l ? $"the {Gib(l)} gpu_memory_limit ({Gib(free)} free)" : $"{Gib(free)} free",
         FourBit is { } f ? $" (projections {f}{(HostEmbedding > 0 ? $"; input embedding {Gib(HostEmbedding)} in host memory" : "")})" : HostEmbedding > 0 ? $" (input embedding {Gib(HostEmbedding)} in host memory)" : "",
-        OffloadCheckpoints ? $" (checkpoints {Gib(HostCheckpoints)} in host memory)" : "");
+        OffloadCheckpoints ? $" (checkpoints {Gib(HostCheckpoints)} in host memory)" : "",
+        WholeLayers > 0 ? $", the last {WholeLayers} layers kept whole" : "");
 
     /// <summary>Bytes as GiB with two decimals.</summary>
     public static string Gib(long bytes) => (bytes / (double)(1L << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB";
