@@ -64,9 +64,9 @@ public sealed partial class TrainingChecks : IDisposable
         ["memory_plan"] = () => MemoryPlan("memory_plan", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }),
         // Selective checkpointing: one shared layer set plus each layer's attention output, lse and x1.
         ["memory_plan_checkpointing"] = () => MemoryPlan("memory_plan_checkpointing", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, checkpointing: true),
+        ["memory_plan_whole_layers"] = () => MemoryPlan("memory_plan_whole_layers", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, checkpointing: true, wholeLayers: 2),
         // Widths whose 2048-token buffers are whole 2 MiB pool blocks, as the llama check's: at hidden 640 the pool's rounding
         // alone put the peak 15.7% over the plan (H200, 2026-12-01; at Gemma 3 1B's real shape, 4 x 2048 tokens, +0.6%).
-        ["memory_plan_whole_layers"] = () => MemoryPlan("memory_plan_whole_layers", TinyConfig("llama") with { HiddenSize = 512, IntermediateSize = 1536, NumHeads = 8, NumKvHeads = 2, HeadDim = 64, NumLayers = 4, VocabSize = 32000 }, checkpointing: true, wholeLayers: 2),
         ["memory_plan_gemma3"] = () => MemoryPlan("memory_plan_gemma3", TinyGemmaConfig() with { HiddenSize = 1024, IntermediateSize = 4096, NumHeads = 4, NumKvHeads = 1, NumLayers = 4, VocabSize = 32000, SlidingLayers = [true, true, true, false] }),
         ["weights_stream_f32"] = () => StreamedWeights(TensorDType.F32),
         ["weights_stream_f16"] = () => StreamedWeights(TensorDType.F16),
@@ -371,7 +371,7 @@ public sealed partial class TrainingChecks : IDisposable
         var allocationsBefore = memory.DriverAllocations + memory.CacheHits;
         memory.ResetPeak();
         long held, planned, allocations;
-        string? failure0 = null;
+        string? planFailure = null;
         using (var m = Gpu.CreateRandomModel(model, adapter, config, 512, seed: 2, log: null))
         {
             var rng = new DeterministicRandom(4);
@@ -383,12 +383,12 @@ public sealed partial class TrainingChecks : IDisposable
             held = memory.PeakBytesInUse - before;
             // FixedBytes (cuBLASLt's workspace, modules) was held before the model.
             planned = m.Plan.Total - GpuMemoryPlan.FixedBytes;
-            if (m.Plan.WholeLayers != wholeLayers) failure0 = $"the plan kept {m.Plan.WholeLayers} layers whole, not the {wholeLayers} gpu_memory_limit had room for";
+            if (m.Plan.WholeLayers != wholeLayers) planFailure = $"the plan kept {m.Plan.WholeLayers} layers whole, not the {wholeLayers} gpu_memory_limit had room for";
             allocations = memory.DriverAllocations + memory.CacheHits - allocationsBefore;
         }
         var huge = new TrainingConfig { R = 16, PerDeviceTrainBatchSize = 512, MaxSeqLength = 8192, GradientCheckpointing = false, LoadIn4Bit = fourBit };
         var hugeAdapter = new LoraAdapter(model, LoraSettings.From(huge));
-        string? failure = failure0 ?? (held < planned ? $"the model held {held} bytes, less than its plan of {planned}: the plan counts something the model does not allocate" : null);
+        string? failure = planFailure ?? (held < planned ? $"the model held {held} bytes, less than its plan of {planned}: the plan counts something the model does not allocate" : null);
         try
         {
             Gpu.CreateRandomModel(model, hugeAdapter, huge, 8192, seed: 2, log: null).Dispose();
