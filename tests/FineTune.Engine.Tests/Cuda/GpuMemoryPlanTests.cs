@@ -224,6 +224,24 @@ public sealed class GpuMemoryPlanTests
         Assert.True(ckpt.Recomputes(15, 16));
     }
 
+    /// <summary>A checkpointed run without a limit hears which gpu_memory_limit would use the GPU's room, a tenth of it spare.</summary>
+    [Fact]
+    public void A_checkpointed_run_with_room_to_spare_hears_which_limit_keeps_layers_whole()
+    {
+        var ckpt = GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: true, residualLoraTargets: 2);
+        // A 24 GiB card: 21.6 GiB usable; 21.6 GiB keeps every layer whole (6.26 + 16 x 0.31 GiB = 11.3 GiB planned).
+        var hint = ckpt.WholeLayersHint(16, 24L << 30);
+        Assert.Equal($"The GPU has room to recompute fewer layers: gpu_memory_limit: 21.6 in lora.yaml keeps 16 of 16 layers whole ({GpuMemoryPlan.Gib(ckpt.Total + 16 * ckpt.WholeLayerBytes)} planned instead of {GpuMemoryPlan.Gib(ckpt.Total)}), the same training, faster.", hint);
+        // 8 GiB free: 7.2 usable, rounded down to a tenth of a GiB, room for three.
+        var usable = (long)(7.2 * (1L << 30));
+        Assert.True(ckpt.Total + 3 * ckpt.WholeLayerBytes <= usable && ckpt.Total + 4 * ckpt.WholeLayerBytes > usable);
+        Assert.Contains("gpu_memory_limit: 7.2 in lora.yaml keeps 3 of 16 layers whole", ckpt.WholeLayersHint(16, 8L << 30));
+        // No room for one layer once a tenth is spare: nothing to say; nor once layers are kept whole, nor without checkpointing.
+        Assert.Null(ckpt.WholeLayersHint(16, ckpt.Total + ckpt.WholeLayerBytes));
+        Assert.Null(ckpt.KeepingWholeLayers(16, 1L << 40).WholeLayersHint(16, 24L << 30));
+        Assert.Null(GpuMemoryPlan.For(Llama1B, 16, 7, 11_272_192, 4, 2048, gradientCheckpointing: false).WholeLayersHint(16, 24L << 30));
+    }
+
     [Fact]
     public void A_checkpointed_run_that_fits_without_checkpointing_says_so()
     {

@@ -95,6 +95,7 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
                 log?.Invoke($"Gradient checkpointing keeps less to fit ({GpuMemoryPlan.Gib(plan.Total)} with every kept tensor): the backward pass recomputes " +
                             (fitted.KeepsAttention ? "each layer's q, k and v" : "each layer's q, k, v and attention output") + ", a few percent slower.");
             if (fitted.FasterFit(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget) is { } hint) log?.Invoke(hint);
+            else if (limit is null && fitted.WholeLayersHint(model.NumLayers, available) is { } whole) log?.Invoke(whole);
             return fitted;
         }
         var suggestion = plan.Suggest(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget);

@@ -306,6 +306,23 @@ public sealed record GpuMemoryPlan
                "skips recomputing each layer in the backward pass (Llama-3.1-8B at 2 x 2048 tokens on an H200: 16,532 instead of 13,570 tokens/s).";
     }
 
+    /// <summary>
+    /// With selective checkpointing and no gpu_memory_limit, a line naming the limit (in tenths of a GiB, a tenth of
+    /// <paramref name="free"/> spare) that would keep some layers whole in the GPU's free memory; null when not one layer would fit
+    /// or layers are already kept whole. Checkpointing is on by default, so most runs never learn the GPU had room to recompute less.
+    /// </summary>
+    public string? WholeLayersHint(int numLayers, long free)
+    {
+        if (WholeLayers > 0) return null;
+        var tenths = (long)Math.Floor((free - free / 10) / (double)(1L << 30) * 10);
+        var limit = tenths * (1L << 30) / 10;
+        var whole = KeepingWholeLayers(numLayers, limit);
+        if (whole.WholeLayers == 0) return null;
+        return string.Format(CultureInfo.InvariantCulture,
+            "The GPU has room to recompute fewer layers: gpu_memory_limit: {0:0.0} in lora.yaml keeps {1} of {2} layers whole ({3} planned instead of {4}), the same training, faster.",
+            tenths / 10.0, whole.WholeLayers, numLayers, Gib(whole.Total), Gib(Total));
+    }
+
     /// <summary>One line: the parts and the total against <paramref name="free"/> bytes of <paramref name="deviceName"/> (and a gpu_memory_limit's <paramref name="limit"/> bytes).</summary>
     public string Describe(string deviceName, long free, long? limit = null) => string.Format(CultureInfo.InvariantCulture,
         "GPU memory plan ({0}, batch {1} x {2} tokens, gradient checkpointing {3}{13}): weights {4}{11}, LoRA + AdamW {5}, activations {6}, residuals {7}{12}, workspace {8}, total {9} of {10}.",
