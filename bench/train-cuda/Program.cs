@@ -169,7 +169,7 @@ static JsonObject Run(CudaTrainingDevice gpu, ModelConfig model, int batch, int 
     var memory = gpu.Context.Device.Memory;
     memory.ResetPeak();
     string? planLine = null;
-    using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine = line, keepAttention, shareGlu, keepQkv, keepHiddens);
+    using var m = gpu.CreateRandomModel(model, adapter, config, planSeq, seed: 1, log: line => planLine ??= line, keepAttention, shareGlu, keepQkv, keepHiddens);
     m.FuseLoraProducts = groupLora;
     m.SingleAttentionLaunch = !perRun;
     m.StepGraphs = graphs;
