@@ -32,7 +32,10 @@ for o in lines(ours_path):
                speed_ratio=round(o["tokens_per_s"] / p["tokens_per_s"], 3),
                ours_peak_gib=o["peak_gib"], peer_peak_gib=p["peak_gib"], memory_ratio=round(o["peak_gib"] / p["peak_gib"], 3),
                ours_mfu=o.get("mfu"), peer_tokens_per_s_by_setup={s["precision"]: s["tokens_per_s"] for s in setups},
-               peer_peak_gib_by_setup={s["precision"]: s["peak_gib"] for s in setups})
+               peer_peak_gib_by_setup={s["precision"]: s["peak_gib"] for s in setups},
+               # Timed steps on each side: over 8 the compiled peer with checkpointing was still settling (session 16).
+               ours_timed_steps=o.get("timed_steps"), peer_timed_steps=p.get("timed_steps"),
+               ours_gpu_memory_limit_gib=o.get("gpu_memory_limit_gib"), ours_whole_layers=o.get("whole_layers"))
     if o.get("mfu") is not None:
         # The same work per real token for both: FLOPs per step over tokens per step (tokens/s x step time).
         per_token = o["model_tflops_per_step"] * 1e12 / (o["tokens_per_s"] * o["step_ms"] / 1000)
