@@ -17,7 +17,8 @@ shapes="${SHAPES:-llama3.2-1b:4:2048:0,smollm2-135m:8:2048:0}"
 # against 51,524 tok/s over 40 at Llama-3.2-1B, session 16; at 135M the peer moved 20% between 8-step runs, 12% between 40-step ones).
 export PEER_STEPS="${STEPS:-40}"
 start=$SECONDS
-dotnet "$here/bench/train-cuda.dll" --bench-only --steps "$PEER_STEPS" --shapes "$shapes" > "$out/train-cuda.jsonl" 2>&1
+# OURS: our shapes when they differ from the peer's (variants such as :limitG, which the peer's four-field specs do not take).
+dotnet "$here/bench/train-cuda.dll" --bench-only --steps "$PEER_STEPS" --shapes "${OURS:-$shapes}" > "$out/train-cuda.jsonl" 2>&1
 echo "ours rc=$? at $((SECONDS - start)) s" >> "$out/steps.txt"
 PYTHONUNBUFFERED=1 python3 "$here/hf_peft_lora.py" bf16 "$shapes" >> "$out/hf-peft.jsonl" 2>> "$out/hf-peft.err"
 echo "bf16 rc=$? at $((SECONDS - start)) s" >> "$out/steps.txt"
