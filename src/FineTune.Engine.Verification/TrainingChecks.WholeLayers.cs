@@ -1,3 +1,4 @@
+using FineTune.Core.Config;
 using FineTune.Engine.Backends.Cuda.Training;
 using FineTune.Engine.Lora;
 using FineTune.Engine.Model;
@@ -19,10 +20,10 @@ public sealed partial class TrainingChecks
         var config = Config(checkpointing: true, dropout) with { PerDeviceTrainBatchSize = 4 };
         var whole = model.NumLayers / 2;
         var limit = WholeLayersLimit(CudaTrainingDevice.PlanFor(model, new LoraAdapter(model, LoraSettings.From(config)), config, 96), whole);
-        SixStepRun Train(long? memoryLimit) => SixSteps(model, config with { GpuMemoryLimit = memoryLimit }, dataSeed: 41, dropoutKeys: 5000,
-            adapter => Gpu.CreateRandomModel(model, adapter, config with { GpuMemoryLimit = memoryLimit }, 96, seed: 2, log: null));
-        var recomputed = Train(null);
-        var kept = Train(limit);
+        SixStepRun Train(TrainingConfig run) => SixSteps(model, run, dataSeed: 41, dropoutKeys: 5000,
+            adapter => Gpu.CreateRandomModel(model, adapter, run, 96, seed: 2, log: null));
+        var recomputed = Train(config);
+        var kept = Train(config with { GpuMemoryLimit = limit });
         var added = kept.Plan.Activations - recomputed.Plan.Activations;
         string? failed = recomputed.Plan.WholeLayers != 0 ? $"without a limit the plan kept {recomputed.Plan.WholeLayers} layers whole"
             : kept.Plan.WholeLayers != whole ? $"the limit had room for {whole} whole layers, the plan kept {kept.Plan.WholeLayers}"

@@ -82,16 +82,16 @@ public sealed class CudaTrainingDevice : ITrainingDevice, IDisposable
         var available = free + (_ctx.Device.Memory.BytesReserved - _ctx.Device.Memory.BytesInUse);
         var budget = Math.Min(available, limit ?? long.MaxValue);
         var parameters = adapter.Tensors.Sum(t => (long)t.Value.Length);
-        var fitted = plan.KeepingWhatFits(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget);
+        var lean = plan.KeepingWhatFits(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget);
         // Only a limit the user set is spent on speed: without one, checkpointing keeps to its own footprint whatever the GPU has free.
-        if (limit is not null) fitted = fitted.KeepingWholeLayers(model.NumLayers, budget);
+        var fitted = limit is null ? lean : lean.KeepingWholeLayers(model.NumLayers, budget);
         log?.Invoke(fitted.Describe(_ctx.Device.Name, available, limit));
         if (fitted.Total <= budget)
         {
             if (fitted.WholeLayers > 0)
                 log?.Invoke($"Gradient checkpointing recomputes {model.NumLayers - fitted.WholeLayers} of {model.NumLayers} layers: the other {fitted.WholeLayers} " +
                             $"keep their activations within gpu_memory_limit ({GpuMemoryPlan.Gib(limit!.Value)}), the same training, faster.");
-            else if (fitted.KeepsAttention != plan.KeepsAttention || fitted.KeepsQkv != plan.KeepsQkv)
+            else if (!ReferenceEquals(lean, plan))
                 log?.Invoke($"Gradient checkpointing keeps less to fit ({GpuMemoryPlan.Gib(plan.Total)} with every kept tensor): the backward pass recomputes " +
                             (fitted.KeepsAttention ? "each layer's q, k and v" : "each layer's q, k, v and attention output") + ", a few percent slower.");
             if (fitted.FasterFit(model, adapter.Settings.Rank, adapter.Settings.Targets.Count, parameters, budget) is { } hint) log?.Invoke(hint);

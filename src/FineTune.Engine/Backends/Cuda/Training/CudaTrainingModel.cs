@@ -65,6 +65,8 @@ public sealed partial class CudaTrainingModel : ITrainingModel
         RefreshAdapterCopies();
         _buffers = new BufferSet(ctx.Device.Memory);
         _acts = new CudaActivations[_c.NumLayers];
+        // A layer's own activations as without checkpointing, h in the one buffer the layers share (GpuMemoryPlan.SharesGluOutput) or its own (0).
+        CudaActivations Own(ulong sharedH) => new(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, sharedGluOutput: sharedH);
         if (plan.KeepsAttention)
         {
             var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, kept: false, keptQkv: plan.KeepsQkv, keptHiddens: plan.KeepsLoraHiddens);
@@ -72,18 +74,15 @@ public sealed partial class CudaTrainingModel : ITrainingModel
             for (var i = 0; i < _acts.Length; i++)
                 _acts[i] = plan.Recomputes(i, _c.NumLayers)
                     ? new CudaActivations(shared, _buffers, _c, _capacity, _rank, plan.KeepsQkv, hiddens)
-                    // A layer kept whole holds everything as without checkpointing, h shared as there (GpuMemoryPlan.SharesGluOutput).
-                    : new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, sharedGluOutput: shared.Act);
+                    // A layer kept whole (GpuMemoryPlan.WholeLayers) holds everything, h in the recompute set's buffer.
+                    : Own(shared.Act);
         }
-        else if (plan.GradientCheckpointing)
-        {
-            var shared = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride);
-            Array.Fill(_acts, shared);
-        }
+        // Checkpointing that keeps nothing for speed: one set, recomputed for every layer.
+        else if (plan.GradientCheckpointing) Array.Fill(_acts, Own(0));
         else
         {
             var h = plan.SharesGluOutput ? _buffers.Bf16((long)_capacity * _c.IntermediateSize) : 0;
-            for (var i = 0; i < _acts.Length; i++) _acts[i] = new CudaActivations(_buffers, _c, _capacity, _rank, adapter.Settings.Targets, _norm1Stride, _norm2Stride, sharedGluOutput: h);
+            for (var i = 0; i < _acts.Length; i++) _acts[i] = Own(h);
         }
         ZeroSpareColumns();
         if (plan.OffloadCheckpoints)
