@@ -29,9 +29,10 @@ def read_kernels(path):
     header = rows[header_at]
     name_col, time_col = header.index("Kernel Name"), header.index("gpu__time_duration.sum")
     units = rows[header_at + 1][time_col] if header_at + 1 < len(rows) else ""
-    scale = {"nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "": 1.0}.get(units)
+    # Nsight Compute spells the unit out in some versions ("nsecond") and abbreviates it in others ("ns").
+    scale = {"nsecond": 1.0, "ns": 1.0, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6, "": 1.0}.get(units)
     if scale is None:
-        sys.exit(f"{path}: gpu__time_duration.sum in '{units}', expected nsecond, usecond or msecond")
+        sys.exit(f"{path}: gpu__time_duration.sum in '{units}', expected ns, us or ms (or nsecond, usecond, msecond)")
     kernels = []
     for r in rows[header_at + 2:]:
         if len(r) <= max(name_col, time_col):
